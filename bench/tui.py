@@ -12,18 +12,20 @@ Side by side in one run (the machines are shared and noisy):
 3. The writer then appends 1,000,000 lines as fast as the app follows; the
    app's resident memory is read before and after.
 
+The loaded line also gives the app's CPU (all its threads) while it follows the flood.
 Last line: the loaded / unloaded p99 ratio; target <= 3. Memory growth target < 100 MB.
-Usage: python bench/tui.py [PRESSES]
+Usage: python bench/tui.py [PRESSES]; ``TEXTUAL_FPS=60 python bench/tui.py`` measures
+with Textual's default frame cap instead of the TUI's (see ``tui/__init__.py``).
 """
 
 from __future__ import annotations
 
 import asyncio
 import gc
-import signal
-import subprocess
 import random
+import signal
 import statistics
+import subprocess
 import sys
 import tempfile
 import time
@@ -159,9 +161,10 @@ async def bench(presses: int) -> None:
             first_id = await app.client.store.last_event_id()  # type: ignore[union-attr]
             proc = _start_writer(paths.db, LOAD_LINES_PER_S, 10**12)
             await asyncio.sleep(2.0)  # the flood is on and the app is following it
-            seen_before, t0 = app.model.last_event_id, time.perf_counter()
+            seen_before, t0, cpu0 = app.model.last_event_id, time.perf_counter(), time.process_time()
             loaded = await _latencies(app, pilot, presses)
             elapsed = time.perf_counter() - t0
+            cpu = (time.process_time() - cpu0) / elapsed
             followed = (app.model.last_event_id - seen_before) * LINES_PER_EVENT / elapsed
             proc.terminate()
             proc.wait()
@@ -187,7 +190,7 @@ async def bench(presses: int) -> None:
     print(f"unloaded: key-to-frame p50 {statistics.median(idle):.1f} ms, p99 {_pct(idle, 0.99):.1f} ms (n={presses})")
     print(
         f"loaded:   key-to-frame p50 {statistics.median(loaded):.1f} ms, p99 {_pct(loaded, 0.99):.1f} ms (n={presses});"
-        f" writer about {produced:,.0f} lines/s across 9 agents, app followed {followed:,.0f} lines/s"
+        f" writer about {produced:,.0f} lines/s across 9 agents, app followed {followed:,.0f} lines/s using {cpu:.0%} of a core"
     )
     print(
         f"memory:   RSS {rss_before:.1f} MB -> {rss_after:.1f} MB after {MEMORY_LINES:,} more lines"
