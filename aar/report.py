@@ -33,6 +33,7 @@ class LeaderboardEntry(BaseModel):
     agent: str
     submission_id: int
     kind: str
+    label: str
     split: str
     pgr: float | None
     ci_low: float | None
@@ -132,11 +133,16 @@ def render_markdown(report: Report) -> str:
         "## Leaderboard",
         "",
     ]
-    board = [[i + 1, e.agent, e.submission_id, e.kind, e.split, _pgr(e), ", ".join(e.flags) or "-"] for i, e in enumerate(report.leaderboard)]
-    lines += _table(["#", "agent", "submission", "kind", "split", "PGR [95% CI]", "flags"], board) if board else ["No scored submission yet."]
+    board = [
+        [i + 1, e.agent, e.submission_id, e.label or "-", e.kind, e.split, _pgr(e), ", ".join(e.flags) or "-"]
+        for i, e in enumerate(report.leaderboard)
+    ]
+    headers = ["#", "agent", "submission", "file", "kind", "split", "PGR [95% CI]", "flags"]
+    lines += _table(headers, board) if board else ["No scored submission yet."]
     if report.final:
         lines += ["", "## Final (private split)", ""]
-        lines += _table(["agent", "submission", "PGR [95% CI]"], [[e.agent, e.submission_id, _pgr(e)] for e in report.final])
+        final = [[e.agent, e.submission_id, e.label or "-", _pgr(e)] for e in report.final]
+        lines += _table(["agent", "submission", "file", "PGR [95% CI]"], final)
     lines += ["", "## Agents", ""]
     lines += _table(
         ["agent", "model", "status", "steps", "tokens in/out", "cache read/write", "cost", "submissions", "posts", "best PGR"],

@@ -13,10 +13,13 @@ from aar.store.rows import JobRow, LeaderboardRow, ResultRow, SubmissionRow, dec
 
 class EvaluationTables(Connection):
 
-    async def add_submission(self, agent: str, kind: str, payload: dict[str, Any], *, flags: Sequence[str] = ()) -> int:
+    async def add_submission(
+        self, agent: str, kind: str, payload: dict[str, Any], *, flags: Sequence[str] = (), label: str = ""
+    ) -> int:
+        """``label`` says what was submitted (the file's name); it is shown next to the scores."""
         return await self._insert(
-            "INSERT INTO submissions (ts, agent, kind, payload, flags) VALUES (?, ?, ?, ?, ?)",
-            (time.time(), agent, kind, dumps(payload), dumps(list(flags))),
+            "INSERT INTO submissions (ts, agent, kind, payload, flags, label) VALUES (?, ?, ?, ?, ?, ?)",
+            (time.time(), agent, kind, dumps(payload), dumps(list(flags)), label),
         )
 
     async def update_submission(self, submission_id: int, *, status: str | None = None, flags: Sequence[str] | None = None, error: str | None = None) -> None:
@@ -132,7 +135,7 @@ class EvaluationTables(Connection):
         """Every scored submission, best PGR first; flags are the submission's and the result's."""
         splits = "" if include_final else "AND r.split != 'final'"
         rows = await self._fetch(
-            "SELECT s.agent, s.id AS submission_id, s.kind, r.pgr, r.ci_low, r.ci_high, r.flags AS rflags,"
+            "SELECT s.agent, s.id AS submission_id, s.kind, s.label, r.pgr, r.ci_low, r.ci_high, r.flags AS rflags,"
             " s.flags AS sflags, r.split, r.ts FROM eval_results r JOIN submissions s ON s.id = r.submission_id"
             f" WHERE 1 {splits} ORDER BY r.pgr IS NULL, r.pgr DESC, r.id"
         )
@@ -141,7 +144,7 @@ class EvaluationTables(Connection):
             flags = list(dict.fromkeys(json.loads(r["sflags"]) + json.loads(r["rflags"])))
             out.append(
                 LeaderboardRow(
-                    agent=r["agent"], submission_id=r["submission_id"], kind=r["kind"], pgr=r["pgr"],
+                    agent=r["agent"], submission_id=r["submission_id"], kind=r["kind"], label=r["label"], pgr=r["pgr"],
                     ci_low=r["ci_low"], ci_high=r["ci_high"], flags=flags, split=r["split"], ts=r["ts"],
                 )
             )

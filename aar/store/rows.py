@@ -80,6 +80,7 @@ class SubmissionRow(_Row):
     status: str
     flags: list[str]
     error: str
+    label: str
 
 
 class JobRow(_Row):
@@ -125,6 +126,8 @@ class LeaderboardRow(_Row):
     agent: str
     submission_id: int
     kind: str
+    label: str
+    """What was submitted: the method's or the predictions' file name."""
     pgr: float | None
     ci_low: float | None
     ci_high: float | None

@@ -114,6 +114,11 @@ MIGRATIONS: list[str] = [
     );
     CREATE INDEX commands_pending ON commands (status, id);
     """,
+    # 1 -> 2: a submission's label (the file it came from), so a leaderboard row says what scored.
+    """
+    ALTER TABLE submissions ADD COLUMN label TEXT NOT NULL DEFAULT '';
+    UPDATE submissions SET label = COALESCE(json_extract(payload, '$.filename'), '') WHERE kind = 'method';
+    """,
 ]
 
 SCHEMA_VERSION = len(MIGRATIONS)

@@ -51,9 +51,10 @@ def _flags(flags: list[str]) -> str:
     return f" (flags: {', '.join(flags)})" if flags else ""
 
 
-async def submit_and_wait(call: CallContext, kind: str, payload: dict[str, Any]) -> ToolResult:
+async def submit_and_wait(call: CallContext, kind: str, payload: dict[str, Any], *, label: str) -> ToolResult:
+    """Record a submission labelled with the file it came from, and wait for the evaluator's verdict."""
     store = call.store
-    sub_id = await store.add_submission(call.agent, kind, payload)  # the evaluator's intake emits submission.created
+    sub_id = await store.add_submission(call.agent, kind, payload, label=label)  # the intake emits submission.created
     deadline = time.monotonic() + min(call.config.evaluator.job_timeout_s * 2, MAX_WAIT_S)
     while time.monotonic() < deadline and not call.control.interrupted.is_set():
         sub = await store.submission(sub_id)
@@ -109,7 +110,7 @@ class SubmitPredictions(Tool):
 
     async def run(self, args: PathInput, call: CallContext) -> ToolResult:
         predictions = parse_predictions(await read_text(call, args.path), args.path)
-        return await submit_and_wait(call, "predictions", {"predictions": predictions})
+        return await submit_and_wait(call, "predictions", {"predictions": predictions}, label=args.path)
 
 
 class SubmitMethod(Tool):
@@ -123,7 +124,8 @@ class SubmitMethod(Tool):
 
     async def run(self, args: PathInput, call: CallContext) -> ToolResult:
         source = await read_text(call, args.path)
-        return await submit_and_wait(call, "method", {"filename": PurePosixPath(args.path).name, "source": source})
+        filename = PurePosixPath(args.path).name
+        return await submit_and_wait(call, "method", {"filename": filename, "source": source}, label=args.path)
 
 
 class LeaderboardInput(ToolInput):
@@ -136,7 +138,9 @@ def format_leaderboard(rows: list[LeaderboardRow], limit: int) -> str:
         return "the leaderboard is empty: nothing has been scored yet"
     lines = [f"{len(rows)} scored result(s), best PGR first (computed by the evaluator):"]
     for rank, r in enumerate(rows[:limit], 1):
-        lines.append(f"{rank}. {r.agent} submission #{r.submission_id} ({r.kind}, {r.split}): {pgr_text(r.pgr, r.ci_low, r.ci_high)}{_flags(r.flags)}")
+        what = f" {r.label}" if r.label else ""
+        score = pgr_text(r.pgr, r.ci_low, r.ci_high)
+        lines.append(f"{rank}. {r.agent} submission #{r.submission_id}{what} ({r.kind}, {r.split}): {score}{_flags(r.flags)}")
     return "\n".join(lines)
 
 

@@ -123,7 +123,7 @@ async def test_a_submission_waits_for_the_evaluators_verdict(tmp_path: Path) -> 
     async with run_context(tmp_path, config()) as ctx:
         team = asyncio.create_task(run_team(ctx, backend_factory=factory(backend)))
         subs = await wait_for(lambda: ctx.store.submissions())
-        assert subs[0].payload == {"predictions": [0, 1, 1]} and subs[0].status == "queued"
+        assert subs[0].payload == {"predictions": [0, 1, 1]} and subs[0].status == "queued" and subs[0].label == "p.json"
         await ctx.store.update_submission(subs[0].id, status="rejected", flags=["malformed"], error="predictions has 3 values; the feedback split has 500")
         await asyncio.wait_for(team, 10)
     result = last_results(backend.requests[1])[1]

@@ -42,7 +42,7 @@ async def _seeded_run(tmp_path: Path) -> Path:
     async with await RunStore.open(paths.db) as store:
         await store.register_agent("agent-1", backend="scripted", model="m", direction="d")
         await store.add_usage("agent-1", steps=3, input_tokens=100, output_tokens=20, cost_usd=0.5)
-        sub = await store.add_submission("agent-1", "method", {"filename": "m.py", "source": "x"}, flags=["probe"])
+        sub = await store.add_submission("agent-1", "method", {"filename": "m.py", "source": "x"}, flags=["probe"], label="methods/m.py")
         job = await store.enqueue_job("verify_method", {}, submission_id=sub)
         await store.add_result(job, submission_id=sub, split="seeds", pgr=0.31, ci_low=0.2, ci_high=0.42, metrics={})
         await store.add_post("agent-1", "Filtering works", "PGR 0.31")
@@ -67,7 +67,7 @@ async def test_report_json_has_the_promised_fields(tmp_path: Path) -> None:
         "name": "agent-1", "status": "idle", "steps": 3, "input_tokens": 100, "output_tokens": 20, "cache_read_tokens": 0, "cost_usd": 0.5,
     }
     (entry,) = report["leaderboard"]
-    assert entry == {"agent": "agent-1", "submission_id": 1, "kind": "method", "split": "seeds", "pgr": 0.31, "ci_low": 0.2, "ci_high": 0.42, "flags": ["probe"]}
+    assert entry == {"agent": "agent-1", "submission_id": 1, "kind": "method", "label": "methods/m.py", "split": "seeds", "pgr": 0.31, "ci_low": 0.2, "ci_high": 0.42, "flags": ["probe"]}
 
 
 def test_ls_and_markdown_report(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
@@ -78,7 +78,7 @@ def test_ls_and_markdown_report(tmp_path: Path, capsys: pytest.CaptureFixture[st
     assert line[:5] == [root.name, "finished", "1", "$0.50", "1"]
     assert main(["report", "--runs-dir", str(tmp_path)]) == 0
     md = capsys.readouterr().out
-    assert "| 1 | agent-1 | 1 | method | seeds | 0.310 [0.200, 0.420] | probe |" in md
+    assert "| 1 | agent-1 | 1 | methods/m.py | method | seeds | 0.310 [0.200, 0.420] | probe |" in md
 
 
 def test_a_claude_run_without_its_key_fails_before_the_run_exists(

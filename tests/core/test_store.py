@@ -15,7 +15,7 @@ import pytest
 from aar.errors import StoreError
 from aar.events import AgentStatusChanged, RunLog, SandboxOutput, parse_payload
 from aar.store import RunStore
-from aar.store.schema import SCHEMA_VERSION
+from aar.store.schema import MIGRATIONS, SCHEMA_VERSION
 
 
 async def test_events_are_ordered_and_parse_back(store: RunStore) -> None:
@@ -70,6 +70,24 @@ async def test_schema_version_and_refusals(tmp_path: Path) -> None:
     sqlite3.connect(tmp_path / "other.db").close()
     with pytest.raises(StoreError, match="not an aar run store"):
         await RunStore.open(tmp_path / "other.db")
+
+
+async def test_migration_from_schema_1_labels_method_submissions(tmp_path: Path) -> None:
+    db = tmp_path / "run.db"
+    with sqlite3.connect(db) as raw:
+        raw.executescript(MIGRATIONS[0])
+        raw.execute("PRAGMA user_version = 1")
+        raw.execute(
+            "INSERT INTO submissions (ts, agent, kind, payload) VALUES (1, 'ann', 'method', ?), (2, 'bob', 'predictions', ?)",
+            ('{"filename": "conf.py", "source": "x"}', '{"predictions": [0, 1]}'),
+        )
+    async with await RunStore.open(db) as store:
+        subs = await store.submissions()
+        assert [(s.agent, s.label, s.payload.get("filename")) for s in subs] == [("ann", "conf.py", "conf.py"), ("bob", "", None)]
+        new = await store.add_submission("cy", "predictions", {"predictions": [1]}, label="out/p.json")
+        assert (await store.submission(new)).label == "out/p.json"  # type: ignore[union-attr]
+    with sqlite3.connect(db) as raw:
+        assert raw.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION == 2
 
 
 async def test_forum_search_is_plain_words(store: RunStore) -> None:

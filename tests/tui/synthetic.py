@@ -82,8 +82,13 @@ async def build_run(root: Path, *, agents: int = 4, hostile: bool = False) -> Ru
         first = await store.add_post("agent-1", "Confidence loss works", "aux_weight 0.5 gave PGR 0.41 on feedback.")
         await store.add_post("agent-3", "Filtering threshold", "Threshold 0.8 looks best so far.")
         await store.add_post("agent-2", "Re: confidence", "Confirmed with 3 seeds.", parent_id=first)
-        for n, (agent, value, flags) in enumerate([("agent-1", 0.41, []), ("agent-3", 0.33, []), ("agent-4", 0.97, ["probe"])], 1):
-            sub = await store.add_submission(agent, "predictions", {"predictions": [0, 1]}, flags=flags)
+        scored = [
+            ("agent-1", 0.41, [], "out/confidence_aux_weight_0_5.json"),
+            ("agent-3", 0.33, [], "out/filtering.json"),
+            ("agent-4", 0.97, ["probe"], "probe.json"),
+        ]
+        for agent, value, flags, label in scored:
+            sub = await store.add_submission(agent, "predictions", {"predictions": [0, 1]}, flags=flags, label=label)
             job = await store.enqueue_job("score", {"submission": sub}, submission_id=sub, status="done")
             await store.add_result(job, submission_id=sub, split="feedback", pgr=value, ci_low=value - 0.05, ci_high=value + 0.05, metrics={})
             await store.update_submission(sub, status="scored")

@@ -6,7 +6,18 @@ from rich.text import Text
 from textual.widgets import DataTable
 
 from aar.store import LeaderboardRow
-from tui.text import data, pgr
+from tui.text import clip, data, pgr
+
+COMPACT_LABEL = 20
+"""Characters of a submission's file name in the main screen's panel (the full screen shows its whole path)."""
+FULL_LABEL = 40
+
+
+def label_text(label: str, *, compact: bool) -> Text:
+    """What was submitted: its file (just the name, clipped, in the panel); ``-`` when unknown."""
+    if not label:
+        return Text("-", style="dim")
+    return data(clip(label.rsplit("/", 1)[-1], COMPACT_LABEL) if compact else clip(label, FULL_LABEL))
 
 
 class LeaderboardTable(DataTable[Text]):
@@ -16,17 +27,22 @@ class LeaderboardTable(DataTable[Text]):
     LeaderboardTable {
         height: 1fr;
     }
+    LeaderboardTable.-compact {
+        overflow-x: hidden;
+    }
     """
 
     def __init__(self, *, id: str | None = None, compact: bool = False) -> None:
         super().__init__(id=id, cursor_type="row", zebra_stripes=False, show_cursor=not compact)
         self.compact = compact
+        self.set_class(compact, "-compact")  # a panel: what does not fit is cut, without a scrollbar
         self.can_focus = not compact  # on the main screen it is a panel; keys belong to the agents
         self.rows_shown: list[LeaderboardRow] = []
 
     def on_mount(self) -> None:
-        columns = ["#", "agent", "PGR [95% CI]", "flags"] if self.compact else ["#", "agent", "sub", "kind", "split", "PGR [95% CI]", "flags"]
-        self.add_columns(*columns)
+        # Score and flags come first: a narrow terminal cuts (or scrolls) the columns to their right.
+        columns = ["#", "agent", "PGR [95% CI]", "flags", "file"]
+        self.add_columns(*(columns if self.compact else [*columns, "sub", "kind", "split"]))
 
     def show(self, rows: list[LeaderboardRow]) -> None:
         if rows == self.rows_shown:
@@ -36,8 +52,7 @@ class LeaderboardTable(DataTable[Text]):
         for rank, row in enumerate(rows, 1):
             flags = Text(", ".join(row.flags), style="bold red") if row.flags else Text("")
             score = Text(pgr(row.pgr, row.ci_low, row.ci_high), style="bold" if rank == 1 else "")
-            if self.compact:
-                cells = [Text(str(rank)), data(row.agent), score, flags]
-            else:
-                cells = [Text(str(rank)), data(row.agent), Text(str(row.submission_id)), Text(row.kind), Text(row.split), score, flags]
+            cells = [Text(str(rank)), data(row.agent), score, flags, label_text(row.label, compact=self.compact)]
+            if not self.compact:
+                cells += [Text(str(row.submission_id)), Text(row.kind), Text(row.split)]
             self.add_row(*cells, key=str(row.submission_id) + row.split)
