@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import stat
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, get_args
@@ -172,7 +173,11 @@ class RunClient:
             raise AarError(f"{relative} is outside {agent}'s workspace")
 
         def read() -> str:
-            with open(target, "rb") as f:
+            # O_NONBLOCK: opening a FIFO an agent left in its workspace must not wait for a writer.
+            fd = os.open(target, os.O_RDONLY | os.O_NONBLOCK)
+            with open(fd, "rb") as f:
+                if not stat.S_ISREG(os.fstat(fd).st_mode):
+                    raise AarError(f"{relative} is not a regular file; only files can be shown")
                 raw = f.read(MAX_FILE_BYTES + 1)
             text = raw[:MAX_FILE_BYTES].decode("utf-8", errors="replace")
             return text + ("\n… (truncated)" if len(raw) > MAX_FILE_BYTES else "")
@@ -203,7 +208,7 @@ class RunClient:
 
 
 def _list_files(root: Path) -> list[WorkspaceFile]:
-    """Files under ``root`` (hidden folders and caches skipped), sorted; at most ``MAX_FILES``."""
+    """Regular files under ``root`` (hidden folders and caches skipped), sorted; at most ``MAX_FILES``."""
     out: list[WorkspaceFile] = []
     if not root.is_dir():
         return out
@@ -212,10 +217,12 @@ def _list_files(root: Path) -> list[WorkspaceFile]:
         for name in sorted(files):
             path = Path(folder) / name
             try:
-                size = path.stat().st_size
+                info = path.stat()
             except OSError:
                 continue
-            out.append(WorkspaceFile(path.relative_to(root).as_posix(), size))
+            if not stat.S_ISREG(info.st_mode):
+                continue  # pipes, sockets and devices cannot be shown, and reading a pipe would block
+            out.append(WorkspaceFile(path.relative_to(root).as_posix(), info.st_size))
             if len(out) >= MAX_FILES:
                 return out
     return out

@@ -17,6 +17,9 @@ from aar.store import RunStore
 from tests.tui.helpers import apply_like_daemon, pending, screen_text, wait_for, wait_screen
 from tui.app import AarApp
 from tui.screens.forum import ForumScreen
+from textual.widgets import RichLog
+
+from tui.screens import inspect as inspect_screen
 from tui.screens.inspect import InspectScreen
 from tui.screens.jobs import JobsScreen
 from tui.screens.leaderboard import LeaderboardScreen
@@ -214,6 +217,33 @@ async def test_inspect_shows_transcript_tokens_and_workspace(run: RunPaths, key:
         await wait_screen(pilot, "method.py")
         await pilot.press("tab", "enter")  # the file list: open the first file
         await wait_screen(pilot, "return 3")
+        await pilot.press("escape")
+        await wait_for(pilot, lambda: isinstance(app.screen, MainScreen))
+
+
+async def test_a_long_transcript_shows_its_newest_lines_without_freezing_the_keys(run: RunPaths, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(inspect_screen, "TRANSCRIPT_LINES", 400)
+    monkeypatch.setattr(inspect_screen, "WRITE_CHUNK", 20)
+    async with await RunStore.open(run.db) as daemon:
+        for step in range(10, 40):
+            result = "\n".join(f"step {step} row {row}" for row in range(30))
+            await daemon.append_messages("agent-1", step, [("user", [{"type": "tool_result", "tool_use_id": f"c{step}", "content": result}])])
+    app = AarApp(run.root)
+    async with app.run_test(size=WIDE) as pilot:
+        await _ready(pilot)
+        await pilot.press("enter")
+        await wait_for(pilot, lambda: isinstance(app.screen, InspectScreen))
+        screen = app.screen
+        assert isinstance(screen, InspectScreen)
+        for _ in range(5):  # the once-a-second poll firing mid-load must neither cancel it nor write a message twice
+            screen._poll_transcript()
+            await pilot.pause()
+        await wait_for(pilot, lambda: screen.transcript_loaded)
+        log = screen.query_one("#transcript", RichLog)
+        text = [strip.text for strip in log.lines]
+        assert len(text) == 401 and "earlier messages are not shown here" in text[0]
+        assert text[-2:] == ["  step 39 row 28", "  step 39 row 29"]
+        assert text.count("  step 39 row 0") == 1 and "  step 10 row 0" not in text
         await pilot.press("escape")
         await wait_for(pilot, lambda: isinstance(app.screen, MainScreen))
 

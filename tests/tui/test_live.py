@@ -7,7 +7,7 @@ import time
 from aar.events import ModelText, SandboxOutput
 from aar.runtime import RunPaths
 from aar.store import RunStore
-from tests.tui.helpers import wait_for, wait_screen
+from tests.tui.helpers import screen_text, wait_for, wait_screen
 from tui.app import AarApp
 from tui.model import TAIL_LINES
 
@@ -41,3 +41,19 @@ async def test_on_screen_tails_stay_bounded_while_the_store_keeps_everything(run
         assert view.sandbox.lines[-1].text == "row 4999"
         await wait_screen(pilot, "row 4999")
         assert total > 5000
+
+
+async def test_an_agent_registered_after_attach_gets_its_own_pane(run: RunPaths) -> None:
+    """The daemon marks a run running before the team registers every agent, so panes arrive one by one."""
+    app = AarApp(run.root)
+    async with app.run_test(size=(160, 48)) as pilot:
+        await wait_screen(pilot, "agent-4")
+        async with await RunStore.open(run.db) as daemon:
+            for name in ("agent-5", "agent-6"):
+                await daemon.register_agent(name, backend="scripted", model="scripted-researcher", direction="late")
+                daemon.emit(name, ModelText(step=1, text=f"{name} joined late\n"))
+                await daemon.flush()
+                await wait_screen(pilot, f"{name} joined late")
+        cards = [card.id for card in app.screen.query("AgentCard")]
+        assert cards == [f"card-agent-{i}" for i in range(1, 7)]
+        assert "agent-1" in screen_text(app)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import os
 from pathlib import Path
 
 import pytest
@@ -42,6 +44,19 @@ async def test_workspace_is_listed_and_read_but_never_left(run: RunPaths) -> Non
         with pytest.raises(AarError, match="outside agent-1's workspace"):
             await client.read_workspace_file("agent-1", "../../run.db")
         assert await client.workspace_files("nobody") == []
+    finally:
+        await client.close()
+
+
+async def test_a_pipe_in_a_workspace_is_neither_listed_nor_read(run: RunPaths) -> None:
+    """Opening a FIFO with no writer would block the reader thread, and with it the TUI's exit."""
+    os.mkfifo(run.workspace("agent-1") / "pipe")
+    client = await RunClient.open(run.root)
+    try:
+        files = await asyncio.wait_for(client.workspace_files("agent-1"), 5)
+        assert [f.path for f in files] == ["method.py", "task/README.md"]
+        with pytest.raises(AarError, match="pipe is not a regular file"):
+            await asyncio.wait_for(client.read_workspace_file("agent-1", "pipe"), 5)
     finally:
         await client.close()
 

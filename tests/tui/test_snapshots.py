@@ -42,7 +42,7 @@ def _then(*keys: str, ready: Callable[[AarApp], bool] = lambda app: True) -> Cal
 
 def _inspect_ready(app: AarApp) -> bool:
     screen = app.screen
-    return isinstance(screen, InspectScreen) and screen.last_message_id > 0 and bool(screen.files)
+    return isinstance(screen, InspectScreen) and screen.transcript_loaded and bool(screen.files)
 
 
 @pytest.mark.parametrize("size", SIZES)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from typing import TYPE_CHECKING
 
 from rich.text import Text
@@ -13,6 +14,7 @@ from textual.containers import Horizontal, Vertical
 from textual.screen import Screen
 from textual.widgets import Footer, OptionList, RichLog, Static
 from textual.widgets.option_list import Option
+from textual.worker import Worker
 
 from aar.store import MessageRow
 from tui.model import AgentView, Changes
@@ -24,8 +26,10 @@ from tui.widgets.transcript import message_lines
 if TYPE_CHECKING:
     from tui.app import AarApp
 
-TRANSCRIPT_LINES = 20_000
-"""Lines the transcript view keeps (the store keeps every message)."""
+TRANSCRIPT_LINES = 5_000
+"""Lines the transcript view keeps (the store keeps every message): each costs a render when written."""
+WRITE_CHUNK = 100
+"""Transcript lines written per frame; a long transcript fills in over a second while keys stay live."""
 TRANSCRIPT_POLL_S = 1.0
 
 
@@ -46,6 +50,7 @@ class InspectScreen(Screen[None]):
         self.view = view
         self.last_message_id = 0
         self.files: list[WorkspaceFile] = []
+        self._loading: Worker[None] | None = None
 
     @property
     def aar(self) -> AarApp:
@@ -54,7 +59,7 @@ class InspectScreen(Screen[None]):
     def compose(self) -> ComposeResult:
         yield Static(id="inspect-header")
         with Horizontal(id="inspect-body"):
-            yield RichLog(id="transcript", max_lines=TRANSCRIPT_LINES, wrap=True, markup=False, auto_scroll=True)
+            yield RichLog(id="transcript", max_lines=TRANSCRIPT_LINES + 1, wrap=True, markup=False, auto_scroll=True)
             with Vertical(id="workspace"):
                 yield OptionList(id="file-list")
                 yield RichLog(id="file-view", max_lines=5000, wrap=False, markup=False)
@@ -64,8 +69,8 @@ class InspectScreen(Screen[None]):
         self.query_one("#transcript").border_title = "transcript"
         self.query_one("#workspace").border_title = "workspace"
         self._header()
-        self.load_transcript()
-        self.set_interval(TRANSCRIPT_POLL_S, self.load_transcript, name="transcript")
+        self._poll_transcript()
+        self.set_interval(TRANSCRIPT_POLL_S, self._poll_transcript, name="transcript")
         self.action_reload_files()
 
     def refresh_views(self, changes: Changes) -> None:
@@ -89,20 +94,44 @@ class InspectScreen(Screen[None]):
             line.append_text(data("\n" + row.direction, "italic"))
         self.query_one("#inspect-header", Static).update(line)
 
-    @work(group="transcript", exclusive=True, exit_on_error=False)
+    @property
+    def transcript_loaded(self) -> bool:
+        """At least one load has written everything it read."""
+        return self._loading is not None and self._loading.is_finished and self.last_message_id > 0
+
+    def _poll_transcript(self) -> None:
+        # One load at a time: a long transcript is written over several frames, and a second load
+        # started meanwhile would cancel the first halfway through its messages.
+        if self._loading is None or self._loading.is_finished:
+            self._loading = self.load_transcript()
+
+    @work(group="transcript", exit_on_error=False)
     async def load_transcript(self) -> None:
         assert self.aar.client is not None
         messages = await self.aar.client.transcript(self.view.name, after_id=self.last_message_id)
-        self._show_messages(messages)
+        await self._show_messages(messages)
 
-    def _show_messages(self, messages: list[MessageRow]) -> None:
+    async def _show_messages(self, messages: list[MessageRow]) -> None:
+        """Write the newest ``TRANSCRIPT_LINES`` lines of ``messages``, a chunk per frame so keys keep working."""
         log = self.query_one("#transcript", RichLog)
-        for message in messages:
-            if message.id <= self.last_message_id:
-                continue  # two loads raced; each message is shown once
-            self.last_message_id = message.id
-            for line in message_lines(message):
+        fresh = [m for m in messages if m.id > self.last_message_id]
+        if fresh:
+            self.last_message_id = fresh[-1].id
+        newest: list[list[Text]] = []
+        count = 0
+        for message in reversed(fresh):
+            if count >= TRANSCRIPT_LINES:
+                break
+            newest.append(message_lines(message))
+            count += len(newest[-1])
+        lines = [line for chunk in reversed(newest) for line in chunk]
+        if len(lines) > TRANSCRIPT_LINES or len(newest) < len(fresh):
+            log.write(Text("… earlier messages are not shown here; the store keeps them all", style="dim"))
+            lines = lines[-TRANSCRIPT_LINES:]
+        for start in range(0, len(lines), WRITE_CHUNK):
+            for line in lines[start : start + WRITE_CHUNK]:
                 log.write(line)
+            await asyncio.sleep(0)
         if not self.last_message_id and not log.lines:
             log.write(Text("no messages yet", style="dim"))
 

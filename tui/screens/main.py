@@ -140,12 +140,14 @@ class MainScreen(Screen[None]):
                 card.refresh()
 
     def _rebuild_cards(self) -> None:
+        """Give each newly registered agent a pane; agents are never removed, so existing panes stay as they are."""
         grid = self.query_one("#agent-grid", Grid)
-        grid.remove_children()
         views = list(self.model.agents.values())
         grid.styles.grid_size_columns = _grid_columns(len(views))
-        self._cards = {v.name: AgentCard(v, i, id=f"card-{v.name}") for i, v in enumerate(views, 1)}
-        grid.mount_all(self._cards.values())
+        new = [AgentCard(v, i, id=f"card-{v.name}") for i, v in enumerate(views, 1) if v.name not in self._cards]
+        self._cards.update((card.view.name, card) for card in new)
+        if new:
+            grid.mount_all(new)
         self._show_focus()
 
     def _show_focus(self) -> None:
