@@ -175,6 +175,8 @@ class CommandApplied(_Payload):
     command: str
     target: str
     effect: str
+    status: Literal["applied", "rejected"] = "applied"
+    """``rejected``: the command could not apply (no such agent, no waiting call); ``effect`` says why."""
 
 
 class BudgetExceeded(_Payload):

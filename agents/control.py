@@ -16,6 +16,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Mapping
+from typing import Literal
 
 from aar.events import CommandApplied
 from aar.store import RunStore
@@ -67,6 +68,7 @@ class CommandPoller:
         """Apply every pending command; returns how many."""
         commands = await self.store.pending_commands(after_id=self._last_id)
         for command in commands:
+            status: Literal["applied", "rejected"]
             try:
                 status, effect = "applied", await self.apply(command)
             except CommandRefused as exc:
@@ -74,7 +76,8 @@ class CommandPoller:
             await self.store.mark_command(command.id, status=status, effect=effect)
             agent = command.target if command.target in self.controls else None
             self.store.emit(
-                agent, CommandApplied(command_id=command.id, command=command.kind, target=command.target, effect=effect)
+                agent,
+                CommandApplied(command_id=command.id, command=command.kind, target=command.target, effect=effect, status=status),
             )
             self._last_id = command.id
         return len(commands)

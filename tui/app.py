@@ -14,6 +14,7 @@ daemon keeps the run going.
 from __future__ import annotations
 
 import gc
+import time
 from pathlib import Path
 from typing import Any
 
@@ -24,12 +25,15 @@ from textual.worker import Worker, WorkerState
 
 from aar.errors import AarError
 from tui.commands import AarCommands
-from tui.messages import CommandSent, RunConnected, RunUpdated
-from tui.model import RunModel
+from tui.messages import CommandSent, PollFailed, RunConnected, RunUpdated
+from tui.model import Changes, RunModel
 from tui.screens.main import MainScreen
 from tui.service import RunClient
 
 POLL_INTERVAL = 0.1
+RETRY_MAX_S = 5.0
+"""Longest wait between polls while the store cannot be read."""
+ENDED_RUN = frozenset({"stopped", "finished", "crashed"})
 
 
 class AarApp(App[int]):
@@ -50,6 +54,9 @@ class AarApp(App[int]):
         """Commands this TUI sent, so their effects are announced here (other TUIs see them in the tails)."""
         self._polling = False
         self.polls = 0
+        self.poll_failures = 0
+        """Polls failed in a row; each doubles the wait before the next."""
+        self._retry_at = 0.0
 
     def on_mount(self) -> None:
         self.push_screen(MainScreen(self.model))
@@ -80,20 +87,40 @@ class AarApp(App[int]):
         self.set_interval(self.poll_interval, self._tick, name="poll")
 
     def _tick(self) -> None:
-        if not self._polling and self.client is not None:
+        if not self._polling and self.client is not None and time.monotonic() >= self._retry_at:
             self._polling = True
             self.poll()
 
     @work(group="poll", exit_on_error=False)
     async def poll(self) -> None:
+        assert self.client is not None
         try:
-            assert self.client is not None
-            self.post_message(RunUpdated(await self.client.poll()))
+            update = await self.client.poll()
+        except Exception as exc:  # the store can be locked, moved or damaged; keep the screen and retry
+            self.post_message(PollFailed(exc))
+        else:
+            self.post_message(RunUpdated(update))
         finally:
             self._polling = False
 
+    @on(PollFailed)
+    def poll_failed(self, message: PollFailed) -> None:
+        """Say so once, in a toast and in the status bar, then retry ever more slowly (up to every few seconds)."""
+        self.poll_failures += 1
+        self._retry_at = time.monotonic() + min(self.poll_interval * 2 ** min(self.poll_failures, 8), RETRY_MAX_S)
+        problem = f"cannot read the run store: {type(message.error).__name__}: {message.error}"
+        if self.model.problem is None:
+            self.notify(f"{problem}; retrying", severity="error", markup=False, timeout=10)
+        self.model.problem = problem
+        self._refresh_screens(Changes(status=True))
+
     @on(RunUpdated)
     def updated(self, message: RunUpdated) -> None:
+        if self.model.problem is not None:
+            self.model.problem = None
+            self.poll_failures = 0
+            self.notify("reading the run store again", markup=False)
+            self._refresh_screens(Changes(status=True))
         self._apply(message)
 
     def _apply(self, message: RunUpdated | RunConnected) -> None:
@@ -102,7 +129,12 @@ class AarApp(App[int]):
         for applied in changes.applied:
             kind = self.issued.pop(applied.get("command_id", -1), None)
             if kind is not None:
-                self.notify(f"{applied['command']} {applied['target']}: {applied['effect']}", title="applied", markup=False)
+                status = applied.get("status", "applied")
+                text = f"{applied.get('command')} {applied.get('target')}: {applied.get('effect')}"
+                self.notify(text, title=status, severity="warning" if status == "rejected" else "information", markup=False)
+        self._refresh_screens(changes)
+
+    def _refresh_screens(self, changes: Changes) -> None:
         for screen in self.screen_stack:
             refresh = getattr(screen, "refresh_views", None)
             if refresh is not None:
@@ -111,7 +143,18 @@ class AarApp(App[int]):
     # ------------------------------------------------------------ commands
 
     def send_command(self, kind: str, target: str, payload: dict[str, Any] | None = None) -> None:
-        """Write a supervisor command from a worker; ``CommandSent`` says when it is in the store."""
+        """Write a supervisor command from a worker; ``CommandSent`` says when it is in the store.
+
+        A run that has ended has no daemon to apply it, and a command left pending would
+        surprise the supervisor when ``aar resume`` applies it later, so none is written.
+        """
+        if self.model.state in ENDED_RUN:
+            self.notify(
+                f"the run is {self.model.state}, so nothing would apply {kind}; `aar resume {self.model.run_id}` continues it",
+                severity="warning",
+                markup=False,
+            )
+            return
         self._send(kind, target, payload or {})
 
     @work(group="commands", exit_on_error=False)

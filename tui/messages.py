@@ -25,6 +25,14 @@ class RunUpdated(Message):
         self.update = update
 
 
+class PollFailed(Message):
+    """A poll could not read the store; the app retries."""
+
+    def __init__(self, error: Exception) -> None:
+        super().__init__()
+        self.error = error
+
+
 class CommandSent(Message):
     """A supervisor command reached the store's commands table."""
 

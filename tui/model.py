@@ -151,6 +151,8 @@ class RunModel:
         self.queue = QueueCounts()
         self.log = Tail(100)
         self.last_event_id = 0
+        self.problem: str | None = None
+        """Why the store cannot be read right now, shown in the status bar until a poll succeeds."""
 
     @property
     def spend(self) -> float:
@@ -176,7 +178,12 @@ class RunModel:
                 changes.agents.add(row.name)
                 changes.status = True
         for event in update.events:
-            self._fold(event, changes)
+            try:
+                self._fold(event, changes)
+            except (KeyError, TypeError, ValueError, AttributeError) as exc:
+                # An event this TUI cannot read (a newer daemon's, a damaged row) is noted, not fatal.
+                self.log.write("error", f"event {event.id} ({event.kind}) unreadable: {type(exc).__name__}: {exc}")
+                changes.status = True
             self.last_event_id = max(self.last_event_id, event.id)
         if update.posts:
             self.posts.extend(update.posts)
@@ -230,7 +237,8 @@ class RunModel:
             tail.write("approval", f"? approve {p['tool']} {one_line(_args(p['input']), 300)}  [a approve / d deny]")
         elif kind == "command.applied":
             changes.applied.append(p)
-            tail.write("command", f"⚑ {p['command']}: {one_line(p['effect'])}")
+            refused = " (rejected)" if p.get("status") == "rejected" else ""
+            tail.write("error" if refused else "command", f"⚑ {p['command']}{refused}: {one_line(p['effect'])}")
         elif kind == "eval.result":
             tail.write("eval", f"★ scored submission {p.get('submission_id')}: PGR {_pgr(p)}")
         elif kind == "budget.exceeded":
@@ -246,7 +254,8 @@ class RunModel:
         elif kind in ("log", "error"):
             self.log.write("error" if kind == "error" else "status", one_line(p.get("message", ""), 300))
         elif kind == "command.applied":
-            self.log.write("command", f"⚑ {p['command']} {p['target']}: {one_line(p['effect'])}")
+            refused = " (rejected)" if p.get("status") == "rejected" else ""
+            self.log.write("error" if refused else "command", f"⚑ {p['command']} {p['target']}{refused}: {one_line(p['effect'])}")
 
 
 def _pgr(p: dict[str, Any]) -> str:

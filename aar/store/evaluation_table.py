@@ -135,7 +135,7 @@ class EvaluationTables(Connection):
         """Every scored submission, best PGR first; flags are the submission's and the result's."""
         splits = "" if include_final else "AND r.split != 'final'"
         rows = await self._fetch(
-            "SELECT s.agent, s.id AS submission_id, s.kind, s.label, r.pgr, r.ci_low, r.ci_high, r.flags AS rflags,"
+            "SELECT r.id AS result_id, s.agent, s.id AS submission_id, s.kind, s.label, r.pgr, r.ci_low, r.ci_high, r.flags AS rflags,"
             " s.flags AS sflags, r.split, r.ts FROM eval_results r JOIN submissions s ON s.id = r.submission_id"
             f" WHERE 1 {splits} ORDER BY r.pgr IS NULL, r.pgr DESC, r.id"
         )
@@ -144,8 +144,8 @@ class EvaluationTables(Connection):
             flags = list(dict.fromkeys(json.loads(r["sflags"]) + json.loads(r["rflags"])))
             out.append(
                 LeaderboardRow(
-                    agent=r["agent"], submission_id=r["submission_id"], kind=r["kind"], label=r["label"], pgr=r["pgr"],
-                    ci_low=r["ci_low"], ci_high=r["ci_high"], flags=flags, split=r["split"], ts=r["ts"],
+                    result_id=r["result_id"], agent=r["agent"], submission_id=r["submission_id"], kind=r["kind"], label=r["label"],
+                    pgr=r["pgr"], ci_low=r["ci_low"], ci_high=r["ci_high"], flags=flags, split=r["split"], ts=r["ts"],
                 )
             )
         return out

@@ -123,6 +123,8 @@ class CommandRow(_Row):
 
 
 class LeaderboardRow(_Row):
+    result_id: int
+    """One row per evaluator result (a submission re-scored on a split has two)."""
     agent: str
     submission_id: int
     kind: str

@@ -52,6 +52,7 @@ async def applied(ctx: RunContext, command_id: int) -> dict[str, Any]:
     row = next(c for c in await ctx.store.commands() if c.id == command_id)
     assert row.applied_ts is not None and row.applied_ts - row.ts < LATENCY_S
     assert event.ts - row.ts < LATENCY_S
+    assert event.payload["status"] == row.status, "the event and the commands table agree on the outcome"
     return {"status": row.status, "effect": row.effect, "target": event.payload["target"]}
 
 

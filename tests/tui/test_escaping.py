@@ -64,3 +64,15 @@ async def test_readable_with_no_color(run: RunPaths, monkeypatch) -> None:  # ty
         await pilot.press("2")
         await wait_screen(pilot, "agent-2 · sandbox output")
     assert app._exception is None  # a filter error would have ended the app
+
+
+async def test_a_workspace_file_name_is_shown_literally_as_its_title(run: RunPaths) -> None:
+    (run.workspace("agent-1") / "[b]x\x1b[2J.py").write_text("print(1)\n")
+    app = AarApp(run.root)
+    async with app.run_test(size=(160, 48)) as pilot:
+        await wait_screen(pilot, "agent-1")
+        await pilot.press("enter")
+        await wait_screen(pilot, "method.py")
+        await pilot.press("tab", "enter")  # the first file, sorted: the hostile one
+        text = await wait_screen(pilot, "print(1)")
+        assert "[b]x\\x1b[2J.py" in text and "\x1b" not in app.export_screenshot()

@@ -292,6 +292,20 @@ async def test_leaderboard_and_jobs_screens(run: RunPaths) -> None:
         assert "1 queued" in text
 
 
+async def test_a_submission_scored_twice_on_one_split_shows_both_results(run: RunPaths) -> None:
+    """A re-run scoring job leaves two results for one submission; both are rows, neither crashes the table."""
+    async with await RunStore.open(run.db) as daemon:
+        job = await daemon.enqueue_job("score", {"submission": 1}, submission_id=1, status="done")
+        await daemon.add_result(job, submission_id=1, split="feedback", pgr=0.44, ci_low=0.4, ci_high=0.48, metrics={})
+    app = AarApp(run.root)
+    async with app.run_test(size=WIDE) as pilot:
+        await _ready(pilot)
+        await pilot.press("l")
+        await wait_for(pilot, lambda: isinstance(app.screen, LeaderboardScreen))
+        text = await wait_screen(pilot, "0.440 [0.40, 0.48]")
+        assert "0.410 [0.36, 0.46]" in text
+
+
 async def test_command_palette_lists_agent_actions_and_runs_them(run: RunPaths) -> None:
     app = AarApp(run.root)
     async with app.run_test(size=WIDE) as pilot:

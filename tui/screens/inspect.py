@@ -9,7 +9,6 @@ from rich.text import Text
 from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding
-from textual.markup import escape
 from textual.containers import Horizontal, Vertical
 from textual.screen import Screen
 from textual.widgets import Footer, OptionList, RichLog, Static
@@ -158,6 +157,6 @@ class InspectScreen(Screen[None]):
         text = await self.aar.client.read_workspace_file(self.view.name, path)
         view = self.query_one("#file-view", RichLog)
         view.clear()
-        view.border_title = escape(path)
+        view.border_title = data(path)
         for line in text.split("\n"):
             view.write(data(line))

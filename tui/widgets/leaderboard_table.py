@@ -55,4 +55,4 @@ class LeaderboardTable(DataTable[Text]):
             cells = [Text(str(rank)), data(row.agent), score, flags, label_text(row.label, compact=self.compact)]
             if not self.compact:
                 cells += [Text(str(row.submission_id)), Text(row.kind), Text(row.split)]
-            self.add_row(*cells, key=str(row.submission_id) + row.split)
+            self.add_row(*cells, key=str(row.result_id))

@@ -115,6 +115,8 @@ class StatusBar(Widget):
         line.append_text(data(m.run_id, "bold"))
         line.append(" ")
         line.append_text(status_text(m.state or "connecting"))
+        if m.problem:
+            line.append_text(data(f" · ! {m.problem}", "bold red"))
         cap = f" / {dollars(m.dollar_cap)} cap" if m.dollar_cap else ""
         over = m.dollar_cap and m.spend >= m.dollar_cap
         line.append(f" · {dollars(m.spend)}{cap}", style="bold red" if over else "")

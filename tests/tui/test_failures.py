@@ -1,0 +1,70 @@
+"""What the control room does when the run or the store misbehaves: it says so once, keeps the screen and recovers."""
+
+from __future__ import annotations
+
+import sqlite3
+
+from aar.events import CommandApplied, ModelText
+from aar.runtime import RunPaths
+from aar.store import EventRow, RunStore
+from tests.tui.helpers import pending, screen_text, wait_for, wait_screen
+from tui.app import AarApp
+from tui.model import RunModel, RunUpdate
+
+
+async def test_an_unreadable_store_is_reported_once_and_the_tui_recovers(run: RunPaths) -> None:
+    app = AarApp(run.root)
+    async with app.run_test(size=(120, 30), notifications=True) as pilot:
+        await wait_screen(pilot, "agent-1")
+        with sqlite3.connect(run.db) as conn:  # another process breaks the store under the TUI
+            conn.execute("ALTER TABLE events RENAME TO events_moved")
+        text = await wait_screen(pilot, "! cannot read the run store: OperationalError")
+        await pilot.pause(1.5)  # ~6 failed polls at the backed-off pace, but one toast
+        assert app.poll_failures >= 3
+        assert screen_text(app).count("retrying") == 1, text
+        with sqlite3.connect(run.db) as conn:
+            conn.execute("ALTER TABLE events_moved RENAME TO events")
+        async with await RunStore.open(run.db) as daemon:
+            daemon.emit("agent-1", ModelText(step=9, text="back in business\n"))
+            await daemon.flush()
+        await wait_screen(pilot, "back in business", timeout=10)
+        await wait_for(pilot, lambda: "cannot read the run store" not in screen_text(app).splitlines()[0])
+        assert app.poll_failures == 0 and app.model.problem is None
+
+
+async def test_commands_to_an_ended_run_are_refused_not_left_for_a_resume(run: RunPaths) -> None:
+    async with await RunStore.open(run.db) as daemon:
+        await daemon.set_meta("state", "finished")
+    app = AarApp(run.root)
+    async with app.run_test(size=(120, 30), notifications=True) as pilot:
+        await wait_screen(pilot, "FINISHED")
+        await pilot.press("p")
+        await wait_screen(pilot, "the run is finished, so nothing would apply pause")
+        assert await pending(run.db) == []
+
+
+async def test_a_rejected_command_is_announced_as_rejected(run: RunPaths) -> None:
+    app = AarApp(run.root)
+    async with app.run_test(size=(120, 30), notifications=True) as pilot:
+        await wait_screen(pilot, "agent-1")
+        await pilot.press("3", "p")
+        await wait_for(pilot, lambda: bool(app.issued))
+        [command] = await pending(run.db)
+        async with await RunStore.open(run.db) as daemon:
+            effect = "agent-3 has already ended; nothing to do"
+            await daemon.mark_command(command.id, status="rejected", effect=effect)
+            daemon.emit("agent-3", CommandApplied(command_id=command.id, command="pause", target="agent-3", effect=effect, status="rejected"))
+            await daemon.flush()
+        text = await wait_screen(pilot, "⚑ pause (rejected): agent-3 has already ended")
+        text = await wait_screen(pilot, "pause agent-3: agent-3 has already ended; nothing to do")  # the toast
+        assert "▌ rejected" in text and "▌ applied" not in text
+
+
+def test_an_event_the_tui_cannot_read_is_noted_and_the_rest_still_folds() -> None:
+    model = RunModel("r")
+    model.agents.clear()
+    broken = EventRow(id=1, ts=0.0, agent=None, kind="command.applied", payload={"command": "pause"})
+    good = EventRow(id=2, ts=0.0, agent=None, kind="run.state", payload={"state": "running"})
+    changes = model.apply(RunUpdate(events=[broken, good]))
+    assert changes.status and model.last_event_id == 2
+    assert [line.text for line in model.log.lines] == ["event 1 (command.applied) unreadable: KeyError: 'target'", "run running"]
