@@ -23,6 +23,9 @@ POSTS_KEPT = 500
 
 _ENDED = frozenset({"stopped", "finished", "error", "out_of_budget"})
 
+LINE_MARKS: dict[str, str] = {"thinking": "~ ", "err": "2> "}
+"""What starts a line of these kinds, so they differ from plain text and stdout without colour (NO_COLOR)."""
+
 LineKind = Literal["text", "thinking", "tool", "result", "error", "out", "err", "status", "command", "approval", "eval"]
 
 
@@ -57,15 +60,17 @@ class Tail:
 
     def write(self, kind: LineKind, text: str, *, stream: bool = False) -> None:
         lines = self._lines
+        mark = LINE_MARKS.get(kind, "")
         parts = visible(text).split("\n")
-        if stream and self._open == kind and lines:
-            parts[0] = lines.pop()[1] + parts[0]
+        joined = stream and self._open == kind and bool(lines)
+        head = lines.pop()[1] if joined else mark
         for part in parts[:-1]:
-            lines.append((kind, clip(part)))
-        last = parts[-1]
-        if last or not stream:
-            lines.append((kind, clip(last)))
-        self._open = kind if stream and last else None
+            lines.append((kind, clip(head + part)))
+            head = mark
+        ends_open = bool(parts[-1]) or (joined and len(parts) == 1)
+        if ends_open or not stream:
+            lines.append((kind, clip(head + parts[-1])))
+        self._open = kind if stream and ends_open else None
 
     def last(self, n: int) -> list[Line]:
         lines = self._lines
@@ -112,6 +117,8 @@ class RunUpdate:
     events: list[EventRow] = field(default_factory=list)
     agents: list[AgentRow] = field(default_factory=list)
     posts: list[PostRow] = field(default_factory=list)
+    post_count: int | None = None
+    """Posts in the store, read when new ones arrive (the model keeps the newest ``POSTS_KEPT``)."""
     state: str = ""
     leaderboard: list[LeaderboardRow] | None = None
     queue: QueueCounts | None = None
@@ -147,6 +154,7 @@ class RunModel:
         self.state = ""
         self.agents: dict[str, AgentView] = {}
         self.posts: deque[PostRow] = deque(maxlen=POSTS_KEPT)
+        self.post_count = 0
         self.leaderboard: list[LeaderboardRow] = []
         self.queue = QueueCounts()
         self.log = Tail(100)
@@ -187,6 +195,7 @@ class RunModel:
             self.last_event_id = max(self.last_event_id, event.id)
         if update.posts:
             self.posts.extend(update.posts)
+            self.post_count = max(update.post_count or 0, len(self.posts))
             changes.posts = True
         if update.state and update.state != self.state:
             self.state = update.state

@@ -111,6 +111,7 @@ class RunClient:
             events=events,
             agents=await self.store.agents(),
             posts=posts,
+            post_count=await self.store.post_count() if posts else None,
             state=await self.store.get_meta("state", "") or "",
         )
         if slow:

@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import re
+
+from aar.events import ModelText, SandboxOutput
 from aar.runtime import RunPaths
+from aar.store import RunStore
 from tests.tui.helpers import screen_text, wait_for, wait_screen
 from tui.app import AarApp
 from tui.model import Tail
@@ -55,15 +59,21 @@ async def test_hostile_forum_post_shows_literally_in_its_thread(run: RunPaths) -
 
 
 async def test_readable_with_no_color(run: RunPaths, monkeypatch) -> None:  # type: ignore[no-untyped-def]
-    """NO_COLOR turns on Textual's monochrome filter; every line still draws and statuses read as words."""
+    """NO_COLOR draws in greys only; statuses read as words, and stderr and thinking lines as marks."""
     monkeypatch.setenv("NO_COLOR", "1")
+    async with await RunStore.open(run.db) as daemon:
+        daemon.emit("agent-2", SandboxOutput(call_id="c", stream="stderr", text="Traceback: boom\n"))
+        daemon.emit("agent-2", ModelText(step=3, text="weighing two options", thinking=True))
+        await daemon.flush()
     app = AarApp(run.root)
     async with app.run_test(size=(160, 48)) as pilot:
         text = await wait_screen(pilot, "WAITING APPROVAL")
         assert "▶ 1 agent-1 THINKING" in text and "(1 to approve)" in text
+        assert "2> Traceback: boom" in text and "~ weighing two options" in text
         await pilot.press("2")
         await wait_screen(pilot, "agent-2 · sandbox output")
-    assert app._exception is None  # a filter error would have ended the app
+        fills = {tuple(int(c[i : i + 2], 16) for i in (0, 2, 4)) for c in re.findall(r"fill: #([0-9a-f]{6})", app.export_screenshot())}
+    assert fills and all(max(rgb) - min(rgb) <= 8 for rgb in fills), sorted(fills)  # greys (and the theme's near-greys)
 
 
 async def test_a_workspace_file_name_is_shown_literally_as_its_title(run: RunPaths) -> None:

@@ -4,12 +4,18 @@ from __future__ import annotations
 
 import time
 
+import pytest
+from textual.widgets import OptionList
+
 from aar.events import ModelText, SandboxOutput
 from aar.runtime import RunPaths
 from aar.store import RunStore
 from tests.tui.helpers import screen_text, wait_for, wait_screen
 from tui.app import AarApp
+from tui import model as model_module
 from tui.model import TAIL_LINES
+from tui.screens import forum as forum_module
+from tui.screens.forum import ForumScreen
 
 
 async def test_streamed_text_and_new_posts_appear_live(run: RunPaths) -> None:
@@ -57,3 +63,22 @@ async def test_an_agent_registered_after_attach_gets_its_own_pane(run: RunPaths)
         cards = [card.id for card in app.screen.query("AgentCard")]
         assert cards == [f"card-agent-{i}" for i in range(1, 7)]
         assert "agent-1" in screen_text(app)
+
+
+async def test_the_forum_list_keeps_the_newest_posts_and_counts_them_all(run: RunPaths, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(model_module, "POSTS_KEPT", 5)
+    monkeypatch.setattr(forum_module, "POSTS_KEPT", 5)
+    app = AarApp(run.root)
+    async with app.run_test(size=(120, 30)) as pilot:
+        await wait_screen(pilot, "forum · 4 posts")
+        await pilot.press("f")
+        await wait_for(pilot, lambda: isinstance(app.screen, ForumScreen))
+        async with await RunStore.open(run.db) as daemon:
+            for i in range(8):
+                await daemon.add_post("agent-2", f"live post {i}", "body")
+        text = await wait_screen(pilot, "posts · newest 5 of 12")
+        options = app.screen.query_one("#post-list", OptionList)
+        assert [options.get_option_at_index(i).id for i in range(options.option_count)] == ["8", "9", "10", "11", "12"]
+        assert "live post 7" in text
+        await pilot.press("escape")
+        await wait_screen(pilot, "forum · 12 posts")

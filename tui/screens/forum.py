@@ -14,7 +14,7 @@ from textual.widgets import Footer, Input, OptionList, RichLog
 from textual.widgets.option_list import Option
 
 from aar.store import PostRow
-from tui.model import Changes
+from tui.model import POSTS_KEPT, Changes
 from tui.screens.dialogs import ComposeScreen
 from tui.text import data, one_line, visible
 from tui.widgets.panels import post_head
@@ -47,6 +47,8 @@ class ForumScreen(Screen[None]):
         self.start_in_search = search
         self.searching = False
         self.selected: int | None = None
+        self.newest_listed = 0
+        """Id of the newest post in the unfiltered list; newer ones are appended as they arrive."""
 
     @property
     def aar(self) -> AarApp:
@@ -60,7 +62,6 @@ class ForumScreen(Screen[None]):
         yield Footer(compact=True)
 
     def on_mount(self) -> None:
-        self.query_one("#post-list").border_title = "posts"
         self.query_one("#thread").border_title = "thread"
         self._list(list(self.aar.model.posts))
         if self.start_in_search:
@@ -69,11 +70,14 @@ class ForumScreen(Screen[None]):
             self.query_one("#post-list", OptionList).focus()
 
     def refresh_views(self, changes: Changes) -> None:
-        """New posts appear at once, unless a search result is on screen."""
+        """New posts appear at once, unless a search result is on screen; the list keeps the newest ``POSTS_KEPT``."""
         if changes.posts and not self.searching:
             options = self.query_one("#post-list", OptionList)
-            known = {options.get_option_at_index(i).id for i in range(options.option_count)}
-            options.add_options(_option(p) for p in self.aar.model.posts if str(p.id) not in known)
+            options.add_options(_option(p) for p in self.aar.model.posts if p.id > self.newest_listed)
+            self.newest_listed = max(self.newest_listed, self.aar.model.posts[-1].id if self.aar.model.posts else 0)
+            for _ in range(options.option_count - POSTS_KEPT):
+                options.remove_option_at_index(0)
+            self._title()
 
     def _list(self, posts: list[PostRow]) -> None:
         options = self.query_one("#post-list", OptionList)
@@ -81,6 +85,17 @@ class ForumScreen(Screen[None]):
         options.add_options(_option(p) for p in posts)
         if posts:
             options.highlighted = len(posts) - 1
+        if not self.searching:
+            self.newest_listed = max((p.id for p in posts), default=0)
+        self._title(len(posts))
+
+    def _title(self, matching: int = 0) -> None:
+        """``N matching`` for a search; else how many posts there are, and that only the newest are listed."""
+        model = self.aar.model
+        shown = self.query_one("#post-list", OptionList).option_count
+        total = max(model.post_count, shown)
+        title = f"{matching} matching" if self.searching else f"posts · newest {shown} of {total}" if total > shown else f"{total} posts"
+        self.query_one("#post-list").border_title = title
 
     @on(Input.Submitted, "#forum-search")
     def search_submitted(self, event: Input.Submitted) -> None:
@@ -92,7 +107,6 @@ class ForumScreen(Screen[None]):
         self.searching = bool(query.strip())
         posts = await self.aar.client.search_posts(query) if self.searching else list(self.aar.model.posts)
         self._list(posts)
-        self.query_one("#post-list").border_title = f"{len(posts)} matching" if self.searching else "posts"
         self.query_one("#post-list", OptionList).focus()
 
     @on(OptionList.OptionHighlighted, "#post-list")

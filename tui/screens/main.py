@@ -126,7 +126,7 @@ class MainScreen(Screen[None]):
             if self.focused_name in changes.agents:
                 self._focus_pane.refresh()
         if changes.posts:
-            self.query_one(ForumPanel).show(self.model.posts)
+            self.query_one(ForumPanel).show(self.model.posts, self.model.post_count)
         if changes.board:
             self.query_one(LeaderboardTable).show(self.model.leaderboard)
         if changes.status:

@@ -79,9 +79,9 @@ class ForumPanel(Widget):
         self.posts: list[PostRow] = []
         self.border_title = "forum"
 
-    def show(self, posts: Iterable[PostRow]) -> None:
+    def show(self, posts: Iterable[PostRow], total: int) -> None:
         self.posts = list(posts)
-        self.border_title = f"forum · {len(self.posts)} posts"
+        self.border_title = f"forum · {max(total, len(self.posts))} posts"
         self.refresh()
 
     def render(self) -> RenderResult:
