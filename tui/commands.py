@@ -30,15 +30,36 @@ PALETTE: dict[str, tuple[tuple[str, str, str], ...]] = {
         ("Leaderboard: Open", "leaderboard", "Every scored submission with its PGR and flags (l)"),
         ("Evaluator: Jobs", "jobs", "The evaluator's queue: baselines and submissions (e)"),
     ),
+    "ForumScreen": (
+        ("Forum: Reply", "reply", "Reply to the chosen post as the supervisor (r)"),
+        ("Forum: New post", "new_post", "Start a thread as the supervisor (n)"),
+        ("Forum: Search", "search", "Search the forum (/)"),
+        ("Forum: Back", "back", "Every post again, or back to the agents (escape)"),
+    ),
+    "InspectScreen": (
+        ("Workspace: Reload files", "reload_files", "List the agent's workspace files again (w)"),
+        ("Inspect: Switch pane", "app.focus_next", "Move between the transcript, the files and the file (tab)"),
+        ("Inspect: Back", "app.pop_screen", "Back to the agents (escape)"),
+    ),
+    "LeaderboardScreen": (("Leaderboard: Back", "app.pop_screen", "Back to the agents (escape / l)"),),
+    "JobsScreen": (("Evaluator: Back", "app.pop_screen", "Back to the agents (escape / e)"),),
 }
 APP_COMMANDS = (("Run: Detach", "app.detach", "Leave the TUI; the run keeps going (q)"),)
 
 
 class AarCommands(Provider):
-    """Palette entries for the screen it was opened from, plus detaching."""
+    """Palette entries for the screen it was opened from, one per agent to focus, plus detaching."""
 
     def _commands(self) -> list[tuple[str, str, str]]:
-        return [*PALETTE.get(type(self.screen).__name__, ()), *APP_COMMANDS]
+        screen = type(self.screen).__name__
+        return [*PALETTE.get(screen, ()), *(self._focus_commands() if screen == "MainScreen" else ()), *APP_COMMANDS]
+
+    def _focus_commands(self) -> list[tuple[str, str, str]]:
+        names = self.screen.model.agent_names()  # type: ignore[attr-defined]
+        return [
+            (f"Agent: Focus {name}", f"focus_agent({i})", f"Act on {name} from now on" + (f" ({i})" if i <= 9 else " (arrows)"))
+            for i, name in enumerate(names, 1)
+        ]
 
     def _callback(self, action: str):  # type: ignore[no-untyped-def]
         if action.startswith("app."):

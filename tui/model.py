@@ -14,7 +14,6 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from aar.store import AgentRow, EventRow, LeaderboardRow, PostRow
-
 from tui.text import clip, one_line, pgr, visible
 
 TAIL_LINES = 300

@@ -22,7 +22,6 @@ from aar.config import load_config
 from aar.errors import AarError
 from aar.runtime import RunPaths
 from aar.store import CommandKind, CommandRow, EventRow, JobRow, LeaderboardRow, MessageRow, PostRow, RunStore
-
 from tui.model import QueueCounts, RunUpdate
 
 SUPERVISOR = "supervisor"

@@ -8,22 +8,25 @@ events in the same SQLite file), and the screen then shows the effect.
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import pytest
+from textual.widgets import RichLog
 
 from aar.runtime import RunPaths
 from aar.store import RunStore
 from tests.tui.helpers import apply_like_daemon, pending, screen_text, wait_for, wait_screen
+from tests.tui.synthetic import build_run
 from tui.app import AarApp
-from tui.screens.forum import ForumScreen
-from textual.widgets import RichLog
-
+from tui.commands import PALETTE
 from tui.screens import inspect as inspect_screen
+from tui.screens.forum import ForumScreen
 from tui.screens.inspect import InspectScreen
 from tui.screens.jobs import JobsScreen
 from tui.screens.leaderboard import LeaderboardScreen
 from tui.screens.main import MainScreen
+from tui.widgets.key_bar import KeyBar
 
 NARROW = (80, 24)
 WIDE = (160, 48)
@@ -31,6 +34,11 @@ WIDE = (160, 48)
 
 async def _ready(pilot: Any) -> None:
     await wait_screen(pilot, "agent-1")
+
+
+async def _open(pilot: Any, key: str, screen: type) -> None:
+    await pilot.press(key)
+    await wait_for(pilot, lambda: isinstance(pilot.app.screen, screen))
 
 
 async def _one_command(run: RunPaths) -> Any:
@@ -149,8 +157,8 @@ async def test_approve_sends_the_pending_call_id_and_clears_it(run: RunPaths) ->
         command = await _wait_command(pilot, run)
         assert (command.kind, command.target, command.payload) == ("approve", "agent-2", {"call_id": "call-2b"})
         await apply_like_daemon(run.db)
-        text = await wait_screen(pilot, "2 agent-2 RUNNING TOOL")
-        assert "(1 to approve)" not in text
+        # the agent's row and the tool.result event can land in different polls; both must show in the end
+        await wait_for(pilot, lambda: "2 agent-2 RUNNING TOOL" in (text := screen_text(app)) and "(1 to approve)" not in text)
 
 
 async def test_deny_sends_the_reason(run: RunPaths) -> None:
@@ -263,8 +271,7 @@ async def test_forum_reply_as_supervisor_reaches_the_store_and_the_screen(run: R
     app = AarApp(run.root)
     async with app.run_test(size=WIDE) as pilot:
         await _ready(pilot)
-        await pilot.press("f")
-        await wait_for(pilot, lambda: isinstance(app.screen, ForumScreen))
+        await _open(pilot, "f", ForumScreen)
         await pilot.press("up", "up")  # from the newest post (#4) to #2
         await wait_screen(pilot, "aux_weight 0.5 gave PGR")
         await pilot.press("r")
@@ -282,8 +289,7 @@ async def test_leaderboard_and_jobs_screens(run: RunPaths) -> None:
     app = AarApp(run.root)
     async with app.run_test(size=NARROW) as pilot:
         await _ready(pilot)
-        await pilot.press("l")
-        await wait_for(pilot, lambda: isinstance(app.screen, LeaderboardScreen))
+        await _open(pilot, "l", LeaderboardScreen)
         text = await wait_screen(pilot, "1 flagged")
         assert "0.970 [0.92, 1.02]  probe" in text
         await pilot.press("escape", "e")
@@ -300,21 +306,52 @@ async def test_a_submission_scored_twice_on_one_split_shows_both_results(run: Ru
     app = AarApp(run.root)
     async with app.run_test(size=WIDE) as pilot:
         await _ready(pilot)
-        await pilot.press("l")
-        await wait_for(pilot, lambda: isinstance(app.screen, LeaderboardScreen))
+        await _open(pilot, "l", LeaderboardScreen)
         text = await wait_screen(pilot, "0.440 [0.40, 0.48]")
         assert "0.410 [0.36, 0.46]" in text
 
 
-async def test_command_palette_lists_agent_actions_and_runs_them(run: RunPaths) -> None:
+@pytest.mark.parametrize(
+    ("query", "help_text", "then", "target"),
+    [
+        ("Agent: Pause", "Pause the focused agent", [], "agent-1"),
+        ("Focus agent-3", "Act on agent-3 from now on (3)", ["p"], "agent-3"),  # any agent, past the 9 number keys too
+    ],
+)
+async def test_command_palette_lists_actions_and_runs_them(run: RunPaths, query: str, help_text: str, then: list[str], target: str) -> None:
     app = AarApp(run.root)
     async with app.run_test(size=WIDE) as pilot:
         await _ready(pilot)
-        await pilot.press("ctrl+p", *"Agent: Pause")
-        await wait_screen(pilot, "Pause the focused agent")
-        await pilot.press("enter")
+        await pilot.press("ctrl+p", *query)
+        await wait_screen(pilot, help_text)
+        await pilot.press("enter", *then)
         command = await _wait_command(pilot, run)
-        assert (command.kind, command.target) == ("pause", "agent-1")
+        assert (command.kind, command.target) == ("pause", target)
+
+
+async def test_at_80x24_every_key_is_on_screen_and_the_focused_agent_scrolls_into_the_list(tmp_path: Path) -> None:
+    run = await build_run(tmp_path / "run14", agents=14)
+    app = AarApp(run.root)
+    async with app.run_test(size=NARROW) as pilot:
+        await _ready(pilot)
+        bar = screen_text(app).splitlines()[-2:]
+        entries = [entry.plain for entry in app.screen.query_one(KeyBar).entries()]
+        assert len(entries) == len({b.action for b in MainScreen.BINDINGS if b.show}) + 1  # and the palette
+        assert all(any(entry in line for line in bar) for entry in entries) and "^p palette" in bar[-1], bar
+        assert "agent-13" not in screen_text(app)
+        await pilot.press("up", "up")  # from agent-1 back round to agent-13
+        text = await wait_screen(pilot, "▶ 13 agent-13 THINKING")
+        assert "5-14 of 14" in text and "agent-13 · activity" in text
+        await pilot.press("p")
+        command = await _wait_command(pilot, run)
+        assert (command.kind, command.target) == ("pause", "agent-13")
+
+
+@pytest.mark.parametrize("screen", [MainScreen, ForumScreen, InspectScreen, LeaderboardScreen, JobsScreen])
+def test_every_key_of_every_screen_has_a_palette_entry(screen: type) -> None:
+    listed = {action for _, action, _ in PALETTE[screen.__name__]}
+    keys = {b.action for b in screen.BINDINGS if not b.action.startswith("focus_agent")} - {"app.detach"}
+    assert keys <= listed, keys - listed
 
 
 async def test_q_detaches_and_leaves_the_run_alone(run: RunPaths) -> None:

@@ -11,8 +11,8 @@ from aar.events import ModelText, SandboxOutput
 from aar.runtime import RunPaths
 from aar.store import RunStore
 from tests.tui.helpers import screen_text, wait_for, wait_screen
-from tui.app import AarApp
 from tui import model as model_module
+from tui.app import AarApp
 from tui.model import TAIL_LINES
 from tui.screens import forum as forum_module
 from tui.screens.forum import ForumScreen

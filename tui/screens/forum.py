@@ -10,13 +10,14 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal
 from textual.screen import Screen
-from textual.widgets import Footer, Input, OptionList, RichLog
+from textual.widgets import Input, OptionList, RichLog
 from textual.widgets.option_list import Option
 
 from aar.store import PostRow
 from tui.model import POSTS_KEPT, Changes
 from tui.screens.dialogs import ComposeScreen
 from tui.text import data, one_line, visible
+from tui.widgets.key_bar import KeyBar
 from tui.widgets.panels import post_head
 
 if TYPE_CHECKING:
@@ -59,7 +60,7 @@ class ForumScreen(Screen[None]):
         with Horizontal(id="forum-body"):
             yield OptionList(id="post-list")
             yield RichLog(id="thread", wrap=True, markup=False, max_lines=5000)
-        yield Footer(compact=True)
+        yield KeyBar()
 
     def on_mount(self) -> None:
         self.query_one("#thread").border_title = "thread"

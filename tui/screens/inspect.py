@@ -11,7 +11,7 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
 from textual.screen import Screen
-from textual.widgets import Footer, OptionList, RichLog, Static
+from textual.widgets import OptionList, RichLog, Static
 from textual.widgets.option_list import Option
 from textual.worker import Worker
 
@@ -19,6 +19,7 @@ from aar.store import MessageRow
 from tui.model import AgentView, Changes
 from tui.service import WorkspaceFile
 from tui.text import data, dollars, tokens
+from tui.widgets.key_bar import KeyBar
 from tui.widgets.lines import status_text
 from tui.widgets.transcript import message_lines
 
@@ -62,7 +63,7 @@ class InspectScreen(Screen[None]):
             with Vertical(id="workspace"):
                 yield OptionList(id="file-list")
                 yield RichLog(id="file-view", max_lines=5000, wrap=False, markup=False)
-        yield Footer(compact=True)
+        yield KeyBar()
 
     def on_mount(self) -> None:
         self.query_one("#transcript").border_title = "transcript"

@@ -9,10 +9,11 @@ from textual import work
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.screen import Screen
-from textual.widgets import DataTable, Footer, Static
+from textual.widgets import DataTable, Static
 
 from tui.model import Changes
 from tui.text import data, one_line
+from tui.widgets.key_bar import KeyBar
 
 if TYPE_CHECKING:
     from tui.app import AarApp
@@ -32,7 +33,7 @@ class JobsScreen(Screen[None]):
     def compose(self) -> ComposeResult:
         yield Static(id="jobs-title")
         yield DataTable(id="jobs", cursor_type="row")
-        yield Footer(compact=True)
+        yield KeyBar()
 
     def on_mount(self) -> None:
         table = self.query_one(DataTable)

@@ -5,9 +5,10 @@ from __future__ import annotations
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.screen import Screen
-from textual.widgets import Footer, Static
+from textual.widgets import Static
 
 from tui.model import Changes, RunModel
+from tui.widgets.key_bar import KeyBar
 from tui.widgets.leaderboard_table import LeaderboardTable
 
 NOTE = (
@@ -28,7 +29,7 @@ class LeaderboardScreen(Screen[None]):
         yield Static(id="board-title")
         yield LeaderboardTable(id="board")
         yield Static(NOTE, id="board-note", markup=False)
-        yield Footer(compact=True)
+        yield KeyBar()
 
     def on_mount(self) -> None:
         self._show()

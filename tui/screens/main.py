@@ -15,11 +15,11 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Grid, Horizontal
 from textual.screen import Screen
-from textual.widgets import Footer
 
 from tui.model import AgentView, Changes, RunModel
 from tui.screens.dialogs import ConfirmScreen, PromptScreen
 from tui.widgets.agent_card import AgentCard, AgentList
+from tui.widgets.key_bar import KeyBar
 from tui.widgets.leaderboard_table import LeaderboardTable
 from tui.widgets.panels import ForumPanel, StatusBar, TailPane
 
@@ -92,7 +92,7 @@ class MainScreen(Screen[None]):
             yield self._focus_pane
             yield ForumPanel(id="forum-panel")
             yield LeaderboardTable(id="board-panel", compact=True)
-        yield Footer(compact=True)
+        yield KeyBar()
 
     def on_mount(self) -> None:
         self.query_one(LeaderboardTable).border_title = "leaderboard"

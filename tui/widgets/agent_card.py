@@ -68,6 +68,7 @@ class AgentList(Widget):
         height: auto;
         max-height: 12;
         border: round $panel-lighten-2;
+        border-subtitle-align: right;
         padding: 0 1;
     }
     """
@@ -80,11 +81,24 @@ class AgentList(Widget):
     def get_content_height(self, container, viewport, width: int) -> int:  # type: ignore[no-untyped-def]
         return max(len(self.views), 1)
 
+    def window(self, rows: int) -> range:
+        """The agents' indexes on screen: all that fit, and always the focused one, which scrolls into view."""
+        n = len(self.views)
+        if n <= rows:
+            return range(n)
+        focused = next((i for i, v in enumerate(self.views) if v.name == self.focused_name), 0)
+        start = min(max(focused - rows // 2, 0), n - rows)
+        return range(start, start + rows)
+
     def render(self) -> RenderResult:
         if not self.views:
             return Text("no agents yet", style="dim")
+        shown = self.window(max(self.content_size.height, 1))
+        n = len(self.views)
+        self.border_subtitle = f"{shown.start + 1}-{shown.stop} of {n} · ↑↓" if len(shown) < n else ""
         rows = []
-        for i, view in enumerate(self.views, 1):
+        for i in (index + 1 for index in shown):
+            view = self.views[i - 1]
             focused = view.name == self.focused_name
             line = _header(i, view, focused)
             line.stylize("reverse" if focused else "", 0, 2)

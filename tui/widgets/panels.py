@@ -9,11 +9,10 @@ from textual.app import RenderResult
 from textual.widget import Widget
 
 from aar.store import PostRow
-from tui.model import AgentView, Line, RunModel, Tail
+from tui.model import AgentView, Line, QueueCounts, RunModel, Tail
 from tui.text import data, dollars, one_line
 from tui.widgets.line_view import LineView
 from tui.widgets.lines import join_lines, status_text
-
 
 PANE_CSS = """
     text-wrap: nowrap; text-overflow: ellipsis; border: round $panel-lighten-2;
@@ -117,13 +116,10 @@ class StatusBar(Widget):
         line.append_text(status_text(m.state or "connecting"))
         if m.problem:
             line.append_text(data(f" · ! {m.problem}", "bold red"))
-        cap = f" / {dollars(m.dollar_cap)} cap" if m.dollar_cap else ""
+        cap = f" of {dollars(m.dollar_cap)}" if m.dollar_cap else ""
         over = m.dollar_cap and m.spend >= m.dollar_cap
         line.append(f" · {dollars(m.spend)}{cap}", style="bold red" if over else "")
-        q = m.queue
-        line.append(f" · eval {q.running} running {q.queued} queued" + (f" {q.failed} failed" if q.failed else ""))
-        if m.device:
-            line.append(f" · device {m.device}")
+        line.append(f" · {_queue_text(m.queue)}" + (f" on {m.device}" if m.device else ""))
         if m.isolation:
             line.append_text(data(f" · sandbox {m.isolation}", "bold red" if "none" in m.isolation else ""))
         line.append(f" · {len(m.agents)} agents")
@@ -131,3 +127,9 @@ class StatusBar(Widget):
         if log:
             line.append_text(data(f" · {one_line(log[0].text, 80)}", "dim"))
         return line
+
+
+def _queue_text(q: QueueCounts) -> str:
+    """``eval 1 running, 2 queued``: the evaluator's queue in the fewest words (``eval idle`` when empty)."""
+    parts = [f"{n} {what}" for n, what in ((q.running, "running"), (q.queued, "queued"), (q.failed, "failed")) if n]
+    return "eval " + (", ".join(parts) if parts else "idle")
