@@ -67,6 +67,11 @@ class RunSummary(BaseModel):
     events: int
 
 
+def observed_state(stored: str, daemon_pid: int | None) -> str:
+    """``stored``, or ``crashed`` when it says live but no daemon holds the lock (a daemon killed by -9 never says so)."""
+    return "crashed" if stored in LIVE_STATES and daemon_pid is None else stored
+
+
 def summarise(paths: RunPaths) -> RunSummary:
     """Read a run's headline figures with plain sqlite3 (read-only, never blocks the daemon)."""
     uri = f"file:{paths.db}?mode=ro"
@@ -75,9 +80,7 @@ def summarise(paths: RunPaths) -> RunSummary:
         agents, spend = db.execute("SELECT COUNT(*), COALESCE(SUM(cost_usd), 0) FROM agents").fetchone()
         events = db.execute("SELECT COALESCE(MAX(id), 0) FROM events").fetchone()[0]
     pid = holder_pid(paths.lock)
-    state = meta.get("state", "created")
-    if state in LIVE_STATES and pid is None:
-        state = "crashed"
+    state = observed_state(meta.get("state", "created"), pid)
     return RunSummary(
         run=paths.run_id,
         path=str(paths.root),

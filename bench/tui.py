@@ -35,6 +35,7 @@ from pathlib import Path
 sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != Path(__file__).resolve().parent]
 
 from aar.events import SandboxOutput  # noqa: E402
+from aar.lock import DaemonLock  # noqa: E402
 from aar.runtime import RunPaths  # noqa: E402
 from aar.store import RunStore  # noqa: E402
 
@@ -146,46 +147,47 @@ async def bench(presses: int) -> None:
 
     with tempfile.TemporaryDirectory() as tmp:
         paths = await _make_run(Path(tmp) / "run")
-        app = AarApp(paths.root)
-        async with app.run_test(size=(160, 48)) as pilot:
-            while len(app.model.agents) < 9:
-                await pilot.pause(0.05)
-            # Unloaded does not mean empty: every pane holds a full tail, as it does under load.
-            proc = _start_writer(paths.db, MEMORY_LINES_PER_S, 20_000)
-            proc.wait()
-            while app.model.last_event_id < await app.client.store.last_event_id():  # type: ignore[union-attr]
-                await asyncio.sleep(0.1)
-            await pilot.pause(0.5)
-            idle = await _latencies(app, pilot, presses)
+        with DaemonLock(paths.lock):  # held as a live daemon holds it, or the TUI would see a crashed run
+            app = AarApp(paths.root)
+            async with app.run_test(size=(160, 48)) as pilot:
+                while len(app.model.agents) < 9:
+                    await pilot.pause(0.05)
+                # Unloaded does not mean empty: every pane holds a full tail, as it does under load.
+                proc = _start_writer(paths.db, MEMORY_LINES_PER_S, 20_000)
+                proc.wait()
+                while app.model.last_event_id < await app.client.store.last_event_id():  # type: ignore[union-attr]
+                    await asyncio.sleep(0.1)
+                await pilot.pause(0.5)
+                idle = await _latencies(app, pilot, presses)
 
-            first_id = await app.client.store.last_event_id()  # type: ignore[union-attr]
-            proc = _start_writer(paths.db, LOAD_LINES_PER_S, 10**12)
-            await asyncio.sleep(2.0)  # the flood is on and the app is following it
-            seen_before, t0, cpu0 = app.model.last_event_id, time.perf_counter(), time.process_time()
-            loaded = await _latencies(app, pilot, presses)
-            elapsed = time.perf_counter() - t0
-            cpu = (time.process_time() - cpu0) / elapsed
-            followed = (app.model.last_event_id - seen_before) * LINES_PER_EVENT / elapsed
-            proc.terminate()
-            proc.wait()
-            async with await RunStore.open(paths.db) as store:
-                produced = (await store.last_event_id() - first_id) * LINES_PER_EVENT / (elapsed + 2.0)
-            while app.model.last_event_id < await app.client.store.last_event_id():  # type: ignore[union-attr]
-                await asyncio.sleep(0.1)
+                first_id = await app.client.store.last_event_id()  # type: ignore[union-attr]
+                proc = _start_writer(paths.db, LOAD_LINES_PER_S, 10**12)
+                await asyncio.sleep(2.0)  # the flood is on and the app is following it
+                seen_before, t0, cpu0 = app.model.last_event_id, time.perf_counter(), time.process_time()
+                loaded = await _latencies(app, pilot, presses)
+                elapsed = time.perf_counter() - t0
+                cpu = (time.process_time() - cpu0) / elapsed
+                followed = (app.model.last_event_id - seen_before) * LINES_PER_EVENT / elapsed
+                proc.terminate()
+                proc.wait()
+                async with await RunStore.open(paths.db) as store:
+                    produced = (await store.last_event_id() - first_id) * LINES_PER_EVENT / (elapsed + 2.0)
+                while app.model.last_event_id < await app.client.store.last_event_id():  # type: ignore[union-attr]
+                    await asyncio.sleep(0.1)
 
-            gc.collect()
-            rss_before = _rss_mb()
-            target_id = app.model.last_event_id + MEMORY_LINES // LINES_PER_EVENT
-            t0 = time.perf_counter()
-            proc = _start_writer(paths.db, MEMORY_LINES_PER_S, MEMORY_LINES)
-            peak = rss_before
-            while app.model.last_event_id < target_id:
-                await asyncio.sleep(0.5)
-                peak = max(peak, _rss_mb())
-            proc.wait()
-            took = time.perf_counter() - t0
-            gc.collect()
-            rss_after = _rss_mb()
+                gc.collect()
+                rss_before = _rss_mb()
+                target_id = app.model.last_event_id + MEMORY_LINES // LINES_PER_EVENT
+                t0 = time.perf_counter()
+                proc = _start_writer(paths.db, MEMORY_LINES_PER_S, MEMORY_LINES)
+                peak = rss_before
+                while app.model.last_event_id < target_id:
+                    await asyncio.sleep(0.5)
+                    peak = max(peak, _rss_mb())
+                proc.wait()
+                took = time.perf_counter() - t0
+                gc.collect()
+                rss_after = _rss_mb()
 
     print(f"unloaded: key-to-frame p50 {statistics.median(idle):.1f} ms, p99 {_pct(idle, 0.99):.1f} ms (n={presses})")
     print(

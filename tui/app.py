@@ -124,8 +124,16 @@ class AarApp(App[int]):
         self._apply(message)
 
     def _apply(self, message: RunUpdated | RunConnected) -> None:
+        was = self.model.state
         changes = self.model.apply(message.update)
         self.polls += 1
+        if self.model.state == "crashed" and was != "crashed":
+            self.notify(
+                f"the run's daemon is gone (no process holds its lock); `aar resume {self.model.run_id}` continues from the store",
+                severity="error",
+                markup=False,
+                timeout=30,
+            )
         for applied in changes.applied:
             kind = self.issued.pop(applied.get("command_id", -1), None)
             if kind is not None:

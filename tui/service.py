@@ -20,6 +20,8 @@ from typing import Any, get_args
 
 from aar.config import load_config
 from aar.errors import AarError
+from aar.lock import holder_pid
+from aar.runs import observed_state
 from aar.runtime import RunPaths
 from aar.store import CommandKind, CommandRow, EventRow, JobRow, LeaderboardRow, MessageRow, PostRow, RunStore
 from tui.model import QueueCounts, RunUpdate
@@ -111,7 +113,7 @@ class RunClient:
             agents=await self.store.agents(),
             posts=posts,
             post_count=await self.store.post_count() if posts else None,
-            state=await self.store.get_meta("state", "") or "",
+            state=observed_state(await self.store.get_meta("state", "") or "", holder_pid(self.paths.lock)),
         )
         if slow:
             update.leaderboard = await self.store.leaderboard()

@@ -3,11 +3,15 @@
 from __future__ import annotations
 
 import sqlite3
+import subprocess
+import sys
+from pathlib import Path
 
 from aar.events import CommandApplied, ModelText
 from aar.runtime import RunPaths
 from aar.store import EventRow, RunStore
 from tests.tui.helpers import pending, screen_text, wait_for, wait_screen
+from tests.tui.synthetic import build_run
 from tui.app import AarApp
 from tui.model import RunModel, RunUpdate
 
@@ -68,3 +72,37 @@ def test_an_event_the_tui_cannot_read_is_noted_and_the_rest_still_folds() -> Non
     changes = model.apply(RunUpdate(events=[broken, good]))
     assert changes.status and model.last_event_id == 2
     assert [line.text for line in model.log.lines] == ["event 1 (command.applied) unreadable: KeyError: 'target'", "run running"]
+
+
+HOLD_LOCK = """
+import sys, time
+from pathlib import Path
+from aar.lock import DaemonLock
+DaemonLock(Path(sys.argv[1])).acquire()
+print("held", flush=True)
+time.sleep(600)
+"""
+
+
+async def test_a_daemon_killed_with_sigkill_shows_as_crashed_and_commands_are_refused(tmp_path: Path) -> None:
+    """A daemon killed by -9 leaves ``running`` in the store; the lock, which the kernel drops, tells the truth."""
+    run = await build_run(tmp_path / "run")
+    daemon = subprocess.Popen([sys.executable, "-c", HOLD_LOCK, str(run.lock)], stdout=subprocess.PIPE)
+    try:
+        assert daemon.stdout is not None and daemon.stdout.readline() == b"held\n"
+        app = AarApp(run.root)
+        async with app.run_test(size=(120, 30), notifications=True) as pilot:
+            await wait_screen(pilot, "RUNNING")
+            await pilot.press("p")
+            await wait_for(pilot, lambda: bool(app.issued))  # a live daemon's run takes commands
+            daemon.kill()
+            daemon.wait()
+            text = await wait_screen(pilot, "CRASHED")
+            text = await wait_screen(pilot, "`aar resume demo-20260101-000000`")
+            assert text.count("daemon is gone") == 1
+            await pilot.press("r")
+            await wait_screen(pilot, "the run is crashed, so nothing would apply resume")
+            assert [c.kind for c in await pending(run.db)] == ["pause"]
+    finally:
+        daemon.kill()
+        daemon.wait()

@@ -14,6 +14,7 @@ from typing import Any
 import pytest
 from textual.widgets import RichLog
 
+from aar.lock import DaemonLock
 from aar.runtime import RunPaths
 from aar.store import RunStore
 from tests.tui.helpers import apply_like_daemon, pending, screen_text, wait_for, wait_screen
@@ -174,6 +175,21 @@ async def test_deny_sends_the_reason(run: RunPaths) -> None:
         await wait_screen(pilot, "⚑ deny: tool call denied")
 
 
+async def test_deny_cancelled_with_escape_leaves_the_call_waiting(run: RunPaths) -> None:
+    app = AarApp(run.root)
+    async with app.run_test(size=NARROW) as pilot:
+        await _ready(pilot)
+        await pilot.press("2", "d")
+        await wait_screen(pilot, "Deny agent-2's bash call")
+        await pilot.press(*"hmm", "escape")
+        await pilot.pause(0.3)
+        assert await pending(run.db) == []
+        assert "(1 to approve)" in screen_text(app)
+        await pilot.press("d", "enter")  # an empty reason still denies
+        command = await _wait_command(pilot, run)
+        assert command.payload == {"call_id": "call-2b", "reason": "denied by the supervisor"}
+
+
 async def test_approve_without_a_pending_call_says_so_and_writes_nothing(run: RunPaths) -> None:
     app = AarApp(run.root)
     async with app.run_test(size=NARROW, notifications=True) as pilot:
@@ -332,19 +348,34 @@ async def test_command_palette_lists_actions_and_runs_them(run: RunPaths, query:
 async def test_at_80x24_every_key_is_on_screen_and_the_focused_agent_scrolls_into_the_list(tmp_path: Path) -> None:
     run = await build_run(tmp_path / "run14", agents=14)
     app = AarApp(run.root)
-    async with app.run_test(size=NARROW) as pilot:
-        await _ready(pilot)
-        bar = screen_text(app).splitlines()[-2:]
-        entries = [entry.plain for entry in app.screen.query_one(KeyBar).entries()]
-        assert len(entries) == len({b.action for b in MainScreen.BINDINGS if b.show}) + 1  # and the palette
-        assert all(any(entry in line for line in bar) for entry in entries) and "^p palette" in bar[-1], bar
-        assert "agent-13" not in screen_text(app)
-        await pilot.press("up", "up")  # from agent-1 back round to agent-13
-        text = await wait_screen(pilot, "▶ 13 agent-13 THINKING")
-        assert "5-14 of 14" in text and "agent-13 · activity" in text
-        await pilot.press("p")
-        command = await _wait_command(pilot, run)
-        assert (command.kind, command.target) == ("pause", "agent-13")
+    with DaemonLock(run.lock):
+        async with app.run_test(size=NARROW) as pilot:
+            await _ready(pilot)
+            bar = screen_text(app).splitlines()[-2:]
+            entries = [entry.plain for entry in app.screen.query_one(KeyBar).entries()]
+            assert len(entries) == len({b.action for b in MainScreen.BINDINGS if b.show}) + 1  # and the palette
+            assert all(any(entry in line for line in bar) for entry in entries) and "^p palette" in bar[-1], bar
+            assert "agent-13" not in screen_text(app)
+            await pilot.press("up", "up")  # from agent-1 back round to agent-13
+            text = await wait_screen(pilot, "▶ 13 agent-13 THINKING")
+            assert "5-14 of 14" in text and "agent-13 · activity" in text
+            await pilot.press("p")
+            command = await _wait_command(pilot, run)
+            assert (command.kind, command.target) == ("pause", "agent-13")
+
+
+async def test_panes_need_rows_as_well_as_columns_or_agents_collapse_to_a_list(tmp_path: Path) -> None:
+    """9 agents at 120x24 would be 3 rows of empty borders; they are a list until the terminal grows."""
+    run = await build_run(tmp_path / "run9", agents=9)
+    app = AarApp(run.root)
+    async with app.run_test(size=(120, 24)) as pilot:
+        text = await wait_screen(pilot, "9 agent-9 THINKING")
+        assert app.screen.has_class("-narrow") and "agent-1 · activity" in text
+        await pilot.resize_terminal(160, 48)
+        text = await wait_screen(pilot, "agent-1 · sandbox")
+        assert app.screen.has_class("-wide") and "I will try idea 9 on the toy task." in text
+        await pilot.resize_terminal(120, 24)
+        await wait_screen(pilot, "agent-1 · activity")
 
 
 @pytest.mark.parametrize("screen", [MainScreen, ForumScreen, InspectScreen, LeaderboardScreen, JobsScreen])

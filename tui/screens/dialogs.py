@@ -11,7 +11,7 @@ from textual.widgets import Input, Label, TextArea
 
 
 class PromptScreen(ModalScreen[str | None]):
-    """Asks for one line; Enter sends it, Escape cancels (returns None)."""
+    """Asks for one line; Enter sends it (``""`` when left empty), Escape cancels (returns None)."""
 
     CSS_PATH = "dialogs.tcss"
     BINDINGS = [Binding("escape", "cancel", "Cancel")]
@@ -30,7 +30,7 @@ class PromptScreen(ModalScreen[str | None]):
 
     @on(Input.Submitted, "#prompt-input")
     def submitted(self, event: Input.Submitted) -> None:
-        self.dismiss(event.value.strip() or None)
+        self.dismiss(event.value.strip())
 
     def action_cancel(self) -> None:
         self.dismiss(None)

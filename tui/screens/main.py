@@ -1,8 +1,9 @@
 """The control room: every agent at a glance, the forum, the leaderboard, and a key for every command.
 
-Wide terminals (120 columns and more) show a pane per agent in a grid and the
-focused agent's sandbox output; narrow ones (80x24 over SSH) collapse the
-agents to a list and show the focused agent's whole activity instead. Every
+Wide terminals (120 columns and more, with rows enough for every pane to show
+a few lines) show a pane per agent in a grid and the focused agent's sandbox
+output; the others (80x24 over SSH, 9 agents at 120x30) collapse the agents to
+a list and show the focused agent's whole activity instead. Every
 action acts on the focused agent, asks first where it cannot be undone, and
 writes a command to the store; the effect shows when the daemon reports it.
 """
@@ -28,6 +29,10 @@ if TYPE_CHECKING:
 
 WIDE = 120
 """Columns from which agents get a pane each."""
+PANE_ROWS = 6
+"""Rows a pane needs for its border, header, usage line and two lines of activity."""
+FIXED_ROWS = 14 + 1 + 2
+"""Rows the wide layout gives to the bottom panels, the status bar and (at most) two footer lines."""
 CARDS_PER_TICK = 1
 """Agent panes redrawn per tick; the others wait their turn. One pane per frame keeps the frame's dirty area small
 (the compositor redraws every widget inside the dirty areas' bounding box), so a key press waits for a short frame
@@ -41,10 +46,15 @@ def _grid_columns(n: int) -> int:
     return 1 if n <= 1 else 2 if n <= 4 else 3 if n <= 9 else 4
 
 
+def fits_panes(width: int, height: int, agents: int) -> bool:
+    """Whether every agent's pane gets ``PANE_ROWS`` rows; otherwise panes would be empty borders and a list reads better."""
+    rows = -(-max(agents, 1) // _grid_columns(agents))
+    return width >= WIDE and height - FIXED_ROWS >= rows * PANE_ROWS
+
+
 class MainScreen(Screen[None]):
     CSS_PATH = "main.tcss"
     AUTO_FOCUS = None
-    HORIZONTAL_BREAKPOINTS = [(0, "-narrow"), (WIDE, "-wide")]
     BINDINGS = [
         Binding("q", "app.detach", "Detach", id="app.detach-main"),
         Binding("left,up", "move(-1)", "Prev agent", show=False, id="agent.prev"),
@@ -68,7 +78,7 @@ class MainScreen(Screen[None]):
     ]
 
     def __init__(self, model: RunModel) -> None:
-        super().__init__()
+        super().__init__(classes="-narrow")  # until the first resize says how much room there is
         self.model = model
         self.focused_name: str | None = None
         self._stale: dict[str, None] = {}
@@ -100,11 +110,17 @@ class MainScreen(Screen[None]):
         self.set_interval(TICK_S, self._redraw_stale, name="redraw-stale")
 
     def on_resize(self) -> None:
+        self._choose_layout()
+
+    def _choose_layout(self) -> None:
+        wide = fits_panes(self.size.width, self.size.height, len(self.model.agents))
+        self.set_class(wide, "-wide")
+        self.set_class(not wide, "-narrow")
         self._show_focus()
 
     @property
     def narrow(self) -> bool:
-        return self.has_class("-narrow") or self.size.width < WIDE
+        return not self.has_class("-wide")
 
     # ------------------------------------------------------------ projecting the model
 
@@ -148,7 +164,7 @@ class MainScreen(Screen[None]):
         self._cards.update((card.view.name, card) for card in new)
         if new:
             grid.mount_all(new)
-        self._show_focus()
+        self._choose_layout()
 
     def _show_focus(self) -> None:
         for name, card in self._cards.items():
@@ -229,9 +245,12 @@ class MainScreen(Screen[None]):
         if pending := self._pending():
             name, call_id, tool = pending
             prompt = PromptScreen(f"Deny {name}'s {tool} call: why?", placeholder="the reason the agent reads (optional)")
-            self.app.push_screen(
-                prompt, lambda reason: self._send("deny", name, {"call_id": call_id, "reason": reason or "denied by the supervisor"})
-            )
+
+            def answered(reason: str | None) -> None:
+                if reason is not None:  # Escape leaves the call waiting; Enter on an empty line denies without a reason
+                    self._send("deny", name, {"call_id": call_id, "reason": reason or "denied by the supervisor"})
+
+            self.app.push_screen(prompt, answered)
 
     def action_stop_agent(self) -> None:
         if target := self._target():
