@@ -13,6 +13,7 @@ daemon keeps the run going.
 
 from __future__ import annotations
 
+import asyncio
 import gc
 import time
 from pathlib import Path
@@ -29,6 +30,7 @@ from tui.messages import CommandSent, PollFailed, RunConnected, RunUpdated
 from tui.model import Changes, RunModel
 from tui.screens.main import MainScreen
 from tui.service import RunClient
+from tui.text import one_line
 
 POLL_INTERVAL = 0.1
 RETRY_MAX_S = 5.0
@@ -74,8 +76,21 @@ class AarApp(App[int]):
 
     @work(group="connect", exclusive=True, exit_on_error=False)
     async def connect(self) -> None:
-        client = await RunClient.open(self.run_dir)
-        self.post_message(RunConnected(client, await client.backlog()))
+        """Open the store and read the backlog; while the store cannot be read, say so and retry with backoff."""
+        while True:
+            client: RunClient | None = None
+            try:
+                client = await RunClient.open(self.run_dir)
+                self.post_message(RunConnected(client, await client.backlog()))
+                return
+            except Exception as exc:  # locked, damaged or being migrated: the same as a failed poll
+                if client is not None:
+                    await client.close()
+                self.post_message(PollFailed(exc))
+                await asyncio.sleep(self._backoff(self.poll_failures + 1))
+
+    def _backoff(self, failures: int) -> float:
+        return min(self.poll_interval * 2 ** min(failures, 8), RETRY_MAX_S)
 
     @on(RunConnected)
     def connected(self, message: RunConnected) -> None:
@@ -107,7 +122,7 @@ class AarApp(App[int]):
     def poll_failed(self, message: PollFailed) -> None:
         """Say so once, in a toast and in the status bar, then retry ever more slowly (up to every few seconds)."""
         self.poll_failures += 1
-        self._retry_at = time.monotonic() + min(self.poll_interval * 2 ** min(self.poll_failures, 8), RETRY_MAX_S)
+        self._retry_at = time.monotonic() + self._backoff(self.poll_failures)
         problem = f"cannot read the run store: {type(message.error).__name__}: {message.error}"
         if self.model.problem is None:
             self.notify(f"{problem}; retrying", severity="error", markup=False, timeout=10)
@@ -116,14 +131,14 @@ class AarApp(App[int]):
 
     @on(RunUpdated)
     def updated(self, message: RunUpdated) -> None:
+        self._apply(message)
+
+    def _apply(self, message: RunUpdated | RunConnected) -> None:
         if self.model.problem is not None:
             self.model.problem = None
             self.poll_failures = 0
             self.notify("reading the run store again", markup=False)
             self._refresh_screens(Changes(status=True))
-        self._apply(message)
-
-    def _apply(self, message: RunUpdated | RunConnected) -> None:
         was = self.model.state
         changes = self.model.apply(message.update)
         self.polls += 1
@@ -138,7 +153,7 @@ class AarApp(App[int]):
             kind = self.issued.pop(applied.get("command_id", -1), None)
             if kind is not None:
                 status = applied.get("status", "applied")
-                text = f"{applied.get('command')} {applied.get('target')}: {applied.get('effect')}"
+                text = one_line(f"{applied.get('command')} {applied.get('target')}: {applied.get('effect')}", 300)
                 self.notify(text, title=status, severity="warning" if status == "rejected" else "information", markup=False)
         self._refresh_screens(changes)
 

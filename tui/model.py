@@ -236,7 +236,7 @@ class RunModel:
             how = " (timed out)" if p.get("timed_out") else " (killed)" if p.get("killed") else ""
             view.sandbox.write("status", f"[exit {p['exit_code']}{how} in {p.get('duration_s', 0):.1f}s]")
         elif kind == "agent.status":
-            if p["status"] in _ENDED:
+            if p["status"] in _ENDED or p["status"] == "running_tool":  # an agent runs a tool only once no call waits
                 view.pending.clear()
             detail = f" ({one_line(p['detail'])})" if p.get("detail") else ""
             tail.write("status", f"· {p['status']}{detail}")

@@ -113,7 +113,7 @@ class RunClient:
             agents=await self.store.agents(),
             posts=posts,
             post_count=await self.store.post_count() if posts else None,
-            state=observed_state(await self.store.get_meta("state", "") or "", holder_pid(self.paths.lock)),
+            state=observed_state(await self.store.get_meta("state", "created") or "created", holder_pid(self.paths.lock)),
         )
         if slow:
             update.leaderboard = await self.store.leaderboard()

@@ -13,13 +13,15 @@ import re
 
 from rich.text import Text
 
-_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
+_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f\ud800-\udfff]")
+"""Control characters, and lone surrogates (undecodable bytes kept by ``surrogateescape``), which no terminal can show."""
 MAX_LINE = 1000
 """Characters kept of one line; the store keeps the whole text."""
 
 
 def _escape_control(match: re.Match[str]) -> str:
-    return f"\\x{ord(match.group()):02x}"
+    code = ord(match.group())
+    return "\ufffd" if code >= 0xD800 else f"\\x{code:02x}"
 
 
 def visible(text: str) -> str:
@@ -33,8 +35,15 @@ def clip(text: str, limit: int = MAX_LINE) -> str:
 
 
 def one_line(text: str, limit: int = 200) -> str:
-    """The text on one line (whitespace runs collapsed), clipped: for titles and summaries."""
-    return clip(" ".join(visible(text).split()), limit)
+    """The text on one line (whitespace runs collapsed), clipped: for titles and summaries.
+
+    Only the head of a long text is looked at (a tool's output can be megabytes, and this runs per event).
+    """
+    head = text[: limit * 4]
+    flat = " ".join(visible(head).split())
+    if len(head) < len(text) and len(flat) < limit:
+        return flat + "…"
+    return clip(flat, limit)
 
 
 def data(text: str, style: str = "") -> Text:

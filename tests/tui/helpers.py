@@ -87,9 +87,8 @@ async def apply_like_daemon(db: Path) -> list[CommandRow]:
                     store.emit(agent, AgentStatusChanged(status=status, detail=f"by {cmd.kind}"))  # type: ignore[arg-type]
                 if cmd.kind.startswith("approval_"):
                     await store.update_agent(agent, approval=cmd.kind == "approval_on")
-                if cmd.kind in ("approve", "deny"):
-                    call_id = cmd.payload["call_id"]
-                    store.emit(agent, ToolReturned(step=9, call_id=call_id, tool="bash", ok=cmd.kind == "approve", output=effect))
+                if cmd.kind == "deny":  # an approved call reports its result only when it has run, maybe minutes later
+                    store.emit(agent, ToolReturned(step=9, call_id=cmd.payload["call_id"], tool="bash", ok=False, output=effect))
                 store.emit(agent, CommandApplied(command_id=cmd.id, command=cmd.kind, target=cmd.target, effect=effect))
             if cmd.kind == "stop_run":
                 await store.set_meta("state", "stopping")

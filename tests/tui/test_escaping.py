@@ -6,18 +6,34 @@ import re
 
 from aar.events import ModelText, SandboxOutput
 from aar.runtime import RunPaths
-from aar.store import RunStore
+from aar.store import MessageRow, RunStore
 from tests.tui.helpers import screen_text, wait_for, wait_screen
 from tui.app import AarApp
 from tui.model import Tail
 from tui.screens.forum import ForumScreen
-from tui.text import data, visible
+from tui.text import MAX_LINE, clip, data, one_line, visible
+from tui.widgets.transcript import message_lines
 
 
 def test_visible_spells_out_control_characters() -> None:
     assert visible("\x1b[31mred\x1b[0m") == "\\x1b[31mred\\x1b[0m"
     assert visible("a\tb\r\nc\rd\x07\x9b") == "a    b\nc\nd\\x07\\x9b"
     assert visible("[bold]x[/]") == "[bold]x[/]"
+    assert visible(b"caf\xff!".decode("utf-8", "surrogateescape")) == "caf\ufffd!"  # a terminal cannot encode \udcff
+
+
+def test_one_line_looks_at_the_head_of_a_huge_text_and_says_it_cut() -> None:
+    assert one_line("a  b\n\tc\x1b", 20) == "a b c\\x1b"
+    assert one_line("x" * 30, 20) == "x" * 19 + "…"
+    assert one_line("ok\n" + " " * 100 + "tail", 20) == "ok…"  # the head is blank after "ok": more follows
+    huge = "epoch 1 loss 0.5\n" * 100_000
+    assert one_line(huge, 300) == clip(" ".join(huge[:1200].split()), 300)
+
+
+def test_a_megabyte_on_one_line_is_cut_in_the_transcript() -> None:
+    row = MessageRow(id=1, agent="a", step=1, role="user", content=[{"type": "tool_result", "tool_use_id": "c", "content": "x" * 1_000_000}], ts=0.0)
+    head, result, body = message_lines(row)
+    assert body.plain == "  " + "x" * MAX_LINE + f"… ({1_000_000 - MAX_LINE:,} more characters in the store)"
 
 
 def test_data_is_never_parsed_as_markup() -> None:

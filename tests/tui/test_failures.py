@@ -10,6 +10,7 @@ from pathlib import Path
 from aar.events import CommandApplied, ModelText
 from aar.runtime import RunPaths
 from aar.store import EventRow, RunStore
+from aar.store.schema import SCHEMA_VERSION
 from tests.tui.helpers import pending, screen_text, wait_for, wait_screen
 from tests.tui.synthetic import build_run
 from tui.app import AarApp
@@ -34,6 +35,21 @@ async def test_an_unreadable_store_is_reported_once_and_the_tui_recovers(run: Ru
         await wait_screen(pilot, "back in business", timeout=10)
         await wait_for(pilot, lambda: "cannot read the run store" not in screen_text(app).splitlines()[0])
         assert app.poll_failures == 0 and app.model.problem is None
+
+
+async def test_a_store_unreadable_at_attach_is_retried_until_it_reads(run: RunPaths) -> None:
+    with sqlite3.connect(run.db) as conn:  # as if a newer aar were half-way through migrating it
+        conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION + 1}")
+    app = AarApp(run.root)
+    async with app.run_test(size=(120, 30), notifications=True) as pilot:
+        await wait_screen(pilot, "! cannot read the run store: StoreError")
+        await pilot.pause(1.0)
+        assert app.poll_failures >= 2 and app.client is None
+        with sqlite3.connect(run.db) as conn:
+            conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
+        await wait_screen(pilot, "4 agents", timeout=10)
+        await wait_for(pilot, lambda: "cannot read the run store" not in screen_text(app).splitlines()[0])
+        assert app.model.problem is None and app.client is not None
 
 
 async def test_commands_to_an_ended_run_are_refused_not_left_for_a_resume(run: RunPaths) -> None:

@@ -158,7 +158,7 @@ async def test_approve_sends_the_pending_call_id_and_clears_it(run: RunPaths) ->
         command = await _wait_command(pilot, run)
         assert (command.kind, command.target, command.payload) == ("approve", "agent-2", {"call_id": "call-2b"})
         await apply_like_daemon(run.db)
-        # the agent's row and the tool.result event can land in different polls; both must show in the end
+        # no tool.result yet (an approved call may run for minutes): the agent's running_tool status clears the approval
         await wait_for(pilot, lambda: "2 agent-2 RUNNING TOOL" in (text := screen_text(app)) and "(1 to approve)" not in text)
 
 
@@ -197,6 +197,18 @@ async def test_approve_without_a_pending_call_says_so_and_writes_nothing(run: Ru
         await pilot.press("a")
         await wait_screen(pilot, "agent-1 has no tool call waiting")
         assert await pending(run.db) == []
+
+
+@pytest.mark.parametrize(("key", "said"), [("A", "no agent to act on yet"), ("p", "no agent to act on yet"), ("a", "no agent yet, so no tool call")])
+async def test_agent_keys_before_any_agent_registers_say_so(tmp_path: Path, key: str, said: str) -> None:
+    run = await build_run(tmp_path / "empty", agents=0)
+    app = AarApp(run.root)
+    with DaemonLock(run.lock):
+        async with app.run_test(size=NARROW, notifications=True) as pilot:
+            await wait_screen(pilot, "0 agents")
+            await pilot.press(key)
+            await wait_screen(pilot, said)
+            assert await pending(run.db) == []
 
 
 async def test_approval_mode_toggles(run: RunPaths) -> None:
@@ -270,6 +282,38 @@ async def test_a_long_transcript_shows_its_newest_lines_without_freezing_the_key
         assert text.count("  step 39 row 0") == 1 and "  step 10 row 0" not in text
         await pilot.press("escape")
         await wait_for(pilot, lambda: isinstance(app.screen, MainScreen))
+
+
+async def test_a_malformed_message_is_shown_raw_and_later_messages_still_arrive(run: RunPaths) -> None:
+    async with await RunStore.open(run.db) as daemon:
+        await daemon.append_messages("agent-1", 10, [("assistant", [{"type": "text", "text": None}, {"type": "text", "text": "still here"}])])
+    app = AarApp(run.root)
+    async with app.run_test(size=WIDE) as pilot:
+        await _ready(pilot)
+        await pilot.press("enter")
+        text = await wait_screen(pilot, "a block this view cannot lay out: AttributeError")
+        assert "'text': None" in text and "still here" in text
+        async with await RunStore.open(run.db) as daemon:
+            await daemon.append_messages("agent-1", 11, [("assistant", "the next step")])
+        await wait_screen(pilot, "the next step")
+
+
+async def test_a_long_workspace_file_shows_its_first_lines_and_says_what_it_left_out(run: RunPaths, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(inspect_screen, "FILE_LINES", 300)
+    monkeypatch.setattr(inspect_screen, "WRITE_CHUNK", 20)
+    big = run.workspace("agent-1") / "a.csv"
+    big.write_text("".join(f"row {i},0.5\n" for i in range(12_000)))
+    app = AarApp(run.root)
+    async with app.run_test(size=WIDE) as pilot:
+        await _ready(pilot)
+        await pilot.press("enter")
+        await wait_screen(pilot, "a.csv")
+        await pilot.press("tab", "enter")  # a.csv sorts first
+        view = app.screen.query_one("#file-view", RichLog)
+        await wait_for(pilot, lambda: len(view.lines) == 301)
+        text = [strip.text for strip in view.lines]
+        assert text[0] == "row 0,0.5" and text[299] == "row 299,0.5"
+        assert text[300].startswith("… 11,701 more lines not shown; the whole file is /")
 
 
 async def test_forum_search_finds_posts(run: RunPaths) -> None:

@@ -31,10 +31,20 @@ TRANSCRIPT_LINES = 5_000
 WRITE_CHUNK = 100
 """Transcript lines written per frame; a long transcript fills in over a second while keys stay live."""
 TRANSCRIPT_POLL_S = 1.0
+FILE_LINES = 5_000
+"""Lines of a workspace file shown (the first ones); the reader already stops at 256 KiB."""
 
 
 def _size(n: int) -> str:
     return f"{n} B" if n < 1024 else f"{n / 1024:.1f} KiB" if n < 1024**2 else f"{n / 1024**2:.1f} MiB"
+
+
+async def _write_chunked(log: RichLog, lines: list[Text]) -> None:
+    """Write ``WRITE_CHUNK`` lines per frame: thousands of lines at once would hold keys for seconds."""
+    for start in range(0, len(lines), WRITE_CHUNK):
+        for line in lines[start : start + WRITE_CHUNK]:
+            log.write(line)
+        await asyncio.sleep(0)
 
 
 class InspectScreen(Screen[None]):
@@ -62,7 +72,7 @@ class InspectScreen(Screen[None]):
             yield RichLog(id="transcript", max_lines=TRANSCRIPT_LINES + 1, wrap=True, markup=False, auto_scroll=True)
             with Vertical(id="workspace"):
                 yield OptionList(id="file-list")
-                yield RichLog(id="file-view", max_lines=5000, wrap=False, markup=False)
+                yield RichLog(id="file-view", max_lines=FILE_LINES + 1, wrap=False, markup=False)
         yield KeyBar()
 
     def on_mount(self) -> None:
@@ -115,8 +125,6 @@ class InspectScreen(Screen[None]):
         """Write the newest ``TRANSCRIPT_LINES`` lines of ``messages``, a chunk per frame so keys keep working."""
         log = self.query_one("#transcript", RichLog)
         fresh = [m for m in messages if m.id > self.last_message_id]
-        if fresh:
-            self.last_message_id = fresh[-1].id
         newest: list[list[Text]] = []
         count = 0
         for message in reversed(fresh):
@@ -125,13 +133,12 @@ class InspectScreen(Screen[None]):
             newest.append(message_lines(message))
             count += len(newest[-1])
         lines = [line for chunk in reversed(newest) for line in chunk]
+        if fresh:  # only once laid out, so that a message that fails to lay out is read again, not skipped
+            self.last_message_id = fresh[-1].id
         if len(lines) > TRANSCRIPT_LINES or len(newest) < len(fresh):
             log.write(Text("… earlier messages are not shown here; the store keeps them all", style="dim"))
             lines = lines[-TRANSCRIPT_LINES:]
-        for start in range(0, len(lines), WRITE_CHUNK):
-            for line in lines[start : start + WRITE_CHUNK]:
-                log.write(line)
-            await asyncio.sleep(0)
+        await _write_chunked(log, lines)
         if not self.last_message_id and not log.lines:
             log.write(Text("no messages yet", style="dim"))
 
@@ -159,5 +166,8 @@ class InspectScreen(Screen[None]):
         view = self.query_one("#file-view", RichLog)
         view.clear()
         view.border_title = data(path)
-        for line in text.split("\n"):
-            view.write(data(line))
+        lines = text.split("\n")
+        await _write_chunked(view, [data(line) for line in lines[:FILE_LINES]])
+        if len(lines) > FILE_LINES:
+            whole = self.aar.client.paths.workspace(self.view.name) / path
+            view.write(data(f"… {len(lines) - FILE_LINES:,} more lines not shown; the whole file is {whole}", "dim"))

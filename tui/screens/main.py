@@ -216,8 +216,8 @@ class MainScreen(Screen[None]):
             self._send("interrupt", target)
 
     def action_toggle_approval(self) -> None:
-        if view := self.focused_view:
-            self._send("approval_off" if view.row.approval else "approval_on", view.name)
+        if (target := self._target()) and (view := self.focused_view):
+            self._send("approval_off" if view.row.approval else "approval_on", target)
 
     def action_redirect(self) -> None:
         if target := self._target():
@@ -232,7 +232,8 @@ class MainScreen(Screen[None]):
         view = self.focused_view
         call = view.oldest_pending() if view else None
         if view is None or call is None:
-            self.notify(f"{self.focused_name or 'no agent'} has no tool call waiting for approval", severity="warning", markup=False)
+            who = f"{self.focused_name} has" if self.focused_name else "no agent yet, so"
+            self.notify(f"{who} no tool call waiting for approval", severity="warning", markup=False)
             return None
         return view.name, call.call_id, call.tool
 

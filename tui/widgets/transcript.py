@@ -8,17 +8,27 @@ from typing import Any
 from rich.text import Text
 
 from aar.store import MessageRow
-from tui.text import visible
+from tui.text import MAX_LINE, visible
 
 MAX_BLOCK_LINES = 200
 """Lines shown of one text block or tool result; the store keeps them all."""
 
 
+def _line(raw: str, style: str) -> Text:
+    """One line, cut at ``MAX_LINE`` characters: a megabyte on one line would wrap into thousands of rows."""
+    out = Text("  " + visible(raw[:MAX_LINE]), style=style)
+    if len(raw) > MAX_LINE:
+        out.append(f"… ({len(raw) - MAX_LINE:,} more characters in the store)", style="dim")
+    return out
+
+
 def _body(text: str, style: str = "") -> list[Text]:
-    lines = visible(text).split("\n")
-    shown = [Text("  " + line, style=style) for line in lines[:MAX_BLOCK_LINES]]
-    if len(lines) > MAX_BLOCK_LINES:
-        shown.append(Text(f"  … {len(lines) - MAX_BLOCK_LINES} more lines in the store", style="dim"))
+    """The first ``MAX_BLOCK_LINES`` lines; only those are made visible (a tool result can be megabytes)."""
+    parts = text.replace("\r\n", "\n").replace("\r", "\n").split("\n", MAX_BLOCK_LINES)
+    more = parts.pop().count("\n") + 1 if len(parts) > MAX_BLOCK_LINES else 0
+    shown = [_line(part, style) for part in parts]
+    if more:
+        shown.append(Text(f"  … {more} more lines in the store", style="dim"))
     return shown
 
 
@@ -59,5 +69,9 @@ def message_lines(message: MessageRow) -> list[Text]:
     blocks = [{"type": "text", "text": content}] if isinstance(content, str) else content if isinstance(content, list) else [content]
     lines = [head]
     for block in blocks:
-        lines.extend(_block(block))
+        try:
+            lines.extend(_block(block))
+        except Exception as exc:  # a block of a shape this view does not know (null text, a newer SDK's) is shown raw
+            lines.append(Text(f"  (a block this view cannot lay out: {type(exc).__name__}; shown raw)", style="dim"))
+            lines.extend(_body(repr(block)))
     return lines
