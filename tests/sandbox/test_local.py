@@ -94,6 +94,9 @@ def test_commands_die_with_the_daemon(tmp_path: Path, isolate: bool) -> None:
     daemon = subprocess.Popen([sys.executable, "-c", textwrap.dedent(CHILD), str(tmp_path), "1" if isolate else "0", mark], stdout=subprocess.PIPE, text=True)
     try:
         assert daemon.stdout is not None and daemon.stdout.readline() == "ready\n"
+        started = time.monotonic() + 5  # the shell prints "ready" a moment before it starts sleep
+        while not host_processes(f"sleep {mark}") and time.monotonic() < started:
+            time.sleep(0.02)
         assert host_processes(f"sleep {mark}")
         daemon.send_signal(signal.SIGKILL)
         daemon.wait(10)
