@@ -93,10 +93,17 @@ class AgentView:
     """Its sandbox commands and their output only."""
     pending: dict[str, PendingCall] = field(default_factory=dict)
     """Tool calls waiting for the supervisor's approval, oldest first."""
+    daemon_gone: bool = False
+    """The run crashed: the stored status is what the agent was doing when its daemon died."""
 
     @property
     def name(self) -> str:
         return self.row.name
+
+    @property
+    def status(self) -> str:
+        """The status to show: ``no_daemon`` for an agent that has not ended but has no daemon to run it."""
+        return "no_daemon" if self.daemon_gone and self.row.status not in _ENDED else self.row.status
 
     def oldest_pending(self) -> PendingCall | None:
         return next(iter(self.pending.values()), None)
@@ -199,6 +206,11 @@ class RunModel:
         if update.state and update.state != self.state:
             self.state = update.state
             changes.status = True
+        gone = self.state == "crashed"
+        for view in self.agents.values():
+            if view.daemon_gone != gone:
+                view.daemon_gone = gone
+                changes.agents.add(view.name)
         if update.leaderboard is not None and update.leaderboard != self.leaderboard:
             self.leaderboard = update.leaderboard
             changes.board = True

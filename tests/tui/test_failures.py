@@ -114,6 +114,9 @@ async def test_a_daemon_killed_with_sigkill_shows_as_crashed_and_commands_are_re
             daemon.kill()
             daemon.wait()
             text = await wait_screen(pilot, "CRASHED")
+            # not the THINKING (or WAITING APPROVAL) their rows still say; panes redraw in turn
+            await wait_for(pilot, lambda: screen_text(app).count("NO DAEMON") == 4)
+            assert "THINKING" not in screen_text(app)
             text = await wait_screen(pilot, "`aar resume demo-20260101-000000`")
             assert text.count("daemon is gone") == 1
             await pilot.press("r")

@@ -412,14 +412,15 @@ async def test_panes_need_rows_as_well_as_columns_or_agents_collapse_to_a_list(t
     """9 agents at 120x24 would be 3 rows of empty borders; they are a list until the terminal grows."""
     run = await build_run(tmp_path / "run9", agents=9)
     app = AarApp(run.root)
-    async with app.run_test(size=(120, 24)) as pilot:
-        text = await wait_screen(pilot, "9 agent-9 THINKING")
-        assert app.screen.has_class("-narrow") and "agent-1 · activity" in text
-        await pilot.resize_terminal(160, 48)
-        text = await wait_screen(pilot, "agent-1 · sandbox")
-        assert app.screen.has_class("-wide") and "I will try idea 9 on the toy task." in text
-        await pilot.resize_terminal(120, 24)
-        await wait_screen(pilot, "agent-1 · activity")
+    with DaemonLock(run.lock):
+        async with app.run_test(size=(120, 24)) as pilot:
+            text = await wait_screen(pilot, "9 agent-9 THINKING")
+            assert app.screen.has_class("-narrow") and "agent-1 · activity" in text
+            await pilot.resize_terminal(160, 48)
+            text = await wait_screen(pilot, "agent-1 · sandbox")
+            assert app.screen.has_class("-wide") and "I will try idea 9 on the toy task." in text
+            await pilot.resize_terminal(120, 24)
+            await wait_screen(pilot, "agent-1 · activity")
 
 
 @pytest.mark.parametrize("screen", [MainScreen, ForumScreen, InspectScreen, LeaderboardScreen, JobsScreen])

@@ -93,7 +93,7 @@ class InspectScreen(Screen[None]):
         line = Text(end="")
         line.append_text(data(row.name, "bold"))
         line.append(" ")
-        line.append_text(status_text(row.status))
+        line.append_text(status_text(self.view.status))
         line.append_text(data(f" · {row.model} · {row.backend} · sandbox {row.isolation or '?'}", "dim"))
         line.append(
             f"\nstep {row.steps} · in {tokens(row.input_tokens)} · out {tokens(row.output_tokens)}"

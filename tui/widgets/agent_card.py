@@ -17,7 +17,7 @@ def _header(index: int, view: AgentView, focused: bool) -> Text:
     head = Text(("▶ " if focused else "  ") + f"{index} ", style="bold", end="")
     head.append(row.name, style="bold")
     head.append(" ")
-    head.append_text(status_text(row.status))
+    head.append_text(status_text(view.status))
     if view.pending:
         head.append(f" ({len(view.pending)} to approve)", style="bold yellow")
     return head

@@ -31,6 +31,7 @@ STATUS_STYLES: dict[str, str] = {
     "stopped": "bold red",
     "out_of_budget": "bold red",
     "error": "bold reverse red",
+    "no_daemon": "bold red",
 }
 
 
