@@ -7,7 +7,8 @@ Each run's daemon lock is held for the test, as a live daemon holds it: a run th
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Iterator
+import contextlib
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -18,22 +19,28 @@ from tests.tui.synthetic import build_run
 
 
 @pytest.fixture
-async def run(tmp_path: Path) -> AsyncIterator[RunPaths]:
-    paths = await build_run(tmp_path / "run", hostile=True)
-    with DaemonLock(paths.lock):
-        yield paths
+def daemon_locks() -> Iterator[Callable[[RunPaths], RunPaths]]:
+    """``daemon_locks(paths)`` holds that run's daemon lock until the test ends, and returns ``paths``."""
+    with contextlib.ExitStack() as held:
+
+        def hold(paths: RunPaths) -> RunPaths:
+            held.enter_context(DaemonLock(paths.lock))
+            return paths
+
+        yield hold
 
 
 @pytest.fixture
-def run_sync(tmp_path: Path) -> Iterator[RunPaths]:
+async def run(tmp_path: Path, daemon_locks: Callable[[RunPaths], RunPaths]) -> RunPaths:
+    return daemon_locks(await build_run(tmp_path / "run", hostile=True))
+
+
+@pytest.fixture
+def run_sync(tmp_path: Path, daemon_locks: Callable[[RunPaths], RunPaths]) -> RunPaths:
     """The same run for synchronous tests (snapshots run their own event loop)."""
-    paths = asyncio.run(build_run(tmp_path / "run", hostile=True))
-    with DaemonLock(paths.lock):
-        yield paths
+    return daemon_locks(asyncio.run(build_run(tmp_path / "run", hostile=True)))
 
 
 @pytest.fixture
-def run_nine(tmp_path: Path) -> Iterator[RunPaths]:
-    paths = asyncio.run(build_run(tmp_path / "run9", agents=9))
-    with DaemonLock(paths.lock):
-        yield paths
+def run_nine(tmp_path: Path, daemon_locks: Callable[[RunPaths], RunPaths]) -> RunPaths:
+    return daemon_locks(asyncio.run(build_run(tmp_path / "run9", agents=9)))

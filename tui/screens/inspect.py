@@ -18,7 +18,7 @@ from textual.worker import Worker
 from aar.store import MessageRow
 from tui.model import AgentView, Changes
 from tui.service import WorkspaceFile
-from tui.text import data, dollars, tokens
+from tui.text import data, dollars, tokens, visible
 from tui.widgets.key_bar import KeyBar
 from tui.widgets.lines import status_text
 from tui.widgets.transcript import message_lines
@@ -72,7 +72,7 @@ class InspectScreen(Screen[None]):
             yield RichLog(id="transcript", max_lines=TRANSCRIPT_LINES + 1, wrap=True, markup=False, auto_scroll=True)
             with Vertical(id="workspace"):
                 yield OptionList(id="file-list")
-                yield RichLog(id="file-view", max_lines=FILE_LINES + 1, wrap=False, markup=False)
+                yield RichLog(id="file-view", wrap=False, markup=False)  # bounded by FILE_LINES, and cleared per file
         yield KeyBar()
 
     def on_mount(self) -> None:
@@ -170,4 +170,5 @@ class InspectScreen(Screen[None]):
         await _write_chunked(view, [data(line) for line in lines[:FILE_LINES]])
         if len(lines) > FILE_LINES:
             whole = self.aar.client.paths.workspace(self.view.name) / path
-            view.write(data(f"… {len(lines) - FILE_LINES:,} more lines not shown; the whole file is {whole}", "dim"))
+            # Wrapped, unlike the file's lines: the path must be readable in a narrow pane.
+            view.write(Text(visible(f"… {len(lines) - FILE_LINES:,} more lines not shown; the whole file is {whole}"), style="dim"))
