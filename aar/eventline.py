@@ -32,14 +32,22 @@ def _summary(kind: str, p: dict[str, Any]) -> str:
         case "sandbox.output":
             return f"{p['stream']}: {p['text']}"
         case "sandbox.exit":
-            return f"command exited {p['exit_code']}" + (" (timed out)" if p.get("timed_out") else "") + (" (killed)" if p.get("killed") else "")
+            return (
+                f"command exited {p['exit_code']}"
+                + (" (timed out)" if p.get("timed_out") else "")
+                + (" (killed)" if p.get("killed") else "")
+            )
         case "forum.post":
             return f"posted #{p['post_id']}: {p['title']}"
         case "eval.result":
             pgr = "n/a" if p.get("pgr") is None else f"{p['pgr']:.3f} [{p['ci_low']:.3f}, {p['ci_high']:.3f}]"
-            return f"scored submission {p.get('submission_id')}: PGR {pgr}" + (f" flags {p['flags']}" if p.get("flags") else "")
+            return f"scored submission {p.get('submission_id')}: PGR {pgr}" + (
+                f" flags {p['flags']}" if p.get("flags") else ""
+            )
         case "eval.job":
-            return f"eval job {p['job_id']} ({p['job_kind']}) {p['status']}" + (f": {p['detail']}" if p.get("detail") else "")
+            return f"eval job {p['job_id']} ({p['job_kind']}) {p['status']}" + (
+                f": {p['detail']}" if p.get("detail") else ""
+            )
         case "command.applied":
             return f"{p['command']} -> {p['target']}: {p['effect']}"
         case "log" | "error":

@@ -8,7 +8,7 @@ Readers that only display events (the TUI) may use the raw dict.
 
 from __future__ import annotations
 
-from typing import Annotated, Any, Literal, Union
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter
 
@@ -193,27 +193,25 @@ class ErrorRaised(_Payload):
 
 
 EventPayload = Annotated[
-    Union[
-        RunStateChanged,
-        RunLog,
-        AgentStatusChanged,
-        AgentStepCompleted,
-        ModelText,
-        ToolCalled,
-        ToolReturned,
-        ApprovalRequested,
-        SandboxOutput,
-        SandboxExited,
-        SandboxLifecycle,
-        ForumPosted,
-        SubmissionCreated,
-        EvalJobChanged,
-        EvalScored,
-        CommandIssued,
-        CommandApplied,
-        BudgetExceeded,
-        ErrorRaised,
-    ],
+    RunStateChanged
+    | RunLog
+    | AgentStatusChanged
+    | AgentStepCompleted
+    | ModelText
+    | ToolCalled
+    | ToolReturned
+    | ApprovalRequested
+    | SandboxOutput
+    | SandboxExited
+    | SandboxLifecycle
+    | ForumPosted
+    | SubmissionCreated
+    | EvalJobChanged
+    | EvalScored
+    | CommandIssued
+    | CommandApplied
+    | BudgetExceeded
+    | ErrorRaised,
     Field(discriminator="kind"),
 ]
 

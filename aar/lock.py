@@ -45,7 +45,9 @@ class DaemonLock:
             os.close(fd)
             owner = _read_pid(self.path)
             who = f"daemon pid {owner}" if owner else "another daemon"
-            raise RunLocked(f"{self.path.parent.name} is already driven by {who}; `aar stop {self.path.parent.name}` first") from None
+            raise RunLocked(
+                f"{self.path.parent.name} is already driven by {who}; `aar stop {self.path.parent.name}` first"
+            ) from None
         previous = _read_pid(self.path)
         if previous is not None and previous != os.getpid():
             self.stale_pid = previous

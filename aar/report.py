@@ -64,7 +64,9 @@ def _entry(row: LeaderboardRow) -> LeaderboardEntry:
 
 def _agent(row: AgentRow, subs: dict[str, int], posts: dict[str, int], best: dict[str, float]) -> AgentReport:
     fields = row.model_dump(include=set(AgentReport.model_fields))
-    return AgentReport(**fields, submissions=subs.get(row.name, 0), forum_posts=posts.get(row.name, 0), best_pgr=best.get(row.name))
+    return AgentReport(
+        **fields, submissions=subs.get(row.name, 0), forum_posts=posts.get(row.name, 0), best_pgr=best.get(row.name)
+    )
 
 
 async def build_report(paths: RunPaths) -> Report:
@@ -145,10 +147,31 @@ def render_markdown(report: Report) -> str:
         lines += _table(["agent", "submission", "file", "PGR [95% CI]"], final)
     lines += ["", "## Agents", ""]
     lines += _table(
-        ["agent", "model", "status", "steps", "tokens in/out", "cache read/write", "cost", "submissions", "posts", "best PGR"],
         [
-            [a.name, a.model, a.status, a.steps, f"{a.input_tokens}/{a.output_tokens}", f"{a.cache_read_tokens}/{a.cache_write_tokens}",
-             f"${a.cost_usd:.2f}", a.submissions, a.forum_posts, "-" if a.best_pgr is None else f"{a.best_pgr:.3f}"]
+            "agent",
+            "model",
+            "status",
+            "steps",
+            "tokens in/out",
+            "cache read/write",
+            "cost",
+            "submissions",
+            "posts",
+            "best PGR",
+        ],
+        [
+            [
+                a.name,
+                a.model,
+                a.status,
+                a.steps,
+                f"{a.input_tokens}/{a.output_tokens}",
+                f"{a.cache_read_tokens}/{a.cache_write_tokens}",
+                f"${a.cost_usd:.2f}",
+                a.submissions,
+                a.forum_posts,
+                "-" if a.best_pgr is None else f"{a.best_pgr:.3f}",
+            ]
             for a in report.agents
         ],
     )

@@ -46,7 +46,9 @@ def find_run(runs_dir: Path, ref: str | None) -> RunPaths:
         raise RunNotFound(f"no runs under {runs_dir}; start one with `aar run examples/demo.toml`")
     if ref is None:
         return RunPaths(runs[-1].parent.resolve())
-    matches = [p.parent for p in runs if p.parent.name == ref] or [p.parent for p in runs if p.parent.name.startswith(ref)]
+    matches = [p.parent for p in runs if p.parent.name == ref] or [
+        p.parent for p in runs if p.parent.name.startswith(ref)
+    ]
     if not matches:
         raise RunNotFound(f"no run {ref!r} under {runs_dir}; `aar ls` lists them")
     if len(matches) > 1:

@@ -123,7 +123,11 @@ class AnthropicBackend:
                 await self._wait(request.agent, attempt, failure)
                 continue
             if builder.invalid_inputs:
-                self._note(request.agent, "warning", f"model sent invalid JSON tool input ({', '.join(builder.invalid_inputs)})")
+                self._note(
+                    request.agent,
+                    "warning",
+                    f"model sent invalid JSON tool input ({', '.join(builder.invalid_inputs)})",
+                )
             usage = builder.usage
             return ModelResponse(
                 content=builder.content(),
@@ -152,7 +156,9 @@ class AnthropicBackend:
         while True:
             try:
                 response = await self.respond(
-                    compaction.summary_request(request.model_copy(update={"messages": messages}), max_tokens=SUMMARY_MAX_TOKENS),
+                    compaction.summary_request(
+                        request.model_copy(update={"messages": messages}), max_tokens=SUMMARY_MAX_TOKENS
+                    ),
                     _discard,
                 )
                 break
@@ -214,7 +220,11 @@ class AnthropicBackend:
 
     async def _wait(self, agent: str, attempt: int, failure: Failure) -> None:
         delay = backoff_s(attempt, failure, base_s=self._backoff[0], cap_s=self._backoff[1])
-        self._note(agent, "warning", f"model call failed ({failure.reason}); retry {attempt + 1}/{self._config.max_retries} in {delay:.2f}s")
+        self._note(
+            agent,
+            "warning",
+            f"model call failed ({failure.reason}); retry {attempt + 1}/{self._config.max_retries} in {delay:.2f}s",
+        )
         await asyncio.sleep(delay)
 
     def _note(self, agent: str, level: str, message: str) -> None:

@@ -33,8 +33,13 @@ class Overrun:
         return "finished" if self.limit == "steps" else "out_of_budget"
 
     def describe(self) -> str:
-        names = {"tokens": "token budget", "dollars": "dollar budget", "wall_clock": "wall-clock budget",
-                 "run_dollars": "run-wide dollar cap", "steps": "step limit (run.max_steps)"}
+        names = {
+            "tokens": "token budget",
+            "dollars": "dollar budget",
+            "wall_clock": "wall-clock budget",
+            "run_dollars": "run-wide dollar cap",
+            "steps": "step limit (run.max_steps)",
+        }
         return f"{names[self.limit]} reached: {self.used:g} of {self.cap:g}"
 
 
@@ -43,7 +48,9 @@ def tokens_used(row: AgentRow) -> int:
 
 
 class BudgetGuard:
-    def __init__(self, store: RunStore, agent: str, budget: BudgetConfig, *, max_steps: int, run_dollar_cap: float) -> None:
+    def __init__(
+        self, store: RunStore, agent: str, budget: BudgetConfig, *, max_steps: int, run_dollar_cap: float
+    ) -> None:
         self.store = store
         self.agent = agent
         self.budget = budget

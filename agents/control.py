@@ -77,7 +77,9 @@ class CommandPoller:
             agent = command.target if command.target in self.controls else None
             self.store.emit(
                 agent,
-                CommandApplied(command_id=command.id, command=command.kind, target=command.target, effect=effect, status=status),
+                CommandApplied(
+                    command_id=command.id, command=command.kind, target=command.target, effect=effect, status=status
+                ),
             )
             self._last_id = command.id
         return len(commands)

@@ -107,8 +107,12 @@ class AgentLoop:
     def request(self) -> ModelRequest:
         """The next model call, from the committed transcript."""
         return ModelRequest(
-            agent=self.name, model=self.agent.model, system=self.system,
-            messages=merged(self.messages), tools=self.tools, max_tokens=self.max_tokens,
+            agent=self.name,
+            model=self.agent.model,
+            system=self.system,
+            messages=merged(self.messages),
+            tools=self.tools,
+            max_tokens=self.max_tokens,
         )
 
     # ------------------------------------------------------------ the loop
@@ -185,20 +189,35 @@ class AgentLoop:
                 results.append(_result_block(block["id"], result))
                 if result.finish and not result.is_error:
                     finished = str(block.get("input", {}).get("summary", ""))
-        follow = results or [{"type": "text", "text": CUT_OFF_TEXT if response.stop_reason == "max_tokens" else CONTINUE_TEXT}]
+        follow = results or [
+            {"type": "text", "text": CUT_OFF_TEXT if response.stop_reason == "max_tokens" else CONTINUE_TEXT}
+        ]
         u = response.usage
         await self.store.append_step(
-            self.name, step, [("assistant", content), ("user", follow)], steps=1,
-            input_tokens=u.input_tokens, output_tokens=u.output_tokens, cache_read_tokens=u.cache_read_tokens,
-            cache_write_tokens=u.cache_write_tokens, cost_usd=response.cost_usd,
+            self.name,
+            step,
+            [("assistant", content), ("user", follow)],
+            steps=1,
+            input_tokens=u.input_tokens,
+            output_tokens=u.output_tokens,
+            cache_read_tokens=u.cache_read_tokens,
+            cache_write_tokens=u.cache_write_tokens,
+            cost_usd=response.cost_usd,
         )
         self.messages += [{"role": "assistant", "content": content}, {"role": "user", "content": follow}]
         self.step = step
         self._last_usage = u
-        self.store.emit(self.name, AgentStepCompleted(
-            step=step, input_tokens=u.input_tokens, output_tokens=u.output_tokens, cache_read_tokens=u.cache_read_tokens,
-            cache_write_tokens=u.cache_write_tokens, cost_usd=response.cost_usd,
-        ))
+        self.store.emit(
+            self.name,
+            AgentStepCompleted(
+                step=step,
+                input_tokens=u.input_tokens,
+                output_tokens=u.output_tokens,
+                cache_read_tokens=u.cache_read_tokens,
+                cache_write_tokens=u.cache_write_tokens,
+                cost_usd=response.cost_usd,
+            ),
+        )
         if finished is not None:
             return ("finished", finished[:300])
         return None
@@ -237,15 +256,28 @@ class AgentLoop:
             await self._set_status("running_tool", tool, store=self.toolbox.is_slow(tool))
             self.control.interrupted.clear()
             call = CallContext(
-                agent=self.name, step=step, call_id=call_id, store=self.store, config=self.ctx.config,
-                sandbox=self.sandbox, control=self.control,
+                agent=self.name,
+                step=step,
+                call_id=call_id,
+                store=self.store,
+                config=self.ctx.config,
+                sandbox=self.sandbox,
+                control=self.control,
             )
             result = await self.toolbox.call(tool, raw, call)
         model_text, truncated = for_model(result.output)
         result.output, full = model_text, result.output
-        self.store.emit(self.name, ToolReturned(
-            step=step, call_id=call_id, tool=tool, ok=not result.is_error, output=full, truncated=truncated,
-        ))
+        self.store.emit(
+            self.name,
+            ToolReturned(
+                step=step,
+                call_id=call_id,
+                tool=tool,
+                ok=not result.is_error,
+                output=full,
+                truncated=truncated,
+            ),
+        )
         return result
 
     async def _approved_result(self, call_id: str, tool: str, shown: dict[str, Any]) -> ToolResult | None:
@@ -276,9 +308,9 @@ class AgentLoop:
         self.messages.append({"role": "user", "content": content})
 
     async def _compact_if_full(self) -> None:
-        if isinstance(self.backend, SupportsCompaction) and self._last_usage is not None:
-            if self.backend.needs_compaction(self._last_usage):
-                await self._compact()
+        backend, usage = self.backend, self._last_usage
+        if isinstance(backend, SupportsCompaction) and usage is not None and backend.needs_compaction(usage):
+            await self._compact()
 
     async def _compact(self) -> None:
         assert isinstance(self.backend, SupportsCompaction)

@@ -121,9 +121,17 @@ def make_loop(ctx: RunContext, agent: ResolvedAgent, backend: ModelBackend, cont
         backend=backend,
         toolbox=default_toolbox(),
         control=control,
-        sandbox=SandboxSlot(config.sandbox, store=ctx.store, agent=agent.name, run_id=ctx.run_id, workspace=ctx.paths.workspace(agent.name)),
+        sandbox=SandboxSlot(
+            config.sandbox,
+            store=ctx.store,
+            agent=agent.name,
+            run_id=ctx.run_id,
+            workspace=ctx.paths.workspace(agent.name),
+        ),
         system=system_prompt(agent, config),
-        budget=BudgetGuard(ctx.store, agent.name, agent.budget, max_steps=config.run.max_steps, run_dollar_cap=config.run.dollar_cap),
+        budget=BudgetGuard(
+            ctx.store, agent.name, agent.budget, max_steps=config.run.max_steps, run_dollar_cap=config.run.dollar_cap
+        ),
         max_tokens=config.anthropic.max_tokens,
     )
 

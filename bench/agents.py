@@ -56,7 +56,10 @@ def researcher(body: dict[str, Any]) -> Scripted:
     if choice == 1:
         return reply(
             "Posting what I am taking on.",
-            ToolUse("forum_post", {"title": f"Claiming idea {turn}", "body": "Confidence loss with warmup 0.2; results soon."}),
+            ToolUse(
+                "forum_post",
+                {"title": f"Claiming idea {turn}", "body": "Confidence loss with warmup 0.2; results soon."},
+            ),
         )
     return reply("Checking the leaderboard.", ToolUse("leaderboard", {}))
 
@@ -122,7 +125,9 @@ async def main(agents: int, steps: int) -> None:
         served_bare = server.served_s - served_team
 
     overhead_ms = (team_s - bare_s) / count * 1000
-    print(f"agents: {agents}, steps: {count} ({len(calls)} model calls), fake server share: team {served_team:.2f}s, bare {served_bare:.2f}s")
+    print(
+        f"agents: {agents}, steps: {count} ({len(calls)} model calls), fake server share: team {served_team:.2f}s, bare {served_bare:.2f}s"
+    )
     print(f"team loop: {team_s:.3f}s = {team_s / count * 1000:.2f} ms/step")
     print(f"bare SDK : {bare_s:.3f}s = {bare_s / len(calls) * 1000:.2f} ms/call")
     print(f"ratio team/bare: {team_s / bare_s:.2f}x")

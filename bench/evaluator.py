@@ -77,8 +77,10 @@ async def bench(seeds: int, repeats: int) -> float:
         await supervised
         await store.close()
     p, w = min(plain_s), min(worker_s)
-    paired = statistics.median(b / a for a, b in zip(plain_s, worker_s))
-    print(f"toy baselines (weak + ceiling + vanilla), {seeds} seeds, fastest of {repeats}: plain {p:.2f}s ({p / seeds:.2f}s/seed), worker {w:.2f}s")
+    paired = statistics.median(b / a for a, b in zip(plain_s, worker_s, strict=False))
+    print(
+        f"toy baselines (weak + ceiling + vanilla), {seeds} seeds, fastest of {repeats}: plain {p:.2f}s ({p / seeds:.2f}s/seed), worker {w:.2f}s"
+    )
     print(f"median of paired ratios: {paired:.3f}")
     print(f"worker/plain ratio (fastest repeats): {w / p:.3f}")
     return w / p

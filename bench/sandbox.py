@@ -92,7 +92,9 @@ async def main(rounds: int, megabytes: int) -> None:
         container = client.containers.get(dock.container_name)
 
         async def bare() -> None:
-            proc = await asyncio.create_subprocess_exec("true", stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE)
+            proc = await asyncio.create_subprocess_exec(
+                "true", stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE
+            )
             await proc.communicate()
 
         try:
@@ -100,7 +102,9 @@ async def main(rounds: int, megabytes: int) -> None:
                 {
                     "docker backend": lambda: dock.exec(["true"]),
                     "SDK exec_run": lambda: asyncio.to_thread(container.exec_run, ["true"], user=dock.user),
-                    "docker exec CLI": lambda: asyncio.to_thread(subprocess.run, ["docker", "exec", "-u", dock.user, dock.container_name, "true"], check=True),
+                    "docker exec CLI": lambda: asyncio.to_thread(
+                        subprocess.run, ["docker", "exec", "-u", dock.user, dock.container_name, "true"], check=True
+                    ),
                     "local bubblewrap": lambda: bwrap.exec(["true"]),
                     "local plain": lambda: plain.exec(["true"]),
                     "bare subprocess": bare,
@@ -112,15 +116,19 @@ async def main(rounds: int, megabytes: int) -> None:
                 print(f"  {name:18s} {value * 1e3:8.2f}")
             docker_ratio = trips["docker backend"] / trips["SDK exec_run"]
             print(f"  docker backend / docker exec CLI: {trips['docker backend'] / trips['docker exec CLI']:.2f}")
-            print(f"  local plain / bare subprocess: {trips['local plain'] / trips['bare subprocess']:.2f};"
-                  f" local bubblewrap / bare subprocess: {trips['local bubblewrap'] / trips['bare subprocess']:.2f}")
+            print(
+                f"  local plain / bare subprocess: {trips['local plain'] / trips['bare subprocess']:.2f};"
+                f" local bubblewrap / bare subprocess: {trips['local bubblewrap'] / trips['bare subprocess']:.2f}"
+            )
 
             n = megabytes * 1_000_000
             data = base / "flood.txt"
             subprocess.run(["bash", "-c", FLOOD.format(n=n) + f" > {data}"], check=True)
             rates = {
                 "cat (pipe floor)": shell_rate(f"cat {data} > /dev/null", n),
-                "docker exec CLI": shell_rate(f"docker exec {dock.container_name} sh -c {shlex.quote(FLOOD.format(n=n))} | cat > /dev/null", n),
+                "docker exec CLI": shell_rate(
+                    f"docker exec {dock.container_name} sh -c {shlex.quote(FLOOD.format(n=n))} | cat > /dev/null", n
+                ),
                 "local plain": await stream_rate(plain, n),
                 "local bubblewrap": await stream_rate(bwrap, n),
                 "docker backend": await stream_rate(dock, n),

@@ -34,7 +34,10 @@ AGENTS = [f"agent-{i}" for i in range(9)]
 
 
 def payloads(n: int) -> list[SandboxOutput]:
-    return [SandboxOutput(call_id=f"c{i // 100}", stream="stdout", text=f"epoch {i % 50} loss {1 / (1 + i % 97):.5f}\n") for i in range(n)]
+    return [
+        SandboxOutput(call_id=f"c{i // 100}", stream="stdout", text=f"epoch {i % 50} loss {1 / (1 + i % 97):.5f}\n")
+        for i in range(n)
+    ]
 
 
 async def write_store(path: Path, events: list[SandboxOutput]) -> float:
@@ -61,7 +64,9 @@ def write_raw(path: Path, events: list[SandboxOutput], *, preserialised: bool = 
     start = time.perf_counter()
     for lo in range(0, len(dicts), BATCH):
         now = time.time()
-        chunk = texts[lo : lo + BATCH] if texts else [json.dumps(d, separators=(",", ":")) for d in dicts[lo : lo + BATCH]]
+        chunk = (
+            texts[lo : lo + BATCH] if texts else [json.dumps(d, separators=(",", ":")) for d in dicts[lo : lo + BATCH]]
+        )
         rows = [(now, AGENTS[(lo + j) % 9], "sandbox.output", text) for j, text in enumerate(chunk)]
         db.execute("BEGIN IMMEDIATE")
         db.executemany("INSERT INTO events (ts, agent, kind, payload) VALUES (?, ?, ?, ?)", rows)
@@ -91,8 +96,12 @@ async def main(n: int) -> None:
         store_t = await write_store(tmpdir / "store.db", events)
         raw_t = write_raw(tmpdir / "raw.db", events)
         floor_t = write_raw(tmpdir / "floor.db", events, preserialised=True)
-        print(f"write {n:,} events: store {store_t:.2f}s ({n / store_t:,.0f}/s), raw executemany {raw_t:.2f}s ({n / raw_t:,.0f}/s)")
-        print(f"  insert floor (raw executemany of JSON made before the clock): {floor_t:.2f}s; store / floor {store_t / floor_t:.2f}")
+        print(
+            f"write {n:,} events: store {store_t:.2f}s ({n / store_t:,.0f}/s), raw executemany {raw_t:.2f}s ({n / raw_t:,.0f}/s)"
+        )
+        print(
+            f"  insert floor (raw executemany of JSON made before the clock): {floor_t:.2f}s; store / floor {store_t / floor_t:.2f}"
+        )
         await write_store(tmpdir / "small.db", events[:1000])
         big = await newest_read_time(tmpdir / "store.db")
         small = await newest_read_time(tmpdir / "small.db")

@@ -52,7 +52,10 @@ MEMORY_LINES_PER_S = 40_000
 def _payloads() -> list[str]:
     out = []
     for i in range(64):
-        text = "".join(f"epoch {i} step {j} loss {1 / (1 + i + j):.5f} acc {0.5 + (i % 40) / 100:.3f}\n" for j in range(LINES_PER_EVENT))
+        text = "".join(
+            f"epoch {i} step {j} loss {1 / (1 + i + j):.5f} acc {0.5 + (i % 40) / 100:.3f}\n"
+            for j in range(LINES_PER_EVENT)
+        )
         out.append(SandboxOutput(call_id=f"call-{i % 7}", stream="stdout", text=text).model_dump_json())
     return out
 
@@ -105,7 +108,7 @@ def _rss_mb() -> float:
 
 def _pct(values: list[float], q: float) -> float:
     ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, int(round(q * (len(ordered) - 1))))]
+    return ordered[min(len(ordered) - 1, round(q * (len(ordered) - 1)))]
 
 
 async def _latencies(app, pilot, presses: int) -> list[float]:  # type: ignore[no-untyped-def]

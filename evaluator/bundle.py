@@ -71,7 +71,9 @@ def write_bundle(task: Task, data: TaskData, weak_probs: dict[int, list[float]],
     tmp.chmod(0o755)  # a sandbox's non-root user must read it
     try:
         files = {name: task.save_inputs(data[name], tmp, with_labels=name == "weak_train") for name in SPLITS}
-        (tmp / WEAK_LABELS).write_text(json.dumps({str(s): [round(p, 6) for p in v] for s, v in sorted(weak_probs.items())}))
+        (tmp / WEAK_LABELS).write_text(
+            json.dumps({str(s): [round(p, 6) for p in v] for s, v in sorted(weak_probs.items())})
+        )
         manifest = {
             "schema": BUNDLE_SCHEMA,
             "task": task.name,
@@ -98,7 +100,9 @@ def read_bundle(folder: Path) -> Bundle:
         raise AarError(f"no task bundle at {folder} (expected {MANIFEST}); pass --bundle task from your workspace")
     manifest = json.loads(path.read_text())
     if manifest.get("schema") != BUNDLE_SCHEMA:
-        raise AarError(f"{path}: bundle schema {manifest.get('schema')} is not {BUNDLE_SCHEMA}; this aar cannot read it")
+        raise AarError(
+            f"{path}: bundle schema {manifest.get('schema')} is not {BUNDLE_SCHEMA}; this aar cannot read it"
+        )
     task = task_from_bundle(manifest["task"], manifest["spec"], folder)
     data = TaskData({name: task.load_inputs(name, folder) for name in SPLITS})
     for name in HELDOUT:

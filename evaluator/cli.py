@@ -29,7 +29,9 @@ def default_cache() -> Path:
 def parse(argv: list[str]) -> argparse.Namespace:
     p = argparse.ArgumentParser(prog="aar eval", description="Evaluate weak-to-strong methods: PGR with a 95% CI.")
     p.add_argument("--task", choices=["toy", "jsonl"], default="toy")
-    p.add_argument("--method", action="append", help="reference method name or a .py file defining run(ctx); repeat to compare")
+    p.add_argument(
+        "--method", action="append", help="reference method name or a .py file defining run(ctx); repeat to compare"
+    )
     p.add_argument("--seeds", type=int, default=5, help="seeds 0..N-1 (default 5)")
     p.add_argument("--format", choices=["text", "json"], default="text")
     p.add_argument("--split", choices=["feedback", "final"], default="feedback")
@@ -70,7 +72,15 @@ def evaluate(args: argparse.Namespace) -> dict[str, Any]:
 
     start = time.perf_counter()
     try:
-        task = load_task(TaskConfig(name=args.task, size=args.size, data_dir=args.data_dir, weak_model=args.weak_model, strong_model=args.strong_model))
+        task = load_task(
+            TaskConfig(
+                name=args.task,
+                size=args.size,
+                data_dir=args.data_dir,
+                weak_model=args.weak_model,
+                strong_model=args.strong_model,
+            )
+        )
     except ValueError as exc:  # pydantic: a path that does not exist
         raise AarError(str(exc).splitlines()[-1].strip()) from None
     methods = [load_method(m) for m in args.method]
@@ -91,7 +101,11 @@ def evaluate(args: argparse.Namespace) -> dict[str, Any]:
     ceiling = np.array([b.ceiling[part] for b in base])
     vanilla = np.array([b.vanilla[part] for b in base])
     out: dict[str, Any] = {
-        "task": task.name, "task_key": task.key, "split": args.split, "device": device, "seeds": seeds,
+        "task": task.name,
+        "task_key": task.key,
+        "split": args.split,
+        "device": device,
+        "seeds": seeds,
         "ci": "95% bootstrap over seeds and test examples",
         "baseline_seconds_per_seed": [round(s, 3) for s in baseline_s],
         "train_seconds_per_seed": [round(sum(b.seconds.values()), 3) for b in base],
@@ -103,21 +117,29 @@ def evaluate(args: argparse.Namespace) -> dict[str, Any]:
             preds, seconds = vanilla, [b.seconds["vanilla"] for b in base]
         else:
             rows, seconds = [], []
-            for seed, b in zip(seeds, base):
+            for seed in seeds:
                 t = time.perf_counter()
-                ctx = make_context(task, public, np.asarray(_weak_train_probs(task, data, seed, device, cache)), seed, device)
+                ctx = make_context(
+                    task, public, np.asarray(_weak_train_probs(task, data, seed, device, cache)), seed, device
+                )
                 rows.append(run_method(fn, ctx)[part])
                 seconds.append(time.perf_counter() - t)
             preds = np.array(rows)
         scored = score(args.split, labels, weak, ceiling, preds)
-        diff = difference_ci(correct(weak, labels), correct(ceiling, labels), correct(preds, labels), correct(vanilla, labels))
-        out["methods"].append({
-            "method": name, **scored.metrics, "flags": scored.flags,
-            "vs_vanilla": None if diff is None else {"difference": diff[0], "ci_low": diff[1], "ci_high": diff[2]},
-            "acc_transfer_per_seed": per_seed_accuracy(preds, labels),
-            "seconds_per_seed": [round(s, 3) for s in seconds],
-            "wall_s": round(time.perf_counter() - t_method, 3),
-        })
+        diff = difference_ci(
+            correct(weak, labels), correct(ceiling, labels), correct(preds, labels), correct(vanilla, labels)
+        )
+        out["methods"].append(
+            {
+                "method": name,
+                **scored.metrics,
+                "flags": scored.flags,
+                "vs_vanilla": None if diff is None else {"difference": diff[0], "ci_low": diff[1], "ci_high": diff[2]},
+                "acc_transfer_per_seed": per_seed_accuracy(preds, labels),
+                "seconds_per_seed": [round(s, 3) for s in seconds],
+                "wall_s": round(time.perf_counter() - t_method, 3),
+            }
+        )
     out["wall_s"] = round(time.perf_counter() - start, 3)
     return out
 
@@ -142,7 +164,11 @@ def render(report: dict[str, Any]) -> str:
         else:
             pgr, ci = f"{m['pgr']:6.3f}", f"[{m['ci_low']:.3f}, {m['ci_high']:.3f}]"
         vs = m["vs_vanilla"]
-        vs_text = "" if vs is None or m["method"] == "vanilla" else f"{vs['difference']:+.3f} [{vs['ci_low']:+.3f}, {vs['ci_high']:+.3f}]"
+        vs_text = (
+            ""
+            if vs is None or m["method"] == "vanilla"
+            else f"{vs['difference']:+.3f} [{vs['ci_low']:+.3f}, {vs['ci_high']:+.3f}]"
+        )
         per_seed = sum(m["seconds_per_seed"]) / max(1, len(m["seconds_per_seed"]))
         lines.append(
             f"{m['method']:<14} {pgr}  {ci:<16} {m['acc_weak']:6.3f} {m['acc_transfer']:8.3f} {m['acc_ceiling']:7.3f}  {vs_text:<24} {per_seed:6.2f}"

@@ -121,8 +121,14 @@ class MethodContext:
             weights = None if weights is None else np.asarray(weights)[idx]
         recipe = self.recipe.replace(epochs=epochs, lr=lr, batch_size=batch_size, weight_decay=weight_decay)
         model = self.learner.fit(
-            inputs, targets, recipe=recipe, seed=self.seed * 1009 + seed_offset, device=self.device,
-            loss=loss, weights=weights, progress=self.progress,
+            inputs,
+            targets,
+            recipe=recipe,
+            seed=self.seed * 1009 + seed_offset,
+            device=self.device,
+            loss=loss,
+            weights=weights,
+            progress=self.progress,
         )
         return Student(model, self)
 
@@ -144,7 +150,9 @@ def as_test_probs(result: Any, ctx: MethodContext) -> np.ndarray:
     try:
         probs = np.asarray(result, dtype=np.float64).reshape(-1)
     except (TypeError, ValueError):
-        raise ValueError(f"run(ctx) must return probabilities, 0/1 labels or a Student; got {type(result).__name__}") from None
+        raise ValueError(
+            f"run(ctx) must return probabilities, 0/1 labels or a Student; got {type(result).__name__}"
+        ) from None
     if len(probs) != len(ctx.test_x):
         raise ValueError(f"run(ctx) returned {len(probs)} predictions; ctx.test_x has {len(ctx.test_x)} inputs")
     if not np.all(np.isfinite(probs)) or probs.min(initial=0) < 0 or probs.max(initial=0) > 1:

@@ -46,7 +46,9 @@ async def score_final(store: RunStore, paths: RunPaths, config: RunConfig) -> li
     ceiling = np.array([b.ceiling[n_fb:] for b in base])
     await store.set_meta(META_KEY, str(time.time()))
     job_id = await store.enqueue_job("final", {"seeds": seeds}, status="done")
-    vanilla = score("final", labels, weak, ceiling, np.array([b.vanilla[n_fb:] for b in base]), extra={"baseline": "vanilla"})
+    vanilla = score(
+        "final", labels, weak, ceiling, np.array([b.vanilla[n_fb:] for b in base]), extra={"baseline": "vanilla"}
+    )
     await store.add_result(job_id, submission_id=None, **vanilla.model_dump())
     for sub in await store.submissions(kind="method"):
         if sub.status != "scored":
@@ -67,4 +69,6 @@ def _baselines(files: RunFiles, config: RunConfig, seeds: list[int]) -> list[See
         found = [cache.get(f"baseline-{s}.json", SeedBaseline) for s in seeds]
         if all(found):
             return found  # type: ignore[return-value]
-    raise AarError("the baselines of this run are not finished; let the daemon's evaluator finish them (aar resume), then score final")
+    raise AarError(
+        "the baselines of this run are not finished; let the daemon's evaluator finish them (aar resume), then score final"
+    )

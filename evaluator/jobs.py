@@ -1,8 +1,8 @@
 """What the worker does with each kind of job (torch loads here, in the worker process only).
 
-    baselines    weak, ceiling and vanilla over the run's seeds (cached); result: vanilla's PGR
-    predictions  one 0/1 per feedback input, scored against every seed's baselines
-    method       a submitted method re-run over the run's seeds in a fresh sandbox, scored outside it
+baselines    weak, ceiling and vanilla over the run's seeds (cached); result: vanilla's PGR
+predictions  one 0/1 per feedback input, scored against every seed's baselines
+method       a submitted method re-run over the run's seeds in a fresh sandbox, scored outside it
 """
 
 from __future__ import annotations
@@ -66,13 +66,16 @@ class Evaluation:
         store = Cache(self.files.cache if cache else None, self.task, self.device)
         out = []
         for i, seed in enumerate(seeds):
+
             def stage(f: float, label: str, i: int = i, seed: int = seed) -> None:
                 report((i + f) / len(seeds), f"seed {seed}: {label}")
 
             out.append(seed_baseline(self.task, self.data, seed, self.device, store, stage))
         return out
 
-    def baseline_matrices(self, seeds: list[int], report: Report, *, cache: bool = True) -> tuple[np.ndarray, np.ndarray, np.ndarray, list[Any]]:
+    def baseline_matrices(
+        self, seeds: list[int], report: Report, *, cache: bool = True
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray, list[Any]]:
         """Feedback predictions of weak, ceiling and vanilla, one row per seed."""
         rows = self.baselines(seeds, report, cache=cache)
         n = self.n_feedback
@@ -94,7 +97,13 @@ def run_baselines(ev: Evaluation, spec: dict[str, Any], report: Report) -> list[
         "baseline": "vanilla",
         "per_seed": [
             {"seed": r.seed, "acc_weak": w, "acc_ceiling": c, "acc_transfer": v, "seconds": r.seconds}
-            for r, w, c, v in zip(rows, per_seed_accuracy(weak, labels), per_seed_accuracy(ceiling, labels), per_seed_accuracy(vanilla, labels))
+            for r, w, c, v in zip(
+                rows,
+                per_seed_accuracy(weak, labels),
+                per_seed_accuracy(ceiling, labels),
+                per_seed_accuracy(vanilla, labels),
+                strict=False,
+            )
         ],
         "wall_s": round(time.perf_counter() - start, 3),
         "device": ev.device,
@@ -108,14 +117,20 @@ def run_predictions(ev: Evaluation, spec: dict[str, Any], report: Report) -> lis
         raise JobError(f"{len(preds)} predictions for {ev.n_feedback} feedback inputs")
     weak, ceiling, _, _ = ev.baseline_matrices(ev.seeds, lambda f, d: report(0.9 * f, d))
     report(0.95, "scoring")
-    return [score("feedback", ev.feedback_labels, weak, ceiling, preds[None, :], extra={"share_of_ones": float(preds.mean())})]
+    return [
+        score(
+            "feedback", ev.feedback_labels, weak, ceiling, preds[None, :], extra={"share_of_ones": float(preds.mean())}
+        )
+    ]
 
 
 async def run_method_job(ev: Evaluation, spec: dict[str, Any], report: Report) -> list[Scored]:
     from evaluator.verify import verify_method
 
     seeds = [int(s) for s in spec.get("seeds", ev.seeds)]
-    weak, ceiling, _, _ = await asyncio.to_thread(ev.baseline_matrices, seeds, lambda f, d: report(0.2 * f, f"baselines: {d}"))
+    weak, ceiling, _, _ = await asyncio.to_thread(
+        ev.baseline_matrices, seeds, lambda f, d: report(0.2 * f, f"baselines: {d}")
+    )
     runs = await verify_method(ev, spec, seeds, lambda f, d: report(0.2 + 0.78 * f, d))
     n = ev.n_feedback
     transfer = np.array([r["feedback"] for r in runs])
@@ -127,7 +142,7 @@ async def run_method_job(ev: Evaluation, spec: dict[str, Any], report: Report) -
         "sandbox": runs[0].get("sandbox", "") if runs else "",
         "per_seed": [
             {"seed": s, "acc_transfer": a, "seconds": r.get("seconds")}
-            for s, a, r in zip(seeds, per_seed_accuracy(transfer, labels), runs)
+            for s, a, r in zip(seeds, per_seed_accuracy(transfer, labels), runs, strict=False)
         ],
     }
     return [score("seeds", labels, weak, ceiling, transfer, extra=extra)]

@@ -61,7 +61,9 @@ def train_weak(task: Task, data: TaskData, seed: int, device: str, progress: Pro
     start = time.perf_counter()
     learner = task.weak_learner()
     wt = data["weak_train"]
-    model = learner.fit(wt.weak_x, wt.y.astype(np.float64), recipe=task.weak_recipe, seed=seed, device=device, progress=progress)
+    model = learner.fit(
+        wt.weak_x, wt.y.astype(np.float64), recipe=task.weak_recipe, seed=seed, device=device, progress=progress
+    )
     train = learner.predict_proba(model, data["train_unlabel"].weak_x, device=device)
     test = learner.predict_proba(model, weak_test_inputs(data), device=device)
     return WeakRun(seed=seed, train_probs=train.tolist(), test_probs=test.tolist(), seconds=time.perf_counter() - start)
@@ -71,19 +73,37 @@ def train_ceiling(task: Task, data: TaskData, seed: int, device: str, progress: 
     """The strong model trained on ground truth: the top of the PGR scale."""
     tu = data["train_unlabel"]
     learner = task.strong_learner()
-    model = learner.fit(tu.strong_x, tu.y.astype(np.float64), recipe=task.strong_recipe, seed=seed * 1009, device=device, progress=progress)
+    model = learner.fit(
+        tu.strong_x,
+        tu.y.astype(np.float64),
+        recipe=task.strong_recipe,
+        seed=seed * 1009,
+        device=device,
+        progress=progress,
+    )
     return learner.predict_proba(model, test_inputs(task, data), device=device)
 
 
-def make_context(task: Task, data: TaskData, weak_probs: np.ndarray, seed: int, device: str, progress: Progress | None = None) -> MethodContext:
+def make_context(
+    task: Task, data: TaskData, weak_probs: np.ndarray, seed: int, device: str, progress: Progress | None = None
+) -> MethodContext:
     """The method's view: inputs and weak labels, never a label of train_unlabel or the tests."""
     wt = data["weak_train"]
     return MethodContext(
-        task=task.name, seed=seed, device=device,
-        train_x=data["train_unlabel"].strong_x, weak_probs=np.asarray(weak_probs, dtype=np.float64),
-        test_x=test_inputs(task, data), n_feedback=len(data["feedback"]),
-        weak_train_x=wt.weak_x, weak_train_y=np.asarray(wt.y), recipe=task.strong_recipe,
-        learner=task.strong_learner(), weak_learner=task.weak_learner(), weak_recipe=task.weak_recipe, progress=progress,
+        task=task.name,
+        seed=seed,
+        device=device,
+        train_x=data["train_unlabel"].strong_x,
+        weak_probs=np.asarray(weak_probs, dtype=np.float64),
+        test_x=test_inputs(task, data),
+        n_feedback=len(data["feedback"]),
+        weak_train_x=wt.weak_x,
+        weak_train_y=np.asarray(wt.y),
+        recipe=task.strong_recipe,
+        learner=task.strong_learner(),
+        weak_learner=task.weak_learner(),
+        weak_recipe=task.weak_recipe,
+        progress=progress,
     )
 
 
@@ -125,7 +145,9 @@ class Cache:
         os.replace(tmp, self.folder / name)
 
 
-def weak_run(task: Task, data: TaskData, seed: int, device: str, cache: Cache, progress: Progress | None = None) -> WeakRun:
+def weak_run(
+    task: Task, data: TaskData, seed: int, device: str, cache: Cache, progress: Progress | None = None
+) -> WeakRun:
     found = cache.get(f"weak-{seed}.json", WeakRun)
     if found is None:
         found = train_weak(task, data, seed, device, progress)
@@ -134,7 +156,12 @@ def weak_run(task: Task, data: TaskData, seed: int, device: str, cache: Cache, p
 
 
 def seed_baseline(
-    task: Task, data: TaskData, seed: int, device: str, cache: Cache, progress: Callable[[float, str], None] | None = None
+    task: Task,
+    data: TaskData,
+    seed: int,
+    device: str,
+    cache: Cache,
+    progress: Callable[[float, str], None] | None = None,
 ) -> SeedBaseline:
     """Weak, ceiling and vanilla of one seed, from the cache or trained now."""
     found = cache.get(f"baseline-{seed}.json", SeedBaseline)
@@ -156,9 +183,13 @@ def seed_baseline(
     seconds["vanilla"] = time.perf_counter() - start
     seconds["weak"] = weak.seconds
     result = SeedBaseline(
-        seed=seed, task_key=task.key, device=device, weak=weak.test_probs, ceiling=ceiling.tolist(),
-        vanilla=van.tolist(), seconds=seconds,
+        seed=seed,
+        task_key=task.key,
+        device=device,
+        weak=weak.test_probs,
+        ceiling=ceiling.tolist(),
+        vanilla=van.tolist(),
+        seconds=seconds,
     )
     cache.put(f"baseline-{seed}.json", result)
     return result
-

@@ -25,10 +25,24 @@ class Predictions:
     """The file this command writes (and the evaluator reads back)."""
 
     @staticmethod
-    def dump(path: Path, *, seed: int, task_key: str, method: str, probs: list[float], n_feedback: int, seconds: float, logs: list[str]) -> None:
+    def dump(
+        path: Path,
+        *,
+        seed: int,
+        task_key: str,
+        method: str,
+        probs: list[float],
+        n_feedback: int,
+        seconds: float,
+        logs: list[str],
+    ) -> None:
         data = {
-            "seed": seed, "task_key": task_key, "method": method, "seconds": round(seconds, 3),
-            "feedback": [round(p, 5) for p in probs[:n_feedback]], "final": [round(p, 5) for p in probs[n_feedback:]],
+            "seed": seed,
+            "task_key": task_key,
+            "method": method,
+            "seconds": round(seconds, 3),
+            "feedback": [round(p, 5) for p in probs[:n_feedback]],
+            "final": [round(p, 5) for p in probs[n_feedback:]],
             "logs": logs[-50:],
         }
         tmp = path.with_name(f".{path.name}.tmp")
@@ -75,8 +89,14 @@ def _run(args: argparse.Namespace) -> int:
         return 1
     seconds = time.perf_counter() - start
     Predictions.dump(
-        args.out, seed=args.seed, task_key=bundle.manifest["task_key"], method=name, probs=probs.tolist(),
-        n_feedback=ctx.n_feedback, seconds=seconds, logs=ctx.logs,
+        args.out,
+        seed=args.seed,
+        task_key=bundle.manifest["task_key"],
+        method=name,
+        probs=probs.tolist(),
+        n_feedback=ctx.n_feedback,
+        seconds=seconds,
+        logs=ctx.logs,
     )
     fb = probs[: ctx.n_feedback] > 0.5
     for line in ctx.logs[-10:]:
@@ -85,7 +105,9 @@ def _run(args: argparse.Namespace) -> int:
         f"{name} seed {args.seed} on {device}: {seconds:.1f}s; {len(probs)} predictions written to {args.out} "
         f"({ctx.n_feedback} feedback, {len(probs) - ctx.n_feedback} final; {fb.mean():.1%} of feedback predicted 1)"
     )
-    print("No accuracy here: held-out labels are not in the bundle. Submit the method or the feedback predictions to be scored.")
+    print(
+        "No accuracy here: held-out labels are not in the bundle. Submit the method or the feedback predictions to be scored."
+    )
     return 0
 
 

@@ -1,10 +1,10 @@
 """Where a run keeps the evaluator's files under ``runs/<id>/evaluator/`` (never mounted in a sandbox).
 
-    secret.json      the run's secret toy data seed
-    bundle/          the public bundle, copied into every workspace as task/
-    heldout/         labels of train_unlabel, feedback and final (one file each)
-    cache/           weak runs and baselines per task key and seed
-    verify/<sub>/    a method submission's per-seed predictions (final ones scored only by --final)
+secret.json      the run's secret toy data seed
+bundle/          the public bundle, copied into every workspace as task/
+heldout/         labels of train_unlabel, feedback and final (one file each)
+cache/           weak runs and baselines per task key and seed
+verify/<sub>/    a method submission's per-seed predictions (final ones scored only by --final)
 """
 
 from __future__ import annotations

@@ -40,7 +40,9 @@ def score(
     metrics = {**result.as_metrics(), **(extra or {})}
     if result.pgr is None:
         metrics["note"] = NO_PGR
-    return Scored(split=split, pgr=result.pgr, ci_low=result.ci_low, ci_high=result.ci_high, metrics=metrics, flags=flags)
+    return Scored(
+        split=split, pgr=result.pgr, ci_low=result.ci_low, ci_high=result.ci_high, metrics=metrics, flags=flags
+    )
 
 
 def per_seed_accuracy(preds: np.ndarray, labels: np.ndarray) -> list[float]:

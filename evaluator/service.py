@@ -33,8 +33,12 @@ async def prepare_workspaces(ctx: RunContext) -> None:
     """Build the bundle (in a child process) and copy it to ``<workspace>/task/`` of every agent."""
     files = RunFiles(ctx.paths)
     proc = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "evaluator.prepare", str(ctx.paths.root),
-        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
+        sys.executable,
+        "-m",
+        "evaluator.prepare",
+        str(ctx.paths.root),
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
     )
     out, err = await proc.communicate()
     if proc.returncode != 0:
@@ -107,7 +111,11 @@ async def intake(ctx: RunContext, n_feedback: int) -> None:
         flags = list(dict.fromkeys(sub.flags + verdict.flags))
         kind = "predictions" if sub.kind == "predictions" else "method"
         if verdict.accepted:
-            spec = verdict.spec if kind == "predictions" else {**verdict.spec, "seeds": list(range(ctx.config.evaluator.seeds))}
+            spec = (
+                verdict.spec
+                if kind == "predictions"
+                else {**verdict.spec, "seeds": list(range(ctx.config.evaluator.seeds))}
+            )
             job_id = await store.enqueue_job(kind, spec, submission_id=sub.id)
             await store.update_submission(sub.id, status="running", flags=flags)
             store.emit(sub.agent, SubmissionCreated(submission_id=sub.id, submission_kind=kind, flags=flags))  # type: ignore[arg-type]
@@ -115,7 +123,10 @@ async def intake(ctx: RunContext, n_feedback: int) -> None:
         else:
             await store.update_submission(sub.id, status="rejected", flags=flags, error=verdict.error)
             store.emit(sub.agent, SubmissionCreated(submission_id=sub.id, submission_kind=kind, flags=flags))  # type: ignore[arg-type]
-            store.emit(sub.agent, RunLog(level="warning", message=f"submission {sub.id} from {sub.agent} rejected: {verdict.error}"))
+            store.emit(
+                sub.agent,
+                RunLog(level="warning", message=f"submission {sub.id} from {sub.agent} rejected: {verdict.error}"),
+            )
         sub_row = await store.submission(sub.id)
         subs = [sub_row if s.id == sub.id and sub_row is not None else s for s in subs]
 
@@ -142,17 +153,39 @@ class JobWatcher:
                 continue
             self.seen[job.id] = state
             agent = await self._agent(job)
-            self.store.emit(agent, EvalJobChanged(job_id=job.id, job_kind=job.kind, status=_status(job), progress=job.progress, detail=(job.error or job.detail)[:300]))
+            self.store.emit(
+                agent,
+                EvalJobChanged(
+                    job_id=job.id,
+                    job_kind=job.kind,
+                    status=_status(job),
+                    progress=job.progress,
+                    detail=(job.error or job.detail)[:300],
+                ),
+            )
             if job.status == "done":
                 await self._scored(job, agent)
             elif job.status == "failed" and job.submission_id is not None:
-                await self.store.update_submission(job.submission_id, status="failed", error=job.error or "the evaluation failed")
+                await self.store.update_submission(
+                    job.submission_id, status="failed", error=job.error or "the evaluation failed"
+                )
 
     async def _scored(self, job: JobRow, agent: str | None) -> None:
         rows = [r for r in await self.store.results(submission_id=job.submission_id) if r.job_id == job.id]
         for r in rows:
             note = str(r.metrics.get("note", ""))
-            self.store.emit(agent, EvalScored(job_id=job.id, submission_id=r.submission_id, pgr=r.pgr, ci_low=r.ci_low, ci_high=r.ci_high, flags=r.flags, detail=note or job.detail[:300]))
+            self.store.emit(
+                agent,
+                EvalScored(
+                    job_id=job.id,
+                    submission_id=r.submission_id,
+                    pgr=r.pgr,
+                    ci_low=r.ci_low,
+                    ci_high=r.ci_high,
+                    flags=r.flags,
+                    detail=note or job.detail[:300],
+                ),
+            )
         if job.submission_id is not None:
             await self.store.update_submission(job.submission_id, status="scored")
 

@@ -34,9 +34,15 @@ class PGRResult:
 
     def as_metrics(self) -> dict[str, float | int | str | None]:
         return {
-            "pgr": self.pgr, "ci_low": self.ci_low, "ci_high": self.ci_high,
-            "acc_weak": self.acc_weak, "acc_ceiling": self.acc_ceiling, "acc_transfer": self.acc_transfer,
-            "seeds": self.seeds, "examples": self.examples, "ci": "95% bootstrap over seeds and test examples",
+            "pgr": self.pgr,
+            "ci_low": self.ci_low,
+            "ci_high": self.ci_high,
+            "acc_weak": self.acc_weak,
+            "acc_ceiling": self.acc_ceiling,
+            "acc_transfer": self.acc_transfer,
+            "seeds": self.seeds,
+            "examples": self.examples,
+            "ci": "95% bootstrap over seeds and test examples",
             **({"note": self.note} if self.note else {}),
         }
 
@@ -70,7 +76,9 @@ def pgr_with_ci(
     weak, ceiling, transfer = (np.atleast_2d(np.asarray(a, dtype=np.float64)) for a in (weak, ceiling, transfer))
     s, n = weak.shape
     if ceiling.shape != (s, n) or transfer.shape[1] != n or transfer.shape[0] not in (1, s):
-        raise ValueError(f"shapes do not pair up: weak {weak.shape}, ceiling {ceiling.shape}, transfer {transfer.shape}")
+        raise ValueError(
+            f"shapes do not pair up: weak {weak.shape}, ceiling {ceiling.shape}, transfer {transfer.shape}"
+        )
     acc = [float(m.mean()) for m in (weak, ceiling, transfer)]
     point = pgr(acc[2], acc[0], acc[1])
     if point is None:

@@ -47,7 +47,10 @@ def check_predictions(payload: dict[str, Any], n_feedback: int) -> tuple[list[in
     if not isinstance(preds, list):
         return None, f'payload must be {{"predictions": [...]}} with one 0/1 per feedback input ({n_feedback} values)'
     if len(preds) != n_feedback:
-        return None, f"predictions has {len(preds)} values; the feedback split has {n_feedback} inputs: give one 0/1 per input, in order"
+        return (
+            None,
+            f"predictions has {len(preds)} values; the feedback split has {n_feedback} inputs: give one 0/1 per input, in order",
+        )
     bad = [i for i, v in enumerate(preds) if isinstance(v, bool) or v not in (0, 1)]
     if bad:
         shown = ", ".join(f"[{i}]={preds[i]!r}" for i in bad[:3])
@@ -78,7 +81,7 @@ def check_method(payload: dict[str, Any]) -> tuple[dict[str, Any] | None, str]:
 
 
 def hamming(a: Sequence[int], b: Sequence[int]) -> int:
-    return sum(x != y for x, y in zip(a, b))
+    return sum(x != y for x, y in zip(a, b, strict=False))
 
 
 def judge(
@@ -93,7 +96,11 @@ def judge(
     allowed = max(1, int(config.rate_limit_per_min))
     if len(recent) >= allowed:
         wait = 60.0 - (sub.ts - min(s.ts for s in recent))
-        return Verdict(False, ["rate_limited"], f"rate limit: at most {allowed} submissions a minute; try again in {max(wait, 1):.0f}s")
+        return Verdict(
+            False,
+            ["rate_limited"],
+            f"rate limit: at most {allowed} submissions a minute; try again in {max(wait, 1):.0f}s",
+        )
     if sub.kind == "method":
         spec, error = check_method(sub.payload)
         if spec is None:
@@ -106,7 +113,11 @@ def judge(
         return Verdict(False, ["malformed"], error)
     used = [s for s in mine if s.kind == "predictions" and s.status != "rejected"]
     if len(used) >= config.query_budget:
-        return Verdict(False, ["over_budget"], f"query budget used: {config.query_budget} prediction files per agent are scored on feedback; submit a method instead")
+        return Verdict(
+            False,
+            ["over_budget"],
+            f"query budget used: {config.query_budget} prediction files per agent are scored on feedback; submit a method instead",
+        )
     flags = []
     share = max(sum(preds), len(preds) - sum(preds)) / max(1, len(preds))
     if share >= MAJORITY_SHARE:

@@ -78,8 +78,12 @@ class WorkerSupervisor:
                 assert self.process is not None
                 if not self.process.is_alive():
                     code = self.process.exitcode
-                    await self._requeue(self.name, f"the evaluator worker died (exit code {code}) while running the job")
-                    self.notify("warning", f"evaluator worker {self.name} died (exit code {code}); restarting in {backoff:.0f}s")
+                    await self._requeue(
+                        self.name, f"the evaluator worker died (exit code {code}) while running the job"
+                    )
+                    self.notify(
+                        "warning", f"evaluator worker {self.name} died (exit code {code}); restarting in {backoff:.0f}s"
+                    )
                     with contextlib.suppress(TimeoutError):
                         await asyncio.wait_for(stop.wait(), backoff)
                     if stop.is_set():
@@ -111,7 +115,10 @@ class WorkerSupervisor:
         for job in await self.store.jobs(status="running"):
             if job.worker == self.name:
                 await self.store.update_job(
-                    job.id, status="queued", attempts=max(0, job.attempts - 1), detail="interrupted by shutdown; will run again"
+                    job.id,
+                    status="queued",
+                    attempts=max(0, job.attempts - 1),
+                    detail="interrupted by shutdown; will run again",
                 )
         self.process = None
 
@@ -143,6 +150,8 @@ class WorkerSupervisor:
                 continue
             reason = job.error if job.error.startswith("timed out") else why
             if job.attempts >= MAX_ATTEMPTS:
-                await self.store.update_job(job_id, status="failed", error=f"{reason} (attempt {job.attempts} of {MAX_ATTEMPTS})")
+                await self.store.update_job(
+                    job_id, status="failed", error=f"{reason} (attempt {job.attempts} of {MAX_ATTEMPTS})"
+                )
             else:
                 await self.store.update_job(job_id, error=reason, detail="requeued; will run again")

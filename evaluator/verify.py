@@ -51,13 +51,16 @@ async def verify_method(ev: Evaluation, spec: dict[str, Any], seeds: list[int], 
         try:
             runs = []
             for i, seed in enumerate(seeds):
-                report(i / len(seeds), f"seed {seed}: running {filename} in a fresh {sandbox.backend} sandbox ({sandbox.isolation})")
+                report(
+                    i / len(seeds),
+                    f"seed {seed}: running {filename} in a fresh {sandbox.backend} sandbox ({sandbox.isolation})",
+                )
                 run = await _run_seed(sandbox, filename, seed, ev)
                 runs.append({**run, "sandbox": f"{sandbox.backend} ({sandbox.isolation})"})
         finally:
             await sandbox.stop()
         out_dir.mkdir(parents=True, exist_ok=True)
-        for seed, run in zip(seeds, runs):
+        for seed, run in zip(seeds, runs, strict=False):
             (out_dir / f"seed{seed}.json").write_text(json.dumps(run))
         return runs
     finally:
@@ -68,7 +71,20 @@ async def _run_seed(sandbox: Any, filename: str, seed: int, ev: Evaluation) -> d
     out = f"preds-{seed}.json"
     device = "auto" if ev.config.sandbox.gpus != "none" else "cpu"
     result = await sandbox.exec(
-        ["python", "-m", "evaluator.run_method", filename, "--bundle", "task", "--seed", str(seed), "--out", out, "--device", device],
+        [
+            "python",
+            "-m",
+            "evaluator.run_method",
+            filename,
+            "--bundle",
+            "task",
+            "--seed",
+            str(seed),
+            "--out",
+            out,
+            "--device",
+            device,
+        ],
         timeout=ev.config.sandbox.exec_timeout_s,
     )
     if not result.ok:
@@ -82,7 +98,9 @@ async def _run_seed(sandbox: Any, filename: str, seed: int, ev: Evaluation) -> d
     expected = (ev.n_feedback, len(ev.data["final"]))
     got = (len(data.get("feedback", [])), len(data.get("final", [])))
     if got != expected:
-        raise JobError(f"seed {seed}: {got[0]} feedback and {got[1]} final predictions, expected {expected[0]} and {expected[1]}")
+        raise JobError(
+            f"seed {seed}: {got[0]} feedback and {got[1]} final predictions, expected {expected[0]} and {expected[1]}"
+        )
     values = [float(v) for v in data["feedback"] + data["final"]]
     if any(not 0.0 <= v <= 1.0 for v in values):
         raise JobError(f"seed {seed}: predictions must lie in [0, 1]")

@@ -67,12 +67,18 @@ class Worker:
         """Take jobs until the parent process goes away."""
         parent = os.getppid()
         # One long-lived thread runs every job's training, so torch's thread pool is built once.
-        asyncio.get_running_loop().set_default_executor(ThreadPoolExecutor(max_workers=1, thread_name_prefix="eval-job"))
+        asyncio.get_running_loop().set_default_executor(
+            ThreadPoolExecutor(max_workers=1, thread_name_prefix="eval-job")
+        )
         store = await RunStore.open(self.paths.db)
         try:
             while os.getppid() == parent:
                 # A read first: idle polling never takes the write lock the daemon needs.
-                job = await store.claim_job(self.name, max_attempts=MAX_ATTEMPTS) if await store.jobs(status="queued", limit=1) else None
+                job = (
+                    await store.claim_job(self.name, max_attempts=MAX_ATTEMPTS)
+                    if await store.jobs(status="queued", limit=1)
+                    else None
+                )
                 if job is None:
                     await asyncio.sleep(self.poll_s)
                     continue
@@ -89,21 +95,40 @@ class Worker:
         except Exception as exc:  # a job's failure is recorded on the job; the worker goes on
             writer.cancel()
             error = f"{type(exc).__name__}: {exc}"
-            log.warning("job %s (%s) failed on attempt %s: %s\n%s", job.id, job.kind, job.attempts, error, traceback.format_exc())
+            log.warning(
+                "job %s (%s) failed on attempt %s: %s\n%s",
+                job.id,
+                job.kind,
+                job.attempts,
+                error,
+                traceback.format_exc(),
+            )
             if job.attempts < MAX_ATTEMPTS:
-                await store.update_job(job.id, status="queued", error=error, detail=f"attempt {job.attempts} failed; retrying")
+                await store.update_job(
+                    job.id, status="queued", error=error, detail=f"attempt {job.attempts} failed; retrying"
+                )
             else:
-                await store.update_job(job.id, status="failed", error=error, detail=f"failed after {job.attempts} attempts")
+                await store.update_job(
+                    job.id, status="failed", error=error, detail=f"failed after {job.attempts} attempts"
+                )
             return
         writer.cancel()
         from evaluator.jobs import summary
 
-        already = {r.job_id for r in await store.results(submission_id=job.submission_id)} if job.submission_id else set()
+        already = (
+            {r.job_id for r in await store.results(submission_id=job.submission_id)} if job.submission_id else set()
+        )
         if job.id not in already:  # a retried job whose first attempt already wrote its result
             for r in results:
                 await store.add_result(
-                    job.id, submission_id=job.submission_id, split=r.split, pgr=r.pgr, ci_low=r.ci_low,
-                    ci_high=r.ci_high, metrics={**r.metrics, "job_s": round(time.perf_counter() - start, 3)}, flags=r.flags,
+                    job.id,
+                    submission_id=job.submission_id,
+                    split=r.split,
+                    pgr=r.pgr,
+                    ci_low=r.ci_low,
+                    ci_high=r.ci_high,
+                    metrics={**r.metrics, "job_s": round(time.perf_counter() - start, 3)},
+                    flags=r.flags,
                 )
         await store.update_job(job.id, status="done", progress=1.0, detail=summary(results), error="")
 

@@ -49,7 +49,11 @@ def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="aar sandbox build", description="Build the default sandbox image.")
     parser.add_argument("--tag", default=SandboxConfig().image, help="image tag (default: %(default)s)")
     parser.add_argument("--python", default="3.11", help="Python version of the base image (default: %(default)s)")
-    parser.add_argument("--torch-index", default="https://download.pytorch.org/whl/cpu", help="pip index for torch (default: the CPU wheels)")
+    parser.add_argument(
+        "--torch-index",
+        default="https://download.pytorch.org/whl/cpu",
+        help="pip index for torch (default: the CPU wheels)",
+    )
     return parser
 
 
@@ -61,11 +65,15 @@ def main(argv: list[str]) -> int:
     try:
         client = docker.from_env(timeout=600)
         client.ping()
-    except Exception as exc:  # noqa: BLE001 - any failure here means "no engine"
-        raise AarError(f"no Docker engine answers ({exc.__class__.__name__}); start dockerd, or use sandbox.backend = \"local\"") from None
+    except Exception as exc:
+        raise AarError(
+            f'no Docker engine answers ({exc.__class__.__name__}); start dockerd, or use sandbox.backend = "local"'
+        ) from None
     with tempfile.TemporaryDirectory(prefix="aar-build-") as tmp:
         context = make_context(Path(tmp))
-        print(f"building {args.tag} from {DOCKERFILE} (python {args.python}, torch from {args.torch_index})", flush=True)
+        print(
+            f"building {args.tag} from {DOCKERFILE} (python {args.python}, torch from {args.torch_index})", flush=True
+        )
         try:
             for chunk in client.api.build(
                 path=str(context),

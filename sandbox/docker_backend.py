@@ -59,7 +59,9 @@ class DockerSandbox(HostFiles, Sandbox):
     backend = "docker"
     isolation = "docker"
 
-    def __init__(self, config: SandboxConfig, *, name: str, workspace: Path, on_event: EventCallback | None = None) -> None:
+    def __init__(
+        self, config: SandboxConfig, *, name: str, workspace: Path, on_event: EventCallback | None = None
+    ) -> None:
         super().__init__(name, workspace)
         self.config = config
         self.on_event = on_event
@@ -89,9 +91,11 @@ class DockerSandbox(HostFiles, Sandbox):
                 self._client = docker.from_env(timeout=120)
                 self._client.ping()
                 self._stream_client = docker.from_env(timeout=None)  # a quiet command must not time the stream out
-            except Exception as exc:  # noqa: BLE001 - any failure here means "no engine"
+            except Exception as exc:
                 self._client = None
-                raise SandboxError(f"no Docker engine answers ({exc.__class__.__name__}); start dockerd or set sandbox.backend = \"local\"") from None
+                raise SandboxError(
+                    f'no Docker engine answers ({exc.__class__.__name__}); start dockerd or set sandbox.backend = "local"'
+                ) from None
         return self._client.api
 
     async def start(self) -> None:
@@ -108,7 +112,9 @@ class DockerSandbox(HostFiles, Sandbox):
         try:
             api.inspect_image(self.config.image)
         except docker.errors.ImageNotFound:
-            raise SandboxError(f"Docker image {self.config.image} not found; build it with `aar sandbox build` or set sandbox.image") from None
+            raise SandboxError(
+                f"Docker image {self.config.image} not found; build it with `aar sandbox build` or set sandbox.image"
+            ) from None
         try:
             info = api.inspect_container(self.container_name)
         except docker.errors.NotFound:
@@ -155,7 +161,9 @@ class DockerSandbox(HostFiles, Sandbox):
             with contextlib.suppress(docker.errors.APIError):  # created but not started: do not leave it behind
                 api.remove_container(self.container_name, force=True)
             if config.gpus != "none" and ("gpu" in str(exc).lower() or "device driver" in str(exc)):
-                raise SandboxError(f"sandbox.gpus = {config.gpus!r} but this Docker engine has no GPU runtime; install nvidia-container-toolkit or set sandbox.gpus = \"none\"") from None
+                raise SandboxError(
+                    f'sandbox.gpus = {config.gpus!r} but this Docker engine has no GPU runtime; install nvidia-container-toolkit or set sandbox.gpus = "none"'
+                ) from None
             raise SandboxError(f"could not start container {self.container_name}: {exc.explanation or exc}") from None
         self._container_id = container.id
         self._oom_seen = 0
@@ -188,14 +196,21 @@ class DockerSandbox(HostFiles, Sandbox):
         for attempt in (1, 2):
             try:
                 created = await asyncio.to_thread(
-                    self._stream_client.api.exec_create, self._container_id, argv, user=self.user, environment=environment, workdir=workdir
+                    self._stream_client.api.exec_create,
+                    self._container_id,
+                    argv,
+                    user=self.user,
+                    environment=environment,
+                    workdir=workdir,
                 )
                 return str(created["Id"])
             except docker.errors.NotFound:
                 why = "the container was removed"
             except docker.errors.APIError as exc:
                 if exc.status_code != 409 or attempt == 2:
-                    raise SandboxError(f"could not run the command in {self.container_name}: {exc.explanation or exc}") from None
+                    raise SandboxError(
+                        f"could not run the command in {self.container_name}: {exc.explanation or exc}"
+                    ) from None
                 why = self._killed_why or "the container had stopped"
             await self._recreate(why)
         raise SandboxError(f"could not run the command in {self.container_name}")
@@ -211,7 +226,9 @@ class DockerSandbox(HostFiles, Sandbox):
         keep_bytes: int = 64_000,
     ) -> ExecResult:
         state = ExecState(token=uuid.uuid4().hex)
-        environment = base_env(home=INSIDE_ROOT, path=None, gpus=self.config.gpus) | (env or {}) | {MARKER_VAR: state.token}
+        environment = (
+            base_env(home=INSIDE_ROOT, path=None, gpus=self.config.gpus) | (env or {}) | {MARKER_VAR: state.token}
+        )
         exec_id = await self._open_exec(as_argv(command), environment, inside_cwd(cwd))
         stream = ExecStream(self._stream_client.api, exec_id)
         pump = OutputPump(on_output, keep_bytes)
@@ -250,9 +267,11 @@ class DockerSandbox(HostFiles, Sandbox):
         """Kill the commands' trees; if that fails or they linger, kill the container (recreated on next exec)."""
         streams = [self._running[t][1] for t in tokens if t in self._running]
         try:
-            await asyncio.wait_for(asyncio.to_thread(kill_tokens, self._api(), self._container_id, self.user, tokens), KILL_GRACE_S)
+            await asyncio.wait_for(
+                asyncio.to_thread(kill_tokens, self._api(), self._container_id, self.user, tokens), KILL_GRACE_S
+            )
             await asyncio.wait_for(asyncio.gather(*(s.done.wait() for s in streams)), KILL_GRACE_S)
-        except Exception:  # noqa: BLE001 - the kill exec could not start (pids exhausted) or did not end it
+        except Exception:
             self._killed_why = "killed by aar: a command could not be stopped inside it (every pid in use?)"
             await self._kill_container()
             for stream in streams:

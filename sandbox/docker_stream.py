@@ -16,6 +16,7 @@ bomb holds every pid) the caller kills the container instead.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import threading
 import time
 from typing import Any
@@ -74,7 +75,7 @@ class ExecStream:
                 if (out and not self._push(("stdout", out))) or (err and not self._push(("stderr", err))):
                     return
             self._push(None)
-        except BaseException as exc:  # noqa: BLE001 - handed to the loop, which decides
+        except BaseException as exc:
             self._push(exc if not self.aborted.is_set() else None)
         finally:
             self.close()
@@ -99,10 +100,8 @@ class ExecStream:
     def close(self) -> None:
         stream = self._stream
         if stream is not None:
-            try:
+            with contextlib.suppress(Exception):
                 stream.close()
-            except Exception:  # noqa: BLE001 - closing a socket another thread reads may fail; it is closed either way
-                pass
 
     def exit_code(self) -> int | None:
         """The exit code, once the engine has recorded it (it can lag the end of the stream)."""
@@ -110,7 +109,7 @@ class ExecStream:
         while True:
             try:
                 info = self.api.exec_inspect(self.exec_id)
-            except Exception:  # noqa: BLE001 - container gone with the exec: no code to read
+            except Exception:
                 return None
             if not info.get("Running") or time.monotonic() > deadline:
                 return info.get("ExitCode")

@@ -30,7 +30,16 @@ from sandbox.base import EventCallback, ExecResult, OutputCallback, Sandbox, San
 from sandbox.bwrap import bwrap_argv, bwrap_path
 from sandbox.files import HostFiles, Workspace
 from sandbox.output import OutputPump
-from sandbox.policy import MARKER_VAR, ExecState, as_argv, base_env, emit_lifecycle, inside_cwd, local_path, memory_bytes
+from sandbox.policy import (
+    MARKER_VAR,
+    ExecState,
+    as_argv,
+    base_env,
+    emit_lifecycle,
+    inside_cwd,
+    local_path,
+    memory_bytes,
+)
 
 READ_CHUNK = 64 * 1024
 DRAIN_GRACE_S = 5.0
@@ -106,7 +115,9 @@ class LocalSandbox(HostFiles, Sandbox):
         self.workspace.mkdir(parents=True, exist_ok=True)
         self._bwrap = None if self.isolate is False else await asyncio.to_thread(bwrap_path)
         if self.isolate and self._bwrap is None:
-            raise SandboxError("bubblewrap (bwrap) is not installed or cannot create namespaces here; install it with `apt-get install -y bubblewrap`")
+            raise SandboxError(
+                "bubblewrap (bwrap) is not installed or cannot create namespaces here; install it with `apt-get install -y bubblewrap`"
+            )
         self.isolation = "bubblewrap" if self._bwrap else "none"
         self._started = True
         detail = "" if self._bwrap else "no isolation: commands run as this user, with the host's files and network"
@@ -117,7 +128,14 @@ class LocalSandbox(HostFiles, Sandbox):
         memory = memory_bytes(self.config.memory)
         if self._bwrap:  # bubblewrap itself makes the command die with the daemon
             inner, preexec = limited(argv, memory, pdeathsig=False)
-            full = bwrap_argv(self._bwrap, self.workspace, inner, cwd=inside_cwd(cwd), network=self.config.network, gpus=self.config.gpus)
+            full = bwrap_argv(
+                self._bwrap,
+                self.workspace,
+                inner,
+                cwd=inside_cwd(cwd),
+                network=self.config.network,
+                gpus=self.config.gpus,
+            )
             return full, preexec, str(self.workspace), "/workspace"
         host_cwd = self.files.resolve(cwd or ".")
         if not host_cwd.is_dir():
@@ -138,7 +156,9 @@ class LocalSandbox(HostFiles, Sandbox):
         await self.start()
         state = ExecState(token=uuid.uuid4().hex)
         full, preexec, host_cwd, home = self._command(as_argv(command), cwd)
-        environ = base_env(home=home, path=local_path(), gpus=self.config.gpus) | (env or {}) | {MARKER_VAR: state.token}
+        environ = (
+            base_env(home=home, path=local_path(), gpus=self.config.gpus) | (env or {}) | {MARKER_VAR: state.token}
+        )
         proc = await asyncio.create_subprocess_exec(
             *full,
             stdin=asyncio.subprocess.DEVNULL,
@@ -186,7 +206,6 @@ class LocalSandbox(HostFiles, Sandbox):
             state.killed = True
             self._kill(state, proc)
         return bool(running)
-
 
     async def stop(self) -> None:
         await self.interrupt()

@@ -101,7 +101,9 @@ class ExecState:
         )
 
 
-async def emit_lifecycle(on_event: EventCallback | None, action: str, backend: str, isolation: str, detail: str = "") -> None:
+async def emit_lifecycle(
+    on_event: EventCallback | None, action: str, backend: str, isolation: str, detail: str = ""
+) -> None:
     """Tell the run what happened to a sandbox (started, stopped, recreated, failed)."""
     if on_event is not None:
         await on_event(SandboxLifecycle(action=action, backend=backend, isolation=isolation, detail=detail))  # type: ignore[arg-type]

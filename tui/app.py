@@ -17,11 +17,11 @@ import asyncio
 import gc
 import time
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 from textual import on, work
 from textual.app import App
-from textual.binding import Binding
+from textual.binding import Binding, BindingType
 from textual.worker import Worker, WorkerState
 
 from aar.errors import AarError
@@ -43,7 +43,7 @@ class AarApp(App[int]):
 
     TITLE = "aar"
     COMMANDS = App.COMMANDS | {AarCommands}
-    BINDINGS = [Binding("q", "detach", "Detach", id="app.detach")]
+    BINDINGS: ClassVar[list[BindingType]] = [Binding("q", "detach", "Detach", id="app.detach")]
     ENABLE_COMMAND_PALETTE = True
 
     def __init__(self, run_dir: Path, *, poll_interval: float = POLL_INTERVAL) -> None:
@@ -154,7 +154,9 @@ class AarApp(App[int]):
             if kind is not None:
                 status = applied.get("status", "applied")
                 text = one_line(f"{applied.get('command')} {applied.get('target')}: {applied.get('effect')}", 300)
-                self.notify(text, title=status, severity="warning" if status == "rejected" else "information", markup=False)
+                self.notify(
+                    text, title=status, severity="warning" if status == "rejected" else "information", markup=False
+                )
         self._refresh_screens(changes)
 
     def _refresh_screens(self, changes: Changes) -> None:

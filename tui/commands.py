@@ -18,9 +18,17 @@ PALETTE: dict[str, tuple[tuple[str, str, str], ...]] = {
         ("Agent: Interrupt", "interrupt", "Kill the focused agent's running sandbox command (i)"),
         ("Agent: Approve tool call", "approve", "Let the focused agent's pending tool call run (a)"),
         ("Agent: Deny tool call", "deny", "Refuse the focused agent's pending tool call, with a reason (d)"),
-        ("Agent: Toggle approval mode", "toggle_approval", "Make the focused agent's tool calls wait for approval, or stop that (A)"),
+        (
+            "Agent: Toggle approval mode",
+            "toggle_approval",
+            "Make the focused agent's tool calls wait for approval, or stop that (A)",
+        ),
         ("Agent: Stop", "stop_agent", "Stop the focused agent, after confirming (s)"),
-        ("Agent: Inspect", "inspect", "The focused agent's transcript, tool calls, tokens and workspace files (enter / t)"),
+        (
+            "Agent: Inspect",
+            "inspect",
+            "The focused agent's transcript, tool calls, tokens and workspace files (enter / t)",
+        ),
         ("Agent: Next", "move(1)", "Focus the next agent (→ / ↓)"),
         ("Agent: Previous", "move(-1)", "Focus the previous agent (← / ↑)"),
         ("Team: Broadcast", "broadcast", "Send every agent a message (b)"),
@@ -57,7 +65,11 @@ class AarCommands(Provider):
     def _focus_commands(self) -> list[tuple[str, str, str]]:
         names = self.screen.model.agent_names()  # type: ignore[attr-defined]
         return [
-            (f"Agent: Focus {name}", f"focus_agent({i})", f"Act on {name} from now on" + (f" ({i})" if i <= 9 else " (arrows)"))
+            (
+                f"Agent: Focus {name}",
+                f"focus_agent({i})",
+                f"Act on {name} from now on" + (f" ({i})" if i <= 9 else " (arrows)"),
+            )
             for i, name in enumerate(names, 1)
         ]
 

@@ -264,7 +264,10 @@ class RunModel:
         elif kind == "budget.exceeded":
             tail.write("error", f"! budget {p['limit']} exceeded: {p['used']:g} of {p['cap']:g}")
         elif kind in ("error", "log"):
-            tail.write("error" if kind == "error" or p.get("level") in ("warning", "error") else "status", f"! {one_line(p.get('message', ''), 300)}")
+            tail.write(
+                "error" if kind == "error" or p.get("level") in ("warning", "error") else "status",
+                f"! {one_line(p.get('message', ''), 300)}",
+            )
         elif kind == "forum.post":
             tail.write("status", f"✎ posted #{p['post_id']}: {one_line(p['title'])}")
 
@@ -275,7 +278,9 @@ class RunModel:
             self.log.write("error" if kind == "error" else "status", one_line(p.get("message", ""), 300))
         elif kind == "command.applied":
             refused = " (rejected)" if p.get("status") == "rejected" else ""
-            self.log.write("error" if refused else "command", f"⚑ {p['command']} {p['target']}{refused}: {one_line(p['effect'])}")
+            self.log.write(
+                "error" if refused else "command", f"⚑ {p['command']} {p['target']}{refused}: {one_line(p['effect'])}"
+            )
 
 
 def _pgr(p: dict[str, Any]) -> str:

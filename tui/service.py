@@ -113,7 +113,9 @@ class RunClient:
             agents=await self.store.agents(),
             posts=posts,
             post_count=await self.store.post_count() if posts else None,
-            state=observed_state(await self.store.get_meta("state", "created") or "created", holder_pid(self.paths.lock)),
+            state=observed_state(
+                await self.store.get_meta("state", "created") or "created", holder_pid(self.paths.lock)
+            ),
         )
         if slow:
             update.leaderboard = await self.store.leaderboard()
@@ -134,7 +136,9 @@ class RunClient:
 
     async def queue(self) -> QueueCounts:
         counts = await self.store.job_counts()
-        return QueueCounts(queued=counts.get("queued", 0), running=counts.get("running", 0), failed=counts.get("failed", 0))
+        return QueueCounts(
+            queued=counts.get("queued", 0), running=counts.get("running", 0), failed=counts.get("failed", 0)
+        )
 
     # ------------------------------------------------------------ reads on demand
 
@@ -206,7 +210,9 @@ class RunClient:
         """Post to the forum as the supervisor (agents read it with their forum tools)."""
         if not body.strip():
             raise CommandRejected("a forum post needs a body")
-        return await self.store.add_post(SUPERVISOR, title.strip() or body.strip().splitlines()[0][:60], body, parent_id=parent_id)
+        return await self.store.add_post(
+            SUPERVISOR, title.strip() or body.strip().splitlines()[0][:60], body, parent_id=parent_id
+        )
 
 
 def _list_files(root: Path) -> list[WorkspaceFile]:

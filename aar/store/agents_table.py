@@ -13,7 +13,6 @@ _AGENT_COUNTERS = ("steps", "input_tokens", "output_tokens", "cache_read_tokens"
 
 
 class AgentTables(Connection):
-
     async def register_agent(self, name: str, *, backend: str, model: str, direction: str = "") -> None:
         """Add an agent, or keep its counters if it is already there (resume)."""
         await self._write(
@@ -38,7 +37,9 @@ class AgentTables(Connection):
         if unknown:
             raise ValueError(f"unknown agent counters: {sorted(unknown)}")
         sets = ", ".join(f"{k} = {k} + ?" for k in deltas)
-        await self._write(f"UPDATE agents SET {sets}, updated_ts = ? WHERE name = ?", (*deltas.values(), time.time(), name))
+        await self._write(
+            f"UPDATE agents SET {sets}, updated_ts = ? WHERE name = ?", (*deltas.values(), time.time(), name)
+        )
 
     async def agents(self) -> list[AgentRow]:
         return [AgentRow(**dict(r)) for r in await self._fetch("SELECT * FROM agents ORDER BY rowid")]
@@ -71,7 +72,9 @@ class AgentTables(Connection):
             )
             if deltas:
                 sets = ", ".join(f"{k} = {k} + ?" for k in deltas)
-                await self._db.execute(f"UPDATE agents SET {sets}, updated_ts = ? WHERE name = ?", (*deltas.values(), now, agent))
+                await self._db.execute(
+                    f"UPDATE agents SET {sets}, updated_ts = ? WHERE name = ?", (*deltas.values(), now, agent)
+                )
 
     async def transcript(self, agent: str, *, after_id: int = 0) -> list[MessageRow]:
         rows = await self._fetch("SELECT * FROM transcripts WHERE agent = ? AND id > ? ORDER BY id", (agent, after_id))
@@ -82,7 +85,8 @@ class AgentTables(Connection):
         now = time.time()
         async with self._transaction():
             await self._db.execute(
-                "UPDATE transcripts SET role = 'archived:' || role WHERE agent = ? AND role NOT LIKE 'archived:%'", (agent,)
+                "UPDATE transcripts SET role = 'archived:' || role WHERE agent = ? AND role NOT LIKE 'archived:%'",
+                (agent,),
             )
             await self._db.executemany(
                 "INSERT INTO transcripts (agent, step, role, content, ts) VALUES (?, ?, ?, ?, ?)",

@@ -10,7 +10,6 @@ from aar.store.rows import CommandRow, decode
 
 
 class CommandsTable(Connection):
-
     async def issue_command(self, kind: str, target: str, payload: dict[str, Any] | None = None) -> int:
         return await self._insert(
             "INSERT INTO commands (ts, target, kind, payload) VALUES (?, ?, ?, ?)",
@@ -23,7 +22,8 @@ class CommandsTable(Connection):
 
     async def mark_command(self, command_id: int, *, status: str = "applied", effect: str = "") -> None:
         await self._write(
-            "UPDATE commands SET status = ?, effect = ?, applied_ts = ? WHERE id = ?", (status, effect, time.time(), command_id)
+            "UPDATE commands SET status = ?, effect = ?, applied_ts = ? WHERE id = ?",
+            (status, effect, time.time(), command_id),
         )
 
     async def commands(self, *, limit: int = 200) -> list[CommandRow]:

@@ -40,7 +40,10 @@ class Connection:
         return row[0] if row else default
 
     async def set_meta(self, key: str, value: str) -> None:
-        await self._write("INSERT INTO meta (key, value) VALUES (?, ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value", (key, value))
+        await self._write(
+            "INSERT INTO meta (key, value) VALUES (?, ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+            (key, value),
+        )
 
     async def _fetch(self, sql: str, args: Sequence[Any] = ()) -> list[sqlite3.Row]:
         async with self._db.execute(sql, args) as cur:
@@ -83,6 +86,5 @@ class Connection:
             await self._db.executemany(sql, rows)
 
     async def _insert(self, sql: str, args: Sequence[Any]) -> int:
-        async with self._lock:
-            async with self._db.execute(sql, args) as cur:
-                return int(cur.lastrowid)  # type: ignore[arg-type]
+        async with self._lock, self._db.execute(sql, args) as cur:
+            return int(cur.lastrowid)  # type: ignore[arg-type]

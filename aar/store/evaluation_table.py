@@ -12,7 +12,6 @@ from aar.store.rows import JobRow, LeaderboardRow, ResultRow, SubmissionRow, dec
 
 
 class EvaluationTables(Connection):
-
     async def add_submission(
         self, agent: str, kind: str, payload: dict[str, Any], *, flags: Sequence[str] = (), label: str = ""
     ) -> int:
@@ -22,8 +21,19 @@ class EvaluationTables(Connection):
             (time.time(), agent, kind, dumps(payload), dumps(list(flags)), label),
         )
 
-    async def update_submission(self, submission_id: int, *, status: str | None = None, flags: Sequence[str] | None = None, error: str | None = None) -> None:
-        fields = {k: v for k, v in (("status", status), ("flags", None if flags is None else dumps(list(flags))), ("error", error)) if v is not None}
+    async def update_submission(
+        self,
+        submission_id: int,
+        *,
+        status: str | None = None,
+        flags: Sequence[str] | None = None,
+        error: str | None = None,
+    ) -> None:
+        fields = {
+            k: v
+            for k, v in (("status", status), ("flags", None if flags is None else dumps(list(flags))), ("error", error))
+            if v is not None
+        }
         if fields:
             sets = ", ".join(f"{k} = ?" for k in fields)
             await self._write(f"UPDATE submissions SET {sets} WHERE id = ?", (*fields.values(), submission_id))
@@ -43,7 +53,9 @@ class EvaluationTables(Connection):
 
     # ------------------------------------------------------------ eval jobs and results
 
-    async def enqueue_job(self, kind: str, spec: dict[str, Any], *, submission_id: int | None = None, status: str = "queued") -> int:
+    async def enqueue_job(
+        self, kind: str, spec: dict[str, Any], *, submission_id: int | None = None, status: str = "queued"
+    ) -> int:
         """Add a job; ``status="done"`` records work done outside the worker (``aar report --final``)."""
         now = time.time()
         return await self._insert(
@@ -85,7 +97,9 @@ class EvaluationTables(Connection):
         rows = await self._fetch(f"SELECT id FROM eval_jobs WHERE {where}", args)
         ids = [r[0] for r in rows]
         if ids:
-            await self._write(f"UPDATE eval_jobs SET status = 'queued', updated_ts = ? WHERE {where}", (time.time(), *args))
+            await self._write(
+                f"UPDATE eval_jobs SET status = 'queued', updated_ts = ? WHERE {where}", (time.time(), *args)
+            )
         return ids
 
     async def job(self, job_id: int) -> JobRow | None:
@@ -96,7 +110,9 @@ class EvaluationTables(Connection):
         if status is None:
             rows = await self._fetch("SELECT * FROM eval_jobs ORDER BY id DESC LIMIT ?", (limit,))
         else:
-            rows = await self._fetch("SELECT * FROM eval_jobs WHERE status = ? ORDER BY id DESC LIMIT ?", (status, limit))
+            rows = await self._fetch(
+                "SELECT * FROM eval_jobs WHERE status = ? ORDER BY id DESC LIMIT ?", (status, limit)
+            )
         return [JobRow(**decode(r)) for r in rows]
 
     async def job_counts(self) -> dict[str, int]:
@@ -144,8 +160,17 @@ class EvaluationTables(Connection):
             flags = list(dict.fromkeys(json.loads(r["sflags"]) + json.loads(r["rflags"])))
             out.append(
                 LeaderboardRow(
-                    result_id=r["result_id"], agent=r["agent"], submission_id=r["submission_id"], kind=r["kind"], label=r["label"],
-                    pgr=r["pgr"], ci_low=r["ci_low"], ci_high=r["ci_high"], flags=flags, split=r["split"], ts=r["ts"],
+                    result_id=r["result_id"],
+                    agent=r["agent"],
+                    submission_id=r["submission_id"],
+                    kind=r["kind"],
+                    label=r["label"],
+                    pgr=r["pgr"],
+                    ci_low=r["ci_low"],
+                    ci_high=r["ci_high"],
+                    flags=flags,
+                    split=r["split"],
+                    ts=r["ts"],
                 )
             )
         return out

@@ -9,7 +9,6 @@ from aar.store.rows import PostRow
 
 
 class ForumTable(Connection):
-
     async def add_post(self, author: str, title: str, body: str, *, parent_id: int | None = None) -> int:
         return await self._insert(
             "INSERT INTO forum_posts (ts, author, parent_id, title, body) VALUES (?, ?, ?, ?, ?)",
@@ -20,7 +19,10 @@ class ForumTable(Connection):
         if parent_id is None:
             sql, args = "SELECT * FROM forum_posts WHERE id > ? ORDER BY id LIMIT ?", (after_id, limit)
         else:
-            sql, args = "SELECT * FROM forum_posts WHERE parent_id = ? AND id > ? ORDER BY id LIMIT ?", (parent_id, after_id, limit)
+            sql, args = (
+                "SELECT * FROM forum_posts WHERE parent_id = ? AND id > ? ORDER BY id LIMIT ?",
+                (parent_id, after_id, limit),
+            )
         return [PostRow(**dict(r)) for r in await self._fetch(sql, args)]
 
     async def post(self, post_id: int) -> PostRow | None:

@@ -63,7 +63,9 @@ class RunStore(EventLog, AgentTables, ForumTable, EvaluationTables, CommandsTabl
         for step in range(version, SCHEMA_VERSION):
             # One script per step: the step's DDL and its version bump commit together.
             try:
-                await db.executescript(f"BEGIN IMMEDIATE; {MIGRATIONS[step]}; PRAGMA user_version = {step + 1}; COMMIT;")
+                await db.executescript(
+                    f"BEGIN IMMEDIATE; {MIGRATIONS[step]}; PRAGMA user_version = {step + 1}; COMMIT;"
+                )
             except sqlite3.Error as exc:
                 if db.in_transaction:
                     await db.execute("ROLLBACK")

@@ -33,10 +33,17 @@ class ScriptedBackend:
         researcher = Researcher(request.agent, _direction(request))
         action = researcher.decide(conv)
         await self._stream(action.thinking + "\n", on_text)
-        tool_use = {"type": "tool_use", "id": f"toolu_{request.agent}_{conv.turns + 1:04d}", "name": action.tool, "input": action.input}
+        tool_use = {
+            "type": "tool_use",
+            "id": f"toolu_{request.agent}_{conv.turns + 1:04d}",
+            "name": action.tool,
+            "input": action.input,
+        }
         content = [{"type": "text", "text": action.thinking}, tool_use]
         prompt_chars = len(request.system) + len(json.dumps(request.messages)) + len(json.dumps(request.tools))
-        usage = Usage(input_tokens=prompt_chars // 4, output_tokens=(len(action.thinking) + len(encode_input(action))) // 4)
+        usage = Usage(
+            input_tokens=prompt_chars // 4, output_tokens=(len(action.thinking) + len(encode_input(action))) // 4
+        )
         return ModelResponse(content=content, stop_reason="tool_use", usage=usage, cost_usd=0.0)
 
     async def _stream(self, text: str, on_text: TextCallback) -> None:

@@ -37,7 +37,10 @@ class Idea:
         head = f'"""{self.key}, by {author} (scripted researcher)."""\n\n'
         if self.family in REFERENCE:
             args = ", ".join(f"{k}={v!r}" for k, v in self.params)
-            return head + f"from evaluator.methods import {self.family}\n\n\ndef run(ctx):\n    return {self.family}.run(ctx, {args})\n"
+            return (
+                head
+                + f"from evaluator.methods import {self.family}\n\n\ndef run(ctx):\n    return {self.family}.run(ctx, {args})\n"
+            )
         if self.family == "filtered_confidence":
             return head + (
                 "from evaluator.methods import confidence, filtering\n\n\n"
@@ -67,20 +70,30 @@ IDEAS: dict[str, list[Idea]] = {
     "vanilla": _ideas("vanilla", [("epochs", 5)], [("hard", True)], [("epochs", 10)], [("epochs", 40)]),
     "confidence": _ideas(
         "confidence",
-        [("aux_weight", 0.5), ("warmup", 0.1)], [("aux_weight", 1.0), ("warmup", 0.2)],
-        [("aux_weight", 0.25), ("warmup", 0.4)], [("aux_weight", 0.75), ("warmup", 0.5)],
+        [("aux_weight", 0.5), ("warmup", 0.1)],
+        [("aux_weight", 1.0), ("warmup", 0.2)],
+        [("aux_weight", 0.25), ("warmup", 0.4)],
+        [("aux_weight", 0.75), ("warmup", 0.5)],
     ),
-    "filtering": _ideas("filtering", [("keep", 0.7)], [("keep", 0.3)], [("keep", 0.85)], [("keep", 0.5), ("hard", False)]),
+    "filtering": _ideas(
+        "filtering", [("keep", 0.7)], [("keep", 0.3)], [("keep", 0.85)], [("keep", 0.5), ("hard", False)]
+    ),
     "bootstrap": _ideas(
-        "bootstrap", [("rounds", 1), ("trust", 0.6)], [("rounds", 3), ("trust", 0.9)], [("rounds", 2), ("trust", 0.5)],
+        "bootstrap",
+        [("rounds", 1), ("trust", 0.6)],
+        [("rounds", 3), ("trust", 0.9)],
+        [("rounds", 2), ("trust", 0.5)],
     ),
     "filtered_confidence": _ideas(
         "filtered_confidence",
-        [("keep", 0.7), ("aux_weight", 0.5), ("warmup", 0.2)], [("keep", 0.5), ("aux_weight", 0.75), ("warmup", 0.2)],
+        [("keep", 0.7), ("aux_weight", 0.5), ("warmup", 0.2)],
+        [("keep", 0.5), ("aux_weight", 0.75), ("warmup", 0.2)],
         [("keep", 0.85), ("aux_weight", 0.25), ("warmup", 0.1)],
     ),
     "regularised": _ideas(
-        "regularised", [("weight_decay", 0.01), ("epochs", 5)], [("weight_decay", 0.1), ("epochs", 10)],
+        "regularised",
+        [("weight_decay", 0.01), ("epochs", 5)],
+        [("weight_decay", 0.1), ("epochs", 10)],
         [("weight_decay", 0.001), ("epochs", 8)],
     ),
 }

@@ -47,7 +47,11 @@ class Researcher:
         if said and any(w in said[-1].lower() for w in ("finish", "stop", "wrap up")):
             return self._finish(conv, heard + "Wrapping up as asked.")
         if not conv.exchanges:
-            return Action(heard + f"Starting out. My direction: {self.direction} First, what has the team done?", "forum_read", {"limit": 50})
+            return Action(
+                heard + f"Starting out. My direction: {self.direction} First, what has the team done?",
+                "forum_read",
+                {"limit": 50},
+            )
         errors = 0
         for ex in reversed(conv.exchanges):
             if not ex.is_error:
@@ -69,20 +73,25 @@ class Researcher:
         if last.tool == "forum_post" and last.title.startswith("Claim:") and not last.is_error and idea:
             return Action(
                 f"Claimed {idea.key}. Writing it as a method file that follows the evaluator's contract.",
-                "write_file", {"path": idea.path, "content": idea.source(self.name)},
+                "write_file",
+                {"path": idea.path, "content": idea.source(self.name)},
             )
         if last.tool == "write_file" and not last.is_error and idea:
             return Action(
                 f"Trying {idea.path} in my sandbox on seed 0 before I spend an evaluation on it.",
-                "bash", {"command": run_command(idea), "timeout_s": 600},
+                "bash",
+                {"command": run_command(idea), "timeout_s": 600},
             )
         if last.tool == "bash" and idea:
             if last.is_error:
-                return self._report(conv, idea, f"It failed in my sandbox, so I did not submit it:\n{last.output[-1500:]}")
+                return self._report(
+                    conv, idea, f"It failed in my sandbox, so I did not submit it:\n{last.output[-1500:]}"
+                )
             if not any(ex.tool == "submit_predictions" for ex in conv.exchanges):
                 return Action(
                     "It runs. Before the method itself, one query on the feedback split with these predictions.",
-                    "submit_predictions", {"path": predictions_path(idea)},
+                    "submit_predictions",
+                    {"path": predictions_path(idea)},
                 )
             return self._submit(idea)
         if last.tool == "submit_predictions" and idea:
@@ -97,7 +106,9 @@ class Researcher:
             return self._finish(conv, f"I have tried {len(mine)} ideas; time to write up.")
         taken = {key for _, key in claims_in(_latest(conv, "forum_read"))}
         prefer = next((f for f in map(family_named, reversed(conv.supervisor)) if f), None)
-        fresh = [i for i in ordered_ideas(self.name, self.direction, prefer) if i.key not in taken and i.key not in mine]
+        fresh = [
+            i for i in ordered_ideas(self.name, self.direction, prefer) if i.key not in taken and i.key not in mine
+        ]
         if not fresh:
             return self._finish(conv, "Every idea I know is taken or tried; finishing.")
         idea = fresh[0]
@@ -109,23 +120,39 @@ class Researcher:
         return Action(
             f"Leaderboard: {best.strip()[:200]}\n{len(taken)} idea(s) are claimed on the forum. "
             f"Next untried one for me: {idea.key}. Claiming it so nobody duplicates it.",
-            "forum_post", {"title": f"Claim: {idea.key}", "body": body},
+            "forum_post",
+            {"title": f"Claim: {idea.key}", "body": body},
         )
 
     def _submit(self, idea: Idea) -> Action:
         return Action(
             f"Submitting {idea.path}; the evaluator re-runs it over its own seeds in a fresh sandbox.",
-            "submit_method", {"path": idea.path},
+            "submit_method",
+            {"path": idea.path},
         )
 
     def _report(self, conv: Conversation, idea: Idea, outcome: str) -> Action:
-        claim = next((ex for ex in reversed(conv.exchanges) if ex.tool == "forum_post" and ex.title == f"Claim: {idea.key}"), None)
+        claim = next(
+            (ex for ex in reversed(conv.exchanges) if ex.tool == "forum_post" and ex.title == f"Claim: {idea.key}"),
+            None,
+        )
         score = pgr_in(outcome)
-        headline = f"PGR {score[0]:.3f}" + (f" [{score[1]:.3f}, {score[2]:.3f}]" if score[1] is not None else "") if score else "no score"
-        post: dict[str, Any] = {"title": f"Result: {idea.key}: {headline}", "body": f"{idea.key} ({idea.path}).\n{outcome}"}
+        headline = (
+            f"PGR {score[0]:.3f}" + (f" [{score[1]:.3f}, {score[2]:.3f}]" if score[1] is not None else "")
+            if score
+            else "no score"
+        )
+        post: dict[str, Any] = {
+            "title": f"Result: {idea.key}: {headline}",
+            "body": f"{idea.key} ({idea.path}).\n{outcome}",
+        }
         if claim is not None and claim.posted_id is not None:
             post["reply_to"] = claim.posted_id
-        return Action(f"Result for {idea.key}: {headline}. Reporting it in the claim's thread, whatever it is.", "forum_post", post)
+        return Action(
+            f"Result for {idea.key}: {headline}. Reporting it in the claim's thread, whatever it is.",
+            "forum_post",
+            post,
+        )
 
     def _finish(self, conv: Conversation, why: str) -> Action:
         lines = []
@@ -138,7 +165,11 @@ class Researcher:
     # ------------------------------------------------------------ state, read back from the conversation
 
     def _tried(self, conv: Conversation) -> list[str]:
-        return [ex.title.removeprefix("Claim: ") for ex in conv.exchanges if ex.tool == "forum_post" and ex.title.startswith("Claim:")]
+        return [
+            ex.title.removeprefix("Claim: ")
+            for ex in conv.exchanges
+            if ex.tool == "forum_post" and ex.title.startswith("Claim:")
+        ]
 
     def _current(self, conv: Conversation) -> Idea | None:
         tried = self._tried(conv)

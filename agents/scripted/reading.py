@@ -74,9 +74,7 @@ def read(messages: list[dict[str, Any]]) -> Conversation:
                 text = block["text"].split("]", 1)[-1].strip()
                 supervisor.append(text)
                 fresh.append(text)
-    exchanges = [
-        Exchange(cid, calls[cid][0], calls[cid][1], *results.get(cid, ("", True))) for cid in order
-    ]
+    exchanges = [Exchange(cid, calls[cid][0], calls[cid][1], *results.get(cid, ("", True))) for cid in order]
     return Conversation(exchanges, supervisor, fresh, turns)
 
 

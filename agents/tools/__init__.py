@@ -14,7 +14,16 @@ __all__ = ["CallContext", "Tool", "ToolError", "ToolResult", "Toolbox", "default
 def default_toolbox() -> Toolbox:
     return Toolbox(
         [
-            Bash(), ReadFile(), WriteFile(), EditFile(), ForumRead(), ForumSearch(), ForumPost(),
-            SubmitMethod(), SubmitPredictions(), Leaderboard(), Finish(),
+            Bash(),
+            ReadFile(),
+            WriteFile(),
+            EditFile(),
+            ForumRead(),
+            ForumSearch(),
+            ForumPost(),
+            SubmitMethod(),
+            SubmitPredictions(),
+            Leaderboard(),
+            Finish(),
         ]
     )

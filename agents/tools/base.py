@@ -107,7 +107,10 @@ class Toolbox:
         if isinstance(raw, dict) and INVALID_JSON_KEY in raw:
             text = str(raw[INVALID_JSON_KEY])
             shown = text if len(text) <= 300 else text[:300] + "…"
-            return ToolResult(f"{name}: the input was not a JSON object ({shown!r}); send an object that matches the tool's schema", is_error=True)
+            return ToolResult(
+                f"{name}: the input was not a JSON object ({shown!r}); send an object that matches the tool's schema",
+                is_error=True,
+            )
         try:
             args = tool.Input.model_validate(raw)
         except ValidationError as exc:
@@ -119,7 +122,9 @@ class Toolbox:
         except AarError as exc:
             return ToolResult(f"{name}: {exc}", is_error=True)
         except OSError as exc:
-            return ToolResult(f"{name}: {exc.strerror or exc}{f': {exc.filename}' if exc.filename else ''}", is_error=True)
+            return ToolResult(
+                f"{name}: {exc.strerror or exc}{f': {exc.filename}' if exc.filename else ''}", is_error=True
+            )
         except Exception as exc:  # a tool's bug must not end the agent: report it and go on
             log.exception("%s: tool %s failed", call.agent, name)
             return ToolResult(f"{name} failed: {type(exc).__name__}: {exc}", is_error=True)

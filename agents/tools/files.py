@@ -43,7 +43,9 @@ class EditInput(ToolInput):
 
 class ReadFile(Tool):
     name = "read_file"
-    description = "Read a text file of your workspace, with line numbers. Use start_line / max_lines for a part of a long file."
+    description = (
+        "Read a text file of your workspace, with line numbers. Use start_line / max_lines for a part of a long file."
+    )
     Input = ReadInput
 
     async def run(self, args: ReadInput, call: CallContext) -> ToolResult:
@@ -84,7 +86,9 @@ class EditFile(Tool):
         if count == 0:
             raise ToolError(f"the text to replace does not occur in {args.path}; read the file and quote it exactly")
         if count > 1 and not args.replace_all:
-            raise ToolError(f"the text to replace occurs {count} times in {args.path}; quote more context or set replace_all")
+            raise ToolError(
+                f"the text to replace occurs {count} times in {args.path}; quote more context or set replace_all"
+            )
         updated = text.replace(args.old, args.new) if args.replace_all else text.replace(args.old, args.new, 1)
         sandbox = await call.sandbox.get()
         await sandbox.write_file(args.path, updated.encode("utf-8"))

@@ -52,7 +52,9 @@ class SearchInput(ToolInput):
 
 class ForumPost(Tool):
     name = "forum_post"
-    description = "Post to the team forum (everyone, including the supervisor, reads it). Reply in a thread with reply_to."
+    description = (
+        "Post to the team forum (everyone, including the supervisor, reads it). Reply in a thread with reply_to."
+    )
     Input = PostInput
 
     async def run(self, args: PostInput, call: CallContext) -> ToolResult:

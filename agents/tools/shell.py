@@ -12,7 +12,6 @@ from agents.coalesce import Coalescer
 from agents.tools.base import CallContext, Tool, ToolInput, ToolResult
 from sandbox.base import ExecResult, Stream
 
-
 KEEP_BYTES = 1_000_000
 """Output kept per stream for the tool result event (the model reads a cut of it; ``sandbox.output`` events hold all)."""
 
@@ -54,8 +53,11 @@ class Bash(Tool):
         call.store.emit(
             call.agent,
             SandboxExited(
-                call_id=call.call_id, exit_code=result.exit_code, timed_out=result.timed_out,
-                killed=result.killed and not result.timed_out, duration_s=round(result.duration_s, 3),
+                call_id=call.call_id,
+                exit_code=result.exit_code,
+                timed_out=result.timed_out,
+                killed=result.killed and not result.timed_out,
+                duration_s=round(result.duration_s, 3),
             ),
         )
         note = ""

@@ -41,9 +41,17 @@ def result_text(sub: SubmissionRow, results: list[ResultRow]) -> str:
     lines = [f"submission #{sub.id} ({sub.kind}) scored by the evaluator:"]
     for r in results:
         m = r.metrics
-        accs = ", ".join(f"{k.removeprefix('acc_')} {m[k]:.3f}" for k in ("acc_weak", "acc_transfer", "acc_ceiling") if isinstance(m.get(k), (int, float)))
+        accs = ", ".join(
+            f"{k.removeprefix('acc_')} {m[k]:.3f}"
+            for k in ("acc_weak", "acc_transfer", "acc_ceiling")
+            if isinstance(m.get(k), (int, float))
+        )
         seeds = f", {m['seeds']} seed(s)" if m.get("seeds") else ""
-        lines.append(f"- {r.split} split: {pgr_text(r.pgr, r.ci_low, r.ci_high)}{seeds}" + (f"; accuracy {accs}" if accs else "") + _flags(r.flags))
+        lines.append(
+            f"- {r.split} split: {pgr_text(r.pgr, r.ci_low, r.ci_high)}{seeds}"
+            + (f"; accuracy {accs}" if accs else "")
+            + _flags(r.flags)
+        )
     return "\n".join(lines) + _flags(sub.flags)
 
 
@@ -64,7 +72,9 @@ async def submit_and_wait(call: CallContext, kind: str, payload: dict[str, Any],
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(call.control.interrupted.wait(), POLL_S)
     why = "the wait was interrupted" if call.control.interrupted.is_set() else "the evaluator is still working on it"
-    return ToolResult(f"submission #{sub_id} recorded; {why}. Its result will be on the leaderboard (tool `leaderboard`) when scored.")
+    return ToolResult(
+        f"submission #{sub_id} recorded; {why}. Its result will be on the leaderboard (tool `leaderboard`) when scored."
+    )
 
 
 def parse_predictions(text: str, path: str) -> list[Any]:
@@ -103,7 +113,7 @@ class SubmitPredictions(Tool):
     slow = True
     description = (
         "Score a predictions file on the feedback split: one 0/1 per feedback input, in order "
-        "(a JSON list, {\"predictions\": [...]}, or one per line). Counts against your query budget; "
+        '(a JSON list, {"predictions": [...]}, or one per line). Counts against your query budget; '
         "waits for the evaluator's PGR."
     )
     Input = PathInput
@@ -140,7 +150,9 @@ def format_leaderboard(rows: list[LeaderboardRow], limit: int) -> str:
     for rank, r in enumerate(rows[:limit], 1):
         what = f" {r.label}" if r.label else ""
         score = pgr_text(r.pgr, r.ci_low, r.ci_high)
-        lines.append(f"{rank}. {r.agent} submission #{r.submission_id}{what} ({r.kind}, {r.split}): {score}{_flags(r.flags)}")
+        lines.append(
+            f"{rank}. {r.agent} submission #{r.submission_id}{what} ({r.kind}, {r.split}): {score}{_flags(r.flags)}"
+        )
     return "\n".join(lines)
 
 

@@ -26,5 +26,7 @@ def run(
     for r in range(rounds):
         own = ctx.fit(targets, epochs=round_epochs, seed_offset=r + 1).predict_train()
         targets = trust * (own > 0.5) + (1 - trust) * ctx.weak_probs
-        ctx.log(f"bootstrap round {r + 1}: student disagrees with weak labels on {np.mean((own > 0.5) != ctx.weak_labels):.1%}")
+        ctx.log(
+            f"bootstrap round {r + 1}: student disagrees with weak labels on {np.mean((own > 0.5) != ctx.weak_labels):.1%}"
+        )
     return ctx.fit(targets, epochs=epochs).predict_proba()

@@ -37,5 +37,7 @@ def aux_loss(aux_weight: float, warmup: float) -> Any:
     return loss
 
 
-def run(ctx: MethodContext, *, aux_weight: float = 0.75, warmup: float = 0.2, epochs: float | None = None) -> np.ndarray:
+def run(
+    ctx: MethodContext, *, aux_weight: float = 0.75, warmup: float = 0.2, epochs: float | None = None
+) -> np.ndarray:
     return ctx.fit(ctx.weak_probs, loss=aux_loss(aux_weight, warmup), epochs=epochs).predict_proba()

@@ -16,7 +16,7 @@ def confident_subset(probs: np.ndarray, keep: float) -> np.ndarray:
     if not 0 < keep <= 1:
         raise ValueError(f"keep must be in (0, 1], got {keep}")
     order = np.argsort(-np.abs(probs - 0.5), kind="stable")
-    return np.sort(order[: max(1, int(round(keep * len(probs))))])
+    return np.sort(order[: max(1, round(keep * len(probs)))])
 
 
 def run(ctx: MethodContext, *, keep: float = 0.5, hard: bool = True, epochs: float | None = None) -> np.ndarray:

@@ -135,4 +135,3 @@ class Task(ABC):
         """Short stable hash of ``identity`` (cache folders are named by it)."""
         text = json.dumps(self.identity(), sort_keys=True, default=str)
         return f"{self.name}-{hashlib.sha256(text.encode()).hexdigest()[:12]}"
-

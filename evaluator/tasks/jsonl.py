@@ -107,12 +107,14 @@ class JsonlTask(Task):
         if half == 0:
             raise AarError(f"{self.data_dir / FILES['test']} needs at least 2 rows (feedback and final halves)")
         fb, fi = order[:half], order[half:]
-        return TaskData({
-            "weak_train": Split("weak_train", wt_x, wt_x, wt_y),
-            "train_unlabel": Split("train_unlabel", tu_x, tu_x, tu_y),
-            "feedback": Split("feedback", [te_x[i] for i in fb], [te_x[i] for i in fb], te_y[fb]),  # type: ignore[index]
-            "final": Split("final", [te_x[i] for i in fi], [te_x[i] for i in fi], te_y[fi]),  # type: ignore[index]
-        })
+        return TaskData(
+            {
+                "weak_train": Split("weak_train", wt_x, wt_x, wt_y),
+                "train_unlabel": Split("train_unlabel", tu_x, tu_x, tu_y),
+                "feedback": Split("feedback", [te_x[i] for i in fb], [te_x[i] for i in fb], te_y[fb]),  # type: ignore[index]
+                "final": Split("final", [te_x[i] for i in fi], [te_x[i] for i in fi], te_y[fi]),  # type: ignore[index]
+            }
+        )
 
     def weak_learner(self) -> Learner:
         return HFLearner(self.weak_model, self.max_length)
@@ -124,14 +126,24 @@ class JsonlTask(Task):
         for name, src in (("weak", self.weak_model), ("strong", self.strong_model)):
             _link_tree(src, folder / "models" / name)
         return {
-            "weak_model": "models/weak", "strong_model": "models/strong", "max_length": self.max_length,
-            "weak": self.weak_recipe.__dict__, "strong": self.strong_recipe.__dict__, "identity": self.identity(),
+            "weak_model": "models/weak",
+            "strong_model": "models/strong",
+            "max_length": self.max_length,
+            "weak": self.weak_recipe.__dict__,
+            "strong": self.strong_recipe.__dict__,
+            "identity": self.identity(),
         }
 
     @classmethod
     def from_bundle(cls, spec: dict[str, Any], folder: Path) -> JsonlTask:
-        task = cls(None, folder / spec["weak_model"], folder / spec["strong_model"], weak_recipe=Recipe(**spec["weak"]),
-                   strong_recipe=Recipe(**spec["strong"]), max_length=spec["max_length"])
+        task = cls(
+            None,
+            folder / spec["weak_model"],
+            folder / spec["strong_model"],
+            weak_recipe=Recipe(**spec["weak"]),
+            strong_recipe=Recipe(**spec["strong"]),
+            max_length=spec["max_length"],
+        )
         task._identity = spec["identity"]  # type: ignore[attr-defined]
         return task
 
@@ -178,8 +190,18 @@ class HFLearner(Learner):
         enc = self._tokenizer()(list(x), padding=True, truncation=True, max_length=self.max_length, return_tensors="pt")
         return enc["input_ids"].to(device), enc["attention_mask"].to(device)
 
-    def fit(self, x: Inputs, targets: np.ndarray, *, recipe: Recipe, seed: int, device: str, loss: LossFn | None = None,
-            weights: np.ndarray | None = None, progress: Progress | None = None) -> Any:
+    def fit(
+        self,
+        x: Inputs,
+        targets: np.ndarray,
+        *,
+        recipe: Recipe,
+        seed: int,
+        device: str,
+        loss: LossFn | None = None,
+        weights: np.ndarray | None = None,
+        progress: Progress | None = None,
+    ) -> Any:
         import torch
         from transformers import AutoModelForSequenceClassification
 
@@ -192,15 +214,26 @@ class HFLearner(Learner):
         model.to(device)
         ids, mask = self._encode(x, device)
         return fit_loop(
-            model, lambda idx: model(input_ids=ids[idx.to(device)], attention_mask=mask[idx.to(device)]).logits.float(),
-            targets, recipe=recipe, seed=seed, device=device, loss=loss, weights=weights, progress=progress,
+            model,
+            lambda idx: model(input_ids=ids[idx.to(device)], attention_mask=mask[idx.to(device)]).logits.float(),
+            targets,
+            recipe=recipe,
+            seed=seed,
+            device=device,
+            loss=loss,
+            weights=weights,
+            progress=progress,
         )
 
     def predict_proba(self, model: Any, x: Inputs, *, device: str) -> np.ndarray:
         from evaluator.training import predict_loop
 
         ids, mask = self._encode(x, device)
-        return predict_loop(lambda idx: model(input_ids=ids[idx.to(device)], attention_mask=mask[idx.to(device)]).logits, len(ids), batch_size=64)
+        return predict_loop(
+            lambda idx: model(input_ids=ids[idx.to(device)], attention_mask=mask[idx.to(device)]).logits,
+            len(ids),
+            batch_size=64,
+        )
 
 
 def _digest(paths: list[Path]) -> str:

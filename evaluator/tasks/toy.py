@@ -51,7 +51,9 @@ class ToyParams:
 class ToyTask(Task):
     name = "toy"
 
-    def __init__(self, params: ToyParams | None = None, *, strong_recipe: Recipe | None = None, weak_recipe: Recipe | None = None) -> None:
+    def __init__(
+        self, params: ToyParams | None = None, *, strong_recipe: Recipe | None = None, weak_recipe: Recipe | None = None
+    ) -> None:
         self.params = params or ToyParams()
         # Tuned at size 4000; other sizes keep the number of optimiser steps, which is what
         # decides how much of the weak errors a student memorises.
@@ -75,14 +77,18 @@ class ToyTask(Task):
 
     @classmethod
     def from_bundle(cls, spec: dict[str, Any], folder: Path) -> ToyTask:
-        return cls(ToyParams(**spec["params"]), weak_recipe=Recipe(**spec["weak"]), strong_recipe=Recipe(**spec["strong"]))
+        return cls(
+            ToyParams(**spec["params"]), weak_recipe=Recipe(**spec["weak"]), strong_recipe=Recipe(**spec["strong"])
+        )
 
     # ------------------------------------------------------------ data
 
     def load(self) -> TaskData:
         p = self.params
         if p.data_seed is None:
-            raise RuntimeError("this toy task came from a public bundle: its data is in the bundle's files, not regenerated")
+            raise RuntimeError(
+                "this toy task came from a public bundle: its data is in the bundle's files, not regenerated"
+            )
         rng = np.random.default_rng(p.data_seed)
         d = p.latent_dim
         # The weak view: a tilted copy of the true direction, plus directions that carry nothing.
@@ -160,8 +166,15 @@ class MLPLearner(Learner):
         model = torch.nn.Sequential(*layers).to(device)
         xt = torch.as_tensor(np.asarray(x, dtype=np.float32), device=device)
         return fit_loop(
-            model, lambda idx: model(xt[idx.to(device)]), targets,
-            recipe=recipe, seed=seed, device=device, loss=loss, weights=weights, progress=progress,
+            model,
+            lambda idx: model(xt[idx.to(device)]),
+            targets,
+            recipe=recipe,
+            seed=seed,
+            device=device,
+            loss=loss,
+            weights=weights,
+            progress=progress,
         )
 
     def predict_proba(self, model: Any, x: Inputs, *, device: str) -> np.ndarray:

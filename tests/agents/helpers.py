@@ -40,7 +40,11 @@ def turns_of(request: ModelRequest) -> int:
 def last_results(request: ModelRequest) -> list[dict[str, Any]]:
     """The tool_result blocks of the request's last (user) message."""
     content = request.messages[-1]["content"]
-    return [b for b in content if isinstance(b, dict) and b.get("type") == "tool_result"] if isinstance(content, list) else []
+    return (
+        [b for b in content if isinstance(b, dict) and b.get("type") == "tool_result"]
+        if isinstance(content, list)
+        else []
+    )
 
 
 class Playbook:
@@ -48,9 +52,16 @@ class Playbook:
 
     name = "playbook"
 
-    def __init__(self, policy: Policy, *, usage: Usage = Usage(input_tokens=100, output_tokens=10), cost_usd: float = 0.0, delay_s: float = 0.0) -> None:
+    def __init__(
+        self,
+        policy: Policy,
+        *,
+        usage: Usage | None = None,
+        cost_usd: float = 0.0,
+        delay_s: float = 0.0,
+    ) -> None:
         self.policy = policy
-        self.usage = usage
+        self.usage = usage or Usage(input_tokens=100, output_tokens=10)
         self.cost_usd = cost_usd
         self.delay_s = delay_s
         self.requests: list[ModelRequest] = []
@@ -79,7 +90,11 @@ class Playbook:
 
 def config(**sections: Any) -> RunConfig:
     """A run config with the local sandbox and one scripted agent unless told otherwise."""
-    data: dict[str, Any] = {"run": {"name": "t"}, "team": {"count": 1}, "sandbox": {"backend": "local", "exec_timeout_s": 60}}
+    data: dict[str, Any] = {
+        "run": {"name": "t"},
+        "team": {"count": 1},
+        "sandbox": {"backend": "local", "exec_timeout_s": 60},
+    }
     for key, value in sections.items():
         data[key] = {**data.get(key, {}), **value}
     return RunConfig.model_validate(data)

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from decimal import Decimal
-
+import itertools
 import json
+from decimal import Decimal
 
 import pytest
 
@@ -14,7 +14,7 @@ from agents.anthropic_backend import AnthropicBackend
 from agents.claude.errors import MissingApiKey, UnknownModel
 from agents.claude.pricing import PRICES, family, price_for
 from agents.claude.prompts import system_prompt
-from tests.fakes.anthropic_fixtures import (  # noqa: F401  (fixtures)
+from tests.fakes.anthropic_fixtures import (
     API_KEY,
     KEY_ENV,
     MODEL,
@@ -35,7 +35,11 @@ async def _nothing(_: str) -> None:
 async def test_multi_step_tool_session(fake_api: FakeAnthropic, make_backend: BackendFactory) -> None:
     fake_api.script(
         reply("Let me read the forum first.", ToolUse("forum_read", {"limit": 5})),
-        reply("Two things at once.", ToolUse("bash", {"command": "cat task/README.md"}), ToolUse("bash", {"command": "ls -la task"})),
+        reply(
+            "Two things at once.",
+            ToolUse("bash", {"command": "cat task/README.md"}),
+            ToolUse("bash", {"command": "ls -la task"}),
+        ),
         reply("I have what I need; finishing this session."),
     )
     messages, responses, streamed = await drive(make_backend(), turns=5)
@@ -61,10 +65,16 @@ async def test_multi_step_tool_session(fake_api: FakeAnthropic, make_backend: Ba
     assert all(b["model"] == MODEL and b["stream"] is True for b in bodies)
 
 
-async def test_usage_and_cost_totals_are_exact(fake_api: FakeAnthropic, make_backend: BackendFactory, store: RunStore) -> None:
+async def test_usage_and_cost_totals_are_exact(
+    fake_api: FakeAnthropic, make_backend: BackendFactory, store: RunStore
+) -> None:
     fake_api.script(
         reply("a", ToolUse("bash", {"command": "true"}), usage=Usage(1000, 200, cache_write_tokens=2000)),
-        reply("b", ToolUse("bash", {"command": "true"}), usage=Usage(50, 300, cache_write_tokens=400, cache_read_tokens=2000)),
+        reply(
+            "b",
+            ToolUse("bash", {"command": "true"}),
+            usage=Usage(50, 300, cache_write_tokens=400, cache_read_tokens=2000),
+        ),
         reply("c", usage=Usage(7, 11, cache_write_tokens=0, cache_read_tokens=2400)),
     )
     _, responses, _ = await drive(make_backend(), turns=3)
@@ -81,17 +91,24 @@ async def test_usage_and_cost_totals_are_exact(fake_api: FakeAnthropic, make_bac
         await store.add_usage("agent-1", steps=1, cost_usd=r.cost_usd, **r.usage.model_dump())
     row = await store.agent("agent-1")
     assert row is not None
-    assert (row.input_tokens, row.output_tokens, row.cache_write_tokens, row.cache_read_tokens) == (1057, 511, 2400, 4400)
+    assert (row.input_tokens, row.output_tokens, row.cache_write_tokens, row.cache_read_tokens) == (
+        1057,
+        511,
+        2400,
+        4400,
+    )
     assert row.cost_usd == pytest.approx(0.021156, abs=1e-12)
 
 
-async def test_cached_prefix_is_byte_stable_between_steps(fake_api: FakeAnthropic, make_backend: BackendFactory) -> None:
+async def test_cached_prefix_is_byte_stable_between_steps(
+    fake_api: FakeAnthropic, make_backend: BackendFactory
+) -> None:
     fake_api.script(*[reply(f"step {i}", ToolUse("bash", {"command": f"echo {i}"})) for i in range(4)], reply("done"))
     await drive(make_backend(), turns=5)
     raw = [r.body for r in fake_api.requests]
     assert len(raw) == 5
 
-    for before, after in zip(raw, raw[1:]):
+    for before, after in itertools.pairwise(raw):
         # Step n's rolling breakpoint is the last cache_control inside its messages array.
         messages_end = before.index(b'],"model"')
         breakpoint_at = before.rindex(b',"cache_control"', 0, messages_end)
@@ -107,11 +124,13 @@ async def test_cached_prefix_is_byte_stable_between_steps(fake_api: FakeAnthropi
 
 
 async def test_cache_reads_grow_with_the_transcript(fake_api: FakeAnthropic, make_backend: BackendFactory) -> None:
-    fake_api.script(*[reply(f"step {i} " * 20, ToolUse("bash", {"command": f"echo {i}"})) for i in range(3)], reply("done"))
+    fake_api.script(
+        *[reply(f"step {i} " * 20, ToolUse("bash", {"command": f"echo {i}"})) for i in range(3)], reply("done")
+    )
     _, responses, _ = await drive(make_backend(), turns=4)
     usage = [r.usage for r in responses]
     assert usage[0].cache_read_tokens == 0 and usage[0].cache_write_tokens > 0
-    for prev, cur in zip(usage, usage[1:]):
+    for prev, cur in itertools.pairwise(usage):
         assert cur.cache_read_tokens == prev.cache_read_tokens + prev.cache_write_tokens + prev.input_tokens
         assert 0 < cur.cache_write_tokens < cur.cache_read_tokens
         assert cur.input_tokens == 0, "everything new is written to the cache at the rolling breakpoint"
@@ -147,17 +166,23 @@ async def test_from_config_checks_key_and_prices_at_startup() -> None:
 
 async def test_config_prices_price_a_model_the_table_lacks() -> None:
     config = _claude_config("claude-nonexistent-9")
-    config.anthropic.prices = {"claude-nonexistent-9": {"input": 2, "output": 10, "cache_write": 2.5, "cache_read": 0.2}}
+    config.anthropic.prices = {
+        "claude-nonexistent-9": {"input": 2, "output": 10, "cache_write": 2.5, "cache_read": 0.2}
+    }
     backend = AnthropicBackend.from_config(config, env={KEY_ENV: API_KEY})
     try:
         price = backend._prices["claude-nonexistent-9"]
-        assert (price.input, price.output, price.cache_write, price.cache_read) == tuple(map(Decimal, ("2", "10", "2.5", "0.2")))
+        assert (price.input, price.output, price.cache_write, price.cache_read) == tuple(
+            map(Decimal, ("2", "10", "2.5", "0.2"))
+        )
     finally:
         await backend.aclose()
 
 
 def test_system_prompt_explains_task_and_rules_and_is_stable() -> None:
-    config = load_config({"team": {"backend": "anthropic", "model": MODEL, "count": 9}, "evaluator": {"query_budget": 12}})
+    config = load_config(
+        {"team": {"backend": "anthropic", "model": MODEL, "count": 9}, "evaluator": {"query_budget": 12}}
+    )
     agents = config.resolved_agents()
     prompt = system_prompt(agents[2], config)
     assert prompt == system_prompt(agents[2], config), "no clock or counter in the cached prefix"
@@ -178,8 +203,12 @@ def test_system_prompt_explains_task_and_rules_and_is_stable() -> None:
     assert system_prompt(agents[3], config) != prompt
 
 
-async def test_a_full_context_window_stops_a_turn_like_max_tokens(fake_api: FakeAnthropic, make_backend: BackendFactory) -> None:
-    fake_api.script(reply("I was about to", stop_reason="model_context_window_exceeded"), reply("cut", stop_reason="max_tokens"))
+async def test_a_full_context_window_stops_a_turn_like_max_tokens(
+    fake_api: FakeAnthropic, make_backend: BackendFactory
+) -> None:
+    fake_api.script(
+        reply("I was about to", stop_reason="model_context_window_exceeded"), reply("cut", stop_reason="max_tokens")
+    )
     backend = make_backend()
     for _ in range(2):
         response = await backend.respond(request([{"role": "user", "content": "go"}]), _nothing)

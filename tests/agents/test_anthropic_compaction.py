@@ -10,7 +10,7 @@ from aar.store import RunStore
 from agents.anthropic_backend import DROPPED_NOTE
 from agents.backend import Usage
 from agents.claude.compaction import COMPACT_INSTRUCTION, SUMMARY_HEADER
-from tests.fakes.anthropic_fixtures import (  # noqa: F401  (fixtures)
+from tests.fakes.anthropic_fixtures import (
     MODEL,
     BackendFactory,
     drive,
@@ -18,7 +18,8 @@ from tests.fakes.anthropic_fixtures import (  # noqa: F401  (fixtures)
     make_backend,
     request,
 )
-from tests.fakes.anthropic_replies import HttpError, ToolUse, Usage as ScriptedUsage, reply
+from tests.fakes.anthropic_replies import HttpError, ToolUse, reply
+from tests.fakes.anthropic_replies import Usage as ScriptedUsage
 from tests.fakes.anthropic_server import FakeAnthropic
 
 SUMMARY = "Goal: raise PGR. Tried confidence aux_weight=0.5 (submission 3, PGR 0.41 [0.35, 0.47]). Next: filtering."
@@ -36,8 +37,12 @@ async def _session(fake_api: FakeAnthropic, backend: Any, turns: int = 3) -> lis
 
 def test_needs_compaction_at_the_configured_fraction_of_the_window(make_backend: BackendFactory) -> None:
     backend = make_backend(context_window=10_000, compact_at=0.5)
-    assert backend.needs_compaction(Usage(input_tokens=3000, cache_read_tokens=1500, cache_write_tokens=400, output_tokens=100))
-    assert not backend.needs_compaction(Usage(input_tokens=3000, cache_read_tokens=1500, cache_write_tokens=400, output_tokens=99))
+    assert backend.needs_compaction(
+        Usage(input_tokens=3000, cache_read_tokens=1500, cache_write_tokens=400, output_tokens=100)
+    )
+    assert not backend.needs_compaction(
+        Usage(input_tokens=3000, cache_read_tokens=1500, cache_write_tokens=400, output_tokens=99)
+    )
     assert not backend.needs_compaction(Usage())
 
 
@@ -80,7 +85,9 @@ async def test_compact_drops_the_oldest_half_when_even_the_summary_request_overf
 ) -> None:
     backend = make_backend()
     messages = await _session(fake_api, backend, turns=4)
-    fake_api.script(HttpError(400, "invalid_request_error", "prompt is too long: 201000 tokens > 200000 maximum"), reply(SUMMARY))
+    fake_api.script(
+        HttpError(400, "invalid_request_error", "prompt is too long: 201000 tokens > 200000 maximum"), reply(SUMMARY)
+    )
 
     compacted = await backend.compact(request(messages))
 

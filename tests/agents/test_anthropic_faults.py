@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-
 import pytest
 
 from aar.store import RunStore
 from agents.claude.errors import ContextOverflow, ModelCallFailed
 from agents.claude.stream import INVALID_INPUT_KEY
-from tests.fakes.anthropic_fixtures import (  # noqa: F401  (fixtures)
+from tests.fakes.anthropic_fixtures import (
     KEY_ENV,
     MODEL,
     BackendFactory,
@@ -32,8 +31,12 @@ async def test_rate_limit_and_overload_storm_recovers_within_max_retries(
     fake_api: FakeAnthropic, make_backend: BackendFactory, store: RunStore
 ) -> None:
     await store.register_agent("agent-1", backend="anthropic", model=MODEL)
-    fake_api.script(RATE_LIMITED, OVERLOADED, RATE_LIMITED, StreamError("overloaded_error"), OVERLOADED, reply("made it"))
-    response = await make_backend(max_retries=5, store=store).respond(request([{"role": "user", "content": "go"}]), _nothing)
+    fake_api.script(
+        RATE_LIMITED, OVERLOADED, RATE_LIMITED, StreamError("overloaded_error"), OVERLOADED, reply("made it")
+    )
+    response = await make_backend(max_retries=5, store=store).respond(
+        request([{"role": "user", "content": "go"}]), _nothing
+    )
 
     assert response.content == [{"type": "text", "text": "made it"}]
     assert len(fake_api.requests) == 6
@@ -46,7 +49,9 @@ async def test_rate_limit_and_overload_storm_recovers_within_max_retries(
     assert "mid-stream overloaded_error" in notes[3]
 
 
-async def test_storm_beyond_max_retries_fails_with_one_clear_line(fake_api: FakeAnthropic, make_backend: BackendFactory) -> None:
+async def test_storm_beyond_max_retries_fails_with_one_clear_line(
+    fake_api: FakeAnthropic, make_backend: BackendFactory
+) -> None:
     fake_api.script(*[OVERLOADED] * 4, reply("too late"))
     with pytest.raises(ModelCallFailed) as failed:
         await make_backend(max_retries=3).respond(request([{"role": "user", "content": "go"}]), _nothing)
@@ -69,8 +74,13 @@ async def test_stream_dropped_mid_tool_call_is_retried_without_a_half_call(
     fake_api: FakeAnthropic, make_backend: BackendFactory
 ) -> None:
     call = ToolUse("bash", {"command": "python -m evaluator.run_method m.py --bundle task --seed 0 --out p.json"})
-    fake_api.script(Drop(reply("Running it now.", call)), Drop(reply("Running it now.", call)), reply("Running it now.", call), reply("ok"))
-    messages, responses, streamed = await drive(make_backend(max_retries=2), turns=2)
+    fake_api.script(
+        Drop(reply("Running it now.", call)),
+        Drop(reply("Running it now.", call)),
+        reply("Running it now.", call),
+        reply("ok"),
+    )
+    messages, _responses, streamed = await drive(make_backend(max_retries=2), turns=2)
 
     tool_calls = [b for m in messages if m["role"] == "assistant" for b in m["content"] if b["type"] == "tool_use"]
     assert len(tool_calls) == 1
@@ -95,7 +105,7 @@ async def test_invalid_tool_json_is_kept_for_a_tool_error_and_the_session_goes_o
         reply("Fixed.", ToolUse("bash", {"command": "ls -la"})),
         reply("done"),
     )
-    messages, responses, _ = await drive(make_backend(store=store), turns=4)
+    _messages, responses, _ = await drive(make_backend(store=store), turns=4)
 
     assert [r.stop_reason for r in responses] == ["tool_use", "tool_use", "tool_use", "end_turn"]
     bad = responses[0].content[1]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 from pathlib import Path
 
 import pytest
@@ -10,14 +11,16 @@ from aar.config import RunConfig
 from aar.runtime import RunContext, RunPaths
 from aar.store import RunStore
 from agents.team import run_team
-from tests.fakes.anthropic_fixtures import API_KEY, KEY_ENV, MODEL, fake_api  # noqa: F401  (fixture)
+from tests.fakes.anthropic_fixtures import API_KEY, KEY_ENV, MODEL, fake_api
 from tests.fakes.anthropic_replies import Drop, HttpError, ToolUse, Usage, reply
 from tests.fakes.anthropic_server import FakeAnthropic
 
 SUMMARY = "Read the forum, claimed confidence-loss tuning, nothing scored yet."
 
 
-async def test_claude_agent_session_through_the_loop(fake_api: FakeAnthropic, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+async def test_claude_agent_session_through_the_loop(
+    fake_api: FakeAnthropic, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.setenv(KEY_ENV, API_KEY)
     fake_api.script(
         HttpError(429, "rate_limit_error", headers={"retry-after-ms": "5"}),
@@ -54,7 +57,12 @@ async def test_claude_agent_session_through_the_loop(fake_api: FakeAnthropic, tm
     assert fake_api.pending == 0 and len(fake_api.requests) == 6
 
     # Usage and dollars: exactly the four successful calls, at Sonnet list prices.
-    assert (agent.input_tokens, agent.output_tokens, agent.cache_write_tokens, agent.cache_read_tokens) == (1000, 190, 3390, 9500)
+    assert (agent.input_tokens, agent.output_tokens, agent.cache_write_tokens, agent.cache_read_tokens) == (
+        1000,
+        190,
+        3390,
+        9500,
+    )
     expected = (1000 * 3 + 190 * 15 + 3390 * 3.75 + 9500 * 0.3) / 1e6
     assert agent.cost_usd == pytest.approx(expected, abs=1e-12)
     assert sum(e.payload["cost_usd"] for e in events if e.kind == "agent.step") == pytest.approx(expected, abs=1e-12)
@@ -65,14 +73,20 @@ async def test_claude_agent_session_through_the_loop(fake_api: FakeAnthropic, tm
     assert [c["name"] for c in calls] == ["forum_read", "forum_post", "leaderboard", "finish"]
 
     # Invalid JSON became a clear tool error for the model, and the agent went on to finish.
-    results = {b["tool_use_id"]: b for r in transcript if r.role == "user" and isinstance(r.content, list) for b in r.content if b.get("type") == "tool_result"}
+    results = {
+        b["tool_use_id"]: b
+        for r in transcript
+        if r.role == "user" and isinstance(r.content, list)
+        for b in r.content
+        if b.get("type") == "tool_result"
+    }
     bad = results[calls[2]["id"]]
     assert bad.get("is_error") is True and "not a JSON object" in bad["content"] and "twenty" in bad["content"]
 
     # Every step re-sent the previous one byte for byte up to its cache breakpoint.
     bodies = [r.body for r in fake_api.requests]
     steps = [bodies[1], bodies[3], bodies[4], bodies[5]]
-    for before, after in zip(steps, steps[1:]):
+    for before, after in itertools.pairwise(steps):
         end = before.index(b'],"model"')
         cut = before.rindex(b',"cache_control"', 0, end)
         assert after[:cut] == before[:cut]

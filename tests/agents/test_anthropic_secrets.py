@@ -12,7 +12,7 @@ from aar.config import RunConfig
 from aar.events import ModelText
 from aar.store import RunStore
 from agents.anthropic_backend import AnthropicBackend
-from tests.fakes.anthropic_fixtures import API_KEY, KEY_ENV, MODEL, drive, fake_api, request  # noqa: F401
+from tests.fakes.anthropic_fixtures import API_KEY, KEY_ENV, MODEL, drive, fake_api, request
 from tests.fakes.anthropic_replies import Drop, HttpError, StreamError, ToolUse, reply
 from tests.fakes.anthropic_server import FakeAnthropic
 
@@ -57,7 +57,7 @@ async def test_api_key_is_absent_from_store_transcripts_events_and_logs(
     )
     try:
         messages, responses, streamed = await drive(backend, turns=5)
-        for step, (message, response) in enumerate(zip(messages[1::2], responses)):
+        for step, (message, response) in enumerate(zip(messages[1::2], responses, strict=False)):
             await store.append_messages("agent-1", step, [("assistant", message["content"])])
             await store.add_usage("agent-1", steps=1, cost_usd=response.cost_usd, **response.usage.model_dump())
         store.emit("agent-1", ModelText(step=0, text=streamed))

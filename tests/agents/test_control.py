@@ -12,7 +12,18 @@ from typing import Any
 from aar.runtime import RunContext
 from agents.backend import ModelRequest
 from agents.team import run_team
-from tests.agents.helpers import Playbook, config, events, factory, last_results, run_context, text, tool, turns_of, wait_for
+from tests.agents.helpers import (
+    Playbook,
+    config,
+    events,
+    factory,
+    last_results,
+    run_context,
+    text,
+    tool,
+    turns_of,
+    wait_for,
+)
 
 LATENCY_S = 1.0
 
@@ -46,7 +57,9 @@ async def applied(ctx: RunContext, command_id: int) -> dict[str, Any]:
     """The command.applied event of ``command_id``; asserts it came within a second."""
 
     async def find() -> Any:
-        return next((e for e in await events(ctx.store, "command.applied") if e.payload["command_id"] == command_id), None)
+        return next(
+            (e for e in await events(ctx.store, "command.applied") if e.payload["command_id"] == command_id), None
+        )
 
     event = await wait_for(find, timeout=5)
     row = next(c for c in await ctx.store.commands() if c.id == command_id)
@@ -94,7 +107,9 @@ async def test_redirect_and_broadcast_reach_the_next_model_call(tmp_path: Path) 
 
         request = await wait_for(lambda: got("agent-2", marker), timeout=LATENCY_S)
         last = request.messages[-1]["content"]
-        assert last[0]["type"] == "tool_result" and last[-1] == {"type": "text", "text": marker}, "merged after the tool results"
+        assert last[0]["type"] == "tool_result" and last[-1] == {"type": "text", "text": marker}, (
+            "merged after the tool results"
+        )
         bid, _ = await command(ctx, "redirect", "*", text="Everyone: post your results.")
         effect = (await applied(ctx, bid))["effect"]
         assert "agent-1: reads it" in effect and "agent-2: reads it" in effect
@@ -134,7 +149,9 @@ async def test_approval_mode_holds_tool_calls_for_approve_and_deny(tmp_path: Pat
     async with team(tmp_path) as (ctx, backend, _):
         cid, _ = await command(ctx, "approval_on", "agent-2")
         assert (await applied(ctx, cid))["effect"] == "tool calls now wait for approve / deny"
-        asked = await wait_for(lambda: events(ctx.store, "approval.requested", agent="agent-2"), timeout=LATENCY_S + 0.5)
+        asked = await wait_for(
+            lambda: events(ctx.store, "approval.requested", agent="agent-2"), timeout=LATENCY_S + 0.5
+        )
         first = asked[0].payload["call_id"]
         assert await status_of(ctx, "agent-2") == "waiting_approval"
         assert (await ctx.store.agent("agent-2")).approval is True  # type: ignore[union-attr]
@@ -150,7 +167,10 @@ async def test_approval_mode_holds_tool_calls_for_approve_and_deny(tmp_path: Pat
         await wait_for(lambda: _result(ctx, second), timeout=LATENCY_S)
         results = {e.payload["call_id"]: e.payload for e in await events(ctx.store, "tool.result", agent="agent-2")}
         assert results[first]["ok"] is True
-        assert results[second]["ok"] is False and results[second]["output"] == "not run: denied by the supervisor: read the leaderboard instead"
+        assert (
+            results[second]["ok"] is False
+            and results[second]["output"] == "not run: denied by the supervisor: read the leaderboard instead"
+        )
 
         third = await wait_for(lambda: _asked_after(ctx, second), timeout=LATENCY_S)
         oid, _ = await command(ctx, "approval_off", "agent-2")
@@ -196,7 +216,11 @@ async def test_commands_that_cannot_apply_are_rejected_with_a_reason(tmp_path: P
         nobody, _ = await command(ctx, "pause", "agent-9")
         stray, _ = await command(ctx, "approve", "agent-1", call_id="toolu_nope")
         empty, _ = await command(ctx, "redirect", "agent-1", text="  ")
-        for cid, words in ((nobody, "no agent named 'agent-9'"), (stray, "no tool call toolu_nope is waiting"), (empty, "a redirect needs")):
+        for cid, words in (
+            (nobody, "no agent named 'agent-9'"),
+            (stray, "no tool call toolu_nope is waiting"),
+            (empty, "a redirect needs"),
+        ):
             result = await applied(ctx, cid)
             assert result["status"] == "rejected" and words in result["effect"]
 

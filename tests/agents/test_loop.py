@@ -5,17 +5,20 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+from agents.agent_state import AgentControl
 from agents.backend import ModelRequest, ModelResponse, Usage
 from agents.loop import CONTINUE_TEXT
 from agents.team import make_loop, run_team
-from agents.agent_state import AgentControl
 from tests.agents.helpers import Playbook, config, events, factory, last_results, run_context, text, tool, turns_of
 
 
 def session(request: ModelRequest) -> list[dict[str, Any]]:
     n = turns_of(request)
     if n == 0:
-        return [text("Let me look around the workspace first, then say hello."), tool("bash", "c1", command="echo hello; echo oops >&2")]
+        return [
+            text("Let me look around the workspace first, then say hello."),
+            tool("bash", "c1", command="echo hello; echo oops >&2"),
+        ]
     if n == 1:
         return [text("Posting."), tool("forum_post", "c2", title="Claim: nothing", body="just testing")]
     return [text("Done."), tool("finish", "c3", summary="said hello")]
@@ -37,7 +40,15 @@ async def test_each_step_is_persisted_whole_with_counters_and_events(tmp_path: P
 
     assert agent is not None and agent.status == "finished" and agent.steps == 3
     assert (agent.input_tokens, agent.output_tokens, agent.cache_read_tokens, agent.cost_usd) == (300, 30, 15, 0.75)
-    assert [(r.step, r.role) for r in rows] == [(0, "user"), (1, "assistant"), (1, "user"), (2, "assistant"), (2, "user"), (3, "assistant"), (3, "user")]
+    assert [(r.step, r.role) for r in rows] == [
+        (0, "user"),
+        (1, "assistant"),
+        (1, "user"),
+        (2, "assistant"),
+        (2, "user"),
+        (3, "assistant"),
+        (3, "user"),
+    ]
     bash_result = rows[2].content[0]
     assert bash_result["tool_use_id"] == "c1" and "exit code 0" in bash_result["content"]
     assert "hello" in bash_result["content"] and "[stderr]\noops" in bash_result["content"]
@@ -109,8 +120,16 @@ async def test_a_full_window_is_compacted_and_the_transcript_replaced(tmp_path: 
     assert len(backend.compacted) == 1 and len(backend.compacted[0].messages) == 3
     assert backend.requests[1].messages == [{"role": "user", "content": [text("Summary: I said hello.")]}]
     live = [r for r in rows if not r.role.startswith("archived:")]
-    assert [r.role for r in rows if r.role.startswith("archived:")] == ["archived:user", "archived:assistant", "archived:user"]
-    assert live[0].content == [text("Summary: I said hello.")] and [r.role for r in live] == ["user", "assistant", "user"]
+    assert [r.role for r in rows if r.role.startswith("archived:")] == [
+        "archived:user",
+        "archived:assistant",
+        "archived:user",
+    ]
+    assert live[0].content == [text("Summary: I said hello.")] and [r.role for r in live] == [
+        "user",
+        "assistant",
+        "user",
+    ]
 
 
 async def test_a_model_failure_ends_the_agent_with_an_error_and_resume_goes_on(tmp_path: Path) -> None:

@@ -47,7 +47,9 @@ def _agent_of(body: dict[str, Any]) -> str:
 
 
 @pytest.mark.slow
-async def test_kill_9_mid_step_then_resume_sends_the_same_request(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+async def test_kill_9_mid_step_then_resume_sends_the_same_request(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.setenv(KEY_ENV, API_KEY)
     researcher = Researcher()
     async with FakeAnthropic(api_key=API_KEY, responder=researcher) as server:
@@ -63,12 +65,19 @@ async def test_kill_9_mid_step_then_resume_sends_the_same_request(tmp_path: Path
         await (await RunStore.open(paths.db, create=True)).close()  # the schema, as `aar run` makes it
         proc = subprocess.Popen(
             [sys.executable, "-m", "tests.agents.crash_team", str(paths.root)],
-            cwd=ROOT, env={**os.environ, KEY_ENV: API_KEY}, start_new_session=True,
+            cwd=ROOT,
+            env={**os.environ, KEY_ENV: API_KEY},
+            start_new_session=True,
         )
         store = await RunStore.open(paths.db)
         try:
+
             async def sleeping() -> bool:
-                calls = [e for e in await store.events_after(0, limit=100_000) if e.kind == "tool.call" and e.payload["tool"] == "bash"]
+                calls = [
+                    e
+                    for e in await store.events_after(0, limit=100_000)
+                    if e.kind == "tool.call" and e.payload["tool"] == "bash"
+                ]
                 return len({e.agent for e in calls}) == 2
 
             await wait_for(sleeping, timeout=60, interval=0.05)

@@ -21,13 +21,15 @@ CYCLE_STEPS = 8
 
 @pytest.mark.slow
 async def test_two_scripted_researchers_run_submit_and_report_real_results(tmp_path: Path) -> None:
-    config = RunConfig.model_validate({
-        "run": {"name": "e2e", "max_steps": CYCLE_STEPS},
-        "team": {"count": 2, "backend": "scripted"},
-        "sandbox": {"backend": "local", "exec_timeout_s": 300},
-        "task": {"size": 1000},
-        "evaluator": {"seeds": 1, "device": "cpu", "rate_limit_per_min": 100},
-    })
+    config = RunConfig.model_validate(
+        {
+            "run": {"name": "e2e", "max_steps": CYCLE_STEPS},
+            "team": {"count": 2, "backend": "scripted"},
+            "sandbox": {"backend": "local", "exec_timeout_s": 300},
+            "task": {"size": 1000},
+            "evaluator": {"seeds": 1, "device": "cpu", "rate_limit_per_min": 100},
+        }
+    )
     paths = RunPaths(tmp_path / "e2e-run")
     paths.make()
     paths.config.write_text(dump_config(config))

@@ -9,10 +9,9 @@ from typing import Any
 import pytest
 
 from agents.backend import ModelRequest
-from agents.tools.base import MODEL_OUTPUT_CHARS
-from agents.tools.submit import parse_predictions
-from agents.tools.base import ToolError
 from agents.team import run_team
+from agents.tools.base import MODEL_OUTPUT_CHARS, ToolError
+from agents.tools.submit import parse_predictions
 from tests.agents.helpers import Playbook, config, events, factory, last_results, run_context, tool, turns_of, wait_for
 
 
@@ -29,7 +28,9 @@ def two_turns(first: list[dict[str, Any]]):  # type: ignore[no-untyped-def]
     return policy, seen
 
 
-async def run_calls(tmp_path: Path, calls: list[dict[str, Any]], **sections: Any) -> tuple[dict[str, dict[str, Any]], Any]:
+async def run_calls(
+    tmp_path: Path, calls: list[dict[str, Any]], **sections: Any
+) -> tuple[dict[str, dict[str, Any]], Any]:
     policy, seen = two_turns(calls)
     async with run_context(tmp_path, config(**sections)) as ctx:
         await run_team(ctx, backend_factory=factory(Playbook(policy)))
@@ -116,19 +117,32 @@ async def test_forum_tools_post_reply_read_and_search(tmp_path: Path) -> None:
 async def test_a_submission_waits_for_the_evaluators_verdict(tmp_path: Path) -> None:
     def policy(request: ModelRequest) -> list[dict[str, Any]]:
         if turns_of(request) == 0:
-            return [tool("write_file", "w", path="p.json", content="[0, 1, 1]"), tool("submit_predictions", "s", path="p.json")]
+            return [
+                tool("write_file", "w", path="p.json", content="[0, 1, 1]"),
+                tool("submit_predictions", "s", path="p.json"),
+            ]
         return [tool("finish", "end", summary="done")]
 
     backend = Playbook(policy)
     async with run_context(tmp_path, config()) as ctx:
         team = asyncio.create_task(run_team(ctx, backend_factory=factory(backend)))
         subs = await wait_for(lambda: ctx.store.submissions())
-        assert subs[0].payload == {"predictions": [0, 1, 1]} and subs[0].status == "queued" and subs[0].label == "p.json"
-        await ctx.store.update_submission(subs[0].id, status="rejected", flags=["malformed"], error="predictions has 3 values; the feedback split has 500")
+        assert (
+            subs[0].payload == {"predictions": [0, 1, 1]} and subs[0].status == "queued" and subs[0].label == "p.json"
+        )
+        await ctx.store.update_submission(
+            subs[0].id,
+            status="rejected",
+            flags=["malformed"],
+            error="predictions has 3 values; the feedback split has 500",
+        )
         await asyncio.wait_for(team, 10)
     result = last_results(backend.requests[1])[1]
     assert result["is_error"] is True
-    assert result["content"] == "submission #1 was rejected: predictions has 3 values; the feedback split has 500 (flags: malformed)"
+    assert (
+        result["content"]
+        == "submission #1 was rejected: predictions has 3 values; the feedback split has 500 (flags: malformed)"
+    )
 
 
 def test_prediction_files_in_every_accepted_shape() -> None:

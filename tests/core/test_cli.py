@@ -10,11 +10,11 @@ from pathlib import Path
 
 import pytest
 
-from aar.cli import main
 from aar.config import load_config
 from aar.events import RunStateChanged
 from aar.runs import create_run, find_run
 from aar.store import RunStore
+from aar_app.cli import main
 
 EXAMPLES = Path(__file__).parents[2] / "examples"
 
@@ -33,7 +33,10 @@ def test_bad_config_exits_2_with_one_line_per_problem(tmp_path: Path, capsys: py
 
 def test_unknown_run_is_one_line(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["report", "nope", "--runs-dir", str(tmp_path)]) == 2
-    assert capsys.readouterr().err.strip() == f"aar: error: no runs under {tmp_path}; start one with `aar run examples/demo.toml`"
+    assert (
+        capsys.readouterr().err.strip()
+        == f"aar: error: no runs under {tmp_path}; start one with `aar run examples/demo.toml`"
+    )
 
 
 async def _seeded_run(tmp_path: Path) -> Path:
@@ -42,7 +45,9 @@ async def _seeded_run(tmp_path: Path) -> Path:
     async with await RunStore.open(paths.db) as store:
         await store.register_agent("agent-1", backend="scripted", model="m", direction="d")
         await store.add_usage("agent-1", steps=3, input_tokens=100, output_tokens=20, cost_usd=0.5)
-        sub = await store.add_submission("agent-1", "method", {"filename": "m.py", "source": "x"}, flags=["probe"], label="methods/m.py")
+        sub = await store.add_submission(
+            "agent-1", "method", {"filename": "m.py", "source": "x"}, flags=["probe"], label="methods/m.py"
+        )
         job = await store.enqueue_job("verify_method", {}, submission_id=sub)
         await store.add_result(job, submission_id=sub, split="seeds", pgr=0.31, ci_low=0.2, ci_high=0.42, metrics={})
         await store.add_post("agent-1", "Filtering works", "PGR 0.31")
@@ -54,8 +59,10 @@ async def _seeded_run(tmp_path: Path) -> Path:
 async def test_report_json_has_the_promised_fields(tmp_path: Path) -> None:
     root = await _seeded_run(tmp_path)
     out = subprocess.run(
-        [sys.executable, "-m", "aar.cli", "report", root.name, "--runs-dir", str(tmp_path), "--format", "json"],
-        capture_output=True, text=True, timeout=60,
+        [sys.executable, "-m", "aar_app.cli", "report", root.name, "--runs-dir", str(tmp_path), "--format", "json"],
+        capture_output=True,
+        text=True,
+        timeout=60,
     )
     assert out.returncode == 0, out.stderr
     report = json.loads(out.stdout)
@@ -63,11 +70,30 @@ async def test_report_json_has_the_promised_fields(tmp_path: Path) -> None:
     assert report["state"] == "finished"
     assert report["events"] == 1 and report["forum_posts"] == 1
     (agent,) = report["agents"]
-    assert {k: agent[k] for k in ("name", "status", "steps", "input_tokens", "output_tokens", "cache_read_tokens", "cost_usd")} == {
-        "name": "agent-1", "status": "idle", "steps": 3, "input_tokens": 100, "output_tokens": 20, "cache_read_tokens": 0, "cost_usd": 0.5,
+    assert {
+        k: agent[k]
+        for k in ("name", "status", "steps", "input_tokens", "output_tokens", "cache_read_tokens", "cost_usd")
+    } == {
+        "name": "agent-1",
+        "status": "idle",
+        "steps": 3,
+        "input_tokens": 100,
+        "output_tokens": 20,
+        "cache_read_tokens": 0,
+        "cost_usd": 0.5,
     }
     (entry,) = report["leaderboard"]
-    assert entry == {"agent": "agent-1", "submission_id": 1, "kind": "method", "label": "methods/m.py", "split": "seeds", "pgr": 0.31, "ci_low": 0.2, "ci_high": 0.42, "flags": ["probe"]}
+    assert entry == {
+        "agent": "agent-1",
+        "submission_id": 1,
+        "kind": "method",
+        "label": "methods/m.py",
+        "split": "seeds",
+        "pgr": 0.31,
+        "ci_low": 0.2,
+        "ci_high": 0.42,
+        "flags": ["probe"],
+    }
 
 
 def test_ls_and_markdown_report(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:

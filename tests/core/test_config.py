@@ -32,17 +32,47 @@ BAD_CONFIGS: list[tuple[str, dict, list[str], str]] = [
     ("unknown top-level key", {"teem": {}}, [], "teem: unknown key (allowed: run, team, agents"),
     ("unknown nested key", {"team": {"cuont": 3}}, [], "team.cuont: unknown key (allowed: count, backend"),
     ("negative count", {"team": {"count": 0}}, [], "team.count: Input should be greater than or equal to 1 (got 0)"),
-    ("unknown backend", {"team": {"backend": "openai"}}, [], "team.backend: Input should be 'scripted' or 'anthropic' (got 'openai')"),
+    (
+        "unknown backend",
+        {"team": {"backend": "openai"}},
+        [],
+        "team.backend: Input should be 'scripted' or 'anthropic' (got 'openai')",
+    ),
     ("count not a number", {"team": {"count": "many"}}, [], "team.count: Input should be a valid integer"),
     ("bad gpus", {"sandbox": {"gpus": "two"}}, [], "sandbox.gpus: must match"),
     ("bad memory", {"sandbox": {"memory": "lots"}}, [], "sandbox.memory: must match"),
-    ("bad sandbox backend", {"sandbox": {"backend": "vm"}}, [], "sandbox.backend: Input should be 'auto', 'docker' or 'local'"),
-    ("negative cap", {"run": {"dollar_cap": -1}}, [], "run.dollar_cap: Input should be greater than or equal to 0 (got -1)"),
+    (
+        "bad sandbox backend",
+        {"sandbox": {"backend": "vm"}},
+        [],
+        "sandbox.backend: Input should be 'auto', 'docker' or 'local'",
+    ),
+    (
+        "negative cap",
+        {"run": {"dollar_cap": -1}},
+        [],
+        "run.dollar_cap: Input should be greater than or equal to 0 (got -1)",
+    ),
     ("bad run name", {"run": {"name": "My Run"}}, [], "run.name: must match"),
-    ("duplicate agents", {"agents": [{"name": "a"}, {"name": "a"}]}, [], "agents: agent names must be unique, repeated: a"),
+    (
+        "duplicate agents",
+        {"agents": [{"name": "a"}, {"name": "a"}]},
+        [],
+        "agents: agent names must be unique, repeated: a",
+    ),
     ("agent without name", {"agents": [{"direction": "x"}]}, [], "agents.0.name: Field required"),
-    ("unknown key in agent", {"agents": [{"name": "a", "colour": "red"}]}, [], "agents.0.colour: unknown key (allowed: name, direction"),
-    ("missing data dir", {"task": {"name": "jsonl", "data_dir": "/nonexistent/w2s"}}, [], "task.data_dir: path does not exist: /nonexistent/w2s"),
+    (
+        "unknown key in agent",
+        {"agents": [{"name": "a", "colour": "red"}]},
+        [],
+        "agents.0.colour: unknown key (allowed: name, direction",
+    ),
+    (
+        "missing data dir",
+        {"task": {"name": "jsonl", "data_dir": "/nonexistent/w2s"}},
+        [],
+        "task.data_dir: path does not exist: /nonexistent/w2s",
+    ),
     ("bad device", {"evaluator": {"device": "tpu"}}, [], "evaluator.device: must match"),
     ("bad override value", {}, ["team.count=-2"], "team.count: Input should be greater than or equal to 1 (got -2)"),
     ("override of unknown key", {}, ["team.colour=3"], "team.colour: unknown key"),
@@ -50,7 +80,9 @@ BAD_CONFIGS: list[tuple[str, dict, list[str], str]] = [
 ]
 
 
-@pytest.mark.parametrize(("data", "overrides", "expected"), [c[1:] for c in BAD_CONFIGS], ids=[c[0] for c in BAD_CONFIGS])
+@pytest.mark.parametrize(
+    ("data", "overrides", "expected"), [c[1:] for c in BAD_CONFIGS], ids=[c[0] for c in BAD_CONFIGS]
+)
 def test_bad_config_gives_one_clear_line(data: dict, overrides: list[str], expected: str) -> None:
     with pytest.raises(ConfigError) as caught:
         load_config(data, overrides)
@@ -95,5 +127,7 @@ def test_dump_round_trips() -> None:
 
 
 def test_dump_round_trips_agents_with_budgets() -> None:
-    config = load_config({"agents": [{"name": "ann", "budget": {"dollars": 3.5}}, {"name": "bob", "direction": 'say "hi"\nnow'}]})
+    config = load_config(
+        {"agents": [{"name": "ann", "budget": {"dollars": 3.5}}, {"name": "bob", "direction": 'say "hi"\nnow'}]}
+    )
     assert load_config(tomllib.loads(dump_config(config))) == config

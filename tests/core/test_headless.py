@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import asyncio
 
-from aar.daemon import _follow
 from aar.eventline import one_line
 from aar.events import AgentStatusChanged, ModelText, RunLog
 from aar.store import EventRow, RunStore
+from aar_app.daemon import _follow
 
 
 async def test_streamed_text_is_joined_per_agent(store: RunStore) -> None:
@@ -22,7 +22,9 @@ async def test_streamed_text_is_joined_per_agent(store: RunStore) -> None:
     stop = asyncio.Event()
     stop.set()
     await _follow(store, printed.append, stop)
-    assert [(r.agent, r.kind, r.payload.get("text") or r.payload.get("status") or r.payload.get("message")) for r in printed] == [
+    assert [
+        (r.agent, r.kind, r.payload.get("text") or r.payload.get("status") or r.payload.get("message")) for r in printed
+    ] == [
         ("ann", "model.text", "Reading the forum."),
         ("ann", "agent.status", "running_tool"),
         (None, "log", "checkpoint"),

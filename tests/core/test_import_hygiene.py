@@ -23,6 +23,8 @@ print(",".join(heavy))
 
 @pytest.mark.parametrize("package", ["aar", "agents", "sandbox"])
 def test_package_imports_without_textual_or_torch(package: str) -> None:
-    out = subprocess.run([sys.executable, "-c", PROBE.format(package=package)], capture_output=True, text=True, timeout=120)
+    out = subprocess.run(
+        [sys.executable, "-c", PROBE.format(package=package)], capture_output=True, text=True, timeout=120
+    )
     assert out.returncode == 0, out.stderr
     assert out.stdout.strip() == "", f"{package} pulled in {out.stdout.strip()}"

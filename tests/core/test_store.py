@@ -83,7 +83,10 @@ async def test_migration_from_schema_1_labels_method_submissions(tmp_path: Path)
         )
     async with await RunStore.open(db) as store:
         subs = await store.submissions()
-        assert [(s.agent, s.label, s.payload.get("filename")) for s in subs] == [("ann", "conf.py", "conf.py"), ("bob", "", None)]
+        assert [(s.agent, s.label, s.payload.get("filename")) for s in subs] == [
+            ("ann", "conf.py", "conf.py"),
+            ("bob", "", None),
+        ]
         new = await store.add_submission("cy", "predictions", {"predictions": [1]}, label="out/p.json")
         assert (await store.submission(new)).label == "out/p.json"  # type: ignore[union-attr]
     with sqlite3.connect(db) as raw:
@@ -92,7 +95,7 @@ async def test_migration_from_schema_1_labels_method_submissions(tmp_path: Path)
 
 async def test_forum_search_is_plain_words(store: RunStore) -> None:
     await store.add_post("ann", "Filtering at 0.8", "confident-label filtering beats vanilla")
-    reply = await store.add_post("bob", "Re: filtering", "AND OR NOT \" ( *", parent_id=1)
+    reply = await store.add_post("bob", "Re: filtering", 'AND OR NOT " ( *', parent_id=1)
     assert sorted(p.id for p in await store.search_posts("filter")) == [1, reply]
     assert await store.search_posts('"(*') == []  # FTS syntax is not interpreted
     assert [p.id for p in await store.search_posts("OR")] == [reply]  # an operator is just a word
@@ -127,7 +130,9 @@ async def test_leaderboard_joins_results_and_flags(store: RunStore) -> None:
     s2 = await store.add_submission("bob", "predictions", {"predictions": [0, 1]}, flags=["probe"])
     j = await store.enqueue_job("score", {}, submission_id=s1)
     await store.add_result(j, submission_id=s1, split="seeds", pgr=0.3, ci_low=0.2, ci_high=0.4, metrics={})
-    await store.add_result(j, submission_id=s2, split="feedback", pgr=0.5, ci_low=0.1, ci_high=0.9, metrics={}, flags=["majority"])
+    await store.add_result(
+        j, submission_id=s2, split="feedback", pgr=0.5, ci_low=0.1, ci_high=0.9, metrics={}, flags=["majority"]
+    )
     await store.add_result(j, submission_id=s2, split="final", pgr=0.9, ci_low=0.8, ci_high=1.0, metrics={})
     board = await store.leaderboard()
     assert [(r.agent, r.pgr, r.flags) for r in board] == [("bob", 0.5, ["probe", "majority"]), ("ann", 0.3, [])]
@@ -197,7 +202,10 @@ async def test_two_readers_see_every_event_in_order_while_the_daemon_writes(tmp_
     db = tmp_path / "run.db"
     await (await RunStore.open(db, create=True)).close()
     n = 20_000
-    readers = [subprocess.Popen([sys.executable, "-c", READER, str(db), str(n)], stdout=subprocess.PIPE, text=True) for _ in range(2)]
+    readers = [
+        subprocess.Popen([sys.executable, "-c", READER, str(db), str(n)], stdout=subprocess.PIPE, text=True)
+        for _ in range(2)
+    ]
     writer = subprocess.run([sys.executable, "-c", WRITER, str(db), str(n)], timeout=120)
     assert writer.returncode == 0
     for reader in readers:

@@ -8,7 +8,6 @@ from pathlib import Path
 
 import pytest
 
-
 WORDS_POS = ["good", "great", "fine", "nice", "happy", "bright"]
 WORDS_NEG = ["bad", "awful", "poor", "sad", "grim", "dark"]
 FILLER = ["the", "a", "day", "was", "very", "it", "and", "so"]
@@ -28,7 +27,13 @@ def _rows(n: int, rng: random.Random) -> list[dict]:
 def tiny_hf(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     """Tiny data in the AAR jsonl format and two tiny random-initialised checkpoints (GPT-2 and BERT)."""
     from tokenizers import Tokenizer, models, pre_tokenizers
-    from transformers import BertConfig, BertForSequenceClassification, GPT2Config, GPT2ForSequenceClassification, PreTrainedTokenizerFast
+    from transformers import (
+        BertConfig,
+        BertForSequenceClassification,
+        GPT2Config,
+        GPT2ForSequenceClassification,
+        PreTrainedTokenizerFast,
+    )
 
     root = tmp_path_factory.mktemp("hf")
     rng = random.Random(0)
@@ -39,10 +44,34 @@ def tiny_hf(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     vocab = {w: i for i, w in enumerate(["[PAD]", "[UNK]", "[CLS]", "[SEP]", *WORDS_POS, *WORDS_NEG, *FILLER])}
     tok = Tokenizer(models.WordLevel(vocab=vocab, unk_token="[UNK]"))
     tok.pre_tokenizer = pre_tokenizers.Whitespace()
-    fast = PreTrainedTokenizerFast(tokenizer_object=tok, pad_token="[PAD]", unk_token="[UNK]", cls_token="[CLS]", sep_token="[SEP]")
+    fast = PreTrainedTokenizerFast(
+        tokenizer_object=tok, pad_token="[PAD]", unk_token="[UNK]", cls_token="[CLS]", sep_token="[SEP]"
+    )
     weak, strong = root / "weak", root / "strong"
-    GPT2ForSequenceClassification(GPT2Config(vocab_size=len(vocab), n_positions=32, n_embd=16, n_layer=1, n_head=2, pad_token_id=0, bos_token_id=2, eos_token_id=3, num_labels=2)).save_pretrained(weak)
-    BertForSequenceClassification(BertConfig(vocab_size=len(vocab), hidden_size=16, num_hidden_layers=1, num_attention_heads=2, intermediate_size=32, max_position_embeddings=32, num_labels=2)).save_pretrained(strong)
+    GPT2ForSequenceClassification(
+        GPT2Config(
+            vocab_size=len(vocab),
+            n_positions=32,
+            n_embd=16,
+            n_layer=1,
+            n_head=2,
+            pad_token_id=0,
+            bos_token_id=2,
+            eos_token_id=3,
+            num_labels=2,
+        )
+    ).save_pretrained(weak)
+    BertForSequenceClassification(
+        BertConfig(
+            vocab_size=len(vocab),
+            hidden_size=16,
+            num_hidden_layers=1,
+            num_attention_heads=2,
+            intermediate_size=32,
+            max_position_embeddings=32,
+            num_labels=2,
+        )
+    ).save_pretrained(strong)
     fast.save_pretrained(weak)
     fast.save_pretrained(strong)
     return {"data": data, "weak": weak, "strong": strong}

@@ -20,7 +20,12 @@ from tests.evaluator.test_worker import wait_for
 
 
 async def test_service_scores_feedback_and_final_only_once(tmp_path: Path) -> None:
-    paths = make_run(tmp_path / "run", evaluator={"seeds": 2, "rate_limit_per_min": 100}, task={"size": 1000}, sandbox={"backend": "local"})
+    paths = make_run(
+        tmp_path / "run",
+        evaluator={"seeds": 2, "rate_limit_per_min": 100},
+        task={"size": 1000},
+        sandbox={"backend": "local"},
+    )
     store = await RunStore.open(paths.db, create=True)
     ctx = RunContext(paths=paths, config=load_config(paths.config), store=store)
     await prepare_workspaces(ctx)
@@ -30,10 +35,11 @@ async def test_service_scores_feedback_and_final_only_once(tmp_path: Path) -> No
         for name in ("train_unlabel", "feedback", "final"):
             with np.load(task / f"{name}.npz") as f:
                 assert "y" not in f.files, f"{name} labels leaked into {agent.name}'s workspace"
-        assert not (task / "heldout").exists() and "data_seed\": null" in (task / "task.json").read_text()
+        assert not (task / "heldout").exists() and 'data_seed": null' in (task / "task.json").read_text()
 
     served = asyncio.create_task(serve(ctx))
     try:
+
         async def baselines_done() -> bool:
             return any(j.kind == "baselines" and j.status == "done" for j in await store.jobs())
 
@@ -42,7 +48,9 @@ async def test_service_scores_feedback_and_final_only_once(tmp_path: Path) -> No
         cache = next((paths.evaluator_dir / "cache").glob("*/*/baseline-0.json"))
         ceiling = [int(p > 0.5) for p in json.loads(cache.read_text())["ceiling"][:500]]
         sid = await store.add_submission("agent-1", "predictions", {"predictions": ceiling})
-        method = await store.add_submission("agent-2", "method", {"filename": "conf.py", "source": "from evaluator.methods.confidence import run\n"})
+        method = await store.add_submission(
+            "agent-2", "method", {"filename": "conf.py", "source": "from evaluator.methods.confidence import run\n"}
+        )
 
         async def scored() -> bool:
             subs = [await store.submission(i) for i in (sid, method)]
@@ -71,7 +79,10 @@ async def test_service_scores_feedback_and_final_only_once(tmp_path: Path) -> No
     assert {row.submission_id for row in board} == {sid, method}
 
     rows = await score_final(store, paths, ctx.config)
-    assert [(r.split, r.submission_id) for r in rows] == [("final", None), ("final", method)]  # vanilla, then the method
+    assert [(r.split, r.submission_id) for r in rows] == [
+        ("final", None),
+        ("final", method),
+    ]  # vanilla, then the method
     assert rows[0].metrics["baseline"] == "vanilla" and rows[0].pgr is not None and rows[1].pgr is not None
     with pytest.raises(FinalAlreadyScored, match="once per run"):
         await score_final(store, paths, ctx.config)

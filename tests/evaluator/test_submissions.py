@@ -9,7 +9,6 @@ from aar.runtime import RunContext
 from aar.store import RunStore
 from evaluator.service import intake
 from evaluator.submissions import check_method
-
 from tests.evaluator.helpers import make_run
 
 N = 200
@@ -98,7 +97,9 @@ async def test_method_submissions_are_checked_before_they_run(tmp_path: Path, st
     assert status == "rejected" and flags == ["malformed"] and "m.py:2: syntax error" in error
     status, _, error = await _judge(ctx, "a", {"filename": "m.py", "source": "x = 1\n"}, "method")
     assert status == "rejected" and "defines no top-level run(ctx)" in error
-    status, _, _ = await _judge(ctx, "a", {"filename": "m.py", "source": "from evaluator.methods.confidence import run\n"}, "method")
+    status, _, _ = await _judge(
+        ctx, "a", {"filename": "m.py", "source": "from evaluator.methods.confidence import run\n"}, "method"
+    )
     assert status == "running"
     (job,) = await store.jobs()
     assert job.kind == "method" and job.spec["seeds"] == [0, 1, 2]

@@ -25,7 +25,7 @@ from tests.evaluator.test_worker import wait_for
 
 pytest.importorskip("sandbox.factory", reason="the sandbox factory (sandbox/factory.py) has not landed yet")
 
-SNOOP = '''
+SNOOP = """
 import glob
 from pathlib import Path
 from evaluator.methods import vanilla
@@ -45,7 +45,7 @@ def run(ctx):
     if leaked:
         raise RuntimeError(f"LEAK {{leaked[:3]}}")
     return vanilla.run(ctx, epochs=3)
-'''
+"""
 
 
 @pytest.fixture
@@ -71,7 +71,9 @@ async def run() -> AsyncIterator[tuple[RunPaths, RunStore]]:
 
 async def _verify(store: RunStore, source: str) -> int:
     sid = await store.add_submission("agent-1", "method", {"filename": "snoop.py", "source": source})
-    job_id = await store.enqueue_job("method", {"submission_id": sid, "filename": "snoop.py", "source": source, "seeds": [0]}, submission_id=sid)
+    job_id = await store.enqueue_job(
+        "method", {"submission_id": sid, "filename": "snoop.py", "source": source, "seeds": [0]}, submission_id=sid
+    )
 
     async def settled() -> bool:
         job = await store.job(job_id)
@@ -84,14 +86,21 @@ async def _verify(store: RunStore, source: str) -> int:
 async def test_no_held_out_label_is_readable_from_the_method_sandbox(run: tuple[RunPaths, RunStore]) -> None:
     paths, store = run
     heldout = paths.evaluator_dir / "heldout"
-    targets = [str(heldout / "final.json"), str(heldout / "feedback.json"), str(heldout / "train_unlabel.json"), str(paths.db)]
+    targets = [
+        str(heldout / "final.json"),
+        str(heldout / "feedback.json"),
+        str(heldout / "train_unlabel.json"),
+        str(paths.db),
+    ]
     job_id = await _verify(store, SNOOP.format(targets=targets))
     job = await store.job(job_id)
     assert job is not None and job.status == "done", job.error
     (result,) = [r for r in await store.results() if r.job_id == job_id]
     assert result.metrics["sandbox"].startswith("local (") and "none" not in result.metrics["sandbox"]
     assert result.split == "seeds" and result.pgr is not None and result.ci_low is not None
-    assert (paths.evaluator_dir / "verify" / str(result.submission_id) / "seed0.json").exists(), "final predictions kept for --final"
+    assert (paths.evaluator_dir / "verify" / str(result.submission_id) / "seed0.json").exists(), (
+        "final predictions kept for --final"
+    )
     assert not list(paths.workspaces.iterdir()), "the verification workspace is removed afterwards"
 
     # The control: the same snooping, pointed at a file the sandbox may read, is caught.

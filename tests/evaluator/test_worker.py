@@ -28,7 +28,9 @@ async def wait_for(check: Callable[[], Awaitable[bool]], timeout: float, what: s
 
 
 @contextlib.asynccontextmanager
-async def supervised(tmp_path: Path, *, job_timeout_s: float = 120) -> AsyncIterator[tuple[RunPaths, RunStore, WorkerSupervisor]]:
+async def supervised(
+    tmp_path: Path, *, job_timeout_s: float = 120
+) -> AsyncIterator[tuple[RunPaths, RunStore, WorkerSupervisor]]:
     """A prepared toy run (2 seeds) with its worker started by the supervisor."""
     paths = make_run(tmp_path / "run", evaluator={"seeds": 2}, task={"size": 2000})
     await asyncio.to_thread(prepare, paths.root)
@@ -57,8 +59,10 @@ async def _job(store: RunStore, job_id: int) -> JobRow:
     return job
 
 
-async def test_worker_killed_mid_job_requeues_and_completes(running: tuple[RunPaths, RunStore, WorkerSupervisor]) -> None:
-    paths, store, supervisor = running
+async def test_worker_killed_mid_job_requeues_and_completes(
+    running: tuple[RunPaths, RunStore, WorkerSupervisor],
+) -> None:
+    _paths, store, supervisor = running
     # Six seeds of baselines, no earlier cache: long enough to be caught mid-job.
     job_id = await store.enqueue_job("baselines", {"seeds": [0, 1, 2, 3, 4, 5]})
 
@@ -85,7 +89,9 @@ async def test_worker_killed_mid_job_requeues_and_completes(running: tuple[RunPa
     assert "final" not in {r.split for r in await store.results()}
 
 
-async def test_a_job_that_raises_is_retried_once_then_failed(running: tuple[RunPaths, RunStore, WorkerSupervisor]) -> None:
+async def test_a_job_that_raises_is_retried_once_then_failed(
+    running: tuple[RunPaths, RunStore, WorkerSupervisor],
+) -> None:
     _, store, supervisor = running
     # The worker re-checks what it scores: a prediction list of the wrong length raises inside the job.
     bad = await store.enqueue_job("predictions", {"predictions": [0, 1, 1], "submission_id": None})

@@ -50,7 +50,13 @@ async def make_backend(fake_api: FakeAnthropic) -> AsyncIterator[BackendFactory]
     made: list[AnthropicBackend] = []
 
     def build(*, store: RunStore | None = None, **config: Any) -> AnthropicBackend:
-        settings = {"base_url": fake_api.base_url, "api_key_env": KEY_ENV, "max_retries": 4, "timeout_s": 10.0, **config}
+        settings = {
+            "base_url": fake_api.base_url,
+            "api_key_env": KEY_ENV,
+            "max_retries": 4,
+            "timeout_s": 10.0,
+            **config,
+        }
         backend = AnthropicBackend(
             AnthropicConfig(**settings), api_key=API_KEY, store=store, models=[MODEL], backoff_base_s=0.001
         )
@@ -69,7 +75,9 @@ def request(messages: list[dict[str, Any]], *, agent: str = "agent-1", system: s
     return ModelRequest(agent=agent, model=MODEL, system=system, messages=messages, tools=TOOLS)
 
 
-async def drive(backend: AnthropicBackend, *, turns: int, agent: str = "agent-1") -> tuple[list[dict[str, Any]], list[ModelResponse], str]:
+async def drive(
+    backend: AnthropicBackend, *, turns: int, agent: str = "agent-1"
+) -> tuple[list[dict[str, Any]], list[ModelResponse], str]:
     """What a minimal loop does: call, record the turn, answer each tool call; returns messages, responses, streamed text."""
     messages: list[dict[str, Any]] = [{"role": "user", "content": "Begin."}]
     responses: list[ModelResponse] = []
@@ -86,6 +94,11 @@ async def drive(backend: AnthropicBackend, *, turns: int, agent: str = "agent-1"
         if not calls:
             break
         messages.append(
-            {"role": "user", "content": [{"type": "tool_result", "tool_use_id": c["id"], "content": f"{c['name']} ok"} for c in calls]}
+            {
+                "role": "user",
+                "content": [
+                    {"type": "tool_result", "tool_use_id": c["id"], "content": f"{c['name']} ok"} for c in calls
+                ],
+            }
         )
     return messages, responses, "".join(streamed)

@@ -150,7 +150,9 @@ class FakeAnthropic:
         self.served_s += time.perf_counter() - started
         return keep
 
-    async def _answer(self, method: str, path: str, headers: dict[str, str], body: bytes, writer: asyncio.StreamWriter) -> bool:
+    async def _answer(
+        self, method: str, path: str, headers: dict[str, str], body: bytes, writer: asyncio.StreamWriter
+    ) -> bool:
         if method != "POST" or path.split("?")[0] != "/v1/messages":
             return await self._error(writer, HttpError(404, "not_found_error", f"no route {method} {path}"))
         if self.api_key is not None and self.api_key not in (headers.get("x-api-key"), _bearer(headers)):
@@ -175,12 +177,16 @@ class FakeAnthropic:
         self._ids += 1
         target = scripted.reply if isinstance(scripted, Drop) else scripted
         if isinstance(target, StreamError):
-            events = reply_events(reply(), model=request["model"], msg_id=f"msg_{self._ids}", tool_ids=[], cache=cache)[:1]
+            events = reply_events(reply(), model=request["model"], msg_id=f"msg_{self._ids}", tool_ids=[], cache=cache)[
+                :1
+            ]
             events.append(sse("error", error_body(target.error_type, target.message)))
         else:
             assert isinstance(target, Reply)
             tool_ids = [f"toolu_{self._ids:04d}_{i}" for i in range(len(target.blocks))]
-            events = reply_events(target, model=request["model"], msg_id=f"msg_{self._ids}", tool_ids=tool_ids, cache=cache)
+            events = reply_events(
+                target, model=request["model"], msg_id=f"msg_{self._ids}", tool_ids=tool_ids, cache=cache
+            )
         if isinstance(scripted, Drop):
             for event in cut_inside_tool_input(events):
                 writer.write(b"%x\r\n%s\r\n" % (len(event), event))

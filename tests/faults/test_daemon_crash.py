@@ -24,12 +24,19 @@ def test_a_daemon_without_the_api_key_crashes_promptly_and_keeps_the_queue(tmp_p
     # Big toy splits make the baselines job long, so a daemon that waited for it would be slow.
     config = load_config(
         EXAMPLES / "claude.toml",
-        [f"run.runs_dir={json.dumps(str(tmp_path))}", "sandbox.backend='local'", "task.size=200000", "evaluator.seeds=5"],
+        [
+            f"run.runs_dir={json.dumps(str(tmp_path))}",
+            "sandbox.backend='local'",
+            "task.size=200000",
+            "evaluator.seeds=5",
+        ],
     )
     paths = asyncio.run(create_run(config))
     env = {k: v for k, v in os.environ.items() if k != "ANTHROPIC_API_KEY"}
     start = time.monotonic()
-    done = subprocess.run([sys.executable, "-m", "aar.daemon", str(paths.root)], env=env, capture_output=True, text=True, timeout=300)
+    done = subprocess.run(
+        [sys.executable, "-m", "aar_app.daemon", str(paths.root)], env=env, capture_output=True, text=True, timeout=300
+    )
     took = time.monotonic() - start
     assert done.returncode == 1
     summary = summarise(paths)

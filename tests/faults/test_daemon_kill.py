@@ -23,7 +23,9 @@ pytestmark = pytest.mark.slow
 
 def _aar(*args: str, cwd: Path, timeout: float = 300) -> subprocess.CompletedProcess[str]:
     env = {**os.environ, "AAR_RUNS_DIR": str(cwd / "runs")}
-    return subprocess.run([sys.executable, "-m", "aar.cli", *args], cwd=cwd, env=env, capture_output=True, text=True, timeout=timeout)
+    return subprocess.run(
+        [sys.executable, "-m", "aar_app.cli", *args], cwd=cwd, env=env, capture_output=True, text=True, timeout=timeout
+    )
 
 
 def _events(db: Path) -> list[tuple[int, str | None, str, str]]:
@@ -46,8 +48,17 @@ def _alive(pid: int) -> bool:
 
 def test_kill_9_mid_run_then_resume(tmp_path: Path) -> None:
     started = _aar(
-        "run", str(EXAMPLES / "demo.toml"), "--no-attach",
-        "--set", "team.count=2", "--set", "run.max_steps=6", "--set", "team.pace_s=0.2", "--set", "evaluator.seeds=1",
+        "run",
+        str(EXAMPLES / "demo.toml"),
+        "--no-attach",
+        "--set",
+        "team.count=2",
+        "--set",
+        "run.max_steps=6",
+        "--set",
+        "team.pace_s=0.2",
+        "--set",
+        "evaluator.seeds=1",
         cwd=tmp_path,
     )
     assert started.returncode == 0, started.stderr
@@ -83,8 +94,8 @@ def test_kill_9_mid_run_then_resume(tmp_path: Path) -> None:
     assert after[: len(before)] == before, "a committed event was lost or changed"
     ids = [row[0] for row in after]
     assert ids == list(range(1, len(ids) + 1)), "ids not unique and ordered"
-    kinds = [row[2] for row in after[len(before):]]
-    assert "log" in kinds and any("died; resuming" in row[3] for row in after[len(before):])
+    kinds = [row[2] for row in after[len(before) :]]
+    assert "log" in kinds and any("died; resuming" in row[3] for row in after[len(before) :])
     assert summarise(paths).state == "finished"
 
     report = json.loads(_aar("report", root.name, "--format", "json", cwd=tmp_path).stdout)

@@ -67,7 +67,12 @@ def docker_image() -> str:
 
 
 def sandbox_config(kind: str, docker_image: str | None = None, **overrides: object) -> SandboxConfig:
-    base: dict[str, object] = {"backend": "docker" if kind == "docker" else "local", "memory": "256m", "pids": 128, "cpus": 1.0}
+    base: dict[str, object] = {
+        "backend": "docker" if kind == "docker" else "local",
+        "memory": "256m",
+        "pids": 128,
+        "cpus": 1.0,
+    }
     if docker_image:
         base["image"] = docker_image
     return SandboxConfig.model_validate(base | overrides)
@@ -89,7 +94,9 @@ def build_sandbox(kind: str, layout: RunLayout, image: str | None, **overrides: 
         pytest.fail("bubblewrap does not work here; scripts/test installs it (apt-get install -y bubblewrap)")
     from sandbox.local import LocalSandbox
 
-    return LocalSandbox(config, name="agent-1", workspace=layout.workspace, on_event=layout.record, isolate=kind == "local-bwrap")
+    return LocalSandbox(
+        config, name="agent-1", workspace=layout.workspace, on_event=layout.record, isolate=kind == "local-bwrap"
+    )
 
 
 @pytest.fixture

@@ -50,7 +50,9 @@ async def test_exit_codes(sandbox: Sandbox) -> None:
 async def test_output_streams_line_by_line_in_order(sandbox: Sandbox) -> None:
     lines = Lines()
     await sandbox.start()
-    result = await sandbox.exec("for i in 1 2 3 4 5; do echo out$i; echo err$i >&2; sleep 0.2; done; printf tail", on_output=lines)
+    result = await sandbox.exec(
+        "for i in 1 2 3 4 5; do echo out$i; echo err$i >&2; sleep 0.2; done; printf tail", on_output=lines
+    )
     ended = time.monotonic()
     assert result.ok
     assert lines.of("stdout") == ["out1\n", "out2\n", "out3\n", "out4\n", "out5\n", "tail"]
@@ -95,7 +97,21 @@ async def test_no_secret_in_the_environment(sandbox: Sandbox, monkeypatch: pytes
     assert FAKE_KEY not in result.stdout and "ANTHROPIC" not in result.stdout
     names = {line.split("=", 1)[0] for line in result.stdout.splitlines() if "=" in line}
     assert "EXTRA" in names and "HOME" in names
-    assert names <= {"HOME", "LANG", "TERM", "TMPDIR", "PYTHONUNBUFFERED", "CUDA_VISIBLE_DEVICES", "PATH", "PWD", "SHLVL", "_", "EXTRA", "AAR_EXEC", "HOSTNAME"}
+    assert names <= {
+        "HOME",
+        "LANG",
+        "TERM",
+        "TMPDIR",
+        "PYTHONUNBUFFERED",
+        "CUDA_VISIBLE_DEVICES",
+        "PATH",
+        "PWD",
+        "SHLVL",
+        "_",
+        "EXTRA",
+        "AAR_EXEC",
+        "HOSTNAME",
+    }
 
 
 async def test_network_is_cut_off(sandbox: Sandbox) -> None:
@@ -187,7 +203,9 @@ async def test_output_flood_streams_with_bounded_memory(sandbox: Sandbox) -> Non
         if seen["lines"] % 2000 == 0:
             seen["peak"] = max(seen["peak"], rss_bytes())
 
-    result = await sandbox.exec(f"yes \"$(printf '%0999d' 0)\" | head -c {total}", on_output=count, keep_bytes=10_000, timeout=120)
+    result = await sandbox.exec(
+        f"yes \"$(printf '%0999d' 0)\" | head -c {total}", on_output=count, keep_bytes=10_000, timeout=120
+    )
     assert result.ok
     assert seen["bytes"] == total == result.output_bytes
     assert seen["lines"] == total // 1000

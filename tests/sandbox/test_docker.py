@@ -24,7 +24,9 @@ def engine() -> docker.DockerClient:
     client.close()
 
 
-async def test_container_is_locked_down(make_sandbox: Callable[..., Sandbox], engine: docker.DockerClient, layout: RunLayout) -> None:
+async def test_container_is_locked_down(
+    make_sandbox: Callable[..., Sandbox], engine: docker.DockerClient, layout: RunLayout
+) -> None:
     box = make_sandbox("docker", memory="300m", cpus=0.5, pids=77)
     result = await box.exec("id -u; cat /proc/self/status | grep CapEff; ls /workspace/..")
     assert result.ok
@@ -36,7 +38,9 @@ async def test_container_is_locked_down(make_sandbox: Callable[..., Sandbox], en
     assert host["Memory"] == 300 * 2**20 and host["MemorySwap"] == 300 * 2**20
     assert host["NanoCpus"] == 500_000_000 and host["PidsLimit"] == 77
     assert not host.get("Privileged") and not host.get("DeviceRequests")
-    assert [(m["Source"], m["Destination"], m["RW"]) for m in attrs["Mounts"]] == [(str(layout.workspace.resolve()), "/workspace", True)]
+    assert [(m["Source"], m["Destination"], m["RW"]) for m in attrs["Mounts"]] == [
+        (str(layout.workspace.resolve()), "/workspace", True)
+    ]
     assert attrs["Config"]["User"] == box.user  # type: ignore[attr-defined]
     assert all("ANTHROPIC" not in e for e in attrs["Config"]["Env"] or [])
 
@@ -61,7 +65,9 @@ async def test_memory_hog_is_killed_with_a_clear_result(make_sandbox: Callable[.
     async def record(stream: str, line: str) -> None:
         lines.append(line)
 
-    result = await box.exec("dd if=/dev/zero of=/dev/null bs=300M count=1", on_output=record, timeout=30)  # dd holds a 300 MB buffer
+    result = await box.exec(
+        "dd if=/dev/zero of=/dev/null bs=300M count=1", on_output=record, timeout=30
+    )  # dd holds a 300 MB buffer
     assert result.oom_killed and result.exit_code == 137 and not result.killed
     assert "out of memory (sandbox.memory = 64m)" in result.stderr and any("out of memory" in line for line in lines)
     small = await box.exec("dd if=/dev/zero of=/dev/null bs=8M count=1")
@@ -69,7 +75,9 @@ async def test_memory_hog_is_killed_with_a_clear_result(make_sandbox: Callable[.
 
 
 @pytest.mark.parametrize("how", ["kill", "remove"])
-async def test_dead_container_is_recreated_with_the_workspace(make_sandbox: Callable[..., Sandbox], engine: docker.DockerClient, layout: RunLayout, how: str) -> None:
+async def test_dead_container_is_recreated_with_the_workspace(
+    make_sandbox: Callable[..., Sandbox], engine: docker.DockerClient, layout: RunLayout, how: str
+) -> None:
     box = make_sandbox("docker")
     assert (await box.exec("echo precious > data.txt")).ok
     first = engine.containers.get(box.container_name)  # type: ignore[attr-defined]
@@ -82,10 +90,14 @@ async def test_dead_container_is_recreated_with_the_workspace(make_sandbox: Call
     assert ("stopped" if how == "kill" else "removed") in detail
 
 
-async def test_a_second_sandbox_adopts_the_running_container(make_sandbox: Callable[..., Sandbox], layout: RunLayout, docker_image: str) -> None:
+async def test_a_second_sandbox_adopts_the_running_container(
+    make_sandbox: Callable[..., Sandbox], layout: RunLayout, docker_image: str
+) -> None:
     owner = make_sandbox("docker")
     await owner.exec("true")
-    guest = DockerSandbox(SandboxConfig(backend="docker", image=docker_image), name="agent-1", workspace=layout.workspace)
+    guest = DockerSandbox(
+        SandboxConfig(backend="docker", image=docker_image), name="agent-1", workspace=layout.workspace
+    )
     await guest.start()
     assert guest.adopted and guest.container_name == owner.container_name  # type: ignore[attr-defined]
     assert (await guest.exec("echo from guest")).ok
@@ -93,13 +105,17 @@ async def test_a_second_sandbox_adopts_the_running_container(make_sandbox: Calla
 
 
 async def test_missing_image_says_how_to_build_it(tmp_path: Path, docker_image: str) -> None:
-    box = DockerSandbox(SandboxConfig(backend="docker", image="aar-no-such-image:never"), name="a", workspace=tmp_path / "ws")
+    box = DockerSandbox(
+        SandboxConfig(backend="docker", image="aar-no-such-image:never"), name="a", workspace=tmp_path / "ws"
+    )
     with pytest.raises(SandboxError, match="aar sandbox build"):
         await box.start()
 
 
 async def test_gpus_without_a_gpu_runtime_fail_with_a_clear_line(tmp_path: Path, docker_image: str) -> None:
-    box = DockerSandbox(SandboxConfig(backend="docker", image=docker_image, gpus="0"), name="a", workspace=tmp_path / "ws")
+    box = DockerSandbox(
+        SandboxConfig(backend="docker", image=docker_image, gpus="0"), name="a", workspace=tmp_path / "ws"
+    )
     try:
         await box.start()
     except SandboxError as exc:

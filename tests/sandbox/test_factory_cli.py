@@ -35,7 +35,9 @@ def _run(tmp_path: Path, **sandbox: object) -> tuple[RunPaths, RunConfig]:
     return paths, config
 
 
-async def test_exec_in_run_streams_to_the_terminal_and_returns_the_code(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+async def test_exec_in_run_streams_to_the_terminal_and_returns_the_code(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     paths, config = _run(tmp_path, backend="local")
     (paths.workspace("agent-1") / "hello.txt").write_text("hi there\n")
     code = await exec_in_run(paths, config, "agent-1", ["bash", "-c", "cat hello.txt; echo oops >&2; exit 7"])
@@ -45,13 +47,15 @@ async def test_exec_in_run_streams_to_the_terminal_and_returns_the_code(tmp_path
 
 async def test_exec_in_run_rejects_an_unknown_agent(tmp_path: Path) -> None:
     paths, config = _run(tmp_path, backend="local")
-    with pytest.raises(AarError, match="no agent 'nobody'.*agent-1, agent-2"):
+    with pytest.raises(AarError, match=r"no agent 'nobody'.*agent-1, agent-2"):
         await exec_in_run(paths, config, "nobody", ["true"])
     with pytest.raises(AarError, match="no workspace"):
         await exec_in_run(paths, config, "agent-2", ["true"])
 
 
-async def test_exec_in_run_joins_the_agents_container_and_leaves_it_up(tmp_path: Path, docker_image: str, capsys: pytest.CaptureFixture[str]) -> None:
+async def test_exec_in_run_joins_the_agents_container_and_leaves_it_up(
+    tmp_path: Path, docker_image: str, capsys: pytest.CaptureFixture[str]
+) -> None:
     paths, config = _run(tmp_path, backend="docker", image=docker_image)
     agent = DockerSandbox(config.sandbox, name="agent-1", workspace=paths.workspace("agent-1"))
     try:

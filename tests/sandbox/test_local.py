@@ -48,17 +48,23 @@ async def test_bwrap_hides_home_docker_socket_and_host_processes(make_sandbox: C
         " echo procs $(ls -d /proc/[0-9]* | wc -l); touch /usr/x 2>&1; true"
     )
     assert "SEEN" not in result.stdout
-    assert Path("/var/run/docker.sock").exists() or Path("/run/docker.sock").exists(), "control: the host has the socket"
+    assert Path("/var/run/docker.sock").exists() or Path("/run/docker.sock").exists(), (
+        "control: the host has the socket"
+    )
     assert int(result.stdout.split("procs ")[1].split()[0]) < 6, "only the sandbox's own processes are visible"
     assert "Read-only file system" in result.stdout
 
 
-async def test_run_folder_inside_a_bound_tree_is_masked(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, make_sandbox: Callable[..., Sandbox], layout: RunLayout) -> None:
+async def test_run_folder_inside_a_bound_tree_is_masked(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, make_sandbox: Callable[..., Sandbox], layout: RunLayout
+) -> None:
     """A run under a folder the sandbox binds (say runs/ inside the source tree) is hidden by a tmpfs."""
     roots = sandbox.bwrap.python_roots()
     monkeypatch.setattr(sandbox.bwrap, "python_roots", lambda: [*roots, str(tmp_path)])
     box = make_sandbox("local-bwrap")
-    seen = await box.exec(f"ls {tmp_path}/runs; cat {layout.root}/run.db {layout.root}/evaluator/heldout/final.json; true")
+    seen = await box.exec(
+        f"ls {tmp_path}/runs; cat {layout.root}/run.db {layout.root}/evaluator/heldout/final.json; true"
+    )
     assert "demo-20260101" in seen.stdout, "the bound tree is visible (so the mask is what hides the run)"
     assert DB_SECRET not in seen.stdout and LABEL_SECRET not in seen.stdout
     assert (await box.exec("echo fine > w.txt && cat w.txt")).stdout == "fine\n"
@@ -69,7 +75,9 @@ def test_bwrap_argv_masks_only_a_run_inside_a_bound_root(tmp_path: Path) -> None
     argv = sandbox.bwrap.bwrap_argv("bwrap", layout.workspace, ["true"], cwd="/workspace")
     assert str(layout.root) not in argv and "--share-net" not in argv
     assert argv[argv.index("--bind") + 1 : argv.index("--bind") + 3] == [str(layout.workspace.resolve()), "/workspace"]
-    assert "--share-net" in sandbox.bwrap.bwrap_argv("bwrap", layout.workspace, ["true"], cwd="/workspace", network=True)
+    assert "--share-net" in sandbox.bwrap.bwrap_argv(
+        "bwrap", layout.workspace, ["true"], cwd="/workspace", network=True
+    )
 
 
 CHILD = """
@@ -91,7 +99,11 @@ asyncio.run(main())
 @pytest.mark.parametrize("isolate", [True, False])
 def test_commands_die_with_the_daemon(tmp_path: Path, isolate: bool) -> None:
     mark = f"{5000 + os.getpid() % 1000}.{int(isolate)}{time.time_ns() % 997}"
-    daemon = subprocess.Popen([sys.executable, "-c", textwrap.dedent(CHILD), str(tmp_path), "1" if isolate else "0", mark], stdout=subprocess.PIPE, text=True)
+    daemon = subprocess.Popen(
+        [sys.executable, "-c", textwrap.dedent(CHILD), str(tmp_path), "1" if isolate else "0", mark],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
     try:
         assert daemon.stdout is not None and daemon.stdout.readline() == "ready\n"
         started = time.monotonic() + 5  # the shell prints "ready" a moment before it starts sleep

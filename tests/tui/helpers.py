@@ -29,7 +29,7 @@ def screen_text(app: App[object]) -> str:
     for y in sorted(rows):
         line = ""
         for x, text in sorted(rows[y]):
-            line = line.ljust(int(round(x / CELL_WIDTH))) + text
+            line = line.ljust(round(x / CELL_WIDTH)) + text
         lines.append(line.replace("\xa0", " "))
     return "\n".join(lines)
 
@@ -88,7 +88,10 @@ async def apply_like_daemon(db: Path) -> list[CommandRow]:
                 if cmd.kind.startswith("approval_"):
                     await store.update_agent(agent, approval=cmd.kind == "approval_on")
                 if cmd.kind == "deny":  # an approved call reports its result only when it has run, maybe minutes later
-                    store.emit(agent, ToolReturned(step=9, call_id=cmd.payload["call_id"], tool="bash", ok=False, output=effect))
+                    store.emit(
+                        agent,
+                        ToolReturned(step=9, call_id=cmd.payload["call_id"], tool="bash", ok=False, output=effect),
+                    )
                 store.emit(agent, CommandApplied(command_id=cmd.id, command=cmd.kind, target=cmd.target, effect=effect))
             if cmd.kind == "stop_run":
                 await store.set_meta("state", "stopping")

@@ -49,14 +49,23 @@ async def build_run(root: Path, *, agents: int = 4, hostile: bool = False) -> Ru
         await store.set_meta("state", "running")
         for i in range(1, agents + 1):
             name = f"agent-{i}"
-            await store.register_agent(name, backend="scripted", model="scripted-researcher", direction=f"direction {i}")
+            await store.register_agent(
+                name, backend="scripted", model="scripted-researcher", direction=f"direction {i}"
+            )
             await store.update_agent(name, status="thinking" if i != 2 else "waiting_approval", isolation="bubblewrap")
             await store.add_usage(name, steps=i, input_tokens=1000 * i, output_tokens=250 * i, cost_usd=0.05 * i)
             store.emit(name, AgentStatusChanged(status="thinking"))
             store.emit(name, ModelText(step=i, text=f"I will try idea {i} on the toy task.\nFirst, read the bundle."))
             call = f"call-{i}"
-            store.emit(name, ToolCalled(step=i, call_id=call, tool="bash", input={"command": f"python train.py --lr 0.00{i}"}))
-            store.emit(name, SandboxOutput(call_id=call, stream="stdout", text=f"epoch 1 loss 0.{70 - i}\nepoch 2 loss 0.{60 - i}\n"))
+            store.emit(
+                name, ToolCalled(step=i, call_id=call, tool="bash", input={"command": f"python train.py --lr 0.00{i}"})
+            )
+            store.emit(
+                name,
+                SandboxOutput(
+                    call_id=call, stream="stdout", text=f"epoch 1 loss 0.{70 - i}\nepoch 2 loss 0.{60 - i}\n"
+                ),
+            )
             store.emit(name, SandboxExited(call_id=call, exit_code=0, duration_s=1.5))
             store.emit(name, ToolReturned(step=i, call_id=call, tool="bash", ok=True, output="epoch 2 loss 0.5"))
             store.emit(name, AgentStepCompleted(step=i, input_tokens=1000, output_tokens=250, cost_usd=0.05))
@@ -65,8 +74,24 @@ async def build_run(root: Path, *, agents: int = 4, hostile: bool = False) -> Ru
                 i,
                 [
                     ("user", f"Your direction: direction {i}"),
-                    ("assistant", [{"type": "text", "text": f"I will try idea {i}."}, {"type": "tool_use", "id": call, "name": "bash", "input": {"command": "ls task"}}]),
-                    ("user", [{"type": "tool_result", "tool_use_id": call, "content": "README.md\ntrain.jsonl", "is_error": False}]),
+                    (
+                        "assistant",
+                        [
+                            {"type": "text", "text": f"I will try idea {i}."},
+                            {"type": "tool_use", "id": call, "name": "bash", "input": {"command": "ls task"}},
+                        ],
+                    ),
+                    (
+                        "user",
+                        [
+                            {
+                                "type": "tool_result",
+                                "tool_use_id": call,
+                                "content": "README.md\ntrain.jsonl",
+                                "is_error": False,
+                            }
+                        ],
+                    ),
                 ],
             )
             workspace = paths.workspace(name)
@@ -90,11 +115,26 @@ async def build_run(root: Path, *, agents: int = 4, hostile: bool = False) -> Ru
         for agent, value, flags, label in scored:
             sub = await store.add_submission(agent, "predictions", {"predictions": [0, 1]}, flags=flags, label=label)
             job = await store.enqueue_job("score", {"submission": sub}, submission_id=sub, status="done")
-            await store.add_result(job, submission_id=sub, split="feedback", pgr=value, ci_low=value - 0.05, ci_high=value + 0.05, metrics={})
+            await store.add_result(
+                job,
+                submission_id=sub,
+                split="feedback",
+                pgr=value,
+                ci_low=value - 0.05,
+                ci_high=value + 0.05,
+                metrics={},
+            )
             await store.update_submission(sub, status="scored")
-            store.emit(agent, EvalScored(job_id=job, submission_id=sub, pgr=value, ci_low=value - 0.05, ci_high=value + 0.05, flags=flags))
+            store.emit(
+                agent,
+                EvalScored(
+                    job_id=job, submission_id=sub, pgr=value, ci_low=value - 0.05, ci_high=value + 0.05, flags=flags
+                ),
+            )
         await store.enqueue_job("baseline", {"seed": 0})
-        store.emit(None, CommandApplied(command_id=0, command="approval_on", target="agent-2", effect="approval mode on"))
+        store.emit(
+            None, CommandApplied(command_id=0, command="approval_on", target="agent-2", effect="approval mode on")
+        )
         await store.flush()
     _pin_timestamps(paths.db)
     return paths

@@ -31,8 +31,15 @@ def test_one_line_looks_at_the_head_of_a_huge_text_and_says_it_cut() -> None:
 
 
 def test_a_megabyte_on_one_line_is_cut_in_the_transcript() -> None:
-    row = MessageRow(id=1, agent="a", step=1, role="user", content=[{"type": "tool_result", "tool_use_id": "c", "content": "x" * 1_000_000}], ts=0.0)
-    head, result, body = message_lines(row)
+    row = MessageRow(
+        id=1,
+        agent="a",
+        step=1,
+        role="user",
+        content=[{"type": "tool_result", "tool_use_id": "c", "content": "x" * 1_000_000}],
+        ts=0.0,
+    )
+    _head, _result, body = message_lines(row)
     assert body.plain == "  " + "x" * MAX_LINE + f"… ({1_000_000 - MAX_LINE:,} more characters in the store)"
 
 
@@ -70,7 +77,10 @@ async def test_hostile_forum_post_shows_literally_in_its_thread(run: RunPaths) -
         await wait_for(pilot, lambda: isinstance(app.screen, ForumScreen))
         await pilot.press("home")
         text = await wait_screen(pilot, "#1 agent-1 · [red]hostile title[/]")
-        assert "[bold red]not markup[/] \\x1b[31mred?\\x1b[0m done" in screen_text(app) and "\x1b" not in app.export_screenshot()
+        assert (
+            "[bold red]not markup[/] \\x1b[31mred?\\x1b[0m done" in screen_text(app)
+            and "\x1b" not in app.export_screenshot()
+        )
         assert text
 
 
@@ -88,7 +98,10 @@ async def test_readable_with_no_color(run: RunPaths, monkeypatch) -> None:  # ty
         assert "2> Traceback: boom" in text and "~ weighing two options" in text
         await pilot.press("2")
         await wait_screen(pilot, "agent-2 · sandbox output")
-        fills = {tuple(int(c[i : i + 2], 16) for i in (0, 2, 4)) for c in re.findall(r"fill: #([0-9a-f]{6})", app.export_screenshot())}
+        fills = {
+            tuple(int(c[i : i + 2], 16) for i in (0, 2, 4))
+            for c in re.findall(r"fill: #([0-9a-f]{6})", app.export_screenshot())
+        }
     assert fills and all(max(rgb) - min(rgb) <= 8 for rgb in fills), sorted(fills)  # greys (and the theme's near-greys)
 
 

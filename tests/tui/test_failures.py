@@ -73,7 +73,12 @@ async def test_a_rejected_command_is_announced_as_rejected(run: RunPaths) -> Non
         async with await RunStore.open(run.db) as daemon:
             effect = "agent-3 has already ended; nothing to do"
             await daemon.mark_command(command.id, status="rejected", effect=effect)
-            daemon.emit("agent-3", CommandApplied(command_id=command.id, command="pause", target="agent-3", effect=effect, status="rejected"))
+            daemon.emit(
+                "agent-3",
+                CommandApplied(
+                    command_id=command.id, command="pause", target="agent-3", effect=effect, status="rejected"
+                ),
+            )
             await daemon.flush()
         text = await wait_screen(pilot, "⚑ pause (rejected): agent-3 has already ended")
         text = await wait_screen(pilot, "pause agent-3: agent-3 has already ended; nothing to do")  # the toast
@@ -87,7 +92,10 @@ def test_an_event_the_tui_cannot_read_is_noted_and_the_rest_still_folds() -> Non
     good = EventRow(id=2, ts=0.0, agent=None, kind="run.state", payload={"state": "running"})
     changes = model.apply(RunUpdate(events=[broken, good]))
     assert changes.status and model.last_event_id == 2
-    assert [line.text for line in model.log.lines] == ["event 1 (command.applied) unreadable: KeyError: 'target'", "run running"]
+    assert [line.text for line in model.log.lines] == [
+        "event 1 (command.applied) unreadable: KeyError: 'target'",
+        "run running",
+    ]
 
 
 HOLD_LOCK = """

@@ -67,7 +67,9 @@ async def _wait_command(pilot: Any, run: RunPaths) -> Any:
         (["3", "s", "y"], "stop", "STOPPED"),
     ],
 )
-async def test_status_commands_reach_the_store_and_their_effect_shows(run: RunPaths, keys: list[str], kind: str, status_shown: str) -> None:
+async def test_status_commands_reach_the_store_and_their_effect_shows(
+    run: RunPaths, keys: list[str], kind: str, status_shown: str
+) -> None:
     app = AarApp(run.root)
     async with app.run_test(size=NARROW) as pilot:
         await _ready(pilot)
@@ -76,7 +78,13 @@ async def test_status_commands_reach_the_store_and_their_effect_shows(run: RunPa
         assert (command.kind, command.target) == (kind, "agent-3")
         await apply_like_daemon(run.db)
         # the list shows the new status, the focused agent's activity the applied command
-        await wait_for(pilot, lambda: all(s in screen_text(app) for s in (f"3 agent-3 {status_shown}", f"⚑ {kind}:", f"· {status_shown.lower()} (by {kind})")))
+        await wait_for(
+            pilot,
+            lambda: all(
+                s in screen_text(app)
+                for s in (f"3 agent-3 {status_shown}", f"⚑ {kind}:", f"· {status_shown.lower()} (by {kind})")
+            ),
+        )
 
 
 async def test_interrupt_writes_the_command_and_shows_its_effect(run: RunPaths) -> None:
@@ -159,7 +167,9 @@ async def test_approve_sends_the_pending_call_id_and_clears_it(run: RunPaths) ->
         assert (command.kind, command.target, command.payload) == ("approve", "agent-2", {"call_id": "call-2b"})
         await apply_like_daemon(run.db)
         # no tool.result yet (an approved call may run for minutes): the agent's running_tool status clears the approval
-        await wait_for(pilot, lambda: "2 agent-2 RUNNING TOOL" in (text := screen_text(app)) and "(1 to approve)" not in text)
+        await wait_for(
+            pilot, lambda: "2 agent-2 RUNNING TOOL" in (text := screen_text(app)) and "(1 to approve)" not in text
+        )
 
 
 async def test_deny_sends_the_reason(run: RunPaths) -> None:
@@ -199,8 +209,13 @@ async def test_approve_without_a_pending_call_says_so_and_writes_nothing(run: Ru
         assert await pending(run.db) == []
 
 
-@pytest.mark.parametrize(("key", "said"), [("A", "no agent to act on yet"), ("p", "no agent to act on yet"), ("a", "no agent yet, so no tool call")])
-async def test_agent_keys_before_any_agent_registers_say_so(tmp_path: Path, daemon_locks: Callable[[RunPaths], RunPaths], key: str, said: str) -> None:
+@pytest.mark.parametrize(
+    ("key", "said"),
+    [("A", "no agent to act on yet"), ("p", "no agent to act on yet"), ("a", "no agent yet, so no tool call")],
+)
+async def test_agent_keys_before_any_agent_registers_say_so(
+    tmp_path: Path, daemon_locks: Callable[[RunPaths], RunPaths], key: str, said: str
+) -> None:
     run = daemon_locks(await build_run(tmp_path / "empty", agents=0))
     app = AarApp(run.root)
     async with app.run_test(size=NARROW, notifications=True) as pilot:
@@ -256,13 +271,17 @@ async def test_inspect_shows_transcript_tokens_and_workspace(run: RunPaths, key:
         await wait_for(pilot, lambda: isinstance(app.screen, MainScreen))
 
 
-async def test_a_long_transcript_shows_its_newest_lines_without_freezing_the_keys(run: RunPaths, monkeypatch: pytest.MonkeyPatch) -> None:
+async def test_a_long_transcript_shows_its_newest_lines_without_freezing_the_keys(
+    run: RunPaths, monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.setattr(inspect_screen, "TRANSCRIPT_LINES", 400)
     monkeypatch.setattr(inspect_screen, "WRITE_CHUNK", 20)
     async with await RunStore.open(run.db) as daemon:
         for step in range(10, 40):
             result = "\n".join(f"step {step} row {row}" for row in range(30))
-            await daemon.append_messages("agent-1", step, [("user", [{"type": "tool_result", "tool_use_id": f"c{step}", "content": result}])])
+            await daemon.append_messages(
+                "agent-1", step, [("user", [{"type": "tool_result", "tool_use_id": f"c{step}", "content": result}])]
+            )
     app = AarApp(run.root)
     async with app.run_test(size=WIDE) as pilot:
         await _ready(pilot)
@@ -285,7 +304,9 @@ async def test_a_long_transcript_shows_its_newest_lines_without_freezing_the_key
 
 async def test_a_malformed_message_is_shown_raw_and_later_messages_still_arrive(run: RunPaths) -> None:
     async with await RunStore.open(run.db) as daemon:
-        await daemon.append_messages("agent-1", 10, [("assistant", [{"type": "text", "text": None}, {"type": "text", "text": "still here"}])])
+        await daemon.append_messages(
+            "agent-1", 10, [("assistant", [{"type": "text", "text": None}, {"type": "text", "text": "still here"}])]
+        )
     app = AarApp(run.root)
     async with app.run_test(size=WIDE) as pilot:
         await _ready(pilot)
@@ -297,7 +318,9 @@ async def test_a_malformed_message_is_shown_raw_and_later_messages_still_arrive(
         await wait_screen(pilot, "the next step")
 
 
-async def test_a_long_workspace_file_shows_its_first_lines_and_says_what_it_left_out(run: RunPaths, monkeypatch: pytest.MonkeyPatch) -> None:
+async def test_a_long_workspace_file_shows_its_first_lines_and_says_what_it_left_out(
+    run: RunPaths, monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.setattr(inspect_screen, "FILE_LINES", 300)
     monkeypatch.setattr(inspect_screen, "WRITE_CHUNK", 20)
     big = run.workspace("agent-1") / "a.csv"
@@ -340,7 +363,12 @@ async def test_forum_reply_as_supervisor_reaches_the_store_and_the_screen(run: R
         await wait_screen(pilot, "#5 supervisor ↳#2 Good work")
         async with await RunStore.open(run.db) as store:
             post = await store.post(5)
-        assert post is not None and (post.author, post.parent_id, post.title, post.body) == ("supervisor", 2, "Good work", "Now try 3 seeds.")
+        assert post is not None and (post.author, post.parent_id, post.title, post.body) == (
+            "supervisor",
+            2,
+            "Good work",
+            "Now try 3 seeds.",
+        )
         await pilot.press("escape")
         await wait_screen(pilot, "forum · 5 posts")
 
@@ -378,7 +406,9 @@ async def test_a_submission_scored_twice_on_one_split_shows_both_results(run: Ru
         ("Focus agent-3", "Act on agent-3 from now on (3)", ["p"], "agent-3"),  # any agent, past the 9 number keys too
     ],
 )
-async def test_command_palette_lists_actions_and_runs_them(run: RunPaths, query: str, help_text: str, then: list[str], target: str) -> None:
+async def test_command_palette_lists_actions_and_runs_them(
+    run: RunPaths, query: str, help_text: str, then: list[str], target: str
+) -> None:
     app = AarApp(run.root)
     async with app.run_test(size=WIDE) as pilot:
         await _ready(pilot)
@@ -389,7 +419,9 @@ async def test_command_palette_lists_actions_and_runs_them(run: RunPaths, query:
         assert (command.kind, command.target) == ("pause", target)
 
 
-async def test_at_80x24_every_key_is_on_screen_and_the_focused_agent_scrolls_into_the_list(tmp_path: Path, daemon_locks: Callable[[RunPaths], RunPaths]) -> None:
+async def test_at_80x24_every_key_is_on_screen_and_the_focused_agent_scrolls_into_the_list(
+    tmp_path: Path, daemon_locks: Callable[[RunPaths], RunPaths]
+) -> None:
     run = daemon_locks(await build_run(tmp_path / "run14", agents=14))
     app = AarApp(run.root)
     async with app.run_test(size=NARROW) as pilot:
@@ -407,7 +439,9 @@ async def test_at_80x24_every_key_is_on_screen_and_the_focused_agent_scrolls_int
         assert (command.kind, command.target) == ("pause", "agent-13")
 
 
-async def test_panes_need_rows_as_well_as_columns_or_agents_collapse_to_a_list(tmp_path: Path, daemon_locks: Callable[[RunPaths], RunPaths]) -> None:
+async def test_panes_need_rows_as_well_as_columns_or_agents_collapse_to_a_list(
+    tmp_path: Path, daemon_locks: Callable[[RunPaths], RunPaths]
+) -> None:
     """9 agents at 120x24 would be 3 rows of empty borders; they are a list until the terminal grows."""
     run = daemon_locks(await build_run(tmp_path / "run9", agents=9))
     app = AarApp(run.root)

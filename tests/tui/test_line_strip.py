@@ -12,7 +12,18 @@ from tui.text import data
 from tui.widgets.line_view import line_strip
 from tui.widgets.lines import LINE_STYLES
 
-SAMPLES = ["", "hello", "x" * 60, "日本語のテキスト" * 4, "a日b", "→ bash ls -la", "emoji 😀 ok " * 5, "  lead", "trail  ", "\\x1b[31m[bold]"]
+SAMPLES = [
+    "",
+    "hello",
+    "x" * 60,
+    "日本語のテキスト" * 4,
+    "a日b",
+    "→ bash ls -la",
+    "emoji 😀 ok " * 5,
+    "  lead",
+    "trail  ",
+    "\\x1b[31m[bold]",
+]
 
 
 def _rich_cells(line: Line, width: int) -> list[tuple[str, Style]]:

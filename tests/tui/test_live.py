@@ -38,7 +38,14 @@ async def test_on_screen_tails_stay_bounded_while_the_store_keeps_everything(run
     async with app.run_test(size=(80, 24)) as pilot:
         await wait_screen(pilot, "agent-1")
         async with await RunStore.open(run.db) as daemon:
-            daemon.emit_raw(("agent-1", "sandbox.output", SandboxOutput(call_id="c", stream="stdout", text=f"row {i}\n").model_dump_json()) for i in range(5000))
+            daemon.emit_raw(
+                (
+                    "agent-1",
+                    "sandbox.output",
+                    SandboxOutput(call_id="c", stream="stdout", text=f"row {i}\n").model_dump_json(),
+                )
+                for i in range(5000)
+            )
             last = await daemon.flush()
             total = await daemon.event_count()
         await wait_for(pilot, lambda: app.model.last_event_id == last, timeout=10)
@@ -65,7 +72,9 @@ async def test_an_agent_registered_after_attach_gets_its_own_pane(run: RunPaths)
         assert "agent-1" in screen_text(app)
 
 
-async def test_the_forum_list_keeps_the_newest_posts_and_counts_them_all(run: RunPaths, monkeypatch: pytest.MonkeyPatch) -> None:
+async def test_the_forum_list_keeps_the_newest_posts_and_counts_them_all(
+    run: RunPaths, monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.setattr(model_module, "POSTS_KEPT", 5)
     monkeypatch.setattr(forum_module, "POSTS_KEPT", 5)
     app = AarApp(run.root)

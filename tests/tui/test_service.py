@@ -79,7 +79,10 @@ async def test_two_clients_watch_one_run(run: RunPaths) -> None:
 async def test_attach_to_a_long_run_reads_the_tail_and_the_open_approval(run: RunPaths) -> None:
     async with await RunStore.open(run.db) as daemon:
         daemon.emit("agent-3", ApprovalRequested(call_id="old-call", tool="bash", input={"command": "ls"}))
-        rows = (("agent-1", "sandbox.output", SandboxOutput(call_id="c", stream="stdout", text="x").model_dump_json()) for _ in range(BACKLOG_EVENTS + 10))
+        rows = (
+            ("agent-1", "sandbox.output", SandboxOutput(call_id="c", stream="stdout", text="x").model_dump_json())
+            for _ in range(BACKLOG_EVENTS + 10)
+        )
         daemon.emit_raw(rows)
         last = await daemon.flush()
         await daemon.update_agent("agent-3", status="waiting_approval")

@@ -59,7 +59,11 @@ class Terminal:
 def terminal(tmp_path: Path) -> Iterator[Terminal]:
     name = f"aar-{uuid.uuid4().hex[:8]}"
     env = {**os.environ, "TERM": "xterm-256color", "NO_COLOR": "1"}
-    subprocess.run(["tmux", "new-session", "-d", "-s", name, "-x", "160", "-y", "48", "-c", str(REPO), "bash --norc --noprofile"], check=True, env=env)
+    subprocess.run(
+        ["tmux", "new-session", "-d", "-s", name, "-x", "160", "-y", "48", "-c", str(REPO), "bash --norc --noprofile"],
+        check=True,
+        env=env,
+    )
     try:
         yield Terminal(name)
     finally:
@@ -70,7 +74,9 @@ def terminal(tmp_path: Path) -> Iterator[Terminal]:
 
 
 def _runs(runs: Path) -> list[dict[str, object]]:
-    out = subprocess.run([AAR, "ls", "--runs-dir", str(runs), "--format", "json"], capture_output=True, text=True, check=True, timeout=60)
+    out = subprocess.run(
+        [AAR, "ls", "--runs-dir", str(runs), "--format", "json"], capture_output=True, text=True, check=True, timeout=60
+    )
     return json.loads(out.stdout)
 
 

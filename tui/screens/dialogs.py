@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+from typing import ClassVar
+
 from textual import on
 from textual.app import ComposeResult
-from textual.binding import Binding
+from textual.binding import Binding, BindingType
 from textual.containers import Vertical
 from textual.screen import ModalScreen
 from textual.widgets import Input, Label, TextArea
@@ -14,7 +16,7 @@ class PromptScreen(ModalScreen[str | None]):
     """Asks for one line; Enter sends it (``""`` when left empty), Escape cancels (returns None)."""
 
     CSS_PATH = "dialogs.tcss"
-    BINDINGS = [Binding("escape", "cancel", "Cancel")]
+    BINDINGS: ClassVar[list[BindingType]] = [Binding("escape", "cancel", "Cancel")]
 
     def __init__(self, title: str, *, placeholder: str = "", value: str = "") -> None:
         super().__init__()
@@ -40,7 +42,10 @@ class ComposeScreen(ModalScreen[str | None]):
     """Asks for several lines (a forum post); ctrl+s sends, Escape cancels."""
 
     CSS_PATH = "dialogs.tcss"
-    BINDINGS = [Binding("ctrl+s", "send", "Send", priority=True), Binding("escape", "cancel", "Cancel")]
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("ctrl+s", "send", "Send", priority=True),
+        Binding("escape", "cancel", "Cancel"),
+    ]
 
     def __init__(self, title: str) -> None:
         super().__init__()
@@ -63,7 +68,10 @@ class ConfirmScreen(ModalScreen[bool]):
     """Asks before something that cannot be undone; y confirms, n or Escape does not."""
 
     CSS_PATH = "dialogs.tcss"
-    BINDINGS = [Binding("y", "answer(True)", "Yes"), Binding("n,escape", "answer(False)", "No")]
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("y", "answer(True)", "Yes"),
+        Binding("n,escape", "answer(False)", "No"),
+    ]
 
     def __init__(self, question: str) -> None:
         super().__init__()

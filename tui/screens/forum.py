@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, ClassVar
 
 from rich.text import Text
 from textual import on, work
 from textual.app import ComposeResult
-from textual.binding import Binding
+from textual.binding import Binding, BindingType
 from textual.containers import Horizontal
 from textual.screen import Screen
 from textual.widgets import Input, OptionList, RichLog
@@ -36,7 +36,7 @@ def _split(text: str) -> tuple[str, str]:
 
 class ForumScreen(Screen[None]):
     CSS_PATH = "forum.tcss"
-    BINDINGS = [
+    BINDINGS: ClassVar[list[BindingType]] = [
         Binding("escape", "back", "Back", id="forum.back"),
         Binding("slash", "search", "Search", id="forum.search-focus"),
         Binding("r", "reply", "Reply", id="forum.reply"),
@@ -95,7 +95,13 @@ class ForumScreen(Screen[None]):
         model = self.aar.model
         shown = self.query_one("#post-list", OptionList).option_count
         total = max(model.post_count, shown)
-        title = f"{matching} matching" if self.searching else f"posts · newest {shown} of {total}" if total > shown else f"{total} posts"
+        title = (
+            f"{matching} matching"
+            if self.searching
+            else f"posts · newest {shown} of {total}"
+            if total > shown
+            else f"{total} posts"
+        )
         self.query_one("#post-list").border_title = title
 
     @on(Input.Submitted, "#forum-search")
@@ -149,7 +155,9 @@ class ForumScreen(Screen[None]):
             self.notify("choose a post to reply to", severity="warning", markup=False)
             return
         parent = self.selected
-        self.app.push_screen(ComposeScreen(f"Reply to #{parent} as supervisor"), lambda text: text and self.send(text, parent))
+        self.app.push_screen(
+            ComposeScreen(f"Reply to #{parent} as supervisor"), lambda text: text and self.send(text, parent)
+        )
 
     def action_new_post(self) -> None:
         self.app.push_screen(ComposeScreen("New post as supervisor"), lambda text: text and self.send(text, None))

@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import asyncio
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, ClassVar
 
 from rich.text import Text
 from textual import on, work
 from textual.app import ComposeResult
-from textual.binding import Binding
+from textual.binding import Binding, BindingType
 from textual.containers import Horizontal, Vertical
 from textual.screen import Screen
 from textual.widgets import OptionList, RichLog, Static
@@ -49,7 +49,7 @@ async def _write_chunked(log: RichLog, lines: list[Text]) -> None:
 
 class InspectScreen(Screen[None]):
     CSS_PATH = "inspect.tcss"
-    BINDINGS = [
+    BINDINGS: ClassVar[list[BindingType]] = [
         Binding("escape", "app.pop_screen", "Back", id="inspect.back"),
         Binding("w", "reload_files", "Reload files", id="inspect.files"),
         Binding("tab", "app.focus_next", "Switch pane", show=False),
@@ -171,4 +171,9 @@ class InspectScreen(Screen[None]):
         if len(lines) > FILE_LINES:
             whole = self.aar.client.paths.workspace(self.view.name) / path
             # Wrapped, unlike the file's lines: the path must be readable in a narrow pane.
-            view.write(Text(visible(f"… {len(lines) - FILE_LINES:,} more lines not shown; the whole file is {whole}"), style="dim"))
+            view.write(
+                Text(
+                    visible(f"… {len(lines) - FILE_LINES:,} more lines not shown; the whole file is {whole}"),
+                    style="dim",
+                )
+            )

@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, ClassVar
 
 from rich.text import Text
 from textual import work
 from textual.app import ComposeResult
-from textual.binding import Binding
+from textual.binding import Binding, BindingType
 from textual.screen import Screen
 from textual.widgets import DataTable, Static
 
@@ -24,7 +24,7 @@ STATUS_STYLES = {"running": "bold cyan", "queued": "", "done": "green", "failed"
 
 class JobsScreen(Screen[None]):
     CSS_PATH = "jobs.tcss"
-    BINDINGS = [Binding("escape,e", "app.pop_screen", "Back", id="jobs.back")]
+    BINDINGS: ClassVar[list[BindingType]] = [Binding("escape,e", "app.pop_screen", "Back", id="jobs.back")]
 
     @property
     def aar(self) -> AarApp:

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+from typing import ClassVar
+
 from textual.app import ComposeResult
-from textual.binding import Binding
+from textual.binding import Binding, BindingType
 from textual.screen import Screen
 from textual.widgets import Static
 
@@ -19,7 +21,7 @@ NOTE = (
 
 class LeaderboardScreen(Screen[None]):
     CSS_PATH = "leaderboard.tcss"
-    BINDINGS = [Binding("escape,l", "app.pop_screen", "Back", id="board.back")]
+    BINDINGS: ClassVar[list[BindingType]] = [Binding("escape,l", "app.pop_screen", "Back", id="board.back")]
 
     def __init__(self, model: RunModel) -> None:
         super().__init__()

@@ -10,10 +10,10 @@ writes a command to the store; the effect shows when the daemon reports it.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from textual.app import ComposeResult
-from textual.binding import Binding
+from textual.binding import Binding, BindingType
 from textual.containers import Grid, Horizontal
 from textual.screen import Screen
 
@@ -55,7 +55,7 @@ def fits_panes(width: int, height: int, agents: int) -> bool:
 class MainScreen(Screen[None]):
     CSS_PATH = "main.tcss"
     AUTO_FOCUS = None
-    BINDINGS = [
+    BINDINGS: ClassVar[list[BindingType]] = [
         Binding("q", "app.detach", "Detach", id="app.detach-main"),
         Binding("left,up", "move(-1)", "Prev agent", show=False, id="agent.prev"),
         Binding("right,down", "move(1)", "Next agent", show=False, id="agent.next"),
@@ -221,11 +221,15 @@ class MainScreen(Screen[None]):
 
     def action_redirect(self) -> None:
         if target := self._target():
-            prompt = PromptScreen(f"Redirect {target}", placeholder="what it should do instead (read before its next model call)")
+            prompt = PromptScreen(
+                f"Redirect {target}", placeholder="what it should do instead (read before its next model call)"
+            )
             self.app.push_screen(prompt, lambda text: text and self._send("redirect", target, {"text": text}))
 
     def action_broadcast(self) -> None:
-        prompt = PromptScreen("Broadcast to every agent", placeholder="a message every agent reads before its next model call")
+        prompt = PromptScreen(
+            "Broadcast to every agent", placeholder="a message every agent reads before its next model call"
+        )
         self.app.push_screen(prompt, lambda text: text and self._send("redirect", "*", {"text": text}))
 
     def _pending(self) -> tuple[str, str, str] | None:
@@ -245,7 +249,9 @@ class MainScreen(Screen[None]):
     def action_deny(self) -> None:
         if pending := self._pending():
             name, call_id, tool = pending
-            prompt = PromptScreen(f"Deny {name}'s {tool} call: why?", placeholder="the reason the agent reads (optional)")
+            prompt = PromptScreen(
+                f"Deny {name}'s {tool} call: why?", placeholder="the reason the agent reads (optional)"
+            )
 
             def answered(reason: str | None) -> None:
                 if reason is not None:  # Escape leaves the call waiting; Enter on an empty line denies without a reason

@@ -64,9 +64,18 @@ def message_lines(message: MessageRow) -> list[Text]:
     """A header (step, role) then each block; compacted history is marked as such."""
     archived = message.role.startswith("archived:")
     role = message.role.removeprefix("archived:")
-    head = Text(f"── step {message.step} · {role}" + (" (compacted away)" if archived else "") + " ──", style="bold dim" if archived else "bold")
+    head = Text(
+        f"── step {message.step} · {role}" + (" (compacted away)" if archived else "") + " ──",
+        style="bold dim" if archived else "bold",
+    )
     content = message.content
-    blocks = [{"type": "text", "text": content}] if isinstance(content, str) else content if isinstance(content, list) else [content]
+    blocks = (
+        [{"type": "text", "text": content}]
+        if isinstance(content, str)
+        else content
+        if isinstance(content, list)
+        else [content]
+    )
     lines = [head]
     for block in blocks:
         try:

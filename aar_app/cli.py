@@ -24,15 +24,21 @@ STOP_TIMEOUT_S = 60.0
 
 
 def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="aar", description="A terminal control room for a team of automated alignment researchers.")
+    parser = argparse.ArgumentParser(
+        prog="aar", description="A terminal control room for a team of automated alignment researchers."
+    )
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     def runs_dir(p: argparse.ArgumentParser) -> None:
-        p.add_argument("--runs-dir", type=Path, default=DEFAULT_RUNS_DIR, help="where runs live (default: runs, or $AAR_RUNS_DIR)")
+        p.add_argument(
+            "--runs-dir", type=Path, default=DEFAULT_RUNS_DIR, help="where runs live (default: runs, or $AAR_RUNS_DIR)"
+        )
 
     p = sub.add_parser("run", help="start a run from a config and attach the TUI")
     p.add_argument("config", type=Path)
-    p.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE", help="override a config key")
+    p.add_argument(
+        "--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE", help="override a config key"
+    )
     p.add_argument("--headless", action="store_true", help="run the daemon in the foreground, one line per event")
     p.add_argument("--no-attach", action="store_true", help="start the daemon detached and return")
 
@@ -40,7 +46,10 @@ def _parser() -> argparse.ArgumentParser:
     runs_dir(p)
     p.add_argument("--format", choices=["table", "json"], default="table")
 
-    for name, text in (("attach", "attach the TUI to a run (the newest by default)"), ("resume", "continue a stopped or crashed run")):
+    for name, text in (
+        ("attach", "attach the TUI to a run (the newest by default)"),
+        ("resume", "continue a stopped or crashed run"),
+    ):
         p = sub.add_parser(name, help=text)
         p.add_argument("run", nargs="?")
         runs_dir(p)
@@ -65,7 +74,11 @@ def _parser() -> argparse.ArgumentParser:
     runs_dir(p)
 
     # These two parse their own arguments (see PASS_THROUGH); listed here for --help.
-    sub.add_parser("eval", help="evaluate a method from the shell: aar eval --task toy --method NAME|PATH --seeds N", add_help=False)
+    sub.add_parser(
+        "eval",
+        help="evaluate a method from the shell: aar eval --task toy --method NAME|PATH --seeds N",
+        add_help=False,
+    )
     sub.add_parser("sandbox", help="sandbox images: aar sandbox build", add_help=False)
     return parser
 
@@ -76,7 +89,9 @@ def _wait_started(paths: RunPaths, proc_poll: Callable[[], int | None]) -> None:
     while time.monotonic() < deadline:
         if proc_poll() is not None:
             tail = (paths.logs / "daemon.log").read_text(errors="replace").strip().splitlines()[-5:]
-            raise AarError(f"the daemon exited at start: {' / '.join(tail) or 'no output'} (see {paths.logs / 'daemon.log'})")
+            raise AarError(
+                f"the daemon exited at start: {' / '.join(tail) or 'no output'} (see {paths.logs / 'daemon.log'})"
+            )
         if holder_pid(paths.lock) is not None and summarise(paths).state not in ("created", "starting"):
             return
         time.sleep(0.1)
@@ -84,7 +99,7 @@ def _wait_started(paths: RunPaths, proc_poll: Callable[[], int | None]) -> None:
 
 
 def _start(paths: RunPaths, *, headless: bool, attach: bool) -> int:
-    from aar.daemon import run_daemon, spawn_detached
+    from aar_app.daemon import run_daemon, spawn_detached
 
     if headless:
         from aar.eventline import one_line
@@ -194,7 +209,10 @@ def _cmd_report(args: argparse.Namespace) -> int:
 
         asyncio.run(final())
     report = asyncio.run(build_report(paths))
-    print(report.model_dump_json(indent=2) if args.format == "json" else render_markdown(report), end="\n" if args.format == "json" else "")
+    print(
+        report.model_dump_json(indent=2) if args.format == "json" else render_markdown(report),
+        end="\n" if args.format == "json" else "",
+    )
     return 0
 
 

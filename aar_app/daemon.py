@@ -96,7 +96,12 @@ async def run_daemon(root: Path, *, printer: Callable[[EventRow], None] | None =
         log.info("daemon pid %d drives %s (stored state %s)", os.getpid(), paths.run_id, previous)
         await store.set_meta("daemon_pid", str(os.getpid()))
         if lock.stale_pid is not None and previous in ("starting", "running", "stopping"):
-            store.emit(None, RunLog(level="warning", message=f"previous daemon (pid {lock.stale_pid}) died; resuming from the store"))
+            store.emit(
+                None,
+                RunLog(
+                    level="warning", message=f"previous daemon (pid {lock.stale_pid}) died; resuming from the store"
+                ),
+            )
         await _set_state(store, "starting", "resume" if previous != "created" else "")
         final_state, reason = "stopped", ""
         try:
@@ -159,7 +164,7 @@ def spawn_detached(root: Path) -> subprocess.Popen[bytes]:
     paths.logs.mkdir(parents=True, exist_ok=True)
     with open(paths.logs / "daemon.log", "ab") as out:
         return subprocess.Popen(
-            [sys.executable, "-m", "aar.daemon", str(root)],
+            [sys.executable, "-m", "aar_app.daemon", str(root)],
             stdin=subprocess.DEVNULL,
             stdout=out,
             stderr=subprocess.STDOUT,
@@ -171,7 +176,7 @@ def spawn_detached(root: Path) -> subprocess.Popen[bytes]:
 def main(argv: list[str] | None = None) -> int:
     args = sys.argv[1:] if argv is None else argv
     if len(args) != 1:
-        print("usage: python -m aar.daemon RUN_DIR", file=sys.stderr)
+        print("usage: python -m aar_app.daemon RUN_DIR", file=sys.stderr)
         return 2
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     try:
