@@ -192,6 +192,45 @@ class ErrorRaised(_Payload):
     where: str = ""
 
 
+class MonitorDecided(_Payload):
+    """A monitor saw something and acted: the rule, the evidence and the action it took."""
+
+    kind: Literal["monitor.decision"] = "monitor.decision"
+    monitor: str
+    """Name of the ``[[monitors]]`` entry (or the built-in rule set) that decided."""
+    rule: str
+    """The rule that fired, e.g. ``label_hunting``."""
+    action: Literal["flag", "pause", "quarantine", "stop"]
+    reason: str
+    """One line a supervisor reads: why this was flagged."""
+    evidence: str = ""
+    """What it saw: the command, the source line or the post text (cut)."""
+    post_id: int | None = None
+    submission_id: int | None = None
+
+
+class ClaimChecked(_Payload):
+    """A number in a forum post checked against its author's evaluator results."""
+
+    kind: Literal["forum.claim"] = "forum.claim"
+    post_id: int
+    metric: Literal["pgr", "accuracy"]
+    value: float
+    claim: str
+    """The text the number was read from."""
+    verdict: Literal["verified", "contradicted"]
+    submission_id: int | None = None
+    """The submission whose result supports the claim, when verified."""
+
+
+class SupervisorAsked(_Payload):
+    """An agent asked the supervisor a question and waits (paused) for the answer."""
+
+    kind: Literal["agent.ask"] = "agent.ask"
+    step: int
+    question: str
+
+
 EventPayload = Annotated[
     RunStateChanged
     | RunLog
@@ -211,7 +250,10 @@ EventPayload = Annotated[
     | CommandIssued
     | CommandApplied
     | BudgetExceeded
-    | ErrorRaised,
+    | ErrorRaised
+    | MonitorDecided
+    | ClaimChecked
+    | SupervisorAsked,
     Field(discriminator="kind"),
 ]
 
