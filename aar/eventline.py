@@ -5,6 +5,26 @@ from __future__ import annotations
 import time
 from typing import Any
 
+from pydantic import ValidationError
+
+from aar.events import (
+    AgentStatusChanged,
+    AgentStepCompleted,
+    CommandApplied,
+    ErrorRaised,
+    EvalJobChanged,
+    EvalScored,
+    EventPayload,
+    ForumPosted,
+    ModelText,
+    RunLog,
+    RunStateChanged,
+    SandboxExited,
+    SandboxOutput,
+    ToolCalled,
+    ToolReturned,
+    parse_payload,
+)
 from aar.store import EventRow
 
 _MAX = 160
@@ -15,48 +35,61 @@ def _clip(text: str) -> str:
     return text if len(text) <= _MAX else text[: _MAX - 1] + "…"
 
 
-def _summary(kind: str, p: dict[str, Any]) -> str:
-    match kind:
-        case "run.state":
-            return f"run {p['state']}" + (f": {p['reason']}" if p.get("reason") else "")
-        case "agent.status":
-            return f"status {p['status']}" + (f" ({p['detail']})" if p.get("detail") else "")
-        case "agent.step":
-            return f"step {p['step']} done: {p['input_tokens']} in / {p['output_tokens']} out, ${p['cost_usd']:.4f}"
-        case "model.text":
-            return f"says: {p['text']}"
-        case "tool.call":
-            return f"calls {p['tool']} {p['input']}"
-        case "tool.result":
-            return f"{p['tool']} {'ok' if p['ok'] else 'ERROR'}: {p['output']}"
-        case "sandbox.output":
-            return f"{p['stream']}: {p['text']}"
-        case "sandbox.exit":
+def parsed(row: EventRow) -> EventPayload | None:
+    """The row's payload as its model; ``None`` for a payload of no known shape (a newer daemon's, a damaged row)."""
+    try:
+        return parse_payload(row.payload)
+    except ValidationError:
+        return None
+
+
+def _summary(p: EventPayload) -> str | None:
+    match p:
+        case RunStateChanged():
+            return f"run {p.state}" + (f": {p.reason}" if p.reason else "")
+        case AgentStatusChanged():
+            return f"status {p.status}" + (f" ({p.detail})" if p.detail else "")
+        case AgentStepCompleted():
+            return f"step {p.step} done: {p.input_tokens} in / {p.output_tokens} out, ${p.cost_usd:.4f}"
+        case ModelText():
+            return f"says: {p.text}"
+        case ToolCalled():
+            return f"calls {p.tool} {p.input}"
+        case ToolReturned():
+            return f"{p.tool} {'ok' if p.ok else 'ERROR'}: {p.output}"
+        case SandboxOutput():
+            return f"{p.stream}: {p.text}"
+        case SandboxExited():
             return (
-                f"command exited {p['exit_code']}"
-                + (" (timed out)" if p.get("timed_out") else "")
-                + (" (killed)" if p.get("killed") else "")
+                f"command exited {p.exit_code}"
+                + (" (timed out)" if p.timed_out else "")
+                + (" (killed)" if p.killed else "")
             )
-        case "forum.post":
-            return f"posted #{p['post_id']}: {p['title']}"
-        case "eval.result":
-            pgr = "n/a" if p.get("pgr") is None else f"{p['pgr']:.3f} [{p['ci_low']:.3f}, {p['ci_high']:.3f}]"
-            return f"scored submission {p.get('submission_id')}: PGR {pgr}" + (
-                f" flags {p['flags']}" if p.get("flags") else ""
-            )
-        case "eval.job":
-            return f"eval job {p['job_id']} ({p['job_kind']}) {p['status']}" + (
-                f": {p['detail']}" if p.get("detail") else ""
-            )
-        case "command.applied":
-            return f"{p['command']} -> {p['target']}: {p['effect']}"
-        case "log" | "error":
-            return p.get("message", "")
+        case ForumPosted():
+            return f"posted #{p.post_id}: {p.title}"
+        case EvalScored():
+            pgr = "n/a" if p.pgr is None else f"{p.pgr:.3f}"
+            if p.pgr is not None and p.ci_low is not None and p.ci_high is not None:
+                pgr += f" [{p.ci_low:.3f}, {p.ci_high:.3f}]"
+            return f"scored submission {p.submission_id}: PGR {pgr}" + (f" flags {p.flags}" if p.flags else "")
+        case EvalJobChanged():
+            return f"eval job {p.job_id} ({p.job_kind}) {p.status}" + (f": {p.detail}" if p.detail else "")
+        case CommandApplied():
+            return f"{p.command} -> {p.target}: {p.effect}"
+        case RunLog() | ErrorRaised():
+            return p.message
         case _:
-            return " ".join(f"{k}={v}" for k, v in p.items() if k != "kind")
+            return None
+
+
+def _fields(payload: dict[str, Any]) -> str:
+    """``key=value`` for every field: events without a summary of their own, and payloads of no known shape."""
+    return " ".join(f"{k}={v}" for k, v in payload.items() if k != "kind")
 
 
 def one_line(row: EventRow) -> str:
     stamp = time.strftime("%H:%M:%S", time.localtime(row.ts))
     who = row.agent or "-"
-    return f"{stamp} {who:<10} {row.kind:<18} {_clip(_summary(row.kind, row.payload))}"
+    payload = parsed(row)
+    summary = _summary(payload) if payload is not None else None
+    return f"{stamp} {who:<10} {row.kind:<18} {_clip(summary if summary is not None else _fields(row.payload))}"

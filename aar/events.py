@@ -2,12 +2,13 @@
 
 The ``events`` table is the run's bus and record. Each row has a ``kind`` and
 a JSON payload; the payload's shape is one of the models below, tagged by its
-``kind`` literal so a reader can parse any row with ``parse_payload``.
-Readers that only display events (the TUI) may use the raw dict.
+``kind`` literal so a reader can parse any row with ``parse_payload`` and
+``match`` on the classes (the TUI and the headless printer do).
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter
@@ -257,9 +258,14 @@ EventPayload = Annotated[
     Field(discriminator="kind"),
 ]
 
-_ADAPTER: TypeAdapter[Any] = TypeAdapter(EventPayload)
+_ADAPTER: TypeAdapter[EventPayload] = TypeAdapter(EventPayload)
 
 
-def parse_payload(payload_json: str | bytes) -> BaseModel:
-    """Parse a stored payload (its JSON carries ``kind``) into its model."""
-    return _ADAPTER.validate_json(payload_json)
+def parse_payload(payload: str | bytes | Mapping[str, Any]) -> EventPayload:
+    """Parse a stored payload (its JSON, or the dict the store decoded; either carries ``kind``) into its model.
+
+    Raises ``pydantic.ValidationError`` for a payload of no known shape (a newer daemon's, a damaged row).
+    """
+    if isinstance(payload, str | bytes):
+        return _ADAPTER.validate_json(payload)
+    return _ADAPTER.validate_python(payload)

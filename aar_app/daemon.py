@@ -23,7 +23,8 @@ from pathlib import Path
 
 from aar.config import load_config
 from aar.errors import AarError
-from aar.events import RunLog, RunStateChanged
+from aar.eventline import parsed
+from aar.events import ModelText, RunLog, RunStateChanged
 from aar.lock import DaemonLock
 from aar.runtime import RunContext, RunPaths
 from aar.store import EventRow, RunStore
@@ -61,22 +62,28 @@ async def _follow(store: RunStore, printer: Callable[[EventRow], None], stop: as
     line, printed when that agent's next other event arrives.
     """
     last = 0
-    said: dict[str | None, EventRow] = {}
+    said: dict[str | None, tuple[EventRow, ModelText]] = {}
+
+    def print_said(agent: str | None) -> None:
+        row, text = said.pop(agent)
+        printer(row.model_copy(update={"payload": text.model_dump()}))
+
     while True:
         rows = await store.events_after(last, limit=1000)
         for row in rows:
-            if row.kind == "model.text":
+            payload = parsed(row)
+            if isinstance(payload, ModelText):
                 held = said.get(row.agent)
-                text = (held.payload["text"] if held else "") + row.payload["text"]
-                said[row.agent] = row.model_copy(update={"payload": {**row.payload, "text": text}})
+                text = (held[1].text if held else "") + payload.text
+                said[row.agent] = (row, payload.model_copy(update={"text": text}))
                 continue
             if row.agent in said:
-                printer(said.pop(row.agent))
+                print_said(row.agent)
             printer(row)
         last = rows[-1].id if rows else last
         if not rows and stop.is_set():
-            for row in said.values():
-                printer(row)
+            for agent in list(said):
+                print_said(agent)
             return
         await asyncio.sleep(0.1)
 

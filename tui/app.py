@@ -150,13 +150,10 @@ class AarApp(App[int]):
                 timeout=30,
             )
         for applied in changes.applied:
-            kind = self.issued.pop(applied.get("command_id", -1), None)
-            if kind is not None:
-                status = applied.get("status", "applied")
-                text = one_line(f"{applied.get('command')} {applied.get('target')}: {applied.get('effect')}", 300)
-                self.notify(
-                    text, title=status, severity="warning" if status == "rejected" else "information", markup=False
-                )
+            if self.issued.pop(applied.command_id, None) is not None:
+                text = one_line(f"{applied.command} {applied.target}: {applied.effect}", 300)
+                rejected = applied.status == "rejected"
+                self.notify(text, title=applied.status, severity="warning" if rejected else "information", markup=False)
         self._refresh_screens(changes)
 
     def _refresh_screens(self, changes: Changes) -> None:

@@ -13,7 +13,24 @@ from collections import deque
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-from aar.store import AgentRow, EventRow, LeaderboardRow, PostRow
+from aar.events import (
+    AgentStatusChanged,
+    ApprovalRequested,
+    BudgetExceeded,
+    CommandApplied,
+    ErrorRaised,
+    EvalScored,
+    EventPayload,
+    ForumPosted,
+    ModelText,
+    RunLog,
+    RunStateChanged,
+    SandboxExited,
+    SandboxOutput,
+    ToolCalled,
+    ToolReturned,
+)
+from aar.store import AgentRow, LeaderboardRow, PostRow
 from tui.text import clip, one_line, pgr, visible
 
 TAIL_LINES = 300
@@ -116,11 +133,28 @@ class QueueCounts:
     failed: int = 0
 
 
+@dataclass(frozen=True, slots=True)
+class Unreadable:
+    """A stored event whose payload this TUI cannot read (a newer daemon's, a damaged row)."""
+
+    kind: str
+    error: str
+
+
+@dataclass(frozen=True, slots=True)
+class Event:
+    """One stored event, its payload parsed once (by ``RunClient``) into its ``aar.events`` model."""
+
+    id: int
+    agent: str | None
+    payload: EventPayload | Unreadable
+
+
 @dataclass
 class RunUpdate:
     """One batch read from the store by ``RunClient.poll``."""
 
-    events: list[EventRow] = field(default_factory=list)
+    events: list[Event] = field(default_factory=list)
     agents: list[AgentRow] = field(default_factory=list)
     posts: list[PostRow] = field(default_factory=list)
     post_count: int | None = None
@@ -140,8 +174,8 @@ class Changes:
     status: bool = False
     """The status bar's data changed: an agent's row (spend, isolation), the run's state or log, the queue.
     An agent's output alone does not redraw it."""
-    applied: list[dict[str, Any]] = field(default_factory=list)
-    """Payloads of ``command.applied`` events in this batch."""
+    applied: list[CommandApplied] = field(default_factory=list)
+    """The ``command.applied`` events of this batch."""
 
 
 def _args(value: dict[str, Any]) -> str:
@@ -192,12 +226,12 @@ class RunModel:
                 changes.agents.add(row.name)
                 changes.status = True
         for event in update.events:
-            try:
-                self._fold(event, changes)
-            except (KeyError, TypeError, ValueError, AttributeError) as exc:
+            if isinstance(event.payload, Unreadable):
                 # An event this TUI cannot read (a newer daemon's, a damaged row) is noted, not fatal.
-                self.log.write("error", f"event {event.id} ({event.kind}) unreadable: {type(exc).__name__}: {exc}")
+                self.log.write("error", f"event {event.id} ({event.payload.kind}) unreadable: {event.payload.error}")
                 changes.status = True
+            else:
+                self._fold(event.agent, event.payload, changes)
             self.last_event_id = max(self.last_event_id, event.id)
         if update.posts:
             self.posts.extend(update.posts)
@@ -219,70 +253,76 @@ class RunModel:
             changes.status = True
         return changes
 
-    def _fold(self, event: EventRow, changes: Changes) -> None:
-        p = event.payload
-        view = self.agents.get(event.agent) if event.agent else None
+    def _fold(self, agent: str | None, p: EventPayload, changes: Changes) -> None:
+        view = self.agents.get(agent) if agent else None
         if view is None:
-            self._fold_run(event.kind, p)
+            self._fold_run(p)
             changes.status = True
-            if event.kind == "command.applied":
+            if isinstance(p, CommandApplied):
                 changes.applied.append(p)
             return
         changes.agents.add(view.name)
-        tail, kind = view.tail, event.kind
-        if kind == "model.text":
-            tail.write("thinking" if p.get("thinking") else "text", p["text"], stream=True)
-        elif kind == "tool.call":
-            tail.write("tool", f"→ {p['tool']} {one_line(_args(p['input']), 300)}")
-            if p["tool"] == "bash":
-                view.sandbox.write("tool", f"$ {one_line(str(p['input'].get('command', '')), 300)}")
-        elif kind == "tool.result":
-            view.pending.pop(p["call_id"], None)
-            status = "ok" if p["ok"] else "ERROR"
-            tail.write("result" if p["ok"] else "error", f"← {p['tool']} {status}: {one_line(p['output'], 300)}")
-        elif kind == "sandbox.output":
-            line_kind: LineKind = "err" if p["stream"] == "stderr" else "out"
-            tail.write(line_kind, p["text"].removesuffix("\n"))
-            view.sandbox.write(line_kind, p["text"].removesuffix("\n"))
-        elif kind == "sandbox.exit":
-            how = " (timed out)" if p.get("timed_out") else " (killed)" if p.get("killed") else ""
-            view.sandbox.write("status", f"[exit {p['exit_code']}{how} in {p.get('duration_s', 0):.1f}s]")
-        elif kind == "agent.status":
-            if p["status"] in _ENDED or p["status"] == "running_tool":  # an agent runs a tool only once no call waits
-                view.pending.clear()
-            detail = f" ({one_line(p['detail'])})" if p.get("detail") else ""
-            tail.write("status", f"· {p['status']}{detail}")
-        elif kind == "approval.requested":
-            view.pending[p["call_id"]] = PendingCall(p["call_id"], p["tool"], p["input"])
-            tail.write("approval", f"? approve {p['tool']} {one_line(_args(p['input']), 300)}  [a approve / d deny]")
-        elif kind == "command.applied":
-            changes.applied.append(p)
-            refused = " (rejected)" if p.get("status") == "rejected" else ""
-            tail.write("error" if refused else "command", f"⚑ {p['command']}{refused}: {one_line(p['effect'])}")
-        elif kind == "eval.result":
-            tail.write("eval", f"★ scored submission {p.get('submission_id')}: PGR {_pgr(p)}")
-        elif kind == "budget.exceeded":
-            tail.write("error", f"! budget {p['limit']} exceeded: {p['used']:g} of {p['cap']:g}")
-        elif kind in ("error", "log"):
-            tail.write(
-                "error" if kind == "error" or p.get("level") in ("warning", "error") else "status",
-                f"! {one_line(p.get('message', ''), 300)}",
-            )
-        elif kind == "forum.post":
-            tail.write("status", f"✎ posted #{p['post_id']}: {one_line(p['title'])}")
+        tail = view.tail
+        match p:
+            case ModelText():
+                tail.write("thinking" if p.thinking else "text", p.text, stream=True)
+            case ToolCalled():
+                tail.write("tool", f"→ {p.tool} {one_line(_args(p.input), 300)}")
+                if p.tool == "bash":
+                    view.sandbox.write("tool", f"$ {one_line(str(p.input.get('command', '')), 300)}")
+            case ToolReturned():
+                view.pending.pop(p.call_id, None)
+                status = "ok" if p.ok else "ERROR"
+                tail.write("result" if p.ok else "error", f"← {p.tool} {status}: {one_line(p.output, 300)}")
+            case SandboxOutput():
+                line_kind: LineKind = "err" if p.stream == "stderr" else "out"
+                tail.write(line_kind, p.text.removesuffix("\n"))
+                view.sandbox.write(line_kind, p.text.removesuffix("\n"))
+            case SandboxExited():
+                how = " (timed out)" if p.timed_out else " (killed)" if p.killed else ""
+                view.sandbox.write("status", f"[exit {p.exit_code}{how} in {p.duration_s:.1f}s]")
+            case AgentStatusChanged():
+                if p.status in _ENDED or p.status == "running_tool":  # an agent runs a tool only once no call waits
+                    view.pending.clear()
+                detail = f" ({one_line(p.detail)})" if p.detail else ""
+                tail.write("status", f"· {p.status}{detail}")
+            case ApprovalRequested():
+                view.pending[p.call_id] = PendingCall(p.call_id, p.tool, p.input)
+                tail.write("approval", f"? approve {p.tool} {one_line(_args(p.input), 300)}  [a approve / d deny]")
+            case CommandApplied():
+                changes.applied.append(p)
+                refused = " (rejected)" if p.status == "rejected" else ""
+                tail.write("error" if refused else "command", f"⚑ {p.command}{refused}: {one_line(p.effect)}")
+            case EvalScored():
+                tail.write("eval", f"★ scored submission {p.submission_id}: PGR {_pgr(p)}")
+            case BudgetExceeded():
+                tail.write("error", f"! budget {p.limit} exceeded: {p.used:g} of {p.cap:g}")
+            case ErrorRaised():
+                tail.write("error", f"! {one_line(p.message, 300)}")
+            case RunLog():
+                tail.write("error" if p.level in ("warning", "error") else "status", f"! {one_line(p.message, 300)}")
+            case ForumPosted():
+                tail.write("status", f"✎ posted #{p.post_id}: {one_line(p.title)}")
+            case _:
+                pass  # steps, submissions, jobs, monitors: the agent's row, the leaderboard and the queue show them
 
-    def _fold_run(self, kind: str, p: dict[str, Any]) -> None:
-        if kind == "run.state":
-            self.log.write("status", f"run {p['state']}" + (f": {one_line(p['reason'])}" if p.get("reason") else ""))
-        elif kind in ("log", "error"):
-            self.log.write("error" if kind == "error" else "status", one_line(p.get("message", ""), 300))
-        elif kind == "command.applied":
-            refused = " (rejected)" if p.get("status") == "rejected" else ""
-            self.log.write(
-                "error" if refused else "command", f"⚑ {p['command']} {p['target']}{refused}: {one_line(p['effect'])}"
-            )
+    def _fold_run(self, p: EventPayload) -> None:
+        match p:
+            case RunStateChanged():
+                self.log.write("status", f"run {p.state}" + (f": {one_line(p.reason)}" if p.reason else ""))
+            case ErrorRaised():
+                self.log.write("error", one_line(p.message, 300))
+            case RunLog():
+                self.log.write("status", one_line(p.message, 300))
+            case CommandApplied():
+                refused = " (rejected)" if p.status == "rejected" else ""
+                self.log.write(
+                    "error" if refused else "command", f"⚑ {p.command} {p.target}{refused}: {one_line(p.effect)}"
+                )
+            case _:
+                pass
 
 
-def _pgr(p: dict[str, Any]) -> str:
-    flags = f" flags {', '.join(p['flags'])}" if p.get("flags") else ""
-    return pgr(p.get("pgr"), p.get("ci_low"), p.get("ci_high")) + flags
+def _pgr(p: EvalScored) -> str:
+    flags = f" flags {', '.join(p.flags)}" if p.flags else ""
+    return pgr(p.pgr, p.ci_low, p.ci_high) + flags

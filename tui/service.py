@@ -18,13 +18,24 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, get_args
 
+from pydantic import ValidationError
+
 from aar.config import load_config
 from aar.errors import AarError
+from aar.events import (
+    ApprovalRequested,
+    EvalJobChanged,
+    EvalScored,
+    EventPayload,
+    SubmissionCreated,
+    parse_payload,
+)
 from aar.lock import holder_pid
 from aar.runs import observed_state
 from aar.runtime import RunPaths
 from aar.store import CommandKind, CommandRow, EventRow, JobRow, LeaderboardRow, MessageRow, PostRow, RunStore
-from tui.model import QueueCounts, RunUpdate
+from tui.model import Event, QueueCounts, RunUpdate, Unreadable
+from tui.text import one_line
 
 SUPERVISOR = "supervisor"
 BACKLOG_EVENTS = 3000
@@ -36,6 +47,8 @@ SLOW_EVERY = 10
 MAX_FILE_BYTES = 256 * 1024
 MAX_FILES = 2000
 COMMAND_KINDS: frozenset[str] = frozenset(get_args(CommandKind))
+SCORING = (EvalJobChanged, EvalScored, SubmissionCreated)
+"""Events after which the leaderboard and the queue are read at the next poll rather than the tenth."""
 
 
 class CommandRejected(AarError):
@@ -88,28 +101,29 @@ class RunClient:
 
     async def backlog(self, n: int = BACKLOG_EVENTS) -> RunUpdate:
         """The newest ``n`` events and everything else, to fill the screen on attach."""
-        events = await self.store.latest_events(n)
-        self.last_event_id = events[-1].id if events else 0
-        update = await self._read(events, slow=True)
-        update.events = await self._with_open_approvals(update, events)
+        rows = await self.store.latest_events(n)
+        self.last_event_id = rows[-1].id if rows else 0
+        update = await self._read(rows, slow=True)
+        update.events = await self._with_open_approvals(update)
         return update
 
     async def poll(self, limit: int = POLL_LIMIT) -> RunUpdate:
         """Events after the last seen one, the agents' rows, new posts; now and then the leaderboard and queue."""
-        events = await self.store.events_after(self.last_event_id, limit=limit)
-        if events:
-            self.last_event_id = events[-1].id
+        rows = await self.store.events_after(self.last_event_id, limit=limit)
+        if rows:
+            self.last_event_id = rows[-1].id
         self._polls += 1
         slow = self._slow_due or self._polls % SLOW_EVERY == 0
-        self._slow_due = any(e.kind.startswith(("eval.", "submission.")) for e in events)
-        return await self._read(events, slow=slow)
+        update = await self._read(rows, slow=slow)
+        self._slow_due = any(isinstance(e.payload, SCORING) for e in update.events)
+        return update
 
-    async def _read(self, events: list[EventRow], *, slow: bool) -> RunUpdate:
+    async def _read(self, rows: list[EventRow], *, slow: bool) -> RunUpdate:
         posts = await self.store.posts(after_id=self.last_post_id, limit=500)
         if posts:
             self.last_post_id = posts[-1].id
         update = RunUpdate(
-            events=events,
+            events=parse_events(rows),
             agents=await self.store.agents(),
             posts=posts,
             post_count=await self.store.post_count() if posts else None,
@@ -122,17 +136,17 @@ class RunClient:
             update.queue = await self.queue()
         return update
 
-    async def _with_open_approvals(self, update: RunUpdate, events: list[EventRow]) -> list[EventRow]:
+    async def _with_open_approvals(self, update: RunUpdate) -> list[Event]:
         """On attach, find approval requests older than the backlog for agents still waiting on one."""
-        seen = {e.agent for e in events if e.kind == "approval.requested"}
-        extra: list[EventRow] = []
+        seen = {e.agent for e in update.events if isinstance(e.payload, ApprovalRequested)}
+        extra: list[Event] = []
         for agent in update.agents:
             if agent.status == "waiting_approval" and agent.name not in seen:
-                recent = await self.store.latest_events(500, agent=agent.name)
-                asked = [e for e in recent if e.kind == "approval.requested"]
+                recent = parse_events(await self.store.latest_events(500, agent=agent.name))
+                asked = [e for e in recent if isinstance(e.payload, ApprovalRequested)]
                 if asked:
                     extra.append(asked[-1])
-        return sorted(extra + events, key=lambda e: e.id)
+        return sorted(extra + update.events, key=lambda e: e.id)
 
     async def queue(self) -> QueueCounts:
         counts = await self.store.job_counts()
@@ -213,6 +227,29 @@ class RunClient:
         return await self.store.add_post(
             SUPERVISOR, title.strip() or body.strip().splitlines()[0][:60], body, parent_id=parent_id
         )
+
+
+def parse_events(rows: list[EventRow]) -> list[Event]:
+    """Each row's payload parsed into its ``aar.events`` model, once; a payload of no known shape is kept as
+    ``Unreadable`` with the reason on one line, so the rest of the batch still shows."""
+    out: list[Event] = []
+    for row in rows:
+        payload: EventPayload | Unreadable
+        try:
+            payload = parse_payload(row.payload)
+        except ValidationError as exc:
+            payload = Unreadable(row.kind, one_line(_invalid(exc), 300))
+        out.append(Event(row.id, row.agent, payload))
+    return out
+
+
+def _invalid(exc: ValidationError) -> str:
+    """``target: Field required``: each problem by field, without pydantic's banner and links."""
+    problems = []
+    for error in exc.errors(include_url=False):
+        where = ".".join(str(part) for part in error["loc"][1:])  # the first part is the event's kind
+        problems.append(f"{where}: {error['msg']}" if where else error["msg"])
+    return "; ".join(problems)
 
 
 def _list_files(root: Path) -> list[WorkspaceFile]:

@@ -9,12 +9,13 @@ from pathlib import Path
 
 from aar.events import CommandApplied, ModelText
 from aar.runtime import RunPaths
-from aar.store import EventRow, RunStore
+from aar.store import RunStore
 from aar.store.schema import SCHEMA_VERSION
 from tests.tui.helpers import pending, screen_text, wait_for, wait_screen
 from tests.tui.synthetic import build_run
 from tui.app import AarApp
-from tui.model import RunModel, RunUpdate
+from tui.model import RunModel
+from tui.service import RunClient
 
 
 async def test_an_unreadable_store_is_reported_once_and_the_tui_recovers(run: RunPaths) -> None:
@@ -85,17 +86,31 @@ async def test_a_rejected_command_is_announced_as_rejected(run: RunPaths) -> Non
         assert "▌ rejected" in text and "▌ applied" not in text
 
 
-def test_an_event_the_tui_cannot_read_is_noted_and_the_rest_still_folds() -> None:
-    model = RunModel("r")
-    model.agents.clear()
-    broken = EventRow(id=1, ts=0.0, agent=None, kind="command.applied", payload={"command": "pause"})
-    good = EventRow(id=2, ts=0.0, agent=None, kind="run.state", payload={"state": "running"})
-    changes = model.apply(RunUpdate(events=[broken, good]))
-    assert changes.status and model.last_event_id == 2
-    assert [line.text for line in model.log.lines] == [
-        "event 1 (command.applied) unreadable: KeyError: 'target'",
-        "run running",
-    ]
+async def test_an_event_the_tui_cannot_read_is_noted_and_the_rest_still_folds(run: RunPaths) -> None:
+    """A newer daemon's event, or a damaged row, gets one line in the run's log; the events around it still show."""
+    client = await RunClient.open(run.root)
+    try:
+        model = RunModel("r")
+        model.apply(await client.backlog())
+        async with await RunStore.open(run.db) as daemon:
+            daemon.emit_raw(
+                [
+                    (None, "command.applied", '{"kind": "command.applied", "command": "pause"}'),
+                    ("agent-1", "agent.dream", '{"kind": "agent.dream", "about": "sheep"}'),
+                    ("agent-1", "model.text", ModelText(step=1, text="still here").model_dump_json()),
+                ]
+            )
+            last = await daemon.flush()
+        changes = model.apply(await client.poll())
+        assert changes.status and model.last_event_id == last
+        broken, unknown = (line.text for line in model.log.last(2))
+        missing = "command_id: Field required; target: Field required; effect: Field required"
+        assert broken == f"event {last - 2} (command.applied) unreadable: {missing}"
+        assert unknown.startswith(f"event {last - 1} (agent.dream) unreadable: Input tag 'agent.dream' found using")
+        assert "\n" not in unknown
+        assert model.agents["agent-1"].tail.lines[-1].text == "still here"
+    finally:
+        await client.close()
 
 
 HOLD_LOCK = """
