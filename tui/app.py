@@ -22,6 +22,7 @@ from typing import Any, ClassVar
 from textual import on, work
 from textual.app import App
 from textual.binding import Binding, BindingType
+from textual.signal import Signal
 from textual.worker import Worker, WorkerState
 
 from aar.errors import AarError
@@ -29,7 +30,7 @@ from tui.commands import AarCommands
 from tui.messages import CommandSent, PollFailed, RunConnected, RunUpdated
 from tui.model import Changes, RunModel
 from tui.screens.main import MainScreen
-from tui.service import RunClient
+from tui.service import NotAttached, RunClient
 from tui.text import one_line
 
 POLL_INTERVAL = 0.1
@@ -50,8 +51,10 @@ class AarApp(App[int]):
         super().__init__()
         self.run_dir = Path(run_dir)
         self.poll_interval = poll_interval
-        self.client: RunClient | None = None
+        self._client: RunClient | None = None
         self.model = RunModel(self.run_dir.name)
+        self.run_changed: Signal[Changes] = Signal(self, "run-changed")
+        """Published after each batch is folded into ``model`` (and when the store cannot be read)."""
         self.issued: dict[int, str] = {}
         """Commands this TUI sent, so their effects are announced here (other TUIs see them in the tails)."""
         self._polling = False
@@ -65,12 +68,20 @@ class AarApp(App[int]):
         self.connect()
 
     async def on_unmount(self) -> None:
-        if self.client is not None:
-            await self.client.close()
+        if self._client is not None:
+            await self._client.close()
 
     @property
-    def main(self) -> MainScreen:
-        return next(s for s in self.screen_stack if isinstance(s, MainScreen))
+    def client(self) -> RunClient:
+        """The open store; until the backlog is read there is none, and asking for it is an error the user reads."""
+        if self._client is None:
+            raise NotAttached("not attached to the run yet; try again in a moment")
+        return self._client
+
+    @property
+    def has_client(self) -> bool:
+        """Whether the store is open (``client`` can be used)."""
+        return self._client is not None
 
     # ------------------------------------------------------------ following the store
 
@@ -90,11 +101,11 @@ class AarApp(App[int]):
                 await asyncio.sleep(self._backoff(self.poll_failures + 1))
 
     def _backoff(self, failures: int) -> float:
-        return min(self.poll_interval * 2 ** min(failures, 8), RETRY_MAX_S)
+        return min(self.poll_interval * 2.0 ** min(failures, 8), RETRY_MAX_S)
 
     @on(RunConnected)
     def connected(self, message: RunConnected) -> None:
-        self.client = message.client
+        self._client = message.client
         info = message.client.info
         self.model.run_id, self.model.dollar_cap, self.model.device = info.run_id, info.dollar_cap, info.device
         self._apply(message)
@@ -102,13 +113,12 @@ class AarApp(App[int]):
         self.set_interval(self.poll_interval, self._tick, name="poll")
 
     def _tick(self) -> None:
-        if not self._polling and self.client is not None and time.monotonic() >= self._retry_at:
+        if not self._polling and self._client is not None and time.monotonic() >= self._retry_at:
             self._polling = True
             self.poll()
 
     @work(group="poll", exit_on_error=False)
     async def poll(self) -> None:
-        assert self.client is not None
         try:
             update = await self.client.poll()
         except Exception as exc:  # the store can be locked, moved or damaged; keep the screen and retry
@@ -157,10 +167,7 @@ class AarApp(App[int]):
         self._refresh_screens(changes)
 
     def _refresh_screens(self, changes: Changes) -> None:
-        for screen in self.screen_stack:
-            refresh = getattr(screen, "refresh_views", None)
-            if refresh is not None:
-                refresh(changes)
+        self.run_changed.publish(changes)
 
     # ------------------------------------------------------------ commands
 
@@ -181,8 +188,6 @@ class AarApp(App[int]):
 
     @work(group="commands", exit_on_error=False)
     async def _send(self, kind: str, target: str, payload: dict[str, Any]) -> None:
-        if self.client is None:
-            raise AarError("not attached to the run yet; try again in a moment")
         command_id = await self.client.command(kind, target, payload)
         self.post_message(CommandSent(command_id, kind, target))
 

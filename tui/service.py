@@ -55,6 +55,10 @@ class CommandRejected(AarError):
     """A command the TUI refuses to write (unknown kind, missing text)."""
 
 
+class NotAttached(AarError):
+    """The TUI was asked to read or write before it opened the run's store."""
+
+
 @dataclass(frozen=True)
 class RunInfo:
     run_id: str

@@ -45,12 +45,14 @@ async def test_a_store_unreadable_at_attach_is_retried_until_it_reads(run: RunPa
     async with app.run_test(size=(120, 30), notifications=True) as pilot:
         await wait_screen(pilot, "! cannot read the run store: StoreError")
         await pilot.pause(1.0)
-        assert app.poll_failures >= 2 and app.client is None
+        assert app.poll_failures >= 2 and not app.has_client
+        await pilot.press("b", *"hello", "enter")  # a broadcast needs no agent, only the store
+        await wait_screen(pilot, "not attached to the run yet; try again in a moment")
         with sqlite3.connect(run.db) as conn:
             conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
         await wait_screen(pilot, "4 agents", timeout=10)
         await wait_for(pilot, lambda: "cannot read the run store" not in screen_text(app).splitlines()[0])
-        assert app.model.problem is None and app.client is not None
+        assert app.model.problem is None and app.has_client
 
 
 async def test_commands_to_an_ended_run_are_refused_not_left_for_a_resume(run: RunPaths) -> None:

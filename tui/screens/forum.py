@@ -2,26 +2,24 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, ClassVar
+from collections.abc import Callable
+from typing import ClassVar
 
 from rich.text import Text
 from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import Horizontal
-from textual.screen import Screen
 from textual.widgets import Input, OptionList, RichLog
 from textual.widgets.option_list import Option
 
 from aar.store import PostRow
 from tui.model import POSTS_KEPT, Changes
+from tui.screens.base import RunScreen
 from tui.screens.dialogs import ComposeScreen
 from tui.text import data, one_line, visible
 from tui.widgets.key_bar import KeyBar
 from tui.widgets.panels import post_head
-
-if TYPE_CHECKING:
-    from tui.app import AarApp
 
 
 def _option(post: PostRow) -> Option:
@@ -34,7 +32,7 @@ def _split(text: str) -> tuple[str, str]:
     return first.strip()[:120], rest.strip() or first.strip()
 
 
-class ForumScreen(Screen[None]):
+class ForumScreen(RunScreen):
     CSS_PATH = "forum.tcss"
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("escape", "back", "Back", id="forum.back"),
@@ -50,10 +48,6 @@ class ForumScreen(Screen[None]):
         self.selected: int | None = None
         self.newest_listed = 0
         """Id of the newest post in the unfiltered list; newer ones are appended as they arrive."""
-
-    @property
-    def aar(self) -> AarApp:
-        return self.app  # type: ignore[return-value]
 
     def compose(self) -> ComposeResult:
         yield Input(placeholder="search the forum (enter), escape to go back to every post", id="forum-search")
@@ -110,7 +104,6 @@ class ForumScreen(Screen[None]):
 
     @work(group="forum-search", exclusive=True, exit_on_error=False)
     async def run_search(self, query: str) -> None:
-        assert self.aar.client is not None
         self.searching = bool(query.strip())
         posts = await self.aar.client.search_posts(query) if self.searching else list(self.aar.model.posts)
         self._list(posts)
@@ -125,7 +118,6 @@ class ForumScreen(Screen[None]):
 
     @work(group="forum-thread", exclusive=True, exit_on_error=False)
     async def show_thread(self, post_id: int) -> None:
-        assert self.aar.client is not None
         thread = await self.aar.client.thread(post_id)
         log = self.query_one("#thread", RichLog)
         log.clear()
@@ -155,16 +147,20 @@ class ForumScreen(Screen[None]):
             self.notify("choose a post to reply to", severity="warning", markup=False)
             return
         parent = self.selected
-        self.app.push_screen(
-            ComposeScreen(f"Reply to #{parent} as supervisor"), lambda text: text and self.send(text, parent)
-        )
+        self.app.push_screen(ComposeScreen(f"Reply to #{parent} as supervisor"), self._post_to(parent))
 
     def action_new_post(self) -> None:
-        self.app.push_screen(ComposeScreen("New post as supervisor"), lambda text: text and self.send(text, None))
+        self.app.push_screen(ComposeScreen("New post as supervisor"), self._post_to(None))
+
+    def _post_to(self, parent_id: int | None) -> Callable[[str | None], None]:
+        def composed(text: str | None) -> None:
+            if text:  # Escape (None) posts nothing
+                self.send(text, parent_id)
+
+        return composed
 
     @work(group="forum-post", exit_on_error=False)
     async def send(self, text: str, parent_id: int | None) -> None:
-        assert self.aar.client is not None
         title, body = _split(text)
         post_id = await self.aar.client.post(title, body, parent_id=parent_id)
         self.notify(f"posted #{post_id} as supervisor", markup=False)

@@ -3,28 +3,25 @@
 from __future__ import annotations
 
 import asyncio
-from typing import TYPE_CHECKING, ClassVar
+from typing import ClassVar
 
 from rich.text import Text
 from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import Horizontal, Vertical
-from textual.screen import Screen
 from textual.widgets import OptionList, RichLog, Static
 from textual.widgets.option_list import Option
 from textual.worker import Worker
 
 from aar.store import MessageRow
 from tui.model import AgentView, Changes
+from tui.screens.base import RunScreen
 from tui.service import WorkspaceFile
 from tui.text import data, dollars, tokens, visible
 from tui.widgets.key_bar import KeyBar
 from tui.widgets.lines import status_text
 from tui.widgets.transcript import message_lines
-
-if TYPE_CHECKING:
-    from tui.app import AarApp
 
 TRANSCRIPT_LINES = 5_000
 """Lines the transcript view keeps (the store keeps every message): each costs a render when written."""
@@ -47,7 +44,7 @@ async def _write_chunked(log: RichLog, lines: list[Text]) -> None:
         await asyncio.sleep(0)
 
 
-class InspectScreen(Screen[None]):
+class InspectScreen(RunScreen):
     CSS_PATH = "inspect.tcss"
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("escape", "app.pop_screen", "Back", id="inspect.back"),
@@ -61,10 +58,6 @@ class InspectScreen(Screen[None]):
         self.last_message_id = 0
         self.files: list[WorkspaceFile] = []
         self._loading: Worker[None] | None = None
-
-    @property
-    def aar(self) -> AarApp:
-        return self.app  # type: ignore[return-value]
 
     def compose(self) -> ComposeResult:
         yield Static(id="inspect-header")
@@ -117,7 +110,6 @@ class InspectScreen(Screen[None]):
 
     @work(group="transcript", exit_on_error=False)
     async def load_transcript(self) -> None:
-        assert self.aar.client is not None
         messages = await self.aar.client.transcript(self.view.name, after_id=self.last_message_id)
         await self._show_messages(messages)
 
@@ -144,7 +136,6 @@ class InspectScreen(Screen[None]):
 
     @work(group="files", exclusive=True, exit_on_error=False)
     async def action_reload_files(self) -> None:
-        assert self.aar.client is not None
         self.files = await self.aar.client.workspace_files(self.view.name)
         options = self.query_one("#file-list", OptionList)
         options.clear_options()
@@ -161,7 +152,6 @@ class InspectScreen(Screen[None]):
 
     @work(group="file-view", exclusive=True, exit_on_error=False)
     async def show_file(self, path: str) -> None:
-        assert self.aar.client is not None
         text = await self.aar.client.read_workspace_file(self.view.name, path)
         view = self.query_one("#file-view", RichLog)
         view.clear()

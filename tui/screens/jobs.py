@@ -2,33 +2,26 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, ClassVar
+from typing import ClassVar
 
 from rich.text import Text
 from textual import work
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
-from textual.screen import Screen
 from textual.widgets import DataTable, Static
 
 from tui.model import Changes
+from tui.screens.base import RunScreen
 from tui.text import data, one_line
 from tui.widgets.key_bar import KeyBar
-
-if TYPE_CHECKING:
-    from tui.app import AarApp
 
 REFRESH_S = 1.0
 STATUS_STYLES = {"running": "bold cyan", "queued": "", "done": "green", "failed": "bold red"}
 
 
-class JobsScreen(Screen[None]):
+class JobsScreen(RunScreen):
     CSS_PATH = "jobs.tcss"
     BINDINGS: ClassVar[list[BindingType]] = [Binding("escape,e", "app.pop_screen", "Back", id="jobs.back")]
-
-    @property
-    def aar(self) -> AarApp:
-        return self.app  # type: ignore[return-value]
 
     def compose(self) -> ComposeResult:
         yield Static(id="jobs-title")
@@ -53,7 +46,6 @@ class JobsScreen(Screen[None]):
 
     @work(group="jobs", exclusive=True, exit_on_error=False)
     async def load(self) -> None:
-        assert self.aar.client is not None
         jobs = await self.aar.client.jobs()
         table = self.query_one(DataTable)
         cursor = table.cursor_row

@@ -6,10 +6,10 @@ from typing import ClassVar
 
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
-from textual.screen import Screen
 from textual.widgets import Static
 
 from tui.model import Changes, RunModel
+from tui.screens.base import RunScreen
 from tui.widgets.key_bar import KeyBar
 from tui.widgets.leaderboard_table import LeaderboardTable
 
@@ -19,7 +19,7 @@ NOTE = (
 )
 
 
-class LeaderboardScreen(Screen[None]):
+class LeaderboardScreen(RunScreen):
     CSS_PATH = "leaderboard.tcss"
     BINDINGS: ClassVar[list[BindingType]] = [Binding("escape,l", "app.pop_screen", "Back", id="board.back")]
 

@@ -10,22 +10,20 @@ writes a command to the store; the effect shows when the daemon reports it.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any, ClassVar
+from collections.abc import Callable
+from typing import Any, ClassVar
 
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import Grid, Horizontal
-from textual.screen import Screen
 
 from tui.model import AgentView, Changes, RunModel
+from tui.screens.base import RunScreen
 from tui.screens.dialogs import ConfirmScreen, PromptScreen
 from tui.widgets.agent_card import AgentCard, AgentList
 from tui.widgets.key_bar import KeyBar
 from tui.widgets.leaderboard_table import LeaderboardTable
 from tui.widgets.panels import ForumPanel, StatusBar, TailPane
-
-if TYPE_CHECKING:
-    from tui.app import AarApp
 
 WIDE = 120
 """Columns from which agents get a pane each."""
@@ -52,7 +50,7 @@ def fits_panes(width: int, height: int, agents: int) -> bool:
     return width >= WIDE and height - FIXED_ROWS >= rows * PANE_ROWS
 
 
-class MainScreen(Screen[None]):
+class MainScreen(RunScreen):
     CSS_PATH = "main.tcss"
     AUTO_FOCUS = None
     BINDINGS: ClassVar[list[BindingType]] = [
@@ -85,10 +83,6 @@ class MainScreen(Screen[None]):
         """Agents whose pane waits to be redrawn, oldest first."""
         self._cards: dict[str, AgentCard] = {}
         """The agent panes by name (a DOM query per redraw costs more than the redraw under a flood)."""
-
-    @property
-    def aar(self) -> AarApp:
-        return self.app  # type: ignore[return-value]
 
     def compose(self) -> ComposeResult:
         # Kept by reference: these are redrawn after every batch, and a DOM query each time adds up under a flood.
@@ -224,13 +218,29 @@ class MainScreen(Screen[None]):
             prompt = PromptScreen(
                 f"Redirect {target}", placeholder="what it should do instead (read before its next model call)"
             )
-            self.app.push_screen(prompt, lambda text: text and self._send("redirect", target, {"text": text}))
+            self.app.push_screen(prompt, self._redirect_to(target))
 
     def action_broadcast(self) -> None:
         prompt = PromptScreen(
             "Broadcast to every agent", placeholder="a message every agent reads before its next model call"
         )
-        self.app.push_screen(prompt, lambda text: text and self._send("redirect", "*", {"text": text}))
+        self.app.push_screen(prompt, self._redirect_to("*"))
+
+    def _redirect_to(self, target: str) -> Callable[[str | None], None]:
+        def send(text: str | None) -> None:
+            if text:  # Escape (None) and an empty line send nothing
+                self._send("redirect", target, {"text": text})
+
+        return send
+
+    def _if_confirmed(
+        self, kind: str, target: str, payload: dict[str, Any] | None = None
+    ) -> Callable[[bool | None], None]:
+        def send(yes: bool | None) -> None:
+            if yes:
+                self._send(kind, target, payload)
+
+        return send
 
     def _pending(self) -> tuple[str, str, str] | None:
         view = self.focused_view
@@ -262,11 +272,11 @@ class MainScreen(Screen[None]):
     def action_stop_agent(self) -> None:
         if target := self._target():
             question = f"Stop {target}? It finishes its current step and does not start another."
-            self.app.push_screen(ConfirmScreen(question), lambda yes: yes and self._send("stop", target))
+            self.app.push_screen(ConfirmScreen(question), self._if_confirmed("stop", target))
 
     def action_stop_run(self) -> None:
         question = f"Stop the whole run {self.model.run_id}? Every agent stops and the daemon exits."
-        self.app.push_screen(ConfirmScreen(question), lambda yes: yes and self._send("stop_run", "@run", {"by": "tui"}))
+        self.app.push_screen(ConfirmScreen(question), self._if_confirmed("stop_run", "@run", {"by": "tui"}))
 
     # ------------------------------------------------------------ other screens
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from rich.text import Text
 from textual.app import RenderResult
+from textual.geometry import Size
 from textual.widget import Widget
 
 from tui.model import AgentView, Line
@@ -78,7 +79,7 @@ class AgentList(Widget):
         self.views: list[AgentView] = []
         self.focused_name: str | None = None
 
-    def get_content_height(self, container, viewport, width: int) -> int:  # type: ignore[no-untyped-def]
+    def get_content_height(self, container: Size, viewport: Size, width: int) -> int:
         return max(len(self.views), 1)
 
     def window(self, rows: int) -> range:

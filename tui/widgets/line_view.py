@@ -12,11 +12,13 @@ own), which every full garbage collection then scans while events pour in.
 from __future__ import annotations
 
 from functools import cache
+from typing import Self
 
 from rich.cells import cell_len, set_cell_size
 from rich.segment import Segment
 from rich.style import Style
 from rich.text import Text
+from textual.geometry import Region
 from textual.strip import Strip
 from textual.widget import Widget
 
@@ -59,9 +61,9 @@ class LineView(Widget):
     def visible_lines(self, height: int) -> list[Text | Line]:
         raise NotImplementedError
 
-    def refresh(self, *regions, **kwargs):  # type: ignore[no-untyped-def,override]
+    def refresh(self, *regions: Region, repaint: bool = True, layout: bool = False, recompose: bool = False) -> Self:
         self._frame = None
-        return super().refresh(*regions, **kwargs)
+        return super().refresh(*regions, repaint=repaint, layout=layout, recompose=recompose)
 
     def _strip(self, item: Text | Line, width: int) -> Strip:
         if isinstance(item, Text):
