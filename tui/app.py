@@ -43,6 +43,7 @@ class AarApp(App[int]):
     """The supervisor's control room for the run at ``run_dir``."""
 
     TITLE = "aar"
+    CSS_PATH = "theme.tcss"
     COMMANDS = App.COMMANDS | {AarCommands}
     BINDINGS: ClassVar[list[BindingType]] = [Binding("q", "detach", "Detach", id="app.detach")]
     ENABLE_COMMAND_PALETTE = True

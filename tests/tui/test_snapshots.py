@@ -1,4 +1,4 @@
-"""Snapshots of the main, inspect and leaderboard screens at 80x24 and 160x48.
+"""Snapshots of the main, inspect and leaderboard screens at 80x24 and 160x48, and the main screen in a second theme.
 
 The run is synthetic with pinned content, the screens show no clock and no
 blinking cursor, so the SVGs are the same on every machine. Update them
@@ -62,3 +62,13 @@ def test_inspect_screen(snap_compare, run_sync: RunPaths, size: tuple[int, int])
 @pytest.mark.parametrize("size", SIZES)
 def test_leaderboard_screen(snap_compare, run_sync: RunPaths, size: tuple[int, int]) -> None:  # type: ignore[no-untyped-def]
     assert snap_compare(AarApp(run_sync.root), terminal_size=size, run_before=_then("l"))
+
+
+def test_main_screen_in_a_second_theme(snap_compare, run_sync: RunPaths) -> None:  # type: ignore[no-untyped-def]
+    """Switched to nord, agent output and statuses take nord's colours (see test_theme.py for the exact colours)."""
+
+    async def in_nord(pilot: Pilot[object]) -> None:
+        pilot.app.theme = "nord"
+        await _loaded(pilot)
+
+    assert snap_compare(AarApp(run_sync.root), terminal_size=(160, 48), run_before=in_nord)

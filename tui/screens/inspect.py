@@ -20,7 +20,7 @@ from tui.screens.base import RunScreen
 from tui.service import WorkspaceFile
 from tui.text import data, dollars, tokens, visible
 from tui.widgets.key_bar import KeyBar
-from tui.widgets.lines import status_text
+from tui.widgets.lines import STATUS_CLASSES, status_text
 from tui.widgets.transcript import message_lines
 
 TRANSCRIPT_LINES = 5_000
@@ -45,6 +45,7 @@ async def _write_chunked(log: RichLog, lines: list[Text]) -> None:
 
 
 class InspectScreen(RunScreen):
+    COMPONENT_CLASSES: ClassVar[set[str]] = set(STATUS_CLASSES)
     CSS_PATH = "inspect.tcss"
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("escape", "app.pop_screen", "Back", id="inspect.back"),
@@ -86,7 +87,7 @@ class InspectScreen(RunScreen):
         line = Text(end="")
         line.append_text(data(row.name, "bold"))
         line.append(" ")
-        line.append_text(status_text(self.view.status))
+        line.append_text(status_text(self.view.status, self))
         line.append_text(data(f" · {row.model} · {row.backend} · sandbox {row.isolation or '?'}", "dim"))
         line.append(
             f"\nstep {row.steps} · in {tokens(row.input_tokens)} · out {tokens(row.output_tokens)}"

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import ClassVar
+
 from rich.text import Text
 from textual.app import RenderResult
 from textual.geometry import Size
@@ -10,15 +12,15 @@ from textual.widget import Widget
 from tui.model import AgentView, Line
 from tui.text import data, one_line
 from tui.widgets.line_view import LineView
-from tui.widgets.lines import join_lines, status_text, usage_text
+from tui.widgets.lines import STATUS_CLASSES, join_lines, status_text, usage_text
 
 
-def _header(index: int, view: AgentView, focused: bool) -> Text:
+def _header(index: int, view: AgentView, focused: bool, widget: Widget) -> Text:
     row = view.row
     head = Text(("▶ " if focused else "  ") + f"{index} ", style="bold", end="")
     head.append(row.name, style="bold")
     head.append(" ")
-    head.append_text(status_text(view.status))
+    head.append_text(status_text(view.status, widget))
     if view.pending:
         head.append(f" ({len(view.pending)} to approve)", style="bold yellow")
     return head
@@ -56,11 +58,13 @@ class AgentCard(LineView):
         info.append_text(data(view.row.model, "dim"))
         if view.row.approval:
             info.append(" · approval on", style="bold")
-        return [_header(self.index, view, self.focused), info, *view.tail.last(max(height - 2, 0))]
+        return [_header(self.index, view, self.focused, self), info, *view.tail.last(max(height - 2, 0))]
 
 
 class AgentList(Widget):
     """One line per agent: what fits at 80 columns, with the focused one marked."""
+
+    COMPONENT_CLASSES: ClassVar[set[str]] = set(STATUS_CLASSES)
 
     DEFAULT_CSS = """
     AgentList {
@@ -101,7 +105,7 @@ class AgentList(Widget):
         for i in (index + 1 for index in shown):
             view = self.views[i - 1]
             focused = view.name == self.focused_name
-            line = _header(i, view, focused)
+            line = _header(i, view, focused, self)
             line.stylize("reverse" if focused else "", 0, 2)
             line.append("  ")
             line.append_text(usage_text(view.row))

@@ -11,8 +11,7 @@ own), which every full garbage collection then scans while events pour in.
 
 from __future__ import annotations
 
-from functools import cache
-from typing import Self
+from typing import ClassVar, Self
 
 from rich.cells import cell_len, set_cell_size
 from rich.segment import Segment
@@ -23,17 +22,12 @@ from textual.strip import Strip
 from textual.widget import Widget
 
 from tui.model import Line
-from tui.widgets.lines import LINE_STYLES
+from tui.widgets.lines import LINE_CLASSES, STATUS_CLASSES, line_style
 
 _PLAIN = Style()
 
 
-@cache
-def _line_style(kind: str) -> Style:
-    return Style.parse(LINE_STYLES.get(kind, ""))
-
-
-def line_strip(line: Line, width: int) -> Strip:
+def line_strip(line: Line, width: int, style: Style) -> Strip:
     """A tail line as one styled segment cut to ``width`` with an ellipsis, or padded to it.
 
     The same cells as rendering the line's ``Text`` through Rich (no wrap,
@@ -43,7 +37,7 @@ def line_strip(line: Line, width: int) -> Strip:
     text, used = line.text, cell_len(line.text)
     if used > width:
         text, used = set_cell_size(text, width - 1) + "…", width
-    segments = [Segment(text, _line_style(line.kind))]
+    segments = [Segment(text, style)]
     if used < width:
         segments.append(Segment(" " * (width - used), _PLAIN))
     return Strip(segments, width)
@@ -51,6 +45,8 @@ def line_strip(line: Line, width: int) -> Strip:
 
 class LineView(Widget):
     """Subclasses say which lines to show (``visible_lines``); this draws them, newest at the bottom."""
+
+    COMPONENT_CLASSES: ClassVar[set[str]] = set(LINE_CLASSES | STATUS_CLASSES)
 
     def __init__(self, *, id: str | None = None) -> None:
         super().__init__(id=id)
@@ -65,13 +61,18 @@ class LineView(Widget):
         self._frame = None
         return super().refresh(*regions, repaint=repaint, layout=layout, recompose=recompose)
 
+    def notify_style_update(self) -> None:
+        """The theme or the CSS changed: strips made in the old colours are not reused."""
+        super().notify_style_update()
+        self._strips, self._previous, self._frame = {}, {}, None
+
     def _strip(self, item: Text | Line, width: int) -> Strip:
         if isinstance(item, Text):
             return self._render_text(item, width)
         key = (item, width)
         strip = self._strips.get(key) or self._previous.get(key)
         if strip is None:
-            strip = line_strip(item, width)
+            strip = line_strip(item, width, line_style(self, item.kind))
         self._strips[key] = strip
         return strip
 

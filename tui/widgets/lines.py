@@ -1,43 +1,43 @@
-"""How model lines and agent statuses look: a symbol first, colour second (NO_COLOR stays readable)."""
+"""How model lines and agent statuses look: a symbol first, colour second (NO_COLOR stays readable).
+
+The colours are the theme's: each line kind and each status is a component
+class (``line--tool``, ``status--paused``) whose rule in ``tui/theme.tcss``
+names theme variables, so switching the theme (``ctrl+p``, then "Theme")
+recolours agent output too. A widget that draws them lists the classes in
+its ``COMPONENT_CLASSES``.
+"""
 
 from __future__ import annotations
 
-from rich.text import Text
+from typing import get_args
 
+from rich.style import Style
+from rich.text import Text
+from textual.widget import Widget
+
+from aar.events import AgentStatus
 from aar.store import AgentRow
+from tui.model import LineKind
 from tui.text import dollars, tokens
 
-LINE_STYLES: dict[str, str] = {
-    "text": "",
-    "thinking": "italic dim",
-    "tool": "bold cyan",
-    "result": "green",
-    "error": "bold red",
-    "out": "",
-    "err": "yellow",
-    "status": "dim",
-    "command": "bold magenta",
-    "approval": "bold reverse yellow",
-    "eval": "bold green",
-}
+_PLAIN = Style()
 
-STATUS_STYLES: dict[str, str] = {
-    "thinking": "bold green",
-    "running_tool": "bold cyan",
-    "paused": "bold yellow",
-    "waiting_approval": "bold reverse yellow",
-    "idle": "dim",
-    "finished": "dim",
-    "stopped": "bold red",
-    "out_of_budget": "bold red",
-    "error": "bold reverse red",
-    "no_daemon": "bold red",
-}
+LINE_CLASSES: frozenset[str] = frozenset(f"line--{kind}" for kind in get_args(LineKind))
+"""Component classes of the tail lines, one per kind; ``tui/theme.tcss`` colours them from the theme's variables."""
+
+STATUS_CLASSES: frozenset[str] = frozenset(f"status--{status}" for status in (*get_args(AgentStatus), "no_daemon"))
+"""Component classes of the agents' statuses (and ``no_daemon``); run states without one are drawn plain."""
 
 
-def status_text(status: str) -> Text:
-    """The status in upper case, so it reads without colour."""
-    return Text(status.upper().replace("_", " "), style=STATUS_STYLES.get(status, ""), end="")
+def line_style(widget: Widget, kind: str) -> Style:
+    """The look of a tail line of ``kind`` in ``widget``'s theme (Textual caches it until the styles change)."""
+    return widget.get_component_rich_style(f"line--{kind}", default=_PLAIN)
+
+
+def status_text(status: str, widget: Widget) -> Text:
+    """The status in upper case, so it reads without colour; coloured by ``widget``'s theme."""
+    style = widget.get_component_rich_style(f"status--{status}", default=_PLAIN)
+    return Text(status.upper().replace("_", " "), style=style, end="")
 
 
 def usage_text(row: AgentRow) -> Text:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterable
+from typing import ClassVar
 
 from rich.text import Text
 from textual.app import RenderResult
@@ -12,7 +13,7 @@ from aar.store import PostRow
 from tui.model import AgentView, Line, QueueCounts, RunModel, Tail
 from tui.text import data, dollars, one_line
 from tui.widgets.line_view import LineView
-from tui.widgets.lines import join_lines, status_text
+from tui.widgets.lines import STATUS_CLASSES, join_lines, status_text
 
 PANE_CSS = """
     text-wrap: nowrap; text-overflow: ellipsis; border: round $panel-lighten-2;
@@ -93,6 +94,8 @@ class ForumPanel(Widget):
 class StatusBar(Widget):
     """Run, state, spend against the cap, the evaluator's queue and device: one line."""
 
+    COMPONENT_CLASSES: ClassVar[set[str]] = set(STATUS_CLASSES)
+
     DEFAULT_CSS = """
     StatusBar {
         text-wrap: nowrap;
@@ -113,7 +116,7 @@ class StatusBar(Widget):
         line.append("aar ", style="bold")
         line.append_text(data(m.run_id, "bold"))
         line.append(" ")
-        line.append_text(status_text(m.state or "connecting"))
+        line.append_text(status_text(m.state or "connecting", self))
         if m.problem:
             line.append_text(data(f" · ! {m.problem}", "bold red"))
         cap = f" of {dollars(m.dollar_cap)}" if m.dollar_cap else ""

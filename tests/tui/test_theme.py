@@ -1,0 +1,41 @@
+"""A theme switch reaches agent output: tail lines and statuses are drawn in the theme's colours."""
+
+from __future__ import annotations
+
+from rich.color import Color
+from rich.style import Style
+from textual.color import Color as TextualColor
+
+from aar.runtime import RunPaths
+from tests.tui.helpers import wait_screen
+from tui.app import AarApp
+from tui.model import Line
+from tui.widgets.agent_card import AgentCard
+from tui.widgets.panels import StatusBar
+
+
+def _colour(app: AarApp, variable: str) -> Color:
+    return TextualColor.parse(app.theme_variables[variable]).rich_color
+
+
+def _drawn(card: AgentCard, kind: str) -> Style | None:
+    """The style of the first cell of the card's newest line of ``kind``, as the card draws it now."""
+    lines = card.visible_lines(card.content_size.height)
+    rows = [y for y, item in enumerate(lines) if isinstance(item, Line) and item.kind == kind]
+    return next(iter(card.render_line(rows[-1]))).style if rows else None
+
+
+async def test_switching_the_theme_recolours_agent_output_and_statuses(run: RunPaths) -> None:
+    app = AarApp(run.root)
+    async with app.run_test(size=(160, 48)) as pilot:
+        await wait_screen(pilot, "agent-1")
+        card = app.screen.query(AgentCard).first()
+        for theme in ("textual-dark", "nord", "gruvbox"):
+            app.theme = theme
+            await pilot.pause(0.2)  # the new theme's CSS is applied
+            tool = _drawn(card, "tool")
+            assert tool is not None and tool.color == _colour(app, "text-primary") and tool.bold, (theme, tool)
+            status = card.get_component_rich_style("status--thinking")
+            assert status.color == _colour(app, "text-success"), theme
+            bar = app.screen.query_one(StatusBar).get_component_rich_style("status--stopped")
+            assert bar.color == _colour(app, "text-error"), theme
