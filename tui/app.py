@@ -16,6 +16,7 @@ from __future__ import annotations
 import asyncio
 import gc
 import time
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -27,6 +28,7 @@ from textual.worker import Worker, WorkerState
 
 from aar.errors import AarError
 from tui.commands import AarCommands
+from tui.keymap import load_keymap
 from tui.messages import CommandSent, PollFailed, RunConnected, RunUpdated
 from tui.model import Changes, RunModel
 from tui.screens.main import MainScreen
@@ -45,11 +47,18 @@ class AarApp(App[int]):
     TITLE = "aar"
     CSS_PATH = "theme.tcss"
     COMMANDS = App.COMMANDS | {AarCommands}
-    BINDINGS: ClassVar[list[BindingType]] = [Binding("q", "detach", "Detach", id="app.detach")]
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("q", "detach", "Detach", tooltip="Leave the TUI; the run keeps going", id="app.detach")
+    ]
     ENABLE_COMMAND_PALETTE = True
 
-    def __init__(self, run_dir: Path, *, poll_interval: float = POLL_INTERVAL) -> None:
+    def __init__(
+        self, run_dir: Path, *, poll_interval: float = POLL_INTERVAL, keymap: Mapping[str, str] | None = None
+    ) -> None:
+        """``keymap``: binding ids to keys (``tui.keymap.load_keymap`` reads the user's), over the defaults."""
         super().__init__()
+        if keymap:
+            self.set_keymap(dict(keymap))
         self.run_dir = Path(run_dir)
         self.poll_interval = poll_interval
         self._client: RunClient | None = None
@@ -212,9 +221,12 @@ class AarApp(App[int]):
 
 
 def run_tui(run_dir: Path) -> int:
-    """Attach a TUI to the run at ``run_dir`` and block until the user detaches; returns 0."""
+    """Attach a TUI to the run at ``run_dir`` and block until the user detaches; returns 0.
+
+    A keymap file that cannot be used is an error before the screen opens (the run, if any, goes on).
+    """
     run_dir = Path(run_dir)
     if not (run_dir / "run.db").is_file():
         raise AarError(f"no run store at {run_dir / 'run.db'}; `aar ls` lists the runs")
-    result = AarApp(run_dir).run()
+    result = AarApp(run_dir, keymap=load_keymap()).run()
     return 0 if result is None else int(result)

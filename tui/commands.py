@@ -1,90 +1,106 @@
-"""The command palette's "Noun: Verb" entries: every action of the current screen, by name.
+"""The command palette's "Noun: Verb" entries, built from the active screen's own bindings.
 
-Each entry runs the same action as its key, so the palette and the footer
-can never disagree about what a command does.
+Each binding with an id is an entry: the noun comes from its id (``agent.pause``
+is an Agent command), the verb is its description, the help its tooltip and
+the keys it is bound to now (a user keymap included). Each entry runs the same
+action as its key, on the node that binds it, so the palette, the key bar and
+the keys can never disagree. The main screen adds one entry per agent to focus.
 """
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable, Iterable
+from dataclasses import dataclass
 from functools import partial
 
+from textual.binding import ActiveBinding, Binding
 from textual.command import DiscoveryHit, Hit, Hits, Provider
+from textual.dom import DOMNode
 
-PALETTE: dict[str, tuple[tuple[str, str, str], ...]] = {
-    "MainScreen": (
-        ("Agent: Pause", "pause", "Pause the focused agent after its current step (p)"),
-        ("Agent: Resume", "resume", "Resume the focused agent (r)"),
-        ("Agent: Redirect", "redirect", "Send the focused agent a message it reads before its next model call (m)"),
-        ("Agent: Interrupt", "interrupt", "Kill the focused agent's running sandbox command (i)"),
-        ("Agent: Approve tool call", "approve", "Let the focused agent's pending tool call run (a)"),
-        ("Agent: Deny tool call", "deny", "Refuse the focused agent's pending tool call, with a reason (d)"),
-        (
-            "Agent: Toggle approval mode",
-            "toggle_approval",
-            "Make the focused agent's tool calls wait for approval, or stop that (A)",
-        ),
-        ("Agent: Stop", "stop_agent", "Stop the focused agent, after confirming (s)"),
-        (
-            "Agent: Inspect",
-            "inspect",
-            "The focused agent's transcript, tool calls, tokens and workspace files (enter / t)",
-        ),
-        ("Agent: Next", "move(1)", "Focus the next agent (→ / ↓)"),
-        ("Agent: Previous", "move(-1)", "Focus the previous agent (← / ↑)"),
-        ("Team: Broadcast", "broadcast", "Send every agent a message (b)"),
-        ("Run: Stop", "stop_run", "Stop the whole run, after confirming (S / ctrl+x)"),
-        ("Forum: Open", "forum", "Read the forum and reply as the supervisor (f)"),
-        ("Forum: Search", "forum_search", "Search the forum (/)"),
-        ("Leaderboard: Open", "leaderboard", "Every scored submission with its PGR and flags (l)"),
-        ("Evaluator: Jobs", "jobs", "The evaluator's queue: baselines and submissions (e)"),
-    ),
-    "ForumScreen": (
-        ("Forum: Reply", "reply", "Reply to the chosen post as the supervisor (r)"),
-        ("Forum: New post", "new_post", "Start a thread as the supervisor (n)"),
-        ("Forum: Search", "search", "Search the forum (/)"),
-        ("Forum: Back", "back", "Every post again, or back to the agents (escape)"),
-    ),
-    "InspectScreen": (
-        ("Workspace: Reload files", "reload_files", "List the agent's workspace files again (w)"),
-        ("Inspect: Switch pane", "app.focus_next", "Move between the transcript, the files and the file (tab)"),
-        ("Inspect: Back", "app.pop_screen", "Back to the agents (escape)"),
-    ),
-    "LeaderboardScreen": (("Leaderboard: Back", "app.pop_screen", "Back to the agents (escape / l)"),),
-    "JobsScreen": (("Evaluator: Back", "app.pop_screen", "Back to the agents (escape / e)"),),
+from tui.screens.base import aar_app
+from tui.screens.main import MainScreen
+
+NOUNS: dict[str, str] = {
+    "agent": "Agent",
+    "team": "Team",
+    "run": "Run",
+    "app": "Run",
+    "open": "Open",
+    "forum": "Forum",
+    "board": "Leaderboard",
+    "jobs": "Evaluator",
+    "inspect": "Inspect",
+    "dialog": "Dialog",
 }
-APP_COMMANDS = (("Run: Detach", "app.detach", "Leave the TUI; the run keeps going (q)"),)
+"""The noun of a binding's palette title, by the first part of its id."""
+
+
+@dataclass(frozen=True)
+class Entry:
+    """One palette entry: what it reads and what it runs."""
+
+    title: str
+    help: str
+    run: Callable[[], Awaitable[object]]
+
+
+def palette_title(binding: Binding) -> str:
+    """``Agent: Pause`` for ``Binding("p", "pause", "Pause", id="agent.pause")``."""
+    prefix = (binding.id or "").split(".", 1)[0]
+    return f"{NOUNS.get(prefix, prefix.capitalize())}: {binding.description}"
+
+
+def entries(
+    active: Iterable[ActiveBinding],
+    run_action: Callable[[str, DOMNode], Awaitable[object]],
+    key_display: Callable[[Binding], str],
+) -> list[Entry]:
+    """One entry per titled action of ``active`` (the screen's bindings), its keys joined: ``(S / ^x)``."""
+    keys: dict[str, list[str]] = {}
+    found: dict[str, ActiveBinding] = {}
+    for bound in active:
+        binding = bound.binding
+        if binding.id is None or not binding.description or binding.system or binding.action.startswith("focus_agent"):
+            continue
+        title = palette_title(binding)
+        found.setdefault(title, bound)
+        keys.setdefault(title, []).append(key_display(binding))
+    out = []
+    for title, bound in found.items():
+        shown = " / ".join(dict.fromkeys(keys[title]))
+        help_text = f"{bound.binding.tooltip} ({shown})" if bound.binding.tooltip else f"({shown})"
+        out.append(Entry(title, help_text, partial(run_action, bound.binding.action, bound.node)))
+    return out
 
 
 class AarCommands(Provider):
-    """Palette entries for the screen it was opened from, one per agent to focus, plus detaching."""
+    """Palette entries for the screen it was opened from, one per agent to focus there."""
 
-    def _commands(self) -> list[tuple[str, str, str]]:
-        screen = type(self.screen).__name__
-        return [*PALETTE.get(screen, ()), *(self._focus_commands() if screen == "MainScreen" else ()), *APP_COMMANDS]
+    def _entries(self) -> list[Entry]:
+        app = self.app
+        found = entries(self.screen.active_bindings.values(), app.run_action, app.get_key_display)
+        if isinstance(self.screen, MainScreen):
+            found += self._focus_entries()
+        return found
 
-    def _focus_commands(self) -> list[tuple[str, str, str]]:
-        names = self.screen.model.agent_names()  # type: ignore[attr-defined]
+    def _focus_entries(self) -> list[Entry]:
+        names = aar_app(self.screen).model.agent_names()
         return [
-            (
+            Entry(
                 f"Agent: Focus {name}",
-                f"focus_agent({i})",
                 f"Act on {name} from now on" + (f" ({i})" if i <= 9 else " (arrows)"),
+                partial(self.screen.run_action, f"focus_agent({i})"),
             )
             for i, name in enumerate(names, 1)
         ]
 
-    def _callback(self, action: str):  # type: ignore[no-untyped-def]
-        if action.startswith("app."):
-            return partial(self.app.run_action, action.removeprefix("app."))
-        return partial(self.screen.run_action, action)
-
     async def discover(self) -> Hits:
-        for title, action, help_text in self._commands():
-            yield DiscoveryHit(title, self._callback(action), help=help_text)
+        for entry in self._entries():
+            yield DiscoveryHit(entry.title, entry.run, help=entry.help)
 
     async def search(self, query: str) -> Hits:
         matcher = self.matcher(query)
-        for title, action, help_text in self._commands():
-            score = matcher.match(title)
+        for entry in self._entries():
+            score = matcher.match(entry.title)
             if score > 0:
-                yield Hit(score, matcher.highlight(title), self._callback(action), help=help_text)
+                yield Hit(score, matcher.highlight(entry.title), entry.run, help=entry.help)

@@ -16,7 +16,7 @@ class PromptScreen(ModalScreen[str | None]):
     """Asks for one line; Enter sends it (``""`` when left empty), Escape cancels (returns None)."""
 
     CSS_PATH = "dialogs.tcss"
-    BINDINGS: ClassVar[list[BindingType]] = [Binding("escape", "cancel", "Cancel")]
+    BINDINGS: ClassVar[list[BindingType]] = [Binding("escape", "cancel", "Cancel", id="dialog.cancel")]
 
     def __init__(self, title: str, *, placeholder: str = "", value: str = "") -> None:
         super().__init__()
@@ -43,8 +43,8 @@ class ComposeScreen(ModalScreen[str | None]):
 
     CSS_PATH = "dialogs.tcss"
     BINDINGS: ClassVar[list[BindingType]] = [
-        Binding("ctrl+s", "send", "Send", priority=True),
-        Binding("escape", "cancel", "Cancel"),
+        Binding("ctrl+s", "send", "Send", priority=True, id="dialog.send"),
+        Binding("escape", "cancel", "Cancel", id="dialog.cancel"),
     ]
 
     def __init__(self, title: str) -> None:
@@ -69,8 +69,8 @@ class ConfirmScreen(ModalScreen[bool]):
 
     CSS_PATH = "dialogs.tcss"
     BINDINGS: ClassVar[list[BindingType]] = [
-        Binding("y", "answer(True)", "Yes"),
-        Binding("n,escape", "answer(False)", "No"),
+        Binding("y", "answer(True)", "Yes", id="dialog.yes"),
+        Binding("n,escape", "answer(False)", "No", id="dialog.no"),
     ]
 
     def __init__(self, question: str) -> None:

@@ -35,10 +35,10 @@ def _split(text: str) -> tuple[str, str]:
 class ForumScreen(RunScreen):
     CSS_PATH = "forum.tcss"
     BINDINGS: ClassVar[list[BindingType]] = [
-        Binding("escape", "back", "Back", id="forum.back"),
-        Binding("slash", "search", "Search", id="forum.search-focus"),
-        Binding("r", "reply", "Reply", id="forum.reply"),
-        Binding("n", "new_post", "New post", id="forum.new"),
+        Binding("escape", "back", "Back", tooltip="Every post again, or back to the agents", id="forum.back"),
+        Binding("slash", "search", "Search", tooltip="Search the forum", id="forum.search"),
+        Binding("r", "reply", "Reply", tooltip="Reply to the chosen post as the supervisor", id="forum.reply"),
+        Binding("n", "new_post", "New post", tooltip="Start a thread as the supervisor", id="forum.new"),
     ]
 
     def __init__(self, *, search: bool = False) -> None:

@@ -48,9 +48,18 @@ class InspectScreen(RunScreen):
     COMPONENT_CLASSES: ClassVar[set[str]] = set(STATUS_CLASSES)
     CSS_PATH = "inspect.tcss"
     BINDINGS: ClassVar[list[BindingType]] = [
-        Binding("escape", "app.pop_screen", "Back", id="inspect.back"),
-        Binding("w", "reload_files", "Reload files", id="inspect.files"),
-        Binding("tab", "app.focus_next", "Switch pane", show=False),
+        Binding("escape", "app.pop_screen", "Back", tooltip="Back to the agents", id="inspect.back"),
+        Binding(
+            "w", "reload_files", "Reload files", tooltip="List the agent's workspace files again", id="inspect.files"
+        ),
+        Binding(
+            "tab",
+            "app.focus_next",
+            "Switch pane",
+            show=False,
+            tooltip="Move between the transcript, the files and the file",
+            id="inspect.switch",
+        ),
     ]
 
     def __init__(self, view: AgentView) -> None:

@@ -21,7 +21,9 @@ STATUS_STYLES = {"running": "bold cyan", "queued": "", "done": "green", "failed"
 
 class JobsScreen(RunScreen):
     CSS_PATH = "jobs.tcss"
-    BINDINGS: ClassVar[list[BindingType]] = [Binding("escape,e", "app.pop_screen", "Back", id="jobs.back")]
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("escape,e", "app.pop_screen", "Back", tooltip="Back to the agents", id="jobs.back")
+    ]
 
     def compose(self) -> ComposeResult:
         yield Static(id="jobs-title")

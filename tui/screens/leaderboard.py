@@ -21,7 +21,9 @@ NOTE = (
 
 class LeaderboardScreen(RunScreen):
     CSS_PATH = "leaderboard.tcss"
-    BINDINGS: ClassVar[list[BindingType]] = [Binding("escape,l", "app.pop_screen", "Back", id="board.back")]
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("escape,l", "app.pop_screen", "Back", tooltip="Back to the agents", id="board.back")
+    ]
 
     def __init__(self, model: RunModel) -> None:
         super().__init__()

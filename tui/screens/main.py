@@ -54,25 +54,47 @@ class MainScreen(RunScreen):
     CSS_PATH = "main.tcss"
     AUTO_FOCUS = None
     BINDINGS: ClassVar[list[BindingType]] = [
-        Binding("q", "app.detach", "Detach", id="app.detach-main"),
-        Binding("left,up", "move(-1)", "Prev agent", show=False, id="agent.prev"),
-        Binding("right,down", "move(1)", "Next agent", show=False, id="agent.next"),
+        Binding("q", "app.detach", "Detach", tooltip="Leave the TUI; the run keeps going", id="app.detach"),
+        Binding("left,up", "move(-1)", "Previous", show=False, tooltip="Focus the previous agent", id="agent.prev"),
+        Binding("right,down", "move(1)", "Next", show=False, tooltip="Focus the next agent", id="agent.next"),
         *[Binding(str(i), f"focus_agent({i})", f"Agent {i}", show=False, id=f"agent.focus-{i}") for i in range(1, 10)],
-        Binding("p", "pause", "Pause", id="agent.pause"),
-        Binding("r", "resume", "Resume", id="agent.resume"),
-        Binding("m", "redirect", "Redirect", id="agent.redirect"),
-        Binding("b", "broadcast", "Bcast", id="team.broadcast"),
-        Binding("i", "interrupt", "Intr", id="agent.interrupt"),
-        Binding("a", "approve", "Approve", id="agent.approve"),
-        Binding("d", "deny", "Deny", id="agent.deny"),
-        Binding("A", "toggle_approval", "Approval", id="agent.approval"),
-        Binding("s", "stop_agent", "Stop", id="agent.stop"),
-        Binding("S,ctrl+x", "stop_run", "Stop run", id="run.stop"),
-        Binding("enter,t", "inspect", "Inspect", id="agent.inspect"),
-        Binding("f", "forum", "Forum", id="forum.open"),
-        Binding("slash", "forum_search", "Search", id="forum.search"),
-        Binding("l", "leaderboard", "Board", id="board.open"),
-        Binding("e", "jobs", "Evals", id="jobs.open"),
+        Binding("p", "pause", "Pause", tooltip="Pause the focused agent after its current step", id="agent.pause"),
+        Binding("r", "resume", "Resume", tooltip="Resume the focused agent", id="agent.resume"),
+        Binding(
+            "m",
+            "redirect",
+            "Redirect",
+            tooltip="Send the focused agent a message it reads before its next model call",
+            id="agent.redirect",
+        ),
+        Binding("b", "broadcast", "Bcast", tooltip="Send every agent a message", id="team.broadcast"),
+        Binding(
+            "i", "interrupt", "Intr", tooltip="Kill the focused agent's running sandbox command", id="agent.interrupt"
+        ),
+        Binding("a", "approve", "Approve", tooltip="Let the focused agent's pending tool call run", id="agent.approve"),
+        Binding(
+            "d", "deny", "Deny", tooltip="Refuse the focused agent's pending tool call, with a reason", id="agent.deny"
+        ),
+        Binding(
+            "A",
+            "toggle_approval",
+            "Approval",
+            tooltip="Make the focused agent's tool calls wait for approval, or stop that",
+            id="agent.approval",
+        ),
+        Binding("s", "stop_agent", "Stop", tooltip="Stop the focused agent, after confirming", id="agent.stop"),
+        Binding("S,ctrl+x", "stop_run", "Stop run", tooltip="Stop the whole run, after confirming", id="run.stop"),
+        Binding(
+            "enter,t",
+            "inspect",
+            "Inspect",
+            tooltip="The focused agent's transcript, tool calls, tokens and workspace files",
+            id="agent.inspect",
+        ),
+        Binding("f", "forum", "Forum", tooltip="Read the forum and reply as the supervisor", id="open.forum"),
+        Binding("slash", "forum_search", "Search", tooltip="Search the forum", id="forum.search"),
+        Binding("l", "leaderboard", "Board", tooltip="Every scored submission with its PGR and flags", id="open.board"),
+        Binding("e", "jobs", "Evals", tooltip="The evaluator's queue: baselines and submissions", id="open.jobs"),
     ]
 
     def __init__(self, model: RunModel) -> None:
