@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 
 from aar.eventline import one_line
-from aar.events import AgentStatusChanged, ModelText, RunLog
+from aar.events import AgentStatusChanged, EvalScored, ModelText, RunLog, SandboxExited
 from aar.store import EventRow, RunStore
 from aar_app.daemon import _follow
 
@@ -31,3 +31,16 @@ async def test_streamed_text_is_joined_per_agent(store: RunStore) -> None:
         ("bob", "model.text", "Claiming filtering."),
     ]
     assert one_line(printed[0]).split(None, 3)[1:] == ["ann", "model.text", "says: Reading the forum."]
+
+
+async def test_each_event_is_summarised_from_its_model_and_an_unknown_one_by_its_fields(store: RunStore) -> None:
+    store.emit("ann", EvalScored(job_id=3, submission_id=7, pgr=0.41, ci_low=None, ci_high=None, flags=["probe"]))
+    store.emit("ann", SandboxExited(call_id="c", exit_code=None, killed=True))
+    store.emit_raw([("ann", "agent.dream", '{"kind": "agent.dream", "about": "sheep", "vivid": true}')])
+    await store.flush()
+    rows = await store.events_after(0)
+    assert [one_line(row).split(None, 3)[3] for row in rows] == [
+        "scored submission 7: PGR 0.410 flags ['probe']",
+        "command exited None (killed)",
+        "about=sheep vivid=True",
+    ]
