@@ -30,6 +30,7 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 # Run as a script, this file's folder comes first on sys.path and its name would shadow the package.
 sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != Path(__file__).resolve().parent]
@@ -38,6 +39,12 @@ from aar.events import SandboxOutput  # noqa: E402
 from aar.lock import DaemonLock  # noqa: E402
 from aar.runtime import RunPaths  # noqa: E402
 from aar.store import RunStore  # noqa: E402
+
+if TYPE_CHECKING:  # the writer process never loads the TUI
+    from rich.text import Text
+
+    from tui.app import AarApp
+    from tui.model import Line
 
 AGENTS = [f"agent-{i}" for i in range(1, 10)]
 LINES_PER_EVENT = 5
@@ -111,19 +118,20 @@ def _pct(values: list[float], q: float) -> float:
     return ordered[min(len(ordered) - 1, round(q * (len(ordered) - 1)))]
 
 
-async def _latencies(app, pilot, presses: int) -> list[float]:  # type: ignore[no-untyped-def]
+async def _latencies(app: AarApp, presses: int) -> list[float]:
     from tui.widgets.panels import TailPane
 
     pane = app.screen.query_one(TailPane)
     drawn: dict[str, float] = {}
     original = TailPane.visible_lines
 
-    def visible_lines(self: TailPane, height: int):  # type: ignore[no-untyped-def]
+    def visible_lines(self: TailPane, height: int) -> list[Text | Line]:
         """Called while the compositor draws the pane's first line in a frame."""
         if self.view is not None:
             drawn.setdefault(self.view.name, time.perf_counter())
         return original(self, height)
 
+    # Hooks this one pane's drawing (an instance attribute over the method), so mypy's method-assign is expected.
     pane.visible_lines = visible_lines.__get__(pane)  # type: ignore[method-assign]
     out: list[float] = []
     current = app.screen.focused_name
@@ -158,16 +166,16 @@ async def bench(presses: int) -> None:
                 # Unloaded does not mean empty: every pane holds a full tail, as it does under load.
                 proc = _start_writer(paths.db, MEMORY_LINES_PER_S, 20_000)
                 proc.wait()
-                while app.model.last_event_id < await app.client.store.last_event_id():  # type: ignore[union-attr]
+                while app.model.last_event_id < await app.client.store.last_event_id():
                     await asyncio.sleep(0.1)
                 await pilot.pause(0.5)
-                idle = await _latencies(app, pilot, presses)
+                idle = await _latencies(app, presses)
 
-                first_id = await app.client.store.last_event_id()  # type: ignore[union-attr]
+                first_id = await app.client.store.last_event_id()
                 proc = _start_writer(paths.db, LOAD_LINES_PER_S, 10**12)
                 await asyncio.sleep(2.0)  # the flood is on and the app is following it
                 seen_before, t0, cpu0 = app.model.last_event_id, time.perf_counter(), time.process_time()
-                loaded = await _latencies(app, pilot, presses)
+                loaded = await _latencies(app, presses)
                 elapsed = time.perf_counter() - t0
                 cpu = (time.process_time() - cpu0) / elapsed
                 followed = (app.model.last_event_id - seen_before) * LINES_PER_EVENT / elapsed
@@ -175,7 +183,7 @@ async def bench(presses: int) -> None:
                 proc.wait()
                 async with await RunStore.open(paths.db) as store:
                     produced = (await store.last_event_id() - first_id) * LINES_PER_EVENT / (elapsed + 2.0)
-                while app.model.last_event_id < await app.client.store.last_event_id():  # type: ignore[union-attr]
+                while app.model.last_event_id < await app.client.store.last_event_id():
                     await asyncio.sleep(0.1)
 
                 gc.collect()

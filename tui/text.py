@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import re
 
+from rich.style import Style
 from rich.text import Text
 
 _CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f\ud800-\udfff]")
@@ -46,7 +47,7 @@ def one_line(text: str, limit: int = 200) -> str:
     return clip(flat, limit)
 
 
-def data(text: str, style: str = "") -> Text:
+def data(text: str, style: str | Style = "") -> Text:
     """Agent- or user-produced text as a ``Text`` that is never interpreted."""
     return Text(visible(text), style=style, no_wrap=True, overflow="ellipsis", end="")
 

@@ -12,7 +12,7 @@ from pathlib import Path
 from textual.app import App
 from textual.pilot import Pilot
 
-from aar.events import AgentStatusChanged, CommandApplied, RunStateChanged, ToolReturned
+from aar.events import AgentStatus, AgentStatusChanged, CommandApplied, RunStateChanged, ToolReturned
 from aar.store import CommandRow, RunStore
 
 _TEXT = re.compile(r'<text class="[^"]*" x="([\d.]+)" y="([\d.]+)"[^>]*>(.*?)</text>')
@@ -60,7 +60,7 @@ async def pending(db: Path) -> list[CommandRow]:
         return await store.pending_commands()
 
 
-EFFECTS: dict[str, tuple[str | None, str]] = {
+EFFECTS: dict[str, tuple[AgentStatus | None, str]] = {
     "pause": ("paused", "paused after its step"),
     "resume": ("thinking", "resumed"),
     "stop": ("stopped", "stopped by the supervisor"),
@@ -84,7 +84,7 @@ async def apply_like_daemon(db: Path) -> list[CommandRow]:
             for agent in targets if cmd.target != "@run" else []:
                 if status is not None:
                     await store.update_agent(agent, status=status)
-                    store.emit(agent, AgentStatusChanged(status=status, detail=f"by {cmd.kind}"))  # type: ignore[arg-type]
+                    store.emit(agent, AgentStatusChanged(status=status, detail=f"by {cmd.kind}"))
                 if cmd.kind.startswith("approval_"):
                     await store.update_agent(agent, approval=cmd.kind == "approval_on")
                 if cmd.kind == "deny":  # an approved call reports its result only when it has run, maybe minutes later

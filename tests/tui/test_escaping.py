@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import re
 
+import pytest
+
 from aar.events import ModelText, SandboxOutput
 from aar.runtime import RunPaths
 from aar.store import MessageRow, RunStore
@@ -84,7 +86,7 @@ async def test_hostile_forum_post_shows_literally_in_its_thread(run: RunPaths) -
         assert text
 
 
-async def test_readable_with_no_color(run: RunPaths, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+async def test_readable_with_no_color(run: RunPaths, monkeypatch: pytest.MonkeyPatch) -> None:
     """NO_COLOR draws in greys only; statuses read as words, and stderr and thinking lines as marks."""
     monkeypatch.setenv("NO_COLOR", "1")
     async with await RunStore.open(run.db) as daemon:

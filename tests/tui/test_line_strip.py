@@ -7,7 +7,7 @@ from rich.console import Console
 from rich.segment import Segment
 from rich.style import Style
 
-from tui.model import Line
+from tui.model import Line, LineKind
 from tui.text import data
 from tui.widgets.line_view import line_strip
 
@@ -41,10 +41,10 @@ def _rich_cells(line: Line, width: int) -> list[tuple[str, Style]]:
 
 
 @pytest.mark.parametrize("kind", sorted(STYLES))
-def test_line_strip_matches_rich(kind: str) -> None:
+def test_line_strip_matches_rich(kind: LineKind) -> None:
     for text in SAMPLES:
         for width in (1, 2, 3, 7, 10, 11, 33, 80):
-            line = Line(kind, text)  # type: ignore[arg-type]
+            line = Line(kind, text)
             strip = line_strip(line, width, STYLES[line.kind])
             assert strip.cell_length == width, (text, width)
             got = [(seg.text, seg.style or Style()) for seg in strip if seg.text]

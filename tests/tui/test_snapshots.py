@@ -16,11 +16,14 @@ from aar.runtime import RunPaths
 from tui.app import AarApp
 from tui.screens.inspect import InspectScreen
 
+SnapCompare = Callable[..., bool]
+"""pytest-textual-snapshot's fixture: compares the app's screen after ``run_before`` with the stored SVG."""
 SIZES = [pytest.param((80, 24), id="80x24"), pytest.param((160, 48), id="160x48")]
 
 
 async def _loaded(pilot: Pilot[object]) -> None:
-    app: AarApp = pilot.app  # type: ignore[assignment]
+    app = pilot.app
+    assert isinstance(app, AarApp)
     while not app.model.agents or app.polls < 2:
         await pilot.pause(0.05)
     await pilot.pause(0.1)
@@ -30,7 +33,8 @@ def _then(*keys: str, ready: Callable[[AarApp], bool] = lambda app: True) -> Cal
     async def run_before(pilot: Pilot[object]) -> None:
         await _loaded(pilot)
         await pilot.press(*keys)
-        app: AarApp = pilot.app  # type: ignore[assignment]
+        app = pilot.app
+        assert isinstance(app, AarApp)
         for _ in range(100):
             if ready(app):
                 break
@@ -46,25 +50,25 @@ def _inspect_ready(app: AarApp) -> bool:
 
 
 @pytest.mark.parametrize("size", SIZES)
-def test_main_screen(snap_compare, run_sync: RunPaths, size: tuple[int, int]) -> None:  # type: ignore[no-untyped-def]
+def test_main_screen(snap_compare: SnapCompare, run_sync: RunPaths, size: tuple[int, int]) -> None:
     assert snap_compare(AarApp(run_sync.root), terminal_size=size, run_before=_loaded)
 
 
-def test_main_screen_nine_agents(snap_compare, run_nine: RunPaths) -> None:  # type: ignore[no-untyped-def]
+def test_main_screen_nine_agents(snap_compare: SnapCompare, run_nine: RunPaths) -> None:
     assert snap_compare(AarApp(run_nine.root), terminal_size=(160, 48), run_before=_loaded)
 
 
 @pytest.mark.parametrize("size", SIZES)
-def test_inspect_screen(snap_compare, run_sync: RunPaths, size: tuple[int, int]) -> None:  # type: ignore[no-untyped-def]
+def test_inspect_screen(snap_compare: SnapCompare, run_sync: RunPaths, size: tuple[int, int]) -> None:
     assert snap_compare(AarApp(run_sync.root), terminal_size=size, run_before=_then("2", "enter", ready=_inspect_ready))
 
 
 @pytest.mark.parametrize("size", SIZES)
-def test_leaderboard_screen(snap_compare, run_sync: RunPaths, size: tuple[int, int]) -> None:  # type: ignore[no-untyped-def]
+def test_leaderboard_screen(snap_compare: SnapCompare, run_sync: RunPaths, size: tuple[int, int]) -> None:
     assert snap_compare(AarApp(run_sync.root), terminal_size=size, run_before=_then("l"))
 
 
-def test_main_screen_in_a_second_theme(snap_compare, run_sync: RunPaths) -> None:  # type: ignore[no-untyped-def]
+def test_main_screen_in_a_second_theme(snap_compare: SnapCompare, run_sync: RunPaths) -> None:
     """Switched to nord, agent output and statuses take nord's colours (see test_theme.py for the exact colours)."""
 
     async def in_nord(pilot: Pilot[object]) -> None:
