@@ -18,6 +18,20 @@ import logging
 from collections.abc import Mapping
 from typing import Literal
 
+from aar.commands import (
+    ALL_AGENTS,
+    ApprovalOff,
+    ApprovalOn,
+    Approve,
+    Command,
+    Deny,
+    Interrupt,
+    Pause,
+    Redirect,
+    Resume,
+    Stop,
+    StopRun,
+)
 from aar.events import CommandApplied
 from aar.store import RunStore
 from aar.store.rows import CommandRow
@@ -26,8 +40,6 @@ from agents.agent_state import AgentControl, Decision
 log = logging.getLogger("aar.agents.control")
 
 POLL_INTERVAL_S = 0.2
-ALL = "*"
-RUN = "@run"
 STOP_META = "stopped_by:{agent}"
 """Meta key set when the supervisor stops one agent, so a resumed run keeps it stopped."""
 
@@ -84,59 +96,57 @@ class CommandPoller:
             self._last_id = command.id
         return len(commands)
 
-    async def apply(self, command: CommandRow) -> str:
+    async def apply(self, row: CommandRow) -> str:
         """Apply one command; its effect in words. Raises ``CommandRefused``."""
-        if command.kind == "stop_run":
+        command = row.command
+        if command is None:
+            raise CommandRefused(f"not a valid command: {row.problem}")
+        if isinstance(command, StopRun):
             self.run_stop.set()
             return "the run stops after every agent's step in flight"
-        if command.target == ALL:
+        if row.target == ALL_AGENTS:
             live = [c for c in self.controls.values() if not c.ended]
             if not live:
                 raise CommandRefused("no agent is running")
             effects = []
             for control in live:
                 try:
-                    effects.append(f"{control.name}: {await self._apply_one(command, control)}")
+                    effects.append(f"{control.name}: {await self._apply_one(row.id, command, control)}")
                 except CommandRefused as exc:
                     effects.append(f"{control.name}: {exc}")
             return "; ".join(effects)
-        control = self.controls.get(command.target)
-        if control is None:
+        target = self.controls.get(row.target)
+        if target is None:
             known = ", ".join(self.controls) or "none"
-            raise CommandRefused(f"no agent named {command.target!r} (agents: {known}; use * for all)")
-        if control.ended:
-            raise CommandRefused(f"{control.name} has already ended; nothing to do")
-        return await self._apply_one(command, control)
+            raise CommandRefused(f"no agent named {row.target!r} (agents: {known}; use * for all)")
+        if target.ended:
+            raise CommandRefused(f"{target.name} has already ended; nothing to do")
+        return await self._apply_one(row.id, command, target)
 
-    async def _apply_one(self, command: CommandRow, control: AgentControl) -> str:
-        kind, payload = command.kind, command.payload
-        if kind == "pause":
-            return control.pause()
-        if kind == "resume":
-            return control.resume()
-        if kind == "redirect":
-            text = str(payload.get("text", "")).strip()
-            if not text:
-                raise CommandRefused('a redirect needs {"text": "..."} with the message for the agent')
-            return control.redirect(command.id, text)
-        if kind == "interrupt":
-            return await control.interrupt()
-        if kind in ("approval_on", "approval_off"):
-            on = kind == "approval_on"
-            effect = control.set_approval(on)
-            await self.store.update_agent(control.name, approval=on)
-            return effect
-        if kind in ("approve", "deny"):
-            call_id = str(payload.get("call_id", ""))
-            if not call_id:
-                raise CommandRefused(f'{kind} needs {{"call_id": "..."}}: the id of the waiting tool call')
-            reason = str(payload.get("reason", "")).strip()
-            effect = control.decide(call_id, Decision(kind == "approve", reason))
-            if effect is None:
-                waiting = ", ".join(control.waiting_calls) or "none"
-                raise CommandRefused(f"no tool call {call_id} is waiting for approval (waiting: {waiting})")
-            return effect
-        if kind == "stop":
-            await self.store.set_meta(STOP_META.format(agent=control.name), "supervisor")
-            return await control.request_stop("supervisor", "stopped by the supervisor")
-        raise CommandRefused(f"unknown command {kind!r}")
+    async def _apply_one(self, command_id: int, command: Command, control: AgentControl) -> str:
+        match command:
+            case Pause():
+                return control.pause()
+            case Resume():
+                return control.resume()
+            case Redirect(text=text):
+                return control.redirect(command_id, text)
+            case Interrupt():
+                return await control.interrupt()
+            case ApprovalOn() | ApprovalOff():
+                on = isinstance(command, ApprovalOn)
+                approval = control.set_approval(on)
+                await self.store.update_agent(control.name, approval=on)
+                return approval
+            case Approve(call_id=call_id) | Deny(call_id=call_id):
+                reason = command.reason.strip() if isinstance(command, Deny) else ""
+                effect = control.decide(call_id, Decision(isinstance(command, Approve), reason))
+                if effect is None:
+                    waiting = ", ".join(control.waiting_calls) or "none"
+                    raise CommandRefused(f"no tool call {call_id} is waiting for approval (waiting: {waiting})")
+                return effect
+            case Stop():
+                await self.store.set_meta(STOP_META.format(agent=control.name), "supervisor")
+                return await control.request_stop("supervisor", "stopped by the supervisor")
+            case StopRun():
+                raise CommandRefused("stop_run targets the run, not an agent")

@@ -294,8 +294,7 @@ class AgentLoop:
         if self.control.stopping:
             return ToolResult(f"not run: the agent is stopping ({self.control.stop_reason})", is_error=True)
         reason = decision.reason.strip()
-        told = f": {reason}" if reason and reason.lower() != "denied by the supervisor" else ""
-        return ToolResult(f"not run: denied by the supervisor{told}", is_error=True)
+        return ToolResult(f"not run: denied by the supervisor{f': {reason}' if reason else ''}", is_error=True)
 
     # ------------------------------------------------------------ supervisor messages and compaction
 

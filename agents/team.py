@@ -22,6 +22,8 @@ import contextlib
 import logging
 from collections.abc import Callable
 
+import aar.commands as commands_
+from aar.commands import ALL_AGENTS
 from aar.config import ResolvedAgent, RunConfig
 from aar.runtime import RunContext
 from aar.store import RunStore
@@ -30,7 +32,7 @@ from agents.agent_state import AgentControl, Redirect
 from agents.backend import ModelBackend
 from agents.budget import BudgetGuard
 from agents.claude.prompts import system_prompt
-from agents.control import ALL, STOP_META, CommandPoller
+from agents.control import STOP_META, CommandPoller
 from agents.loop import AgentLoop
 from agents.sandbox_slot import SandboxSlot
 from agents.tools import default_toolbox
@@ -67,9 +69,9 @@ async def _has_work(store: RunStore, row: AgentRow) -> bool:
 def _unread_redirects(commands: list[CommandRow], agent: str) -> list[Redirect]:
     """Redirects applied to ``agent`` by an earlier daemon; the loop drops those its transcript holds."""
     return [
-        Redirect(c.id, str(c.payload.get("text", "")))
+        Redirect(c.id, c.command.text)
         for c in commands
-        if c.kind == "redirect" and c.status == "applied" and c.target in (agent, ALL)
+        if isinstance(c.command, commands_.Redirect) and c.status == "applied" and c.target in (agent, ALL_AGENTS)
     ]
 
 

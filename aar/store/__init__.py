@@ -2,7 +2,6 @@
 
 from aar.store.rows import (
     AgentRow,
-    CommandKind,
     CommandRow,
     EventRow,
     JobRow,
@@ -16,7 +15,6 @@ from aar.store.store import RunStore
 
 __all__ = [
     "AgentRow",
-    "CommandKind",
     "CommandRow",
     "EventRow",
     "JobRow",

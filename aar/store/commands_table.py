@@ -1,24 +1,33 @@
-"""Supervisor commands: written by any TUI or CLI, applied and marked by the daemon."""
+"""Supervisor commands: written by any TUI or CLI, applied and marked by the daemon.
+
+Commands are validated here, on the way in and on the way out (``aar.commands``),
+so every writer and the daemon agree on what a command is.
+"""
 
 from __future__ import annotations
 
 import time
 from typing import Any
 
+from aar.commands import RUN_TARGET, InvalidCommand, StopRun, command_payload, parse_command
 from aar.store.connection import Connection, dumps
 from aar.store.rows import CommandRow, decode
 
 
 class CommandsTable(Connection):
     async def issue_command(self, kind: str, target: str, payload: dict[str, Any] | None = None) -> int:
+        """Record a command for the daemon; raise ``InvalidCommand`` (one line) if it does not validate."""
+        command = parse_command(kind, payload)
+        if isinstance(command, StopRun):
+            target = RUN_TARGET
         return await self._insert(
             "INSERT INTO commands (ts, target, kind, payload) VALUES (?, ?, ?, ?)",
-            (time.time(), target, kind, dumps(payload or {})),
+            (time.time(), target, command.kind, dumps(command_payload(command))),
         )
 
     async def pending_commands(self, *, after_id: int = 0) -> list[CommandRow]:
         rows = await self._fetch("SELECT * FROM commands WHERE status = 'pending' AND id > ? ORDER BY id", (after_id,))
-        return [CommandRow(**decode(r)) for r in rows]
+        return [_command_row(r) for r in rows]
 
     async def mark_command(self, command_id: int, *, status: str = "applied", effect: str = "") -> None:
         await self._write(
@@ -28,4 +37,20 @@ class CommandsTable(Connection):
 
     async def commands(self, *, limit: int = 200) -> list[CommandRow]:
         rows = await self._fetch("SELECT * FROM commands ORDER BY id DESC LIMIT ?", (limit,))
-        return [CommandRow(**decode(r)) for r in reversed(rows)]
+        return [_command_row(r) for r in reversed(rows)]
+
+
+def _command_row(raw: Any) -> CommandRow:
+    """A stored row with its command parsed; a row that does not parse carries the reason instead."""
+    try:
+        fields = decode(raw)
+    except ValueError as exc:
+        fields = {**dict(raw), "payload": {}}
+        return CommandRow(**fields, problem=f"payload is not JSON: {exc}")
+    payload = fields["payload"]
+    if not isinstance(payload, dict):
+        return CommandRow(**{**fields, "payload": {}}, problem="payload is not a JSON object")
+    try:
+        return CommandRow(**fields, command=parse_command(fields["kind"], payload))
+    except InvalidCommand as exc:
+        return CommandRow(**fields, problem=str(exc))

@@ -3,23 +3,11 @@
 from __future__ import annotations
 
 import json
-from typing import Any, Literal
+from typing import Any
 
 from pydantic import BaseModel, ConfigDict
 
-CommandKind = Literal[
-    "pause",
-    "resume",
-    "redirect",
-    "interrupt",
-    "approve",
-    "deny",
-    "approval_on",
-    "approval_off",
-    "stop",
-    "stop_run",
-]
-"""What a supervisor can ask. ``target`` is an agent name, ``*`` for every agent, or ``@run``."""
+from aar.commands import Command
 
 
 class _Row(BaseModel):
@@ -115,11 +103,15 @@ class CommandRow(_Row):
     id: int
     ts: float
     target: str
+    """An agent's name, ``*`` for every running agent, ``@run`` for the run."""
     kind: str
     payload: dict[str, Any]
     status: str
     effect: str
     applied_ts: float | None
+    command: Command | None = None
+    """The parsed command; None when the row does not validate (``problem`` says why)."""
+    problem: str = ""
 
 
 class LeaderboardRow(_Row):

@@ -9,6 +9,9 @@ from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
+import pytest
+
+from aar.commands import InvalidCommand
 from aar.runtime import RunContext
 from agents.backend import ModelRequest
 from agents.team import run_team
@@ -215,14 +218,42 @@ async def test_commands_that_cannot_apply_are_rejected_with_a_reason(tmp_path: P
     async with team(tmp_path) as (ctx, _, _):
         nobody, _ = await command(ctx, "pause", "agent-9")
         stray, _ = await command(ctx, "approve", "agent-1", call_id="toolu_nope")
-        empty, _ = await command(ctx, "redirect", "agent-1", text="  ")
         for cid, words in (
             (nobody, "no agent named 'agent-9'"),
             (stray, "no tool call toolu_nope is waiting"),
-            (empty, "a redirect needs"),
         ):
             result = await applied(ctx, cid)
             assert result["status"] == "rejected" and words in result["effect"]
+
+
+async def test_a_malformed_command_is_refused_at_the_store_and_one_written_by_hand_is_rejected(
+    tmp_path: Path,
+) -> None:
+    async with team(tmp_path) as (ctx, _, task):
+        with pytest.raises(InvalidCommand, match=r"^redirect: 'text' must not be empty$"):
+            await ctx.store.issue_command("redirect", "agent-1", {"text": "  "})
+        with pytest.raises(InvalidCommand, match=r"^unknown command 'explode'"):
+            await ctx.store.issue_command("explode", "agent-1")
+        # Rows that bypass the store's check: an unknown kind, a missing field, an extra field, broken JSON.
+        raw = [("explode", "{}"), ("approve", "{}"), ("pause", '{"now": true}'), ("pause", "{not json")]
+        ids = []
+        for kind, payload in raw:
+            ids.append(
+                await ctx.store._insert(
+                    "INSERT INTO commands (ts, target, kind, payload) VALUES (?, ?, ?, ?)",
+                    (time.time(), "agent-1", kind, payload),
+                )
+            )
+        effects = [await applied(ctx, cid) for cid in ids]
+        assert [e["status"] for e in effects] == ["rejected"] * 4
+        assert "unknown command 'explode'" in effects[0]["effect"]
+        assert "approve: needs 'call_id' (the id of the tool call waiting for approval)" in effects[1]["effect"]
+        assert "pause: takes no 'now'" in effects[2]["effect"]
+        assert "payload is not JSON" in effects[3]["effect"]
+        assert all("\n" not in e["effect"] for e in effects)
+        ok, _ = await command(ctx, "pause", "agent-1")
+        assert (await applied(ctx, ok))["status"] == "applied", "the daemon goes on after malformed rows"
+        assert not task.done()
 
 
 async def test_team_approval_starts_agents_waiting_and_a_stop_answers_the_waiting_call(tmp_path: Path) -> None:

@@ -287,7 +287,7 @@ class MainScreen(RunScreen):
 
             def answered(reason: str | None) -> None:
                 if reason is not None:  # Escape leaves the call waiting; Enter on an empty line denies without a reason
-                    self._send("deny", name, {"call_id": call_id, "reason": reason or "denied by the supervisor"})
+                    self._send("deny", name, {"call_id": call_id, "reason": reason})
 
             self.app.push_screen(prompt, answered)
 

@@ -1,0 +1,146 @@
+"""Supervisor commands: what a TUI, the CLI or a monitor asks the daemon to do.
+
+A command is a row of the ``commands`` table: a ``target`` (an agent's name,
+``*`` for every running agent, ``@run`` for the run) and one of the models
+below, stored as its ``kind`` column plus the rest of its fields as JSON. The
+store validates a command when it is written and parses it when it is read
+back, so the TUI, the CLI and the daemon share one definition; a row that
+does not parse (written by hand, or by a newer aar) comes back with the one
+line that says why, and the daemon rejects it instead of crashing.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, Literal, get_args
+
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints, TypeAdapter, ValidationError
+
+from aar.errors import AarError
+
+ALL_AGENTS = "*"
+"""Target of a command meant for every running agent."""
+RUN_TARGET = "@run"
+"""Target of a command meant for the run itself."""
+
+NonBlank = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1)]
+
+
+class _Command(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True, use_attribute_docstrings=True)
+
+
+class Pause(_Command):
+    """Pause after the step in flight."""
+
+    kind: Literal["pause"] = "pause"
+
+
+class Resume(_Command):
+    """Resume a paused agent."""
+
+    kind: Literal["resume"] = "resume"
+
+
+class Redirect(_Command):
+    """A supervisor message the agent reads before its next model call."""
+
+    kind: Literal["redirect"] = "redirect"
+    text: NonBlank
+    """The message, as the agent will read it."""
+
+
+class Interrupt(_Command):
+    """Kill the sandbox command the agent is running."""
+
+    kind: Literal["interrupt"] = "interrupt"
+
+
+class ApprovalOn(_Command):
+    """Tool calls wait for approve / deny from now on."""
+
+    kind: Literal["approval_on"] = "approval_on"
+
+
+class ApprovalOff(_Command):
+    """Tool calls run without asking from now on."""
+
+    kind: Literal["approval_off"] = "approval_off"
+
+
+class Approve(_Command):
+    """Let one waiting tool call run."""
+
+    kind: Literal["approve"] = "approve"
+    call_id: NonBlank
+    """The id of the tool call waiting for approval."""
+
+
+class Deny(_Command):
+    """Refuse one waiting tool call; the agent reads the reason in the tool's error."""
+
+    kind: Literal["deny"] = "deny"
+    call_id: NonBlank
+    """The id of the tool call waiting for approval."""
+    reason: str = ""
+    """Why, in the supervisor's words; empty says only that it was denied."""
+
+
+class Stop(_Command):
+    """Stop one agent after its step in flight; a resumed run keeps it stopped."""
+
+    kind: Literal["stop"] = "stop"
+
+
+class StopRun(_Command):
+    """Stop the whole run after every agent's step in flight."""
+
+    kind: Literal["stop_run"] = "stop_run"
+    by: str = ""
+    """Who asked (``tui``, ``aar stop``), for the record."""
+
+
+Command = Annotated[
+    Pause | Resume | Redirect | Interrupt | ApprovalOn | ApprovalOff | Approve | Deny | Stop | StopRun,
+    Field(discriminator="kind"),
+]
+
+_ADAPTER: TypeAdapter[Command] = TypeAdapter(Command)
+
+_ADAPTER_MODELS: dict[str, type[_Command]] = {
+    get_args(model.model_fields["kind"].annotation)[0]: model for model in get_args(get_args(Command)[0])
+}
+COMMAND_KINDS: tuple[str, ...] = tuple(_ADAPTER_MODELS)
+"""Every command's ``kind``, in the order of the union."""
+
+
+class InvalidCommand(AarError):
+    """A command that does not validate; the message is one line that says what to fix."""
+
+
+def parse_command(kind: str, payload: dict[str, Any] | None = None) -> Command:
+    """The command of ``kind`` with ``payload``'s fields; raise ``InvalidCommand`` in one line."""
+    if kind not in COMMAND_KINDS:
+        raise InvalidCommand(f"unknown command {kind!r}; one of {', '.join(COMMAND_KINDS)}")
+    try:
+        return _ADAPTER.validate_python({**(payload or {}), "kind": kind})
+    except ValidationError as exc:
+        problems = "; ".join(_problem(_ADAPTER_MODELS[kind], error) for error in exc.errors())
+        raise InvalidCommand(f"{kind}: {problems}") from None
+
+
+def command_payload(command: Command) -> dict[str, Any]:
+    """The fields stored beside the ``kind`` column (everything but ``kind``)."""
+    return command.model_dump(mode="json", exclude={"kind"})
+
+
+def _problem(model: type[BaseModel], error: Any) -> str:
+    field = ".".join(str(p) for p in error["loc"][1:]) or "payload"
+    if error["type"] == "missing":
+        info = model.model_fields.get(field)
+        what = f" ({info.description.rstrip('.').lower()})" if info and info.description else ""
+        return f"needs {field!r}{what}"
+    if error["type"] == "extra_forbidden":
+        return f"takes no {field!r}"
+    if error["type"] == "string_too_short":
+        return f"{field!r} must not be empty"
+    return f"{field!r}: {error['msg']}"
