@@ -18,7 +18,7 @@ import gc
 import time
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import ClassVar
 
 from textual import on, work
 from textual.app import App
@@ -26,6 +26,7 @@ from textual.binding import Binding, BindingType
 from textual.signal import Signal
 from textual.worker import Worker, WorkerState
 
+from aar.commands import Command
 from aar.errors import AarError
 from tui.commands import AarCommands
 from tui.keymap import load_keymap
@@ -181,7 +182,7 @@ class AarApp(App[int]):
 
     # ------------------------------------------------------------ commands
 
-    def send_command(self, kind: str, target: str, payload: dict[str, Any] | None = None) -> None:
+    def send_command(self, command: Command, target: str) -> None:
         """Write a supervisor command from a worker; ``CommandSent`` says when it is in the store.
 
         A run that has ended has no daemon to apply it, and a command left pending would
@@ -189,17 +190,18 @@ class AarApp(App[int]):
         """
         if self.model.state in ENDED_RUN:
             self.notify(
-                f"the run is {self.model.state}, so nothing would apply {kind}; `aar resume {self.model.run_id}` continues it",
+                f"the run is {self.model.state}, so nothing would apply {command.kind};"
+                f" `aar resume {self.model.run_id}` continues it",
                 severity="warning",
                 markup=False,
             )
             return
-        self._send(kind, target, payload or {})
+        self._send(command, target)
 
     @work(group="commands", exit_on_error=False)
-    async def _send(self, kind: str, target: str, payload: dict[str, Any]) -> None:
-        command_id = await self.client.command(kind, target, payload)
-        self.post_message(CommandSent(command_id, kind, target))
+    async def _send(self, command: Command, target: str) -> None:
+        command_id = await self.client.command(command, target)
+        self.post_message(CommandSent(command_id, command.kind, target))
 
     @on(CommandSent)
     def command_sent(self, message: CommandSent) -> None:

@@ -15,11 +15,10 @@ import os
 import stat
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 from pydantic import ValidationError
 
-from aar.commands import InvalidCommand
+from aar.commands import Command, InvalidCommand, command_payload
 from aar.config import load_config
 from aar.errors import AarError
 from aar.events import (
@@ -51,7 +50,7 @@ SCORING = (EvalJobChanged, EvalScored, SubmissionCreated)
 
 
 class CommandRejected(AarError):
-    """A command the TUI refuses to write (unknown kind, missing text)."""
+    """A command the store refuses to write (a forum post without a body, a command that does not validate)."""
 
 
 class NotAttached(AarError):
@@ -209,12 +208,10 @@ class RunClient:
 
     # ------------------------------------------------------------ writes
 
-    async def command(self, kind: str, target: str, payload: dict[str, Any] | None = None) -> int:
+    async def command(self, command: Command, target: str) -> int:
         """Write a supervisor command; the daemon applies it and reports a ``command.applied`` event."""
-        if kind == "redirect" and not str((payload or {}).get("text", "")).strip():
-            raise CommandRejected("a redirect needs a message; type what the agent should do instead")
         try:
-            return await self.store.issue_command(kind, target, payload)
+            return await self.store.issue_command(command.kind, target, command_payload(command))
         except InvalidCommand as exc:
             raise CommandRejected(str(exc)) from None
 

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 
+from aar.commands import Deny, Pause, StopRun
 from aar.errors import AarError
 from aar.events import ApprovalRequested, SandboxOutput
 from aar.runtime import RunPaths
@@ -18,19 +19,17 @@ from tui.model import RunModel
 from tui.service import BACKLOG_EVENTS, CommandRejected, RunClient
 
 
-async def test_commands_are_validated_before_they_reach_the_store(run: RunPaths) -> None:
+async def test_typed_commands_reach_the_store_and_read_back_the_same(run: RunPaths) -> None:
     client = await RunClient.open(run.root)
     try:
-        with pytest.raises(CommandRejected, match="unknown command 'reboot'"):
-            await client.command("reboot", "agent-1")
-        with pytest.raises(CommandRejected, match="needs a message"):
-            await client.command("redirect", "agent-1", {"text": "  "})
-        with pytest.raises(CommandRejected, match="id of the tool call"):
-            await client.command("approve", "agent-2", {})
-        assert await client.commands() == []
-        command_id = await client.command("stop_run", "agent-1")
-        [row] = await client.commands()
-        assert (row.id, row.kind, row.target, row.status) == (command_id, "stop_run", "@run", "pending")
+        first = await client.command(Deny(call_id="call-2b", reason="not the test labels"), "agent-2")
+        second = await client.command(StopRun(by="tui"), "agent-1")  # a run command targets the run, whoever sent it
+        rows = await client.commands()
+        assert [(r.id, r.kind, r.target, r.status) for r in rows] == [
+            (first, "deny", "agent-2", "pending"),
+            (second, "stop_run", "@run", "pending"),
+        ]
+        assert [r.command for r in rows] == [Deny(call_id="call-2b", reason="not the test labels"), StopRun(by="tui")]
     finally:
         await client.close()
 
@@ -66,7 +65,7 @@ async def test_two_clients_watch_one_run(run: RunPaths) -> None:
     try:
         model = RunModel("x")
         model.apply(await second.backlog())
-        await first.command("pause", "agent-4")
+        await first.command(Pause(), "agent-4")
         await apply_like_daemon(run.db)
         model.apply(await second.poll())
         assert model.agents["agent-4"].row.status == "paused"

@@ -11,12 +11,27 @@ writes a command to the store; the effect shows when the daemon reports it.
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any, ClassVar
+from typing import ClassVar
 
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import Grid, Horizontal
 
+from aar.commands import (
+    ALL_AGENTS,
+    RUN_TARGET,
+    ApprovalOff,
+    ApprovalOn,
+    Approve,
+    Command,
+    Deny,
+    Interrupt,
+    Pause,
+    Redirect,
+    Resume,
+    Stop,
+    StopRun,
+)
 from tui.model import AgentView, Changes, RunModel
 from tui.screens.base import RunScreen
 from tui.screens.dialogs import ConfirmScreen, PromptScreen
@@ -216,24 +231,24 @@ class MainScreen(RunScreen):
             self.notify("no agent to act on yet", severity="warning", markup=False)
         return self.focused_name
 
-    def _send(self, kind: str, target: str, payload: dict[str, Any] | None = None) -> None:
-        self.aar.send_command(kind, target, payload)
+    def _send(self, command: Command, target: str) -> None:
+        self.aar.send_command(command, target)
 
     def action_pause(self) -> None:
         if target := self._target():
-            self._send("pause", target)
+            self._send(Pause(), target)
 
     def action_resume(self) -> None:
         if target := self._target():
-            self._send("resume", target)
+            self._send(Resume(), target)
 
     def action_interrupt(self) -> None:
         if target := self._target():
-            self._send("interrupt", target)
+            self._send(Interrupt(), target)
 
     def action_toggle_approval(self) -> None:
         if (target := self._target()) and (view := self.focused_view):
-            self._send("approval_off" if view.row.approval else "approval_on", target)
+            self._send(ApprovalOff() if view.row.approval else ApprovalOn(), target)
 
     def action_redirect(self) -> None:
         if target := self._target():
@@ -246,21 +261,19 @@ class MainScreen(RunScreen):
         prompt = PromptScreen(
             "Broadcast to every agent", placeholder="a message every agent reads before its next model call"
         )
-        self.app.push_screen(prompt, self._redirect_to("*"))
+        self.app.push_screen(prompt, self._redirect_to(ALL_AGENTS))
 
     def _redirect_to(self, target: str) -> Callable[[str | None], None]:
         def send(text: str | None) -> None:
             if text:  # Escape (None) and an empty line send nothing
-                self._send("redirect", target, {"text": text})
+                self._send(Redirect(text=text), target)
 
         return send
 
-    def _if_confirmed(
-        self, kind: str, target: str, payload: dict[str, Any] | None = None
-    ) -> Callable[[bool | None], None]:
+    def _if_confirmed(self, command: Command, target: str) -> Callable[[bool | None], None]:
         def send(yes: bool | None) -> None:
             if yes:
-                self._send(kind, target, payload)
+                self._send(command, target)
 
         return send
 
@@ -276,7 +289,7 @@ class MainScreen(RunScreen):
     def action_approve(self) -> None:
         if pending := self._pending():
             name, call_id, _ = pending
-            self._send("approve", name, {"call_id": call_id})
+            self._send(Approve(call_id=call_id), name)
 
     def action_deny(self) -> None:
         if pending := self._pending():
@@ -287,18 +300,18 @@ class MainScreen(RunScreen):
 
             def answered(reason: str | None) -> None:
                 if reason is not None:  # Escape leaves the call waiting; Enter on an empty line denies without a reason
-                    self._send("deny", name, {"call_id": call_id, "reason": reason})
+                    self._send(Deny(call_id=call_id, reason=reason), name)
 
             self.app.push_screen(prompt, answered)
 
     def action_stop_agent(self) -> None:
         if target := self._target():
             question = f"Stop {target}? It finishes its current step and does not start another."
-            self.app.push_screen(ConfirmScreen(question), self._if_confirmed("stop", target))
+            self.app.push_screen(ConfirmScreen(question), self._if_confirmed(Stop(), target))
 
     def action_stop_run(self) -> None:
         question = f"Stop the whole run {self.model.run_id}? Every agent stops and the daemon exits."
-        self.app.push_screen(ConfirmScreen(question), self._if_confirmed("stop_run", "@run", {"by": "tui"}))
+        self.app.push_screen(ConfirmScreen(question), self._if_confirmed(StopRun(by="tui"), RUN_TARGET))
 
     # ------------------------------------------------------------ other screens
 
