@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from rich.color import Color
 from rich.style import Style
+from rich.text import Text
 from textual.color import Color as TextualColor
 
 from aar.runtime import RunPaths
@@ -11,7 +12,6 @@ from tests.tui.helpers import wait_screen
 from tui.app import AarApp
 from tui.model import Line
 from tui.widgets.agent_card import AgentCard
-from tui.widgets.panels import StatusBar
 
 
 def _colour(app: AarApp, variable: str) -> Color:
@@ -35,7 +35,6 @@ async def test_switching_the_theme_recolours_agent_output_and_statuses(run: RunP
             await pilot.pause(0.2)  # the new theme's CSS is applied
             tool = _drawn(card, "tool")
             assert tool is not None and tool.color == _colour(app, "text-primary") and tool.bold, (theme, tool)
-            status = card.get_component_rich_style("status--thinking")
-            assert status.color == _colour(app, "text-success"), theme
-            bar = app.screen.query_one(StatusBar).get_component_rich_style("status--stopped")
-            assert bar.color == _colour(app, "text-error"), theme
+            header = card.visible_lines(card.content_size.height)[0]  # "▶ 1 agent-1 THINKING"
+            assert isinstance(header, Text) and header.plain.endswith("THINKING")
+            assert header.get_style_at_offset(app.console, len(header) - 1).color == _colour(app, "text-success")

@@ -8,13 +8,14 @@ they are current when they come back.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, ClassVar
 
 from textual.message_pump import MessagePump
 from textual.screen import Screen
 
 from aar.errors import AarError
 from tui.model import Changes
+from tui.widgets.lines import LINE_CLASSES, STATUS_CLASSES
 
 if TYPE_CHECKING:
     from tui.app import AarApp
@@ -31,7 +32,12 @@ def aar_app(node: MessagePump) -> AarApp:
 
 
 class RunScreen(Screen[None]):
-    """A screen that shows the run: ``aar`` is its app, ``refresh_views`` is called after each batch."""
+    """A screen that shows the run: ``aar`` is its app, ``refresh_views`` is called after each batch.
+
+    It holds the component classes of tail lines and statuses for the widgets on it (``tui.widgets.lines``).
+    """
+
+    COMPONENT_CLASSES: ClassVar[set[str]] = set(LINE_CLASSES | STATUS_CLASSES)
 
     @property
     def aar(self) -> AarApp:

@@ -20,7 +20,7 @@ from tui.screens.base import RunScreen
 from tui.service import WorkspaceFile
 from tui.text import data, dollars, tokens, visible
 from tui.widgets.key_bar import KeyBar
-from tui.widgets.lines import STATUS_CLASSES, status_text
+from tui.widgets.lines import status_text
 from tui.widgets.transcript import message_lines
 
 TRANSCRIPT_LINES = 5_000
@@ -45,7 +45,6 @@ async def _write_chunked(log: RichLog, lines: list[Text]) -> None:
 
 
 class InspectScreen(RunScreen):
-    COMPONENT_CLASSES: ClassVar[set[str]] = set(STATUS_CLASSES)
     CSS_PATH = "inspect.tcss"
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("escape", "app.pop_screen", "Back", tooltip="Back to the agents", id="inspect.back"),

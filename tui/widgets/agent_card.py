@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from typing import ClassVar
-
 from rich.text import Text
 from textual.app import RenderResult
 from textual.geometry import Size
@@ -12,7 +10,7 @@ from textual.widget import Widget
 from tui.model import AgentView, Line
 from tui.text import data, one_line
 from tui.widgets.line_view import LineView
-from tui.widgets.lines import STATUS_CLASSES, join_lines, status_text, usage_text
+from tui.widgets.lines import join_lines, status_text, usage_text
 
 
 def _header(index: int, view: AgentView, focused: bool, widget: Widget) -> Text:
@@ -63,8 +61,6 @@ class AgentCard(LineView):
 
 class AgentList(Widget):
     """One line per agent: what fits at 80 columns, with the focused one marked."""
-
-    COMPONENT_CLASSES: ClassVar[set[str]] = set(STATUS_CLASSES)
 
     DEFAULT_CSS = """
     AgentList {

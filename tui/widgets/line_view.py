@@ -11,7 +11,7 @@ own), which every full garbage collection then scans while events pour in.
 
 from __future__ import annotations
 
-from typing import ClassVar, Self
+from typing import Self
 
 from rich.cells import cell_len, set_cell_size
 from rich.segment import Segment
@@ -19,10 +19,11 @@ from rich.style import Style
 from rich.text import Text
 from textual.geometry import Region
 from textual.strip import Strip
+from textual.theme import Theme
 from textual.widget import Widget
 
 from tui.model import Line
-from tui.widgets.lines import LINE_CLASSES, STATUS_CLASSES, line_style
+from tui.widgets.lines import line_style
 
 _PLAIN = Style()
 
@@ -46,8 +47,6 @@ def line_strip(line: Line, width: int, style: Style) -> Strip:
 class LineView(Widget):
     """Subclasses say which lines to show (``visible_lines``); this draws them, newest at the bottom."""
 
-    COMPONENT_CLASSES: ClassVar[set[str]] = set(LINE_CLASSES | STATUS_CLASSES)
-
     def __init__(self, *, id: str | None = None) -> None:
         super().__init__(id=id)
         self._strips: dict[tuple[Line, int], Strip] = {}
@@ -61,10 +60,13 @@ class LineView(Widget):
         self._frame = None
         return super().refresh(*regions, repaint=repaint, layout=layout, recompose=recompose)
 
-    def notify_style_update(self) -> None:
-        """The theme or the CSS changed: strips made in the old colours are not reused."""
-        super().notify_style_update()
-        self._strips, self._previous, self._frame = {}, {}, None
+    def on_mount(self) -> None:
+        self.app.theme_changed_signal.subscribe(self, self._theme_changed)
+
+    def _theme_changed(self, theme: Theme) -> None:
+        """Strips made in the old theme's colours are not reused."""
+        self._strips, self._previous = {}, {}
+        self.refresh()
 
     def _strip(self, item: Text | Line, width: int) -> Strip:
         if isinstance(item, Text):

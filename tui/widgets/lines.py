@@ -3,8 +3,10 @@
 The colours are the theme's: each line kind and each status is a component
 class (``line--tool``, ``status--paused``) whose rule in ``tui/theme.tcss``
 names theme variables, so switching the theme (``ctrl+p``, then "Theme")
-recolours agent output too. A widget that draws them lists the classes in
-its ``COMPONENT_CLASSES``.
+recolours agent output too. The screen holds the classes (``RunScreen``), not
+each widget that draws them: a widget's component styles are computed again
+whenever its own classes change, and the agent panes change theirs at every
+focus key (21 classes per pane made a key press wait ~20 ms for restyling).
 """
 
 from __future__ import annotations
@@ -30,13 +32,13 @@ STATUS_CLASSES: frozenset[str] = frozenset(f"status--{status}" for status in (*g
 
 
 def line_style(widget: Widget, kind: str) -> Style:
-    """The look of a tail line of ``kind`` in ``widget``'s theme (Textual caches it until the styles change)."""
-    return widget.get_component_rich_style(f"line--{kind}", default=_PLAIN)
+    """The look of a tail line of ``kind`` on ``widget``'s screen (Textual caches it until the styles change)."""
+    return widget.screen.get_component_rich_style(f"line--{kind}", default=_PLAIN)
 
 
 def status_text(status: str, widget: Widget) -> Text:
-    """The status in upper case, so it reads without colour; coloured by ``widget``'s theme."""
-    style = widget.get_component_rich_style(f"status--{status}", default=_PLAIN)
+    """The status in upper case, so it reads without colour; coloured as ``widget``'s screen says."""
+    style = widget.screen.get_component_rich_style(f"status--{status}", default=_PLAIN)
     return Text(status.upper().replace("_", " "), style=style, end="")
 
 

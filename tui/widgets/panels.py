@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from collections.abc import Iterable
-from typing import ClassVar
 
 from rich.text import Text
 from textual.app import RenderResult
@@ -13,7 +12,7 @@ from aar.store import PostRow
 from tui.model import AgentView, Line, QueueCounts, RunModel, Tail
 from tui.text import data, dollars, one_line
 from tui.widgets.line_view import LineView
-from tui.widgets.lines import STATUS_CLASSES, join_lines, status_text
+from tui.widgets.lines import join_lines, status_text
 
 PANE_CSS = """
     text-wrap: nowrap; text-overflow: ellipsis; border: round $panel-lighten-2;
@@ -93,8 +92,6 @@ class ForumPanel(Widget):
 
 class StatusBar(Widget):
     """Run, state, spend against the cap, the evaluator's queue and device: one line."""
-
-    COMPONENT_CLASSES: ClassVar[set[str]] = set(STATUS_CLASSES)
 
     DEFAULT_CSS = """
     StatusBar {
