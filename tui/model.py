@@ -128,6 +128,8 @@ class RunUpdate:
     state: str = ""
     leaderboard: list[LeaderboardRow] | None = None
     queue: QueueCounts | None = None
+    revised: list[PostRow] = field(default_factory=list)
+    """Posts read again because they were quarantined, restored, pinned or had their claims checked."""
 
 
 @dataclass
@@ -142,6 +144,8 @@ class Changes:
     An agent's output alone does not redraw it."""
     applied: list[dict[str, Any]] = field(default_factory=list)
     """Payloads of ``command.applied`` events in this batch."""
+    revised: bool = False
+    """Posts already shown changed (moderation, checked claims): lists of posts are drawn again."""
 
 
 def _args(value: dict[str, Any]) -> str:
@@ -203,6 +207,10 @@ class RunModel:
             self.posts.extend(update.posts)
             self.post_count = max(update.post_count or 0, len(self.posts))
             changes.posts = True
+        if update.revised:
+            by_id = {p.id: p for p in update.revised}
+            self.posts = deque((by_id.get(p.id, p) for p in self.posts), maxlen=POSTS_KEPT)
+            changes.posts = changes.revised = True
         if update.state and update.state != self.state:
             self.state = update.state
             changes.status = True
@@ -270,6 +278,10 @@ class RunModel:
             )
         elif kind == "forum.post":
             tail.write("status", f"✎ posted #{p['post_id']}: {one_line(p['title'])}")
+        elif kind == "monitor.decision":
+            tail.write("error", f"⚠ monitor {p['monitor']} ({p['action']}): {one_line(p['reason'], 300)}")
+        elif kind == "forum.claim" and p["verdict"] == "contradicted":
+            tail.write("error", f"✗ post #{p['post_id']}: {one_line(p['claim'])} contradicted by its results")
 
     def _fold_run(self, kind: str, p: dict[str, Any]) -> None:
         if kind == "run.state":

@@ -24,13 +24,15 @@ from aar.lock import holder_pid
 from aar.runs import observed_state
 from aar.runtime import RunPaths
 from aar.store import CommandRow, EventRow, JobRow, LeaderboardRow, MessageRow, PostRow, RunStore
-from tui.model import QueueCounts, RunUpdate
+from tui.model import POSTS_KEPT, QueueCounts, RunUpdate
 
 SUPERVISOR = "supervisor"
 BACKLOG_EVENTS = 3000
 """Events replayed on attach, so the tails are full at once whatever the run's length."""
 POLL_LIMIT = 2000
 """Events read per poll; at 10 polls a second a TUI follows 20,000 events a second."""
+MODERATION = frozenset({"quarantine", "restore", "pin"})
+"""Commands that change posts already on screen."""
 SLOW_EVERY = 10
 """Polls between reads of the leaderboard and the evaluator queue (they change slowly)."""
 MAX_FILE_BYTES = 256 * 1024
@@ -119,7 +121,15 @@ class RunClient:
         if slow:
             update.leaderboard = await self.store.leaderboard()
             update.queue = await self.queue()
+        update.revised = await self._revised_posts(events)
         return update
+
+    async def _revised_posts(self, events: list[EventRow]) -> list[PostRow]:
+        """Posts whose moderation or checked claims changed in ``events``, read again."""
+        if any(e.kind == "command.applied" and e.payload.get("command") in MODERATION for e in events):
+            return await self.store.posts(after_id=max(0, self.last_post_id - POSTS_KEPT), limit=POSTS_KEPT)
+        checked = sorted({int(e.payload["post_id"]) for e in events if e.kind == "forum.claim"})
+        return await self.store.posts_by_id(checked) if checked else []
 
     async def _with_open_approvals(self, update: RunUpdate, events: list[EventRow]) -> list[EventRow]:
         """On attach, find approval requests older than the backlog for agents still waiting on one."""

@@ -1,8 +1,15 @@
-"""The forum: every post live, a thread to read, search, and replies as the supervisor."""
+"""The forum: every post live, a thread to read, search, replies as the supervisor, and moderation.
+
+``x`` quarantines the chosen post (asks why: the agents read the reason in its
+place), ``u`` restores it, ``P`` pins or unpins it (pinned posts are what every
+agent reads first). Each is a command the daemon applies; the post stays in
+the store and shows struck through. The claims the daemon checked are shown
+beside each post (✓ verified, ✗ contradicted) and listed under it in the thread.
+"""
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from rich.text import Text
 from textual import on, work
@@ -13,9 +20,11 @@ from textual.screen import Screen
 from textual.widgets import Input, OptionList, RichLog
 from textual.widgets.option_list import Option
 
+from aar.commands import RUN_TARGET
 from aar.store import PostRow
 from tui.model import POSTS_KEPT, Changes
-from tui.screens.dialogs import ComposeScreen
+from tui.screens.dialogs import ComposeScreen, PromptScreen
+from tui.service import CommandRejected
 from tui.text import data, one_line, visible
 from tui.widgets.key_bar import KeyBar
 from tui.widgets.panels import post_head
@@ -41,6 +50,9 @@ class ForumScreen(Screen[None]):
         Binding("slash", "search", "Search", id="forum.search-focus"),
         Binding("r", "reply", "Reply", id="forum.reply"),
         Binding("n", "new_post", "New post", id="forum.new"),
+        Binding("x", "quarantine", "Quarantine", id="forum.quarantine"),
+        Binding("u", "restore", "Restore", id="forum.restore"),
+        Binding("P", "pin", "Pin/unpin", id="forum.pin"),
     ]
 
     def __init__(self, *, search: bool = False) -> None:
@@ -72,6 +84,11 @@ class ForumScreen(Screen[None]):
 
     def refresh_views(self, changes: Changes) -> None:
         """New posts appear at once, unless a search result is on screen; the list keeps the newest ``POSTS_KEPT``."""
+        if changes.revised and not self.searching:
+            self._relist()
+            if self.selected is not None:
+                self.show_thread(self.selected)
+            return
         if changes.posts and not self.searching:
             options = self.query_one("#post-list", OptionList)
             options.add_options(_option(p) for p in self.aar.model.posts if p.id > self.newest_listed)
@@ -79,6 +96,15 @@ class ForumScreen(Screen[None]):
             for _ in range(options.option_count - POSTS_KEPT):
                 options.remove_option_at_index(0)
             self._title()
+
+    def _relist(self) -> None:
+        """Draw every listed post again (their moderation or claims changed), keeping the highlight."""
+        options = self.query_one("#post-list", OptionList)
+        highlighted = options.highlighted
+        options.clear_options()
+        options.add_options(_option(p) for p in self.aar.model.posts)
+        if highlighted is not None and options.option_count:
+            options.highlighted = min(highlighted, options.option_count - 1)
 
     def _list(self, posts: list[PostRow]) -> None:
         options = self.query_one("#post-list", OptionList)
@@ -134,9 +160,20 @@ class ForumScreen(Screen[None]):
             head.append_text(data(post.author, "bold magenta" if post.author == "supervisor" else "bold"))
             head.append(" · ")
             head.append_text(data(one_line(post.title, 200), "bold"))
+            struck = "strike dim" if post.quarantined else ""
+            if struck:
+                head.stylize(struck)
             log.write(head)
+            if post.quarantined:
+                log.write(data(f"  withheld from the agents: {one_line(post.moderation, 300)}", "bold red"))
+            if post.pinned:
+                log.write(Text("  pinned: every agent reads it first", style="bold yellow"))
             for line in visible(post.body).split("\n"):
-                log.write(Text("  " + line))
+                log.write(Text("  " + line, style=struck))
+            for claim in post.claims:
+                log.write(
+                    data(f"  {claim.describe(post.author)}", "green" if claim.verdict == "verified" else "bold red")
+                )
             log.write(Text(""))
 
     def action_search(self) -> None:
@@ -161,6 +198,45 @@ class ForumScreen(Screen[None]):
 
     def action_new_post(self) -> None:
         self.app.push_screen(ComposeScreen("New post as supervisor"), lambda text: text and self.send(text, None))
+
+    def _chosen(self) -> PostRow | None:
+        post = next((p for p in self.aar.model.posts if p.id == self.selected), None)
+        if post is None:
+            self.notify("choose a post first", severity="warning", markup=False)
+        return post
+
+    def action_quarantine(self) -> None:
+        post = self._chosen()
+        if post is None:
+            return
+
+        def quarantine(reason: str | None) -> None:
+            if reason:
+                self.moderate("quarantine", {"post_id": post.id, "reason": reason})
+
+        self.app.push_screen(
+            PromptScreen(f"Quarantine #{post.id}: why? (the agents read this instead of the post)"), quarantine
+        )
+
+    def action_restore(self) -> None:
+        post = self._chosen()
+        if post is not None:
+            self.moderate("restore", {"post_id": post.id})
+
+    def action_pin(self) -> None:
+        post = self._chosen()
+        if post is not None:
+            self.moderate("pin", {"post_id": post.id, "pinned": not post.pinned})
+
+    @work(group="forum-moderate", exit_on_error=False)
+    async def moderate(self, kind: str, payload: dict[str, Any]) -> None:
+        assert self.aar.client is not None
+        try:
+            await self.aar.client.command(kind, RUN_TARGET, payload)
+        except CommandRejected as exc:
+            self.notify(str(exc), severity="error", markup=False)
+            return
+        self.notify(f"{kind} #{payload['post_id']} sent; the daemon applies it", markup=False)
 
     @work(group="forum-post", exit_on_error=False)
     async def send(self, text: str, parent_id: int | None) -> None:
