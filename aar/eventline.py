@@ -52,6 +52,12 @@ def _summary(kind: str, p: dict[str, Any]) -> str:
             return f"{p['command']} -> {p['target']}: {p['effect']}"
         case "log" | "error":
             return p.get("message", "")
+        case "monitor.decision":
+            return f"monitor {p['monitor']} -> {p['action']}: {p['reason']}"
+        case "forum.claim":
+            return f"post #{p['post_id']}: {p['claim']!r} {p['verdict']}" + (
+                f" by submission #{p['submission_id']}" if p.get("submission_id") else ""
+            )
         case _:
             return " ".join(f"{k}={v}" for k, v in p.items() if k != "kind")
 
