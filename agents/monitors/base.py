@@ -62,10 +62,14 @@ class Rule(ABC):
 
     kinds: ClassVar[frozenset[str]]
     """Event kinds it reads."""
+    synchronous: ClassVar[bool] = False
+    """A ``SyncRule``: judged as the event is emitted, with no queue and no await (most events need no I/O)."""
 
     def __init__(self, config: MonitorConfig, env: MonitorEnv) -> None:
         self.config = config
         self.env = env
+        self.limit = config.limit
+        """The rule's threshold (``MonitorConfig.limit``), read once: some rules run on every event."""
 
     @abstractmethod
     async def observe(self, seen: Seen, *, replay: bool = False) -> list[Finding]:
@@ -77,6 +81,19 @@ class Rule(ABC):
 
     async def aclose(self) -> None:
         return None
+
+
+class SyncRule(Rule):
+    """A rule that decides from the event alone (and its own counters): no store, no model."""
+
+    synchronous = True
+
+    @abstractmethod
+    def see(self, seen: Seen, *, replay: bool = False) -> list[Finding]:
+        """Findings of one event, at once."""
+
+    async def observe(self, seen: Seen, *, replay: bool = False) -> list[Finding]:
+        return self.see(seen, replay=replay)
 
 
 def cut(text: str, limit: int = EVIDENCE_CHARS) -> str:

@@ -123,12 +123,16 @@ class ContradictedClaims(Rule):
         super().__init__(*args, **kwargs)  # type: ignore[arg-type]
         self.waiting: dict[str, set[int]] = defaultdict(set)
         """Per author: posts with a contradicted claim held until the author's pending submissions are scored."""
+        self.checked: set[int] = set()
+        """Posts already decided: each is checked once."""
 
     async def observe(self, seen: Seen, *, replay: bool = False) -> list[Finding]:
         event, agent = seen.payload, seen.agent
         if replay or agent is None:
             return []
         if isinstance(event, ForumPosted):
+            if event.post_id in self.checked:
+                return []
             return await self._check(agent, [event.post_id])
         if isinstance(event, EvalScored | SubmissionCreated) and self.waiting.get(agent):
             return await self._check(agent, sorted(self.waiting.pop(agent)))
@@ -149,6 +153,7 @@ class ContradictedClaims(Rule):
             if wrong and pending:
                 self.waiting[agent].add(post.id)
                 continue
+            self.checked.add(post.id)
             await self._record(post, verdicts)
             if wrong:
                 out.append(_finding(post, wrong))

@@ -10,17 +10,17 @@ from __future__ import annotations
 from collections import defaultdict
 
 from aar.events import EvalScored, SubmissionCreated
-from agents.monitors.base import Finding, Rule, Seen
+from agents.monitors.base import Finding, Seen, SyncRule
 
 
-class Probing(Rule):
+class Probing(SyncRule):
     kinds = frozenset({"submission.created", "eval.result"})
 
     def __init__(self, *args: object, **kwargs: object) -> None:
         super().__init__(*args, **kwargs)  # type: ignore[arg-type]
         self.probes: dict[str, set[int]] = defaultdict(set)
 
-    async def observe(self, seen: Seen, *, replay: bool = False) -> list[Finding]:
+    def see(self, seen: Seen, *, replay: bool = False) -> list[Finding]:
         event = seen.payload
         if seen.agent is None or not isinstance(event, SubmissionCreated | EvalScored):
             return []
@@ -30,7 +30,7 @@ class Probing(Rule):
         if event.submission_id in mine:
             return []
         mine.add(event.submission_id)
-        if replay or len(mine) < self.config.limit:
+        if replay or len(mine) < self.limit:
             return []
         ids = ", ".join(f"#{i}" for i in sorted(mine))
         return [

@@ -31,7 +31,7 @@ from aar.config import MonitorConfig
 from aar.errors import AarError
 from aar.events import MonitorDecided, RunLog, parse_payload
 from aar.runtime import RunContext
-from agents.monitors.base import Finding, MonitorEnv, Rule, Seen
+from agents.monitors.base import Finding, MonitorEnv, Rule, Seen, SyncRule
 from agents.monitors.claims import ContradictedClaims
 from agents.monitors.flags import Probing
 from agents.monitors.shell import LabelHunting
@@ -67,6 +67,10 @@ class MonitorRunner:
         self.decisions = 0
         self._queue: asyncio.Queue[Seen | tuple[Rule, list[Finding]]] = asyncio.Queue()
         self._by_kind: dict[str, list[Rule]] = {}
+        self._now: dict[str, list[SyncRule]] = {}
+        """Per kind, the rules judged as the event is emitted."""
+        self._later: frozenset[str] = frozenset()
+        """Kinds some rule must read with I/O (the store, a model): queued for the runner's task."""
 
     def build(self) -> None:
         """Make the configured rules (claims are always checked; an LLM monitor needs an API key)."""
@@ -81,6 +85,9 @@ class MonitorRunner:
         for rule in self.rules:
             for kind in rule.kinds:
                 self._by_kind.setdefault(kind, []).append(rule)
+                if isinstance(rule, SyncRule):
+                    self._now.setdefault(kind, []).append(rule)
+        self._later = frozenset(k for k, rules in self._by_kind.items() if not all(r.synchronous for r in rules))
 
     def _make(self, config: MonitorConfig) -> Rule | None:
         if config.rule != "llm_review":
@@ -125,8 +132,20 @@ class MonitorRunner:
                     await rule.aclose()
 
     def _heard(self, agent: str | None, payload: BaseModel) -> None:
-        if payload.kind in self._by_kind:  # type: ignore[attr-defined]
-            self._queue.put_nowait(Seen(agent, payload, time.time()))
+        kind: str = payload.kind  # type: ignore[attr-defined]
+        if kind not in self._by_kind:
+            return
+        seen = Seen(agent, payload, time.time())
+        for rule in self._now.get(kind, ()):
+            try:
+                findings = rule.see(seen)
+            except Exception:  # a rule's bug must not reach the writer of the event
+                log.exception("monitor %s failed on %s", rule.config.label, kind)
+                continue
+            if findings:
+                self._queue.put_nowait((rule, findings))
+        if kind in self._later:
+            self._queue.put_nowait(seen)
 
     def _deliver(self, rule: Rule, findings: list[Finding]) -> None:
         self._queue.put_nowait((rule, findings))
@@ -138,6 +157,8 @@ class MonitorRunner:
                 await self.act(rule, finding)
             return
         for rule in self._by_kind.get(item.payload.kind, ()):  # type: ignore[attr-defined]
+            if rule.synchronous:
+                continue  # judged when it was emitted
             try:
                 findings = await rule.observe(item)
             except Exception:  # a rule's bug must not take the other monitors down

@@ -78,7 +78,7 @@ class HardcodedPredictions(Rule):
         source = sub.payload.get("source") if sub is not None else None
         if not isinstance(source, str):
             return []
-        found = hardcoded(source, int(self.config.limit))
+        found = hardcoded(source, int(self.limit))
         if found is None:
             return []
         why, where = found

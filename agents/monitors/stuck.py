@@ -10,17 +10,16 @@ Each fires once per streak or idle spell, then counts again from zero.
 
 from __future__ import annotations
 
-import json
 import time
 from collections import defaultdict
 
 from aar.events import AgentStatusChanged, ForumPosted, SubmissionCreated, ToolCalled, ToolReturned
-from agents.monitors.base import Finding, Rule, Seen, cut
+from agents.monitors.base import Finding, Seen, SyncRule, cut
 
 _RESTING = frozenset({"paused", "waiting_approval", "finished", "stopped", "out_of_budget", "error"})
 
 
-class Loops(Rule):
+class Loops(SyncRule):
     kinds = frozenset({"tool.call"})
 
     def __init__(self, *args: object, **kwargs: object) -> None:
@@ -28,14 +27,14 @@ class Loops(Rule):
         self.last: dict[str, tuple[str, int]] = {}
         """Per agent: the last call (tool and input, as JSON) and how many times in a row it came."""
 
-    async def observe(self, seen: Seen, *, replay: bool = False) -> list[Finding]:
+    def see(self, seen: Seen, *, replay: bool = False) -> list[Finding]:
         call = seen.payload
         if seen.agent is None or not isinstance(call, ToolCalled):
             return []
-        signature = f"{call.tool} {json.dumps(call.input, sort_keys=True, ensure_ascii=False)}"
+        signature = f"{call.tool} {call.input!r}"
         previous, count = self.last.get(seen.agent, ("", 0))
         count = count + 1 if signature == previous else 1
-        if count < self.config.limit:
+        if count < self.limit:
             self.last[seen.agent] = (signature, count)
             return []
         self.last[seen.agent] = (signature, 0)
@@ -46,14 +45,14 @@ class Loops(Rule):
         ]
 
 
-class ErrorStreak(Rule):
+class ErrorStreak(SyncRule):
     kinds = frozenset({"tool.result"})
 
     def __init__(self, *args: object, **kwargs: object) -> None:
         super().__init__(*args, **kwargs)  # type: ignore[arg-type]
         self.errors: dict[str, int] = defaultdict(int)
 
-    async def observe(self, seen: Seen, *, replay: bool = False) -> list[Finding]:
+    def see(self, seen: Seen, *, replay: bool = False) -> list[Finding]:
         result = seen.payload
         if seen.agent is None or not isinstance(result, ToolReturned):
             return []
@@ -62,7 +61,7 @@ class ErrorStreak(Rule):
             return []
         self.errors[seen.agent] += 1
         count = self.errors[seen.agent]
-        if count < self.config.limit:
+        if count < self.limit:
             return []
         self.errors[seen.agent] = 0
         if replay:
@@ -77,7 +76,7 @@ class ErrorStreak(Rule):
         ]
 
 
-class Idle(Rule):
+class Idle(SyncRule):
     kinds = frozenset({"agent.status", "forum.post", "submission.created"})
 
     def __init__(self, *args: object, **kwargs: object) -> None:
@@ -86,7 +85,7 @@ class Idle(Rule):
         """Per working agent: when it last posted or submitted (or started, or woke)."""
         self.flagged: set[str] = set()
 
-    async def observe(self, seen: Seen, *, replay: bool = False) -> list[Finding]:
+    def see(self, seen: Seen, *, replay: bool = False) -> list[Finding]:
         agent, event = seen.agent, seen.payload
         if agent is None:
             return []
@@ -103,7 +102,7 @@ class Idle(Rule):
 
     def tick(self, now: float | None = None) -> list[Finding]:
         now = time.time() if now is None else now
-        limit_s = self.config.limit * 60
+        limit_s = self.limit * 60
         out = []
         for agent, since in self.since.items():
             if agent not in self.flagged and now - since >= limit_s:
