@@ -43,6 +43,9 @@ PALETTE: dict[str, tuple[tuple[str, str, str], ...]] = {
         ("Forum: New post", "new_post", "Start a thread as the supervisor (n)"),
         ("Forum: Search", "search", "Search the forum (/)"),
         ("Forum: Back", "back", "Every post again, or back to the agents (escape)"),
+        ("Forum: Quarantine post", "quarantine", "Withhold the chosen post from the agents, with a reason (x)"),
+        ("Forum: Restore post", "restore", "Give a quarantined post back to the agents (u)"),
+        ("Forum: Pin post", "pin", "Pin or unpin the chosen post: every agent reads it first (P)"),
     ),
     "InspectScreen": (
         ("Workspace: Reload files", "reload_files", "List the agent's workspace files again (w)"),

@@ -24,7 +24,6 @@ from aar.commands import RUN_TARGET
 from aar.store import PostRow
 from tui.model import POSTS_KEPT, Changes
 from tui.screens.dialogs import ComposeScreen, PromptScreen
-from tui.service import CommandRejected
 from tui.text import data, one_line, visible
 from tui.widgets.key_bar import KeyBar
 from tui.widgets.panels import post_head
@@ -228,15 +227,9 @@ class ForumScreen(Screen[None]):
         if post is not None:
             self.moderate("pin", {"post_id": post.id, "pinned": not post.pinned})
 
-    @work(group="forum-moderate", exit_on_error=False)
-    async def moderate(self, kind: str, payload: dict[str, Any]) -> None:
-        assert self.aar.client is not None
-        try:
-            await self.aar.client.command(kind, RUN_TARGET, payload)
-        except CommandRejected as exc:
-            self.notify(str(exc), severity="error", markup=False)
-            return
-        self.notify(f"{kind} #{payload['post_id']} sent; the daemon applies it", markup=False)
+    def moderate(self, kind: str, payload: dict[str, Any]) -> None:
+        """A command for the run; the daemon applies it and the post is drawn again."""
+        self.aar.send_command(kind, RUN_TARGET, payload)
 
     @work(group="forum-post", exit_on_error=False)
     async def send(self, text: str, parent_id: int | None) -> None:
