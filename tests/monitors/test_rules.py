@@ -7,16 +7,20 @@ emits them, and what a rule decided is read back from the store: the
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import time
 from pathlib import Path
 
 import pytest
 
 from aar.events import AgentStatusChanged, ForumPosted, SubmissionCreated, ToolCalled, ToolReturned
+from agents.monitors import MonitorRunner
 from agents.monitors.base import Seen
 from agents.monitors.shell import hunting
 from agents.monitors.source import hardcoded
 from agents.monitors.stuck import Idle
+from tests.agents.helpers import run_context
 from tests.monitors.helpers import commands, decisions, monitored_config, monitors_running, settled
 
 OTHERS = frozenset({"agent-2"})
@@ -203,3 +207,21 @@ async def test_idle_agent_is_flagged_after_t_minutes_a_posting_one_is_not(tmp_pa
 def test_quarantine_is_only_for_post_rules() -> None:
     with pytest.raises(ValueError, match="quarantine applies to forum posts"):
         monitored_config([{"rule": "label_hunting", "action": "quarantine"}])
+
+
+async def test_counters_survive_a_restart_by_replaying_the_log(tmp_path: Path) -> None:
+    async with run_context(tmp_path, monitored_config()) as ctx:
+        for sub_id in (1, 2):  # one probe per daemon: the second daemon's monitors must remember the first
+            runner = MonitorRunner(ctx, tick_s=3600)
+            task = asyncio.create_task(runner.run())
+            await asyncio.sleep(0.2)
+            ctx.store.emit(
+                "agent-1", SubmissionCreated(submission_id=sub_id, submission_kind="predictions", flags=["probe"])
+            )
+            await settled(runner)
+            await ctx.store.flush()
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        [decision] = await decisions(ctx)
+    assert decision.payload["reason"].startswith("2 prediction files flagged as probes (submissions #1, #2)")
