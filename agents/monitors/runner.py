@@ -119,9 +119,9 @@ class MonitorRunner:
             while True:
                 with contextlib.suppress(TimeoutError):
                     item = await asyncio.wait_for(self._queue.get(), max(next_tick - time.monotonic(), 0))
-                    await self._handle(item)
+                    await self._safely(item)
                     while not self._queue.empty():
-                        await self._handle(self._queue.get_nowait())
+                        await self._safely(self._queue.get_nowait())
                 if time.monotonic() >= next_tick:
                     next_tick = time.monotonic() + self.tick_s
                     await self.tick(time.time())
@@ -146,6 +146,14 @@ class MonitorRunner:
                 self._queue.put_nowait((rule, findings))
         if kind in self._later:
             self._queue.put_nowait(seen)
+
+    async def _safely(self, item: Seen | tuple[Rule, list[Finding]]) -> None:
+        """Handle one item; a failure (the store busy past its timeout, a bug) is logged, and the next goes on."""
+        try:
+            await self._handle(item)
+        except Exception as exc:
+            log.exception("monitors: handling %r failed", item)
+            self._note("error", f"monitors: a decision failed: {type(exc).__name__}: {exc}")
 
     def _deliver(self, rule: Rule, findings: list[Finding]) -> None:
         self._queue.put_nowait((rule, findings))
