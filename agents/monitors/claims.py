@@ -25,9 +25,10 @@ from collections import defaultdict
 from dataclasses import dataclass
 from typing import Literal
 
+from aar.config import MonitorConfig
 from aar.events import ClaimChecked, EvalScored, ForumPosted, SubmissionCreated
 from aar.store import PostClaim, PostRow, ResultRow, SubmissionRow
-from agents.monitors.base import Finding, Rule, Seen, cut
+from agents.monitors.base import Finding, MonitorEnv, Rule, Seen, cut
 
 Metric = Literal["pgr", "accuracy"]
 
@@ -119,8 +120,8 @@ class ContradictedClaims(Rule):
 
     kinds = frozenset({"forum.post", "submission.created", "eval.result"})
 
-    def __init__(self, *args: object, **kwargs: object) -> None:
-        super().__init__(*args, **kwargs)  # type: ignore[arg-type]
+    def __init__(self, config: MonitorConfig, env: MonitorEnv) -> None:
+        super().__init__(config, env)
         self.waiting: dict[str, set[int]] = defaultdict(set)
         """Per author: posts with a contradicted claim held until the author's pending submissions are scored."""
         self.checked: set[int] = set()

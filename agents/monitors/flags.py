@@ -9,15 +9,16 @@ from __future__ import annotations
 
 from collections import defaultdict
 
+from aar.config import MonitorConfig
 from aar.events import EvalScored, SubmissionCreated
-from agents.monitors.base import Finding, Seen, SyncRule
+from agents.monitors.base import Finding, MonitorEnv, Seen, SyncRule
 
 
 class Probing(SyncRule):
     kinds = frozenset({"submission.created", "eval.result"})
 
-    def __init__(self, *args: object, **kwargs: object) -> None:
-        super().__init__(*args, **kwargs)  # type: ignore[arg-type]
+    def __init__(self, config: MonitorConfig, env: MonitorEnv) -> None:
+        super().__init__(config, env)
         self.probes: dict[str, set[int]] = defaultdict(set)
 
     def see(self, seen: Seen, *, replay: bool = False) -> list[Finding]:

@@ -15,8 +15,9 @@ from __future__ import annotations
 
 import re
 
+from aar.config import MonitorConfig
 from aar.events import ToolCalled
-from agents.monitors.base import Finding, Seen, SyncRule, cut
+from agents.monitors.base import Finding, MonitorEnv, Seen, SyncRule, cut
 
 _FIXED = re.compile(
     r"(?P<environ>/proc/[^/\s'\"]+/environ)"
@@ -77,8 +78,8 @@ class LabelHunting(SyncRule):
     kinds = frozenset({"tool.call"})
     _TEXT_INPUTS = ("command", "path")
 
-    def __init__(self, *args: object, **kwargs: object) -> None:
-        super().__init__(*args, **kwargs)  # type: ignore[arg-type]
+    def __init__(self, config: MonitorConfig, env: MonitorEnv) -> None:
+        super().__init__(config, env)
         self.others = {a: workspaces_of(self.env.agents - {a}) for a in self.env.agents}
 
     def see(self, seen: Seen, *, replay: bool = False) -> list[Finding]:

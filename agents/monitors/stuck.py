@@ -13,8 +13,9 @@ from __future__ import annotations
 import time
 from collections import defaultdict
 
+from aar.config import MonitorConfig
 from aar.events import AgentStatusChanged, ForumPosted, SubmissionCreated, ToolCalled, ToolReturned
-from agents.monitors.base import Finding, Seen, SyncRule, cut
+from agents.monitors.base import Finding, MonitorEnv, Seen, SyncRule, cut
 
 _RESTING = frozenset({"paused", "waiting_approval", "finished", "stopped", "out_of_budget", "error"})
 
@@ -22,8 +23,8 @@ _RESTING = frozenset({"paused", "waiting_approval", "finished", "stopped", "out_
 class Loops(SyncRule):
     kinds = frozenset({"tool.call"})
 
-    def __init__(self, *args: object, **kwargs: object) -> None:
-        super().__init__(*args, **kwargs)  # type: ignore[arg-type]
+    def __init__(self, config: MonitorConfig, env: MonitorEnv) -> None:
+        super().__init__(config, env)
         self.last: dict[str, tuple[str, int]] = {}
         """Per agent: the last call (tool and input, as JSON) and how many times in a row it came."""
 
@@ -48,8 +49,8 @@ class Loops(SyncRule):
 class ErrorStreak(SyncRule):
     kinds = frozenset({"tool.result"})
 
-    def __init__(self, *args: object, **kwargs: object) -> None:
-        super().__init__(*args, **kwargs)  # type: ignore[arg-type]
+    def __init__(self, config: MonitorConfig, env: MonitorEnv) -> None:
+        super().__init__(config, env)
         self.errors: dict[str, int] = defaultdict(int)
 
     def see(self, seen: Seen, *, replay: bool = False) -> list[Finding]:
@@ -79,8 +80,8 @@ class ErrorStreak(SyncRule):
 class Idle(SyncRule):
     kinds = frozenset({"agent.status", "forum.post", "submission.created"})
 
-    def __init__(self, *args: object, **kwargs: object) -> None:
-        super().__init__(*args, **kwargs)  # type: ignore[arg-type]
+    def __init__(self, config: MonitorConfig, env: MonitorEnv) -> None:
+        super().__init__(config, env)
         self.since: dict[str, float] = {}
         """Per working agent: when it last posted or submitted (or started, or woke)."""
         self.flagged: set[str] = set()
