@@ -138,7 +138,7 @@ async def phase(root: Path, monitors: bool, seconds: float, rate: int) -> tuple[
         await asyncio.sleep(max(due - time.perf_counter(), 0))
     await store.flush()
     if runner is not None:
-        while not runner._queue.empty():
+        while not runner.caught_up:
             await asyncio.sleep(0.005)
     cpu, wall = time.process_time() - cpu0, time.perf_counter() - wall0
     decisions = runner.decisions if runner else 0

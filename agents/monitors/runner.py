@@ -131,6 +131,11 @@ class MonitorRunner:
                 with contextlib.suppress(Exception):
                     await rule.aclose()
 
+    @property
+    def caught_up(self) -> bool:
+        """Nothing heard is waiting to be judged or acted on."""
+        return self._queue.empty()
+
     def _heard(self, agent: str | None, payload: BaseModel) -> None:
         kind: str = payload.kind  # type: ignore[attr-defined]
         if kind not in self._by_kind:

@@ -41,7 +41,7 @@ async def monitors_running(tmp_path: Path, cfg: RunConfig) -> AsyncIterator[tupl
 async def settled(runner: MonitorRunner) -> None:
     """Wait until the runner has handled everything emitted so far."""
     await asyncio.sleep(0)
-    await wait_for(lambda: runner._queue.empty(), timeout=10)
+    await wait_for(lambda: runner.caught_up, timeout=10)
     await asyncio.sleep(0.05)
 
 
