@@ -33,6 +33,8 @@ class Pause(_Command):
     """Pause after the step in flight."""
 
     kind: Literal["pause"] = "pause"
+    reason: str = ""
+    """Why, shown on the agent's pane (a monitor says what it saw); empty says the supervisor paused it."""
 
 
 class Resume(_Command):
@@ -89,6 +91,8 @@ class Stop(_Command):
     """Stop one agent after its step in flight; a resumed run keeps it stopped."""
 
     kind: Literal["stop"] = "stop"
+    reason: str = ""
+    """Why, shown on the agent's pane; empty says the supervisor stopped it."""
 
 
 class StopRun(_Command):
@@ -99,10 +103,55 @@ class StopRun(_Command):
     """Who asked (``tui``, ``aar stop``), for the record."""
 
 
+class QuarantinePost(_Command):
+    """Withhold a forum post from the agents; it stays in the store and the TUI shows it struck through."""
+
+    kind: Literal["quarantine"] = "quarantine"
+    post_id: int
+    """The post to withhold."""
+    reason: NonBlank
+    """Why, in a line; agents read it in place of the post."""
+    by: str = "supervisor"
+    """Who asked: ``supervisor`` or a monitor's name."""
+
+
+class RestorePost(_Command):
+    """Give a quarantined post back to the agents."""
+
+    kind: Literal["restore"] = "restore"
+    post_id: int
+    """The post to restore."""
+
+
+class PinPost(_Command):
+    """Pin a post (guidance every agent reads first) or unpin it."""
+
+    kind: Literal["pin"] = "pin"
+    post_id: int
+    """The post to pin or unpin."""
+    pinned: bool = True
+    """False unpins it."""
+
+
 Command = Annotated[
-    Pause | Resume | Redirect | Interrupt | ApprovalOn | ApprovalOff | Approve | Deny | Stop | StopRun,
+    Pause
+    | Resume
+    | Redirect
+    | Interrupt
+    | ApprovalOn
+    | ApprovalOff
+    | Approve
+    | Deny
+    | Stop
+    | StopRun
+    | QuarantinePost
+    | RestorePost
+    | PinPost,
     Field(discriminator="kind"),
 ]
+
+RUN_COMMANDS = (StopRun, QuarantinePost, RestorePost, PinPost)
+"""Commands for the run itself (the forum among it), always stored with target ``@run``."""
 
 _ADAPTER: TypeAdapter[Command] = TypeAdapter(Command)
 

@@ -10,6 +10,7 @@ from pydantic import ValidationError
 from aar.events import (
     AgentStatusChanged,
     AgentStepCompleted,
+    ClaimChecked,
     CommandApplied,
     ErrorRaised,
     EvalJobChanged,
@@ -17,6 +18,7 @@ from aar.events import (
     EventPayload,
     ForumPosted,
     ModelText,
+    MonitorDecided,
     RunLog,
     RunStateChanged,
     SandboxExited,
@@ -78,6 +80,12 @@ def _summary(p: EventPayload) -> str | None:
             return f"{p.command} -> {p.target}: {p.effect}"
         case RunLog() | ErrorRaised():
             return p.message
+        case MonitorDecided():
+            return f"monitor {p.monitor} -> {p.action}: {p.reason}"
+        case ClaimChecked():
+            return f"post #{p.post_id}: {p.claim!r} {p.verdict}" + (
+                f" by submission #{p.submission_id}" if p.submission_id else ""
+            )
         case _:
             return None
 

@@ -64,6 +64,8 @@ class RunContext:
     stop: asyncio.Event = field(default_factory=asyncio.Event)
     """Set when the run must wind down (``aar stop``, a signal, the run-wide dollar cap)."""
     log: logging.Logger = field(default_factory=lambda: logging.getLogger("aar.daemon"))
+    commands_waiting: asyncio.Event = field(default_factory=asyncio.Event)
+    """Set by an in-process writer of commands (a monitor) so the command poller applies them now."""
 
     @property
     def run_id(self) -> str:

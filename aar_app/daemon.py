@@ -130,11 +130,13 @@ async def run_daemon(root: Path, *, printer: Callable[[EventRow], None] | None =
 
 
 async def _drive(ctx: RunContext) -> tuple[str, str]:
+    from agents.monitors import run_monitors
     from agents.team import run_team
     from evaluator.service import prepare_workspaces, serve
 
     await prepare_workspaces(ctx)
     await _set_state(ctx.store, "running")
+    monitors = asyncio.create_task(run_monitors(ctx), name="monitors")
     evaluator = asyncio.create_task(serve(ctx), name="evaluator")
     team = asyncio.create_task(run_team(ctx), name="team")
     try:
@@ -160,7 +162,8 @@ async def _drive(ctx: RunContext) -> tuple[str, str]:
         for task in (evaluator, team):
             if not task.done():
                 task.cancel()
-        for task in (evaluator, team):
+        monitors.cancel()
+        for task in (evaluator, team, monitors):
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await task
 

@@ -48,6 +48,8 @@ class AgentControl:
         self.inbox: list[Redirect] = []
         self.stop_kind: StopKind | None = None
         self.stop_reason = ""
+        self.pause_reason = ""
+        """Why the agent was paused (a monitor's finding); empty when the supervisor paused it."""
         self.ended = False
         """Set by the loop when the agent is done; commands to it are then refused."""
         self.interrupted = asyncio.Event()
@@ -101,11 +103,12 @@ class AgentControl:
 
     # ------------------------------------------------------------ written by the poller
 
-    def pause(self) -> str:
+    def pause(self, reason: str = "") -> str:
         if self.paused:
             return "already paused"
+        self.pause_reason = reason
         self._running.clear()
-        return "pauses after the step in flight"
+        return "pauses after the step in flight" + (f": {reason}" if reason else "")
 
     def resume(self) -> str:
         if not self.paused:

@@ -14,6 +14,7 @@ run itself (``stop_run``).
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from collections.abc import Mapping
 from typing import Literal
@@ -27,7 +28,10 @@ from aar.commands import (
     Deny,
     Interrupt,
     Pause,
+    PinPost,
+    QuarantinePost,
     Redirect,
+    RestorePost,
     Resume,
     Stop,
     StopRun,
@@ -58,11 +62,14 @@ class CommandPoller:
         run_stop: asyncio.Event,
         *,
         interval: float = POLL_INTERVAL_S,
+        wake: asyncio.Event | None = None,
     ) -> None:
         self.store = store
         self.controls = controls
         self.run_stop = run_stop
         self.interval = interval
+        self.wake = wake or asyncio.Event()
+        """Set by an in-process writer (a monitor) so its command applies now rather than at the next poll."""
         self._last_id = 0
 
     async def run(self) -> None:
@@ -74,9 +81,12 @@ class CommandPoller:
                 raise
             except Exception:
                 log.exception("applying supervisor commands failed; retrying")
-            await asyncio.sleep(self.interval)
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self.wake.wait(), self.interval)
+            self.wake.clear()
 
     async def poll_once(self) -> int:
+        self.wake.clear()
         """Apply every pending command; returns how many."""
         commands = await self.store.pending_commands(after_id=self._last_id)
         for command in commands:
@@ -104,6 +114,8 @@ class CommandPoller:
         if isinstance(command, StopRun):
             self.run_stop.set()
             return "the run stops after every agent's step in flight"
+        if isinstance(command, QuarantinePost | RestorePost | PinPost):
+            return await self._moderate(command)
         if row.target == ALL_AGENTS:
             live = [c for c in self.controls.values() if not c.ended]
             if not live:
@@ -123,10 +135,26 @@ class CommandPoller:
             raise CommandRefused(f"{target.name} has already ended; nothing to do")
         return await self._apply_one(row.id, command, target)
 
+    async def _moderate(self, command: QuarantinePost | RestorePost | PinPost) -> str:
+        post = command.post_id
+        match command:
+            case QuarantinePost(reason=reason, by=by):
+                done = await self.store.moderate_post(post, quarantined=True, reason=reason)
+                effect = f"post #{post} withheld from the agents by {by}: {reason}"
+            case RestorePost():
+                done = await self.store.moderate_post(post, quarantined=False)
+                effect = f"post #{post} restored"
+            case PinPost(pinned=pinned):
+                done = await self.store.pin_post(post, pinned)
+                effect = f"post #{post} {'pinned: every agent reads it first' if pinned else 'unpinned'}"
+        if not done:
+            raise CommandRefused(f"there is no post #{post}")
+        return effect
+
     async def _apply_one(self, command_id: int, command: Command, control: AgentControl) -> str:
         match command:
-            case Pause():
-                return control.pause()
+            case Pause(reason=reason):
+                return control.pause(reason)
             case Resume():
                 return control.resume()
             case Redirect(text=text):
@@ -145,8 +173,8 @@ class CommandPoller:
                     waiting = ", ".join(control.waiting_calls) or "none"
                     raise CommandRefused(f"no tool call {call_id} is waiting for approval (waiting: {waiting})")
                 return effect
-            case Stop():
+            case Stop(reason=reason):
                 await self.store.set_meta(STOP_META.format(agent=control.name), "supervisor")
-                return await control.request_stop("supervisor", "stopped by the supervisor")
-            case StopRun():
-                raise CommandRefused("stop_run targets the run, not an agent")
+                return await control.request_stop("supervisor", reason or "stopped by the supervisor")
+            case StopRun() | QuarantinePost() | RestorePost() | PinPost():
+                raise CommandRefused(f"{command.kind} targets the run, not an agent")

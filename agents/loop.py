@@ -159,7 +159,7 @@ class AgentLoop:
         if over is not None:
             return await self._over(over)
         if self.control.paused:
-            await self._set_status("paused", "by the supervisor")
+            await self._set_status("paused", self.control.pause_reason or "by the supervisor")
             await self.control.wait_running()
             if self.control.stopping:
                 return await self._stopped()

@@ -55,7 +55,7 @@ def make_backend(kind: str, config: RunConfig, store: RunStore) -> ModelBackend:
         return AnthropicBackend.from_config(config, store=store)
     from agents.scripted import ScriptedBackend
 
-    return ScriptedBackend(pace_s=config.team.pace_s)
+    return ScriptedBackend(pace_s=config.team.pace_s, misbehaving=frozenset(config.scripted.misbehaving))
 
 
 async def _has_work(store: RunStore, row: AgentRow) -> bool:
@@ -140,7 +140,9 @@ def make_loop(ctx: RunContext, agent: ResolvedAgent, backend: ModelBackend, cont
 
 async def _drive(ctx: RunContext, loops: list[AgentLoop], controls: dict[str, AgentControl]) -> None:
     """Run the loops and the poller; on ``ctx.stop``, stop the agents and give them ``STOP_GRACE_S``."""
-    poller = asyncio.create_task(CommandPoller(ctx.store, controls, ctx.stop).run(), name="command-poller")
+    poller = asyncio.create_task(
+        CommandPoller(ctx.store, controls, ctx.stop, wake=ctx.commands_waiting).run(), name="command-poller"
+    )
     tasks = {asyncio.create_task(loop.run(), name=f"agent:{loop.name}"): loop.name for loop in loops}
     stop = asyncio.create_task(ctx.stop.wait(), name="team-stop")
     try:

@@ -17,12 +17,14 @@ from aar.events import (
     AgentStatusChanged,
     ApprovalRequested,
     BudgetExceeded,
+    ClaimChecked,
     CommandApplied,
     ErrorRaised,
     EvalScored,
     EventPayload,
     ForumPosted,
     ModelText,
+    MonitorDecided,
     RunLog,
     RunStateChanged,
     SandboxExited,
@@ -162,6 +164,8 @@ class RunUpdate:
     state: str = ""
     leaderboard: list[LeaderboardRow] | None = None
     queue: QueueCounts | None = None
+    revised: list[PostRow] = field(default_factory=list)
+    """Posts read again because they were quarantined, restored, pinned or had their claims checked."""
 
 
 @dataclass
@@ -176,6 +180,8 @@ class Changes:
     An agent's output alone does not redraw it."""
     applied: list[CommandApplied] = field(default_factory=list)
     """The ``command.applied`` events of this batch."""
+    revised: bool = False
+    """Posts already shown changed (moderation, checked claims): lists of posts are drawn again."""
 
 
 def _args(value: dict[str, Any]) -> str:
@@ -237,6 +243,10 @@ class RunModel:
             self.posts.extend(update.posts)
             self.post_count = max(update.post_count or 0, len(self.posts))
             changes.posts = True
+        if update.revised:
+            by_id = {p.id: p for p in update.revised}
+            self.posts = deque((by_id.get(p.id, p) for p in self.posts), maxlen=POSTS_KEPT)
+            changes.posts = changes.revised = True
         if update.state and update.state != self.state:
             self.state = update.state
             changes.status = True
@@ -303,8 +313,12 @@ class RunModel:
                 tail.write("error" if p.level in ("warning", "error") else "status", f"! {one_line(p.message, 300)}")
             case ForumPosted():
                 tail.write("status", f"✎ posted #{p.post_id}: {one_line(p.title)}")
+            case MonitorDecided():
+                tail.write("error", f"⚠ monitor {p.monitor} ({p.action}): {one_line(p.reason, 300)}")
+            case ClaimChecked(verdict="contradicted"):
+                tail.write("error", f"✗ post #{p.post_id}: {one_line(p.claim)} contradicted by its results")
             case _:
-                pass  # steps, submissions, jobs, monitors: the agent's row, the leaderboard and the queue show them
+                pass  # steps, submissions, jobs: the agent's row, the leaderboard and the queue show them
 
     def _fold_run(self, p: EventPayload) -> None:
         match p:

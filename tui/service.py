@@ -23,6 +23,8 @@ from aar.config import load_config
 from aar.errors import AarError
 from aar.events import (
     ApprovalRequested,
+    ClaimChecked,
+    CommandApplied,
     EvalJobChanged,
     EvalScored,
     EventPayload,
@@ -33,7 +35,7 @@ from aar.lock import holder_pid
 from aar.runs import observed_state
 from aar.runtime import RunPaths
 from aar.store import CommandRow, EventRow, JobRow, LeaderboardRow, MessageRow, PostRow, RunStore
-from tui.model import Event, QueueCounts, RunUpdate, Unreadable
+from tui.model import POSTS_KEPT, Event, QueueCounts, RunUpdate, Unreadable
 from tui.text import one_line
 
 SUPERVISOR = "supervisor"
@@ -41,6 +43,8 @@ BACKLOG_EVENTS = 3000
 """Events replayed on attach, so the tails are full at once whatever the run's length."""
 POLL_LIMIT = 2000
 """Events read per poll; at 10 polls a second a TUI follows 20,000 events a second."""
+MODERATION = frozenset({"quarantine", "restore", "pin"})
+"""Commands that change posts already on screen."""
 SLOW_EVERY = 10
 """Polls between reads of the leaderboard and the evaluator queue (they change slowly)."""
 MAX_FILE_BYTES = 256 * 1024
@@ -136,7 +140,16 @@ class RunClient:
         if slow:
             update.leaderboard = await self.store.leaderboard()
             update.queue = await self.queue()
+        update.revised = await self._revised_posts(update.events)
         return update
+
+    async def _revised_posts(self, events: list[Event]) -> list[PostRow]:
+        """Posts whose moderation or checked claims changed in ``events``, read again."""
+        payloads = [e.payload for e in events]
+        if any(isinstance(p, CommandApplied) and p.command in MODERATION for p in payloads):
+            return await self.store.posts(after_id=max(0, self.last_post_id - POSTS_KEPT), limit=POSTS_KEPT)
+        checked = sorted({p.post_id for p in payloads if isinstance(p, ClaimChecked)})
+        return await self.store.posts_by_id(checked) if checked else []
 
     async def _with_open_approvals(self, update: RunUpdate) -> list[Event]:
         """On attach, find approval requests older than the backlog for agents still waiting on one."""

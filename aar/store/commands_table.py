@@ -9,7 +9,7 @@ from __future__ import annotations
 import time
 from typing import Any
 
-from aar.commands import RUN_TARGET, InvalidCommand, StopRun, command_payload, parse_command
+from aar.commands import RUN_COMMANDS, RUN_TARGET, InvalidCommand, command_payload, parse_command
 from aar.store.connection import Connection, dumps
 from aar.store.rows import CommandRow, decode
 
@@ -18,7 +18,7 @@ class CommandsTable(Connection):
     async def issue_command(self, kind: str, target: str, payload: dict[str, Any] | None = None) -> int:
         """Record a command for the daemon; raise ``InvalidCommand`` (one line) if it does not validate."""
         command = parse_command(kind, payload)
-        if isinstance(command, StopRun):
+        if isinstance(command, RUN_COMMANDS):
             target = RUN_TARGET
         return await self._insert(
             "INSERT INTO commands (ts, target, kind, payload) VALUES (?, ?, ?, ?)",

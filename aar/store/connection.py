@@ -46,12 +46,14 @@ class Connection:
         )
 
     async def _fetch(self, sql: str, args: Sequence[Any] = ()) -> list[sqlite3.Row]:
-        async with self._db.execute(sql, args) as cur:
-            return list(await cur.fetchall())
+        # One call on the connection's thread runs the query to its end: a reader cancelled in the
+        # middle (an exclusive TUI worker replaced by a newer one) cannot leave a cursor open, and an
+        # open cursor would hold its read snapshot, so that connection saw no later commit.
+        return list(await self._db.execute_fetchall(sql, args))
 
     async def _fetchone(self, sql: str, args: Sequence[Any] = ()) -> sqlite3.Row:
-        async with self._db.execute(sql, args) as cur:
-            return await cur.fetchone()  # type: ignore[return-value]
+        rows = await self._fetch(sql, args)
+        return rows[0] if rows else None  # type: ignore[return-value]
 
     @contextlib.asynccontextmanager
     async def _transaction(self) -> AsyncIterator[None]:

@@ -13,7 +13,7 @@ import asyncio
 import contextlib
 import sqlite3
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 
 import aiosqlite
@@ -24,6 +24,9 @@ from aar.store.connection import Connection
 from aar.store.rows import EventRow, decode
 
 EVENT_COLUMNS = "id, ts, agent, kind, payload"
+
+EventListener = Callable[[str | None, BaseModel], None]
+"""Called with ``(agent, payload)`` as each event is emitted; must be quick and must not raise."""
 
 
 class EventLog(Connection):
@@ -38,6 +41,13 @@ class EventLog(Connection):
         self._pending = asyncio.Event()
         self._full = asyncio.Event()
         self._closed = False
+        self._listeners: list[EventListener] = []
+
+    def subscribe(self, listener: EventListener) -> Callable[[], None]:
+        """Hear every event this process emits, as it is emitted (the daemon's monitors read the stream
+        live, so they act within the step that fired them); returns the call that unsubscribes."""
+        self._listeners.append(listener)
+        return lambda: self._listeners.remove(listener)
 
     async def close(self) -> None:
         """Commit what is buffered and close the connection."""
@@ -57,6 +67,8 @@ class EventLog(Connection):
         """Buffer one event; it is committed within ``flush_interval`` seconds."""
         self._buffer.append((time.time(), agent, payload.kind, payload.model_dump_json()))  # type: ignore[attr-defined]
         self._buffered()
+        for listener in self._listeners:
+            listener(agent, payload)
 
     def emit_raw(self, rows: Iterable[tuple[str | None, str, str]]) -> None:
         """Buffer already-serialised ``(agent, kind, payload_json)`` events (bulk writers)."""

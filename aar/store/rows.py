@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict
 
@@ -50,6 +50,25 @@ class MessageRow(_Row):
     ts: float
 
 
+class PostClaim(_Row):
+    """A number a post states, checked against its author's evaluator results (``forum.claim`` events)."""
+
+    metric: Literal["pgr", "accuracy"]
+    value: float
+    claim: str
+    """The text the number was read from."""
+    verdict: Literal["verified", "contradicted"]
+    submission_id: int | None = None
+    """The submission whose result supports it, when verified."""
+
+    def describe(self, author: str) -> str:
+        """``✓ PGR 0.71 verified (submission #3)`` or ``✗ ... contradicted (no result of <author> supports it)``."""
+        what = f"{'PGR' if self.metric == 'pgr' else 'accuracy'} {self.value:g}"
+        if self.verdict == "verified":
+            return f"✓ {what} verified (submission #{self.submission_id})"
+        return f"✗ {what} contradicted (no result of {author} supports it)"
+
+
 class PostRow(_Row):
     id: int
     ts: float
@@ -57,6 +76,18 @@ class PostRow(_Row):
     parent_id: int | None
     title: str
     body: str
+    status: Literal["visible", "quarantined"] = "visible"
+    """``quarantined``: withheld from the agents (``moderation`` says why); the store keeps it."""
+    moderation: str = ""
+    """Why the post was quarantined, and by whom."""
+    pinned: bool = False
+    """Guidance every agent reads first."""
+    claims: list[PostClaim] = []
+    """The PGR and accuracy numbers it states, as checked (empty until checked, or when it states none)."""
+
+    @property
+    def quarantined(self) -> bool:
+        return self.status == "quarantined"
 
 
 class SubmissionRow(_Row):
@@ -130,7 +161,7 @@ class LeaderboardRow(_Row):
     ts: float
 
 
-JSON_COLUMNS = frozenset({"payload", "spec", "metrics", "flags", "content"})
+JSON_COLUMNS = frozenset({"payload", "spec", "metrics", "flags", "content", "claims"})
 
 
 def decode(row: Any) -> dict[str, Any]:

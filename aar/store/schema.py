@@ -119,6 +119,13 @@ MIGRATIONS: list[str] = [
     ALTER TABLE submissions ADD COLUMN label TEXT NOT NULL DEFAULT '';
     UPDATE submissions SET label = COALESCE(json_extract(payload, '$.filename'), '') WHERE kind = 'method';
     """,
+    # 2 -> 3: forum moderation (quarantine with a reason, pins) and the checked claims of each post.
+    """
+    ALTER TABLE forum_posts ADD COLUMN status TEXT NOT NULL DEFAULT 'visible';
+    ALTER TABLE forum_posts ADD COLUMN moderation TEXT NOT NULL DEFAULT '';
+    ALTER TABLE forum_posts ADD COLUMN pinned INTEGER NOT NULL DEFAULT 0;
+    ALTER TABLE forum_posts ADD COLUMN claims TEXT NOT NULL DEFAULT '[]';
+    """,
 ]
 
 SCHEMA_VERSION = len(MIGRATIONS)

@@ -25,12 +25,14 @@ _DIRECTION = re.compile(r"Your starting direction: (.*)")
 class ScriptedBackend:
     name = "scripted"
 
-    def __init__(self, *, pace_s: float = 0.0) -> None:
+    def __init__(self, *, pace_s: float = 0.0, misbehaving: frozenset[str] = frozenset()) -> None:
         self.pace_s = pace_s
+        self.misbehaving = misbehaving
+        """Agents that play the cheat the monitors must catch (``scripted.misbehaving``)."""
 
     async def respond(self, request: ModelRequest, on_text: TextCallback) -> ModelResponse:
         conv = read(request.messages)
-        researcher = Researcher(request.agent, _direction(request))
+        researcher = Researcher(request.agent, _direction(request), misbehaving=request.agent in self.misbehaving)
         action = researcher.decide(conv)
         await self._stream(action.thinking + "\n", on_text)
         tool_use = {

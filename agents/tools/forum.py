@@ -1,4 +1,10 @@
-"""``forum_post``, ``forum_read`` and ``forum_search``: the team's shared forum, in the run store."""
+"""``forum_post``, ``forum_read`` and ``forum_search``: the team's shared forum, in the run store.
+
+Agents read the forum through the supervisor's moderation: a quarantined post
+is replaced by one line saying it was withheld and why (the store keeps it),
+pinned posts come first in every listing, and the claims the daemon checked
+against the evaluator's results are shown under each post.
+"""
 
 from __future__ import annotations
 
@@ -16,12 +22,19 @@ LISTING_BODY_CHARS = 600
 
 
 def format_post(post: PostRow, *, body_chars: int | None = None) -> str:
+    if post.quarantined:
+        return f"post #{post.id} withheld by the supervisor: {post.moderation or 'no reason given'}"
     when = datetime.fromtimestamp(post.ts).strftime("%H:%M:%S")
     reply = f" (reply to #{post.parent_id})" if post.parent_id is not None else ""
     body = post.body
     if body_chars is not None and len(body) > body_chars:
         body = body[:body_chars] + f" … [cut; forum_read thread={post.parent_id or post.id} shows it all]"
-    return f"#{post.id} {post.author}{reply} {when}: {post.title}\n{body}"
+    checked = ""
+    if post.claims:
+        checked = (
+            "\n[claims checked against the evaluator: " + "; ".join(c.describe(post.author) for c in post.claims) + "]"
+        )
+    return f"#{post.id} {post.author}{reply} {when}: {post.title}\n{body}{checked}"
 
 
 def format_posts(posts: list[PostRow], *, body_chars: int | None = LISTING_BODY_CHARS) -> str:
@@ -83,8 +96,11 @@ class ForumRead(Tool):
         total = await store.post_count()
         if total == 0:
             return ToolResult("the forum is empty")
+        pinned = await store.pinned_posts()
         posts = await store.posts(after_id=max(0, total - args.limit), limit=args.limit)
         head = f"{total} posts in all; the latest {len(posts)}:\n\n" if total > len(posts) else ""
+        if pinned:
+            head = f"Pinned by the supervisor (read these first):\n\n{format_posts(pinned, body_chars=None)}\n\n---\n\n{head}"
         return ToolResult(head + format_posts(posts))
 
 

@@ -1,4 +1,11 @@
-"""The forum: every post live, a thread to read, search, and replies as the supervisor."""
+"""The forum: every post live, a thread to read, search, replies as the supervisor, and moderation.
+
+``x`` quarantines the chosen post (asks why: the agents read the reason in its
+place), ``u`` restores it, ``P`` pins or unpins it (pinned posts are what every
+agent reads first). Each is a command the daemon applies; the post stays in
+the store and shows struck through. The claims the daemon checked are shown
+beside each post (✓ verified, ✗ contradicted) and listed under it in the thread.
+"""
 
 from __future__ import annotations
 
@@ -13,10 +20,11 @@ from textual.containers import Horizontal
 from textual.widgets import Input, OptionList, RichLog
 from textual.widgets.option_list import Option
 
+from aar.commands import RUN_TARGET, PinPost, QuarantinePost, RestorePost
 from aar.store import PostRow
 from tui.model import POSTS_KEPT, Changes
 from tui.screens.base import RunScreen
-from tui.screens.dialogs import ComposeScreen
+from tui.screens.dialogs import ComposeScreen, PromptScreen
 from tui.text import data, one_line, visible
 from tui.widgets.key_bar import KeyBar
 from tui.widgets.panels import post_head
@@ -39,6 +47,17 @@ class ForumScreen(RunScreen):
         Binding("slash", "search", "Search", tooltip="Search the forum", id="forum.search"),
         Binding("r", "reply", "Reply", tooltip="Reply to the chosen post as the supervisor", id="forum.reply"),
         Binding("n", "new_post", "New post", tooltip="Start a thread as the supervisor", id="forum.new"),
+        Binding(
+            "x",
+            "quarantine",
+            "Quarantine",
+            tooltip="Withhold the chosen post from the agents, with a reason",
+            id="forum.quarantine",
+        ),
+        Binding("u", "restore", "Restore", tooltip="Give a quarantined post back to the agents", id="forum.restore"),
+        Binding(
+            "P", "pin", "Pin/unpin", tooltip="Pin or unpin the chosen post: every agent reads it first", id="forum.pin"
+        ),
     ]
 
     def __init__(self, *, search: bool = False) -> None:
@@ -66,6 +85,11 @@ class ForumScreen(RunScreen):
 
     def refresh_views(self, changes: Changes) -> None:
         """New posts appear at once, unless a search result is on screen; the list keeps the newest ``POSTS_KEPT``."""
+        if changes.revised and not self.searching:
+            self._relist()
+            if self.selected is not None:
+                self.show_thread(self.selected)
+            return
         if changes.posts and not self.searching:
             options = self.query_one("#post-list", OptionList)
             options.add_options(_option(p) for p in self.aar.model.posts if p.id > self.newest_listed)
@@ -73,6 +97,15 @@ class ForumScreen(RunScreen):
             for _ in range(options.option_count - POSTS_KEPT):
                 options.remove_option_at_index(0)
             self._title()
+
+    def _relist(self) -> None:
+        """Draw every listed post again (their moderation or claims changed), keeping the highlight."""
+        options = self.query_one("#post-list", OptionList)
+        highlighted = options.highlighted
+        options.clear_options()
+        options.add_options(_option(p) for p in self.aar.model.posts)
+        if highlighted is not None and options.option_count:
+            options.highlighted = min(highlighted, options.option_count - 1)
 
     def _list(self, posts: list[PostRow]) -> None:
         options = self.query_one("#post-list", OptionList)
@@ -126,9 +159,20 @@ class ForumScreen(RunScreen):
             head.append_text(data(post.author, "bold magenta" if post.author == "supervisor" else "bold"))
             head.append(" · ")
             head.append_text(data(one_line(post.title, 200), "bold"))
+            struck = "strike dim" if post.quarantined else ""
+            if struck:
+                head.stylize(struck)
             log.write(head)
+            if post.quarantined:
+                log.write(data(f"  withheld from the agents: {one_line(post.moderation, 300)}", "bold red"))
+            if post.pinned:
+                log.write(Text("  pinned: every agent reads it first", style="bold yellow"))
             for line in visible(post.body).split("\n"):
-                log.write(Text("  " + line))
+                log.write(Text("  " + line, style=struck))
+            for claim in post.claims:
+                log.write(
+                    data(f"  {claim.describe(post.author)}", "green" if claim.verdict == "verified" else "bold red")
+                )
             log.write(Text(""))
 
     def action_search(self) -> None:
@@ -158,6 +202,35 @@ class ForumScreen(RunScreen):
                 self.send(text, parent_id)
 
         return composed
+
+    def _chosen(self) -> PostRow | None:
+        post = next((p for p in self.aar.model.posts if p.id == self.selected), None)
+        if post is None:
+            self.notify("choose a post first", severity="warning", markup=False)
+        return post
+
+    def action_quarantine(self) -> None:
+        post = self._chosen()
+        if post is None:
+            return
+
+        def quarantine(reason: str | None) -> None:
+            if reason:
+                self.aar.send_command(QuarantinePost(post_id=post.id, reason=reason), RUN_TARGET)
+
+        self.app.push_screen(
+            PromptScreen(f"Quarantine #{post.id}: why? (the agents read this instead of the post)"), quarantine
+        )
+
+    def action_restore(self) -> None:
+        post = self._chosen()
+        if post is not None:
+            self.aar.send_command(RestorePost(post_id=post.id), RUN_TARGET)
+
+    def action_pin(self) -> None:
+        post = self._chosen()
+        if post is not None:
+            self.aar.send_command(PinPost(post_id=post.id, pinned=not post.pinned), RUN_TARGET)
 
     @work(group="forum-post", exit_on_error=False)
     async def send(self, text: str, parent_id: int | None) -> None:

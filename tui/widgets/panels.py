@@ -50,14 +50,32 @@ class TailPane(LineView):
 
 
 def post_head(post: PostRow, width_hint: int = 200) -> Text:
-    """``#id author ↳#parent title``; the supervisor's posts stand out."""
+    """``#id author ↳#parent title ✓✗``; the supervisor's posts stand out, a quarantined one is struck through."""
     head = Text(f"#{post.id} ", style="bold", end="")
+    if post.pinned:
+        head.append("[pinned] ", style="bold yellow")
     head.append_text(data(post.author, "bold magenta" if post.author == "supervisor" else "bold"))
     if post.parent_id is not None:
         head.append(f" ↳#{post.parent_id}", style="dim")
     head.append(" ")
     head.append_text(data(one_line(post.title, width_hint)))
+    if post.quarantined:
+        head.stylize("strike dim")
+        head.append(" [withheld]", style="bold red")
+    head.append_text(claim_marks(post))
     return head
+
+
+def claim_marks(post: PostRow) -> Text:
+    """`` ✓2 ✗1``: how many of the post's numbers the evaluator's results verify and contradict."""
+    marks = Text(end="")
+    good = sum(c.verdict == "verified" for c in post.claims)
+    bad = len(post.claims) - good
+    if good:
+        marks.append(f" ✓{good}", style="bold green")
+    if bad:
+        marks.append(f" ✗{bad}", style="bold red")
+    return marks
 
 
 def post_lines(posts: Iterable[PostRow], width_hint: int = 200) -> list[Text]:

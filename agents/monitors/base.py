@@ -1,0 +1,100 @@
+"""What a monitor rule sees and what it reports.
+
+A rule reads events (``Seen``) of the kinds it names and returns ``Finding``s;
+the runner (``agents.monitors.runner``) turns each finding into a
+``monitor.decision`` event and the command its ``[[monitors]]`` entry asks
+for. Rules keep only small in-memory state (counters, the last call of each
+agent), rebuilt on resume by replaying the log through them with ``replay``
+set, when they must not act or do slow work.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from dataclasses import dataclass, field
+from typing import ClassVar
+
+from pydantic import BaseModel
+
+from aar.config import MonitorConfig, RunConfig
+from aar.store import RunStore
+
+EVIDENCE_CHARS = 500
+"""Evidence (a command, a source line, a post) is cut to this in a decision."""
+
+
+@dataclass(frozen=True)
+class Seen:
+    """One event as a rule sees it."""
+
+    agent: str | None
+    payload: BaseModel
+    ts: float
+
+
+@dataclass(frozen=True)
+class Finding:
+    """A rule fired: about whom, why, on what evidence."""
+
+    agent: str
+    reason: str
+    """One line a supervisor reads."""
+    evidence: str = ""
+    key: str = ""
+    """The same key is decided once (one tool call, one post, one submission)."""
+    post_id: int | None = None
+    submission_id: int | None = None
+    action: str | None = None
+    """Overrides the monitor's ``action`` (an LLM verdict that only flags); None takes it."""
+
+
+@dataclass
+class MonitorEnv:
+    """What rules may read: the run's store and config."""
+
+    store: RunStore
+    config: RunConfig
+    agents: frozenset[str] = field(default_factory=frozenset)
+
+
+class Rule(ABC):
+    """One ``[[monitors]]`` entry's rule."""
+
+    kinds: ClassVar[frozenset[str]]
+    """Event kinds it reads."""
+    synchronous: ClassVar[bool] = False
+    """A ``SyncRule``: judged as the event is emitted, with no queue and no await (most events need no I/O)."""
+
+    def __init__(self, config: MonitorConfig, env: MonitorEnv) -> None:
+        self.config = config
+        self.env = env
+        self.limit = config.limit
+        """The rule's threshold (``MonitorConfig.limit``), read once: some rules run on every event."""
+
+    @abstractmethod
+    async def observe(self, seen: Seen, *, replay: bool = False) -> list[Finding]:
+        """Findings of one event; with ``replay`` only update state (resume) and return nothing slow."""
+
+    def tick(self, now: float) -> list[Finding]:
+        """Findings that come from time passing (idleness); called every few seconds."""
+        return []
+
+    async def aclose(self) -> None:
+        return None
+
+
+class SyncRule(Rule):
+    """A rule that decides from the event alone (and its own counters): no store, no model."""
+
+    synchronous = True
+
+    @abstractmethod
+    def see(self, seen: Seen, *, replay: bool = False) -> list[Finding]:
+        """Findings of one event, at once."""
+
+    async def observe(self, seen: Seen, *, replay: bool = False) -> list[Finding]:
+        return self.see(seen, replay=replay)
+
+
+def cut(text: str, limit: int = EVIDENCE_CHARS) -> str:
+    return text if len(text) <= limit else text[: limit - 1] + "…"

@@ -1,0 +1,258 @@
+"""The monitors' task in the daemon: hear the event stream, run the rules, act like a supervisor.
+
+The runner subscribes to the store's events as the daemon emits them (so a
+rule fires while the step that tripped it is still in flight, and no event is
+read back from disk), hands each to the rules that read its kind, and turns
+every finding into
+- a ``monitor.decision`` event (monitor, rule, reason, evidence, action), and
+- for ``pause``, ``stop`` and ``quarantine``, a command in the commands table,
+  applied by the team's command poller exactly like a supervisor's (woken at
+  once through ``ctx.commands_waiting``).
+
+Claims in forum posts are checked whatever the configured monitors (a
+``forum.claim`` event per number); a ``contradicted_claims`` monitor only
+decides what else happens. On start (a resume) the rules are fed the log's
+earlier events with ``replay`` set, so counters and idle clocks carry on
+without deciding anything twice.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+import time
+
+from pydantic import BaseModel
+
+from aar.commands import RUN_TARGET
+from aar.config import MonitorConfig
+from aar.errors import AarError
+from aar.events import MonitorDecided, RunLog, parse_payload
+from aar.runtime import RunContext
+from agents.monitors.base import Finding, MonitorEnv, Rule, Seen, SyncRule
+from agents.monitors.claims import ContradictedClaims
+from agents.monitors.flags import Probing
+from agents.monitors.shell import LabelHunting
+from agents.monitors.source import HardcodedPredictions
+from agents.monitors.stuck import ErrorStreak, Idle, Loops
+
+log = logging.getLogger("aar.agents.monitors")
+
+TICK_S = 5.0
+"""How often time-based rules (idleness) are asked."""
+REPLAY_PAGE = 5000
+
+RULES: dict[str, type[Rule]] = {
+    "label_hunting": LabelHunting,
+    "hardcoded_predictions": HardcodedPredictions,
+    "probing": Probing,
+    "contradicted_claims": ContradictedClaims,
+    "loops": Loops,
+    "error_streak": ErrorStreak,
+    "idle": Idle,
+}
+
+
+class MonitorRunner:
+    """The run's monitors; ``await runner.run()`` until cancelled."""
+
+    def __init__(self, ctx: RunContext, *, tick_s: float = TICK_S) -> None:
+        self.ctx = ctx
+        self.tick_s = tick_s
+        self.env = MonitorEnv(ctx.store, ctx.config, frozenset(a.name for a in ctx.config.resolved_agents()))
+        self.rules: list[Rule] = []
+        self.decided: set[tuple[str, str]] = set()
+        self.decisions = 0
+        self._queue: asyncio.Queue[Seen | tuple[Rule, list[Finding]]] = asyncio.Queue()
+        self._by_kind: dict[str, list[Rule]] = {}
+        self._now: dict[str, list[SyncRule]] = {}
+        """Per kind, the rules judged as the event is emitted."""
+        self._later: frozenset[str] = frozenset()
+        """Kinds some rule must read with I/O (the store, a model): queued for the runner's task."""
+
+    def build(self) -> None:
+        """Make the configured rules (claims are always checked; an LLM monitor needs an API key)."""
+        configs = list(self.ctx.config.monitors)
+        if not any(c.rule == "contradicted_claims" for c in configs):
+            # Checks claims, decides nothing: no monitor asked for an action on them.
+            self.rules.append(_Silent(MonitorConfig(rule="contradicted_claims"), self.env))
+        for config in configs:
+            rule = self._make(config)
+            if rule is not None:
+                self.rules.append(rule)
+        for rule in self.rules:
+            for kind in rule.kinds:
+                self._by_kind.setdefault(kind, []).append(rule)
+                if isinstance(rule, SyncRule):
+                    self._now.setdefault(kind, []).append(rule)
+        self._later = frozenset(k for k, rules in self._by_kind.items() if not all(r.synchronous for r in rules))
+
+    def _make(self, config: MonitorConfig) -> Rule | None:
+        if config.rule != "llm_review":
+            return RULES[config.rule](config, self.env)
+        try:
+            from agents.anthropic_backend import AnthropicBackend, load_api_key
+            from agents.claude.pricing import PRICES, Price
+            from agents.monitors.llm import LlmReview
+
+            anthropic = self.ctx.config.anthropic
+            prices = {**PRICES, **{m: Price(**p.model_dump()) for m, p in anthropic.prices.items()}}
+            backend = AnthropicBackend(
+                anthropic, api_key=load_api_key(anthropic), store=self.ctx.store, models=[config.model], prices=prices
+            )
+        except AarError as exc:
+            self._note("warning", f"monitor {config.label} is off: {exc}")
+            return None
+        return LlmReview(config, self.env, backend=backend, deliver=self._deliver)
+
+    # ------------------------------------------------------------ the loop
+
+    async def run(self) -> None:
+        if not self.rules:
+            self.build()
+        await self.replay()
+        unsubscribe = self.ctx.store.subscribe(self._heard)
+        try:
+            next_tick = time.monotonic() + self.tick_s
+            while True:
+                with contextlib.suppress(TimeoutError):
+                    item = await asyncio.wait_for(self._queue.get(), max(next_tick - time.monotonic(), 0))
+                    await self._safely(item)
+                    while not self._queue.empty():
+                        await self._safely(self._queue.get_nowait())
+                if time.monotonic() >= next_tick:
+                    next_tick = time.monotonic() + self.tick_s
+                    await self.tick(time.time())
+        finally:
+            unsubscribe()
+            for rule in self.rules:
+                with contextlib.suppress(Exception):
+                    await rule.aclose()
+
+    @property
+    def caught_up(self) -> bool:
+        """Nothing heard is waiting to be judged or acted on."""
+        return self._queue.empty()
+
+    def _heard(self, agent: str | None, payload: BaseModel) -> None:
+        kind: str = payload.kind  # type: ignore[attr-defined]
+        if kind not in self._by_kind:
+            return
+        seen = Seen(agent, payload, time.time())
+        for rule in self._now.get(kind, ()):
+            try:
+                findings = rule.see(seen)
+            except Exception:  # a rule's bug must not reach the writer of the event
+                log.exception("monitor %s failed on %s", rule.config.label, kind)
+                continue
+            if findings:
+                self._queue.put_nowait((rule, findings))
+        if kind in self._later:
+            self._queue.put_nowait(seen)
+
+    async def _safely(self, item: Seen | tuple[Rule, list[Finding]]) -> None:
+        """Handle one item; a failure (the store busy past its timeout, a bug) is logged, and the next goes on."""
+        try:
+            await self._handle(item)
+        except Exception as exc:
+            log.exception("monitors: handling %r failed", item)
+            self._note("error", f"monitors: a decision failed: {type(exc).__name__}: {exc}")
+
+    def _deliver(self, rule: Rule, findings: list[Finding]) -> None:
+        self._queue.put_nowait((rule, findings))
+
+    async def _handle(self, item: Seen | tuple[Rule, list[Finding]]) -> None:
+        if isinstance(item, tuple):
+            rule, findings = item
+            for finding in findings:
+                await self.act(rule, finding)
+            return
+        for rule in self._by_kind.get(item.payload.kind, ()):  # type: ignore[attr-defined]
+            if rule.synchronous:
+                continue  # judged when it was emitted
+            try:
+                findings = await rule.observe(item)
+            except Exception:  # a rule's bug must not take the other monitors down
+                log.exception("monitor %s failed on %s", rule.config.label, item.payload)
+                continue
+            for finding in findings:
+                await self.act(rule, finding)
+
+    async def tick(self, now: float) -> None:
+        for rule in self.rules:
+            for finding in rule.tick(now):
+                await self.act(rule, finding)
+
+    async def replay(self) -> None:
+        """Feed the log's earlier events to the rules (``replay``), so their state survives a resume."""
+        kinds = sorted(self._by_kind)
+        last = 0
+        while kinds:
+            rows = await self.ctx.store.events_after(last, limit=REPLAY_PAGE, kinds=kinds)
+            for row in rows:
+                payload = parse_payload(json.dumps(row.payload))
+                seen = Seen(row.agent, payload, row.ts)
+                for rule in self._by_kind.get(row.kind, ()):
+                    with contextlib.suppress(Exception):
+                        await rule.observe(seen, replay=True)
+            if len(rows) < REPLAY_PAGE:
+                return
+            last = rows[-1].id
+
+    # ------------------------------------------------------------ acting
+
+    async def act(self, rule: Rule, finding: Finding) -> None:
+        """Record the decision and issue its command, once per (monitor, finding key)."""
+        if isinstance(rule, _Silent):
+            return
+        config = rule.config
+        marker = (config.label, finding.key or f"{finding.agent}:{finding.reason}")
+        if marker in self.decided:
+            return
+        self.decided.add(marker)
+        action = finding.action or config.action
+        if action == "quarantine" and finding.post_id is None:
+            action = "flag"  # a method cannot be quarantined; the supervisor decides
+        self.ctx.store.emit(
+            finding.agent,
+            MonitorDecided(
+                monitor=config.label,
+                rule=config.rule,
+                action=action,
+                reason=finding.reason,
+                evidence=finding.evidence,
+                post_id=finding.post_id,
+                submission_id=finding.submission_id,
+            ),
+        )
+        self.decisions += 1
+        why = f"monitor {config.label}: {finding.reason}"
+        store = self.ctx.store
+        if action == "pause":
+            await store.issue_command("pause", finding.agent, {"reason": why})
+        elif action == "stop":
+            await store.issue_command("stop", finding.agent, {"reason": why})
+        elif action == "quarantine":
+            await store.issue_command(
+                "quarantine",
+                RUN_TARGET,
+                {"post_id": finding.post_id, "reason": finding.reason, "by": f"monitor {config.label}"},
+            )
+        else:
+            return
+        self.ctx.commands_waiting.set()
+
+    def _note(self, level: str, message: str) -> None:
+        log.log(logging.getLevelName(level.upper()), "%s", message)
+        self.ctx.store.emit(None, RunLog(level=level, message=message))
+
+
+class _Silent(ContradictedClaims):
+    """The claim checker when no ``contradicted_claims`` monitor is configured: verdicts, no decisions."""
+
+
+async def run_monitors(ctx: RunContext) -> None:
+    """What the daemon runs beside the team and the evaluator, until cancelled."""
+    await MonitorRunner(ctx).run()
