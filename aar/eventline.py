@@ -51,7 +51,7 @@ def _summary(kind: str, p: dict[str, Any]) -> str:
         case "command.applied":
             return f"{p['command']} -> {p['target']}: {p['effect']}"
         case "log" | "error":
-            return p.get("message", "")
+            return str(p.get("message", ""))
         case _:
             return " ".join(f"{k}={v}" for k, v in p.items() if k != "kind")
 

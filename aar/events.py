@@ -28,6 +28,10 @@ AgentStatus = Literal[
     "error",
 ]
 
+LogLevel = Literal["debug", "info", "warning", "error"]
+LifecycleAction = Literal["started", "stopped", "restarted", "recreated", "failed"]
+"""What happened to a sandbox."""
+
 
 class _Payload(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
@@ -43,7 +47,7 @@ class RunLog(_Payload):
     """A line of the daemon's own narrative (startup, lock take-over, shutdown)."""
 
     kind: Literal["log"] = "log"
-    level: Literal["debug", "info", "warning", "error"] = "info"
+    level: LogLevel = "info"
     message: str
 
 
@@ -121,7 +125,7 @@ class SandboxExited(_Payload):
 
 class SandboxLifecycle(_Payload):
     kind: Literal["sandbox.lifecycle"] = "sandbox.lifecycle"
-    action: Literal["started", "stopped", "restarted", "recreated", "failed"]
+    action: LifecycleAction
     backend: str
     isolation: str = ""
     """What isolates the sandbox, e.g. ``docker``, ``bubblewrap`` or ``none``."""
@@ -257,9 +261,9 @@ EventPayload = Annotated[
     Field(discriminator="kind"),
 ]
 
-_ADAPTER: TypeAdapter[Any] = TypeAdapter(EventPayload)
+_ADAPTER: TypeAdapter[EventPayload] = TypeAdapter(EventPayload)
 
 
-def parse_payload(payload_json: str | bytes) -> BaseModel:
+def parse_payload(payload_json: str | bytes) -> EventPayload:
     """Parse a stored payload (its JSON carries ``kind``) into its model."""
     return _ADAPTER.validate_json(payload_json)

@@ -7,6 +7,7 @@ from typing import Any
 
 from pydantic import BaseModel
 
+from aar.events import RunState
 from aar.runs import summarise
 from aar.runtime import RunPaths
 from aar.store import AgentRow, LeaderboardRow, RunStore
@@ -43,7 +44,7 @@ class LeaderboardEntry(BaseModel):
 
 class Report(BaseModel):
     run: str
-    state: str
+    state: RunState
     created_ts: float
     spend_usd: float
     agents: list[AgentReport]

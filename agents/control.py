@@ -94,11 +94,11 @@ class CommandPoller:
             if not live:
                 raise CommandRefused("no agent is running")
             effects = []
-            for control in live:
+            for each in live:
                 try:
-                    effects.append(f"{control.name}: {await self._apply_one(command, control)}")
+                    effects.append(f"{each.name}: {await self._apply_one(command, each)}")
                 except CommandRefused as exc:
-                    effects.append(f"{control.name}: {exc}")
+                    effects.append(f"{each.name}: {exc}")
             return "; ".join(effects)
         control = self.controls.get(command.target)
         if control is None:
@@ -123,9 +123,9 @@ class CommandPoller:
             return await control.interrupt()
         if kind in ("approval_on", "approval_off"):
             on = kind == "approval_on"
-            effect = control.set_approval(on)
+            switched = control.set_approval(on)
             await self.store.update_agent(control.name, approval=on)
-            return effect
+            return switched
         if kind in ("approve", "deny"):
             call_id = str(payload.get("call_id", ""))
             if not call_id:

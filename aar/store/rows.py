@@ -7,6 +7,8 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict
 
+from aar.events import AgentStatus
+
 CommandKind = Literal[
     "pause",
     "resume",
@@ -39,7 +41,7 @@ class AgentRow(_Row):
     backend: str
     model: str
     direction: str = ""
-    status: str = "idle"
+    status: AgentStatus = "idle"
     steps: int = 0
     input_tokens: int = 0
     output_tokens: int = 0
@@ -89,7 +91,7 @@ class JobRow(_Row):
     kind: str
     submission_id: int | None
     spec: dict[str, Any]
-    status: str
+    status: Literal["queued", "running", "done", "failed"]
     attempts: int
     progress: float
     detail: str
