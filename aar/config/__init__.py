@@ -9,6 +9,7 @@ from aar.config.models import (
     AnthropicConfig,
     BudgetConfig,
     EvaluatorConfig,
+    JsonlTaskConfig,
     ModelPrice,
     ResolvedAgent,
     RunConfig,
@@ -16,6 +17,7 @@ from aar.config.models import (
     SandboxConfig,
     TaskConfig,
     TeamConfig,
+    ToyTaskConfig,
 )
 from aar.config.overrides import apply_override, parse_override
 from aar.config.serialise import dump_config
@@ -27,6 +29,7 @@ __all__ = [
     "AnthropicConfig",
     "BudgetConfig",
     "EvaluatorConfig",
+    "JsonlTaskConfig",
     "ModelPrice",
     "ResolvedAgent",
     "RunConfig",
@@ -34,6 +37,7 @@ __all__ = [
     "SandboxConfig",
     "TaskConfig",
     "TeamConfig",
+    "ToyTaskConfig",
     "apply_override",
     "dump_config",
     "format_validation_error",
