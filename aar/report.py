@@ -7,7 +7,7 @@ from typing import Any
 
 from pydantic import BaseModel
 
-from aar.events import RunState
+from aar.events import AgentStatus, RunState
 from aar.runs import summarise
 from aar.runtime import RunPaths
 from aar.store import AgentRow, LeaderboardRow, RunStore
@@ -18,7 +18,7 @@ class AgentReport(BaseModel):
     backend: str
     model: str
     direction: str
-    status: str
+    status: AgentStatus
     steps: int
     input_tokens: int
     output_tokens: int
