@@ -29,6 +29,10 @@ AgentStatus = Literal[
     "error",
 ]
 
+LogLevel = Literal["debug", "info", "warning", "error"]
+LifecycleAction = Literal["started", "stopped", "restarted", "recreated", "failed"]
+"""What happened to a sandbox."""
+
 
 class _Payload(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
@@ -44,7 +48,7 @@ class RunLog(_Payload):
     """A line of the daemon's own narrative (startup, lock take-over, shutdown)."""
 
     kind: Literal["log"] = "log"
-    level: Literal["debug", "info", "warning", "error"] = "info"
+    level: LogLevel = "info"
     message: str
 
 
@@ -122,7 +126,7 @@ class SandboxExited(_Payload):
 
 class SandboxLifecycle(_Payload):
     kind: Literal["sandbox.lifecycle"] = "sandbox.lifecycle"
-    action: Literal["started", "stopped", "restarted", "recreated", "failed"]
+    action: LifecycleAction
     backend: str
     isolation: str = ""
     """What isolates the sandbox, e.g. ``docker``, ``bubblewrap`` or ``none``."""

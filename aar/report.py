@@ -7,6 +7,7 @@ from typing import Any
 
 from pydantic import BaseModel
 
+from aar.events import AgentStatus, RunState
 from aar.runs import summarise
 from aar.runtime import RunPaths
 from aar.store import AgentRow, LeaderboardRow, RunStore
@@ -17,7 +18,7 @@ class AgentReport(BaseModel):
     backend: str
     model: str
     direction: str
-    status: str
+    status: AgentStatus
     steps: int
     input_tokens: int
     output_tokens: int
@@ -43,7 +44,7 @@ class LeaderboardEntry(BaseModel):
 
 class Report(BaseModel):
     run: str
-    state: str
+    state: RunState
     created_ts: float
     spend_usd: float
     agents: list[AgentReport]

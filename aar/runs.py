@@ -7,15 +7,17 @@ import time
 from datetime import datetime
 from pathlib import Path
 
-from pydantic import BaseModel
+from pydantic import BaseModel, TypeAdapter, ValidationError
 
 from aar.config import RunConfig, dump_config
-from aar.errors import RunNotFound
+from aar.errors import RunNotFound, StoreError
+from aar.events import RunState
 from aar.lock import holder_pid
 from aar.runtime import RunPaths
 from aar.store import RunStore
 
-LIVE_STATES = frozenset({"starting", "running", "stopping"})
+LIVE_STATES: frozenset[RunState] = frozenset({"starting", "running", "stopping"})
+_RUN_STATE: TypeAdapter[RunState] = TypeAdapter(RunState)
 
 
 async def create_run(config: RunConfig) -> RunPaths:
@@ -60,7 +62,7 @@ def find_run(runs_dir: Path, ref: str | None) -> RunPaths:
 class RunSummary(BaseModel):
     run: str
     path: str
-    state: str
+    state: RunState
     """The stored state, or ``crashed`` when it says live but no daemon holds the lock."""
     daemon_pid: int | None
     agents: int
@@ -69,9 +71,13 @@ class RunSummary(BaseModel):
     events: int
 
 
-def observed_state(stored: str, daemon_pid: int | None) -> str:
+def observed_state(stored: str, daemon_pid: int | None) -> RunState:
     """``stored``, or ``crashed`` when it says live but no daemon holds the lock (a daemon killed by -9 never says so)."""
-    return "crashed" if stored in LIVE_STATES and daemon_pid is None else stored
+    try:
+        state = _RUN_STATE.validate_python(stored)
+    except ValidationError:
+        raise StoreError(f"the store holds an unknown run state {stored!r}; was it written by a newer aar?") from None
+    return "crashed" if state in LIVE_STATES and daemon_pid is None else state
 
 
 def summarise(paths: RunPaths) -> RunSummary:

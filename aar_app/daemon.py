@@ -24,7 +24,7 @@ from pathlib import Path
 from aar.config import load_config
 from aar.errors import AarError
 from aar.eventline import parsed
-from aar.events import ModelText, RunLog, RunStateChanged
+from aar.events import ModelText, RunLog, RunState, RunStateChanged
 from aar.lock import DaemonLock
 from aar.runtime import RunContext, RunPaths
 from aar.store import EventRow, RunStore
@@ -37,10 +37,10 @@ DRAIN_TIMEOUT_S = 600.0
 """After the last agent finishes, how long submissions still queued may take to be scored."""
 
 
-async def _set_state(store: RunStore, state: str, reason: str = "") -> None:
+async def _set_state(store: RunStore, state: RunState, reason: str = "") -> None:
     log.info("run %s%s", state, f": {reason}" if reason else "")
     await store.set_meta("state", state)
-    store.emit(None, RunStateChanged(state=state, reason=reason))  # type: ignore[arg-type]
+    store.emit(None, RunStateChanged(state=state, reason=reason))
     await store.flush()
 
 
@@ -110,7 +110,8 @@ async def run_daemon(root: Path, *, printer: Callable[[EventRow], None] | None =
                 ),
             )
         await _set_state(store, "starting", "resume" if previous != "created" else "")
-        final_state, reason = "stopped", ""
+        final_state: RunState = "stopped"
+        reason = ""
         try:
             final_state, reason = await _drive(ctx)
         except AarError as exc:
@@ -129,7 +130,7 @@ async def run_daemon(root: Path, *, printer: Callable[[EventRow], None] | None =
     return 0 if final_state in ("finished", "stopped") else 1
 
 
-async def _drive(ctx: RunContext) -> tuple[str, str]:
+async def _drive(ctx: RunContext) -> tuple[RunState, str]:
     from agents.monitors import run_monitors
     from agents.team import run_team
     from evaluator.service import prepare_workspaces, serve

@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
+from typing import Any
 
 StopKind = str
 """Why an agent stops: ``supervisor`` (a stop command), ``run`` (the run winds down) or ``budget``."""
@@ -71,9 +72,10 @@ class AgentControl:
     def stopping(self) -> bool:
         return self._stopping.is_set()
 
-    async def wait_running(self) -> None:
-        """Return when the agent is resumed or asked to stop."""
+    async def wait_running(self) -> bool:
+        """Return when the agent is resumed (True) or asked to stop (False)."""
         await _first(self._running.wait(), self._stopping.wait())
+        return not self._stopping.is_set()
 
     async def wait_stopping(self) -> None:
         await self._stopping.wait()
@@ -92,7 +94,8 @@ class AgentControl:
         try:
             stop = asyncio.ensure_future(self._stopping.wait())
             try:
-                await asyncio.wait({future, stop}, return_when=asyncio.FIRST_COMPLETED)
+                waiters: set[asyncio.Future[Any]] = {future, stop}
+                await asyncio.wait(waiters, return_when=asyncio.FIRST_COMPLETED)
             finally:
                 stop.cancel()
             if future.done():

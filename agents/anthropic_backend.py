@@ -27,7 +27,7 @@ import anthropic
 import httpx2
 
 from aar.config import AnthropicConfig, RunConfig
-from aar.events import RunLog
+from aar.events import LogLevel, RunLog
 from aar.store import RunStore
 from agents.backend import ModelRequest, ModelResponse, TextCallback, Usage
 from agents.claude import compaction
@@ -227,10 +227,10 @@ class AnthropicBackend:
         )
         await asyncio.sleep(delay)
 
-    def _note(self, agent: str, level: str, message: str) -> None:
+    def _note(self, agent: str, level: LogLevel, message: str) -> None:
         log.log(logging.getLevelName(level.upper()), "%s: %s", agent, message)
         if self._store is not None:
-            self._store.emit(agent, RunLog(level=level, message=f"anthropic: {message}"))  # type: ignore[arg-type]
+            self._store.emit(agent, RunLog(level=level, message=f"anthropic: {message}"))
 
 
 _STOP_REASONS: dict[str, str] = {

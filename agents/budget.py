@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from typing import Literal
 
 from aar.config import BudgetConfig
+from aar.events import AgentStatus
 from aar.store import RunStore
 from aar.store.rows import AgentRow
 
@@ -28,7 +29,7 @@ class Overrun:
     cap: float
 
     @property
-    def status(self) -> str:
+    def status(self) -> AgentStatus:
         """Reaching the step limit is how a run ends normally; anything else is running out."""
         return "finished" if self.limit == "steps" else "out_of_budget"
 

@@ -121,11 +121,11 @@ class CommandPoller:
             if not live:
                 raise CommandRefused("no agent is running")
             effects = []
-            for control in live:
+            for each in live:
                 try:
-                    effects.append(f"{control.name}: {await self._apply_one(row.id, command, control)}")
+                    effects.append(f"{each.name}: {await self._apply_one(row.id, command, each)}")
                 except CommandRefused as exc:
-                    effects.append(f"{control.name}: {exc}")
+                    effects.append(f"{each.name}: {exc}")
             return "; ".join(effects)
         target = self.controls.get(row.target)
         if target is None:

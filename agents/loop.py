@@ -25,6 +25,7 @@ from typing import Any
 from aar.config import ResolvedAgent
 from aar.errors import AarError
 from aar.events import (
+    AgentStatus,
     AgentStatusChanged,
     AgentStepCompleted,
     ApprovalRequested,
@@ -48,7 +49,7 @@ log = logging.getLogger("aar.agents.loop")
 
 CONTINUE_TEXT = "(You called no tool. Go on with your research using the tools, or call `finish` if you are done.)"
 CUT_OFF_TEXT = "(Your reply was cut off at the output limit. Go on, in shorter steps.)"
-Ending = tuple[str, str]
+Ending = tuple[AgentStatus, str]
 """(final status, detail)."""
 
 
@@ -81,9 +82,9 @@ class AgentLoop:
         self.messages: list[dict[str, Any]] = []
         """The live transcript as committed: exactly what the store holds (archived rows aside)."""
         self.step = 0
-        self.status = ""
+        self.status: AgentStatus | None = None
         """The status last announced (event)."""
-        self._stored = ""
+        self._stored: AgentStatus | None = None
         """The status in the agents row: only what lasts is written there (quick tool calls are not)."""
         self._last_usage: Usage | None = None
         control.bind_sandbox(sandbox.interrupt)
@@ -100,7 +101,7 @@ class AgentLoop:
             await self.store.append_messages(self.name, 0, [("user", content)])
             self.messages = [{"role": "user", "content": content}]
         row = await self.store.agent(self.name)
-        self.status = self._stored = row.status if row else ""
+        self.status = self._stored = row.status if row else None
         history = "".join(str(r.content) for r in rows)
         self.control.inbox[:0] = [r for r in unread if r.marker not in history]
 
@@ -117,7 +118,7 @@ class AgentLoop:
 
     # ------------------------------------------------------------ the loop
 
-    async def run(self) -> str:
+    async def run(self) -> AgentStatus:
         """Drive the agent until it finishes, stops or fails; returns its final status."""
         ending: Ending = ("error", "")
         watchdog: asyncio.Task[None] | None = None
@@ -160,8 +161,7 @@ class AgentLoop:
             return await self._over(over)
         if self.control.paused:
             await self._set_status("paused", self.control.pause_reason or "by the supervisor")
-            await self.control.wait_running()
-            if self.control.stopping:
+            if not await self.control.wait_running():
                 return await self._stopped()
             await self._set_status("idle", "resumed")
         return None
@@ -280,10 +280,16 @@ class AgentLoop:
         )
         return result
 
-    async def _approved_result(self, call_id: str, tool: str, shown: dict[str, Any]) -> ToolResult | None:
-        """None when the call may run; else the error result that replaces it (stopping, denied)."""
+    def _stopping_result(self) -> ToolResult | None:
+        """The error result that replaces a tool call while the agent is stopping; None otherwise."""
         if self.control.stopping:
             return ToolResult(f"not run: the agent is stopping ({self.control.stop_reason})", is_error=True)
+        return None
+
+    async def _approved_result(self, call_id: str, tool: str, shown: dict[str, Any]) -> ToolResult | None:
+        """None when the call may run; else the error result that replaces it (stopping, denied)."""
+        if (stopping := self._stopping_result()) is not None:
+            return stopping
         if not self.control.approval:
             return None
         self.store.emit(self.name, ApprovalRequested(call_id=call_id, tool=tool, input=shown))
@@ -291,8 +297,8 @@ class AgentLoop:
         decision = await self.control.wait_approval(call_id)
         if decision.approved:
             return None
-        if self.control.stopping:
-            return ToolResult(f"not run: the agent is stopping ({self.control.stop_reason})", is_error=True)
+        if (stopping := self._stopping_result()) is not None:
+            return stopping
         reason = decision.reason.strip()
         return ToolResult(f"not run: denied by the supervisor{f': {reason}' if reason else ''}", is_error=True)
 
@@ -344,7 +350,7 @@ class AgentLoop:
             self.store.emit(self.name, BudgetExceeded(limit=over.limit, used=over.used, cap=over.cap))
         return (over.status, over.describe())
 
-    async def _set_status(self, status: str, detail: str = "", *, store: bool = True) -> None:
+    async def _set_status(self, status: AgentStatus, detail: str = "", *, store: bool = True) -> None:
         """Announce a status (an event, if it changed or has a detail) and keep the agents row up to date."""
         if store and status != self._stored:
             await self.store.update_agent(self.name, status=status)
@@ -352,7 +358,7 @@ class AgentLoop:
         if status == self.status and not detail:
             return
         self.status = status
-        self.store.emit(self.name, AgentStatusChanged(status=status, detail=detail))  # type: ignore[arg-type]
+        self.store.emit(self.name, AgentStatusChanged(status=status, detail=detail))
 
 
 def _result_block(call_id: str, result: ToolResult) -> dict[str, Any]:

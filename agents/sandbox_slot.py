@@ -13,10 +13,8 @@ import asyncio
 import re
 from pathlib import Path
 
-from pydantic import BaseModel
-
 from aar.config import SandboxConfig
-from aar.events import ErrorRaised
+from aar.events import ErrorRaised, SandboxLifecycle
 from aar.store import RunStore
 from sandbox.base import Sandbox, SandboxError
 
@@ -56,8 +54,7 @@ class SandboxSlot:
         if self._sandbox is not None:
             await self._sandbox.stop()
 
-    async def _on_event(self, event: BaseModel) -> None:
+    async def _on_event(self, event: SandboxLifecycle) -> None:
         self.store.emit(self.agent, event)
-        isolation = getattr(event, "isolation", "")
-        if isolation and getattr(event, "action", "") == "started":
-            await self.store.update_agent(self.agent, isolation=isolation)
+        if event.isolation and event.action == "started":
+            await self.store.update_agent(self.agent, isolation=event.isolation)

@@ -21,6 +21,7 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import Callable
+from typing import Any
 
 import aar.commands as commands_
 from aar.commands import ALL_AGENTS
@@ -146,7 +147,7 @@ async def _drive(ctx: RunContext, loops: list[AgentLoop], controls: dict[str, Ag
     tasks = {asyncio.create_task(loop.run(), name=f"agent:{loop.name}"): loop.name for loop in loops}
     stop = asyncio.create_task(ctx.stop.wait(), name="team-stop")
     try:
-        pending = set(tasks)
+        pending: set[asyncio.Task[Any]] = set(tasks)
         while pending and not stop.done():
             _, pending = await asyncio.wait(pending | {stop}, return_when=asyncio.FIRST_COMPLETED)
             pending.discard(stop)

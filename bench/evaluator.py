@@ -31,6 +31,7 @@ from aar.store import RunStore  # noqa: E402
 
 
 async def bench(seeds: int, repeats: int) -> float:
+    from evaluator.job_specs import BaselinesJob, enqueue
     from evaluator.jobs import Evaluation, run_baselines
     from evaluator.prepare import prepare
     from evaluator.supervisor import WorkerSupervisor
@@ -42,7 +43,7 @@ async def bench(seeds: int, repeats: int) -> float:
     paths.config.write_text(dump_config(config))
     prepare(root)
     evaluation = Evaluation(paths, config, "cpu")
-    spec = {"seeds": list(range(seeds)), "cache": False}
+    spec = BaselinesJob(seeds=list(range(seeds)), cache=False)
     store = await RunStore.open(paths.db, create=True)
     supervisor = WorkerSupervisor(paths, store, job_timeout_s=3600)
     stop = asyncio.Event()
@@ -55,7 +56,7 @@ async def bench(seeds: int, repeats: int) -> float:
 
     async def worker(n: int) -> float:
         start = time.perf_counter()
-        job_id = await store.enqueue_job("baselines", {**spec, "seeds": list(range(n))})
+        job_id = await enqueue(store, BaselinesJob(seeds=list(range(n)), cache=False))
         while (job := await store.job(job_id)) is not None and job.status not in ("done", "failed"):
             await asyncio.sleep(0.05)
         assert job is not None and job.status == "done", job.error if job else "job vanished"

@@ -114,7 +114,7 @@ def read_bundle(folder: Path) -> Bundle:
 def write_heldout(data: TaskData, folder: Path) -> None:
     folder.mkdir(parents=True, exist_ok=True)
     for name in HELDOUT:
-        (folder / f"{name}.json").write_text(json.dumps([int(v) for v in data[name].y]))
+        (folder / f"{name}.json").write_text(json.dumps([int(v) for v in data[name].labels]))
 
 
 def read_heldout(folder: Path, split: str) -> np.ndarray:

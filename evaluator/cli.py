@@ -18,7 +18,9 @@ import time
 from pathlib import Path
 from typing import Any
 
-from aar.config import TaskConfig
+from pydantic import TypeAdapter, ValidationError
+
+from aar.config import TaskConfig, format_validation_error
 from aar.errors import AarError
 
 
@@ -67,22 +69,19 @@ def evaluate(args: argparse.Namespace) -> dict[str, Any]:
     from evaluator.pipeline import Cache, make_context, public_view, run_method, seed_baseline
     from evaluator.scoring import per_seed_accuracy, score
     from evaluator.stats import correct, difference_ci
-    from evaluator.tasks import load_task
+    from evaluator.tasks import TASKS, load_task
     from evaluator.training import resolve_device
 
     start = time.perf_counter()
+    given = {"size": args.size, "data_dir": args.data_dir, "weak_model": args.weak_model}
+    given |= {"strong_model": args.strong_model}
+    fields = {k: v for k, v in given.items() if v is not None and k in TASKS[args.task].config.model_fields}
     try:
-        task = load_task(
-            TaskConfig(
-                name=args.task,
-                size=args.size,
-                data_dir=args.data_dir,
-                weak_model=args.weak_model,
-                strong_model=args.strong_model,
-            )
-        )
-    except ValueError as exc:  # pydantic: a path that does not exist
-        raise AarError(str(exc).splitlines()[-1].strip()) from None
+        config = TypeAdapter(TaskConfig).validate_python({"name": args.task, **fields})
+    except ValidationError as exc:  # a jsonl path missing or not there
+        problems = [line.removeprefix("task.").replace("_", "-") for line in format_validation_error(exc)]
+        raise AarError("; ".join(f"--{p}" for p in problems)) from None
+    task = load_task(config)
     methods = [load_method(m) for m in args.method]
     device = resolve_device(args.device)
     data = task.load()

@@ -20,6 +20,7 @@ from aar.errors import AarError
 from aar.runtime import RunPaths
 from aar.store import ResultRow, RunStore
 from evaluator.bundle import read_heldout
+from evaluator.job_specs import FinalJob, enqueue
 from evaluator.pipeline import Cache, SeedBaseline
 from evaluator.runfiles import RunFiles
 from evaluator.scoring import score
@@ -45,7 +46,7 @@ async def score_final(store: RunStore, paths: RunPaths, config: RunConfig) -> li
     weak = np.array([b.weak[n_fb:] for b in base])
     ceiling = np.array([b.ceiling[n_fb:] for b in base])
     await store.set_meta(META_KEY, str(time.time()))
-    job_id = await store.enqueue_job("final", {"seeds": seeds}, status="done")
+    job_id = await enqueue(store, FinalJob(seeds=seeds), status="done")
     vanilla = score(
         "final", labels, weak, ceiling, np.array([b.vanilla[n_fb:] for b in base]), extra={"baseline": "vanilla"}
     )
@@ -66,9 +67,9 @@ def _baselines(files: RunFiles, config: RunConfig, seeds: list[int]) -> list[See
     task = files.task(config)
     for folder in sorted((files.cache / task.key).glob("*")) if (files.cache / task.key).exists() else []:
         cache = Cache(files.cache, task, folder.name.rsplit("-v", 1)[0])
-        found = [cache.get(f"baseline-{s}.json", SeedBaseline) for s in seeds]
-        if all(found):
-            return found  # type: ignore[return-value]
+        found = [b for s in seeds if (b := cache.get(f"baseline-{s}.json", SeedBaseline)) is not None]
+        if len(found) == len(seeds):
+            return found
     raise AarError(
         "the baselines of this run are not finished; let the daemon's evaluator finish them (aar resume), then score final"
     )

@@ -16,19 +16,14 @@ from typing import Any
 import numpy as np
 
 from aar.config import RunConfig
-from aar.errors import AarError
 from aar.runtime import RunPaths
 from evaluator.bundle import read_heldout
+from evaluator.job_specs import BaselinesJob, JobError, MethodJob, PredictionsJob
 from evaluator.runfiles import RunFiles
 from evaluator.scoring import Scored, describe, per_seed_accuracy, score
 
 Report = Callable[[float, str], None]
 """``report(fraction_done, detail)``: thread-safe progress of the job in hand."""
-JOB_KINDS = ("baselines", "predictions", "method")
-
-
-class JobError(AarError):
-    """A job cannot be done as specified (the error is recorded on the job)."""
 
 
 class Evaluation:
@@ -87,11 +82,10 @@ class Evaluation:
         )
 
 
-def run_baselines(ev: Evaluation, spec: dict[str, Any], report: Report) -> list[Scored]:
-    seeds = [int(s) for s in spec.get("seeds", ev.seeds)]
+def run_baselines(ev: Evaluation, spec: BaselinesJob, report: Report) -> list[Scored]:
+    seeds = ev.seeds if spec.seeds is None else spec.seeds
     start = time.perf_counter()
-    # ``"cache": false`` retrains everything (a benchmark, or a suspicion about the cache).
-    weak, ceiling, vanilla, rows = ev.baseline_matrices(seeds, report, cache=bool(spec.get("cache", True)))
+    weak, ceiling, vanilla, rows = ev.baseline_matrices(seeds, report, cache=spec.cache)
     labels = ev.feedback_labels
     extra = {
         "baseline": "vanilla",
@@ -111,8 +105,8 @@ def run_baselines(ev: Evaluation, spec: dict[str, Any], report: Report) -> list[
     return [score("feedback", labels, weak, ceiling, vanilla, extra=extra)]
 
 
-def run_predictions(ev: Evaluation, spec: dict[str, Any], report: Report) -> list[Scored]:
-    preds = np.asarray(spec["predictions"], dtype=np.float64)
+def run_predictions(ev: Evaluation, spec: PredictionsJob, report: Report) -> list[Scored]:
+    preds = np.asarray(spec.predictions, dtype=np.float64)
     if len(preds) != ev.n_feedback:
         raise JobError(f"{len(preds)} predictions for {ev.n_feedback} feedback inputs")
     weak, ceiling, _, _ = ev.baseline_matrices(ev.seeds, lambda f, d: report(0.9 * f, d))
@@ -124,10 +118,10 @@ def run_predictions(ev: Evaluation, spec: dict[str, Any], report: Report) -> lis
     ]
 
 
-async def run_method_job(ev: Evaluation, spec: dict[str, Any], report: Report) -> list[Scored]:
+async def run_method_job(ev: Evaluation, spec: MethodJob, report: Report) -> list[Scored]:
     from evaluator.verify import verify_method
 
-    seeds = [int(s) for s in spec.get("seeds", ev.seeds)]
+    seeds = ev.seeds if spec.seeds is None else spec.seeds
     weak, ceiling, _, _ = await asyncio.to_thread(
         ev.baseline_matrices, seeds, lambda f, d: report(0.2 * f, f"baselines: {d}")
     )
@@ -138,7 +132,7 @@ async def run_method_job(ev: Evaluation, spec: dict[str, Any], report: Report) -
         raise JobError(f"the method's predictions have shape {transfer.shape}, expected {(len(seeds), n)}")
     labels = ev.feedback_labels
     extra = {
-        "method": spec.get("filename", ""),
+        "method": spec.filename,
         "sandbox": runs[0].get("sandbox", "") if runs else "",
         "per_seed": [
             {"seed": s, "acc_transfer": a, "seconds": r.get("seconds")}

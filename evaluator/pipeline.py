@@ -13,13 +13,15 @@ import tempfile
 import time
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import numpy as np
 from pydantic import BaseModel
 
 from evaluator.context import MethodContext, MethodFn, as_test_probs
 from evaluator.tasks.base import Progress, Task, TaskData
+
+CachedT = TypeVar("CachedT", bound=BaseModel)
 
 CACHE_VERSION = 1
 
@@ -48,12 +50,12 @@ class SeedBaseline(BaseModel):
 
 def test_inputs(task: Task, data: TaskData) -> Any:
     """Strong-view ``feedback`` then ``final`` inputs, in the order predictions are given."""
-    fb, fi = data["feedback"].strong_x, data["final"].strong_x
+    fb, fi = data["feedback"].strong_inputs, data["final"].strong_inputs
     return np.concatenate([fb, fi]) if isinstance(fb, np.ndarray) else list(fb) + list(fi)
 
 
 def weak_test_inputs(data: TaskData) -> Any:
-    fb, fi = data["feedback"].weak_x, data["final"].weak_x
+    fb, fi = data["feedback"].weak_inputs, data["final"].weak_inputs
     return np.concatenate([fb, fi]) if isinstance(fb, np.ndarray) else list(fb) + list(fi)
 
 
@@ -62,7 +64,12 @@ def train_weak(task: Task, data: TaskData, seed: int, device: str, progress: Pro
     learner = task.weak_learner()
     wt = data["weak_train"]
     model = learner.fit(
-        wt.weak_x, wt.y.astype(np.float64), recipe=task.weak_recipe, seed=seed, device=device, progress=progress
+        wt.weak_inputs,
+        wt.labels.astype(np.float64),
+        recipe=task.weak_recipe,
+        seed=seed,
+        device=device,
+        progress=progress,
     )
     train = learner.predict_proba(model, data["train_unlabel"].weak_x, device=device)
     test = learner.predict_proba(model, weak_test_inputs(data), device=device)
@@ -75,7 +82,7 @@ def train_ceiling(task: Task, data: TaskData, seed: int, device: str, progress: 
     learner = task.strong_learner()
     model = learner.fit(
         tu.strong_x,
-        tu.y.astype(np.float64),
+        tu.labels.astype(np.float64),
         recipe=task.strong_recipe,
         seed=seed * 1009,
         device=device,
@@ -127,7 +134,7 @@ class Cache:
     def __init__(self, root: Path | None, task: Task, device: str) -> None:
         self.folder = None if root is None else Path(root) / task.key / f"{device.split(':')[0]}-v{CACHE_VERSION}"
 
-    def get(self, name: str, model: type[BaseModel]) -> Any:
+    def get(self, name: str, model: type[CachedT]) -> CachedT | None:
         if self.folder is None or not (self.folder / name).exists():
             return None
         try:

@@ -16,12 +16,14 @@ import json
 import shutil
 import sys
 from pathlib import Path
+from typing import Literal
 
 from aar.errors import AarError
-from aar.events import EvalJobChanged, EvalScored, RunLog, SubmissionCreated
+from aar.events import EvalJobChanged, EvalScored, LogLevel, RunLog, SubmissionCreated
 from aar.runtime import RunContext
 from aar.store import JobRow, RunStore
 from evaluator.bundle import MANIFEST
+from evaluator.job_specs import BaselinesJob, enqueue
 from evaluator.runfiles import RunFiles
 from evaluator.submissions import judge
 from evaluator.supervisor import WorkerSupervisor
@@ -63,8 +65,8 @@ async def serve(ctx: RunContext) -> None:
     files = RunFiles(ctx.paths)
     n_feedback = int(json.loads((files.bundle / MANIFEST).read_text())["sizes"]["feedback"])
 
-    def notify(level: str, message: str) -> None:
-        store.emit(None, RunLog(level=level, message=message))  # type: ignore[arg-type]
+    def notify(level: LogLevel, message: str) -> None:
+        store.emit(None, RunLog(level=level, message=message))
 
     supervisor = WorkerSupervisor(ctx.paths, store, job_timeout_s=ctx.config.evaluator.job_timeout_s, notify=notify)
     await supervisor.recover()
@@ -91,7 +93,7 @@ async def _enqueue_baselines(store: RunStore, seeds: int) -> None:
     for job in await store.jobs(limit=10_000):
         if job.kind == "baselines" and job.status in ("queued", "running", "done"):
             return
-    await store.enqueue_job("baselines", {"seeds": list(range(seeds))})
+    await enqueue(store, BaselinesJob(seeds=list(range(seeds))))
 
 
 async def intake(ctx: RunContext, n_feedback: int) -> None:
@@ -109,20 +111,15 @@ async def intake(ctx: RunContext, n_feedback: int) -> None:
         earlier = [s for s in subs if s.id < sub.id]
         verdict = judge(sub, earlier, ctx.config.evaluator, n_feedback)
         flags = list(dict.fromkeys(sub.flags + verdict.flags))
-        kind = "predictions" if sub.kind == "predictions" else "method"
-        if verdict.accepted:
-            spec = (
-                verdict.spec
-                if kind == "predictions"
-                else {**verdict.spec, "seeds": list(range(ctx.config.evaluator.seeds))}
-            )
-            job_id = await store.enqueue_job(kind, spec, submission_id=sub.id)
+        kind: Literal["predictions", "method"] = "predictions" if sub.kind == "predictions" else "method"
+        if verdict.accepted and verdict.spec is not None:
+            job_id = await enqueue(store, verdict.spec, submission_id=sub.id)
             await store.update_submission(sub.id, status="running", flags=flags)
-            store.emit(sub.agent, SubmissionCreated(submission_id=sub.id, submission_kind=kind, flags=flags))  # type: ignore[arg-type]
+            store.emit(sub.agent, SubmissionCreated(submission_id=sub.id, submission_kind=kind, flags=flags))
             store.emit(sub.agent, EvalJobChanged(job_id=job_id, job_kind=kind, status="queued"))
         else:
             await store.update_submission(sub.id, status="rejected", flags=flags, error=verdict.error)
-            store.emit(sub.agent, SubmissionCreated(submission_id=sub.id, submission_kind=kind, flags=flags))  # type: ignore[arg-type]
+            store.emit(sub.agent, SubmissionCreated(submission_id=sub.id, submission_kind=kind, flags=flags))
             store.emit(
                 sub.agent,
                 RunLog(level="warning", message=f"submission {sub.id} from {sub.agent} rejected: {verdict.error}"),
@@ -200,7 +197,7 @@ def _state(job: JobRow) -> tuple[str, float, str, int]:
     return (job.status, round(job.progress, 2), job.error or job.detail, job.attempts)
 
 
-def _status(job: JobRow) -> str:
+def _status(job: JobRow) -> Literal["queued", "running", "done", "failed", "retrying"]:
     if job.status == "queued" and job.attempts > 0:
         return "retrying"
     return job.status

@@ -56,7 +56,8 @@ def pgr(acc_transfer: float, acc_weak: float, acc_ceiling: float) -> float | Non
 def correct(preds: np.ndarray, labels: np.ndarray) -> np.ndarray:
     """0/1 correctness of (probabilities or labels) against labels; rows are seeds."""
     preds = np.atleast_2d(np.asarray(preds, dtype=np.float64))
-    return ((preds > 0.5).astype(np.int64) == np.asarray(labels)[None, :]).astype(np.float64)
+    hits: np.ndarray = (preds > 0.5).astype(np.int64) == np.asarray(labels)[None, :]
+    return hits.astype(np.float64)
 
 
 def pgr_with_ci(
@@ -79,17 +80,18 @@ def pgr_with_ci(
         raise ValueError(
             f"shapes do not pair up: weak {weak.shape}, ceiling {ceiling.shape}, transfer {transfer.shape}"
         )
-    acc = [float(m.mean()) for m in (weak, ceiling, transfer)]
-    point = pgr(acc[2], acc[0], acc[1])
+    acc_weak, acc_ceiling, acc_transfer = (float(m.mean()) for m in (weak, ceiling, transfer))
+    accs = {"acc_weak": acc_weak, "acc_ceiling": acc_ceiling, "acc_transfer": acc_transfer}
+    point = pgr(acc_transfer, acc_weak, acc_ceiling)
     if point is None:
-        return PGRResult(None, None, None, *acc, seeds=s, examples=n, note=NO_PGR)
+        return PGRResult(None, None, None, **accs, seeds=s, examples=n, note=NO_PGR)
     values = _boot_values(weak, ceiling, transfer, resamples, seed)
     ok = np.isfinite(values)
     values = values[ok]
     note = "" if ok.all() else f"{(~ok).sum()} of {resamples} resamples had ceiling <= weak and were left out"
     alpha = (1 - CONFIDENCE) / 2
     low, high = (float(v) for v in np.quantile(values, [alpha, 1 - alpha])) if len(values) else (None, None)
-    return PGRResult(point, low, high, *acc, seeds=s, examples=n, note=note)
+    return PGRResult(point, low, high, **accs, seeds=s, examples=n, note=note)
 
 
 def difference_ci(

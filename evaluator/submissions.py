@@ -22,6 +22,7 @@ from typing import Any
 
 from aar.config import EvaluatorConfig
 from aar.store import SubmissionRow
+from evaluator.job_specs import MethodJob, PredictionsJob
 
 MAX_SOURCE_BYTES = 200_000
 MAJORITY_SHARE = 0.98
@@ -38,7 +39,8 @@ class Verdict:
     accepted: bool
     flags: list[str] = field(default_factory=list)
     error: str = ""
-    spec: dict[str, Any] = field(default_factory=dict)
+    spec: PredictionsJob | MethodJob | None = None
+    """The job to enqueue when accepted."""
 
 
 def check_predictions(payload: dict[str, Any], n_feedback: int) -> tuple[list[int] | None, str]:
@@ -105,7 +107,8 @@ def judge(
         spec, error = check_method(sub.payload)
         if spec is None:
             return Verdict(False, ["malformed"], error)
-        return Verdict(True, [], "", {**spec, "submission_id": sub.id})
+        seeds = list(range(config.seeds))
+        return Verdict(True, [], "", MethodJob(submission_id=sub.id, seeds=seeds, **spec))
     if sub.kind != "predictions":
         return Verdict(False, ["malformed"], f"unknown submission kind {sub.kind!r}; use 'predictions' or 'method'")
     preds, error = check_predictions(sub.payload, n_feedback)
@@ -127,7 +130,7 @@ def judge(
         flags.append("duplicate")
     elif distances and min(distances) <= probe_threshold(n_feedback):
         flags.append("probe")
-    return Verdict(True, flags, "", {"predictions": preds, "submission_id": sub.id})
+    return Verdict(True, flags, "", PredictionsJob(predictions=preds, submission_id=sub.id))
 
 
 def _earlier_predictions(earlier: list[SubmissionRow], n: int) -> list[list[int]]:

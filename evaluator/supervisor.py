@@ -18,11 +18,12 @@ import time
 import uuid
 from collections.abc import Callable
 
+from aar.events import LogLevel
 from aar.runtime import RunPaths
 from aar.store import RunStore
 from evaluator.worker import MAX_ATTEMPTS, worker_main
 
-Notify = Callable[[str, str], None]
+Notify = Callable[[LogLevel, str], None]
 """``notify(level, message)``: how the supervisor tells the daemon's log what happened."""
 
 
@@ -137,8 +138,10 @@ class WorkerSupervisor:
             if now - since > self.job_timeout_s:
                 self.notify("warning", f"eval job {job.id} ran past {self.job_timeout_s:.0f}s; killing the worker")
                 await self.store.update_job(job.id, error=f"timed out after {self.job_timeout_s:.0f}s")
+                process = self.process
                 self.kill()
-                await asyncio.to_thread(self.process.join, 5.0)  # type: ignore[union-attr]
+                if process is not None:
+                    await asyncio.to_thread(process.join, 5.0)
                 return True
         return False
 

@@ -20,7 +20,8 @@ import tempfile
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from evaluator.jobs import JobError, Report
+from evaluator.job_specs import JobError, MethodJob
+from evaluator.jobs import Report
 
 if TYPE_CHECKING:
     from evaluator.jobs import Evaluation
@@ -28,23 +29,23 @@ if TYPE_CHECKING:
 SAFE_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,63}\.py$")
 
 
-def method_filename(spec: dict[str, Any]) -> str:
-    name = str(spec.get("filename") or "method.py")
+def method_filename(name: str) -> str:
+    """The agent's file name where it is a safe one, else ``method.py``."""
     return name if SAFE_NAME.match(name) else "method.py"
 
 
-async def verify_method(ev: Evaluation, spec: dict[str, Any], seeds: list[int], report: Report) -> list[dict[str, Any]]:
+async def verify_method(ev: Evaluation, spec: MethodJob, seeds: list[int], report: Report) -> list[dict[str, Any]]:
     """Per-seed predictions of the method (``feedback`` and ``final`` lists of P(y=1))."""
     from sandbox.factory import create_sandbox
 
-    submission = int(spec["submission_id"])
-    filename = method_filename(spec)
+    submission = spec.submission_id
+    filename = method_filename(spec.filename)
     ev.paths.workspaces.mkdir(parents=True, exist_ok=True)
     workdir = Path(tempfile.mkdtemp(prefix=f".verify-{submission}-", dir=ev.paths.workspaces))
     out_dir = ev.files.verify(submission)
     try:
         shutil.copytree(ev.files.bundle, workdir / "task")
-        (workdir / filename).write_text(str(spec["source"]))
+        (workdir / filename).write_text(spec.source)
         workdir.chmod(0o777)  # the sandbox may run as another (non-root) user who writes predictions here
         sandbox = create_sandbox(ev.config.sandbox, name=f"verify-{submission}", workspace=workdir)
         await sandbox.start()

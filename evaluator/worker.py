@@ -23,6 +23,7 @@ from typing import Any
 from aar.config import load_config
 from aar.runtime import RunPaths
 from aar.store import JobRow, RunStore
+from evaluator.job_specs import BaselinesJob, FinalJob, JobError, MethodJob, PredictionsJob, read_spec
 
 MAX_ATTEMPTS = 2
 """A job runs at most twice: once, and once more after an error or a dead worker."""
@@ -135,14 +136,17 @@ class Worker:
     async def _dispatch(self, job: JobRow, report: Any) -> Any:
         from evaluator import jobs
 
+        spec = read_spec(job)
         ev = self.evaluation()
-        if job.kind == "baselines":
-            return await asyncio.to_thread(jobs.run_baselines, ev, job.spec, report)
-        if job.kind == "predictions":
-            return await asyncio.to_thread(jobs.run_predictions, ev, job.spec, report)
-        if job.kind == "method":
-            return await jobs.run_method_job(ev, job.spec, report)
-        raise jobs.JobError(f"unknown job kind {job.kind!r} (known: {', '.join(jobs.JOB_KINDS)})")
+        match spec:
+            case BaselinesJob():
+                return await asyncio.to_thread(jobs.run_baselines, ev, spec, report)
+            case PredictionsJob():
+                return await asyncio.to_thread(jobs.run_predictions, ev, spec, report)
+            case MethodJob():
+                return await jobs.run_method_job(ev, spec, report)
+            case FinalJob():
+                raise JobError("a final job records `aar report --final`; the worker has nothing to run")
 
     async def _write_progress(self, store: RunStore, job_id: int, box: ProgressBox) -> None:
         parent = os.getppid()

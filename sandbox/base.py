@@ -16,11 +16,12 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict
 
 from aar.errors import AarError
+from aar.events import SandboxLifecycle
 
 Stream = Literal["stdout", "stderr"]
 OutputCallback = Callable[[Stream, str], Awaitable[None]]
 """Called with each line (newline kept) as the command prints it, in order."""
-EventCallback = Callable[[BaseModel], Awaitable[None]]
+EventCallback = Callable[[SandboxLifecycle], Awaitable[None]]
 """Called with a ``SandboxLifecycle`` event when the sandbox starts, stops or is recreated."""
 
 

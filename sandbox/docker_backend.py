@@ -257,7 +257,7 @@ class DockerSandbox(HostFiles, Sandbox):
 
     async def _check_oom(self, state: ExecState, pump: OutputPump) -> None:
         with contextlib.suppress(Exception):
-            seen = await asyncio.to_thread(oom_kills, self._api(), self._container_id, self.user)
+            seen = await asyncio.to_thread(oom_kills, self._api(), self._started_id, self.user)
             if seen > self._oom_seen:
                 self._oom_seen = seen
                 state.oom_killed = True
@@ -268,7 +268,7 @@ class DockerSandbox(HostFiles, Sandbox):
         streams = [self._running[t][1] for t in tokens if t in self._running]
         try:
             await asyncio.wait_for(
-                asyncio.to_thread(kill_tokens, self._api(), self._container_id, self.user, tokens), KILL_GRACE_S
+                asyncio.to_thread(kill_tokens, self._api(), self._started_id, self.user, tokens), KILL_GRACE_S
             )
             await asyncio.wait_for(asyncio.gather(*(s.done.wait() for s in streams)), KILL_GRACE_S)
         except Exception:
@@ -276,6 +276,13 @@ class DockerSandbox(HostFiles, Sandbox):
             await self._kill_container()
             for stream in streams:
                 stream.abort()
+
+    @property
+    def _started_id(self) -> str:
+        """The container's id; a sandbox that has none (never started, or stopped) raises."""
+        if self._container_id is None:
+            raise SandboxError(f"{self.name}: the sandbox's container is not running")
+        return self._container_id
 
     async def _kill_container(self) -> None:
         if self._container_id is None:

@@ -87,7 +87,8 @@ class ExecStream:
                 self.credits.release()
                 if isinstance(item, BaseException):
                     raise SandboxError(f"the Docker engine broke off the command's output: {item}") from item
-                await pump.feed(*item)  # type: ignore[arg-type]
+                stream, data = item
+                await pump.feed("stderr" if stream == "stderr" else "stdout", data)
         finally:
             self.done.set()
 
@@ -112,7 +113,8 @@ class ExecStream:
             except Exception:
                 return None
             if not info.get("Running") or time.monotonic() > deadline:
-                return info.get("ExitCode")
+                code = info.get("ExitCode")
+                return None if code is None else int(code)
             time.sleep(0.005)
 
 

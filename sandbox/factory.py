@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import functools
 from pathlib import Path
+from typing import Any, Protocol
 
 from aar.config import SandboxConfig
 from sandbox.base import EventCallback, Sandbox
@@ -17,7 +18,8 @@ from sandbox.base import EventCallback, Sandbox
 PROBE_TIMEOUT_S = 3
 
 
-def _client():  # type: ignore[no-untyped-def]
+def _client() -> Any:
+    """A Docker client (the SDK has no type information)."""
     import docker
 
     return docker.from_env(timeout=PROBE_TIMEOUT_S)
@@ -58,14 +60,33 @@ def resolve_backend(config: SandboxConfig) -> str:
     return "docker" if _docker_has_image(config.image) else "local"
 
 
+class SandboxMaker(Protocol):
+    """Builds one backend's sandbox (imported when called, so the docker SDK loads only where used)."""
+
+    def __call__(
+        self, config: SandboxConfig, *, name: str, workspace: Path, on_event: EventCallback | None
+    ) -> Sandbox: ...
+
+
+def _docker(config: SandboxConfig, *, name: str, workspace: Path, on_event: EventCallback | None) -> Sandbox:
+    from sandbox.docker_backend import DockerSandbox
+
+    return DockerSandbox(config, name=name, workspace=workspace, on_event=on_event)
+
+
+def _local(config: SandboxConfig, *, name: str, workspace: Path, on_event: EventCallback | None) -> Sandbox:
+    from sandbox.local import LocalSandbox
+
+    return LocalSandbox(config, name=name, workspace=workspace, on_event=on_event)
+
+
+BACKENDS: dict[str, SandboxMaker] = {"docker": _docker, "local": _local}
+"""The registry of backends by ``sandbox.backend`` name; a new one adds its name to that
+config field's Literal and an entry here, and passes tests/sandbox/test_conformance.py."""
+
+
 def create_sandbox(
     config: SandboxConfig, *, name: str, workspace: Path, on_event: EventCallback | None = None
 ) -> Sandbox:
     """A sandbox for ``workspace`` (not started: call ``await sandbox.start()``)."""
-    if resolve_backend(config) == "docker":
-        from sandbox.docker_backend import DockerSandbox
-
-        return DockerSandbox(config, name=name, workspace=workspace, on_event=on_event)
-    from sandbox.local import LocalSandbox
-
-    return LocalSandbox(config, name=name, workspace=workspace, on_event=on_event)
+    return BACKENDS[resolve_backend(config)](config, name=name, workspace=workspace, on_event=on_event)

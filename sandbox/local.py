@@ -76,8 +76,8 @@ def limited(argv: list[str], memory: int, *, pdeathsig: bool) -> tuple[list[str]
             _libc()  # resolve in the parent: a dlopen in the forked child is slow
         return argv, functools.partial(_limits, memory, pdeathsig)
     wrapped = [prlimit, f"--data={memory}", "--core=0", "--", *argv]
-    if pdeathsig:
-        wrapped = [setpriv, "--pdeathsig", "KILL", "--", *wrapped]  # type: ignore[list-item]
+    if pdeathsig and setpriv is not None:
+        wrapped = [setpriv, "--pdeathsig", "KILL", "--", *wrapped]
     return wrapped, None
 
 

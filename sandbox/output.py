@@ -72,7 +72,7 @@ class OutputPump:
     def __init__(self, on_output: OutputCallback | None, keep_bytes: int) -> None:
         self.on_output = on_output
         self.tails = {"stdout": _Tail(keep_bytes), "stderr": _Tail(keep_bytes)}
-        self.lines = {"stdout": _Lines(), "stderr": _Lines()}
+        self.lines: dict[Stream, _Lines] = {"stdout": _Lines(), "stderr": _Lines()}
         self.total = 0
 
     async def feed(self, stream: Stream, data: bytes) -> None:
@@ -97,7 +97,7 @@ class OutputPump:
         for stream, splitter in self.lines.items():
             for line in splitter.feed(b"", final=True):
                 if line:
-                    await self.on_output(stream, line)  # type: ignore[arg-type]
+                    await self.on_output(stream, line)
 
     def tail(self, stream: Stream) -> str:
         return self.tails[stream].text()

@@ -14,7 +14,7 @@ import sys
 import time
 from dataclasses import dataclass, field
 
-from aar.events import SandboxLifecycle
+from aar.events import LifecycleAction, SandboxLifecycle
 from sandbox.base import EventCallback, ExecResult, SandboxError
 from sandbox.files import INSIDE_ROOT
 
@@ -102,8 +102,8 @@ class ExecState:
 
 
 async def emit_lifecycle(
-    on_event: EventCallback | None, action: str, backend: str, isolation: str, detail: str = ""
+    on_event: EventCallback | None, action: LifecycleAction, backend: str, isolation: str, detail: str = ""
 ) -> None:
     """Tell the run what happened to a sandbox (started, stopped, recreated, failed)."""
     if on_event is not None:
-        await on_event(SandboxLifecycle(action=action, backend=backend, isolation=isolation, detail=detail))  # type: ignore[arg-type]
+        await on_event(SandboxLifecycle(action=action, backend=backend, isolation=isolation, detail=detail))

@@ -10,7 +10,9 @@ from aar.config.models import (
     AnthropicConfig,
     BudgetConfig,
     EvaluatorConfig,
+    JsonlTaskConfig,
     ModelPrice,
+    MonitorAction,
     MonitorConfig,
     ResolvedAgent,
     RunConfig,
@@ -19,6 +21,7 @@ from aar.config.models import (
     ScriptedConfig,
     TaskConfig,
     TeamConfig,
+    ToyTaskConfig,
 )
 from aar.config.overrides import apply_override, parse_override
 from aar.config.serialise import dump_config
@@ -31,7 +34,9 @@ __all__ = [
     "AnthropicConfig",
     "BudgetConfig",
     "EvaluatorConfig",
+    "JsonlTaskConfig",
     "ModelPrice",
+    "MonitorAction",
     "MonitorConfig",
     "ResolvedAgent",
     "RunConfig",
@@ -40,6 +45,7 @@ __all__ = [
     "ScriptedConfig",
     "TaskConfig",
     "TeamConfig",
+    "ToyTaskConfig",
     "apply_override",
     "dump_config",
     "format_validation_error",

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+import re
 import tomllib
 from collections.abc import Sequence
 from pathlib import Path
@@ -18,10 +20,16 @@ def format_validation_error(error: ValidationError) -> list[str]:
     """One line per problem: dotted key, what is wrong, what is allowed."""
     lines: list[str] = []
     for item in error.errors():
-        loc = ".".join(str(p) for p in item["loc"])
+        parts, table = _walk(item["loc"])
+        loc = ".".join(_key(p) for p in parts)
         kind = item["type"]
         if kind == "extra_forbidden":
-            lines.append(f"{loc}: unknown key{_allowed_keys(item['loc'])}")
+            allowed = f" (allowed: {', '.join(table.model_fields)})" if table else ""
+            lines.append(f"{loc}: unknown key{allowed}")
+            continue
+        if kind == "union_tag_invalid":  # a [task] whose name no task model has
+            tags = " or ".join(str(t) for t in str(item["ctx"]["expected_tags"]).split(", "))
+            lines.append(f"{loc}.name: Input should be {tags} (got {item['ctx']['tag']!r})")
             continue
         msg = item["msg"].removeprefix("Value error, ")
         if kind == "string_pattern_mismatch":
@@ -32,27 +40,48 @@ def format_validation_error(error: ValidationError) -> list[str]:
     return lines
 
 
-def _allowed_keys(loc: tuple[Any, ...]) -> str:
-    """The keys a table allows, found by walking the models along ``loc``."""
-    model: type[BaseModel] | None = RunConfig
-    for part in loc[:-1]:
-        if model is None or isinstance(part, int):
+def _walk(loc: tuple[int | str, ...]) -> tuple[list[int | str], type[BaseModel] | None]:
+    """``loc`` as the run file spells it, and the model of the table holding its last key.
+
+    pydantic puts a union member's tag in the location (``task.jsonl.data_dir``);
+    the run file has no such table, so the tag is dropped (``task.data_dir``).
+    """
+    annotation: Any = RunConfig
+    parent: type[BaseModel] | None = None
+    shown: list[int | str] = []
+    for part in loc:
+        if isinstance(part, int):
+            shown.append(part)
             continue
-        field = model.model_fields.get(str(part))
-        model = _model_of(field.annotation) if field else None
-    if model is None:
-        return ""
-    return f" (allowed: {', '.join(model.model_fields)})"
+        members = _models_of(annotation)
+        tagged = {_tag(m): m for m in members}
+        if len(members) > 1 and part in tagged:
+            annotation = tagged[part]  # a tag, not a key
+            continue
+        shown.append(part)
+        parent = members[0] if members else None
+        field = parent.model_fields.get(part) if parent else None
+        annotation = field.annotation if field else None
+    return shown, parent
 
 
-def _model_of(annotation: Any) -> type[BaseModel] | None:
+def _key(part: int | str) -> str:
+    """A key as TOML writes it: quoted where it is not bare (a model id with dots)."""
+    text = str(part)
+    return text if re.fullmatch(r"[A-Za-z0-9_-]+", text) else json.dumps(text, ensure_ascii=False)
+
+
+def _models_of(annotation: Any) -> list[type[BaseModel]]:
+    """The models an annotation holds (one for a table or a list of tables, several for a union)."""
     if isinstance(annotation, type) and issubclass(annotation, BaseModel):
-        return annotation
-    for arg in getattr(annotation, "__args__", ()):
-        found = _model_of(arg)
-        if found:
-            return found
-    return None
+        return [annotation]
+    return [m for arg in getattr(annotation, "__args__", ()) for m in _models_of(arg)]
+
+
+def _tag(model: type[BaseModel]) -> str:
+    field = model.model_fields.get("name")
+    args: tuple[Any, ...] = getattr(field.annotation, "__args__", ()) if field else ()
+    return str(args[0]) if len(args) == 1 else ""
 
 
 def load_config(source: Path | str | dict[str, Any], overrides: Sequence[str] = ()) -> RunConfig:

@@ -9,9 +9,9 @@ dotted key and what is allowed, so a typo is found before a run starts.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Discriminator, Field, Tag, ValidationInfo, field_validator
 
 NAME_PATTERN = r"^[a-z][a-z0-9_-]{0,31}$"
 
@@ -128,24 +128,49 @@ class SandboxConfig(_Section):
     """Default timeout of one sandbox command."""
 
 
-class TaskConfig(_Section):
-    name: Literal["toy", "jsonl"] = "toy"
-    """``toy`` (synthetic, CPU, seconds) or ``jsonl`` (the AAR format with HF checkpoints)."""
-    data_dir: Path | None = None
-    """jsonl: folder with train_label.jsonl, train_unlabel.jsonl, test.jsonl."""
-    weak_model: Path | None = None
-    """jsonl: local Hugging Face checkpoint of the weak model."""
-    strong_model: Path | None = None
-    """jsonl: local Hugging Face checkpoint of the strong model."""
-    size: Annotated[int, Field(ge=100)] = 4000
-    """toy: number of examples per split."""
+class ToyTaskConfig(_Section):
+    """The synthetic task: CPU, seconds per seed."""
 
-    @field_validator("data_dir", "weak_model", "strong_model")
-    @classmethod
-    def _exists(cls, value: Path | None) -> Path | None:
-        if value is not None and not value.exists():
-            raise ValueError(f"path does not exist: {value}")
-        return value
+    name: Literal["toy"] = "toy"
+    """Which task: ``toy`` (the default when ``name`` is left out) or ``jsonl``."""
+    size: Annotated[int, Field(ge=100)] = 4000
+    """Number of examples per split."""
+
+
+def _existing(value: Path) -> Path:
+    if not value.exists():
+        raise ValueError(f"path does not exist: {value}")
+    return value
+
+
+ExistingPath = Annotated[Path, AfterValidator(_existing)]
+
+
+class JsonlTaskConfig(_Section):
+    """The AAR study's format: jsonl files and local Hugging Face checkpoints (extra ``hf``)."""
+
+    name: Literal["jsonl"]
+    """Which task."""
+    data_dir: ExistingPath
+    """Folder with train_label.jsonl, train_unlabel.jsonl, test.jsonl."""
+    weak_model: ExistingPath
+    """Local Hugging Face checkpoint of the weak model."""
+    strong_model: ExistingPath
+    """Local Hugging Face checkpoint of the strong model."""
+
+
+def _task_name(value: Any) -> str:
+    """The tag of a ``[task]`` table: its ``name``, ``toy`` where the table leaves it out."""
+    if isinstance(value, dict):
+        return str(value.get("name", "toy"))
+    return str(getattr(value, "name", "toy"))
+
+
+TaskConfig = Annotated[
+    Annotated[ToyTaskConfig, Tag("toy")] | Annotated[JsonlTaskConfig, Tag("jsonl")],
+    Discriminator(_task_name),
+]
+"""One model per task, chosen by ``task.name``; add a task's model here and its loader in ``evaluator.tasks``."""
 
 
 class EvaluatorConfig(_Section):
@@ -242,7 +267,7 @@ class RunConfig(_Section):
     """Explicit agents; when empty, ``team.count`` agents are generated."""
     anthropic: AnthropicConfig = AnthropicConfig()
     sandbox: SandboxConfig = SandboxConfig()
-    task: TaskConfig = TaskConfig()
+    task: TaskConfig = ToyTaskConfig()
     evaluator: EvaluatorConfig = EvaluatorConfig()
     monitors: list[MonitorConfig] = list(DEFAULT_MONITORS)
     """Monitors that run beside the team; the built-in set unless listed."""

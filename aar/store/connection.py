@@ -18,6 +18,8 @@ from typing import Any
 
 import aiosqlite
 
+from aar.errors import StoreError
+
 
 def dumps(value: Any) -> str:
     """Compact JSON for the store's JSON columns."""
@@ -51,9 +53,16 @@ class Connection:
         # open cursor would hold its read snapshot, so that connection saw no later commit.
         return list(await self._db.execute_fetchall(sql, args))
 
-    async def _fetchone(self, sql: str, args: Sequence[Any] = ()) -> sqlite3.Row:
+    async def _fetchone(self, sql: str, args: Sequence[Any] = ()) -> sqlite3.Row | None:
         rows = await self._fetch(sql, args)
-        return rows[0] if rows else None  # type: ignore[return-value]
+        return rows[0] if rows else None
+
+    async def _scalar(self, sql: str, args: Sequence[Any] = ()) -> Any:
+        """The first column of the one row an aggregate (``COUNT``, ``MAX``) returns."""
+        row = await self._fetchone(sql, args)
+        if row is None:
+            raise StoreError(f"{self.path}: {sql!r} returned no row")
+        return row[0]
 
     @contextlib.asynccontextmanager
     async def _transaction(self) -> AsyncIterator[None]:
@@ -89,4 +98,6 @@ class Connection:
 
     async def _insert(self, sql: str, args: Sequence[Any]) -> int:
         async with self._lock, self._db.execute(sql, args) as cur:
-            return int(cur.lastrowid)  # type: ignore[arg-type]
+            if cur.lastrowid is None:
+                raise StoreError(f"{self.path}: {sql!r} inserted no row")
+            return cur.lastrowid

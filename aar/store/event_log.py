@@ -17,15 +17,15 @@ from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 
 import aiosqlite
-from pydantic import BaseModel
 
 from aar.errors import StoreError
+from aar.events import EventPayload
 from aar.store.connection import Connection
 from aar.store.rows import EventRow, decode
 
 EVENT_COLUMNS = "id, ts, agent, kind, payload"
 
-EventListener = Callable[[str | None, BaseModel], None]
+EventListener = Callable[[str | None, EventPayload], None]
 """Called with ``(agent, payload)`` as each event is emitted; must be quick and must not raise."""
 
 
@@ -63,9 +63,9 @@ class EventLog(Connection):
         await self.flush()
         await self._db.close()
 
-    def emit(self, agent: str | None, payload: BaseModel) -> None:
+    def emit(self, agent: str | None, payload: EventPayload) -> None:
         """Buffer one event; it is committed within ``flush_interval`` seconds."""
-        self._buffer.append((time.time(), agent, payload.kind, payload.model_dump_json()))  # type: ignore[attr-defined]
+        self._buffer.append((time.time(), agent, payload.kind, payload.model_dump_json()))
         self._buffered()
         for listener in self._listeners:
             listener(agent, payload)
@@ -87,7 +87,7 @@ class EventLog(Connection):
 
     async def _flush_loop(self) -> None:
         """Commit the buffer ``flush_interval`` after the first event, or at once when a batch is full."""
-        while not self._closed:
+        while True:
             await self._pending.wait()
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._full.wait(), self._flush_interval)
@@ -112,8 +112,7 @@ class EventLog(Connection):
             try:
                 await self._begin()
                 await self._db.executemany("INSERT INTO events (ts, agent, kind, payload) VALUES (?, ?, ?, ?)", batch)
-                async with self._db.execute("SELECT last_insert_rowid()") as cur:
-                    (last,) = await cur.fetchone()  # type: ignore[misc]
+                last = await self._scalar("SELECT last_insert_rowid()")
                 await self._db.execute("COMMIT")
             except BaseException:
                 if self._db.in_transaction:
@@ -122,7 +121,7 @@ class EventLog(Connection):
                 raise
             return int(last)
 
-    async def append(self, agent: str | None, payload: BaseModel) -> int:
+    async def append(self, agent: str | None, payload: EventPayload) -> int:
         """Write one event and commit it now; returns its id."""
         self.emit(agent, payload)
         return await self.flush()
@@ -138,18 +137,20 @@ class EventLog(Connection):
         kinds: Sequence[str] | None = None,
     ) -> list[EventRow]:
         """Events with ``id > last_id`` in id order (what a follower polls)."""
-        where, args = ["id > ?"], [last_id]
+        where: list[str] = ["id > ?"]
+        args: list[object] = [last_id]
         if agent is not None:
             where.append("agent = ?")
-            args.append(agent)  # type: ignore[arg-type]
+            args.append(agent)
         if kinds:
             where.append(f"kind IN ({','.join('?' * len(kinds))})")
-            args.extend(kinds)  # type: ignore[arg-type]
+            args.extend(kinds)
         sql = f"SELECT {EVENT_COLUMNS} FROM events WHERE {' AND '.join(where)} ORDER BY id LIMIT ?"
         return [EventRow(**decode(r)) for r in await self._fetch(sql, (*args, limit))]
 
     async def latest_events(self, n: int = 1000, *, agent: str | None = None) -> list[EventRow]:
         """The newest ``n`` events (of one agent), oldest first: what an attaching view shows."""
+        args: tuple[object, ...]
         if agent is None:
             sql, args = f"SELECT {EVENT_COLUMNS} FROM events ORDER BY id DESC LIMIT ?", (n,)
         else:
@@ -158,9 +159,7 @@ class EventLog(Connection):
         return [EventRow(**decode(r)) for r in reversed(rows)]
 
     async def last_event_id(self) -> int:
-        row = await self._fetchone("SELECT COALESCE(MAX(id), 0) FROM events")
-        return int(row[0])
+        return int(await self._scalar("SELECT COALESCE(MAX(id), 0) FROM events"))
 
     async def event_count(self) -> int:
-        row = await self._fetchone("SELECT COUNT(*) FROM events")
-        return int(row[0])
+        return int(await self._scalar("SELECT COUNT(*) FROM events"))

@@ -27,6 +27,7 @@ class ForumTable(Connection):
         )
 
     async def posts(self, *, after_id: int = 0, limit: int = 200, parent_id: int | None = None) -> list[PostRow]:
+        args: tuple[int, ...]
         if parent_id is None:
             sql, args = "SELECT * FROM forum_posts WHERE id > ? ORDER BY id LIMIT ?", (after_id, limit)
         else:
@@ -67,7 +68,7 @@ class ForumTable(Connection):
         return [_post(r) for r in rows]
 
     async def post_count(self) -> int:
-        return int((await self._fetchone("SELECT COUNT(*) FROM forum_posts"))[0])
+        return int(await self._scalar("SELECT COUNT(*) FROM forum_posts"))
 
     # ------------------------------------------------------------ moderation (applied by the daemon)
 

@@ -8,6 +8,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict
 
 from aar.commands import Command
+from aar.events import AgentStatus
 
 
 class _Row(BaseModel):
@@ -27,7 +28,7 @@ class AgentRow(_Row):
     backend: str
     model: str
     direction: str = ""
-    status: str = "idle"
+    status: AgentStatus = "idle"
     steps: int = 0
     input_tokens: int = 0
     output_tokens: int = 0
@@ -108,7 +109,7 @@ class JobRow(_Row):
     kind: str
     submission_id: int | None
     spec: dict[str, Any]
-    status: str
+    status: Literal["queued", "running", "done", "failed"]
     attempts: int
     progress: float
     detail: str

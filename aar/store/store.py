@@ -53,7 +53,8 @@ class RunStore(EventLog, AgentTables, ForumTable, EvaluationTables, CommandsTabl
     @staticmethod
     async def _migrate(db: aiosqlite.Connection, path: Path, *, create: bool) -> None:
         async with db.execute("PRAGMA user_version") as cur:
-            (version,) = await cur.fetchone()  # type: ignore[misc]
+            row = await cur.fetchone()
+        version = row[0] if row else 0
         if version > SCHEMA_VERSION:
             raise StoreError(f"{path} has store schema {version}, newer than this aar ({SCHEMA_VERSION}); upgrade aar")
         if version == SCHEMA_VERSION:

@@ -61,8 +61,9 @@ class MessageBuilder:
     def _apply_delta(self, index: int, delta: Any) -> str:
         block = self._blocks[index]
         if delta.type == "text_delta":
-            block["text"] += delta.text
-            return delta.text
+            text: str = delta.text
+            block["text"] += text
+            return text
         if delta.type == "input_json_delta":
             self._json[index].append(delta.partial_json)
         elif delta.type == "thinking_delta":
@@ -124,4 +125,5 @@ def _start_block(block: Any) -> dict[str, Any]:
         return {"type": "thinking", "thinking": block.thinking, "signature": block.signature}
     if kind == "redacted_thinking":
         return {"type": "redacted_thinking", "data": block.data}
-    return block.to_dict()
+    whole: dict[str, Any] = block.to_dict()
+    return whole

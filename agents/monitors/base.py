@@ -16,7 +16,7 @@ from typing import ClassVar
 
 from pydantic import BaseModel
 
-from aar.config import MonitorConfig, RunConfig
+from aar.config import MonitorAction, MonitorConfig, RunConfig
 from aar.store import RunStore
 
 EVIDENCE_CHARS = 500
@@ -44,7 +44,7 @@ class Finding:
     """The same key is decided once (one tool call, one post, one submission)."""
     post_id: int | None = None
     submission_id: int | None = None
-    action: str | None = None
+    action: MonitorAction | None = None
     """Overrides the monitor's ``action`` (an LLM verdict that only flags); None takes it."""
 
 

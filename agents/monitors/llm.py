@@ -20,6 +20,7 @@ import re
 from collections.abc import Callable
 from typing import Any
 
+from aar.config import MonitorAction
 from aar.errors import AarError
 from aar.events import ForumPosted, RunLog, SubmissionCreated
 from agents.anthropic_backend import AnthropicBackend
@@ -127,7 +128,7 @@ class LlmReview(Rule):
         elif verdict[0] == "ok":
             return
         else:
-            action = "flag" if verdict[0] == "flag" else None
+            action: MonitorAction | None = "flag" if verdict[0] == "flag" else None
             finding = Finding(agent, f"{what}: {verdict[1] or 'no reason given'}", cut(text), key, action=action, **ids)
         self.deliver(self, [finding])
 

@@ -29,7 +29,7 @@ from pydantic import BaseModel
 from aar.commands import RUN_TARGET
 from aar.config import MonitorConfig
 from aar.errors import AarError
-from aar.events import MonitorDecided, RunLog, parse_payload
+from aar.events import LogLevel, MonitorDecided, RunLog, parse_payload
 from aar.runtime import RunContext
 from agents.monitors.base import Finding, MonitorEnv, Rule, Seen, SyncRule
 from agents.monitors.claims import ContradictedClaims
@@ -244,7 +244,7 @@ class MonitorRunner:
             return
         self.ctx.commands_waiting.set()
 
-    def _note(self, level: str, message: str) -> None:
+    def _note(self, level: LogLevel, message: str) -> None:
         log.log(logging.getLevelName(level.upper()), "%s", message)
         self.ctx.store.emit(None, RunLog(level=level, message=message))
 

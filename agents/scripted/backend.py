@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import json
 import re
+from typing import Any
 
 from agents.backend import ModelRequest, ModelResponse, TextCallback, Usage
 from agents.scripted.policy import Researcher, encode_input
@@ -41,7 +42,7 @@ class ScriptedBackend:
             "name": action.tool,
             "input": action.input,
         }
-        content = [{"type": "text", "text": action.thinking}, tool_use]
+        content: list[dict[str, Any]] = [{"type": "text", "text": action.thinking}, tool_use]
         prompt_chars = len(request.system) + len(json.dumps(request.messages)) + len(json.dumps(request.tools))
         usage = Usage(
             input_tokens=prompt_chars // 4, output_tokens=(len(action.thinking) + len(encode_input(action))) // 4

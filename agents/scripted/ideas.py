@@ -63,7 +63,7 @@ REFERENCE = ("vanilla", "confidence", "filtering", "bootstrap")
 
 
 def _ideas(family: str, *grid: list[Param]) -> list[Idea]:
-    return [Idea(family, tuple(params)) for params in grid]  # type: ignore[arg-type]
+    return [Idea(family, tuple(params)) for params in grid]
 
 
 IDEAS: dict[str, list[Idea]] = {

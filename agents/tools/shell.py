@@ -39,7 +39,8 @@ class Bash(Tool):
         sandbox = await call.sandbox.get()
 
         def emit(key: Hashable, text: str) -> None:
-            call.store.emit(call.agent, SandboxOutput(call_id=call.call_id, stream=key, text=text))  # type: ignore[arg-type]
+            stream: Stream = "stderr" if key == "stderr" else "stdout"
+            call.store.emit(call.agent, SandboxOutput(call_id=call.call_id, stream=stream, text=text))
 
         lines = Coalescer(emit)
 

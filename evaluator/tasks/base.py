@@ -22,6 +22,8 @@ from typing import Any
 
 import numpy as np
 
+from aar.errors import AarError
+
 Inputs = Any
 """What a model reads: a float32 ``np.ndarray`` (toy) or a ``list[str]`` (jsonl)."""
 Progress = Callable[[float], None]
@@ -56,8 +58,28 @@ class Split:
     y: np.ndarray | None = None
 
     def __len__(self) -> int:
-        x = self.strong_x if self.strong_x is not None else self.weak_x
-        return len(x)
+        return len(self.strong_x if self.strong_x is not None else self.weak_inputs)
+
+    @property
+    def weak_inputs(self) -> Inputs:
+        """What the weak model reads; raises where this holder was not given it."""
+        if self.weak_x is None:
+            raise AarError(f"the {self.name} split has no weak-model inputs here")
+        return self.weak_x
+
+    @property
+    def strong_inputs(self) -> Inputs:
+        """What the strong model reads; raises where this holder was not given it."""
+        if self.strong_x is None:
+            raise AarError(f"the {self.name} split has no strong-model inputs here")
+        return self.strong_x
+
+    @property
+    def labels(self) -> np.ndarray:
+        """The ground truth; raises where it is held out (a sandbox's bundle never has it)."""
+        if self.y is None:
+            raise AarError(f"the {self.name} split's labels are held out here")
+        return self.y
 
 
 @dataclass

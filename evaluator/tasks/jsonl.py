@@ -16,7 +16,7 @@ import json
 import os
 import shutil
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal, overload
 
 import numpy as np
 
@@ -29,7 +29,7 @@ LABEL_KEYS = ("label", "labels", "answer_label")
 
 def row_text(row: dict[str, Any]) -> str:
     if isinstance(row.get("text"), str):
-        return row["text"]
+        return str(row["text"])
     parts = [f"{k}: {v}" for k, v in row.items() if isinstance(v, str) and k not in ("id", "uid")]
     if not parts:
         raise ValueError("a row has no 'text' and no other string field")
@@ -46,6 +46,10 @@ def row_label(row: dict[str, Any]) -> int:
     raise ValueError("a row has no 'label' (0/1)")
 
 
+@overload
+def read_jsonl(path: Path, *, labels: Literal[True]) -> tuple[list[str], np.ndarray]: ...
+@overload
+def read_jsonl(path: Path, *, labels: bool) -> tuple[list[str], np.ndarray | None]: ...
 def read_jsonl(path: Path, *, labels: bool) -> tuple[list[str], np.ndarray | None]:
     if not path.is_file():
         raise AarError(f"{path} is missing: a jsonl task folder needs {', '.join(FILES.values())}")
@@ -84,6 +88,8 @@ class JsonlTask(Task):
         self.weak_recipe = weak_recipe or Recipe(epochs=2, lr=5e-5, batch_size=16, weight_decay=0.01)
         self.strong_recipe = strong_recipe or Recipe(epochs=2, lr=2e-5, batch_size=16, weight_decay=0.01)
         self.max_length = max_length
+        self._identity: dict[str, Any] | None = None
+        """The identity a bundle recorded (a bundle's task has no data folder to derive it from)."""
 
     def identity(self) -> dict[str, Any]:
         return {
@@ -111,8 +117,8 @@ class JsonlTask(Task):
             {
                 "weak_train": Split("weak_train", wt_x, wt_x, wt_y),
                 "train_unlabel": Split("train_unlabel", tu_x, tu_x, tu_y),
-                "feedback": Split("feedback", [te_x[i] for i in fb], [te_x[i] for i in fb], te_y[fb]),  # type: ignore[index]
-                "final": Split("final", [te_x[i] for i in fi], [te_x[i] for i in fi], te_y[fi]),  # type: ignore[index]
+                "feedback": Split("feedback", [te_x[i] for i in fb], [te_x[i] for i in fb], te_y[fb]),
+                "final": Split("final", [te_x[i] for i in fi], [te_x[i] for i in fi], te_y[fi]),
             }
         )
 
@@ -144,18 +150,18 @@ class JsonlTask(Task):
             strong_recipe=Recipe(**spec["strong"]),
             max_length=spec["max_length"],
         )
-        task._identity = spec["identity"]  # type: ignore[attr-defined]
+        task._identity = spec["identity"]
         return task
 
     @property
     def key(self) -> str:
-        ident = getattr(self, "_identity", None) or self.identity()
+        ident = self._identity or self.identity()
         return f"{self.name}-{hashlib.sha256(json.dumps(ident, sort_keys=True, default=str).encode()).hexdigest()[:12]}"
 
     def save_inputs(self, split: Split, folder: Path, *, with_labels: bool) -> list[str]:
         path = folder / f"{split.name}.jsonl"
         with path.open("w") as f:
-            for i, text in enumerate(split.strong_x):
+            for i, text in enumerate(split.strong_inputs):
                 row: dict[str, Any] = {"text": text}
                 if with_labels and split.y is not None:
                     row["label"] = int(split.y[i])

@@ -120,7 +120,7 @@ class ToyTask(Task):
     # ------------------------------------------------------------ bundle files
 
     def save_inputs(self, split: Split, folder: Path, *, with_labels: bool) -> list[str]:
-        arrays: dict[str, np.ndarray] = {}
+        arrays: dict[str, Any] = {}
         if split.weak_x is not None:
             arrays["weak_x"] = split.weak_x
         if split.strong_x is not None:

@@ -69,7 +69,7 @@ BAD_CONFIGS: list[tuple[str, dict, list[str], str]] = [
     ),
     (
         "missing data dir",
-        {"task": {"name": "jsonl", "data_dir": "/nonexistent/w2s"}},
+        {"task": {"name": "jsonl", "data_dir": "/nonexistent/w2s", "weak_model": "/", "strong_model": "/"}},
         [],
         "task.data_dir: path does not exist: /nonexistent/w2s",
     ),

@@ -95,15 +95,18 @@ async def test_a_job_that_raises_is_retried_once_then_failed(
     _, store, supervisor = running
     # The worker re-checks what it scores: a prediction list of the wrong length raises inside the job.
     bad = await store.enqueue_job("predictions", {"predictions": [0, 1, 1], "submission_id": None})
+    malformed = await store.enqueue_job("method", {"seeds": [0], "filename": "m.py"})
     good = await store.enqueue_job("baselines", {"seeds": [0]})
 
     async def settled() -> bool:
-        return (await _job(store, bad)).status == "failed" and (await _job(store, good)).status == "done"
+        failed = [(await _job(store, j)).status == "failed" for j in (bad, malformed)]
+        return all(failed) and (await _job(store, good)).status == "done"
 
-    await wait_for(settled, 90, "both jobs to settle")
+    await wait_for(settled, 90, "the jobs to settle")
     job = await _job(store, bad)
     assert job.attempts == 2
     assert "JobError: 3 predictions for 1000 feedback inputs" in job.error
+    assert f"JobError: job {malformed} (method): submission_id: Field required" in (await _job(store, malformed)).error
     assert supervisor.restarts == 0, "a raising job does not take the worker down"
 
 

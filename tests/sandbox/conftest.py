@@ -14,9 +14,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
-from pydantic import BaseModel
 
 from aar.config import SandboxConfig
+from aar.events import SandboxLifecycle
 from sandbox.base import Sandbox
 from sandbox.bwrap import bwrap_path
 from sandbox.factory import docker_available
@@ -31,13 +31,13 @@ LABEL_SECRET = "HELD-OUT-LABELS-91c2"
 class RunLayout:
     root: Path
     workspace: Path
-    events: list[BaseModel] = field(default_factory=list)
+    events: list[SandboxLifecycle] = field(default_factory=list)
 
-    async def record(self, event: BaseModel) -> None:
+    async def record(self, event: SandboxLifecycle) -> None:
         self.events.append(event)
 
     def actions(self) -> list[str]:
-        return [getattr(e, "action", "") for e in self.events]
+        return [e.action for e in self.events]
 
 
 def make_layout(base: Path) -> RunLayout:

@@ -86,7 +86,7 @@ async def test_dead_container_is_recreated_with_the_workspace(
     assert result.stdout == "precious\n"
     assert layout.actions() == ["started", "recreated"]
     assert engine.containers.get(box.container_name).id != first.id  # type: ignore[attr-defined]
-    detail = layout.events[-1].detail  # type: ignore[attr-defined]
+    detail = layout.events[-1].detail
     assert ("stopped" if how == "kill" else "removed") in detail
 
 

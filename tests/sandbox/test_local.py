@@ -38,7 +38,7 @@ async def test_memory_limit_applies(make_sandbox: Callable[..., Sandbox], kind: 
 async def test_plain_mode_is_announced_as_no_isolation(make_sandbox: Callable[..., Sandbox], layout: RunLayout) -> None:
     await make_sandbox("local-plain").start()
     (event,) = layout.events
-    assert event.isolation == "none" and "no isolation" in event.detail  # type: ignore[attr-defined]
+    assert event.isolation == "none" and "no isolation" in event.detail
 
 
 async def test_bwrap_hides_home_docker_socket_and_host_processes(make_sandbox: Callable[..., Sandbox]) -> None:

@@ -1,0 +1,68 @@
+"""The task registry and ``[task]`` agree: each task model selects its task, old run files still load."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import get_args
+
+import pytest
+from pydantic import BaseModel
+
+from aar.config import JsonlTaskConfig, RunConfig, TaskConfig, ToyTaskConfig, load_config
+from aar.errors import ConfigError
+from evaluator.tasks import TASKS, load_task, task_from_bundle
+from evaluator.tasks.jsonl import JsonlTask
+from evaluator.tasks.toy import ToyTask
+
+
+def test_every_task_model_has_a_registered_task() -> None:
+    def models(annotation: object) -> set[type]:
+        if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+            return {annotation}
+        return {m for arg in get_args(annotation) for m in models(arg)}
+
+    assert models(TaskConfig) == models(RunConfig.model_fields["task"].annotation)
+    assert models(TaskConfig) == {kind.config for kind in TASKS.values()}
+    for name, kind in TASKS.items():
+        assert get_args(kind.config.model_fields["name"].annotation) == (name,), (
+            f"{name} is registered under another name"
+        )
+
+
+def test_a_task_table_without_name_is_the_toy_task() -> None:
+    config = load_config({"task": {"size": 500}})
+    assert isinstance(config.task, ToyTaskConfig)
+    task = load_task(config.task, data_seed=3)
+    assert isinstance(task, ToyTask) and task.params.size == 500 and task.params.data_seed == 3
+
+
+def test_jsonl_needs_its_three_paths_one_line_each(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError) as caught:
+        load_config({"task": {"name": "jsonl", "data_dir": str(tmp_path)}})
+    assert str(caught.value).splitlines() == [
+        "config: task.weak_model: Field required",
+        "config: task.strong_model: Field required",
+    ]
+    config = load_config(
+        {"task": {"name": "jsonl", "data_dir": str(tmp_path)}},
+        [
+            f"task.weak_model={str(tmp_path)!r}",
+            f"task.strong_model={str(tmp_path)!r}",
+        ],
+    )
+    assert isinstance(config.task, JsonlTaskConfig)
+    task = load_task(config.task)
+    assert isinstance(task, JsonlTask) and task.weak_model == tmp_path
+
+
+def test_an_unknown_task_is_one_line() -> None:
+    with pytest.raises(ConfigError) as caught:
+        load_config({"task": {"name": "mnist"}})
+    assert str(caught.value).splitlines() == ["config: task.name: Input should be 'toy' or 'jsonl' (got 'mnist')"]
+    with pytest.raises(ConfigError, match=r"task.size: unknown key \(allowed: name, data_dir"):
+        load_config({"task": {"name": "jsonl", "size": 5}})
+
+
+def test_a_bundle_naming_an_unknown_task_is_refused(tmp_path: Path) -> None:
+    with pytest.raises(Exception, match="unknown task 'mnist'"):
+        task_from_bundle("mnist", {}, tmp_path)
