@@ -22,9 +22,9 @@ from aar.events import EvalJobChanged, EvalScored, RunLog, SubmissionCreated
 from aar.runtime import RunContext
 from aar.store import JobRow, RunStore
 from evaluator.bundle import MANIFEST
+from evaluator.pool import WorkerPool
 from evaluator.runfiles import RunFiles
 from evaluator.submissions import judge
-from evaluator.supervisor import WorkerSupervisor
 
 POLL_S = 0.2
 
@@ -58,7 +58,7 @@ def _copy_bundle(bundle: Path, target: Path) -> None:
 
 
 async def serve(ctx: RunContext) -> None:
-    """Supervise the worker, enqueue baselines, judge submissions, report jobs, until ``ctx.stop``."""
+    """Supervise the workers (one per device), enqueue baselines, judge submissions, report jobs, until ``ctx.stop``."""
     store = ctx.store
     files = RunFiles(ctx.paths)
     n_feedback = int(json.loads((files.bundle / MANIFEST).read_text())["sizes"]["feedback"])
@@ -66,7 +66,13 @@ async def serve(ctx: RunContext) -> None:
     def notify(level: str, message: str) -> None:
         store.emit(None, RunLog(level=level, message=message))  # type: ignore[arg-type]
 
-    supervisor = WorkerSupervisor(ctx.paths, store, job_timeout_s=ctx.config.evaluator.job_timeout_s, notify=notify)
+    supervisor = WorkerPool(
+        ctx.paths,
+        store,
+        ctx.config.device_plan().evaluator,
+        job_timeout_s=ctx.config.evaluator.job_timeout_s,
+        notify=notify,
+    )
     await supervisor.recover()
     await _enqueue_baselines(store, ctx.config.evaluator.seeds)
     watcher = JobWatcher(store)

@@ -11,7 +11,9 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+from aar.devices import DEVICE_PATTERN, DevicePlan, plan_devices
 
 NAME_PATTERN = r"^[a-z][a-z0-9_-]{0,31}$"
 
@@ -161,6 +163,24 @@ class EvaluatorConfig(_Section):
     """A job running longer is killed and retried once."""
 
 
+Device = Annotated[str, Field(pattern=DEVICE_PATTERN)]
+
+
+class DevicesConfig(_Section):
+    """The device pool, in one place: the evaluator's workers and the agents' sandboxes."""
+
+    evaluator: list[Device] = []
+    """One evaluator worker per device (``cuda:0``, ``cpu:1``); empty uses ``evaluator.device``."""
+    sandboxes: list[Device] = []
+    """Devices handed to the agents' sandboxes round-robin in team order; empty keeps ``sandbox.gpus``."""
+    per_agent: Annotated[int, Field(ge=1, le=64)] = 1
+    """Devices each agent gets from ``sandboxes``."""
+    agents: dict[str, list[Device]] = {}
+    """An explicit assignment by agent name (``alice = ["cuda:2"]``); the rest go round-robin."""
+    share: bool = False
+    """Allow a device to serve two agents, or an agent and the evaluator."""
+
+
 class RunConfig(_Section):
     run: RunSection = RunSection()
     team: TeamConfig = TeamConfig()
@@ -170,6 +190,16 @@ class RunConfig(_Section):
     sandbox: SandboxConfig = SandboxConfig()
     task: TaskConfig = TaskConfig()
     evaluator: EvaluatorConfig = EvaluatorConfig()
+    devices: DevicesConfig = DevicesConfig()
+
+    @model_validator(mode="after")
+    def _devices_fit(self) -> RunConfig:
+        self.device_plan()  # raises ValueError naming the conflicting key
+        return self
+
+    def device_plan(self) -> DevicePlan:
+        """Which device each evaluator worker and each agent's sandbox uses."""
+        return plan_devices(self)
 
     @field_validator("agents")
     @classmethod

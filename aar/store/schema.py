@@ -119,6 +119,13 @@ MIGRATIONS: list[str] = [
     ALTER TABLE submissions ADD COLUMN label TEXT NOT NULL DEFAULT '';
     UPDATE submissions SET label = COALESCE(json_extract(payload, '$.filename'), '') WHERE kind = 'method';
     """,
+    # 2 -> 3: the device pool: which device ran a job, when its latest attempt started (the fair
+    # queue serves the agent served longest ago) and the device-seconds all its attempts took.
+    """
+    ALTER TABLE eval_jobs ADD COLUMN device TEXT NOT NULL DEFAULT '';
+    ALTER TABLE eval_jobs ADD COLUMN claimed_ts REAL;
+    ALTER TABLE eval_jobs ADD COLUMN device_s REAL NOT NULL DEFAULT 0;
+    """,
 ]
 
 SCHEMA_VERSION = len(MIGRATIONS)

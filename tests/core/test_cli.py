@@ -119,3 +119,18 @@ def test_a_claude_run_without_its_key_fails_before_the_run_exists(
         "(or point anthropic.api_key_env at the variable that holds it)"
     ]
     assert not (tmp_path / "runs").exists()
+
+
+def test_a_device_this_machine_lacks_fails_before_the_run_exists(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from aar.devices import gpu_count
+
+    monkeypatch.chdir(tmp_path)
+    gpu = f"cuda:{gpu_count()}"  # one past this machine's last GPU
+    cfg = tmp_path / "pool.toml"
+    cfg.write_text(f'[team]\ncount = 1\n[devices]\nevaluator = ["{gpu}"]\nsandboxes = ["cpu:0"]\n')
+    assert main(["run", str(cfg), "--headless"]) == 2
+    (line,) = capsys.readouterr().err.splitlines()
+    assert line.startswith(f"aar: error: config: devices.evaluator: {gpu} does not exist: this machine has")
+    assert not (tmp_path / "runs").exists()
