@@ -23,6 +23,7 @@ import logging
 from collections.abc import Callable
 
 from aar.config import ResolvedAgent, RunConfig
+from aar.devices import sandbox_config_for
 from aar.runtime import RunContext
 from aar.store import RunStore
 from aar.store.rows import AgentRow, CommandRow
@@ -122,7 +123,7 @@ def make_loop(ctx: RunContext, agent: ResolvedAgent, backend: ModelBackend, cont
         toolbox=default_toolbox(),
         control=control,
         sandbox=SandboxSlot(
-            config.sandbox,
+            sandbox_config_for(config, agent.name),
             store=ctx.store,
             agent=agent.name,
             run_id=ctx.run_id,
