@@ -75,7 +75,8 @@ class RunClient:
         paths = RunPaths(Path(run_dir))
         store = await RunStore.open(paths.db)
         run_id = await store.get_meta("run_id") or paths.run_id
-        cap, device, devices = 0.0, "", tuple[str, ...]()
+        cap, device = 0.0, ""
+        devices: tuple[str, ...] = ()
         try:
             config = load_config(paths.config)
             devices = tuple(config.device_plan().evaluator)
