@@ -238,7 +238,7 @@ def _cmd_eval(argv: list[str]) -> int:
 
 def _cmd_sandbox(argv: list[str]) -> int:
     if argv[:1] != ["build"]:
-        raise AarError("usage: aar sandbox build [--tag TAG]")
+        raise AarError("usage: aar sandbox build [--gpu] [--tag TAG] [--context DIR]")
     from sandbox.build import main as build_main
 
     return build_main(argv[1:])
