@@ -24,6 +24,8 @@ if TYPE_CHECKING:
 
 DEVICE_PATTERN = r"^(cpu(:\d+)?|cuda:\d+)$"
 """A device of the pool: ``cpu``, ``cpu:N`` or ``cuda:N``."""
+ANY_DEVICE_PATTERN = r"^(auto|cpu(:\d+)?|cuda(:\d+)?)$"
+"""What a single-device setting takes (``aar eval --device``): the pool's, plus ``auto`` and ``cuda``."""
 
 
 class DevicePlan(BaseModel):
@@ -129,20 +131,28 @@ def missing_devices(plan: DevicePlan, *, gpus: int | None = None, cpus: int | No
     """One line per device of the plan that this machine lacks (empty when every device exists)."""
     gpus = gpu_count() if gpus is None else gpus
     cpus = cpu_count() if cpus is None else cpus
-    have = f"this machine has {gpus} GPU{'s' if gpus != 1 else ''}" if gpus else "this machine has no GPU"
     where = [("devices.evaluator", d) for d in plan.evaluator] + [
         (f"devices: agent {name}", d) for name, ds in plan.agents.items() for d in ds
     ]
-    problems: list[str] = []
-    for key, device in where:
-        gpu = cuda_index(_as_claimed(device)) if device != "auto" else None
-        core = cpu_index(device)
-        if gpu is not None and gpu >= gpus:
+    problems = [missing_device(key, device, gpus=gpus, cpus=cpus) for key, device in where]
+    return list(dict.fromkeys(p for p in problems if p))
+
+
+def missing_device(key: str, device: str, *, gpus: int | None = None, cpus: int | None = None) -> str:
+    """Why ``device`` (named by ``key``) does not exist on this machine, or "" when it does."""
+    gpu = cuda_index(_as_claimed(device)) if device != "auto" else None
+    core = cpu_index(device)
+    if gpu is not None:
+        gpus = gpu_count() if gpus is None else gpus
+        if gpu >= gpus:
+            have = f"this machine has {gpus} GPU{'s' if gpus != 1 else ''}" if gpus else "this machine has no GPU"
             hint = f" (cuda:0 to cuda:{gpus - 1})" if gpus else "; use cpu or cpu:N to stand in"
-            problems.append(f"{key}: {device} does not exist: {have}{hint}")
-        elif core is not None and core >= cpus:
-            problems.append(f"{key}: {device} does not exist: {cpus} CPU cores here (cpu:0 to cpu:{cpus - 1})")
-    return list(dict.fromkeys(problems))
+            return f"{key}: {device} does not exist: {have}{hint}"
+    elif core is not None:
+        cpus = cpu_count() if cpus is None else cpus
+        if core >= cpus:
+            return f"{key}: {device} does not exist: {cpus} CPU cores here (cpu:0 to cpu:{cpus - 1})"
+    return ""
 
 
 def sandbox_config_for(config: RunConfig, agent: str) -> SandboxConfig:

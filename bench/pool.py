@@ -16,6 +16,7 @@ Usage: python bench/pool.py [SEEDS] [REPEATS]
 from __future__ import annotations
 
 import asyncio
+import os
 import sys
 import tempfile
 import time
@@ -89,7 +90,12 @@ async def bench(seeds: int, repeats: int) -> float:
             seconds, placed = await side(paths, devices, seeds, source)
             times[name].append(seconds)
             where = ", ".join(f"{a} on {d}" for a, d in placed.items())
-            print(f"repeat {r + 1}, {name:9}: 4 method jobs x {seeds} seeds in {seconds:6.2f}s ({where})", flush=True)
+            load = os.getloadavg()[0]  # a shared machine: the other work this side ran beside
+            print(
+                f"repeat {r + 1}, {name:9}: 4 method jobs x {seeds} seeds in {seconds:6.2f}s"
+                f" ({where}; load average {load:.1f})",
+                flush=True,
+            )
     one, two = min(times["1 device"]), min(times["2 devices"])
     print(f"fastest: 1 device {one:.2f}s, 2 devices {two:.2f}s")
     ratio = two / one

@@ -13,12 +13,14 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import re
 import sys
 import time
 from pathlib import Path
 from typing import Any
 
 from aar.config import TaskConfig
+from aar.devices import ANY_DEVICE_PATTERN, cpu_index, missing_device
 from aar.errors import AarError
 
 
@@ -39,7 +41,7 @@ def parse(argv: list[str]) -> argparse.Namespace:
     p.add_argument("--data-dir", type=Path, help="jsonl: folder with train_label/train_unlabel/test.jsonl")
     p.add_argument("--weak-model", type=Path, help="jsonl: local HF checkpoint")
     p.add_argument("--strong-model", type=Path, help="jsonl: local HF checkpoint")
-    p.add_argument("--device", default="auto", help="auto (CUDA when available), cpu or cuda")
+    p.add_argument("--device", default="auto", help="auto (CUDA when available), cpu, cuda or cuda:N")
     p.add_argument("--cache-dir", type=Path, default=None, help=f"baseline cache (default {default_cache()})")
     p.add_argument("--no-cache", action="store_true", help="train every baseline afresh")
     args = p.parse_args(argv)
@@ -71,6 +73,11 @@ def evaluate(args: argparse.Namespace) -> dict[str, Any]:
     from evaluator.training import resolve_device
 
     start = time.perf_counter()
+    if not re.fullmatch(ANY_DEVICE_PATTERN, args.device):
+        raise AarError(f"--device {args.device}: use auto, cpu, cpu:N, cuda or cuda:N")
+    problem = missing_device("--device", args.device)
+    if problem:
+        raise AarError(problem)
     try:
         task = load_task(
             TaskConfig(
@@ -84,7 +91,7 @@ def evaluate(args: argparse.Namespace) -> dict[str, Any]:
     except ValueError as exc:  # pydantic: a path that does not exist
         raise AarError(str(exc).splitlines()[-1].strip()) from None
     methods = [load_method(m) for m in args.method]
-    device = resolve_device(args.device)
+    device = resolve_device("cpu" if cpu_index(args.device) is not None else args.device)
     data = task.load()
     public = public_view(data)
     cache = Cache(None if args.no_cache else (args.cache_dir or default_cache()), task, device)

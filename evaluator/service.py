@@ -66,10 +66,15 @@ async def serve(ctx: RunContext) -> None:
     def notify(level: str, message: str) -> None:
         store.emit(None, RunLog(level=level, message=message))  # type: ignore[arg-type]
 
+    plan = ctx.config.device_plan()
+    sandboxes = ", ".join(f"{name} {'+'.join(devices)}" for name, devices in plan.agents.items())
+    notify(
+        "info", f"devices: evaluator {', '.join(plan.evaluator)}" + (f"; sandboxes {sandboxes}" if sandboxes else "")
+    )
     supervisor = WorkerPool(
         ctx.paths,
         store,
-        ctx.config.device_plan().evaluator,
+        plan.evaluator,
         job_timeout_s=ctx.config.evaluator.job_timeout_s,
         notify=notify,
     )

@@ -33,7 +33,7 @@ class WorkerSupervisor:
         store: RunStore,
         *,
         job_timeout_s: float,
-        device: str = "auto",
+        device: str = "",
         notify: Notify | None = None,
         poll_s: float = 0.2,
         worker_poll_s: float = 0.05,
@@ -42,6 +42,7 @@ class WorkerSupervisor:
         self.store = store
         self.job_timeout_s = job_timeout_s
         self.device = device
+        """The pool device the worker holds; empty uses ``evaluator.device``."""
         self.notify = notify or (lambda level, message: None)
         self.poll_s = poll_s
         self.worker_poll_s = worker_poll_s
@@ -61,7 +62,7 @@ class WorkerSupervisor:
 
     def start(self) -> None:
         ctx = multiprocessing.get_context("spawn")
-        self.name = f"worker-{self.device.replace(':', '')}-{uuid.uuid4().hex[:6]}"
+        self.name = f"worker-{self.device.replace(':', '') or 'eval'}-{uuid.uuid4().hex[:6]}"
         self.process = ctx.Process(
             target=worker_main,
             args=(str(self.paths.root), self.name, self.worker_poll_s, self.device),
@@ -71,7 +72,10 @@ class WorkerSupervisor:
         self.process.start()
         self._started = time.monotonic()
         self._running_since.clear()
-        self.notify("info", f"evaluator worker {self.name} started on {self.device} (pid {self.process.pid})")
+        self.notify(
+            "info",
+            f"evaluator worker {self.name} started on {self.device or 'evaluator.device'} (pid {self.process.pid})",
+        )
 
     async def run(self, stop: asyncio.Event) -> None:
         """Supervise until ``stop`` is set, then stop the worker and put its job back."""

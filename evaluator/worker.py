@@ -49,14 +49,14 @@ class ProgressBox:
 
 class Worker:
     def __init__(
-        self, paths: RunPaths, name: str, *, poll_s: float = 0.05, progress_s: float = 0.5, device: str = "auto"
+        self, paths: RunPaths, name: str, *, poll_s: float = 0.05, progress_s: float = 0.5, device: str = ""
     ) -> None:
         self.paths = paths
         self.name = name
-        self.device = device
         self.poll_s = poll_s
         self.progress_s = progress_s
         self.config = load_config(paths.config)
+        self.device = device or self.config.evaluator.device
         self._evaluation: Any = None
 
     def evaluation(self) -> Any:
@@ -78,10 +78,12 @@ class Worker:
         )
         store = await RunStore.open(self.paths.db)
         try:
+            # What jobs record as their device: ``auto`` says which it became (torch loads here, once).
+            recorded = self.device if self.device != "auto" else (await asyncio.to_thread(self.evaluation)).device
             while os.getppid() == parent:
                 # A read first: idle polling never takes the write lock the daemon needs.
                 job = (
-                    await store.claim_job(self.name, device=self.device, max_attempts=MAX_ATTEMPTS)
+                    await store.claim_job(self.name, device=recorded, max_attempts=MAX_ATTEMPTS)
                     if await store.jobs(status="queued", limit=1)
                     else None
                 )
@@ -191,7 +193,7 @@ def _exit_with_parent(parent: int, every_s: float = 1.0) -> None:
     os._exit(3)
 
 
-def worker_main(run_dir: str, name: str, poll_s: float = 0.05, device: str = "auto") -> None:
+def worker_main(run_dir: str, name: str, poll_s: float = 0.05, device: str = "") -> None:
     """Entry point of the spawned process, which holds ``device`` alone (before torch loads)."""
     logging.basicConfig(level=logging.INFO, format=f"%(asctime)s {name} %(levelname)s %(message)s")
     hold_device(device)
