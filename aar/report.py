@@ -42,6 +42,37 @@ class LeaderboardEntry(BaseModel):
     flags: list[str]
 
 
+class DeviceTime(BaseModel):
+    """The evaluator's device time spent on one agent's submissions (or on its own baselines)."""
+
+    agent: str
+    """The agent, or ``evaluator`` for baselines and jobs of no agent."""
+    jobs: int
+    """Jobs that took device time."""
+    gpu_hours: float
+    """Hours on ``cuda`` devices, every attempt counted."""
+    cpu_hours: float
+    """Hours on CPU devices (``cpu``, ``cpu:N``) standing in for GPUs."""
+    devices: list[str]
+    """The devices those jobs ran on."""
+
+
+def device_time(rows: list[dict[str, Any]]) -> list[DeviceTime]:
+    """Per-agent totals from the store's per (agent, device) device-seconds."""
+    out: dict[str, DeviceTime] = {}
+    for row in rows:
+        name = row["agent"] or "evaluator"
+        entry = out.setdefault(name, DeviceTime(agent=name, jobs=0, gpu_hours=0.0, cpu_hours=0.0, devices=[]))
+        entry.jobs += row["jobs"]
+        hours = row["seconds"] / 3600
+        if str(row["device"]).startswith("cuda"):
+            entry.gpu_hours += hours
+        else:
+            entry.cpu_hours += hours
+        entry.devices = sorted({*entry.devices, str(row["device"]) or "?"})
+    return list(out.values())
+
+
 class Report(BaseModel):
     run: str
     state: RunState
@@ -57,6 +88,8 @@ class Report(BaseModel):
     events: int
     forum_posts: int
     eval_jobs: dict[str, int]
+    device_time: list[DeviceTime] = []
+    """The evaluator's GPU-hours (and CPU-device hours) per agent."""
 
 
 def _entry(row: LeaderboardRow) -> LeaderboardEntry:
@@ -79,6 +112,7 @@ async def build_report(paths: RunPaths) -> Report:
         posts = await store.posts(limit=1_000_000)
         jobs = await store.jobs(limit=1_000_000)
         events = await store.event_count()
+        used = await store.device_time()
     subs_by: dict[str, int] = {}
     flags: dict[str, int] = {}
     for sub in submissions:
@@ -108,6 +142,7 @@ async def build_report(paths: RunPaths) -> Report:
         events=events,
         forum_posts=len(posts),
         eval_jobs=job_counts,
+        device_time=device_time(used),
     )
 
 
@@ -179,4 +214,13 @@ def render_markdown(report: Report) -> str:
     if report.flags:
         lines += ["", "## Flags", ""] + [f"- {flag}: {n}" for flag, n in sorted(report.flags.items())]
     lines += ["", "## Evaluator", ""] + [f"- {status}: {n}" for status, n in sorted(report.eval_jobs.items())]
+    if report.device_time:
+        lines += ["", "## Evaluator device time", ""]
+        lines += _table(
+            ["agent", "jobs", "GPU-hours", "CPU-device hours", "devices"],
+            [
+                [d.agent, d.jobs, f"{d.gpu_hours:.3f}", f"{d.cpu_hours:.3f}", ", ".join(d.devices)]
+                for d in report.device_time
+            ],
+        )
     return "\n".join(lines) + "\n"

@@ -13,7 +13,8 @@ from collections.abc import Callable
 from pathlib import Path
 
 from aar.config import RunConfig, load_config
-from aar.errors import AarError, RunLocked
+from aar.devices import missing_devices
+from aar.errors import AarError, ConfigError, RunLocked
 from aar.lock import holder_pid
 from aar.runs import create_run, find_run, list_runs, summarise
 from aar.runtime import RunPaths
@@ -122,7 +123,10 @@ def _attach(paths: RunPaths) -> int:
 
 
 def _preflight(config: RunConfig) -> None:
-    """Fail before a run exists, not minutes into it: a Claude team needs its key and prices."""
+    """Fail before a run exists, not minutes into it: every device must exist, a Claude team needs its key."""
+    missing = missing_devices(config.device_plan())
+    if missing:
+        raise ConfigError(missing)
     if any(agent.backend == "anthropic" for agent in config.resolved_agents()):
         from agents.anthropic_backend import AnthropicBackend
 
@@ -234,7 +238,7 @@ def _cmd_eval(argv: list[str]) -> int:
 
 def _cmd_sandbox(argv: list[str]) -> int:
     if argv[:1] != ["build"]:
-        raise AarError("usage: aar sandbox build [--tag TAG]")
+        raise AarError("usage: aar sandbox build [--gpu] [--tag TAG] [--context DIR]")
     from sandbox.build import main as build_main
 
     return build_main(argv[1:])

@@ -26,6 +26,7 @@ from typing import Any
 import aar.commands as commands_
 from aar.commands import ALL_AGENTS
 from aar.config import ResolvedAgent, RunConfig
+from aar.devices import sandbox_config_for
 from aar.runtime import RunContext
 from aar.store import RunStore
 from aar.store.rows import AgentRow, CommandRow
@@ -125,7 +126,7 @@ def make_loop(ctx: RunContext, agent: ResolvedAgent, backend: ModelBackend, cont
         toolbox=default_toolbox(),
         control=control,
         sandbox=SandboxSlot(
-            config.sandbox,
+            sandbox_config_for(config, agent.name),
             store=ctx.store,
             agent=agent.name,
             run_id=ctx.run_id,

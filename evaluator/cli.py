@@ -13,6 +13,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import re
 import sys
 import time
 from pathlib import Path
@@ -21,6 +22,7 @@ from typing import Any
 from pydantic import TypeAdapter, ValidationError
 
 from aar.config import TaskConfig, format_validation_error
+from aar.devices import ANY_DEVICE_PATTERN, cpu_index, missing_device
 from aar.errors import AarError
 
 
@@ -41,7 +43,7 @@ def parse(argv: list[str]) -> argparse.Namespace:
     p.add_argument("--data-dir", type=Path, help="jsonl: folder with train_label/train_unlabel/test.jsonl")
     p.add_argument("--weak-model", type=Path, help="jsonl: local HF checkpoint")
     p.add_argument("--strong-model", type=Path, help="jsonl: local HF checkpoint")
-    p.add_argument("--device", default="auto", help="auto (CUDA when available), cpu or cuda")
+    p.add_argument("--device", default="auto", help="auto (CUDA when available), cpu, cuda or cuda:N")
     p.add_argument("--cache-dir", type=Path, default=None, help=f"baseline cache (default {default_cache()})")
     p.add_argument("--no-cache", action="store_true", help="train every baseline afresh")
     args = p.parse_args(argv)
@@ -73,6 +75,11 @@ def evaluate(args: argparse.Namespace) -> dict[str, Any]:
     from evaluator.training import resolve_device
 
     start = time.perf_counter()
+    if not re.fullmatch(ANY_DEVICE_PATTERN, args.device):
+        raise AarError(f"--device {args.device}: use auto, cpu, cpu:N, cuda or cuda:N")
+    problem = missing_device("--device", args.device)
+    if problem:
+        raise AarError(problem)
     given = {"size": args.size, "data_dir": args.data_dir, "weak_model": args.weak_model}
     given |= {"strong_model": args.strong_model}
     fields = {k: v for k, v in given.items() if v is not None and k in TASKS[args.task].config.model_fields}
@@ -83,7 +90,7 @@ def evaluate(args: argparse.Namespace) -> dict[str, Any]:
         raise AarError("; ".join(f"--{p}" for p in problems)) from None
     task = load_task(config)
     methods = [load_method(m) for m in args.method]
-    device = resolve_device(args.device)
+    device = resolve_device("cpu" if cpu_index(args.device) is not None else args.device)
     data = task.load()
     public = public_view(data)
     cache = Cache(None if args.no_cache else (args.cache_dir or default_cache()), task, device)

@@ -15,7 +15,8 @@ from typing import Any
 
 import numpy as np
 
-from aar.config import RunConfig
+from aar.config import RunConfig, SandboxConfig
+from aar.devices import gpus_of
 from aar.runtime import RunPaths
 from evaluator.bundle import read_heldout
 from evaluator.job_specs import BaselinesJob, JobError, MethodJob, PredictionsJob
@@ -29,11 +30,25 @@ Report = Callable[[float, str], None]
 class Evaluation:
     """The run's task, data and baselines, loaded once per worker process."""
 
-    def __init__(self, paths: RunPaths, config: RunConfig, device: str) -> None:
+    def __init__(self, paths: RunPaths, config: RunConfig, device: str, *, pool_device: str = "") -> None:
         self.paths = paths
         self.config = config
         self.device = device
+        self.pool_device = pool_device or config.evaluator.device
+        """The worker's device in the pool (``cuda:1``); ``device`` is torch's name for it here."""
         self.files = RunFiles(paths)
+
+    @property
+    def sandbox_config(self) -> SandboxConfig:
+        """A verification sandbox gets the worker's own GPU, or none on a CPU device."""
+        if self.pool_device in ("auto", "cuda"):
+            return self.config.sandbox
+        return self.config.sandbox.model_copy(update={"gpus": gpus_of([self.pool_device])})
+
+    @property
+    def method_device(self) -> str:
+        """``--device`` of ``run_method`` inside the verification sandbox."""
+        return "auto" if self.sandbox_config.gpus != "none" else "cpu"
 
     @cached_property
     def task(self) -> Any:

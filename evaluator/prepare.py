@@ -14,6 +14,7 @@ import time
 from pathlib import Path
 
 from aar.config import load_config
+from aar.devices import cpu_index
 from aar.errors import AarError
 from aar.runtime import RunPaths
 from evaluator.bundle import MANIFEST, write_bundle, write_heldout
@@ -35,7 +36,8 @@ def prepare(root: Path) -> str:
         if done.get("task_key") == task.key and done.get("seeds") == seeds and (files.heldout / "final.json").exists():
             return f"bundle ready ({task.key}, seeds {seeds})"
     start = time.perf_counter()
-    device = resolve_device(config.evaluator.device)
+    first = config.device_plan().evaluator[0]  # the first evaluator device; a core stands in as the CPU
+    device = resolve_device("cpu" if cpu_index(first) is not None else first)
     data = task.load()
     cache = Cache(files.cache, task, device)
     weak = {s: weak_run(task, data, s, device, cache).train_probs for s in seeds}

@@ -24,9 +24,9 @@ from aar.runtime import RunContext
 from aar.store import JobRow, RunStore
 from evaluator.bundle import MANIFEST
 from evaluator.job_specs import BaselinesJob, enqueue
+from evaluator.pool import WorkerPool
 from evaluator.runfiles import RunFiles
 from evaluator.submissions import judge
-from evaluator.supervisor import WorkerSupervisor
 
 POLL_S = 0.2
 
@@ -60,7 +60,7 @@ def _copy_bundle(bundle: Path, target: Path) -> None:
 
 
 async def serve(ctx: RunContext) -> None:
-    """Supervise the worker, enqueue baselines, judge submissions, report jobs, until ``ctx.stop``."""
+    """Supervise the workers (one per device), enqueue baselines, judge submissions, report jobs, until ``ctx.stop``."""
     store = ctx.store
     files = RunFiles(ctx.paths)
     n_feedback = int(json.loads((files.bundle / MANIFEST).read_text())["sizes"]["feedback"])
@@ -68,7 +68,18 @@ async def serve(ctx: RunContext) -> None:
     def notify(level: LogLevel, message: str) -> None:
         store.emit(None, RunLog(level=level, message=message))
 
-    supervisor = WorkerSupervisor(ctx.paths, store, job_timeout_s=ctx.config.evaluator.job_timeout_s, notify=notify)
+    plan = ctx.config.device_plan()
+    sandboxes = ", ".join(f"{name} {'+'.join(devices)}" for name, devices in plan.agents.items())
+    notify(
+        "info", f"devices: evaluator {', '.join(plan.evaluator)}" + (f"; sandboxes {sandboxes}" if sandboxes else "")
+    )
+    supervisor = WorkerPool(
+        ctx.paths,
+        store,
+        plan.evaluator,
+        job_timeout_s=ctx.config.evaluator.job_timeout_s,
+        notify=notify,
+    )
     await supervisor.recover()
     await _enqueue_baselines(store, ctx.config.evaluator.seeds)
     watcher = JobWatcher(store)

@@ -1,4 +1,4 @@
-"""Keeps one evaluator worker process alive for the daemon, and never lets a job be lost.
+"""Keeps one evaluator worker process alive on one device, and never lets a job be lost.
 
 The worker is spawned (never forked: the daemon's event loop and sockets stay
 out of it, and torch loads only in the child). When it dies, the jobs it
@@ -34,6 +34,7 @@ class WorkerSupervisor:
         store: RunStore,
         *,
         job_timeout_s: float,
+        device: str = "",
         notify: Notify | None = None,
         poll_s: float = 0.2,
         worker_poll_s: float = 0.05,
@@ -41,6 +42,8 @@ class WorkerSupervisor:
         self.paths = paths
         self.store = store
         self.job_timeout_s = job_timeout_s
+        self.device = device
+        """The pool device the worker holds; empty uses ``evaluator.device``."""
         self.notify = notify or (lambda level, message: None)
         self.poll_s = poll_s
         self.worker_poll_s = worker_poll_s
@@ -60,14 +63,20 @@ class WorkerSupervisor:
 
     def start(self) -> None:
         ctx = multiprocessing.get_context("spawn")
-        self.name = f"worker-{uuid.uuid4().hex[:8]}"
+        self.name = f"worker-{self.device.replace(':', '') or 'eval'}-{uuid.uuid4().hex[:6]}"
         self.process = ctx.Process(
-            target=worker_main, args=(str(self.paths.root), self.name, self.worker_poll_s), name=self.name, daemon=True
+            target=worker_main,
+            args=(str(self.paths.root), self.name, self.worker_poll_s, self.device),
+            name=self.name,
+            daemon=True,
         )
         self.process.start()
         self._started = time.monotonic()
         self._running_since.clear()
-        self.notify("info", f"evaluator worker {self.name} started (pid {self.process.pid})")
+        self.notify(
+            "info",
+            f"evaluator worker {self.name} started on {self.device or 'evaluator.device'} (pid {self.process.pid})",
+        )
 
     async def run(self, stop: asyncio.Event) -> None:
         """Supervise until ``stop`` is set, then stop the worker and put its job back."""

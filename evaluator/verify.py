@@ -47,7 +47,7 @@ async def verify_method(ev: Evaluation, spec: MethodJob, seeds: list[int], repor
         shutil.copytree(ev.files.bundle, workdir / "task")
         (workdir / filename).write_text(spec.source)
         workdir.chmod(0o777)  # the sandbox may run as another (non-root) user who writes predictions here
-        sandbox = create_sandbox(ev.config.sandbox, name=f"verify-{submission}", workspace=workdir)
+        sandbox = create_sandbox(ev.sandbox_config, name=f"verify-{submission}", workspace=workdir)
         await sandbox.start()
         try:
             runs = []
@@ -70,7 +70,7 @@ async def verify_method(ev: Evaluation, spec: MethodJob, seeds: list[int], repor
 
 async def _run_seed(sandbox: Any, filename: str, seed: int, ev: Evaluation) -> dict[str, Any]:
     out = f"preds-{seed}.json"
-    device = "auto" if ev.config.sandbox.gpus != "none" else "cpu"
+    device = ev.method_device
     result = await sandbox.exec(
         [
             "python",

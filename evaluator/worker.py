@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from aar.config import load_config
+from aar.devices import cpu_count, cpu_index, cuda_index
 from aar.runtime import RunPaths
 from aar.store import JobRow, RunStore
 from evaluator.job_specs import BaselinesJob, FinalJob, JobError, MethodJob, PredictionsJob, read_spec
@@ -48,12 +49,15 @@ class ProgressBox:
 
 
 class Worker:
-    def __init__(self, paths: RunPaths, name: str, *, poll_s: float = 0.05, progress_s: float = 0.5) -> None:
+    def __init__(
+        self, paths: RunPaths, name: str, *, poll_s: float = 0.05, progress_s: float = 0.5, device: str = ""
+    ) -> None:
         self.paths = paths
         self.name = name
         self.poll_s = poll_s
         self.progress_s = progress_s
         self.config = load_config(paths.config)
+        self.device = device or self.config.evaluator.device
         self._evaluation: Any = None
 
     def evaluation(self) -> Any:
@@ -61,7 +65,9 @@ class Worker:
             from evaluator.jobs import Evaluation
             from evaluator.training import resolve_device
 
-            self._evaluation = Evaluation(self.paths, self.config, resolve_device(self.config.evaluator.device))
+            self._evaluation = Evaluation(
+                self.paths, self.config, resolve_device(torch_device(self.device)), pool_device=self.device
+            )
         return self._evaluation
 
     async def serve(self) -> None:
@@ -73,10 +79,12 @@ class Worker:
         )
         store = await RunStore.open(self.paths.db)
         try:
+            # What jobs record as their device: ``auto`` says which it became (torch loads here, once).
+            recorded = self.device if self.device != "auto" else (await asyncio.to_thread(self.evaluation)).device
             while os.getppid() == parent:
                 # A read first: idle polling never takes the write lock the daemon needs.
                 job = (
-                    await store.claim_job(self.name, max_attempts=MAX_ATTEMPTS)
+                    await store.claim_job(self.name, device=recorded, max_attempts=MAX_ATTEMPTS)
                     if await store.jobs(status="queued", limit=1)
                     else None
                 )
@@ -159,6 +167,26 @@ class Worker:
                 await store.update_job(job_id, progress=round(value[0], 4), detail=value[1][:300])
 
 
+def hold_device(device: str) -> None:
+    """Make this process see only its pool device: one GPU (``cuda:N``) or one core (``cpu:N``)."""
+    gpu, core = cuda_index(device), cpu_index(device)
+    if gpu is not None:
+        os.environ["CUDA_VISIBLE_DEVICES"] = str(gpu)
+    elif core is not None:
+        os.environ["CUDA_VISIBLE_DEVICES"] = ""
+        for var in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS"):
+            os.environ[var] = "1"
+        if hasattr(os, "sched_setaffinity"):
+            os.sched_setaffinity(0, {sorted(os.sched_getaffinity(0))[core % cpu_count()]})
+
+
+def torch_device(device: str) -> str:
+    """The torch device inside a worker that holds ``device``: its one GPU is ``cuda``."""
+    if cuda_index(device) is not None:
+        return "cuda"
+    return "cpu" if cpu_index(device) is not None else device
+
+
 def _exit_with_parent(parent: int, every_s: float = 1.0) -> None:
     """Watchdog thread: a worker whose daemon died (kill -9) exits, whatever its event loop awaits.
 
@@ -169,8 +197,9 @@ def _exit_with_parent(parent: int, every_s: float = 1.0) -> None:
     os._exit(3)
 
 
-def worker_main(run_dir: str, name: str, poll_s: float = 0.05) -> None:
-    """Entry point of the spawned process."""
+def worker_main(run_dir: str, name: str, poll_s: float = 0.05, device: str = "") -> None:
+    """Entry point of the spawned process, which holds ``device`` alone (before torch loads)."""
     logging.basicConfig(level=logging.INFO, format=f"%(asctime)s {name} %(levelname)s %(message)s")
+    hold_device(device)
     threading.Thread(target=_exit_with_parent, args=(os.getppid(),), name="parent-watch", daemon=True).start()
-    asyncio.run(Worker(RunPaths(Path(run_dir)), name, poll_s=poll_s).serve())
+    asyncio.run(Worker(RunPaths(Path(run_dir)), name, poll_s=poll_s, device=device).serve())

@@ -1,4 +1,9 @@
-"""``aar sandbox build``: build the default Docker image agents run in.
+"""``aar sandbox build [--gpu]``: build the Docker image agents (and method re-runs) run in.
+
+One image serves both tasks: torch, plus the ``hf`` extra (transformers, peft,
+safetensors), so ``python -m evaluator.run_method`` runs a jsonl method inside
+it. ``--gpu`` takes CUDA torch wheels instead of CPU ones (the wheels carry
+the CUDA runtime; the host needs the NVIDIA driver and container toolkit).
 
 The build context is assembled in a temporary folder from the Dockerfile and
 aar's packages only; the repository itself (runs with held-out labels, the
@@ -11,9 +16,11 @@ you have.
 from __future__ import annotations
 
 import argparse
+import shlex
 import shutil
 import sys
 import tempfile
+from dataclasses import dataclass
 from pathlib import Path
 
 from aar.config import SandboxConfig
@@ -45,20 +52,66 @@ def make_context(target: Path) -> Path:
     return target
 
 
+CPU_TORCH = "https://download.pytorch.org/whl/cpu"
+GPU_TORCH = "https://download.pytorch.org/whl/cu128"
+GPU_TAG = "aar-sandbox:gpu"
+
+
 def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="aar sandbox build", description="Build the default sandbox image.")
-    parser.add_argument("--tag", default=SandboxConfig().image, help="image tag (default: %(default)s)")
-    parser.add_argument("--python", default="3.11", help="Python version of the base image (default: %(default)s)")
+    parser = argparse.ArgumentParser(
+        prog="aar sandbox build",
+        description="Build the sandbox image: Python, torch, transformers, peft and safetensors, and aar's packages.",
+    )
     parser.add_argument(
-        "--torch-index",
-        default="https://download.pytorch.org/whl/cpu",
-        help="pip index for torch (default: the CPU wheels)",
+        "--gpu", action="store_true", help=f"CUDA torch wheels (from {GPU_TORCH}), tagged {GPU_TAG} by default"
+    )
+    parser.add_argument("--tag", default=None, help=f"image tag (default: {SandboxConfig().image}, or {GPU_TAG})")
+    parser.add_argument("--python", default="3.11", help="Python version of the base image (default: %(default)s)")
+    parser.add_argument("--torch-index", default=None, help="pip index for torch (default: CPU wheels, or CUDA 12.8)")
+    parser.add_argument(
+        "--context",
+        type=Path,
+        default=None,
+        help="write the build context to this new folder and print the docker build command instead of building",
     )
     return parser
 
 
-def main(argv: list[str]) -> int:
+@dataclass(frozen=True)
+class BuildPlan:
+    tag: str
+    build_args: dict[str, str]
+    context: Path | None
+    """Where to write the context instead of building (``--context``)."""
+
+
+def plan(argv: list[str]) -> BuildPlan:
+    """What ``aar sandbox build ARGV`` does: the tag, the build arguments, and ``--context`` if given."""
     args = _parser().parse_args(argv)
+    torch_index = args.torch_index or (GPU_TORCH if args.gpu else CPU_TORCH)
+    return BuildPlan(
+        tag=args.tag or (GPU_TAG if args.gpu else SandboxConfig().image),
+        build_args={"PYTHON_VERSION": args.python, "TORCH_INDEX": torch_index},
+        context=args.context,
+    )
+
+
+def docker_build_command(tag: str, build_args: dict[str, str], context: Path) -> list[str]:
+    """The ``docker build`` command line that builds the same image from ``context``."""
+    command = ["docker", "build", "--tag", tag]
+    for key, value in build_args.items():
+        command += ["--build-arg", f"{key}={value}"]
+    return [*command, str(context)]
+
+
+def main(argv: list[str]) -> int:
+    build = plan(argv)
+    if build.context is not None:
+        if build.context.exists():
+            raise AarError(f"{build.context} already exists; give --context a new folder")
+        context = make_context(build.context)
+        print(shlex.join(docker_build_command(build.tag, build.build_args, context)))
+        return 0
     import docker
     import docker.errors
 
@@ -71,16 +124,14 @@ def main(argv: list[str]) -> int:
         ) from None
     with tempfile.TemporaryDirectory(prefix="aar-build-") as tmp:
         context = make_context(Path(tmp))
+        index = build.build_args["TORCH_INDEX"]
         print(
-            f"building {args.tag} from {DOCKERFILE} (python {args.python}, torch from {args.torch_index})", flush=True
+            f"building {build.tag} from {DOCKERFILE} (python {build.build_args['PYTHON_VERSION']}, torch from {index})",
+            flush=True,
         )
         try:
             for chunk in client.api.build(
-                path=str(context),
-                tag=args.tag,
-                rm=True,
-                decode=True,
-                buildargs={"PYTHON_VERSION": args.python, "TORCH_INDEX": args.torch_index},
+                path=str(context), tag=build.tag, rm=True, decode=True, buildargs=build.build_args
             ):
                 if "stream" in chunk:
                     sys.stdout.write(chunk["stream"])
@@ -89,5 +140,5 @@ def main(argv: list[str]) -> int:
                     raise AarError(f"image build failed: {chunk['error'].strip()}")
         except docker.errors.APIError as exc:
             raise AarError(f"image build failed: {exc.explanation or exc}") from None
-    print(f"built {args.tag}")
+    print(f"built {build.tag}")
     return 0

@@ -12,6 +12,7 @@ import asyncio
 import sys
 
 from aar.config import RunConfig
+from aar.devices import sandbox_config_for
 from aar.errors import AarError
 from aar.runtime import RunPaths
 from sandbox.base import Stream
@@ -32,7 +33,7 @@ async def exec_in_run(paths: RunPaths, config: RunConfig, agent: str, argv: list
     workspace = paths.workspace(agent)
     if not workspace.is_dir():
         raise AarError(f"agent {agent} of run {paths.run_id} has no workspace yet ({workspace}); start the run first")
-    sandbox = create_sandbox(config.sandbox, name=agent, workspace=workspace)
+    sandbox = create_sandbox(sandbox_config_for(config, agent), name=agent, workspace=workspace)
     await sandbox.start()
     try:
         result = await sandbox.exec(argv, on_output=_print, keep_bytes=0)

@@ -119,6 +119,7 @@ class AarApp(App[int]):
         self._client = message.client
         info = message.client.info
         self.model.run_id, self.model.dollar_cap, self.model.device = info.run_id, info.dollar_cap, info.device
+        self.model.devices = info.devices
         self._apply(message)
         self.call_after_refresh(gc.freeze)
         self.set_interval(self.poll_interval, self._tick, name="poll")

@@ -197,6 +197,8 @@ class RunModel:
         self.run_id = run_id
         self.dollar_cap = dollar_cap
         self.device = device
+        self.devices: tuple[str, ...] = (device,) if device else ()
+        """The evaluator's devices (the status bar counts the busy ones)."""
         self.state = ""
         self.agents: dict[str, AgentView] = {}
         self.posts: deque[PostRow] = deque(maxlen=POSTS_KEPT)

@@ -66,6 +66,8 @@ class RunInfo:
     run_id: str
     dollar_cap: float
     device: str
+    devices: tuple[str, ...] = ()
+    """The evaluator's devices, one worker each."""
 
 
 @dataclass(frozen=True)
@@ -93,12 +95,14 @@ class RunClient:
         store = await RunStore.open(paths.db)
         run_id = await store.get_meta("run_id") or paths.run_id
         cap, device = 0.0, ""
+        devices: tuple[str, ...] = ()
         try:
             config = load_config(paths.config)
-            cap, device = config.run.dollar_cap, config.evaluator.device
+            devices = tuple(config.device_plan().evaluator)
+            cap, device = config.run.dollar_cap, devices[0] if len(devices) == 1 else ""
         except AarError:
             pass  # the status bar shows no cap rather than refusing to attach
-        return cls(store, paths, RunInfo(run_id=run_id, dollar_cap=cap, device=device))
+        return cls(store, paths, RunInfo(run_id=run_id, dollar_cap=cap, device=device, devices=devices))
 
     async def close(self) -> None:
         await self.store.close()
@@ -176,6 +180,10 @@ class RunClient:
 
     async def jobs(self, limit: int = 200) -> list[JobRow]:
         return await self.store.jobs(limit=limit)
+
+    async def submission_agents(self) -> dict[int, str]:
+        """Who made each submission (the jobs screen names the agent behind each job)."""
+        return {s.id: s.agent for s in await self.store.submissions()}
 
     async def commands(self, limit: int = 200) -> list[CommandRow]:
         return await self.store.commands(limit=limit)

@@ -36,7 +36,7 @@ def format_validation_error(error: ValidationError) -> list[str]:
             msg = f"{msg.replace('String should match pattern', 'must match')}"
         given = item.get("input")
         shown = "" if isinstance(given, (dict, list)) or given is None else f" (got {given!r})"
-        lines.append(f"{loc}: {msg}{shown}")
+        lines.append(f"{loc}: {msg}{shown}" if loc else f"{msg}{shown}")
     return lines
 
 

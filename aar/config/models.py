@@ -11,7 +11,19 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Discriminator, Field, Tag, ValidationInfo, field_validator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Discriminator,
+    Field,
+    Tag,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
+
+from aar.devices import DEVICE_PATTERN, DevicePlan, plan_devices
 
 NAME_PATTERN = r"^[a-z][a-z0-9_-]{0,31}$"
 
@@ -260,6 +272,24 @@ class ScriptedConfig(_Section):
     ignored, so ``--set team.count=2`` still runs the demo (honestly)."""
 
 
+Device = Annotated[str, Field(pattern=DEVICE_PATTERN)]
+
+
+class DevicesConfig(_Section):
+    """The device pool, in one place: the evaluator's workers and the agents' sandboxes."""
+
+    evaluator: list[Device] = []
+    """One evaluator worker per device (``cuda:0``, ``cpu:1``); empty uses ``evaluator.device``."""
+    sandboxes: list[Device] = []
+    """Devices handed to the agents' sandboxes round-robin in team order; empty keeps ``sandbox.gpus``."""
+    per_agent: Annotated[int, Field(ge=1, le=64)] = 1
+    """Devices each agent gets from ``sandboxes``."""
+    agents: dict[str, list[Device]] = {}
+    """An explicit assignment by agent name (``alice = ["cuda:2"]``); the rest go round-robin."""
+    share: bool = False
+    """Allow a device to serve two agents, or an agent and the evaluator."""
+
+
 class RunConfig(_Section):
     run: RunSection = RunSection()
     team: TeamConfig = TeamConfig()
@@ -272,6 +302,16 @@ class RunConfig(_Section):
     monitors: list[MonitorConfig] = list(DEFAULT_MONITORS)
     """Monitors that run beside the team; the built-in set unless listed."""
     scripted: ScriptedConfig = ScriptedConfig()
+    devices: DevicesConfig = DevicesConfig()
+
+    @model_validator(mode="after")
+    def _devices_fit(self) -> RunConfig:
+        self.device_plan()  # raises ValueError naming the conflicting key
+        return self
+
+    def device_plan(self) -> DevicePlan:
+        """Which device each evaluator worker and each agent's sandbox uses."""
+        return plan_devices(self)
 
     @field_validator("agents")
     @classmethod

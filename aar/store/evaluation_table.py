@@ -10,6 +10,21 @@ from typing import Any
 from aar.store.connection import Connection, dumps
 from aar.store.rows import JobRow, LeaderboardRow, ResultRow, SubmissionRow, decode
 
+CHARGE = "device_s = device_s + CASE WHEN status = 'running' AND claimed_ts IS NOT NULL THEN MAX(0, ? - claimed_ts) ELSE 0 END"
+"""SQL that adds the running attempt's device-seconds (the ``?`` is now): put in the UPDATE that ends it."""
+
+
+def next_in_turn(queued: list[tuple[int, str | None]], served: dict[str, float]) -> int:
+    """The fair queue's pick among ``(job id, agent)`` in id order, given when each agent was last served."""
+    for job_id, agent in queued:
+        if agent is None:
+            return job_id
+    first: dict[str, int] = {}
+    for job_id, agent in queued:
+        first.setdefault(str(agent), job_id)
+    agent = min(first, key=lambda a: (served.get(a, float("-inf")), first[a]))
+    return first[agent]
+
 
 class EvaluationTables(Connection):
     async def add_submission(
@@ -63,30 +78,51 @@ class EvaluationTables(Connection):
             (now, kind, submission_id, dumps(spec), status, now),
         )
 
-    async def claim_job(self, worker: str, *, max_attempts: int = 2) -> JobRow | None:
-        """Atomically take the oldest queued job (status -> running, attempts + 1)."""
+    async def claim_job(self, worker: str, *, device: str = "", max_attempts: int = 2) -> JobRow | None:
+        """Atomically take the next queued job (status -> running, attempts + 1) for ``device``.
+
+        The queue is fair: jobs of no agent (baselines) first, then round-robin over agents,
+        serving the agent whose latest job started longest ago, oldest job first.
+        """
         async with self._transaction():
             async with self._db.execute(
-                "SELECT id FROM eval_jobs WHERE status = 'queued' AND attempts < ? ORDER BY id LIMIT 1", (max_attempts,)
+                "SELECT j.id, s.agent FROM eval_jobs j LEFT JOIN submissions s ON s.id = j.submission_id"
+                " WHERE j.status = 'queued' AND j.attempts < ? ORDER BY j.id",
+                (max_attempts,),
             ) as cur:
-                row = await cur.fetchone()
-            if row is None:
+                queued = [(int(r[0]), r[1]) for r in await cur.fetchall()]
+            if not queued:
                 return None
+            async with self._db.execute(
+                "SELECT s.agent, MAX(j.claimed_ts) FROM eval_jobs j JOIN submissions s ON s.id = j.submission_id"
+                " WHERE j.claimed_ts IS NOT NULL GROUP BY s.agent"
+            ) as cur:
+                served = {r[0]: float(r[1]) for r in await cur.fetchall()}
+            job_id = next_in_turn(queued, served)
             await self._db.execute(
-                "UPDATE eval_jobs SET status = 'running', attempts = attempts + 1, worker = ?, progress = 0, updated_ts = ? WHERE id = ?",
-                (worker, time.time(), row[0]),
+                "UPDATE eval_jobs SET status = 'running', attempts = attempts + 1, worker = ?, device = ?,"
+                " progress = 0, claimed_ts = ?, updated_ts = ? WHERE id = ?",
+                (worker, device, time.time(), time.time(), job_id),
             )
-        return await self.job(row[0])
+        return await self.job(job_id)
 
     async def update_job(self, job_id: int, **fields: Any) -> None:
-        """Set job columns (status, progress, detail, error, worker, attempts)."""
+        """Set job columns (status, progress, detail, error, worker, attempts).
+
+        A status that ends a running attempt charges the device time since it was claimed.
+        """
         allowed = {"status", "progress", "detail", "error", "worker", "attempts"}
         unknown = set(fields) - allowed
         if unknown:
             raise ValueError(f"unknown job fields: {sorted(unknown)}")
-        fields["updated_ts"] = time.time()
+        now = time.time()
+        fields["updated_ts"] = now
         sets = ", ".join(f"{k} = ?" for k in fields)
-        await self._write(f"UPDATE eval_jobs SET {sets} WHERE id = ?", (*fields.values(), job_id))
+        args: tuple[Any, ...] = (*fields.values(),)
+        if fields.get("status", "running") != "running":
+            sets = f"{CHARGE}, {sets}"
+            args = (now, *args)
+        await self._write(f"UPDATE eval_jobs SET {sets} WHERE id = ?", (*args, job_id))
 
     async def requeue_running(self, *, worker: str | None = None) -> list[int]:
         """Jobs left ``running`` by a dead worker go back to the queue; returns their ids."""
@@ -97,10 +133,20 @@ class EvaluationTables(Connection):
         rows = await self._fetch(f"SELECT id FROM eval_jobs WHERE {where}", args)
         ids = [r[0] for r in rows]
         if ids:
+            now = time.time()
             await self._write(
-                f"UPDATE eval_jobs SET status = 'queued', updated_ts = ? WHERE {where}", (time.time(), *args)
+                f"UPDATE eval_jobs SET {CHARGE}, status = 'queued', updated_ts = ? WHERE {where}", (now, now, *args)
             )
         return ids
+
+    async def device_time(self) -> list[dict[str, Any]]:
+        """Device-seconds per agent (None: the evaluator's own baselines) and device, with job counts."""
+        rows = await self._fetch(
+            "SELECT s.agent, j.device, COUNT(*) AS jobs, SUM(j.device_s) AS seconds FROM eval_jobs j"
+            " LEFT JOIN submissions s ON s.id = j.submission_id WHERE j.device_s > 0"
+            " GROUP BY s.agent, j.device ORDER BY s.agent IS NOT NULL, s.agent, j.device"
+        )
+        return [{"agent": r[0], "device": r[1], "jobs": int(r[2]), "seconds": float(r[3])} for r in rows]
 
     async def job(self, job_id: int) -> JobRow | None:
         row = await self._fetchone("SELECT * FROM eval_jobs WHERE id = ?", (job_id,))

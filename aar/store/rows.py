@@ -116,6 +116,12 @@ class JobRow(_Row):
     error: str
     worker: str
     updated_ts: float
+    device: str = ""
+    """The pool device the latest attempt ran on (``cuda:1``, ``cpu:0``)."""
+    claimed_ts: float | None = None
+    """When the latest attempt started."""
+    device_s: float = 0.0
+    """Device-seconds spent on the job over every finished attempt (GPU-seconds on a GPU)."""
 
 
 class ResultRow(_Row):

@@ -126,6 +126,13 @@ MIGRATIONS: list[str] = [
     ALTER TABLE forum_posts ADD COLUMN pinned INTEGER NOT NULL DEFAULT 0;
     ALTER TABLE forum_posts ADD COLUMN claims TEXT NOT NULL DEFAULT '[]';
     """,
+    # 3 -> 4: the device pool: which device ran a job, when its latest attempt started (the fair
+    # queue serves the agent served longest ago) and the device-seconds all its attempts took.
+    """
+    ALTER TABLE eval_jobs ADD COLUMN device TEXT NOT NULL DEFAULT '';
+    ALTER TABLE eval_jobs ADD COLUMN claimed_ts REAL;
+    ALTER TABLE eval_jobs ADD COLUMN device_s REAL NOT NULL DEFAULT 0;
+    """,
 ]
 
 SCHEMA_VERSION = len(MIGRATIONS)

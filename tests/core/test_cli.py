@@ -49,6 +49,9 @@ async def _seeded_run(tmp_path: Path) -> Path:
             "agent-1", "method", {"filename": "m.py", "source": "x"}, flags=["probe"], label="methods/m.py"
         )
         job = await store.enqueue_job("verify_method", {}, submission_id=sub)
+        await store.claim_job("worker-cuda1", device="cuda:1")
+        await asyncio.sleep(0.05)
+        await store.update_job(job, status="done")  # charges the device time since the claim
         await store.add_result(job, submission_id=sub, split="seeds", pgr=0.31, ci_low=0.2, ci_high=0.42, metrics={})
         await store.add_post("agent-1", "Filtering works", "PGR 0.31")
         await store.append(None, RunStateChanged(state="finished"))
@@ -94,6 +97,9 @@ async def test_report_json_has_the_promised_fields(tmp_path: Path) -> None:
         "ci_high": 0.42,
         "flags": ["probe"],
     }
+    (used,) = report["device_time"]
+    assert (used["agent"], used["jobs"], used["devices"], used["cpu_hours"]) == ("agent-1", 1, ["cuda:1"], 0.0)
+    assert 0.05 / 3600 <= used["gpu_hours"] < 60 / 3600
 
 
 def test_ls_and_markdown_report(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
@@ -105,6 +111,7 @@ def test_ls_and_markdown_report(tmp_path: Path, capsys: pytest.CaptureFixture[st
     assert main(["report", "--runs-dir", str(tmp_path)]) == 0
     md = capsys.readouterr().out
     assert "| 1 | agent-1 | 1 | methods/m.py | method | seeds | 0.310 [0.200, 0.420] | probe |" in md
+    assert "| agent | jobs | GPU-hours | CPU-device hours | devices |" in md and "| 0.000 | cuda:1 |" in md
 
 
 def test_a_claude_run_without_its_key_fails_before_the_run_exists(
@@ -118,4 +125,19 @@ def test_a_claude_run_without_its_key_fails_before_the_run_exists(
         "aar: error: anthropic: $ANTHROPIC_API_KEY is not set; export your API key in it "
         "(or point anthropic.api_key_env at the variable that holds it)"
     ]
+    assert not (tmp_path / "runs").exists()
+
+
+def test_a_device_this_machine_lacks_fails_before_the_run_exists(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from aar.devices import gpu_count
+
+    monkeypatch.chdir(tmp_path)
+    gpu = f"cuda:{gpu_count()}"  # one past this machine's last GPU
+    cfg = tmp_path / "pool.toml"
+    cfg.write_text(f'[team]\ncount = 1\n[devices]\nevaluator = ["{gpu}"]\nsandboxes = ["cpu:0"]\n')
+    assert main(["run", str(cfg), "--headless"]) == 2
+    (line,) = capsys.readouterr().err.splitlines()
+    assert line.startswith(f"aar: error: config: devices.evaluator: {gpu} does not exist: this machine has")
     assert not (tmp_path / "runs").exists()

@@ -14,9 +14,23 @@ EXAMPLES = Path(__file__).parents[2] / "examples"
 
 
 @pytest.mark.parametrize("name", ["demo.toml", "claude.toml", "gpu.toml"])
-def test_examples_load(name: str) -> None:
+def test_examples_load(name: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(tmp_path)
+    for folder in ("w2s/data", "w2s/weak", "w2s/strong"):  # what the README's GPU walkthrough creates
+        (tmp_path / folder).mkdir(parents=True)
     config = load_config(EXAMPLES / name)
     assert config.resolved_agents()
+
+
+def test_the_gpu_example_gives_every_owner_its_own_gpu(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(tmp_path)
+    for folder in ("w2s/data", "w2s/weak", "w2s/strong"):
+        (tmp_path / folder).mkdir(parents=True)
+    config = load_config(EXAMPLES / "gpu.toml")
+    plan = config.device_plan()
+    owned = plan.evaluator + [d for ds in plan.agents.values() for d in ds]
+    assert len(owned) == len(set(owned)) == 8 and len(plan.agents) == config.team.count
+    assert config.task.name == "jsonl" and config.sandbox.image == "aar-sandbox:gpu"
 
 
 def test_demo_is_offline() -> None:

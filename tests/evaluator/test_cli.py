@@ -56,6 +56,17 @@ def test_aar_eval_rejects_a_file_without_run(tmp_path: Path, capsys: pytest.Capt
     assert "bad.py defines no run(ctx)" in capsys.readouterr().err
 
 
+def test_aar_eval_names_a_device_this_machine_lacks(capsys: pytest.CaptureFixture[str]) -> None:
+    from aar.devices import gpu_count
+
+    gpu = f"cuda:{gpu_count()}"  # one past this machine's last GPU
+    assert main(["--method", "vanilla", "--seeds", "1", "--no-cache", "--device", gpu]) == 2
+    (line,) = capsys.readouterr().err.strip().splitlines()
+    assert f"--device: {gpu} does not exist: this machine has" in line
+    assert main(["--method", "vanilla", "--seeds", "1", "--no-cache", "--device", "tpu"]) == 2
+    assert "--device tpu: use auto, cpu, cpu:N, cuda or cuda:N" in capsys.readouterr().err
+
+
 def test_run_method_on_a_bundle_writes_predictions_without_labels(tmp_path: Path) -> None:
     from evaluator.bundle import write_bundle
     from evaluator.pipeline import train_weak

@@ -69,8 +69,42 @@ async def test_exec_in_run_joins_the_agents_container_and_leaves_it_up(
 
 def test_build_context_holds_only_the_dockerfile_and_source(tmp_path: Path) -> None:
     context = make_context(tmp_path / "ctx")
-    assert (context / "Dockerfile").read_text().startswith("# The default sandbox image")
+    assert (context / "Dockerfile").read_text().startswith("# The sandbox image")
     top = sorted(p.name for p in (context / "src").iterdir())
     assert top == ["README.md", "aar", "agents", "evaluator", "pyproject.toml", "sandbox"]
     assert not list(context.rglob("run.db")) and not list(context.rglob("__pycache__"))
     assert (context / "src" / "evaluator" / "run_method.py").is_file()
+
+
+def test_one_image_runs_both_tasks_and_gpu_takes_cuda_wheels() -> None:
+    from sandbox.build import CPU_TORCH, GPU_TAG, GPU_TORCH, plan
+
+    dockerfile = (Path(__file__).parents[2] / "sandbox" / "image" / "Dockerfile").read_text()
+    # The CPU image has transformers too: a jsonl method runs in it (the hf extra: transformers, peft, safetensors).
+    assert 'pip install "/opt/aar[hf]"' in dockerfile and '--index-url "${TORCH_INDEX}" torch' in dockerfile
+    cpu, gpu = plan([]), plan(["--gpu"])
+    assert (cpu.tag, cpu.build_args["TORCH_INDEX"]) == ("aar-sandbox:latest", CPU_TORCH)
+    assert (gpu.tag, gpu.build_args["TORCH_INDEX"]) == (GPU_TAG, GPU_TORCH)
+    assert GPU_TORCH.startswith("https://download.pytorch.org/whl/cu")
+    mine = plan(["--gpu", "--tag", "lab/aar:1", "--torch-index", "https://mirror/whl/cu126", "--python", "3.12"])
+    assert mine.tag == "lab/aar:1" and mine.build_args == {
+        "PYTHON_VERSION": "3.12",
+        "TORCH_INDEX": "https://mirror/whl/cu126",
+    }
+
+
+def test_build_context_and_command_for_an_offline_box(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """``aar sandbox build --gpu --context DIR`` writes what the engine would get and prints how to build it."""
+    from aar_app.cli import main
+    from sandbox.build import GPU_TORCH
+
+    assert main(["sandbox", "build", "--gpu", "--context", str(tmp_path / "ctx")]) == 0
+    (line,) = capsys.readouterr().out.splitlines()
+    assert line == (
+        f"docker build --tag aar-sandbox:gpu --build-arg PYTHON_VERSION=3.11 --build-arg TORCH_INDEX={GPU_TORCH}"
+        f" {tmp_path / 'ctx'}"
+    )
+    assert (tmp_path / "ctx" / "Dockerfile").is_file() and (tmp_path / "ctx" / "src" / "pyproject.toml").is_file()
+    assert '"peft' in (tmp_path / "ctx" / "src" / "pyproject.toml").read_text()
+    assert main(["sandbox", "build", "--context", str(tmp_path / "ctx")]) == 2  # never overwrites a folder
+    assert "already exists; give --context a new folder" in capsys.readouterr().err

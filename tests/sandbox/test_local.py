@@ -118,3 +118,18 @@ def test_commands_die_with_the_daemon(tmp_path: Path, isolate: bool) -> None:
         assert host_processes(f"sleep {mark}") == []
     finally:
         daemon.kill()
+
+
+@pytest.mark.parametrize("kind", ["local-bwrap", "local-plain"])
+async def test_each_agent_sees_only_its_assigned_gpus(make_sandbox: Callable[..., Sandbox], kind: str) -> None:
+    from aar.config import load_config
+    from aar.devices import sandbox_config_for
+
+    config = load_config({"team": {"count": 2}, "devices": {"evaluator": ["cpu"], "sandboxes": ["cuda:2", "cuda:3"]}})
+    seen = []
+    for agent in ("agent-1", "agent-2"):
+        box = make_sandbox(kind, gpus=sandbox_config_for(config, agent).gpus)
+        result = await box.exec(["bash", "-c", "echo $CUDA_VISIBLE_DEVICES"])
+        assert result.ok, result.stderr
+        seen.append(result.stdout.strip())
+    assert seen == ["2", "3"]

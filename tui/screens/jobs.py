@@ -1,4 +1,4 @@
-"""The evaluator's queue: baselines, submission scoring and method verification, newest first."""
+"""The evaluator's devices and queue: each device with its job and progress, then every job, newest first."""
 
 from __future__ import annotations
 
@@ -10,6 +10,7 @@ from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.widgets import DataTable, Static
 
+from aar.store import JobRow
 from tui.model import Changes
 from tui.screens.base import RunScreen
 from tui.text import data, one_line
@@ -27,12 +28,13 @@ class JobsScreen(RunScreen):
 
     def compose(self) -> ComposeResult:
         yield Static(id="jobs-title")
+        yield Static(id="jobs-devices")
         yield DataTable(id="jobs", cursor_type="row")
         yield KeyBar()
 
     def on_mount(self) -> None:
         table = self.query_one(DataTable)
-        table.add_columns("id", "kind", "sub", "status", "tries", "progress", "worker", "detail")
+        table.add_columns("id", "kind", "sub", "status", "tries", "progress", "device", "detail")
         table.focus()
         self.load()
         self.set_interval(REFRESH_S, self.load, name="jobs")
@@ -42,13 +44,19 @@ class JobsScreen(RunScreen):
             self.query_one("#jobs-title", Static).update(self._title())
 
     def _title(self) -> str:
-        q = self.aar.model.queue
-        device = f" · device {self.aar.model.device}" if self.aar.model.device else ""
+        m = self.aar.model
+        q = m.queue
+        if len(m.devices) > 1:
+            busy = f"{min(q.running, len(m.devices))}/{len(m.devices)} devices busy"
+            return f"evaluator · {busy} · {q.queued} queued · {q.failed} failed"
+        device = f" · device {m.device}" if m.device else ""
         return f"evaluator · {q.running} running · {q.queued} queued · {q.failed} failed{device}"
 
     @work(group="jobs", exclusive=True, exit_on_error=False)
     async def load(self) -> None:
         jobs = await self.aar.client.jobs()
+        agents = await self.aar.client.submission_agents()
+        self.query_one("#jobs-devices", Static).update(device_lines(self.aar.model.devices, jobs, agents))
         table = self.query_one(DataTable)
         cursor = table.cursor_row
         table.clear()
@@ -60,7 +68,7 @@ class JobsScreen(RunScreen):
                 Text(job.status, style=STATUS_STYLES.get(job.status, "")),
                 Text(str(job.attempts)),
                 Text(f"{job.progress:.0%}"),
-                data(job.worker),
+                data(job.device or job.worker),
                 data(one_line(job.error or job.detail, 120), "red" if job.error else "dim"),
             )
         if jobs:
@@ -68,3 +76,40 @@ class JobsScreen(RunScreen):
         else:
             table.add_row(Text("no jobs yet", style="dim"))
         self.query_one("#jobs-title", Static).update(self._title())
+
+
+def device_lines(devices: tuple[str, ...], jobs: list[JobRow], agents: dict[int, str]) -> Text:
+    """One line per device (its job, progress and step), then the queue by agent."""
+
+    def owner(job: JobRow) -> str:
+        return agents.get(job.submission_id, "?") if job.submission_id is not None else "evaluator"
+
+    running = {j.device: j for j in jobs if j.status == "running"}
+    names = list(devices) or sorted(running)
+    width = max((len(d) for d in names), default=0)
+    out = Text(no_wrap=True, overflow="ellipsis", end="")
+    for device in names:
+        out.append(f"{device:<{width}}  ", style="bold")
+        job = running.get(device)
+        if job is None:
+            out.append("idle\n", style="dim")
+            continue
+        out.append(f"#{job.id} {job.kind} ")
+        out.append_text(data(owner(job)))
+        out.append(f" {job.progress:>4.0%} ", style="bold cyan")
+        out.append_text(data(one_line(job.detail, 100), "dim"))
+        out.append("\n")
+    waiting: dict[str, int] = {}
+    for job in reversed(jobs):  # oldest first: the queue in the order it was filled
+        if job.status == "queued":
+            waiting[owner(job)] = waiting.get(owner(job), 0) + 1
+    out.append(f"{'queue':<{width}}  ", style="bold")
+    if waiting:
+        out.append(f"{sum(waiting.values())} waiting: ")
+        for i, (agent, n) in enumerate(waiting.items()):
+            out.append(" · " if i else "")
+            out.append_text(data(agent))
+            out.append(f" {n}")
+    else:
+        out.append("empty", style="dim")
+    return out

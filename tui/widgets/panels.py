@@ -137,7 +137,10 @@ class StatusBar(Widget):
         cap = f" of {dollars(m.dollar_cap)}" if m.dollar_cap else ""
         over = m.dollar_cap and m.spend >= m.dollar_cap
         line.append(f" · {dollars(m.spend)}{cap}", style="bold red" if over else "")
-        line.append(f" · {_queue_text(m.queue)}" + (f" on {m.device}" if m.device else ""))
+        if len(m.devices) > 1:
+            line.append(f" · {_pool_text(m.queue, len(m.devices))}")
+        else:
+            line.append(f" · {_queue_text(m.queue)}" + (f" on {m.device}" if m.device else ""))
         if m.isolation:
             line.append_text(data(f" · sandbox {m.isolation}", "bold red" if "none" in m.isolation else ""))
         line.append(f" · {len(m.agents)} agents")
@@ -145,6 +148,12 @@ class StatusBar(Widget):
         if log:
             line.append_text(data(f" · {one_line(log[0].text, 80)}", "dim"))
         return line
+
+
+def _pool_text(q: QueueCounts, devices: int) -> str:
+    """``eval 2/3 busy, 4 queued``: how many of the evaluator's devices run a job, and what waits."""
+    parts = [f"{n} {what}" for n, what in ((q.queued, "queued"), (q.failed, "failed")) if n]
+    return ", ".join([f"eval {min(q.running, devices)}/{devices} busy", *parts])
 
 
 def _queue_text(q: QueueCounts) -> str:
