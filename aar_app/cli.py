@@ -122,7 +122,10 @@ def _attach(paths: RunPaths) -> int:
 
 
 def _preflight(config: RunConfig) -> None:
-    """Fail before a run exists, not minutes into it: a Claude team needs its key and prices."""
+    """Fail before a run exists, not minutes into it: sandboxes need isolation, a Claude team its key and prices."""
+    from sandbox.factory import check_isolation
+
+    check_isolation(config.sandbox)
     if any(agent.backend == "anthropic" for agent in config.resolved_agents()):
         from agents.anthropic_backend import AnthropicBackend
 
