@@ -15,6 +15,7 @@ import json
 import re
 
 from agents.backend import ModelRequest, ModelResponse, TextCallback, Usage
+from agents.scripted.attacker import ATTACKER_MODEL, Attacker
 from agents.scripted.policy import Researcher, encode_input
 from agents.scripted.reading import read
 
@@ -30,8 +31,10 @@ class ScriptedBackend:
 
     async def respond(self, request: ModelRequest, on_text: TextCallback) -> ModelResponse:
         conv = read(request.messages)
-        researcher = Researcher(request.agent, _direction(request))
-        action = researcher.decide(conv)
+        if request.model == ATTACKER_MODEL:  # the integrity suite's reward hacker
+            action = Attacker(request.agent).decide(conv)
+        else:
+            action = Researcher(request.agent, _direction(request)).decide(conv)
         await self._stream(action.thinking + "\n", on_text)
         tool_use = {
             "type": "tool_use",
