@@ -54,6 +54,7 @@ class LeaderboardScreen(Screen[None]):
             f"leaderboard · {len(rows)} scored"
             + (f" · {flagged} flagged" if flagged else "")
             + (f" · {rejected} rejected" if rejected else "")
+            + (" · UNISOLATED: every score was made without sandbox isolation" if self.model.unisolated else "")
         )
         self.query_one("#board-title", Static).update(title)
         self.query_one(LeaderboardTable).show(rows)
