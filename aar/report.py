@@ -10,7 +10,7 @@ from pydantic import BaseModel
 from aar.events import AgentStatus, RunState
 from aar.runs import summarise
 from aar.runtime import RunPaths
-from aar.store import AgentRow, LeaderboardRow, RunStore
+from aar.store import AgentRow, LeaderboardRow, RunStore, SubmissionRow
 
 
 class AgentReport(BaseModel):
@@ -73,6 +73,24 @@ def device_time(rows: list[dict[str, Any]]) -> list[DeviceTime]:
     return list(out.values())
 
 
+class FlaggedSubmission(BaseModel):
+    """A submission the evaluator rejected, failed or flagged, with why."""
+
+    submission_id: int
+    """The submission that carries the flags."""
+    agent: str
+    kind: str
+    """``predictions`` or ``method``."""
+    label: str
+    """The file it came from."""
+    status: str
+    """``rejected``, ``failed``, ``scored``, or still ``queued`` / ``running``."""
+    flags: list[str]
+    """The submission's flags and those of its scores (``final`` ones aside)."""
+    reason: str
+    """The evaluator's one-line reason for a rejection or failure; empty when it was scored."""
+
+
 class Report(BaseModel):
     run: str
     state: RunState
@@ -83,7 +101,11 @@ class Report(BaseModel):
     final: list[LeaderboardEntry]
     """Scores on the private ``final`` split; empty until ``aar report --final``."""
     flags: dict[str, int]
-    """How many submissions carry each flag (probe, majority, over_budget, ...)."""
+    """How many submissions carry each flag (probe, majority, over_budget, ...), rejected ones included."""
+    flags_by_agent: dict[str, dict[str, int]] = {}
+    """The same count, per agent."""
+    flagged: list[FlaggedSubmission] = []
+    """Every rejected, failed or flagged submission, oldest first."""
     submissions: int
     events: int
     forum_posts: int
@@ -121,11 +143,19 @@ async def build_report(paths: RunPaths) -> Report:
     for post in posts:
         posts_by[post.author] = posts_by.get(post.author, 0) + 1
     best: dict[str, float] = {}
+    scored_flags: dict[int, list[str]] = {}
     for row in board:
         if row.split != "final" and row.pgr is not None:
             best[row.agent] = max(best.get(row.agent, row.pgr), row.pgr)
-        for flag in row.flags if row.split != "final" else ():
+        if row.split != "final":
+            scored_flags[row.submission_id] = scored_flags.get(row.submission_id, []) + row.flags
+    flagged = _flagged(submissions, scored_flags)
+    by_agent: dict[str, dict[str, int]] = {}
+    for item in flagged:
+        mine = by_agent.setdefault(item.agent, {})
+        for flag in item.flags:
             flags[flag] = flags.get(flag, 0) + 1
+            mine[flag] = mine.get(flag, 0) + 1
     job_counts: dict[str, int] = {}
     for job in jobs:
         job_counts[job.status] = job_counts.get(job.status, 0) + 1
@@ -138,12 +168,34 @@ async def build_report(paths: RunPaths) -> Report:
         leaderboard=[_entry(r) for r in board if r.split != "final"],
         final=[_entry(r) for r in board if r.split == "final"],
         flags=flags,
+        flags_by_agent=by_agent,
+        flagged=flagged,
         submissions=len(submissions),
         events=events,
         forum_posts=len(posts),
         eval_jobs=job_counts,
         device_time=device_time(used),
     )
+
+
+def _flagged(submissions: list[SubmissionRow], scored_flags: dict[int, list[str]]) -> list[FlaggedSubmission]:
+    out = []
+    for sub in submissions:
+        flags = list(dict.fromkeys(sub.flags + scored_flags.get(sub.id, [])))
+        if flags or sub.status in ("rejected", "failed"):
+            reason = sub.error if sub.status in ("rejected", "failed") else ""
+            out.append(
+                FlaggedSubmission(
+                    submission_id=sub.id,
+                    agent=sub.agent,
+                    kind=sub.kind,
+                    label=sub.label,
+                    status=sub.status,
+                    flags=flags,
+                    reason=reason,
+                )
+            )
+    return out
 
 
 def _pgr(entry: LeaderboardEntry) -> str:
@@ -213,6 +265,26 @@ def render_markdown(report: Report) -> str:
     )
     if report.flags:
         lines += ["", "## Flags", ""] + [f"- {flag}: {n}" for flag, n in sorted(report.flags.items())]
+        names = sorted(report.flags)
+        per_agent = [
+            [agent, *(counts.get(f, 0) for f in names)] for agent, counts in sorted(report.flags_by_agent.items())
+        ]
+        lines += ["", *_table(["agent", *names], per_agent)]
+    if report.flagged:
+        lines += ["", "## Rejected and flagged submissions", ""]
+        rows = [
+            [
+                f.submission_id,
+                f.agent,
+                f.kind,
+                f.label or "-",
+                f.status,
+                ", ".join(f.flags) or "-",
+                f.reason.replace("\n", " ") or "-",
+            ]
+            for f in report.flagged
+        ]
+        lines += _table(["submission", "agent", "kind", "file", "status", "flags", "reason"], rows)
     lines += ["", "## Evaluator", ""] + [f"- {status}: {n}" for status, n in sorted(report.eval_jobs.items())]
     if report.device_time:
         lines += ["", "## Evaluator device time", ""]

@@ -123,7 +123,11 @@ def _attach(paths: RunPaths) -> int:
 
 
 def _preflight(config: RunConfig) -> None:
-    """Fail before a run exists, not minutes into it: every device must exist, a Claude team needs its key."""
+    """Fail before a run exists, not minutes into it: sandboxes need isolation, every device must exist,
+    a Claude team needs its key and prices."""
+    from sandbox.factory import check_isolation
+
+    check_isolation(config.sandbox)
     missing = missing_devices(config.device_plan())
     if missing:
         raise ConfigError(missing)

@@ -130,11 +130,28 @@ async def run_daemon(root: Path, *, printer: Callable[[EventRow], None] | None =
     return 0 if final_state in ("finished", "stopped") else 1
 
 
+async def _record_isolation(ctx: RunContext) -> None:
+    """Refuse to drive a run whose sandboxes would have no isolation, unless its config allows it; say which."""
+    from sandbox.factory import ISOLATED, check_isolation
+
+    isolation = await asyncio.to_thread(check_isolation, ctx.config.sandbox)
+    await ctx.store.set_meta("isolation", isolation)
+    if isolation not in ISOLATED:
+        ctx.store.emit(
+            None,
+            RunLog(
+                level="warning",
+                message='UNISOLATED run (sandbox.isolation = "none-allowed"): every score carries the unisolated flag',
+            ),
+        )
+
+
 async def _drive(ctx: RunContext) -> tuple[RunState, str]:
     from agents.monitors import run_monitors
     from agents.team import run_team
     from evaluator.service import prepare_workspaces, serve
 
+    await _record_isolation(ctx)
     await prepare_workspaces(ctx)
     await _set_state(ctx.store, "running")
     monitors = asyncio.create_task(run_monitors(ctx), name="monitors")

@@ -83,10 +83,12 @@ async def main(rounds: int, megabytes: int) -> None:
     image = ensure_minimal_image(client)
     with tempfile.TemporaryDirectory() as tmp:
         base = Path(tmp)
+        base.chmod(0o711)  # a root daemon's plain sandbox runs as uid 65534, who must pass it
         config = SandboxConfig(backend="docker", image=image, memory="1g", pids=256)
         dock = DockerSandbox(config, name="bench", workspace=base / "docker")
         bwrap = LocalSandbox(config, name="bench", workspace=base / "bwrap", isolate=True)
-        plain = LocalSandbox(config, name="bench", workspace=base / "plain", isolate=False)
+        unisolated = config.model_copy(update={"isolation": "none-allowed"})
+        plain = LocalSandbox(unisolated, name="bench", workspace=base / "plain", isolate=False)
         for box in (dock, bwrap, plain):
             await box.start()
         container = client.containers.get(dock.container_name)

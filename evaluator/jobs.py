@@ -2,7 +2,8 @@
 
 baselines    weak, ceiling and vanilla over the run's seeds (cached); result: vanilla's PGR
 predictions  one 0/1 per feedback input, scored against every seed's baselines
-method       a submitted method re-run over the run's seeds in a fresh sandbox, scored outside it
+method       a submitted method re-run over the run's seeds in a fresh sandbox, scored outside it,
+             then once more on the canary (weak labels shuffled; ``evaluator.canary``)
 """
 
 from __future__ import annotations
@@ -134,13 +135,17 @@ def run_predictions(ev: Evaluation, spec: PredictionsJob, report: Report) -> lis
 
 
 async def run_method_job(ev: Evaluation, spec: MethodJob, report: Report) -> list[Scored]:
-    from evaluator.verify import verify_method
+    from evaluator.canary import canary_flags
+    from evaluator.verify import canary_run, verify_method
 
     seeds = ev.seeds if spec.seeds is None else spec.seeds
     weak, ceiling, _, _ = await asyncio.to_thread(
         ev.baseline_matrices, seeds, lambda f, d: report(0.2 * f, f"baselines: {d}")
     )
-    runs = await verify_method(ev, spec, seeds, lambda f, d: report(0.2 + 0.78 * f, d))
+    share = len(seeds) / (len(seeds) + 1)
+    runs = await verify_method(ev, spec, seeds, lambda f, d: report(0.2 + 0.78 * share * f, d))
+    canary = await canary_run(ev, spec, seeds[0], lambda f, d: report(0.2 + 0.78 * (share + (1 - share) * f), d))
+    flags, canary_metrics = canary_flags(runs, canary)
     n = ev.n_feedback
     transfer = np.array([r["feedback"] for r in runs])
     if transfer.shape != (len(seeds), n):
@@ -153,8 +158,10 @@ async def run_method_job(ev: Evaluation, spec: MethodJob, report: Report) -> lis
             {"seed": s, "acc_transfer": a, "seconds": r.get("seconds")}
             for s, a, r in zip(seeds, per_seed_accuracy(transfer, labels), runs, strict=False)
         ],
+        **canary_metrics,
     }
-    return [score("seeds", labels, weak, ceiling, transfer, extra=extra)]
+    scored = score("seeds", labels, weak, ceiling, transfer, extra=extra)
+    return [scored.model_copy(update={"flags": scored.flags + flags})]
 
 
 def summary(results: list[Scored]) -> str:

@@ -24,9 +24,10 @@ from aar.runtime import RunContext
 from aar.store import JobRow, RunStore
 from evaluator.bundle import MANIFEST
 from evaluator.job_specs import BaselinesJob, enqueue
+from evaluator.outputs import earlier_method_outputs, method_outputs
 from evaluator.pool import WorkerPool
 from evaluator.runfiles import RunFiles
-from evaluator.submissions import judge
+from evaluator.submissions import earlier_predictions, judge, output_flags
 
 POLL_S = 0.2
 
@@ -82,14 +83,15 @@ async def serve(ctx: RunContext) -> None:
     )
     await supervisor.recover()
     await _enqueue_baselines(store, ctx.config.evaluator.seeds)
-    watcher = JobWatcher(store)
+    unisolated = await asyncio.to_thread(_unisolated, ctx)
+    watcher = JobWatcher(store, files, n_feedback)
     await watcher.prime()
     supervised = asyncio.create_task(supervisor.run(ctx.stop), name="evaluator-worker")
     try:
         while not ctx.stop.is_set():
             if supervised.done():
                 supervised.result()  # it only returns early by raising
-            await intake(ctx, n_feedback)
+            await intake(ctx, n_feedback, unisolated=unisolated)
             await watcher.poll()
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(ctx.stop.wait(), POLL_S)
@@ -107,8 +109,17 @@ async def _enqueue_baselines(store: RunStore, seeds: int) -> None:
     await enqueue(store, BaselinesJob(seeds=list(range(seeds))))
 
 
-async def intake(ctx: RunContext, n_feedback: int) -> None:
-    """Judge every queued submission that has no job yet; record the verdict and enqueue it."""
+def _unisolated(ctx: RunContext) -> bool:
+    """True when the run's sandboxes have no isolation (allowed by ``sandbox.isolation = "none-allowed"``)."""
+    from sandbox.factory import ISOLATED, effective_isolation
+
+    return effective_isolation(ctx.config.sandbox) not in ISOLATED
+
+
+async def intake(ctx: RunContext, n_feedback: int, *, unisolated: bool = False) -> None:
+    """Judge every queued submission that has no job yet; record the verdict and enqueue it.
+
+    A run without isolation marks every submission (so every score) ``unisolated``."""
     store = ctx.store
     subs = await store.submissions()
     queued = [s for s in subs if s.status == "queued"]
@@ -120,8 +131,9 @@ async def intake(ctx: RunContext, n_feedback: int) -> None:
             await store.update_submission(sub.id, status="running")
             continue
         earlier = [s for s in subs if s.id < sub.id]
-        verdict = judge(sub, earlier, ctx.config.evaluator, n_feedback)
-        flags = list(dict.fromkeys(sub.flags + verdict.flags))
+        outputs = await asyncio.to_thread(earlier_method_outputs, RunFiles(ctx.paths), earlier)
+        verdict = judge(sub, earlier, ctx.config.evaluator, n_feedback, outputs)
+        flags = list(dict.fromkeys(sub.flags + verdict.flags + (["unisolated"] if unisolated else [])))
         kind: Literal["predictions", "method"] = "predictions" if sub.kind == "predictions" else "method"
         if verdict.accepted and verdict.spec is not None:
             job_id = await enqueue(store, verdict.spec, submission_id=sub.id)
@@ -142,8 +154,11 @@ async def intake(ctx: RunContext, n_feedback: int) -> None:
 class JobWatcher:
     """Turns the worker's job and result rows into events, and finishes submissions."""
 
-    def __init__(self, store: RunStore) -> None:
+    def __init__(self, store: RunStore, files: RunFiles | None = None, n_feedback: int = 0) -> None:
+        """``files``: where verified methods' outputs are, so they are judged like prediction files."""
         self.store = store
+        self.files = files
+        self.n_feedback = n_feedback
         self.seen: dict[int, tuple[str, float, str, int]] = {}
 
     async def prime(self) -> None:
@@ -195,7 +210,21 @@ class JobWatcher:
                 ),
             )
         if job.submission_id is not None:
-            await self.store.update_submission(job.submission_id, status="scored")
+            flags = await self._output_flags(job) if job.kind == "method" else None
+            await self.store.update_submission(job.submission_id, status="scored", flags=flags)
+
+    async def _output_flags(self, job: JobRow) -> list[str] | None:
+        """The submission's flags plus those its outputs earn against every earlier file and method output."""
+        sub = await self.store.submission(job.submission_id) if job.submission_id is not None else None
+        if sub is None or self.files is None:
+            return None
+        earlier = [s for s in await self.store.submissions() if s.id < sub.id]
+        files = self.files
+        outputs = await asyncio.to_thread(method_outputs, files, sub.id)
+        previous = earlier_predictions(earlier, self.n_feedback) + await asyncio.to_thread(
+            earlier_method_outputs, files, earlier
+        )
+        return list(dict.fromkeys(sub.flags + output_flags(outputs, previous)))
 
     async def _agent(self, job: JobRow) -> str | None:
         if job.submission_id is None:

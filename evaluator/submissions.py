@@ -6,11 +6,17 @@ whether it is scored, and say why not in one line.
 
 Flags:
     malformed     wrong length, a value that is not 0/1, a method that does not parse
-    over_budget   the agent has used its query budget of scored prediction files
+    over_budget   the agent has used its query budget of prediction files, or its method budget
     rate_limited  more submissions in the last minute than ``rate_limit_per_min``
-    probe         differs from an earlier prediction file in only a few predictions
-    duplicate     identical to an earlier prediction file
+    probe         differs from an earlier prediction file or method output in only a few predictions
+    duplicate     identical to an earlier prediction file or method output
     majority      (nearly) every prediction is the same label
+    unisolated    the run's sandboxes have no isolation (``sandbox.isolation = "none-allowed"``)
+
+A method is judged by what it outputs as well as by its source: once verified,
+each seed's feedback predictions meet the same probe, duplicate and majority
+checks as a prediction file (``output_flags``), so a method returning a fixed
+list launders nothing.
 """
 
 from __future__ import annotations
@@ -91,8 +97,10 @@ def judge(
     earlier: list[SubmissionRow],
     config: EvaluatorConfig,
     n_feedback: int,
+    earlier_outputs: Sequence[Sequence[int]] = (),
 ) -> Verdict:
-    """Decide on ``sub`` given every earlier submission of the run (all agents)."""
+    """Decide on ``sub`` given every earlier submission of the run (all agents) and the 0/1
+    feedback outputs of its earlier verified methods."""
     mine = [s for s in earlier if s.agent == sub.agent]
     recent = [s for s in mine if sub.ts - s.ts < 60.0]
     allowed = max(1, int(config.rate_limit_per_min))
@@ -107,6 +115,14 @@ def judge(
         spec, error = check_method(sub.payload)
         if spec is None:
             return Verdict(False, ["malformed"], error)
+        verified = [s for s in mine if s.kind == "method" and s.status != "rejected"]
+        if len(verified) >= config.method_budget:
+            return Verdict(
+                False,
+                ["over_budget"],
+                f"method budget used: {config.method_budget} methods per agent are verified; "
+                "improve on your best one and ask the supervisor for more",
+            )
         seeds = list(range(config.seeds))
         return Verdict(True, [], "", MethodJob(submission_id=sub.id, seeds=seeds, **spec))
     if sub.kind != "predictions":
@@ -121,19 +137,26 @@ def judge(
             ["over_budget"],
             f"query budget used: {config.query_budget} prediction files per agent are scored on feedback; submit a method instead",
         )
-    flags = []
-    share = max(sum(preds), len(preds) - sum(preds)) / max(1, len(preds))
-    if share >= MAJORITY_SHARE:
-        flags.append("majority")
-    distances = [hamming(preds, p) for p in _earlier_predictions(earlier, n_feedback)]
-    if distances and min(distances) == 0:
-        flags.append("duplicate")
-    elif distances and min(distances) <= probe_threshold(n_feedback):
-        flags.append("probe")
+    flags = output_flags([preds], [*earlier_predictions(earlier, n_feedback), *earlier_outputs])
     return Verdict(True, flags, "", PredictionsJob(predictions=preds, submission_id=sub.id))
 
 
-def _earlier_predictions(earlier: list[SubmissionRow], n: int) -> list[list[int]]:
+def output_flags(outputs: Sequence[Sequence[int]], earlier: Sequence[Sequence[int]]) -> list[str]:
+    """``majority``, ``duplicate`` or ``probe`` for 0/1 feedback outputs (a file, or a method's seeds)
+    against every earlier one of the run."""
+    flags = []
+    if any(max(sum(o), len(o) - sum(o)) / max(1, len(o)) >= MAJORITY_SHARE for o in outputs):
+        flags.append("majority")
+    distances = [hamming(o, e) for o in outputs for e in earlier if len(e) == len(o)]
+    if distances and min(distances) == 0:
+        flags.append("duplicate")
+    elif distances and outputs and min(distances) <= probe_threshold(len(outputs[0])):
+        flags.append("probe")
+    return flags
+
+
+def earlier_predictions(earlier: list[SubmissionRow], n: int) -> list[list[int]]:
+    """The valid prediction files among ``earlier``, as 0/1 lists."""
     out = []
     for s in earlier:
         if s.kind == "predictions" and "malformed" not in s.flags:

@@ -26,7 +26,19 @@ from evaluator.jobs import Report
 if TYPE_CHECKING:
     from evaluator.jobs import Evaluation
 
+TAIL_LINES = 6
+TAIL_CHARS = 400
+LABEL_RUN = re.compile(r"(?:[01](?:\W{0,3}|$)){16,}")
+"""Sixteen or more 0/1 values in a row, whatever separates them."""
 SAFE_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,63}\.py$")
+
+
+def failure_tail(output: str) -> str:
+    """What an agent gets back of a failed run: the method's own output, its last lines cut to
+    ``TAIL_CHARS``, with long runs of 0/1 values redacted (a label list smuggled out, where a
+    waived isolation let the method read one)."""
+    tail = " | ".join(output.strip().splitlines()[-TAIL_LINES:])[-TAIL_CHARS:]
+    return LABEL_RUN.sub("[0/1 run redacted]", tail)
 
 
 def method_filename(name: str) -> str:
@@ -36,33 +48,51 @@ def method_filename(name: str) -> str:
 
 async def verify_method(ev: Evaluation, spec: MethodJob, seeds: list[int], report: Report) -> list[dict[str, Any]]:
     """Per-seed predictions of the method (``feedback`` and ``final`` lists of P(y=1))."""
+    submission = spec.submission_id
+    runs = await _in_fresh_sandbox(ev, spec, f"verify-{submission}", seeds, report)
+    out_dir = ev.files.verify(submission)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    for seed, run in zip(seeds, runs, strict=False):
+        (out_dir / f"seed{seed}.json").write_text(json.dumps(run))
+    return runs
+
+
+async def canary_run(ev: Evaluation, spec: MethodJob, seed: int, report: Report) -> dict[str, Any]:
+    """The method's predictions for ``seed`` on the canary bundle (weak labels shuffled), in a fresh sandbox."""
+    submission = spec.submission_id
+    (run,) = await _in_fresh_sandbox(ev, spec, f"canary-{submission}", [seed], report, shuffle=True)
+    return run
+
+
+async def _in_fresh_sandbox(
+    ev: Evaluation, spec: MethodJob, name: str, seeds: list[int], report: Report, *, shuffle: bool = False
+) -> list[dict[str, Any]]:
+    from evaluator.canary import shuffle_weak_labels
     from sandbox.factory import create_sandbox
 
-    submission = spec.submission_id
     filename = method_filename(spec.filename)
     ev.paths.workspaces.mkdir(parents=True, exist_ok=True)
-    workdir = Path(tempfile.mkdtemp(prefix=f".verify-{submission}-", dir=ev.paths.workspaces))
-    out_dir = ev.files.verify(submission)
+    workdir = Path(tempfile.mkdtemp(prefix=f".{name}-", dir=ev.paths.workspaces))
     try:
         shutil.copytree(ev.files.bundle, workdir / "task")
+        if shuffle:
+            shuffle_weak_labels(workdir / "task")
         (workdir / filename).write_text(spec.source)
         workdir.chmod(0o777)  # the sandbox may run as another (non-root) user who writes predictions here
-        sandbox = create_sandbox(ev.sandbox_config, name=f"verify-{submission}", workspace=workdir)
+        sandbox = create_sandbox(ev.sandbox_config, name=name, workspace=workdir)
         await sandbox.start()
         try:
             runs = []
             for i, seed in enumerate(seeds):
+                what = "the canary (weak labels shuffled)" if shuffle else filename
                 report(
                     i / len(seeds),
-                    f"seed {seed}: running {filename} in a fresh {sandbox.backend} sandbox ({sandbox.isolation})",
+                    f"seed {seed}: running {what} in a fresh {sandbox.backend} sandbox ({sandbox.isolation})",
                 )
                 run = await _run_seed(sandbox, filename, seed, ev)
                 runs.append({**run, "sandbox": f"{sandbox.backend} ({sandbox.isolation})"})
         finally:
             await sandbox.stop()
-        out_dir.mkdir(parents=True, exist_ok=True)
-        for seed, run in zip(seeds, runs, strict=False):
-            (out_dir / f"seed{seed}.json").write_text(json.dumps(run))
         return runs
     finally:
         shutil.rmtree(workdir, ignore_errors=True)
@@ -90,8 +120,7 @@ async def _run_seed(sandbox: Any, filename: str, seed: int, ev: Evaluation) -> d
     )
     if not result.ok:
         why = "timed out" if result.timed_out else f"exited with {result.exit_code}"
-        tail = (result.stderr or result.stdout).strip().splitlines()[-6:]
-        raise JobError(f"seed {seed}: the method {why}: " + " | ".join(tail)[-800:])
+        raise JobError(f"seed {seed}: the method {why}: {failure_tail(result.stderr or result.stdout)}")
     try:
         data = json.loads(await sandbox.read_file(out))
     except (ValueError, OSError) as exc:

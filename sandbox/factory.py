@@ -14,6 +14,7 @@ from typing import Any, Protocol
 
 from aar.config import SandboxConfig
 from sandbox.base import EventCallback, Sandbox
+from sandbox.policy import no_isolation_error
 
 PROBE_TIMEOUT_S = 3
 
@@ -83,6 +84,27 @@ def _local(config: SandboxConfig, *, name: str, workspace: Path, on_event: Event
 BACKENDS: dict[str, SandboxMaker] = {"docker": _docker, "local": _local}
 """The registry of backends by ``sandbox.backend`` name; a new one adds its name to that
 config field's Literal and an entry here, and passes tests/sandbox/test_conformance.py."""
+
+
+ISOLATED = ("docker", "bubblewrap")
+"""Isolation kinds that keep held-out labels and ``run.db`` out of a sandbox's reach."""
+
+
+def effective_isolation(config: SandboxConfig) -> str:
+    """What would isolate this run's sandboxes on this machine: ``docker``, ``bubblewrap`` or ``none``."""
+    from sandbox.bwrap import bwrap_path
+
+    if resolve_backend(config) == "docker":
+        return "docker"
+    return "bubblewrap" if bwrap_path() else "none"
+
+
+def check_isolation(config: SandboxConfig) -> str:
+    """The run's isolation; raises the one-line ``no_isolation_error`` when there is none and it is required."""
+    isolation = effective_isolation(config)
+    if isolation not in ISOLATED and config.isolation == "required":
+        raise no_isolation_error(config)
+    return isolation
 
 
 def create_sandbox(

@@ -5,7 +5,8 @@ aar's Python read-only, its workspace at ``/workspace``, no network and no
 other process, and dies with the daemon. Without it (``isolation = "none"``,
 shown as such in events and the TUI) it is a plain subprocess in the
 workspace with rlimits and a scrubbed environment; that is convenience, not
-a security boundary. Either way the command runs aar's own interpreter, so
+a security boundary, so it needs ``sandbox.isolation = "none-allowed"``, and a
+root daemon then runs it as an unprivileged user (``sandbox.unprivileged``). Either way the command runs aar's own interpreter, so
 ``python -m evaluator.run_method`` works inside, and every command gets its
 own process group (its own pid namespace under bubblewrap), so a timeout or
 an interrupt kills the whole tree.
@@ -26,8 +27,9 @@ from collections.abc import Callable
 from pathlib import Path
 
 from aar.config import SandboxConfig
+from sandbox import unprivileged
 from sandbox.base import EventCallback, ExecResult, OutputCallback, Sandbox, SandboxError, Stream
-from sandbox.bwrap import bwrap_argv, bwrap_path
+from sandbox.bwrap import bwrap_argv, bwrap_path, python_roots, run_root_of
 from sandbox.files import HostFiles, Workspace
 from sandbox.output import OutputPump
 from sandbox.policy import (
@@ -39,6 +41,7 @@ from sandbox.policy import (
     inside_cwd,
     local_path,
     memory_bytes,
+    no_isolation_error,
 )
 
 READ_CHUNK = 64 * 1024
@@ -56,28 +59,35 @@ def _limit_tools() -> tuple[str | None, str | None]:
     return shutil.which("prlimit"), shutil.which("setpriv")
 
 
-def _limits(memory: int, pdeathsig: bool) -> None:
+def _limits(memory: int, pdeathsig: bool, drop: bool = False) -> None:
     """Fallback run in the child before exec (slower: the parent must fork, not vfork)."""
     resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
     resource.setrlimit(resource.RLIMIT_DATA, (memory, memory))
     if pdeathsig:
         _libc().prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
+    if drop:
+        unprivileged.drop_privileges()
 
 
-def limited(argv: list[str], memory: int, *, pdeathsig: bool) -> tuple[list[str], Callable[[], None] | None]:
-    """``argv`` under rlimits (no core files, data capped at ``memory``), dying with the daemon if asked.
+def limited(
+    argv: list[str], memory: int, *, pdeathsig: bool, drop: bool = False
+) -> tuple[list[str], Callable[[], None] | None]:
+    """``argv`` under rlimits (no core files, data capped at ``memory``), dying with the daemon if asked,
+    and run as the unprivileged sandbox user if ``drop``.
 
     util-linux's ``prlimit`` / ``setpriv`` wrappers exec in place (same pid, exact limits from
     the first instruction); without them a ``preexec_fn`` does the same, at a few ms per command.
     """
     prlimit, setpriv = _limit_tools()
-    if prlimit is None or (pdeathsig and setpriv is None):
+    if prlimit is None or ((pdeathsig or drop) and setpriv is None):
         if pdeathsig:
             _libc()  # resolve in the parent: a dlopen in the forked child is slow
-        return argv, functools.partial(_limits, memory, pdeathsig)
+        return argv, functools.partial(_limits, memory, pdeathsig, drop)
     wrapped = [prlimit, f"--data={memory}", "--core=0", "--", *argv]
-    if pdeathsig and setpriv is not None:
-        wrapped = [setpriv, "--pdeathsig", "KILL", "--", *wrapped]
+    if pdeathsig or drop:
+        assert setpriv is not None
+        switch = unprivileged.setpriv_args(setpriv) if drop else [setpriv]
+        wrapped = [*switch, *(["--pdeathsig", "KILL"] if pdeathsig else []), "--", *wrapped]
     return wrapped, None
 
 
@@ -105,6 +115,8 @@ class LocalSandbox(HostFiles, Sandbox):
         self.isolate = isolate
         self.isolation = "none"
         self.files = Workspace(workspace)
+        self.runs_as: int | None = None
+        """The uid commands run as when it is not the daemon's own (a root daemon without bubblewrap)."""
         self._bwrap: str | None = None
         self._started = False
         self._running: dict[str, tuple[ExecState, asyncio.subprocess.Process]] = {}
@@ -118,10 +130,33 @@ class LocalSandbox(HostFiles, Sandbox):
             raise SandboxError(
                 "bubblewrap (bwrap) is not installed or cannot create namespaces here; install it with `apt-get install -y bubblewrap`"
             )
+        if self._bwrap is None and self.config.isolation == "required":
+            raise no_isolation_error(self.config)
         self.isolation = "bubblewrap" if self._bwrap else "none"
+        detail = ""
+        if self._bwrap is None and unprivileged.wanted():
+            note = await asyncio.to_thread(self._hand_to_sandbox_user)
+            detail = (
+                f"no isolation: commands run as uid {unprivileged.SANDBOX_UID} (setpriv), with the host's files "
+                f"and network; the run folder is closed to that user{note}"
+            )
+        elif self._bwrap is None:
+            detail = "no isolation: commands run as this user, with the host's files and network"
         self._started = True
-        detail = "" if self._bwrap else "no isolation: commands run as this user, with the host's files and network"
         await emit_lifecycle(self.on_event, "started", self.backend, self.isolation, detail)
+
+    def _hand_to_sandbox_user(self) -> str:
+        """Root without bubblewrap: close the run folder, give the workspace to the sandbox user.
+
+        Returns a note for the start event when aar's Python is out of that user's reach."""
+        run_root = run_root_of(self.workspace)
+        if run_root is not None:
+            unprivileged.close_run_folder(run_root)
+        unprivileged.check_reachable(self.workspace)
+        self.files = Workspace(self.workspace, owner=(unprivileged.SANDBOX_UID, unprivileged.SANDBOX_GID))
+        self.files.chown_all()
+        self.runs_as = unprivileged.SANDBOX_UID
+        return unprivileged.python_note(python_roots())
 
     def _command(self, argv: list[str], cwd: str | None) -> tuple[list[str], Callable[[], None] | None, str, str]:
         """(full argv, preexec_fn, host cwd, HOME) for a command."""
@@ -140,7 +175,7 @@ class LocalSandbox(HostFiles, Sandbox):
         host_cwd = self.files.resolve(cwd or ".")
         if not host_cwd.is_dir():
             raise SandboxError(f"{cwd}: no such folder in the workspace")
-        full, preexec = limited(argv, memory, pdeathsig=True)
+        full, preexec = limited(argv, memory, pdeathsig=True, drop=self.runs_as is not None)
         return full, preexec, str(host_cwd), str(self.workspace.resolve())
 
     async def exec(

@@ -14,6 +14,7 @@ import sys
 import time
 from dataclasses import dataclass, field
 
+from aar.config import SandboxConfig
 from aar.events import LifecycleAction, SandboxLifecycle
 from sandbox.base import EventCallback, ExecResult, SandboxError
 from sandbox.files import INSIDE_ROOT
@@ -22,6 +23,16 @@ MARKER_VAR = "AAR_EXEC"
 """Set in every command's environment to a per-exec token, so its whole process tree can be found."""
 
 _UNITS = {"": 1, "k": 1024, "m": 1024**2, "g": 1024**3}
+
+
+def no_isolation_error(config: SandboxConfig) -> SandboxError:
+    """The one line a run without isolation refuses to start with: what to install or start, or how to waive it."""
+    wanted = "Docker" if config.backend == "docker" else "bubblewrap or Docker"
+    return SandboxError(
+        f"sandboxes would have no isolation here ({wanted} unavailable), so held-out labels would be readable: "
+        "install bubblewrap (`sudo apt-get install -y bubblewrap`) or start Docker and run `aar sandbox build`; "
+        'to run unisolated anyway set sandbox.isolation = "none-allowed"'
+    )
 
 
 def as_argv(command: str | list[str]) -> list[str]:

@@ -32,7 +32,7 @@ from aar.events import (
     ToolCalled,
     ToolReturned,
 )
-from aar.store import AgentRow, LeaderboardRow, PostRow
+from aar.store import AgentRow, LeaderboardRow, PostRow, SubmissionRow
 from tui.text import clip, one_line, pgr, visible
 
 TAIL_LINES = 300
@@ -163,6 +163,10 @@ class RunUpdate:
     """Posts in the store, read when new ones arrive (the model keeps the newest ``POSTS_KEPT``)."""
     state: str = ""
     leaderboard: list[LeaderboardRow] | None = None
+    flagged: list[SubmissionRow] | None = None
+    """Rejected, failed and flagged submissions (read with the leaderboard)."""
+    run_isolation: str = ""
+    """What isolates the run's sandboxes, as the daemon recorded it (``none``: an UNISOLATED run)."""
     queue: QueueCounts | None = None
     revised: list[PostRow] = field(default_factory=list)
     """Posts read again because they were quarantined, restored, pinned or had their claims checked."""
@@ -204,6 +208,9 @@ class RunModel:
         self.posts: deque[PostRow] = deque(maxlen=POSTS_KEPT)
         self.post_count = 0
         self.leaderboard: list[LeaderboardRow] = []
+        self.flagged: list[SubmissionRow] = []
+        self.unisolated = False
+        """Set for good once the daemon records that the run has no isolation."""
         self.queue = QueueCounts()
         self.log = Tail(100)
         self.last_event_id = 0
@@ -260,6 +267,12 @@ class RunModel:
         if update.leaderboard is not None and update.leaderboard != self.leaderboard:
             self.leaderboard = update.leaderboard
             changes.board = True
+        if update.flagged is not None and update.flagged != self.flagged:
+            self.flagged = update.flagged
+            changes.board = True
+        if update.run_isolation == "none" and not self.unisolated:
+            self.unisolated = True
+            changes.status = True
         if update.queue is not None and update.queue != self.queue:
             self.queue = update.queue
             changes.status = True

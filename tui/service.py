@@ -140,9 +140,13 @@ class RunClient:
             state=observed_state(
                 await self.store.get_meta("state", "created") or "created", holder_pid(self.paths.lock)
             ),
+            run_isolation=await self.store.get_meta("isolation", "") or "",
         )
         if slow:
             update.leaderboard = await self.store.leaderboard()
+            update.flagged = [
+                s for s in await self.store.submissions() if s.flags or s.status in ("rejected", "failed")
+            ]
             update.queue = await self.queue()
         update.revised = await self._revised_posts(update.events)
         return update

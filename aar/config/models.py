@@ -138,6 +138,10 @@ class SandboxConfig(_Section):
     """GPUs to pass through: ``all``, ``none`` or a list like ``0,1``."""
     exec_timeout_s: Annotated[float, Field(gt=0)] = 600.0
     """Default timeout of one sandbox command."""
+    isolation: Literal["required", "none-allowed"] = "required"
+    """``required``: a run refuses to start when its sandboxes (the agents' and the evaluator's
+    verification sandbox) would have no isolation (no Docker, no working bubblewrap).
+    ``none-allowed`` waives that: the run is marked UNISOLATED and every score carries ``unisolated``."""
 
 
 class ToyTaskConfig(_Section):
@@ -194,6 +198,10 @@ class EvaluatorConfig(_Section):
     """Prediction submissions each agent may score on the feedback split."""
     rate_limit_per_min: Annotated[float, Field(gt=0)] = 6.0
     """Submissions per agent per minute."""
+    method_budget: Annotated[int, Field(ge=0)] = 20
+    """Method submissions each agent may have verified; past it a method is rejected ``over_budget``."""
+    agent_pgr_precision: Annotated[float, Field(gt=0, le=1)] = 0.01
+    """Agents see feedback PGR (and its CI) rounded to this step; the supervisor sees full precision."""
     job_timeout_s: Annotated[float, Field(gt=0)] = 1800.0
     """A job running longer is killed and retried once."""
 

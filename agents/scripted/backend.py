@@ -16,6 +16,7 @@ import re
 from typing import Any
 
 from agents.backend import ModelRequest, ModelResponse, TextCallback, Usage
+from agents.scripted.attacker import ATTACKER_MODEL, Attacker
 from agents.scripted.policy import Researcher, encode_input
 from agents.scripted.reading import read
 
@@ -33,8 +34,11 @@ class ScriptedBackend:
 
     async def respond(self, request: ModelRequest, on_text: TextCallback) -> ModelResponse:
         conv = read(request.messages)
-        researcher = Researcher(request.agent, _direction(request), misbehaving=request.agent in self.misbehaving)
-        action = researcher.decide(conv)
+        if request.model == ATTACKER_MODEL:  # the integrity suite's reward hacker
+            action = Attacker(request.agent).decide(conv)
+        else:
+            misbehaving = request.agent in self.misbehaving
+            action = Researcher(request.agent, _direction(request), misbehaving=misbehaving).decide(conv)
         await self._stream(action.thinking + "\n", on_text)
         tool_use = {
             "type": "tool_use",

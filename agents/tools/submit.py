@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import math
 import time
 from pathlib import PurePosixPath
 from typing import Annotated, Any
@@ -25,15 +26,23 @@ POLL_S = 0.25
 MAX_WAIT_S = 1800.0
 
 
-def pgr_text(pgr: float | None, low: float | None, high: float | None) -> str:
+def coarse(value: float, step: float) -> str:
+    """``value`` rounded to a multiple of ``step``, printed with the decimals ``step`` has (0.01: two)."""
+    decimals = max(0, -math.floor(math.log10(step) + 1e-9))
+    return f"{round(value / step) * step:.{decimals}f}"
+
+
+def pgr_text(pgr: float | None, low: float | None, high: float | None, step: float = 0.001) -> str:
+    """PGR with its interval as an agent sees it: rounded to ``step`` (``evaluator.agent_pgr_precision``),
+    so a submission that flips a prediction or two learns nothing from the score."""
     if pgr is None:
         return "no PGR (the ceiling is not above the weak model)"
-    interval = f" [95% CI {low:.3f}, {high:.3f}]" if low is not None and high is not None else ""
-    return f"PGR {pgr:.3f}{interval}"
+    interval = f" [95% CI {coarse(low, step)}, {coarse(high, step)}]" if low is not None and high is not None else ""
+    return f"PGR {coarse(pgr, step)}{interval}"
 
 
-def result_text(sub: SubmissionRow, results: list[ResultRow]) -> str:
-    """What the evaluator said about a submission, in one paragraph."""
+def result_text(sub: SubmissionRow, results: list[ResultRow], step: float = 0.001) -> str:
+    """What the evaluator said about a submission, in one paragraph, scores rounded to ``step``."""
     if sub.status == "rejected":
         return f"submission #{sub.id} was rejected: {sub.error or 'no reason given'}" + _flags(sub.flags)
     if sub.status == "failed":
@@ -42,13 +51,13 @@ def result_text(sub: SubmissionRow, results: list[ResultRow]) -> str:
     for r in results:
         m = r.metrics
         accs = ", ".join(
-            f"{k.removeprefix('acc_')} {m[k]:.3f}"
+            f"{k.removeprefix('acc_')} {coarse(m[k], step)}"
             for k in ("acc_weak", "acc_transfer", "acc_ceiling")
             if isinstance(m.get(k), (int, float))
         )
         seeds = f", {m['seeds']} seed(s)" if m.get("seeds") else ""
         lines.append(
-            f"- {r.split} split: {pgr_text(r.pgr, r.ci_low, r.ci_high)}{seeds}"
+            f"- {r.split} split: {pgr_text(r.pgr, r.ci_low, r.ci_high, step)}{seeds}"
             + (f"; accuracy {accs}" if accs else "")
             + _flags(r.flags)
         )
@@ -68,7 +77,8 @@ async def submit_and_wait(call: CallContext, kind: str, payload: dict[str, Any],
         sub = await store.submission(sub_id)
         if sub is not None and sub.status not in ("queued", "running"):
             results = await store.results(submission_id=sub_id)
-            return ToolResult(result_text(sub, results), is_error=sub.status != "scored")
+            step = call.config.evaluator.agent_pgr_precision
+            return ToolResult(result_text(sub, results, step), is_error=sub.status != "scored")
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(call.control.interrupted.wait(), POLL_S)
     why = "the wait was interrupted" if call.control.interrupted.is_set() else "the evaluator is still working on it"
@@ -143,13 +153,15 @@ class LeaderboardInput(ToolInput):
     """How many of the best results to show."""
 
 
-def format_leaderboard(rows: list[LeaderboardRow], limit: int) -> str:
+def format_leaderboard(rows: list[LeaderboardRow], limit: int, step: float = 0.001) -> str:
     if not rows:
         return "the leaderboard is empty: nothing has been scored yet"
+    # Ranked by the rounded score (ties by submission), so the order tells no more than the numbers.
+    ranked = sorted(rows, key=lambda r: (r.pgr is None, -round((r.pgr or 0.0) / step), r.submission_id))
     lines = [f"{len(rows)} scored result(s), best PGR first (computed by the evaluator):"]
-    for rank, r in enumerate(rows[:limit], 1):
+    for rank, r in enumerate(ranked[:limit], 1):
         what = f" {r.label}" if r.label else ""
-        score = pgr_text(r.pgr, r.ci_low, r.ci_high)
+        score = pgr_text(r.pgr, r.ci_low, r.ci_high, step)
         lines.append(
             f"{rank}. {r.agent} submission #{r.submission_id}{what} ({r.kind}, {r.split}): {score}{_flags(r.flags)}"
         )
@@ -158,11 +170,15 @@ def format_leaderboard(rows: list[LeaderboardRow], limit: int) -> str:
 
 class Leaderboard(Tool):
     name = "leaderboard"
-    description = "The team's evaluated results, best PGR first, with confidence intervals and flags."
+    description = (
+        "The team's evaluated results, best PGR first, with confidence intervals and flags "
+        "(scores rounded to the run's agent precision, 0.01 by default)."
+    )
     Input = LeaderboardInput
 
     async def run(self, args: LeaderboardInput, call: CallContext) -> ToolResult:
-        return ToolResult(format_leaderboard(await call.store.leaderboard(), args.limit))
+        rows = await call.store.leaderboard()
+        return ToolResult(format_leaderboard(rows, args.limit, call.config.evaluator.agent_pgr_precision))
 
 
 class FinishInput(ToolInput):

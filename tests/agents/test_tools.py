@@ -11,7 +11,7 @@ import pytest
 from agents.backend import ModelRequest
 from agents.team import run_team
 from agents.tools.base import MODEL_OUTPUT_CHARS, ToolError
-from agents.tools.submit import parse_predictions
+from agents.tools.submit import coarse, format_leaderboard, parse_predictions
 from tests.agents.helpers import Playbook, config, events, factory, last_results, run_context, tool, turns_of, wait_for
 
 
@@ -155,3 +155,21 @@ def test_prediction_files_in_every_accepted_shape() -> None:
         parse_predictions("1\nyes\n", "p")
     with pytest.raises(ToolError, match="not valid JSON"):
         parse_predictions("[0, 1", "p")
+
+
+def test_agents_see_pgr_rounded_and_ranked_by_the_rounded_score() -> None:
+    from aar.store.rows import LeaderboardRow
+
+    def row(sub: int, pgr: float) -> LeaderboardRow:
+        return LeaderboardRow(
+            result_id=sub, agent="a", submission_id=sub, kind="predictions", label="", pgr=pgr,
+            ci_low=pgr - 0.0512, ci_high=pgr + 0.0498, flags=[], split="feedback", ts=0.0,
+        )  # fmt: skip
+
+    # Two files a flip apart (0.004 of PGR) look the same to the agent, in value and in order.
+    rows = [row(2, 0.3141), row(1, 0.3104)]
+    shown = format_leaderboard(rows, 10, 0.01)
+    assert "PGR 0.31 [95% CI 0.26, 0.36]" in shown and "0.314" not in shown and "0.310" not in shown
+    assert shown.index("submission #1") < shown.index("submission #2"), "ties rank by submission, not by hidden digits"
+    assert "PGR 0.314 [95% CI 0.263, 0.364]" in format_leaderboard(rows, 10, 0.001), "control: finer when configured"
+    assert coarse(0.305, 0.05) == "0.30" and coarse(-0.126, 0.01) == "-0.13"

@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 from aar.config import load_config
 from aar.runtime import RunContext
 from aar.store import RunStore
-from evaluator.service import intake
+from evaluator.runfiles import RunFiles
+from evaluator.service import JobWatcher, intake
 from evaluator.submissions import check_method
+from evaluator.verify import failure_tail
 from tests.evaluator.helpers import make_run
 
 N = 200
@@ -108,3 +111,63 @@ async def test_method_submissions_are_checked_before_they_run(tmp_path: Path, st
 def test_check_method_accepts_a_plain_run() -> None:
     spec, error = check_method({"filename": "mine.py", "source": "def run(ctx):\n    return ctx.weak_labels\n"})
     assert error == "" and spec == {"filename": "mine.py", "source": "def run(ctx):\n    return ctx.weak_labels\n"}
+
+
+async def test_methods_have_their_own_budget(tmp_path: Path, store: RunStore) -> None:
+    ctx = _ctx(tmp_path, store, method_budget=2, query_budget=1)
+    method = {"filename": "m.py", "source": "from evaluator.methods.vanilla import run\n"}
+    assert (await _judge(ctx, "a", {"predictions": _preds(0)}))[0] == "running", "the query budget is apart"
+    assert (await _judge(ctx, "a", method, "method"))[0] == "running"
+    assert (await _judge(ctx, "a", method, "method"))[0] == "running"
+    status, flags, error = await _judge(ctx, "a", method, "method")
+    assert status == "rejected" and flags == ["over_budget"] and "method budget used: 2" in error
+    assert (await _judge(ctx, "b", method, "method"))[0] == "running", "another agent has its own budget"
+
+
+async def _verified_method(ctx: RunContext, agent: str, outputs: list[list[int]]) -> int:
+    """A method submission the worker verified: its per-seed outputs on disk, its job done with a result."""
+    sid = await ctx.store.add_submission(agent, "method", {"filename": "m.py", "source": "def run(ctx): ..."})
+    await ctx.store.update_submission(sid, status="running")
+    folder = RunFiles(ctx.paths).verify(sid)
+    folder.mkdir(parents=True)
+    for seed, out in enumerate(outputs):
+        (folder / f"seed{seed}.json").write_text(
+            json.dumps({"feedback": [0.9 if v else 0.1 for v in out], "final": []})
+        )
+    job = await ctx.store.enqueue_job("method", {}, submission_id=sid)
+    await ctx.store.add_result(
+        job, submission_id=sid, split="seeds", pgr=0.4, ci_low=0.3, ci_high=0.5, metrics={}, flags=[]
+    )
+    await ctx.store.update_job(job, status="done", progress=1.0)
+    return sid
+
+
+async def test_methods_are_judged_by_their_outputs_like_prediction_files(tmp_path: Path, store: RunStore) -> None:
+    ctx = _ctx(tmp_path, store)
+    watcher = JobWatcher(store, RunFiles(ctx.paths), N)
+    base = _preds(0)
+    assert (await _judge(ctx, "a", {"predictions": base}))[0] == "running"
+    laundered = [1 - base[0], 1 - base[1], *base[2:]]
+    probe = await _verified_method(ctx, "a", [laundered, laundered])
+    same = await _verified_method(ctx, "b", [_preds(1), laundered])
+    majority = await _verified_method(ctx, "c", [[1] * N])
+    honest = await _verified_method(ctx, "c", [_preds(2)])
+    await watcher.poll()
+    flags = {s.id: s.flags for s in await store.submissions()}
+    assert flags[probe] == ["probe"], "a fixed list two flips from an earlier file"
+    assert flags[same] == ["duplicate"], "one seed's output equals an earlier method's output"
+    assert flags[majority] == ["majority"]
+    assert flags[honest] == [], "control: outputs far from every earlier one carry no flag"
+    # A prediction file is compared with earlier method outputs too.
+    status, file_flags, _ = await _judge(ctx, "d", {"predictions": [*laundered[:-1], 1 - laundered[-1]]})
+    assert status == "running" and file_flags == ["probe"]
+
+
+def test_a_failed_runs_error_text_is_its_own_tail_with_label_runs_redacted() -> None:
+    labels = json.dumps([1, 0] * 40)
+    output = "Traceback ...\n" + "x" * 5000 + "\nfound " + labels + "\nRuntimeError: boom 2026\n"
+    text = failure_tail(output)
+    assert len(text) <= 400 and text.endswith("RuntimeError: boom 2026") and "[0/1 run redacted]" in text
+    assert "1, 0, 1, 0" not in text and "0,1,1,0,0,1,0,1,1,1,0,0,1,0,1,1,0" not in failure_tail(
+        "0,1,1,0,0,1,0,1,1,1,0,0,1,0,1,1,0"
+    )

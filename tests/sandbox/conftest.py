@@ -9,7 +9,9 @@ secrets, so a test can check that they cannot be read from inside.
 from __future__ import annotations
 
 import os
-from collections.abc import AsyncIterator, Callable
+import shutil
+import tempfile
+from collections.abc import AsyncIterator, Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -73,14 +75,23 @@ def sandbox_config(kind: str, docker_image: str | None = None, **overrides: obje
         "pids": 128,
         "cpus": 1.0,
     }
+    if kind == "local-plain":
+        base["isolation"] = "none-allowed"  # a plain subprocess is no isolation: it must be asked for
     if docker_image:
         base["image"] = docker_image
     return SandboxConfig.model_validate(base | overrides)
 
 
 @pytest.fixture
-def layout(tmp_path: Path) -> RunLayout:
-    return make_layout(tmp_path)
+def layout() -> Iterator[RunLayout]:
+    # Not under pytest's tmp_path (mode 700 for root): as root, a plain sandbox runs its commands
+    # as an unprivileged user, who must be able to pass every folder above the workspace.
+    base = Path(tempfile.mkdtemp(prefix="aar-sandbox-test-"))
+    base.chmod(0o711)
+    try:
+        yield make_layout(base)
+    finally:
+        shutil.rmtree(base, ignore_errors=True)
 
 
 def build_sandbox(kind: str, layout: RunLayout, image: str | None, **overrides: object) -> Sandbox:
@@ -120,6 +131,20 @@ async def make_sandbox(request: pytest.FixtureRequest, layout: RunLayout) -> Asy
 async def sandbox(request: pytest.FixtureRequest, make_sandbox: Callable[..., Sandbox]) -> Sandbox:
     """One sandbox of each backend: the conformance suite runs once per backend."""
     return make_sandbox(request.param)
+
+
+def plain_runs_python() -> bool:
+    """False where a plain local sandbox cannot run aar's Python: a root daemon drops to uid 65534,
+    and this interpreter lies under a folder that user may not pass (a pyenv under /root)."""
+    from sandbox import unprivileged
+    from sandbox.bwrap import python_roots
+
+    return not unprivileged.wanted() or unprivileged.python_note(python_roots()) == ""
+
+
+def skip_without_plain_python(kind: str) -> None:
+    if kind == "local-plain" and not plain_runs_python():
+        pytest.skip("root without bubblewrap runs commands as uid 65534, who cannot reach this Python interpreter")
 
 
 def host_processes(marker: str) -> list[str]:

@@ -15,11 +15,19 @@ import pytest
 
 import sandbox.bwrap
 from sandbox.base import Sandbox
-from tests.sandbox.conftest import DB_SECRET, LABEL_SECRET, RunLayout, host_processes, make_layout
+from tests.sandbox.conftest import (
+    DB_SECRET,
+    LABEL_SECRET,
+    RunLayout,
+    host_processes,
+    make_layout,
+    skip_without_plain_python,
+)
 
 
 @pytest.mark.parametrize("kind", ["local-bwrap", "local-plain"])
 async def test_commands_run_aars_own_python(make_sandbox: Callable[..., Sandbox], kind: str) -> None:
+    skip_without_plain_python(kind)
     box = make_sandbox(kind)
     result = await box.exec(["python", "-c", "import sys, aar.config, evaluator.run_method; print(sys.prefix)"])
     assert result.ok, result.stderr
@@ -29,6 +37,7 @@ async def test_commands_run_aars_own_python(make_sandbox: Callable[..., Sandbox]
 
 @pytest.mark.parametrize("kind", ["local-bwrap", "local-plain"])
 async def test_memory_limit_applies(make_sandbox: Callable[..., Sandbox], kind: str) -> None:
+    skip_without_plain_python(kind)
     box = make_sandbox(kind, memory="200m")
     result = await box.exec(["python", "-c", "x = bytearray(400 * 2**20)"])
     assert result.exit_code == 1 and "MemoryError" in result.stderr
@@ -56,15 +65,14 @@ async def test_bwrap_hides_home_docker_socket_and_host_processes(make_sandbox: C
 
 
 async def test_run_folder_inside_a_bound_tree_is_masked(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, make_sandbox: Callable[..., Sandbox], layout: RunLayout
+    monkeypatch: pytest.MonkeyPatch, make_sandbox: Callable[..., Sandbox], layout: RunLayout
 ) -> None:
     """A run under a folder the sandbox binds (say runs/ inside the source tree) is hidden by a tmpfs."""
     roots = sandbox.bwrap.python_roots()
-    monkeypatch.setattr(sandbox.bwrap, "python_roots", lambda: [*roots, str(tmp_path)])
+    bound = layout.root.parent.parent
+    monkeypatch.setattr(sandbox.bwrap, "python_roots", lambda: [*roots, str(bound)])
     box = make_sandbox("local-bwrap")
-    seen = await box.exec(
-        f"ls {tmp_path}/runs; cat {layout.root}/run.db {layout.root}/evaluator/heldout/final.json; true"
-    )
+    seen = await box.exec(f"ls {bound}/runs; cat {layout.root}/run.db {layout.root}/evaluator/heldout/final.json; true")
     assert "demo-20260101" in seen.stdout, "the bound tree is visible (so the mask is what hides the run)"
     assert DB_SECRET not in seen.stdout and LABEL_SECRET not in seen.stdout
     assert (await box.exec("echo fine > w.txt && cat w.txt")).stdout == "fine\n"
@@ -87,7 +95,7 @@ from aar.config import SandboxConfig
 from sandbox.local import LocalSandbox
 
 async def main():
-    box = LocalSandbox(SandboxConfig(backend="local"), name="a", workspace=Path(sys.argv[1]), isolate=sys.argv[2] == "1")
+    box = LocalSandbox(SandboxConfig(backend="local", isolation="none-allowed"), name="a", workspace=Path(sys.argv[1]), isolate=sys.argv[2] == "1")
     async def show(stream, line):
         print(line, end="", flush=True)
     await box.exec("echo ready; sleep " + sys.argv[3], on_output=show)
@@ -97,10 +105,11 @@ asyncio.run(main())
 
 
 @pytest.mark.parametrize("isolate", [True, False])
-def test_commands_die_with_the_daemon(tmp_path: Path, isolate: bool) -> None:
+def test_commands_die_with_the_daemon(layout: RunLayout, isolate: bool) -> None:
+    workspace = layout.workspace
     mark = f"{5000 + os.getpid() % 1000}.{int(isolate)}{time.time_ns() % 997}"
     daemon = subprocess.Popen(
-        [sys.executable, "-c", textwrap.dedent(CHILD), str(tmp_path), "1" if isolate else "0", mark],
+        [sys.executable, "-c", textwrap.dedent(CHILD), str(workspace), "1" if isolate else "0", mark],
         stdout=subprocess.PIPE,
         text=True,
     )

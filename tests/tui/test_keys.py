@@ -478,3 +478,21 @@ async def test_q_detaches_and_leaves_the_run_alone(run: RunPaths) -> None:
     async with await RunStore.open(run.db) as store:
         assert await store.get_meta("state") == "running"
         assert await store.commands() == []
+
+
+async def test_rejected_submissions_flag_counts_and_the_unisolated_mark_show(run: RunPaths) -> None:
+    async with await RunStore.open(run.db) as daemon:
+        over = await daemon.add_submission("agent-2", "method", {"source": "x"}, label="launder5.py")
+        await daemon.update_submission(
+            over, status="rejected", flags=["over_budget"], error="method budget used: 4 methods per agent"
+        )
+        await daemon.set_meta("isolation", "none")
+    app = AarApp(run.root)
+    async with app.run_test(size=WIDE) as pilot:
+        await _ready(pilot)
+        assert "UNISOLATED" in await wait_screen(pilot, "UNISOLATED"), "the status bar says so"
+        await _open(pilot, "l", LeaderboardScreen)
+        text = await wait_screen(pilot, "1 rejected")
+        assert "method budget used: 4" in text and "launder5.py" in text
+        assert "agent-2: over_budget 1" in text
+        assert "UNISOLATED" in text, "the scores say how they were made"

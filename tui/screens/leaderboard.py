@@ -1,4 +1,5 @@
-"""The leaderboard: every scored submission, PGR with its confidence interval, flags in words."""
+"""The leaderboard: every scored submission, PGR with its confidence interval, flags in words;
+below it every rejected, failed or flagged submission with its reason, and each agent's flag counts."""
 
 from __future__ import annotations
 
@@ -10,12 +11,14 @@ from textual.widgets import Static
 
 from tui.model import Changes, RunModel
 from tui.screens.base import RunScreen
+from tui.widgets.flagged_table import FlaggedTable, counts_text
 from tui.widgets.key_bar import KeyBar
 from tui.widgets.leaderboard_table import LeaderboardTable
 
 NOTE = (
     "PGR = (acc_transfer - acc_weak) / (acc_ceiling - acc_weak), computed by the evaluator on the feedback split"
-    " (methods: over seeds), never reported by an agent. Flags: probe, majority, over_budget, malformed."
+    " (methods: over seeds), never reported by an agent. Flags: probe, duplicate, majority, over_budget,"
+    " rate_limited, malformed, ignores_labels, seed_invariant, unisolated."
 )
 
 
@@ -32,6 +35,8 @@ class LeaderboardScreen(RunScreen):
     def compose(self) -> ComposeResult:
         yield Static(id="board-title")
         yield LeaderboardTable(id="board")
+        yield Static(id="board-flag-counts")
+        yield FlaggedTable(id="board-flagged")
         yield Static(NOTE, id="board-note", markup=False)
         yield KeyBar()
 
@@ -46,6 +51,14 @@ class LeaderboardScreen(RunScreen):
     def _show(self) -> None:
         rows = self.model.leaderboard
         flagged = sum(1 for r in rows if r.flags)
-        title = f"leaderboard · {len(rows)} scored" + (f" · {flagged} flagged" if flagged else "")
+        rejected = sum(1 for s in self.model.flagged if s.status == "rejected")
+        title = (
+            f"leaderboard · {len(rows)} scored"
+            + (f" · {flagged} flagged" if flagged else "")
+            + (f" · {rejected} rejected" if rejected else "")
+            + (" · UNISOLATED: every score was made without sandbox isolation" if self.model.unisolated else "")
+        )
         self.query_one("#board-title", Static).update(title)
         self.query_one(LeaderboardTable).show(rows)
+        self.query_one("#board-flag-counts", Static).update(counts_text(self.model.flagged))
+        self.query_one(FlaggedTable).show(self.model.flagged)

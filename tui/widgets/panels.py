@@ -132,6 +132,8 @@ class StatusBar(Widget):
         line.append_text(data(m.run_id, "bold"))
         line.append(" ")
         line.append_text(status_text(m.state or "connecting", self))
+        if m.unisolated:
+            line.append(" UNISOLATED ", style="bold reverse red")
         if m.problem:
             line.append_text(data(f" · ! {m.problem}", "bold red"))
         cap = f" of {dollars(m.dollar_cap)}" if m.dollar_cap else ""
