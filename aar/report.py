@@ -41,6 +41,20 @@ class LeaderboardEntry(BaseModel):
     flags: list[str]
 
 
+class BudgetChangeEntry(BaseModel):
+    """One budget change the supervisor made (a ``budget`` command; a move is two entries)."""
+
+    command_id: int
+    ts: float
+    agent: str
+    resource: str
+    """``dollars``, ``tokens`` or ``wall_clock_s``."""
+    delta: float
+    """Added to the agent's budget (negative: taken away)."""
+    source: str
+    """Another agent's name (moved), ``pool`` (the run's dollar cap) or empty."""
+
+
 class Report(BaseModel):
     run: str
     state: str
@@ -56,6 +70,8 @@ class Report(BaseModel):
     events: int
     forum_posts: int
     eval_jobs: dict[str, int]
+    budget_changes: list[BudgetChangeEntry] = []
+    """The supervisor's budget changes, in the order they applied."""
 
 
 def _entry(row: LeaderboardRow) -> LeaderboardEntry:
@@ -78,6 +94,7 @@ async def build_report(paths: RunPaths) -> Report:
         posts = await store.posts(limit=1_000_000)
         jobs = await store.jobs(limit=1_000_000)
         events = await store.event_count()
+        changes = await store.budget_changes()
     subs_by: dict[str, int] = {}
     flags: dict[str, int] = {}
     for sub in submissions:
@@ -107,6 +124,7 @@ async def build_report(paths: RunPaths) -> Report:
         events=events,
         forum_posts=len(posts),
         eval_jobs=job_counts,
+        budget_changes=[BudgetChangeEntry(**c.model_dump(exclude={"id"})) for c in changes],
     )
 
 
@@ -177,5 +195,11 @@ def render_markdown(report: Report) -> str:
     )
     if report.flags:
         lines += ["", "## Flags", ""] + [f"- {flag}: {n}" for flag, n in sorted(report.flags.items())]
+    if report.budget_changes:
+        lines += ["", "## Budget changes", ""]
+        lines += _table(
+            ["command", "agent", "budget", "change", "from / to"],
+            [[c.command_id, c.agent, c.resource, f"{c.delta:+g}", c.source or "-"] for c in report.budget_changes],
+        )
     lines += ["", "## Evaluator", ""] + [f"- {status}: {n}" for status, n in sorted(report.eval_jobs.items())]
     return "\n".join(lines) + "\n"

@@ -33,6 +33,11 @@ class Redirect:
         return f"{self.marker} {self.text}"
 
 
+def answer_text(call_id: str, text: str) -> str:
+    """How the supervisor's answer to an ``ask_supervisor`` call reads to the agent."""
+    return f"Answer to your question ({call_id}): {text}"
+
+
 @dataclass(frozen=True)
 class Decision:
     approved: bool
@@ -58,6 +63,9 @@ class AgentControl:
         self._stopping = asyncio.Event()
         self._approvals: dict[str, asyncio.Future[Decision]] = {}
         self._interrupt_sandbox: Callable[[], Awaitable[bool]] | None = None
+        self.asking: str | None = None
+        """The ``ask_supervisor`` call whose answer the agent waits for, if any."""
+        self._answered = asyncio.Event()
 
     # ------------------------------------------------------------ read by the loop
 
@@ -79,6 +87,15 @@ class AgentControl:
     def take_inbox(self) -> list[Redirect]:
         taken, self.inbox = self.inbox, []
         return taken
+
+    async def wait_answered(self) -> None:
+        """Return when the question the agent asked is answered (or waived by a resume), or it is asked to stop."""
+        await _first(self._answered.wait(), self._stopping.wait())
+
+    def ask(self, call_id: str) -> None:
+        """The agent asked the supervisor (``call_id``); it waits at its next checkpoint until answered."""
+        self.asking = call_id
+        self._answered.clear()
 
     def bind_sandbox(self, interrupt: Callable[[], Awaitable[bool]]) -> None:
         self._interrupt_sandbox = interrupt
@@ -108,10 +125,23 @@ class AgentControl:
         return "pauses after the step in flight"
 
     def resume(self) -> str:
+        if self.asking is not None:
+            self.asking = None
+            self._answered.set()
+            return "goes on without an answer to its question"
         if not self.paused:
             return "was not paused"
         self._running.set()
         return "resumed"
+
+    def answer(self, command_id: int, call_id: str, text: str) -> str | None:
+        """Answer the question ``call_id``; None when the agent is not waiting on that question."""
+        if self.asking != call_id:
+            return None
+        self.inbox.append(Redirect(command_id, answer_text(call_id, text)))
+        self.asking = None
+        self._answered.set()
+        return "reads the answer before its next model call"
 
     def redirect(self, command_id: int, text: str) -> str:
         self.inbox.append(Redirect(command_id, text))

@@ -20,9 +20,11 @@ from typing import Literal
 
 from aar.commands import (
     ALL_AGENTS,
+    Answer,
     ApprovalOff,
     ApprovalOn,
     Approve,
+    Budget,
     Command,
     Deny,
     Interrupt,
@@ -36,6 +38,7 @@ from aar.events import CommandApplied
 from aar.store import RunStore
 from aar.store.rows import CommandRow
 from agents.agent_state import AgentControl, Decision
+from agents.budget_desk import BudgetDesk, BudgetRefused
 
 log = logging.getLogger("aar.agents.control")
 
@@ -58,7 +61,9 @@ class CommandPoller:
         run_stop: asyncio.Event,
         *,
         interval: float = POLL_INTERVAL_S,
+        budgets: BudgetDesk | None = None,
     ) -> None:
+        self.budgets = budgets
         self.store = store
         self.controls = controls
         self.run_stop = run_stop
@@ -83,7 +88,7 @@ class CommandPoller:
             status: Literal["applied", "rejected"]
             try:
                 status, effect = "applied", await self.apply(command)
-            except CommandRefused as exc:
+            except (CommandRefused, BudgetRefused) as exc:
                 status, effect = "rejected", str(exc)
             await self.store.mark_command(command.id, status=status, effect=effect)
             agent = command.target if command.target in self.controls else None
@@ -104,6 +109,8 @@ class CommandPoller:
         if isinstance(command, StopRun):
             self.run_stop.set()
             return "the run stops after every agent's step in flight"
+        if row.target == ALL_AGENTS and isinstance(command, Answer | Budget):
+            raise CommandRefused(f"{command.kind} names one agent, not {ALL_AGENTS}")
         if row.target == ALL_AGENTS:
             live = [c for c in self.controls.values() if not c.ended]
             if not live:
@@ -125,6 +132,16 @@ class CommandPoller:
 
     async def _apply_one(self, command_id: int, command: Command, control: AgentControl) -> str:
         match command:
+            case Answer(call_id=call_id, text=text):
+                effect = control.answer(command_id, call_id, text)
+                if effect is None:
+                    asking = control.asking or "none"
+                    raise CommandRefused(f"{control.name} is not waiting on question {call_id} (waiting on: {asking})")
+                return effect
+            case Budget():
+                if self.budgets is None:
+                    raise CommandRefused("budget changes are not available in this run")
+                return await self.budgets.apply(command_id, command, control.name)
             case Pause():
                 return control.pause()
             case Resume():

@@ -19,18 +19,21 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import logging
 from collections.abc import Callable
 
 import aar.commands as commands_
 from aar.commands import ALL_AGENTS
 from aar.config import ResolvedAgent, RunConfig
+from aar.events import SupervisorAsked
 from aar.runtime import RunContext
 from aar.store import RunStore
-from aar.store.rows import AgentRow, CommandRow
-from agents.agent_state import AgentControl, Redirect
+from aar.store.rows import AgentRow, CommandRow, EventRow
+from agents.agent_state import AgentControl, Redirect, answer_text
 from agents.backend import ModelBackend
 from agents.budget import BudgetGuard
+from agents.budget_desk import BudgetDesk
 from agents.claude.prompts import system_prompt
 from agents.control import STOP_META, CommandPoller
 from agents.loop import AgentLoop
@@ -67,12 +70,37 @@ async def _has_work(store: RunStore, row: AgentRow) -> bool:
 
 
 def _unread_redirects(commands: list[CommandRow], agent: str) -> list[Redirect]:
-    """Redirects applied to ``agent`` by an earlier daemon; the loop drops those its transcript holds."""
-    return [
-        Redirect(c.id, c.command.text)
-        for c in commands
-        if isinstance(c.command, commands_.Redirect) and c.status == "applied" and c.target in (agent, ALL_AGENTS)
-    ]
+    """Redirects and answers applied to ``agent`` by an earlier daemon; the loop drops those its transcript holds."""
+    out = []
+    for c in commands:
+        if c.status != "applied" or c.target not in (agent, ALL_AGENTS):
+            continue
+        if isinstance(c.command, commands_.Redirect):
+            out.append(Redirect(c.id, c.command.text))
+        elif isinstance(c.command, commands_.Answer) and c.target == agent:
+            out.append(Redirect(c.id, answer_text(c.command.call_id, c.command.text)))
+    return out
+
+
+async def _open_question(store: RunStore, agent: str, commands: list[CommandRow]) -> EventRow | None:
+    """The ``agent.ask`` event of the question ``agent`` still waits on (asked in a committed step, neither answered nor
+    waived by a resume since), so a resumed agent keeps waiting for it."""
+    asks = await store.events_after(0, agent=agent, kinds=["agent.ask"], limit=1_000_000)
+    if not asks:
+        return None
+    ask = asks[-1]
+    call_id = str(ask.payload.get("call_id", ""))
+    if not call_id:
+        return None
+    for c in commands:
+        if c.target != agent or c.status != "applied" or (c.applied_ts or 0) < ask.ts:
+            continue
+        if isinstance(c.command, commands_.Resume):
+            return None
+        if isinstance(c.command, commands_.Answer) and c.command.call_id == call_id:
+            return None
+    rows = await store.transcript(agent)
+    return ask if any(call_id in json.dumps(r.content) for r in rows) else None
 
 
 async def run_team(ctx: RunContext, *, backend_factory: BackendFactory = make_backend) -> None:
@@ -91,9 +119,15 @@ async def run_team(ctx: RunContext, *, backend_factory: BackendFactory = make_ba
         approval = config.team.approval if fresh else row.approval
         if fresh and approval:
             await store.update_agent(agent.name, approval=True)
-        control = AgentControl(agent.name, approval=approval, paused=row.status == "paused")
+        has_work = await _has_work(store, row)
+        asked = await _open_question(store, agent.name, commands) if has_work and not fresh else None
+        control = AgentControl(agent.name, approval=approval, paused=row.status == "paused" and asked is None)
+        if asked is not None:
+            control.ask(str(asked.payload["call_id"]))
+            if row.status != "paused":  # the run's stop settled the question in the inbox: ask it there again
+                store.emit(agent.name, SupervisorAsked(**{k: v for k, v in asked.payload.items() if k != "kind"}))
         controls[agent.name] = control
-        if await _has_work(store, row):
+        if has_work:
             runnable.append(agent)
         else:
             control.ended = True
@@ -107,7 +141,8 @@ async def run_team(ctx: RunContext, *, backend_factory: BackendFactory = make_ba
             loop = make_loop(ctx, agent, backends[agent.backend], controls[agent.name])
             await loop.load(_unread_redirects(commands, agent.name))
             loops.append(loop)
-        await _drive(ctx, loops, controls)
+        desk = BudgetDesk(store, {a.name: a.budget for a in agents}, dollar_cap=config.run.dollar_cap)
+        await _drive(ctx, loops, controls, desk)
     finally:
         for backend in backends.values():
             with contextlib.suppress(Exception):
@@ -138,9 +173,11 @@ def make_loop(ctx: RunContext, agent: ResolvedAgent, backend: ModelBackend, cont
     )
 
 
-async def _drive(ctx: RunContext, loops: list[AgentLoop], controls: dict[str, AgentControl]) -> None:
+async def _drive(ctx: RunContext, loops: list[AgentLoop], controls: dict[str, AgentControl], desk: BudgetDesk) -> None:
     """Run the loops and the poller; on ``ctx.stop``, stop the agents and give them ``STOP_GRACE_S``."""
-    poller = asyncio.create_task(CommandPoller(ctx.store, controls, ctx.stop).run(), name="command-poller")
+    poller = asyncio.create_task(
+        CommandPoller(ctx.store, controls, ctx.stop, budgets=desk).run(), name="command-poller"
+    )
     tasks = {asyncio.create_task(loop.run(), name=f"agent:{loop.name}"): loop.name for loop in loops}
     stop = asyncio.create_task(ctx.stop.wait(), name="team-stop")
     try:

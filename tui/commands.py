@@ -37,6 +37,15 @@ PALETTE: dict[str, tuple[tuple[str, str, str], ...]] = {
         ("Forum: Search", "forum_search", "Search the forum (/)"),
         ("Leaderboard: Open", "leaderboard", "Every scored submission with its PGR and flags (l)"),
         ("Evaluator: Jobs", "jobs", "The evaluator's queue: baselines and submissions (e)"),
+        ("Inbox: Open", "inbox", "What needs you: approvals, questions, alerts, ranked (I)"),
+        ("Agent: Change budget", "budget", "Raise, lower or move the focused agent's budget ($)"),
+    ),
+    "InboxScreen": (
+        ("Inbox: Go to", "go", "The agent, post, submission or job of the chosen item (enter)"),
+        ("Inbox: Answer / approve", "answer", "Answer the chosen question, or approve the chosen tool call (a)"),
+        ("Inbox: Deny", "deny", "Deny the chosen tool call, with a reason (d)"),
+        ("Inbox: Acknowledge", "acknowledge", "Mark the chosen item seen; who and when are recorded (x)"),
+        ("Inbox: Back", "app.pop_screen", "Back to the agents (escape / I)"),
     ),
     "ForumScreen": (
         ("Forum: Reply", "reply", "Reply to the chosen post as the supervisor (r)"),

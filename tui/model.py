@@ -128,6 +128,8 @@ class RunUpdate:
     state: str = ""
     leaderboard: list[LeaderboardRow] | None = None
     queue: QueueCounts | None = None
+    inbox_open: int | None = None
+    """Open items in the supervisor's inbox, when this poll read it."""
 
 
 @dataclass
@@ -167,6 +169,8 @@ class RunModel:
         self.last_event_id = 0
         self.problem: str | None = None
         """Why the store cannot be read right now, shown in the status bar until a poll succeeds."""
+        self.inbox_open = 0
+        """Open items in the supervisor's inbox (the status bar's badge)."""
 
     @property
     def spend(self) -> float:
@@ -217,6 +221,9 @@ class RunModel:
         if update.queue is not None and update.queue != self.queue:
             self.queue = update.queue
             changes.status = True
+        if update.inbox_open is not None and update.inbox_open != self.inbox_open:
+            self.inbox_open = update.inbox_open
+            changes.status = True
         return changes
 
     def _fold(self, event: EventRow, changes: Changes) -> None:
@@ -261,6 +268,13 @@ class RunModel:
             tail.write("error" if refused else "command", f"⚑ {p['command']}{refused}: {one_line(p['effect'])}")
         elif kind == "eval.result":
             tail.write("eval", f"★ scored submission {p.get('submission_id')}: PGR {_pgr(p)}")
+        elif kind == "budget.changed":
+            moved = f" ({'from' if p['delta'] > 0 else 'to'} {p['source']})" if p.get("source") else ""
+            tail.write("command", f"$ budget {p['resource']} {p['delta']:+g}{moved}: now {p['budget']:g}")
+        elif kind == "budget.warning":
+            tail.write("error", f"! budget {p['limit']} at {p.get('fraction', 0.8):.0%}: {p['used']:g} of {p['cap']:g}")
+        elif kind == "agent.ask":
+            tail.write("approval", f"? asks the supervisor: {one_line(p['question'], 300)}  [I inbox, a answer]")
         elif kind == "budget.exceeded":
             tail.write("error", f"! budget {p['limit']} exceeded: {p['used']:g} of {p['cap']:g}")
         elif kind in ("error", "log"):

@@ -2,8 +2,10 @@
 
 from aar.store.rows import (
     AgentRow,
+    BudgetChangeRow,
     CommandRow,
     EventRow,
+    InboxRow,
     JobRow,
     LeaderboardRow,
     MessageRow,
@@ -15,8 +17,10 @@ from aar.store.store import RunStore
 
 __all__ = [
     "AgentRow",
+    "BudgetChangeRow",
     "CommandRow",
     "EventRow",
+    "InboxRow",
     "JobRow",
     "LeaderboardRow",
     "MessageRow",

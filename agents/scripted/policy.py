@@ -25,6 +25,8 @@ from agents.scripted.reading import Conversation, Exchange, claims_in, pgr_in
 
 MAX_IDEAS = 6
 MAX_ERRORS_IN_A_ROW = 4
+ASK_PHRASE = "ask the supervisor"
+"""A direction that says this makes the researcher ask (``ask_supervisor``) before its first claim."""
 
 
 @dataclass(frozen=True)
@@ -59,8 +61,19 @@ class Researcher:
             errors += 1
         if errors >= MAX_ERRORS_IN_A_ROW:
             return self._finish(conv, heard + f"My last {errors} calls failed; I stop here rather than flail.")
+        if self.asks and conv.exchanges[-1].tool == "forum_read" and not _asked(conv):
+            return Action(heard + "My direction says to ask the supervisor first; asking and waiting.", *self._ask())
         action = self._next(conv, conv.exchanges[-1])
         return Action(heard + action.thinking, action.tool, action.input)
+
+    @property
+    def asks(self) -> bool:
+        """Whether this researcher asks the supervisor before its first claim (its direction says so)."""
+        return ASK_PHRASE in self.direction.lower()
+
+    def _ask(self) -> tuple[str, dict[str, Any]]:
+        question = f"{self.name} here. Before I claim an idea: is there a method family you want me to try first?"
+        return "ask_supervisor", {"question": question}
 
     # ------------------------------------------------------------ the cycle
 
@@ -177,6 +190,10 @@ class Researcher:
             return None
         by_key = {i.key: i for i in ordered_ideas(self.name, self.direction)}
         return by_key.get(tried[-1])
+
+
+def _asked(conv: Conversation) -> bool:
+    return any(ex.tool == "ask_supervisor" for ex in conv.exchanges)
 
 
 def _latest(conv: Conversation, tool: str) -> str:

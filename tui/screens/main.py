@@ -75,6 +75,8 @@ class MainScreen(Screen[None]):
         Binding("slash", "forum_search", "Search", id="forum.search"),
         Binding("l", "leaderboard", "Board", id="board.open"),
         Binding("e", "jobs", "Evals", id="jobs.open"),
+        Binding("I", "inbox", "Inbox", id="inbox.open"),
+        Binding("dollar_sign", "budget", "Budget", id="agent.budget"),
     ]
 
     def __init__(self, model: RunModel) -> None:
@@ -185,6 +187,12 @@ class MainScreen(Screen[None]):
             self.focused_name = names[number - 1]
             self._show_focus()
 
+    def focus_named(self, name: str) -> None:
+        """Act on ``name`` from now on (the inbox jumps here)."""
+        if name in self.model.agents:
+            self.focused_name = name
+            self._show_focus()
+
     def action_move(self, delta: int) -> None:
         names = self.model.agent_names()
         if not names:
@@ -288,6 +296,28 @@ class MainScreen(Screen[None]):
         from tui.screens.leaderboard import LeaderboardScreen
 
         self.app.push_screen(LeaderboardScreen(self.model))
+
+    def action_inbox(self) -> None:
+        from tui.screens.inbox import InboxScreen
+
+        self.app.push_screen(InboxScreen())
+
+    def action_budget(self) -> None:
+        if not (target := self._target()):
+            return
+        from tui.budget_text import HELP, BadBudgetEntry, parse_budget
+
+        def entered(text: str | None) -> None:
+            if not text:
+                return
+            try:
+                payload = parse_budget(text)
+            except BadBudgetEntry as exc:
+                self.notify(str(exc), severity="warning", markup=False)
+                return
+            self._send("budget", target, payload)
+
+        self.app.push_screen(PromptScreen(f"Change {target}'s budget", placeholder=HELP), entered)
 
     def action_jobs(self) -> None:
         from tui.screens.jobs import JobsScreen

@@ -1,0 +1,195 @@
+"""The supervisor's inbox: everything that needs a human, ranked, with a key to act on each.
+
+What blocks an agent comes first (tool calls waiting for approval, questions),
+then alerts, then notices; newest first within each. Enter goes to what an
+item is about (the agent, the post, the submission or the job), ``a`` answers
+a question or approves a call, ``d`` denies a call, ``x`` acknowledges (the
+store records who and when). The list is the top of the ranking; the title
+says how many are open in all.
+"""
+
+from __future__ import annotations
+
+import getpass
+from datetime import datetime
+from typing import TYPE_CHECKING, ClassVar
+
+from rich.text import Text
+from textual import on, work
+from textual.app import ComposeResult
+from textual.binding import Binding, BindingType
+from textual.screen import Screen
+from textual.widgets import DataTable, Static
+
+from aar.store import InboxRow
+from tui.model import Changes
+from tui.screens.dialogs import PromptScreen
+from tui.text import data, one_line
+from tui.widgets.key_bar import KeyBar
+
+if TYPE_CHECKING:
+    from tui.app import AarApp
+
+REFRESH_S = 2.0
+"""Items settle on their own (a call decided, an agent went on); the list is read again this often."""
+RANK_MARKS = {0: Text("!!", style="bold red"), 1: Text("! ", style="bold yellow"), 2: Text("· ", style="dim")}
+"""How each rank starts its row: in words of punctuation too, so it reads without colour."""
+
+
+def supervisor_name() -> str:
+    """Who acknowledges, for the record: the user running this TUI."""
+    try:
+        return f"{getpass.getuser()} (tui)"
+    except Exception:  # no user name in this environment
+        return "supervisor (tui)"
+
+
+class InboxScreen(Screen[None]):
+    CSS_PATH = "inbox.tcss"
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("escape,I", "app.pop_screen", "Back", id="inbox.back"),
+        Binding("enter", "go", "Go to", id="inbox.go"),
+        Binding("a", "answer", "Answer/Approve", id="inbox.answer"),
+        Binding("d", "deny", "Deny", id="inbox.deny"),
+        Binding("x", "acknowledge", "Acknowledge", id="inbox.ack"),
+    ]
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.items: list[InboxRow] = []
+        self.open_count = 0
+
+    @property
+    def aar(self) -> AarApp:
+        return self.app  # type: ignore[return-value]
+
+    def compose(self) -> ComposeResult:
+        yield Static(id="inbox-title")
+        yield DataTable(id="inbox-items", cursor_type="row", zebra_stripes=False)
+        yield KeyBar()
+
+    def on_mount(self) -> None:
+        table = self.query_one(DataTable)
+        table.add_column("", key="rank", width=2)
+        table.add_column("when", key="when", width=8)
+        table.add_column("agent", key="agent", width=10)
+        table.add_column("what", key="what")
+        table.focus()
+        self.load()
+        self.set_interval(REFRESH_S, self.load, name="inbox")
+
+    def refresh_views(self, changes: Changes) -> None:
+        if changes.status and self.aar.model.inbox_open != self.open_count:
+            self.load()
+
+    @work(group="inbox", exclusive=True, exit_on_error=False)
+    async def load(self) -> None:
+        if self.aar.client is None:
+            return
+        items, self.open_count = await self.aar.client.inbox()
+        self._show(items)
+
+    def _show(self, items: list[InboxRow]) -> None:
+        table = self.query_one(DataTable)
+        keep = self.selected
+        self.items = items
+        table.clear()
+        for item in items:
+            when = datetime.fromtimestamp(item.ts).strftime("%H:%M:%S")
+            what = Text(f"{item.kind}: ", style="bold")
+            what.append_text(data(one_line(item.summary, 300)))
+            table.add_row(
+                RANK_MARKS.get(item.rank, Text("")), Text(when), data(item.agent or "run"), what, key=str(item.id)
+            )
+        if not items:
+            table.add_row(Text(""), Text(""), Text(""), Text("nothing needs you right now", style="dim"))
+        elif (
+            keep is not None
+            and (index := next((i for i, it in enumerate(items) if it.id == keep.id), None)) is not None
+        ):
+            table.move_cursor(row=index)
+        shown = f"the first {len(items)} of " if self.open_count > len(items) else ""
+        blocking = sum(1 for i in items if i.rank == 0)
+        title = f"inbox · {shown}{self.open_count} open" + (f" · {blocking} blocking an agent" if blocking else "")
+        self.query_one("#inbox-title", Static).update(title)
+
+    @property
+    def selected(self) -> InboxRow | None:
+        table = self.query_one(DataTable)
+        if not self.items or not 0 <= table.cursor_row < len(self.items):
+            return None
+        return self.items[table.cursor_row]
+
+    def _need(self) -> InboxRow | None:
+        item = self.selected
+        if item is None:
+            self.notify("the inbox is empty", severity="warning", markup=False)
+        return item
+
+    # ------------------------------------------------------------ actions
+
+    @on(DataTable.RowSelected, "#inbox-items")
+    def row_selected(self) -> None:
+        self.action_go()
+
+    def action_go(self) -> None:
+        if item := self._need():
+            self.go_to(item)
+
+    @work(group="inbox-go", exclusive=True, exit_on_error=False)
+    async def go_to(self, item: InboxRow) -> None:
+        """Leave the inbox for what the item is about: a post, a submission, a job, or else its agent."""
+        from tui.screens import inbox_jumps
+
+        self.app.pop_screen()
+        if item.post_id is not None:
+            await inbox_jumps.to_post(self.aar, item.post_id)
+        elif item.submission_id is not None:
+            await inbox_jumps.to_submission(self.aar, item.submission_id)
+        elif item.job_id is not None:
+            await inbox_jumps.to_job(self.aar, item.job_id)
+        elif item.agent is not None:
+            inbox_jumps.to_agent(self.aar, item.agent)
+
+    def action_answer(self) -> None:
+        item = self._need()
+        if item is None or item.agent is None:
+            return
+        agent, call_id = item.agent, item.call_id or ""
+        if item.kind == "approval":
+            self.aar.send_command("approve", agent, {"call_id": call_id})
+        elif item.kind == "ask":
+            prompt = PromptScreen(f"Answer {agent}: {one_line(item.summary, 120)}", placeholder="your answer")
+
+            def answered(text: str | None) -> None:
+                if text:
+                    self.aar.send_command("answer", agent, {"call_id": call_id, "text": text})
+
+            self.app.push_screen(prompt, answered)
+        else:
+            self.notify("only a question or a tool call waiting for approval takes an answer", markup=False)
+
+    def action_deny(self) -> None:
+        item = self._need()
+        if item is None or item.agent is None or item.kind != "approval":
+            self.notify("only a tool call waiting for approval can be denied", markup=False)
+            return
+        agent, call_id = item.agent, item.call_id or ""
+        prompt = PromptScreen(f"Deny {agent}'s call: why?", placeholder="the reason the agent reads (optional)")
+
+        def answered(reason: str | None) -> None:
+            if reason is not None:
+                self.aar.send_command("deny", agent, {"call_id": call_id, "reason": reason})
+
+        self.app.push_screen(prompt, answered)
+
+    def action_acknowledge(self) -> None:
+        if item := self._need():
+            self.acknowledge(item)
+
+    @work(group="inbox-ack", exit_on_error=False)
+    async def acknowledge(self, item: InboxRow) -> None:
+        assert self.aar.client is not None
+        await self.aar.client.acknowledge([item.id], supervisor_name())
+        self.notify(f"acknowledged: {one_line(item.summary, 80)}", markup=False)
+        self.load()
