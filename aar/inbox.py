@@ -23,10 +23,9 @@ import logging
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Literal
 
-from aar.store.rows import EventRow
-
 if TYPE_CHECKING:
     from aar.store import RunStore
+    from aar.store.rows import EventRow
 
 log = logging.getLogger("aar.inbox")
 
@@ -83,7 +82,7 @@ def derive(event: EventRow) -> NewItem | Clear | None:
             "approval", BLOCKING, _line(f"wants to run {p['tool']} {_args(p['input'])}"), call_id=p["call_id"]
         )
     if kind == "agent.ask":
-        return NewItem("ask", BLOCKING, _line(f"asks: {p['question']}"), call_id=p.get("call_id") or None)
+        return NewItem("ask", BLOCKING, _line(p["question"]), call_id=p.get("call_id") or None)
     if kind == "tool.result" and agent:
         return Clear(agent, ("approval",), call_id=p["call_id"])
     if kind == "agent.status" and agent:

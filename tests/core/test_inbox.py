@@ -66,7 +66,7 @@ async def test_every_feed_raises_one_item_ranked_blocking_first(store: RunStore)
         (2, "budget", "cy"),
     ], "blocking, then alerts, then notices; newest first in each; verified claims, info logs, steps do not count"
     by_kind = {i.kind: i for i in items}
-    assert by_kind["ask"].summary == "asks: May I use the GPU?" and by_kind["ask"].call_id == "q1"
+    assert by_kind["ask"].summary == "May I use the GPU?" and by_kind["ask"].call_id == "q1"
     assert by_kind["claim"].post_id == 7 and by_kind["flagged"].submission_id == 4
     assert by_kind["eval_failed"].job_id == 9 and "worker died twice" in by_kind["eval_failed"].summary
     assert "OOM-killed" in items[3].summary and "recreated: container was removed" in items[4].summary
@@ -120,7 +120,7 @@ async def test_aar_inbox_text_and_json(store: RunStore, tmp_path: Path) -> None:
     await catch_up(store)
     rows = await store.inbox()
     text = render(rows, as_json=False).splitlines()
-    assert "blocking" in text[0] and "ann" in text[0] and "asks: May I use the GPU?" in text[0]
+    assert "blocking" in text[0] and "ann" in text[0] and "May I use the GPU?" in text[0]
     assert render([], as_json=False) == "the inbox is empty"
     import json
 

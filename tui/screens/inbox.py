@@ -48,7 +48,7 @@ class InboxScreen(Screen[None]):
     CSS_PATH = "inbox.tcss"
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("escape,I", "app.pop_screen", "Back", id="inbox.back"),
-        Binding("enter", "go", "Go to", id="inbox.go"),
+        Binding("enter", "go", "Go to", id="inbox.go", priority=True),
         Binding("a", "answer", "Answer/Approve", id="inbox.answer"),
         Binding("d", "deny", "Deny", id="inbox.deny"),
         Binding("x", "acknowledge", "Acknowledge", id="inbox.ack"),
