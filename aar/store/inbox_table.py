@@ -43,6 +43,9 @@ class InboxTable(Connection):
                     continue  # another folder got here first
                 effect = derive(event)
                 if isinstance(effect, NewItem):
+                    if effect.call_id is not None and event.agent is not None:
+                        # Asked again (a resumed agent redoing its step): the new item supersedes the old.
+                        await self._clear(Clear(event.agent, (effect.kind,), effect.call_id), event.id)
                     await self._db.execute(
                         "INSERT OR IGNORE INTO inbox (source_event, ts, agent, kind, rank, summary, call_id, post_id,"
                         " submission_id, job_id) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
