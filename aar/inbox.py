@@ -36,6 +36,28 @@ FOLLOW_INTERVAL_S = 0.25
 """How often the daemon's inbox builder reads new events."""
 SUMMARY_CHARS = 300
 
+KINDS: tuple[str, ...] = (
+    "approval.requested",
+    "agent.ask",
+    "tool.result",
+    "agent.status",
+    "monitor.decision",
+    "forum.claim",
+    "submission.created",
+    "eval.result",
+    "eval.job",
+    "budget.exceeded",
+    "budget.warning",
+    "sandbox.lifecycle",
+    "sandbox.exit",
+    "log",
+    "error",
+)
+"""The event kinds ``derive`` looks at; the builder reads no others (model text and sandbox output are most
+of a run's events)."""
+WAITS: tuple[str, ...] = ("approval", "ask")
+"""Item kinds that block an agent and are settled by later events (``Clear``)."""
+
 ItemKind = Literal[
     "approval", "ask", "monitor", "claim", "flagged", "budget", "eval_failed", "sandbox", "warning", "error"
 ]
@@ -148,15 +170,13 @@ def derive(event: EventRow) -> NewItem | Clear | None:
 
 
 async def catch_up(store: RunStore, *, batch: int = 5000) -> int:
-    """Fold every event not yet in the inbox; returns how many events were read."""
+    """Fold every committed event not yet in the inbox; returns how many events of ``KINDS`` were read."""
     total = 0
     while True:
-        cursor = await store.inbox_cursor()
-        events = await store.events_after(cursor, limit=batch)
-        if not events:
+        read = await store.fold_inbox_batch(limit=batch)
+        total += read
+        if read < batch:
             return total
-        await store.fold_inbox(events)
-        total += len(events)
 
 
 async def follow(store: RunStore, stop: asyncio.Event, *, interval: float = FOLLOW_INTERVAL_S) -> None:

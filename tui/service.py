@@ -35,7 +35,7 @@ SLOW_EVERY = 10
 """Polls between reads of the leaderboard and the evaluator queue (they change slowly)."""
 INBOX_EVERY = 3
 """Polls between reads of the inbox's open count (the status bar's badge)."""
-INBOX_SHOWN = 500
+INBOX_SHOWN = 200
 """Inbox items the inbox screen lists (the top of the ranking); the badge counts them all."""
 MAX_FILE_BYTES = 256 * 1024
 MAX_FILES = 2000

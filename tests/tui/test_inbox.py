@@ -10,8 +10,6 @@ from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 from typing import Any
 
-from textual.widgets import DataTable
-
 from aar import inbox
 from aar.events import MonitorDecided, SupervisorAsked
 from aar.runtime import RunContext, RunPaths
@@ -25,6 +23,7 @@ from tui.app import AarApp
 from tui.budget_text import BadBudgetEntry, parse_budget
 from tui.screens.inbox import InboxScreen
 from tui.screens.main import MainScreen
+from tui.widgets.inbox_list import InboxList
 
 QUESTION = "May I read the feedback split?"
 
@@ -156,7 +155,6 @@ async def test_inbox_table_columns_fit_80_columns(tmp_path: Path, daemon_locks: 
         await wait_screen(pilot, f"inbox {count}")
         await pilot.press("I")
         await wait_for(pilot, lambda: isinstance(app.screen, InboxScreen) and bool(app.screen.items))
-        table = app.screen.query_one(DataTable)
-        assert table.size.width <= 80
+        assert app.screen.query_one(InboxList).size.width <= 80
         text = await wait_screen(pilot, "ask: xxx")
         assert "agent-1" in text and "Acknowledge" in text

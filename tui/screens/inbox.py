@@ -11,20 +11,19 @@ says how many are open in all.
 from __future__ import annotations
 
 import getpass
-from datetime import datetime
 from typing import TYPE_CHECKING, ClassVar
 
-from rich.text import Text
-from textual import on, work
+from textual import work
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.screen import Screen
-from textual.widgets import DataTable, Static
+from textual.widgets import Static
 
 from aar.store import InboxRow
 from tui.model import Changes
 from tui.screens.dialogs import PromptScreen
-from tui.text import data, one_line
+from tui.text import one_line
+from tui.widgets.inbox_list import HEADER, InboxList
 from tui.widgets.key_bar import KeyBar
 
 if TYPE_CHECKING:
@@ -32,8 +31,6 @@ if TYPE_CHECKING:
 
 REFRESH_S = 2.0
 """Items settle on their own (a call decided, an agent went on); the list is read again this often."""
-RANK_MARKS = {0: Text("!!", style="bold red"), 1: Text("! ", style="bold yellow"), 2: Text("· ", style="dim")}
-"""How each rank starts its row: in words of punctuation too, so it reads without colour."""
 
 
 def supervisor_name() -> str:
@@ -65,16 +62,12 @@ class InboxScreen(Screen[None]):
 
     def compose(self) -> ComposeResult:
         yield Static(id="inbox-title")
-        yield DataTable(id="inbox-items", cursor_type="row", zebra_stripes=False)
+        yield Static(HEADER, id="inbox-header", markup=False)
+        yield InboxList(id="inbox-items")
         yield KeyBar()
 
     def on_mount(self) -> None:
-        table = self.query_one(DataTable)
-        table.add_column("", key="rank", width=2)
-        table.add_column("when", key="when", width=8)
-        table.add_column("agent", key="agent", width=10)
-        table.add_column("what", key="what")
-        table.focus()
+        self.query_one(InboxList).focus()
         self.load()
         self.set_interval(REFRESH_S, self.load, name="inbox")
 
@@ -90,24 +83,10 @@ class InboxScreen(Screen[None]):
         self._show(items)
 
     def _show(self, items: list[InboxRow]) -> None:
-        table = self.query_one(DataTable)
-        keep = self.selected
+        listing = self.query_one(InboxList)
+        keep = listing.chosen
         self.items = items
-        table.clear()
-        for item in items:
-            when = datetime.fromtimestamp(item.ts).strftime("%H:%M:%S")
-            what = Text(f"{item.kind}: ", style="bold")
-            what.append_text(data(one_line(item.summary, 300)))
-            table.add_row(
-                RANK_MARKS.get(item.rank, Text("")), Text(when), data(item.agent or "run"), what, key=str(item.id)
-            )
-        if not items:
-            table.add_row(Text(""), Text(""), Text(""), Text("nothing needs you right now", style="dim"))
-        elif (
-            keep is not None
-            and (index := next((i for i, it in enumerate(items) if it.id == keep.id), None)) is not None
-        ):
-            table.move_cursor(row=index)
+        listing.show(items, keep_id=keep.id if keep else None)
         shown = f"the first {len(items)} of " if self.open_count > len(items) else ""
         blocking = sum(1 for i in items if i.rank == 0)
         title = f"inbox · {shown}{self.open_count} open" + (f" · {blocking} blocking an agent" if blocking else "")
@@ -115,10 +94,7 @@ class InboxScreen(Screen[None]):
 
     @property
     def selected(self) -> InboxRow | None:
-        table = self.query_one(DataTable)
-        if not self.items or not 0 <= table.cursor_row < len(self.items):
-            return None
-        return self.items[table.cursor_row]
+        return self.query_one(InboxList).chosen
 
     def _need(self) -> InboxRow | None:
         item = self.selected
@@ -127,10 +103,6 @@ class InboxScreen(Screen[None]):
         return item
 
     # ------------------------------------------------------------ actions
-
-    @on(DataTable.RowSelected, "#inbox-items")
-    def row_selected(self) -> None:
-        self.action_go()
 
     def action_go(self) -> None:
         if item := self._need():
