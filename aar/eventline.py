@@ -50,6 +50,8 @@ def _summary(kind: str, p: dict[str, Any]) -> str:
             )
         case "command.applied":
             return f"{p['command']} -> {p['target']}: {p['effect']}"
+        case "agent.ask":
+            return f"asks the supervisor ({p.get('call_id', '')}): {p['question']}"
         case "log" | "error":
             return p.get("message", "")
         case _:

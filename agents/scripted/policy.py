@@ -10,7 +10,9 @@ and again with the next idea nobody has claimed, until its ideas run out
 (then ``finish``, with its results). A failed step sends it to the forum
 (a failed run is reported too) or back to the start of a cycle; a supervisor
 message that names a method family moves that family to the front, one
-that says stop or finish makes it finish.
+that says stop or finish makes it finish. A researcher whose direction says
+"ask the supervisor" calls ``ask_supervisor`` after its first forum read and
+waits for the answer (which, naming a method family, picks its first idea).
 """
 
 from __future__ import annotations

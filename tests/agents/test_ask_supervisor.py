@@ -95,3 +95,33 @@ async def test_a_resumed_run_keeps_waiting_and_a_resume_command_waives_the_quest
 async def _status(ctx: Any, agent: str, status: str) -> bool:
     row = await ctx.store.agent(agent)
     return row is not None and row.status == status
+
+
+def test_a_scripted_researcher_told_to_ask_asks_once_then_follows_the_answer() -> None:
+    from agents.scripted.policy import Researcher
+    from agents.scripted.reading import read
+
+    def step(n: int, name: str, args: dict[str, Any], output: str) -> list[dict[str, Any]]:
+        return [
+            {"role": "assistant", "content": [{"type": "tool_use", "id": f"t{n}", "name": name, "input": args}]},
+            {"role": "user", "content": [{"type": "tool_result", "tool_use_id": f"t{n}", "content": output}]},
+        ]
+
+    start = [{"role": "user", "content": "Start. Your starting direction: Bootstrapping. Ask the supervisor first."}]
+    researcher = Researcher("ann", "Bootstrapping. Ask the supervisor before your first claim.")
+    plain = Researcher("bob", "Bootstrapping.")
+    after_read = start + step(0, "forum_read", {"limit": 50}, "the forum is empty")
+    assert plain.decide(read(after_read)).tool == "leaderboard", "without the phrase nobody asks"
+    action = researcher.decide(read(after_read))
+    assert action.tool == "ask_supervisor" and "method family" in action.input["question"]
+    asked = after_read + step(1, "ask_supervisor", action.input, "asked the supervisor (question t1)")
+    asked[-1]["content"].append(
+        {"type": "text", "text": "[Supervisor message, command #3] Answer to your question (t1): try filtering"}
+    )
+    going_on = researcher.decide(read(asked))
+    assert going_on.tool == "forum_read" and "The supervisor says" in going_on.thinking
+    after = asked + step(2, "forum_read", {"limit": 50}, "the forum is empty")
+    assert researcher.decide(read(after)).tool == "leaderboard", "it asks only once"
+    board = after + step(3, "leaderboard", {}, "no scores yet")
+    claim = researcher.decide(read(board))
+    assert claim.tool == "forum_post" and claim.input["title"].startswith("Claim: filtering"), "the answer picks it"
