@@ -76,7 +76,7 @@ class MainScreen(Screen[None]):
         Binding("l", "leaderboard", "Board", id="board.open"),
         Binding("e", "jobs", "Evals", id="jobs.open"),
         Binding("I", "inbox", "Inbox", id="inbox.open"),
-        Binding("dollar_sign", "budget", "Budget", id="agent.budget"),
+        Binding("dollar_sign", "budget", "Budget", show=False, id="agent.budget"),  # the palette and README list it
     ]
 
     def __init__(self, model: RunModel) -> None:
