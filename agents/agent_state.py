@@ -88,9 +88,11 @@ class AgentControl:
         taken, self.inbox = self.inbox, []
         return taken
 
-    async def wait_answered(self) -> None:
-        """Return when the question the agent asked is answered (or waived by a resume), or it is asked to stop."""
+    async def wait_answered(self) -> bool:
+        """Wait until the question the agent asked is answered (or waived by a resume) or it is asked to stop;
+        returns whether it is stopping."""
         await _first(self._answered.wait(), self._stopping.wait())
+        return self.stopping
 
     def ask(self, call_id: str) -> None:
         """The agent asked the supervisor (``call_id``); it waits at its next checkpoint until answered."""

@@ -152,7 +152,7 @@ class AgentLoop:
         return ending[0]
 
     async def _checkpoint(self) -> Ending | None:
-        """Between steps: stop, budgets, pause. An ending, or None to go on."""
+        """Between steps: stop, budgets, a question waiting for its answer, pause. An ending, or None to go on."""
         if self.control.stopping:
             return await self._stopped()
         over = await self.budget.check(self.step)
@@ -160,8 +160,7 @@ class AgentLoop:
             return await self._over(over)
         if self.control.asking is not None:
             await self._set_status("paused", f"waiting for the supervisor's answer ({self.control.asking})")
-            await self.control.wait_answered()
-            if self.control.stopping:
+            if await self.control.wait_answered():
                 return await self._stopped()
             await self._set_status("idle", "answered")
         if self.control.paused:
