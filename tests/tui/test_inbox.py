@@ -158,3 +158,46 @@ async def test_inbox_table_columns_fit_80_columns(tmp_path: Path, daemon_locks: 
         assert app.screen.query_one(InboxList).size.width <= 80
         text = await wait_screen(pilot, "ask: xxx")
         assert "agent-1" in text and "Acknowledge" in text
+
+
+async def test_enter_opens_the_post_the_submission_or_the_job(tmp_path: Path, daemon_locks: Any) -> None:
+    from textual.widgets import DataTable, OptionList
+
+    from aar.events import ClaimChecked, EvalJobChanged, SubmissionCreated
+    from tui.screens.forum import ForumScreen
+    from tui.screens.jobs import JobsScreen
+    from tui.screens.leaderboard import LeaderboardScreen
+    from tui.widgets.leaderboard_table import LeaderboardTable
+
+    run = daemon_locks(await build_run(tmp_path / "run"))
+    async with await RunStore.open(run.db) as store:
+        (baseline,) = await store.jobs(status="queued")
+        store.emit(None, EvalJobChanged(job_id=baseline.id, job_kind="baseline", status="failed", detail="oom"))
+        store.emit("agent-3", SubmissionCreated(submission_id=2, submission_kind="predictions", flags=["majority"]))
+        store.emit("agent-1", ClaimChecked(post_id=3, metric="pgr", value=0.9, claim="PGR 0.9", verdict="contradicted"))
+        await store.flush()
+        await inbox.catch_up(store)
+        items = await store.inbox()
+    app = AarApp(run.root, poll_interval=0.05)
+    async with app.run_test(size=(160, 48)) as pilot:
+        await wait_screen(pilot, f"inbox {len(items)}")
+
+        async def go(kind: str, screen: type) -> Any:
+            await pilot.press("I")
+            await wait_for(pilot, lambda: isinstance(app.screen, InboxScreen) and bool(app.screen.items))
+            index = next(i for i, item in enumerate(items) if item.kind == kind)
+            await pilot.press("home", *["down"] * index, "enter")
+            await wait_for(pilot, lambda: isinstance(app.screen, screen))
+            await pilot.pause(0.3)
+            return app.screen
+
+        forum = await go("claim", ForumScreen)
+        assert forum.selected == 3 and forum.query_one("#post-list", OptionList).highlighted_option.id == "3"
+        await pilot.press("escape")
+        board = await go("flagged", LeaderboardScreen)
+        table = board.query_one(LeaderboardTable)
+        assert table.rows_shown[table.cursor_row].submission_id == 2
+        await pilot.press("escape")
+        jobs = await go("eval_failed", JobsScreen)
+        rows = jobs.query_one(DataTable)
+        assert str(rows.get_row_at(rows.cursor_row)[0]) == str(baseline.id)

@@ -105,23 +105,12 @@ class InboxScreen(Screen[None]):
     # ------------------------------------------------------------ actions
 
     def action_go(self) -> None:
-        if item := self._need():
-            self.go_to(item)
-
-    @work(group="inbox-go", exclusive=True, exit_on_error=False)
-    async def go_to(self, item: InboxRow) -> None:
         """Leave the inbox for what the item is about: a post, a submission, a job, or else its agent."""
-        from tui.screens import inbox_jumps
+        if item := self._need():
+            from tui.screens.inbox_jumps import jump
 
-        self.app.pop_screen()
-        if item.post_id is not None:
-            await inbox_jumps.to_post(self.aar, item.post_id)
-        elif item.submission_id is not None:
-            await inbox_jumps.to_submission(self.aar, item.submission_id)
-        elif item.job_id is not None:
-            await inbox_jumps.to_job(self.aar, item.job_id)
-        elif item.agent is not None:
-            inbox_jumps.to_agent(self.aar, item.agent)
+            # An app worker: this screen goes away before the jump is done.
+            self.app.run_worker(jump(self.aar, item), group="inbox-go", exclusive=True, exit_on_error=False)
 
     def action_answer(self) -> None:
         item = self._need()

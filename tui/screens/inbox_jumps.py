@@ -6,8 +6,26 @@ from typing import TYPE_CHECKING
 
 from textual.widgets import DataTable, OptionList
 
+from aar.store import InboxRow
+
 if TYPE_CHECKING:
     from tui.app import AarApp
+
+
+async def jump(app: AarApp, item: InboxRow) -> None:
+    """Close the inbox and show what ``item`` is about: its post, submission or job, or else its agent."""
+    from tui.screens.inbox import InboxScreen
+
+    if isinstance(app.screen, InboxScreen):
+        await app.pop_screen()
+    if item.post_id is not None:
+        await to_post(app, item.post_id)
+    elif item.submission_id is not None:
+        await to_submission(app, item.submission_id)
+    elif item.job_id is not None:
+        await to_job(app, item.job_id)
+    elif item.agent is not None:
+        to_agent(app, item.agent)
 
 
 def to_agent(app: AarApp, agent: str) -> None:
