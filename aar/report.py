@@ -9,7 +9,7 @@ from pydantic import BaseModel
 
 from aar.runs import summarise
 from aar.runtime import RunPaths
-from aar.store import AgentRow, LeaderboardRow, RunStore
+from aar.store import AgentRow, BudgetChangeRow, LeaderboardRow, RunStore
 
 
 class AgentReport(BaseModel):
@@ -41,20 +41,6 @@ class LeaderboardEntry(BaseModel):
     flags: list[str]
 
 
-class BudgetChangeEntry(BaseModel):
-    """One budget change the supervisor made (a ``budget`` command; a move is two entries)."""
-
-    command_id: int
-    ts: float
-    agent: str
-    resource: str
-    """``dollars``, ``tokens`` or ``wall_clock_s``."""
-    delta: float
-    """Added to the agent's budget (negative: taken away)."""
-    source: str
-    """Another agent's name (moved), ``pool`` (the run's dollar cap) or empty."""
-
-
 class Report(BaseModel):
     run: str
     state: str
@@ -70,7 +56,7 @@ class Report(BaseModel):
     events: int
     forum_posts: int
     eval_jobs: dict[str, int]
-    budget_changes: list[BudgetChangeEntry] = []
+    budget_changes: list[BudgetChangeRow] = []
     """The supervisor's budget changes, in the order they applied."""
 
 
@@ -124,7 +110,7 @@ async def build_report(paths: RunPaths) -> Report:
         events=events,
         forum_posts=len(posts),
         eval_jobs=job_counts,
-        budget_changes=[BudgetChangeEntry(**c.model_dump(exclude={"id"})) for c in changes],
+        budget_changes=changes,
     )
 
 

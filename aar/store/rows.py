@@ -170,10 +170,15 @@ class InboxRow(_Row):
 
 
 class BudgetChangeRow(_Row):
+    """One budget change the supervisor made (a ``budget`` command; a move is two rows)."""
+
     id: int
     command_id: int
     ts: float
     agent: str
     resource: str
+    """``dollars``, ``tokens`` or ``wall_clock_s``."""
     delta: float
+    """Added to the agent's budget (negative: taken away)."""
     source: str
+    """Another agent's name (moved), ``pool`` (the run's dollar cap) or empty."""
