@@ -165,6 +165,13 @@ class AgentControl:
         killed = await self._interrupt_sandbox() if self._interrupt_sandbox else False
         return "stops after the step in flight" + ("; killed the running sandbox command" if killed else "")
 
+    def lift_budget_stop(self) -> None:
+        """The supervisor raised the budget that stopped the agent: it may run again."""
+        if self.stop_kind == "budget":
+            self.stop_kind, self.stop_reason = None, ""
+            self._stopping.clear()
+            self.interrupted.clear()
+
     def set_approval(self, on: bool) -> str:
         if self.approval == on:
             return f"approval mode was already {'on' if on else 'off'}"

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from typing import Literal
 
 from aar.commands import (
@@ -62,8 +62,12 @@ class CommandPoller:
         *,
         interval: float = POLL_INTERVAL_S,
         budgets: BudgetDesk | None = None,
+        revive: Callable[[str], Awaitable[str]] | None = None,
     ) -> None:
         self.budgets = budgets
+        self.revive = revive
+        """Called after a budget change to an agent that ran out of budget; starts it again if it now has room
+        (returns what to add to the effect)."""
         self.store = store
         self.controls = controls
         self.run_stop = run_stop
@@ -126,7 +130,7 @@ class CommandPoller:
         if target is None:
             known = ", ".join(self.controls) or "none"
             raise CommandRefused(f"no agent named {row.target!r} (agents: {known}; use * for all)")
-        if target.ended:
+        if target.ended and not (isinstance(command, Budget) and self.revive is not None):
             raise CommandRefused(f"{target.name} has already ended; nothing to do")
         return await self._apply_one(row.id, command, target)
 
@@ -141,7 +145,10 @@ class CommandPoller:
             case Budget():
                 if self.budgets is None:
                     raise CommandRefused("budget changes are not available in this run")
-                return await self.budgets.apply(command_id, command, control.name)
+                effect = await self.budgets.apply(command_id, command, control.name)
+                if control.ended and self.revive is not None:
+                    effect += await self.revive(control.name)
+                return effect
             case Pause():
                 return control.pause()
             case Resume():

@@ -22,6 +22,7 @@ import contextlib
 import json
 import logging
 from collections.abc import Callable
+from typing import Any
 
 import aar.commands as commands_
 from aar.commands import ALL_AGENTS
@@ -134,15 +135,38 @@ async def run_team(ctx: RunContext, *, backend_factory: BackendFactory = make_ba
 
     backends: dict[str, ModelBackend] = {}
     loops: list[AgentLoop] = []
+    by_name = {a.name: a for a in agents}
+    revived: asyncio.Queue[AgentLoop] = asyncio.Queue()
+
+    async def start(agent: ResolvedAgent) -> AgentLoop:
+        if agent.backend not in backends:
+            backends[agent.backend] = backend_factory(agent.backend, config, store)
+        loop = make_loop(ctx, agent, backends[agent.backend], controls[agent.name])
+        await loop.load(_unread_redirects(await store.commands(limit=1_000_000), agent.name))
+        return loop
+
+    async def revive(name: str) -> str:
+        """After a budget change: start again an agent that had run out of budget, if it now has room."""
+        row = await store.agent(name)
+        if row is None or row.status != "out_of_budget" or not controls[name].ended:
+            return ""
+        guard = make_guard(ctx, by_name[name])
+        await guard.load()
+        over = await guard.check(row.steps)
+        if over is not None:
+            return f"; {name} is still out of budget ({over.describe()})"
+        controls[name].lift_budget_stop()
+        controls[name].ended = False
+        await revived.put(await start(by_name[name]))
+        return f"; {name} goes on"
+
     try:
         for agent in runnable:
-            if agent.backend not in backends:
-                backends[agent.backend] = backend_factory(agent.backend, config, store)
-            loop = make_loop(ctx, agent, backends[agent.backend], controls[agent.name])
-            await loop.load(_unread_redirects(commands, agent.name))
-            loops.append(loop)
+            loops.append(await start(agent))
         desk = BudgetDesk(store, {a.name: a.budget for a in agents}, dollar_cap=config.run.dollar_cap)
-        await _drive(ctx, loops, controls, desk)
+        await _drive(
+            ctx, loops, controls, CommandPoller(ctx.store, controls, ctx.stop, budgets=desk, revive=revive), revived
+        )
     finally:
         for backend in backends.values():
             with contextlib.suppress(Exception):
@@ -166,25 +190,40 @@ def make_loop(ctx: RunContext, agent: ResolvedAgent, backend: ModelBackend, cont
             workspace=ctx.paths.workspace(agent.name),
         ),
         system=system_prompt(agent, config),
-        budget=BudgetGuard(
-            ctx.store, agent.name, agent.budget, max_steps=config.run.max_steps, run_dollar_cap=config.run.dollar_cap
-        ),
+        budget=make_guard(ctx, agent),
         max_tokens=config.anthropic.max_tokens,
     )
 
 
-async def _drive(ctx: RunContext, loops: list[AgentLoop], controls: dict[str, AgentControl], desk: BudgetDesk) -> None:
-    """Run the loops and the poller; on ``ctx.stop``, stop the agents and give them ``STOP_GRACE_S``."""
-    poller = asyncio.create_task(
-        CommandPoller(ctx.store, controls, ctx.stop, budgets=desk).run(), name="command-poller"
-    )
+def make_guard(ctx: RunContext, agent: ResolvedAgent) -> BudgetGuard:
+    run = ctx.config.run
+    return BudgetGuard(ctx.store, agent.name, agent.budget, max_steps=run.max_steps, run_dollar_cap=run.dollar_cap)
+
+
+async def _drive(
+    ctx: RunContext,
+    loops: list[AgentLoop],
+    controls: dict[str, AgentControl],
+    poller: CommandPoller,
+    revived: asyncio.Queue[AgentLoop],
+) -> None:
+    """Run the loops and the poller (and loops revived meanwhile); on ``ctx.stop``, stop the agents and give
+    them ``STOP_GRACE_S``."""
+    polling = asyncio.create_task(poller.run(), name="command-poller")
     tasks = {asyncio.create_task(loop.run(), name=f"agent:{loop.name}"): loop.name for loop in loops}
     stop = asyncio.create_task(ctx.stop.wait(), name="team-stop")
+    more = asyncio.create_task(revived.get(), name="team-revived")
     try:
-        pending = set(tasks)
+        pending: set[asyncio.Task[Any]] = set(tasks)
         while pending and not stop.done():
-            _, pending = await asyncio.wait(pending | {stop}, return_when=asyncio.FIRST_COMPLETED)
-            pending.discard(stop)
+            _, pending = await asyncio.wait(pending | {stop, more}, return_when=asyncio.FIRST_COMPLETED)
+            pending -= {stop, more}
+            if more.done():
+                loop = more.result()
+                task = asyncio.create_task(loop.run(), name=f"agent:{loop.name}")
+                tasks[task] = loop.name
+                pending.add(task)
+                more = asyncio.create_task(revived.get(), name="team-revived")
         if pending:
             for control in controls.values():
                 if not control.ended:
@@ -193,8 +232,9 @@ async def _drive(ctx: RunContext, loops: list[AgentLoop], controls: dict[str, Ag
             for task in pending:
                 log.warning("%s did not stop within %.0fs; cancelling it", tasks[task], STOP_GRACE_S)
     finally:
-        for task in (*tasks, poller, stop):
-            task.cancel()
-        for task in (*tasks, poller, stop):
+        everything: list[asyncio.Task[Any]] = [*tasks, polling, stop, more]
+        for each in everything:
+            each.cancel()
+        for each in everything:
             with contextlib.suppress(asyncio.CancelledError):
-                await task
+                await each

@@ -22,11 +22,16 @@ def reader(request: ModelRequest) -> list[dict[str, Any]]:
 
 
 async def _effect(ctx: Any, command_id: int) -> tuple[str, str]:
-    async def done() -> Any:
-        row = next(c for c in await ctx.store.commands() if c.id == command_id)
-        return row if row.status != "pending" else None
+    """The outcome the daemon reported (``command.applied``), which the commands table holds too."""
 
-    row = await wait_for(done, timeout=3)
+    async def done() -> Any:
+        return next(
+            (e for e in await events(ctx.store, "command.applied") if e.payload["command_id"] == command_id), None
+        )
+
+    event = await wait_for(done, timeout=3)
+    row = next(c for c in await ctx.store.commands() if c.id == command_id)
+    assert (row.status, row.effect) == (event.payload["status"], event.payload["effect"])
     return row.status, row.effect
 
 
@@ -131,3 +136,34 @@ async def test_a_budget_command_left_pending_by_a_dead_daemon_applies_once_on_re
         assert [(c.command_id, c.delta) for c in await ctx.store.budget_changes()] == [(cid, 5000.0)]
         applied = [e for e in await events(ctx.store, "command.applied") if e.payload["command_id"] == cid]
         assert len(applied) == 1
+
+
+async def test_raising_the_budget_of_an_agent_that_ran_out_starts_it_again(tmp_path: Path) -> None:
+    backend = Playbook(reader, cost_usd=0.25, delay_s=0.02)
+    cfg = config().model_copy(
+        update={"agents": [AgentConfig(name="ann", budget=BudgetConfig(dollars=0.5)), AgentConfig(name="bob")]}
+    )
+    async with run_context(tmp_path, cfg) as ctx:
+        task = asyncio.create_task(run_team(ctx, backend_factory=factory(backend)))
+        try:
+
+            async def out(name: str) -> bool:
+                row = await ctx.store.agent(name)
+                return row is not None and row.status == "out_of_budget"
+
+            await wait_for(lambda: out("ann"))
+            lower = await ctx.store.issue_command("budget", "ann", {"resource": "dollars", "amount": -0.25})
+            assert await _effect(ctx, lower) == (
+                "applied",
+                "dollars budget lowered $0.50 → $0.25; ann is still out of budget (dollar budget reached: 0.5 of 0.25)",
+            )
+            raised = await ctx.store.issue_command("budget", "ann", {"resource": "dollars", "amount": 0.75})
+            assert await _effect(ctx, raised) == ("applied", "dollars budget raised $0.25 → $1.00; ann goes on")
+            await wait_for(lambda: out("ann"))
+            ann = await ctx.store.agent("ann")
+            assert ann is not None and ann.steps == 4 and ann.cost_usd == 1.0
+            exceeded = [e.payload["cap"] for e in await events(ctx.store, "budget.exceeded", agent="ann")]
+            assert exceeded == [0.5, 1.0], "each overrun is reported once"
+        finally:
+            ctx.stop.set()
+            await asyncio.wait_for(task, 10)
