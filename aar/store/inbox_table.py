@@ -37,6 +37,9 @@ class InboxTable(Connection):
         transaction; returns how many were read."""
         kinds = ",".join("?" * len(KINDS))
         sql = f"SELECT {EVENT_COLUMNS} FROM events WHERE id > ? AND id <= ? AND kind IN ({kinds}) ORDER BY id LIMIT ?"
+        (last,) = await self._fetchone("SELECT COALESCE(MAX(id), 0) FROM events")
+        if last <= await self._cursor():
+            return 0  # nothing new: no write transaction (the evaluator worker and the TUI write too)
         async with self._transaction():
             cursor = await self._cursor()
             async with self._db.execute("SELECT COALESCE(MAX(id), 0) FROM events") as cur:
@@ -45,7 +48,8 @@ class InboxTable(Connection):
                 rows = [EventRow(**decode(r)) for r in await cur.fetchall()]
             await self._fold(rows)
             done = rows[-1].id if len(rows) == limit else top
-            await self._db.execute(_SET_CURSOR, (CURSOR_META, str(max(cursor, done))))
+            if done > cursor:
+                await self._db.execute(_SET_CURSOR, (CURSOR_META, str(done)))
         return len(rows)
 
     async def fold_inbox(self, events: Sequence[EventRow]) -> None:
