@@ -133,6 +133,37 @@ class PinPost(_Command):
     """False unpins it."""
 
 
+class Answer(_Command):
+    """The supervisor's answer to an agent's ``ask_supervisor`` question; the agent reads it and goes on."""
+
+    kind: Literal["answer"] = "answer"
+    call_id: NonBlank
+    """The id of the ``ask_supervisor`` tool call that asked."""
+    text: NonBlank
+    """The answer, as the agent will read it."""
+
+
+BUDGET_POOL = "pool"
+"""``Budget.source`` that draws dollars from what ``run.dollar_cap`` leaves unallocated."""
+
+
+BudgetResource = Literal["dollars", "tokens", "wall_clock_s"]
+"""A budget the supervisor can change: USD, tokens, or seconds of wall clock."""
+
+
+class Budget(_Command):
+    """Raise (``amount`` > 0) or lower (< 0) one of the target agent's budgets while the run goes on."""
+
+    kind: Literal["budget"] = "budget"
+    resource: BudgetResource
+    """Which budget: USD, tokens, or seconds of wall clock."""
+    amount: float
+    """How much to add to the target's budget; negative takes it away."""
+    source: str = ""
+    """Where a raise comes from: another agent's name (moved from its budget), ``pool`` (dollars left under
+    ``run.dollar_cap``), or empty (the budget simply grows or shrinks)."""
+
+
 Command = Annotated[
     Pause
     | Resume
@@ -146,7 +177,9 @@ Command = Annotated[
     | StopRun
     | QuarantinePost
     | RestorePost
-    | PinPost,
+    | PinPost
+    | Answer
+    | Budget,
     Field(discriminator="kind"),
 ]
 

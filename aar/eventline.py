@@ -23,6 +23,7 @@ from aar.events import (
     RunStateChanged,
     SandboxExited,
     SandboxOutput,
+    SupervisorAsked,
     ToolCalled,
     ToolReturned,
     parse_payload,
@@ -86,6 +87,8 @@ def _summary(p: EventPayload) -> str | None:
             return f"post #{p.post_id}: {p.claim!r} {p.verdict}" + (
                 f" by submission #{p.submission_id}" if p.submission_id else ""
             )
+        case SupervisorAsked():
+            return f"asks the supervisor ({p.call_id}): {p.question}"
         case _:
             return None
 

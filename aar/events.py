@@ -122,6 +122,8 @@ class SandboxExited(_Payload):
     timed_out: bool = False
     killed: bool = False
     duration_s: float = 0.0
+    oom_killed: bool = False
+    """The kernel killed the command for going over the sandbox's memory limit."""
 
 
 class SandboxLifecycle(_Payload):
@@ -234,6 +236,33 @@ class SupervisorAsked(_Payload):
     kind: Literal["agent.ask"] = "agent.ask"
     step: int
     question: str
+    call_id: str = ""
+    """The ``ask_supervisor`` tool call that asked; an ``answer`` command names it."""
+
+
+class BudgetWarned(_Payload):
+    """An agent has used 80% (``fraction``) of one of its budgets, or the run of its dollar cap."""
+
+    kind: Literal["budget.warning"] = "budget.warning"
+    limit: Literal["tokens", "dollars", "wall_clock", "run_dollars", "steps"]
+    used: float
+    cap: float
+    fraction: float = 0.8
+    """The share of the budget reached when the warning was given."""
+
+
+class BudgetChanged(_Payload):
+    """The supervisor raised, lowered or moved one of an agent's budgets (a ``budget`` command applied)."""
+
+    kind: Literal["budget.changed"] = "budget.changed"
+    command_id: int
+    resource: Literal["dollars", "tokens", "wall_clock_s"]
+    delta: float
+    """What was added to this agent's budget (negative: taken away)."""
+    budget: float
+    """The agent's budget of ``resource`` after the change."""
+    source: str = ""
+    """Where it came from or went to: another agent's name, ``pool`` (the run's dollar cap), or empty."""
 
 
 EventPayload = Annotated[
@@ -258,7 +287,9 @@ EventPayload = Annotated[
     | ErrorRaised
     | MonitorDecided
     | ClaimChecked
-    | SupervisorAsked,
+    | SupervisorAsked
+    | BudgetWarned
+    | BudgetChanged,
     Field(discriminator="kind"),
 ]
 

@@ -10,7 +10,7 @@ from pydantic import BaseModel
 from aar.events import AgentStatus, RunState
 from aar.runs import summarise
 from aar.runtime import RunPaths
-from aar.store import AgentRow, LeaderboardRow, RunStore, SubmissionRow
+from aar.store import AgentRow, BudgetChangeRow, LeaderboardRow, RunStore, SubmissionRow
 
 
 class AgentReport(BaseModel):
@@ -112,6 +112,8 @@ class Report(BaseModel):
     eval_jobs: dict[str, int]
     device_time: list[DeviceTime] = []
     """The evaluator's GPU-hours (and CPU-device hours) per agent."""
+    budget_changes: list[BudgetChangeRow] = []
+    """The supervisor's budget changes, in the order they applied."""
 
 
 def _entry(row: LeaderboardRow) -> LeaderboardEntry:
@@ -135,6 +137,7 @@ async def build_report(paths: RunPaths) -> Report:
         jobs = await store.jobs(limit=1_000_000)
         events = await store.event_count()
         used = await store.device_time()
+        changes = await store.budget_changes()
     subs_by: dict[str, int] = {}
     flags: dict[str, int] = {}
     for sub in submissions:
@@ -175,6 +178,7 @@ async def build_report(paths: RunPaths) -> Report:
         forum_posts=len(posts),
         eval_jobs=job_counts,
         device_time=device_time(used),
+        budget_changes=changes,
     )
 
 
@@ -285,6 +289,12 @@ def render_markdown(report: Report) -> str:
             for f in report.flagged
         ]
         lines += _table(["submission", "agent", "kind", "file", "status", "flags", "reason"], rows)
+    if report.budget_changes:
+        lines += ["", "## Budget changes", ""]
+        lines += _table(
+            ["command", "agent", "budget", "change", "from / to"],
+            [[c.command_id, c.agent, c.resource, f"{c.delta:+g}", c.source or "-"] for c in report.budget_changes],
+        )
     lines += ["", "## Evaluator", ""] + [f"- {status}: {n}" for status, n in sorted(report.eval_jobs.items())]
     if report.device_time:
         lines += ["", "## Evaluator device time", ""]

@@ -68,6 +68,13 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--format", choices=["md", "json"], default="md")
     p.add_argument("--final", action="store_true", help="score the private final split (once per run)")
 
+    p = sub.add_parser("inbox", help="what needs the supervisor: approvals, questions, alerts (ranked)")
+    p.add_argument("run", nargs="?")
+    runs_dir(p)
+    p.add_argument("--json", action="store_true", help="print JSON for scripts")
+    p.add_argument("--all", action="store_true", help="also list items settled or acknowledged")
+    p.add_argument("--ack", type=int, nargs="+", default=[], metavar="ID", help="acknowledge these items first")
+
     p = sub.add_parser("exec", help="run a command in an agent's sandbox")
     p.add_argument("run")
     p.add_argument("agent")
@@ -224,6 +231,13 @@ def _cmd_report(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_inbox(args: argparse.Namespace) -> int:
+    from aar_app.inbox_cli import main as inbox_main
+
+    paths = find_run(args.runs_dir, args.run)
+    return inbox_main(paths, as_json=args.json, include_done=args.all, ack=args.ack)
+
+
 def _cmd_exec(args: argparse.Namespace) -> int:
     from sandbox.cli import exec_in_run
 
@@ -259,6 +273,7 @@ COMMANDS = {
     "ls": _cmd_ls,
     "stop": _cmd_stop,
     "report": _cmd_report,
+    "inbox": _cmd_inbox,
     "exec": _cmd_exec,
 }
 

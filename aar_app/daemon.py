@@ -3,8 +3,8 @@
 ``aar run`` starts it detached (its own session, so it outlives the terminal
 and an SSH drop; its output goes to ``logs/daemon.log``); ``--headless``
 runs it in the foreground. It holds the run's lock, prepares the agents'
-workspaces, runs the evaluator service and the team side by side, and
-records every state change. Killed at any moment, it leaves a store that
+workspaces, runs the evaluator service and the team side by side, keeps the supervisor's
+inbox up with the event log, and records every state change. Killed at any moment, it leaves a store that
 ``aar resume`` continues from.
 """
 
@@ -21,6 +21,7 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
+from aar import inbox
 from aar.config import load_config
 from aar.errors import AarError
 from aar.eventline import parsed
@@ -99,6 +100,8 @@ async def run_daemon(root: Path, *, printer: Callable[[EventRow], None] | None =
         for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
             loop.add_signal_handler(sig, ctx.stop.set)
         follower = asyncio.create_task(_follow(store, printer, ctx.stop)) if printer else None
+        inbox_done = asyncio.Event()
+        inbox_builder = asyncio.create_task(inbox.follow(store, inbox_done), name="inbox")
         previous = await store.get_meta("state", "created")
         log.info("daemon pid %d drives %s (stored state %s)", os.getpid(), paths.run_id, previous)
         await store.set_meta("daemon_pid", str(os.getpid()))
@@ -126,6 +129,9 @@ async def run_daemon(root: Path, *, printer: Callable[[EventRow], None] | None =
             await _set_state(store, final_state, reason)
             if follower is not None:
                 await follower
+            inbox_done.set()
+            with contextlib.suppress(Exception):  # the inbox is derived: the next daemon folds what is left
+                await inbox_builder
             await store.close()
     return 0 if final_state in ("finished", "stopped") else 1
 

@@ -34,6 +34,11 @@ class Redirect:
         return f"{self.marker} {self.text}"
 
 
+def answer_text(call_id: str, text: str) -> str:
+    """How the supervisor's answer to an ``ask_supervisor`` call reads to the agent."""
+    return f"Answer to your question ({call_id}): {text}"
+
+
 @dataclass(frozen=True)
 class Decision:
     approved: bool
@@ -61,6 +66,9 @@ class AgentControl:
         self._stopping = asyncio.Event()
         self._approvals: dict[str, asyncio.Future[Decision]] = {}
         self._interrupt_sandbox: Callable[[], Awaitable[bool]] | None = None
+        self.asking: str | None = None
+        """The ``ask_supervisor`` call whose answer the agent waits for, if any."""
+        self._answered = asyncio.Event()
 
     # ------------------------------------------------------------ read by the loop
 
@@ -83,6 +91,17 @@ class AgentControl:
     def take_inbox(self) -> list[Redirect]:
         taken, self.inbox = self.inbox, []
         return taken
+
+    async def wait_answered(self) -> bool:
+        """Wait until the question the agent asked is answered (or waived by a resume) or it is asked to stop;
+        returns whether it is stopping."""
+        await _first(self._answered.wait(), self._stopping.wait())
+        return self.stopping
+
+    def ask(self, call_id: str) -> None:
+        """The agent asked the supervisor (``call_id``); it waits at its next checkpoint until answered."""
+        self.asking = call_id
+        self._answered.clear()
 
     def bind_sandbox(self, interrupt: Callable[[], Awaitable[bool]]) -> None:
         self._interrupt_sandbox = interrupt
@@ -114,10 +133,23 @@ class AgentControl:
         return "pauses after the step in flight" + (f": {reason}" if reason else "")
 
     def resume(self) -> str:
+        if self.asking is not None:
+            self.asking = None
+            self._answered.set()
+            return "goes on without an answer to its question"
         if not self.paused:
             return "was not paused"
         self._running.set()
         return "resumed"
+
+    def answer(self, command_id: int, call_id: str, text: str) -> str | None:
+        """Answer the question ``call_id``; None when the agent is not waiting on that question."""
+        if self.asking != call_id:
+            return None
+        self.inbox.append(Redirect(command_id, answer_text(call_id, text)))
+        self.asking = None
+        self._answered.set()
+        return "reads the answer before its next model call"
 
     def redirect(self, command_id: int, text: str) -> str:
         self.inbox.append(Redirect(command_id, text))
@@ -138,6 +170,13 @@ class AgentControl:
         self.interrupted.set()
         killed = await self._interrupt_sandbox() if self._interrupt_sandbox else False
         return "stops after the step in flight" + ("; killed the running sandbox command" if killed else "")
+
+    def lift_budget_stop(self) -> None:
+        """The supervisor raised the budget that stopped the agent: it may run again."""
+        if self.stop_kind == "budget":
+            self.stop_kind, self.stop_reason = None, ""
+            self._stopping.clear()
+            self.interrupted.clear()
 
     def set_approval(self, on: bool) -> str:
         if self.approval == on:

@@ -16,14 +16,16 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from typing import Literal
 
 from aar.commands import (
     ALL_AGENTS,
+    Answer,
     ApprovalOff,
     ApprovalOn,
     Approve,
+    Budget,
     Command,
     Deny,
     Interrupt,
@@ -40,6 +42,7 @@ from aar.events import CommandApplied
 from aar.store import RunStore
 from aar.store.rows import CommandRow
 from agents.agent_state import AgentControl, Decision
+from agents.budget_desk import BudgetDesk, BudgetRefused
 
 log = logging.getLogger("aar.agents.control")
 
@@ -63,7 +66,13 @@ class CommandPoller:
         *,
         interval: float = POLL_INTERVAL_S,
         wake: asyncio.Event | None = None,
+        budgets: BudgetDesk | None = None,
+        revive: Callable[[str], Awaitable[str]] | None = None,
     ) -> None:
+        self.budgets = budgets
+        self.revive = revive
+        """Called after a budget change to an agent that ran out of budget; starts it again if it now has room
+        (returns what to add to the effect)."""
         self.store = store
         self.controls = controls
         self.run_stop = run_stop
@@ -93,7 +102,7 @@ class CommandPoller:
             status: Literal["applied", "rejected"]
             try:
                 status, effect = "applied", await self.apply(command)
-            except CommandRefused as exc:
+            except (CommandRefused, BudgetRefused) as exc:
                 status, effect = "rejected", str(exc)
             await self.store.mark_command(command.id, status=status, effect=effect)
             agent = command.target if command.target in self.controls else None
@@ -116,6 +125,8 @@ class CommandPoller:
             return "the run stops after every agent's step in flight"
         if isinstance(command, QuarantinePost | RestorePost | PinPost):
             return await self._moderate(command)
+        if row.target == ALL_AGENTS and isinstance(command, Answer | Budget):
+            raise CommandRefused(f"{command.kind} names one agent, not {ALL_AGENTS}")
         if row.target == ALL_AGENTS:
             live = [c for c in self.controls.values() if not c.ended]
             if not live:
@@ -131,7 +142,7 @@ class CommandPoller:
         if target is None:
             known = ", ".join(self.controls) or "none"
             raise CommandRefused(f"no agent named {row.target!r} (agents: {known}; use * for all)")
-        if target.ended:
+        if target.ended and not (isinstance(command, Budget) and self.revive is not None):
             raise CommandRefused(f"{target.name} has already ended; nothing to do")
         return await self._apply_one(row.id, command, target)
 
@@ -153,6 +164,19 @@ class CommandPoller:
 
     async def _apply_one(self, command_id: int, command: Command, control: AgentControl) -> str:
         match command:
+            case Answer(call_id=call_id, text=text):
+                effect = control.answer(command_id, call_id, text)
+                if effect is None:
+                    asking = control.asking or "none"
+                    raise CommandRefused(f"{control.name} is not waiting on question {call_id} (waiting on: {asking})")
+                return effect
+            case Budget():
+                if self.budgets is None:
+                    raise CommandRefused("budget changes are not available in this run")
+                effect = await self.budgets.apply(command_id, command, control.name)
+                if control.ended and self.revive is not None:
+                    effect += await self.revive(control.name)
+                return effect
             case Pause(reason=reason):
                 return control.pause(reason)
             case Resume():

@@ -153,12 +153,17 @@ class AgentLoop:
         return ending[0]
 
     async def _checkpoint(self) -> Ending | None:
-        """Between steps: stop, budgets, pause. An ending, or None to go on."""
+        """Between steps: stop, budgets, a question waiting for its answer, pause. An ending, or None to go on."""
         if self.control.stopping:
             return await self._stopped()
         over = await self.budget.check(self.step)
         if over is not None:
             return await self._over(over)
+        if self.control.asking is not None:
+            await self._set_status("paused", f"waiting for the supervisor's answer ({self.control.asking})")
+            if await self.control.wait_answered():
+                return await self._stopped()
+            await self._set_status("idle", "answered")
         if self.control.paused:
             await self._set_status("paused", self.control.pause_reason or "by the supervisor")
             if not await self.control.wait_running():
@@ -333,8 +338,13 @@ class AgentLoop:
             return None
 
         async def watch() -> None:
-            await asyncio.sleep(max(remaining, 0))
-            await self.control.request_stop("budget", "wall-clock budget reached")
+            left: float | None = remaining
+            while left is not None and left > 0:  # the supervisor may raise (or drop) the budget meanwhile
+                await asyncio.sleep(left)
+                await self.budget.refresh()
+                left = self.budget.wall_remaining()
+            if left is not None:
+                await self.control.request_stop("budget", "wall-clock budget reached")
 
         return asyncio.create_task(watch(), name=f"{self.name}-wall-clock")
 

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import logging
 from collections.abc import Callable
 from typing import Any
@@ -27,12 +28,14 @@ import aar.commands as commands_
 from aar.commands import ALL_AGENTS
 from aar.config import ResolvedAgent, RunConfig
 from aar.devices import sandbox_config_for
+from aar.events import SupervisorAsked
 from aar.runtime import RunContext
 from aar.store import RunStore
-from aar.store.rows import AgentRow, CommandRow
-from agents.agent_state import AgentControl, Redirect
+from aar.store.rows import AgentRow, CommandRow, EventRow
+from agents.agent_state import AgentControl, Redirect, answer_text
 from agents.backend import ModelBackend
 from agents.budget import BudgetGuard
+from agents.budget_desk import BudgetDesk
 from agents.claude.prompts import system_prompt
 from agents.control import STOP_META, CommandPoller
 from agents.loop import AgentLoop
@@ -69,12 +72,37 @@ async def _has_work(store: RunStore, row: AgentRow) -> bool:
 
 
 def _unread_redirects(commands: list[CommandRow], agent: str) -> list[Redirect]:
-    """Redirects applied to ``agent`` by an earlier daemon; the loop drops those its transcript holds."""
-    return [
-        Redirect(c.id, c.command.text)
-        for c in commands
-        if isinstance(c.command, commands_.Redirect) and c.status == "applied" and c.target in (agent, ALL_AGENTS)
-    ]
+    """Redirects and answers applied to ``agent`` by an earlier daemon; the loop drops those its transcript holds."""
+    out = []
+    for c in commands:
+        if c.status != "applied" or c.target not in (agent, ALL_AGENTS):
+            continue
+        if isinstance(c.command, commands_.Redirect):
+            out.append(Redirect(c.id, c.command.text))
+        elif isinstance(c.command, commands_.Answer) and c.target == agent:
+            out.append(Redirect(c.id, answer_text(c.command.call_id, c.command.text)))
+    return out
+
+
+async def _open_question(store: RunStore, agent: str, commands: list[CommandRow]) -> EventRow | None:
+    """The ``agent.ask`` event of the question ``agent`` still waits on (asked in a committed step, neither answered nor
+    waived by a resume since), so a resumed agent keeps waiting for it."""
+    asks = await store.events_after(0, agent=agent, kinds=["agent.ask"], limit=1_000_000)
+    if not asks:
+        return None
+    ask = asks[-1]
+    call_id = str(ask.payload.get("call_id", ""))
+    if not call_id:
+        return None
+    for c in commands:
+        if c.target != agent or c.status != "applied" or (c.applied_ts or 0) < ask.ts:
+            continue
+        if isinstance(c.command, commands_.Resume):
+            return None
+        if isinstance(c.command, commands_.Answer) and c.command.call_id == call_id:
+            return None
+    rows = await store.transcript(agent)
+    return ask if any(call_id in json.dumps(r.content) for r in rows) else None
 
 
 async def run_team(ctx: RunContext, *, backend_factory: BackendFactory = make_backend) -> None:
@@ -93,23 +121,57 @@ async def run_team(ctx: RunContext, *, backend_factory: BackendFactory = make_ba
         approval = config.team.approval if fresh else row.approval
         if fresh and approval:
             await store.update_agent(agent.name, approval=True)
-        control = AgentControl(agent.name, approval=approval, paused=row.status == "paused")
+        has_work = await _has_work(store, row)
+        asked = await _open_question(store, agent.name, commands) if has_work and not fresh else None
+        control = AgentControl(agent.name, approval=approval, paused=row.status == "paused" and asked is None)
+        if asked is not None:
+            control.ask(str(asked.payload["call_id"]))
+            if row.status != "paused":  # the run's stop settled the question in the inbox: ask it there again
+                store.emit(agent.name, SupervisorAsked(**{k: v for k, v in asked.payload.items() if k != "kind"}))
         controls[agent.name] = control
-        if await _has_work(store, row):
+        if has_work:
             runnable.append(agent)
         else:
             control.ended = True
 
     backends: dict[str, ModelBackend] = {}
     loops: list[AgentLoop] = []
+    by_name = {a.name: a for a in agents}
+    revived: asyncio.Queue[AgentLoop] = asyncio.Queue()
+
+    async def start(agent: ResolvedAgent) -> AgentLoop:
+        if agent.backend not in backends:
+            backends[agent.backend] = backend_factory(agent.backend, config, store)
+        loop = make_loop(ctx, agent, backends[agent.backend], controls[agent.name])
+        await loop.load(_unread_redirects(await store.commands(limit=1_000_000), agent.name))
+        return loop
+
+    async def revive(name: str) -> str:
+        """After a budget change: start again an agent that had run out of budget, if it now has room."""
+        row = await store.agent(name)
+        if row is None or row.status != "out_of_budget" or not controls[name].ended:
+            return ""
+        guard = make_guard(ctx, by_name[name])
+        await guard.load()
+        over = await guard.check(row.steps)
+        if over is not None:
+            return f"; {name} is still out of budget ({over.describe()})"
+        controls[name].lift_budget_stop()
+        controls[name].ended = False
+        await revived.put(await start(by_name[name]))
+        return f"; {name} goes on"
+
     try:
         for agent in runnable:
-            if agent.backend not in backends:
-                backends[agent.backend] = backend_factory(agent.backend, config, store)
-            loop = make_loop(ctx, agent, backends[agent.backend], controls[agent.name])
-            await loop.load(_unread_redirects(commands, agent.name))
-            loops.append(loop)
-        await _drive(ctx, loops, controls)
+            loops.append(await start(agent))
+        desk = BudgetDesk(store, {a.name: a.budget for a in agents}, dollar_cap=config.run.dollar_cap)
+        await _drive(
+            ctx,
+            loops,
+            controls,
+            CommandPoller(ctx.store, controls, ctx.stop, wake=ctx.commands_waiting, budgets=desk, revive=revive),
+            revived,
+        )
     finally:
         for backend in backends.values():
             with contextlib.suppress(Exception):
@@ -133,25 +195,40 @@ def make_loop(ctx: RunContext, agent: ResolvedAgent, backend: ModelBackend, cont
             workspace=ctx.paths.workspace(agent.name),
         ),
         system=system_prompt(agent, config),
-        budget=BudgetGuard(
-            ctx.store, agent.name, agent.budget, max_steps=config.run.max_steps, run_dollar_cap=config.run.dollar_cap
-        ),
+        budget=make_guard(ctx, agent),
         max_tokens=config.anthropic.max_tokens,
     )
 
 
-async def _drive(ctx: RunContext, loops: list[AgentLoop], controls: dict[str, AgentControl]) -> None:
-    """Run the loops and the poller; on ``ctx.stop``, stop the agents and give them ``STOP_GRACE_S``."""
-    poller = asyncio.create_task(
-        CommandPoller(ctx.store, controls, ctx.stop, wake=ctx.commands_waiting).run(), name="command-poller"
-    )
+def make_guard(ctx: RunContext, agent: ResolvedAgent) -> BudgetGuard:
+    run = ctx.config.run
+    return BudgetGuard(ctx.store, agent.name, agent.budget, max_steps=run.max_steps, run_dollar_cap=run.dollar_cap)
+
+
+async def _drive(
+    ctx: RunContext,
+    loops: list[AgentLoop],
+    controls: dict[str, AgentControl],
+    poller: CommandPoller,
+    revived: asyncio.Queue[AgentLoop],
+) -> None:
+    """Run the loops and the poller (and loops revived meanwhile); on ``ctx.stop``, stop the agents and give
+    them ``STOP_GRACE_S``."""
+    polling = asyncio.create_task(poller.run(), name="command-poller")
     tasks = {asyncio.create_task(loop.run(), name=f"agent:{loop.name}"): loop.name for loop in loops}
     stop = asyncio.create_task(ctx.stop.wait(), name="team-stop")
+    more = asyncio.create_task(revived.get(), name="team-revived")
     try:
         pending: set[asyncio.Task[Any]] = set(tasks)
         while pending and not stop.done():
-            _, pending = await asyncio.wait(pending | {stop}, return_when=asyncio.FIRST_COMPLETED)
-            pending.discard(stop)
+            _, pending = await asyncio.wait(pending | {stop, more}, return_when=asyncio.FIRST_COMPLETED)
+            pending -= {stop, more}
+            if more.done():
+                loop = more.result()
+                task = asyncio.create_task(loop.run(), name=f"agent:{loop.name}")
+                tasks[task] = loop.name
+                pending.add(task)
+                more = asyncio.create_task(revived.get(), name="team-revived")
         if pending:
             for control in controls.values():
                 if not control.ended:
@@ -160,8 +237,9 @@ async def _drive(ctx: RunContext, loops: list[AgentLoop], controls: dict[str, Ag
             for task in pending:
                 log.warning("%s did not stop within %.0fs; cancelling it", tasks[task], STOP_GRACE_S)
     finally:
-        for task in (*tasks, poller, stop):
-            task.cancel()
-        for task in (*tasks, poller, stop):
+        everything: list[asyncio.Task[Any]] = [*tasks, polling, stop, more]
+        for each in everything:
+            each.cancel()
+        for each in everything:
             with contextlib.suppress(asyncio.CancelledError):
-                await task
+                await each

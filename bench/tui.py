@@ -12,6 +12,8 @@ Side by side in one run (the machines are shared and noisy):
 3. The writer then appends 1,000,000 lines as fast as the app follows; the
    app's resident memory is read before and after.
 
+The run's inbox holds ``INBOX_ITEMS`` open items throughout, so the status bar's badge is live (its count
+is read every few polls) in every measurement.
 The loaded line also gives the app's CPU (all its threads) while it follows the flood.
 Last line: the loaded / unloaded p99 ratio; target <= 3. Memory growth target < 100 MB.
 Usage: python bench/tui.py [PRESSES]; ``TEXTUAL_FPS=60 python bench/tui.py`` measures
@@ -35,7 +37,8 @@ from typing import TYPE_CHECKING
 # Run as a script, this file's folder comes first on sys.path and its name would shadow the package.
 sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != Path(__file__).resolve().parent]
 
-from aar.events import SandboxOutput  # noqa: E402
+from aar.events import MonitorDecided, SandboxOutput  # noqa: E402
+from aar.inbox import catch_up  # noqa: E402
 from aar.lock import DaemonLock  # noqa: E402
 from aar.runtime import RunPaths  # noqa: E402
 from aar.store import RunStore  # noqa: E402
@@ -51,6 +54,7 @@ LINES_PER_EVENT = 5
 LOAD_LINES_PER_S = 5000
 MEMORY_LINES = 1_000_000
 MEMORY_LINES_PER_S = 40_000
+INBOX_ITEMS = 10_000
 
 
 # ---------------------------------------------------------------- the writer (another process, like the daemon)
@@ -103,6 +107,10 @@ async def _make_run(root: Path) -> RunPaths:
         for name in AGENTS:
             await store.register_agent(name, backend="scripted", model="bench")
             await store.update_agent(name, status="running_tool")
+        flag = MonitorDecided(monitor="builtin", rule="label_hunting", action="flag", reason="grep for labels")
+        store.emit_raw((AGENTS[i % 9], flag.kind, flag.model_dump_json()) for i in range(INBOX_ITEMS))
+        await store.flush()
+        await catch_up(store)
     return paths
 
 
@@ -161,7 +169,7 @@ async def bench(presses: int) -> None:
         with DaemonLock(paths.lock):  # held as a live daemon holds it, or the TUI would see a crashed run
             app = AarApp(paths.root)
             async with app.run_test(size=(160, 48)) as pilot:
-                while len(app.model.agents) < 9:
+                while len(app.model.agents) < 9 or app.model.inbox_open != INBOX_ITEMS:
                     await pilot.pause(0.05)
                 # Unloaded does not mean empty: every pane holds a full tail, as it does under load.
                 proc = _start_writer(paths.db, MEMORY_LINES_PER_S, 20_000)

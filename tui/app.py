@@ -83,6 +83,11 @@ class AarApp(App[int]):
             await self._client.close()
 
     @property
+    def main(self) -> MainScreen:
+        """The main screen, wherever it is in the stack (the inbox jumps to an agent from above it)."""
+        return next(s for s in self.screen_stack if isinstance(s, MainScreen))
+
+    @property
     def client(self) -> RunClient:
         """The open store; until the backlog is read there is none, and asking for it is an error the user reads."""
         if self._client is None:

@@ -31,6 +31,7 @@ NOUNS: dict[str, str] = {
     "jobs": "Evaluator",
     "inspect": "Inspect",
     "dialog": "Dialog",
+    "inbox": "Inbox",
 }
 """The noun of a binding's palette title, by the first part of its id."""
 

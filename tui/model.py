@@ -16,7 +16,9 @@ from typing import Any, Literal
 from aar.events import (
     AgentStatusChanged,
     ApprovalRequested,
+    BudgetChanged,
     BudgetExceeded,
+    BudgetWarned,
     ClaimChecked,
     CommandApplied,
     ErrorRaised,
@@ -29,6 +31,7 @@ from aar.events import (
     RunStateChanged,
     SandboxExited,
     SandboxOutput,
+    SupervisorAsked,
     ToolCalled,
     ToolReturned,
 )
@@ -170,6 +173,8 @@ class RunUpdate:
     queue: QueueCounts | None = None
     revised: list[PostRow] = field(default_factory=list)
     """Posts read again because they were quarantined, restored, pinned or had their claims checked."""
+    inbox_open: int | None = None
+    """Open items in the supervisor's inbox, when this poll read it."""
 
 
 @dataclass
@@ -216,6 +221,8 @@ class RunModel:
         self.last_event_id = 0
         self.problem: str | None = None
         """Why the store cannot be read right now, shown in the status bar until a poll succeeds."""
+        self.inbox_open = 0
+        """Open items in the supervisor's inbox (the status bar's badge)."""
 
     @property
     def spend(self) -> float:
@@ -276,6 +283,9 @@ class RunModel:
         if update.queue is not None and update.queue != self.queue:
             self.queue = update.queue
             changes.status = True
+        if update.inbox_open is not None and update.inbox_open != self.inbox_open:
+            self.inbox_open = update.inbox_open
+            changes.status = True
         return changes
 
     def _fold(self, agent: str | None, p: EventPayload, changes: Changes) -> None:
@@ -332,6 +342,13 @@ class RunModel:
                 tail.write("error", f"⚠ monitor {p.monitor} ({p.action}): {one_line(p.reason, 300)}")
             case ClaimChecked(verdict="contradicted"):
                 tail.write("error", f"✗ post #{p.post_id}: {one_line(p.claim)} contradicted by its results")
+            case BudgetChanged():
+                moved = f" ({'from' if p.delta > 0 else 'to'} {p.source})" if p.source else ""
+                tail.write("command", f"$ budget {p.resource} {p.delta:+g}{moved}: now {p.budget:g}")
+            case BudgetWarned():
+                tail.write("error", f"! budget {p.limit} at {p.fraction:.0%}: {p.used:g} of {p.cap:g}")
+            case SupervisorAsked():
+                tail.write("approval", f"? asks the supervisor: {one_line(p.question, 300)}  [I inbox, a answer]")
             case _:
                 pass  # steps, submissions, jobs: the agent's row, the leaderboard and the queue show them
 

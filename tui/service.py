@@ -34,7 +34,7 @@ from aar.events import (
 from aar.lock import holder_pid
 from aar.runs import observed_state
 from aar.runtime import RunPaths
-from aar.store import CommandRow, EventRow, JobRow, LeaderboardRow, MessageRow, PostRow, RunStore
+from aar.store import CommandRow, EventRow, InboxRow, JobRow, LeaderboardRow, MessageRow, PostRow, RunStore
 from tui.model import POSTS_KEPT, Event, QueueCounts, RunUpdate, Unreadable
 from tui.text import one_line
 
@@ -47,6 +47,10 @@ MODERATION = frozenset({"quarantine", "restore", "pin"})
 """Commands that change posts already on screen."""
 SLOW_EVERY = 10
 """Polls between reads of the leaderboard and the evaluator queue (they change slowly)."""
+INBOX_EVERY = 3
+"""Polls between reads of the inbox's open count (the status bar's badge)."""
+INBOX_SHOWN = 200
+"""Inbox items the inbox screen lists (the top of the ranking); the badge counts them all."""
 MAX_FILE_BYTES = 256 * 1024
 MAX_FILES = 2000
 SCORING = (EvalJobChanged, EvalScored, SubmissionCreated)
@@ -149,6 +153,8 @@ class RunClient:
             ]
             update.queue = await self.queue()
         update.revised = await self._revised_posts(update.events)
+        if slow or self._polls % INBOX_EVERY == 0:
+            update.inbox_open = await self.store.inbox_open_count()
         return update
 
     async def _revised_posts(self, events: list[Event]) -> list[PostRow]:
@@ -191,6 +197,14 @@ class RunClient:
 
     async def commands(self, limit: int = 200) -> list[CommandRow]:
         return await self.store.commands(limit=limit)
+
+    async def inbox(self, *, limit: int = INBOX_SHOWN) -> tuple[list[InboxRow], int]:
+        """The open inbox items, ranked (the first ``limit``), and how many are open in all."""
+        return await self.store.inbox(limit=limit), await self.store.inbox_open_count()
+
+    async def acknowledge(self, item_ids: list[int], by: str) -> int:
+        """Record that ``by`` saw these inbox items; returns how many were new."""
+        return await self.store.acknowledge(item_ids, by)
 
     async def transcript(self, agent: str, *, after_id: int = 0) -> list[MessageRow]:
         return await self.store.transcript(agent, after_id=after_id)

@@ -2,8 +2,10 @@
 
 from aar.store.rows import (
     AgentRow,
+    BudgetChangeRow,
     CommandRow,
     EventRow,
+    InboxRow,
     JobRow,
     LeaderboardRow,
     MessageRow,
@@ -16,8 +18,10 @@ from aar.store.store import RunStore
 
 __all__ = [
     "AgentRow",
+    "BudgetChangeRow",
     "CommandRow",
     "EventRow",
+    "InboxRow",
     "JobRow",
     "LeaderboardRow",
     "MessageRow",

@@ -177,3 +177,46 @@ def decode(row: Any) -> dict[str, Any]:
     for key in JSON_COLUMNS.intersection(out):
         out[key] = json.loads(out[key])
     return out
+
+
+class InboxRow(_Row):
+    """One item of the supervisor's inbox, with its acknowledgement if any."""
+
+    id: int
+    source_event: int
+    """The event that raised it (the inbox is derived from the log, one item per event)."""
+    ts: float
+    agent: str | None
+    kind: str
+    """``approval``, ``ask``, ``monitor``, ``claim``, ``flagged``, ``budget``, ``eval_failed``, ``sandbox``,
+    ``warning`` or ``error``."""
+    rank: int
+    """0 blocks an agent, 1 is an alert, 2 is a notice."""
+    summary: str
+    call_id: str | None = None
+    post_id: int | None = None
+    submission_id: int | None = None
+    job_id: int | None = None
+    cleared_event: int | None = None
+    """The event that settled it (the call was decided, the agent went on or ended)."""
+    ack_by: str | None = None
+    ack_ts: float | None = None
+
+    @property
+    def is_open(self) -> bool:
+        return self.cleared_event is None and self.ack_ts is None
+
+
+class BudgetChangeRow(_Row):
+    """One budget change the supervisor made (a ``budget`` command; a move is two rows)."""
+
+    id: int
+    command_id: int
+    ts: float
+    agent: str
+    resource: str
+    """``dollars``, ``tokens`` or ``wall_clock_s``."""
+    delta: float
+    """Added to the agent's budget (negative: taken away)."""
+    source: str
+    """Another agent's name (moved), ``pool`` (the run's dollar cap) or empty."""

@@ -133,6 +133,43 @@ MIGRATIONS: list[str] = [
     ALTER TABLE eval_jobs ADD COLUMN claimed_ts REAL;
     ALTER TABLE eval_jobs ADD COLUMN device_s REAL NOT NULL DEFAULT 0;
     """,
+    # 4 -> 5: the supervisor's inbox (derived from the event log by the daemon, rebuildable: one row per
+    # source event), its acknowledgements (written by whoever acknowledges, kept apart so a rebuild keeps
+    # them) and the budget changes the supervisor made (one set of rows per command: applied exactly once).
+    """
+    CREATE TABLE inbox (
+        id            INTEGER PRIMARY KEY,
+        source_event  INTEGER NOT NULL UNIQUE,
+        ts            REAL NOT NULL,
+        agent         TEXT,
+        kind          TEXT NOT NULL,
+        rank          INTEGER NOT NULL,
+        summary       TEXT NOT NULL,
+        call_id       TEXT,
+        post_id       INTEGER,
+        submission_id INTEGER,
+        job_id        INTEGER,
+        cleared_event INTEGER
+    );
+    CREATE INDEX inbox_open ON inbox (rank, id) WHERE cleared_event IS NULL;
+    CREATE INDEX inbox_waiting ON inbox (agent, kind) WHERE cleared_event IS NULL;
+    CREATE TABLE inbox_acks (
+        source_event INTEGER PRIMARY KEY,
+        by           TEXT NOT NULL,
+        ts           REAL NOT NULL
+    );
+    CREATE TABLE budget_changes (
+        id         INTEGER PRIMARY KEY,
+        command_id INTEGER NOT NULL REFERENCES commands (id),
+        ts         REAL NOT NULL,
+        agent      TEXT NOT NULL,
+        resource   TEXT NOT NULL,
+        delta      REAL NOT NULL,
+        source     TEXT NOT NULL DEFAULT '',
+        UNIQUE (command_id, agent)
+    );
+    CREATE INDEX budget_changes_agent ON budget_changes (agent, resource);
+    """,
 ]
 
 SCHEMA_VERSION = len(MIGRATIONS)

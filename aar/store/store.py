@@ -1,7 +1,8 @@
 """The run store: one SQLite file (WAL) that is both the bus and the record.
 
 ``RunStore`` puts the tables together (``event_log``, ``agents_table``,
-``forum_table``, ``evaluation_table``, ``commands_table``) over one
+``forum_table``, ``evaluation_table``, ``commands_table``, ``inbox_table``,
+``budget_table``) over one
 connection (``connection``). One process writes events (the daemon). The
 evaluator worker and the TUI write only their own small tables (jobs and
 results; commands), relying on the busy timeout.
@@ -16,14 +17,16 @@ import aiosqlite
 
 from aar.errors import StoreError
 from aar.store.agents_table import AgentTables
+from aar.store.budget_table import BudgetTable
 from aar.store.commands_table import CommandsTable
 from aar.store.evaluation_table import EvaluationTables
 from aar.store.event_log import EventLog
 from aar.store.forum_table import ForumTable
+from aar.store.inbox_table import InboxTable
 from aar.store.schema import MIGRATIONS, PRAGMAS, SCHEMA_VERSION
 
 
-class RunStore(EventLog, AgentTables, ForumTable, EvaluationTables, CommandsTable):
+class RunStore(EventLog, AgentTables, ForumTable, EvaluationTables, CommandsTable, InboxTable, BudgetTable):
     """Async access to one run's ``run.db``. Open with ``await RunStore.open(path)``."""
 
     @classmethod

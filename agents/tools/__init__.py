@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from agents.tools.ask import AskSupervisor
 from agents.tools.base import CallContext, Tool, Toolbox, ToolError, ToolResult, for_model
 from agents.tools.files import EditFile, ReadFile, WriteFile
 from agents.tools.forum import ForumPost, ForumRead, ForumSearch
@@ -24,6 +25,7 @@ def default_toolbox() -> Toolbox:
             SubmitMethod(),
             SubmitPredictions(),
             Leaderboard(),
+            AskSupervisor(),
             Finish(),
         ]
     )

@@ -59,6 +59,7 @@ class Bash(Tool):
                 timed_out=result.timed_out,
                 killed=result.killed and not result.timed_out,
                 duration_s=round(result.duration_s, 3),
+                oom_killed=result.oom_killed,
             ),
         )
         note = ""

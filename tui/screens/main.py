@@ -110,6 +110,15 @@ class MainScreen(RunScreen):
         Binding("slash", "forum_search", "Search", tooltip="Search the forum", id="forum.search"),
         Binding("l", "leaderboard", "Board", tooltip="Every scored submission with its PGR and flags", id="open.board"),
         Binding("e", "jobs", "Evals", tooltip="The evaluator's queue: baselines and submissions", id="open.jobs"),
+        Binding("I", "inbox", "Inbox", tooltip="What needs you: approvals, questions, alerts", id="open.inbox"),
+        Binding(
+            "dollar_sign",
+            "budget",
+            "Budget",
+            show=False,  # the palette and the README list it; the key bar stays two lines at 80 columns
+            tooltip="Raise, lower or move the focused agent's budget",
+            id="agent.budget",
+        ),
     ]
 
     def __init__(self, model: RunModel) -> None:
@@ -214,6 +223,12 @@ class MainScreen(RunScreen):
         names = self.model.agent_names()
         if 1 <= number <= len(names):
             self.focused_name = names[number - 1]
+            self._show_focus()
+
+    def focus_named(self, name: str) -> None:
+        """Act on ``name`` from now on (the inbox jumps here)."""
+        if name in self.model.agents:
+            self.focused_name = name
             self._show_focus()
 
     def action_move(self, delta: int) -> None:
@@ -333,6 +348,28 @@ class MainScreen(RunScreen):
         from tui.screens.leaderboard import LeaderboardScreen
 
         self.app.push_screen(LeaderboardScreen(self.model))
+
+    def action_inbox(self) -> None:
+        from tui.screens.inbox import InboxScreen
+
+        self.app.push_screen(InboxScreen())
+
+    def action_budget(self) -> None:
+        if not (target := self._target()):
+            return
+        from tui.budget_text import HELP, BadBudgetEntry, parse_budget
+
+        def entered(text: str | None) -> None:
+            if not text:
+                return
+            try:
+                payload = parse_budget(text)
+            except BadBudgetEntry as exc:
+                self.notify(str(exc), severity="warning", markup=False)
+                return
+            self._send(payload, target)
+
+        self.app.push_screen(PromptScreen(f"Change {target}'s budget", placeholder=HELP), entered)
 
     def action_jobs(self) -> None:
         from tui.screens.jobs import JobsScreen

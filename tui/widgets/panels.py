@@ -109,7 +109,7 @@ class ForumPanel(Widget):
 
 
 class StatusBar(Widget):
-    """Run, state, spend against the cap, the evaluator's queue and device: one line."""
+    """Run, state, the inbox badge, spend against the cap, the evaluator's queue and device: one line."""
 
     DEFAULT_CSS = """
     StatusBar {
@@ -134,6 +134,9 @@ class StatusBar(Widget):
         line.append_text(status_text(m.state or "connecting", self))
         if m.unisolated:
             line.append(" UNISOLATED ", style="bold reverse red")
+        if m.inbox_open:  # early in the line: an 80-column terminal cuts its end
+            line.append(" ")
+            line.append(f" inbox {m.inbox_open} ", style="bold reverse")
         if m.problem:
             line.append_text(data(f" · ! {m.problem}", "bold red"))
         cap = f" of {dollars(m.dollar_cap)}" if m.dollar_cap else ""

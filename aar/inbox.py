@@ -1,0 +1,194 @@
+"""The supervisor's inbox: what in the event log needs a human, ranked.
+
+Items are derived from events, one per source event, by a pure function
+(``derive``), so the ``inbox`` table can be dropped and rebuilt from the log
+and folding an event twice changes nothing. Some events raise an item
+(an approval request, a question, a monitor's flag...), others clear one
+(the tool call was decided, the asking agent went on, the agent ended).
+Acknowledgements are written apart, by whoever acknowledges, and keyed by
+the source event, so a rebuild keeps them.
+
+Ranks: what blocks an agent first (approval waits, questions), then alerts
+(monitors, contradicted claims, flagged submissions, failed jobs, budgets
+spent, sandbox trouble, the daemon's warnings), then the rest (budget warnings);
+newest first within a rank.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, Literal
+
+if TYPE_CHECKING:
+    from aar.store import RunStore
+    from aar.store.rows import EventRow
+
+log = logging.getLogger("aar.inbox")
+
+BLOCKING, ALERT, NOTICE = 0, 1, 2
+RANK_NAMES = {BLOCKING: "blocking", ALERT: "alert", NOTICE: "notice"}
+ENDED = frozenset({"stopped", "finished", "error", "out_of_budget"})
+FOLLOW_INTERVAL_S = 0.25
+"""How often the daemon's inbox builder reads new events."""
+SUMMARY_CHARS = 300
+
+KINDS: tuple[str, ...] = (
+    "approval.requested",
+    "agent.ask",
+    "tool.result",
+    "agent.status",
+    "monitor.decision",
+    "forum.claim",
+    "submission.created",
+    "eval.result",
+    "eval.job",
+    "budget.exceeded",
+    "budget.warning",
+    "sandbox.lifecycle",
+    "sandbox.exit",
+    "log",
+    "error",
+)
+"""The event kinds ``derive`` looks at; the builder reads no others (model text and sandbox output are most
+of a run's events)."""
+WAITS: tuple[str, ...] = ("approval", "ask")
+"""Item kinds that block an agent and are settled by later events (``Clear``)."""
+
+ItemKind = Literal[
+    "approval", "ask", "monitor", "claim", "flagged", "budget", "eval_failed", "sandbox", "warning", "error"
+]
+
+
+@dataclass(frozen=True)
+class NewItem:
+    """An inbox item raised by one event."""
+
+    kind: ItemKind
+    rank: int
+    summary: str
+    call_id: str | None = None
+    post_id: int | None = None
+    submission_id: int | None = None
+    job_id: int | None = None
+
+
+@dataclass(frozen=True)
+class Clear:
+    """Open items of ``agent`` of these kinds (and, if set, this tool call) are settled by this event."""
+
+    agent: str
+    kinds: tuple[ItemKind, ...]
+    call_id: str | None = None
+
+
+def _line(text: str) -> str:
+    flat = " ".join(str(text).split())
+    return flat if len(flat) <= SUMMARY_CHARS else flat[: SUMMARY_CHARS - 1] + "…"
+
+
+def _args(value: dict[str, Any]) -> str:
+    if set(value) == {"command"}:
+        return str(value["command"])
+    return json.dumps(value, ensure_ascii=False)
+
+
+def derive(event: EventRow) -> NewItem | Clear | None:
+    """What ``event`` does to the inbox: raise an item, clear some, or nothing."""
+    p, kind, agent = event.payload, event.kind, event.agent
+    if kind == "approval.requested":
+        return NewItem(
+            "approval", BLOCKING, _line(f"wants to run {p['tool']} {_args(p['input'])}"), call_id=p["call_id"]
+        )
+    if kind == "agent.ask":
+        return NewItem("ask", BLOCKING, _line(p["question"]), call_id=p.get("call_id") or None)
+    if kind == "tool.result" and agent:
+        return Clear(agent, ("approval",), call_id=p["call_id"])
+    if kind == "agent.status" and agent:
+        if p["status"] in ENDED:
+            return Clear(agent, ("approval", "ask"))
+        if p["status"] == "thinking":  # the agent went on: whatever it asked was answered (or waived)
+            return Clear(agent, ("ask",))
+        return None
+    if kind == "monitor.decision":
+        return NewItem(
+            "monitor",
+            ALERT,
+            _line(f"monitor {p['rule']} ({p['action']}): {p['reason']}"),
+            post_id=p.get("post_id"),
+            submission_id=p.get("submission_id"),
+        )
+    if kind == "forum.claim" and p.get("verdict") == "contradicted":
+        return NewItem(
+            "claim",
+            ALERT,
+            _line(f"post #{p['post_id']} claims {p['metric']} {p['value']:g}: {p['claim']}"),
+            post_id=p["post_id"],
+        )
+    if kind == "submission.created" and p.get("flags"):
+        sid = p["submission_id"]
+        return NewItem(
+            "flagged", ALERT, _line(f"submission #{sid} flagged: {', '.join(p['flags'])}"), submission_id=sid
+        )
+    if kind == "eval.result" and p.get("flags"):
+        sid = p.get("submission_id")
+        what = f"submission #{sid}" if sid is not None else f"job {p['job_id']}"
+        return NewItem(
+            "flagged",
+            ALERT,
+            _line(f"{what} scored with flags: {', '.join(p['flags'])}"),
+            submission_id=sid,
+            job_id=p["job_id"],
+        )
+    if kind == "eval.job" and p.get("status") == "failed":
+        detail = f": {p['detail']}" if p.get("detail") else ""
+        return NewItem(
+            "eval_failed", ALERT, _line(f"{p['job_kind']} job {p['job_id']} failed{detail}"), job_id=p["job_id"]
+        )
+    if kind == "budget.exceeded" and p.get("limit") != "steps":
+        return NewItem("budget", ALERT, _line(f"{p['limit']} budget spent (100%): {p['used']:g} of {p['cap']:g}"))
+    if kind == "budget.warning":
+        return NewItem(
+            "budget",
+            NOTICE,
+            _line(f"{p['limit']} budget at {p.get('fraction', 0.8):.0%}: {p['used']:g} of {p['cap']:g}"),
+        )
+    if kind == "sandbox.lifecycle" and p.get("action") in ("recreated", "failed"):
+        detail = f": {p['detail']}" if p.get("detail") else ""
+        return NewItem("sandbox", ALERT, _line(f"sandbox {p['action']}{detail}"))
+    if kind == "sandbox.exit" and p.get("oom_killed"):
+        return NewItem("sandbox", ALERT, _line(f"sandbox command {p['call_id']} was OOM-killed"), call_id=p["call_id"])
+    if kind == "log" and p.get("level") in ("warning", "error"):
+        return NewItem("warning" if p["level"] == "warning" else "error", ALERT, _line(p["message"]))
+    if kind == "error":
+        where = f" ({p['where']})" if p.get("where") else ""
+        return NewItem("error", ALERT, _line(f"{p['message']}{where}"))
+    return None
+
+
+async def catch_up(store: RunStore, *, batch: int = 5000) -> int:
+    """Fold every committed event not yet in the inbox; returns how many events of ``KINDS`` were read."""
+    total = 0
+    while True:
+        read = await store.fold_inbox_batch(limit=batch)
+        total += read
+        if read < batch:
+            return total
+
+
+async def follow(store: RunStore, stop: asyncio.Event, *, interval: float = FOLLOW_INTERVAL_S) -> None:
+    """The daemon's inbox builder: keep the inbox up with the log until ``stop``, then fold what is left."""
+    while not stop.is_set():
+        try:
+            await catch_up(store)
+        except asyncio.CancelledError:
+            raise
+        except Exception:  # a failing fold is retried; the log keeps every event meanwhile
+            log.exception("building the inbox failed; retrying")
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(stop.wait(), interval)
+    await store.flush()
+    await catch_up(store)

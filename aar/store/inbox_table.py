@@ -1,0 +1,178 @@
+"""The supervisor's inbox (derived from the event log), and its acknowledgements.
+
+The daemon folds events into ``inbox`` (``fold_inbox_batch``): one
+transaction per batch reads the events of the kinds the inbox looks at,
+derives the batch in memory and writes its items, its clearings and the
+cursor together. An item is keyed by its source event, so a batch folded
+twice (two folders at once, or a crash between two writes) adds nothing.
+``rebuild_inbox`` derives it again from the whole log. Acknowledgements live
+in ``inbox_acks`` (written by the TUI or the CLI); a rebuild keeps them.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from aar.inbox import KINDS, WAITS, Clear, NewItem, derive
+from aar.store.connection import Connection
+from aar.store.event_log import EVENT_COLUMNS
+from aar.store.rows import EventRow, InboxRow, decode
+
+CURSOR_META = "inbox_cursor"
+"""Meta key: the id of the last event folded into the inbox."""
+
+_OPEN = "i.cleared_event IS NULL AND a.source_event IS NULL"
+_SELECT = "SELECT i.*, a.by AS ack_by, a.ts AS ack_ts FROM inbox i LEFT JOIN inbox_acks a USING (source_event)"
+_SET_CURSOR = "INSERT INTO meta (key, value) VALUES (?, ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value"
+
+
+class InboxTable(Connection):
+    async def inbox_cursor(self) -> int:
+        return int(await self.get_meta(CURSOR_META, "0") or 0)
+
+    async def fold_inbox_batch(self, *, limit: int = 5000) -> int:
+        """Fold the next events after the cursor (at most ``limit`` of the kinds the inbox reads) in one
+        transaction; returns how many were read."""
+        kinds = ",".join("?" * len(KINDS))
+        sql = f"SELECT {EVENT_COLUMNS} FROM events WHERE id > ? AND id <= ? AND kind IN ({kinds}) ORDER BY id LIMIT ?"
+        last = int(await self._scalar("SELECT COALESCE(MAX(id), 0) FROM events"))
+        if last <= await self._cursor():
+            return 0  # nothing new: no write transaction (the evaluator worker and the TUI write too)
+        async with self._transaction():
+            cursor = await self._cursor()
+            async with self._db.execute("SELECT COALESCE(MAX(id), 0) FROM events") as cur:
+                (top,) = await cur.fetchone()  # type: ignore[misc]
+            async with self._db.execute(sql, (cursor, top, *KINDS, limit)) as cur:
+                rows = [EventRow(**decode(r)) for r in await cur.fetchall()]
+            await self._fold(rows)
+            done = rows[-1].id if len(rows) == limit else top
+            if done > cursor:
+                await self._db.execute(_SET_CURSOR, (CURSOR_META, str(done)))
+        return len(rows)
+
+    async def fold_inbox(self, events: Sequence[EventRow]) -> None:
+        """Fold these events (in id order; those at or before the cursor are skipped) in one transaction."""
+        async with self._transaction():
+            cursor = await self._cursor()
+            fresh = [e for e in events if e.id > cursor]
+            await self._fold(fresh)
+            if fresh:
+                await self._db.execute(_SET_CURSOR, (CURSOR_META, str(fresh[-1].id)))
+
+    async def _cursor(self) -> int:
+        async with self._db.execute("SELECT value FROM meta WHERE key = ?", (CURSOR_META,)) as cur:
+            row = await cur.fetchone()
+        return int(row[0]) if row else 0
+
+    async def _fold(self, events: Sequence[EventRow]) -> None:
+        """Derive a batch in memory, then write it in a few statements (inside the caller's transaction).
+
+        Clearings apply to the open waits already stored (few: approvals and questions in flight) and to
+        the items this batch raised before them."""
+        waits = ",".join("?" * len(WAITS))
+        sql = f"SELECT id, agent, kind, call_id FROM inbox WHERE cleared_event IS NULL AND kind IN ({waits})"
+        async with self._db.execute(sql, WAITS) as cur:
+            stored = [_Wait(r[1], r[2], r[3], item_id=r[0]) for r in await cur.fetchall()]
+        new: list[tuple[EventRow, NewItem, _Wait]] = []
+        cleared: list[tuple[int, int]] = []
+
+        def clear(rule: Clear, event_id: int) -> None:
+            for wait in (*stored, *(w for _, _, w in new)):
+                if wait.cleared is None and wait.matches(rule):
+                    wait.cleared = event_id
+                    if wait.item_id is not None:
+                        cleared.append((event_id, wait.item_id))
+
+        for event in events:
+            effect = derive(event)
+            if isinstance(effect, NewItem):
+                if effect.kind in WAITS and effect.call_id is not None and event.agent is not None:
+                    # Asked again (a resumed agent redoing its step): the new item supersedes the old.
+                    clear(Clear(event.agent, (effect.kind,), effect.call_id), event.id)
+                new.append((event, effect, _Wait(event.agent, effect.kind, effect.call_id)))
+            elif isinstance(effect, Clear):
+                clear(effect, event.id)
+        if new:
+            await self._db.executemany(
+                "INSERT OR IGNORE INTO inbox (source_event, ts, agent, kind, rank, summary, call_id, post_id,"
+                " submission_id, job_id, cleared_event) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                [
+                    (
+                        e.id,
+                        e.ts,
+                        e.agent,
+                        i.kind,
+                        i.rank,
+                        i.summary,
+                        i.call_id,
+                        i.post_id,
+                        i.submission_id,
+                        i.job_id,
+                        w.cleared,
+                    )
+                    for e, i, w in new
+                ],
+            )
+        if cleared:
+            await self._db.executemany(
+                "UPDATE inbox SET cleared_event = ? WHERE id = ? AND cleared_event IS NULL", cleared
+            )
+
+    async def rebuild_inbox(self) -> None:
+        """Forget the derived items and derive them again from the whole log (acknowledgements stay)."""
+        from aar.inbox import catch_up
+
+        async with self._transaction():
+            await self._db.execute("DELETE FROM inbox")
+            await self._db.execute("DELETE FROM meta WHERE key = ?", (CURSOR_META,))
+        await catch_up(self)  # type: ignore[arg-type]
+
+    async def inbox(self, *, open_only: bool = True, limit: int = 500) -> list[InboxRow]:
+        """Items ranked: blocking first, then alerts, then the rest; newest first within a rank."""
+        where = f" WHERE {_OPEN}" if open_only else ""
+        rows = await self._fetch(f"{_SELECT}{where} ORDER BY i.rank, i.id DESC LIMIT ?", (limit,))
+        return [InboxRow(**dict(r)) for r in rows]
+
+    async def inbox_item(self, item_id: int) -> InboxRow | None:
+        row = await self._fetchone(f"{_SELECT} WHERE i.id = ?", (item_id,))
+        return InboxRow(**dict(row)) if row else None
+
+    async def inbox_open_count(self) -> int:
+        return int(
+            await self._scalar(
+                f"SELECT COUNT(*) FROM inbox i LEFT JOIN inbox_acks a USING (source_event) WHERE {_OPEN}"
+            )
+        )
+
+    async def acknowledge(self, item_ids: Sequence[int], by: str) -> int:
+        """Record that ``by`` saw these items (now); returns how many were newly acknowledged."""
+        now = time.time()
+        async with self._transaction():
+            before = self._db.total_changes
+            for item_id in item_ids:
+                await self._db.execute(
+                    "INSERT OR IGNORE INTO inbox_acks (source_event, by, ts)"
+                    " SELECT source_event, ?, ? FROM inbox WHERE id = ?",
+                    (by, now, item_id),
+                )
+            return self._db.total_changes - before
+
+
+@dataclass
+class _Wait:
+    """An item that may be settled by a later event of the batch: stored (``item_id``) or raised by it."""
+
+    agent: str | None
+    kind: str
+    call_id: str | None
+    item_id: int | None = None
+    cleared: int | None = None
+
+    def matches(self, rule: Clear) -> bool:
+        return (
+            self.agent == rule.agent
+            and self.kind in rule.kinds
+            and (rule.call_id is None or self.call_id == rule.call_id)
+        )

@@ -1,0 +1,58 @@
+"""``aar inbox RUN [--json] [--all] [--ack ID ...]``: the supervisor's inbox for scripts and a plain SSH session.
+
+With no daemon driving the run (stopped, crashed), the events not yet folded
+into the inbox are folded first, so the list is whole either way.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import getpass
+import json
+import time
+from datetime import datetime
+
+from aar.inbox import RANK_NAMES, catch_up
+from aar.lock import holder_pid
+from aar.runtime import RunPaths
+from aar.store import InboxRow, RunStore
+
+
+def who() -> str:
+    """How an acknowledgement names the person: ``aar inbox`` run by ``user``."""
+    try:
+        return getpass.getuser()
+    except Exception:  # no user name in this environment (a container without passwd entry)
+        return "supervisor"
+
+
+async def read_inbox(paths: RunPaths, *, include_done: bool, ack: list[int]) -> tuple[list[InboxRow], int]:
+    async with await RunStore.open(paths.db) as store:
+        if holder_pid(paths.lock) is None:
+            await catch_up(store)
+        acked = await store.acknowledge(ack, f"{who()} (aar inbox)") if ack else 0
+        return await store.inbox(open_only=not include_done, limit=100_000), acked
+
+
+def render(rows: list[InboxRow], *, as_json: bool) -> str:
+    if as_json:
+        return json.dumps(
+            [{**r.model_dump(), "rank_name": RANK_NAMES[r.rank], "open": r.is_open} for r in rows], indent=2
+        )
+    if not rows:
+        return "the inbox is empty"
+    lines = []
+    for r in rows:
+        when = datetime.fromtimestamp(r.ts).strftime("%m-%d %H:%M:%S")
+        state = "" if r.is_open else f"  [acknowledged by {r.ack_by}]" if r.ack_ts else "  [settled]"
+        agent = r.agent or "run"
+        lines.append(f"{r.id:>6} {RANK_NAMES[r.rank]:<8} {when} {agent:<12} {r.kind:<11} {r.summary}{state}")
+    return "\n".join(lines)
+
+
+def main(paths: RunPaths, *, as_json: bool, include_done: bool, ack: list[int]) -> int:
+    rows, acked = asyncio.run(read_inbox(paths, include_done=include_done, ack=ack))
+    if ack and not as_json:
+        print(f"acknowledged {acked} item(s) at {time.strftime('%H:%M:%S')}")
+    print(render(rows, as_json=as_json))
+    return 0

@@ -1,0 +1,127 @@
+"""``ask_supervisor`` through the real team, loop, command poller and store: the agent asks, waits paused,
+the answer arrives as a message before its next model call, and a resumed run still waits for it."""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+from typing import Any
+
+from aar.inbox import catch_up
+from agents.backend import ModelRequest
+from agents.team import run_team
+from tests.agents.helpers import Playbook, config, events, factory, run_context, text, tool, turns_of, wait_for
+
+QUESTION = "Is reading the public feedback split allowed?"
+
+
+def asker(request: ModelRequest) -> list[dict[str, Any]]:
+    """agent-1 asks on its second turn; everyone reads the forum otherwise."""
+    n = turns_of(request)
+    if request.agent == "agent-1" and n == 1:
+        return [text("Unsure; asking."), tool("ask_supervisor", "ask-1", question=QUESTION)]
+    return [tool("forum_read", f"{request.agent}-read-{n}", limit=1)]
+
+
+def _answered(backend: Playbook, mark: str) -> ModelRequest | None:
+    return next((r for r in backend.of("agent-1") if mark in str(r.messages[-1]["content"])), None)
+
+
+async def test_ask_pauses_the_agent_until_the_answer_reaches_its_next_model_call(tmp_path: Path) -> None:
+    backend = Playbook(asker, delay_s=0.02)
+    async with run_context(tmp_path, config(team={"count": 2})) as ctx:
+        task = asyncio.create_task(run_team(ctx, backend_factory=factory(backend)))
+        try:
+            asked = await wait_for(lambda: events(ctx.store, "agent.ask", agent="agent-1"))
+            assert asked[0].payload == {"kind": "agent.ask", "step": 2, "question": QUESTION, "call_id": "ask-1"}
+            await wait_for(lambda: _status(ctx, "agent-1", "paused"))
+            await catch_up(ctx.store)
+            (item,) = [i for i in await ctx.store.inbox() if i.kind == "ask"]
+            assert (item.agent, item.rank, item.call_id) == ("agent-1", 0, "ask-1")
+            held = len(backend.of("agent-1"))
+            others = len(backend.of("agent-2"))
+            await asyncio.sleep(0.4)
+            assert len(backend.of("agent-1")) == held, "an agent waiting for an answer makes no model call"
+            assert len(backend.of("agent-2")) > others, "the others go on"
+
+            wrong = await ctx.store.issue_command("answer", "agent-1", {"call_id": "nope", "text": "x"})
+            ok = await ctx.store.issue_command("answer", "agent-1", {"call_id": "ask-1", "text": "Yes, feedback only."})
+            request = await wait_for(lambda: _answered(backend, "Yes, feedback only."), timeout=2)
+            commands = {c.id: c for c in await ctx.store.commands()}
+            assert commands[wrong].status == "rejected" and "not waiting on question nope" in commands[wrong].effect
+            assert commands[ok].status == "applied"
+            last = request.messages[-1]["content"]
+            assert last[-1] == {
+                "type": "text",
+                "text": f"[Supervisor message, command #{ok}] Answer to your question (ask-1): Yes, feedback only.",
+            }
+            result = next(b for b in last if b.get("type") == "tool_result")
+            assert "paused until they answer" in result["content"]
+            await ctx.store.flush()
+            await catch_up(ctx.store)
+            assert not [i for i in await ctx.store.inbox() if i.kind == "ask"], "going on settles the question"
+        finally:
+            ctx.stop.set()
+            await asyncio.wait_for(task, 10)
+
+
+async def test_a_resumed_run_keeps_waiting_and_a_resume_command_waives_the_question(tmp_path: Path) -> None:
+    backend = Playbook(asker, delay_s=0.02)
+    async with run_context(tmp_path, config(team={"count": 1})) as ctx:
+        task = asyncio.create_task(run_team(ctx, backend_factory=factory(backend)))
+        await wait_for(lambda: _status(ctx, "agent-1", "paused"))
+        ctx.stop.set()
+        await asyncio.wait_for(task, 10)
+        # The run stopped while agent-1 waited (a crash leaves the same rows); a new team takes over.
+        ctx.stop.clear()
+        again = Playbook(asker, delay_s=0.02)
+        task = asyncio.create_task(run_team(ctx, backend_factory=factory(again)))
+        try:
+            await asyncio.sleep(0.5)
+            assert again.of("agent-1") == [], "still waiting for the answer after the restart"
+            await ctx.store.flush()
+            await catch_up(ctx.store)
+            (item,) = await ctx.store.inbox()
+            assert item.kind == "ask" and item.call_id == "ask-1", "the question is open in the inbox again"
+            cid = await ctx.store.issue_command("resume", "agent-1")
+            await wait_for(lambda: again.of("agent-1"), timeout=2)
+            effect = next(c.effect for c in await ctx.store.commands() if c.id == cid)
+            assert effect == "goes on without an answer to its question"
+        finally:
+            ctx.stop.set()
+            await asyncio.wait_for(task, 10)
+
+
+async def _status(ctx: Any, agent: str, status: str) -> bool:
+    row = await ctx.store.agent(agent)
+    return row is not None and row.status == status
+
+
+def test_a_scripted_researcher_told_to_ask_asks_once_then_follows_the_answer() -> None:
+    from agents.scripted.policy import Researcher
+    from agents.scripted.reading import read
+
+    def step(n: int, name: str, args: dict[str, Any], output: str) -> list[dict[str, Any]]:
+        return [
+            {"role": "assistant", "content": [{"type": "tool_use", "id": f"t{n}", "name": name, "input": args}]},
+            {"role": "user", "content": [{"type": "tool_result", "tool_use_id": f"t{n}", "content": output}]},
+        ]
+
+    start = [{"role": "user", "content": "Start. Your starting direction: Bootstrapping. Ask the supervisor first."}]
+    researcher = Researcher("ann", "Bootstrapping. Ask the supervisor before your first claim.")
+    plain = Researcher("bob", "Bootstrapping.")
+    after_read = start + step(0, "forum_read", {"limit": 50}, "the forum is empty")
+    assert plain.decide(read(after_read)).tool == "leaderboard", "without the phrase nobody asks"
+    action = researcher.decide(read(after_read))
+    assert action.tool == "ask_supervisor" and "method family" in action.input["question"]
+    asked = after_read + step(1, "ask_supervisor", action.input, "asked the supervisor (question t1)")
+    asked[-1]["content"].append(
+        {"type": "text", "text": "[Supervisor message, command #3] Answer to your question (t1): try filtering"}
+    )
+    going_on = researcher.decide(read(asked))
+    assert going_on.tool == "forum_read" and "The supervisor says" in going_on.thinking
+    after = asked + step(2, "forum_read", {"limit": 50}, "the forum is empty")
+    assert researcher.decide(read(after)).tool == "leaderboard", "it asks only once"
+    board = after + step(3, "leaderboard", {}, "no scores yet")
+    claim = researcher.decide(read(board))
+    assert claim.tool == "forum_post" and claim.input["title"].startswith("Claim: filtering"), "the answer picks it"

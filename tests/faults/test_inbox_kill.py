@@ -1,0 +1,122 @@
+"""kill -9 the daemon with inbox items acknowledged and a budget move written but not yet applied;
+``aar resume`` keeps every item and acknowledgement and applies the move exactly once."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import signal
+import sqlite3
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from aar.lock import holder_pid
+from aar.runtime import RunPaths
+from aar.store import RunStore
+
+EXAMPLES = Path(__file__).parents[2] / "examples"
+pytestmark = [pytest.mark.slow, pytest.mark.timeout(300)]
+
+
+def _aar(*args: str, cwd: Path, timeout: float = 120) -> subprocess.CompletedProcess[str]:
+    env = {**os.environ, "AAR_RUNS_DIR": str(cwd / "runs")}
+    return subprocess.run(
+        [sys.executable, "-m", "aar_app.cli", *args], cwd=cwd, env=env, capture_output=True, text=True, timeout=timeout
+    )
+
+
+def _inbox(run: str, cwd: Path, *extra: str) -> list[dict[str, Any]]:
+    out = _aar("inbox", run, "--json", *extra, cwd=cwd)
+    assert out.returncode == 0, out.stderr
+    return list(json.loads(out.stdout))
+
+
+def _query(db: Path, sql: str) -> list[tuple[Any, ...]]:
+    with sqlite3.connect(f"file:{db}?mode=ro", uri=True) as raw:
+        return raw.execute(sql).fetchall()
+
+
+def _wait(check: Any, what: str, timeout: float = 60) -> Any:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if value := check():
+            return value
+        time.sleep(0.2)
+    raise AssertionError(f"timed out waiting for {what}")
+
+
+def _kill_9(paths: RunPaths) -> None:
+    pid = holder_pid(paths.lock)
+    assert pid and pid > 0
+    os.kill(pid, signal.SIGKILL)
+    _wait(lambda: holder_pid(paths.lock) is None, "the lock to be released")
+
+
+async def _issue(db: Path) -> int:
+    async with await RunStore.open(db) as store:
+        return await store.issue_command(
+            "budget", "agent-2", {"resource": "dollars", "amount": 1.0, "source": "agent-1"}
+        )
+
+
+def test_inbox_and_a_budget_move_survive_kill_9_and_resume(tmp_path: Path) -> None:
+    started = _aar(
+        "run",
+        str(EXAMPLES / "demo.toml"),
+        "--no-attach",
+        *("--set", "team.count=2", "--set", "team.pace_s=0.1", "--set", "team.approval=true"),
+        *("--set", "team.budget.dollars=5", "--set", "evaluator.seeds=1"),
+        cwd=tmp_path,
+    )
+    assert started.returncode == 0, started.stderr
+    (root,) = (tmp_path / "runs").iterdir()
+    paths, run = RunPaths(root), root.name
+    try:
+        items = _wait(lambda: len(_inbox(run, tmp_path)) >= 2 and _inbox(run, tmp_path), "two approvals waiting")
+        assert {(i["kind"], i["rank_name"]) for i in items} == {("approval", "blocking")}
+        first = items[0]
+        acked = _aar("inbox", run, "--ack", str(first["id"]), cwd=tmp_path)
+        assert acked.stdout.startswith("acknowledged 1 item(s)")
+        before = {i["source_event"]: i for i in _inbox(run, tmp_path, "--all")}
+
+        # The daemon dies between the command and its apply: frozen, the command written, then killed.
+        pid = holder_pid(paths.lock)
+        assert pid and pid > 0
+        os.kill(pid, signal.SIGSTOP)
+        command_id = asyncio.run(_issue(paths.db))
+        _kill_9(paths)
+        assert _query(paths.db, f"SELECT status FROM commands WHERE id = {command_id}") == [("pending",)]
+
+        resumed = _aar("resume", run, "--no-attach", cwd=tmp_path)
+        assert resumed.returncode == 0, resumed.stderr
+        _wait(
+            lambda: _query(paths.db, f"SELECT status FROM commands WHERE id = {command_id}") == [("applied",)],
+            "the budget move to apply",
+        )
+        # A second crash and resume must not apply it again.
+        _kill_9(paths)
+        assert _aar("resume", run, "--no-attach", cwd=tmp_path).returncode == 0
+        time.sleep(2)
+
+        changes = _query(paths.db, "SELECT command_id, agent, resource, delta, source FROM budget_changes ORDER BY id")
+        assert changes == [
+            (command_id, "agent-2", "dollars", 1.0, "agent-1"),
+            (command_id, "agent-1", "dollars", -1.0, "agent-2"),
+        ]
+        after = {i["source_event"]: i for i in _inbox(run, tmp_path, "--all")}
+        assert set(before) <= set(after), "an inbox item was lost"
+        kept, was = after[first["source_event"]], before[first["source_event"]]
+        assert (kept["ack_by"], kept["ack_ts"]) == (was["ack_by"], was["ack_ts"]), "the acknowledgement was lost"
+        assert was["ack_by"].endswith("(aar inbox)") and was["ack_ts"]
+        open_now = _inbox(run, tmp_path)
+        assert any(i["kind"] == "warning" and "died; resuming" in i["summary"] for i in open_now)
+        report = json.loads(_aar("report", run, "--format", "json", cwd=tmp_path).stdout)
+        assert [(c["agent"], c["delta"]) for c in report["budget_changes"]] == [("agent-2", 1.0), ("agent-1", -1.0)]
+    finally:
+        _aar("stop", run, cwd=tmp_path)

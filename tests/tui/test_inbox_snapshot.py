@@ -1,0 +1,35 @@
+"""A snapshot of the inbox screen at 80x24: the synthetic run's items (an approval waiting, a flagged
+submission) ranked, with what, which agent and when. ``pytest tests/tui --snapshot-update`` after a
+deliberate change."""
+
+from __future__ import annotations
+
+import asyncio
+
+from textual.pilot import Pilot
+
+from aar.inbox import catch_up
+from aar.runtime import RunPaths
+from aar.store import RunStore
+from tui.app import AarApp
+from tui.screens.inbox import InboxScreen
+
+
+async def _fold(run: RunPaths) -> None:
+    async with await RunStore.open(run.db) as store:
+        await catch_up(store)
+
+
+async def _inbox_open(pilot: Pilot[object]) -> None:
+    app: AarApp = pilot.app  # type: ignore[assignment]
+    while not app.model.agents or app.polls < 2 or not app.model.inbox_open:
+        await pilot.pause(0.05)
+    await pilot.press("I")
+    while not (isinstance(app.screen, InboxScreen) and app.screen.items):
+        await pilot.pause(0.05)
+    await pilot.pause(0.2)
+
+
+def test_inbox_screen(snap_compare, run_sync: RunPaths) -> None:  # type: ignore[no-untyped-def]
+    asyncio.run(_fold(run_sync))
+    assert snap_compare(AarApp(run_sync.root), terminal_size=(80, 24), run_before=_inbox_open)
