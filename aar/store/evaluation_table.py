@@ -79,11 +79,13 @@ class EvaluationTables(Connection):
         return await self.job(row[0])
 
     async def update_job(self, job_id: int, **fields: Any) -> None:
-        """Set job columns (status, progress, detail, error, worker, attempts)."""
-        allowed = {"status", "progress", "detail", "error", "worker", "attempts"}
+        """Set job columns (status, progress, detail, error, worker, attempts, stats: a dict)."""
+        allowed = {"status", "progress", "detail", "error", "worker", "attempts", "stats"}
         unknown = set(fields) - allowed
         if unknown:
             raise ValueError(f"unknown job fields: {sorted(unknown)}")
+        if "stats" in fields:
+            fields["stats"] = dumps(fields["stats"])
         fields["updated_ts"] = time.time()
         sets = ", ".join(f"{k} = ?" for k in fields)
         await self._write(f"UPDATE eval_jobs SET {sets} WHERE id = ?", (*fields.values(), job_id))

@@ -119,6 +119,10 @@ MIGRATIONS: list[str] = [
     ALTER TABLE submissions ADD COLUMN label TEXT NOT NULL DEFAULT '';
     UPDATE submissions SET label = COALESCE(json_extract(payload, '$.filename'), '') WHERE kind = 'method';
     """,
+    # 2 -> 3: a job's training throughput (examples/s, tokens/s, padding, peak memory, MFU), as JSON.
+    """
+    ALTER TABLE eval_jobs ADD COLUMN stats TEXT NOT NULL DEFAULT '{}';
+    """,
 ]
 
 SCHEMA_VERSION = len(MIGRATIONS)

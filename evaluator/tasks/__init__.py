@@ -5,17 +5,18 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from aar.config import TaskConfig
+from aar.config import TaskConfig, TrainingConfig
 from aar.errors import AarError
 from evaluator.tasks.base import Recipe, Split, Task, TaskData
 
 __all__ = ["Recipe", "Split", "Task", "TaskData", "load_task", "task_from_bundle"]
 
 
-def load_task(config: TaskConfig, *, data_seed: int = 0) -> Task:
+def load_task(config: TaskConfig, *, data_seed: int = 0, training: TrainingConfig | None = None) -> Task:
     """The task a run config names (nothing heavy is imported or loaded yet).
 
     ``data_seed`` seeds the toy data; a run passes its secret one (see ``evaluator.runfiles``).
+    ``training`` says how the jsonl task trains its Hugging Face models.
     """
     if config.name == "toy":
         from evaluator.tasks.toy import ToyParams, ToyTask
@@ -26,7 +27,7 @@ def load_task(config: TaskConfig, *, data_seed: int = 0) -> Task:
     missing = [k for k in ("data_dir", "weak_model", "strong_model") if getattr(config, k) is None]
     if missing:
         raise AarError(f"task.name = 'jsonl' needs task.{', task.'.join(missing)} (local folders)")
-    return JsonlTask(config.data_dir, config.weak_model, config.strong_model)  # type: ignore[arg-type]
+    return JsonlTask(config.data_dir, config.weak_model, config.strong_model, training=training)  # type: ignore[arg-type]
 
 
 def task_from_bundle(name: str, spec: dict[str, Any], folder: Path) -> Task:

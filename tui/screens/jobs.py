@@ -37,7 +37,7 @@ class JobsScreen(Screen[None]):
 
     def on_mount(self) -> None:
         table = self.query_one(DataTable)
-        table.add_columns("id", "kind", "sub", "status", "tries", "progress", "worker", "detail")
+        table.add_columns("id", "kind", "sub", "status", "tries", "progress", "worker", "throughput", "detail")
         table.focus()
         self.load()
         self.set_interval(REFRESH_S, self.load, name="jobs")
@@ -67,6 +67,7 @@ class JobsScreen(Screen[None]):
                 Text(str(job.attempts)),
                 Text(f"{job.progress:.0%}"),
                 data(job.worker),
+                data(job.throughput),
                 data(one_line(job.error or job.detail, 120), "red" if job.error else "dim"),
             )
         if jobs:
