@@ -163,6 +163,8 @@ class HFLearner(Learner):
         toks = self.tokens(x, "train")
         model = self.load_model(device, bf16=self._bf16(device))
         params = sum(p.numel() for p in model.parameters())
+        # Model FLOPs count matmul weights: the input embedding is a lookup.
+        flop_params = params - model.get_input_embeddings().weight.numel()
         hf = choose(self.options, self.training, params, device)
         model = self._prepare(model, hf, device)
         lengths = toks.lengths
@@ -201,7 +203,7 @@ class HFLearner(Learner):
             ),
         )
         seconds = memory.done(start)
-        flops_per_token = (4 if hf.lora else 6) * params
+        flops_per_token = (4 if hf.lora else 6) * flop_params
         METER.add(
             **counts,
             seconds=seconds,

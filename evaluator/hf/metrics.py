@@ -8,7 +8,7 @@ it). No torch at import: the worker and ``aar eval`` read these numbers too.
 MFU is model FLOPs per second over the device's peak dense bf16 FLOPs. Model
 FLOPs per real token are 6 x parameters for full fine-tuning (forward 2,
 backward 4) and about 4 x parameters with LoRA (no weight gradients of the
-frozen base).
+frozen base); parameters here leave out the input embedding (a lookup, not a matmul).
 """
 
 from __future__ import annotations
@@ -48,7 +48,7 @@ class TrainingStats(BaseModel):
     padded_tokens: int = 0
     """Tokens computed on, padding included."""
     truncated_rows: int = 0
-    """Rows cut to max_length in the splits this job trained or predicted on."""
+    """Rows cut to max_length, summed over every fit and prediction of the job (a split used twice counts twice)."""
     seconds: float = 0.0
     """Wall time inside fits (the device synchronised at the end of each)."""
     model_flops: float = 0.0
