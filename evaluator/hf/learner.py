@@ -23,7 +23,7 @@ from aar.config import ModelTrainingConfig, TrainingConfig
 from aar.errors import AarError
 from evaluator.hf import batching, tokens
 from evaluator.hf.metrics import METER, peak_tflops, rss_mb
-from evaluator.hf.recipe import HFRecipe, attention, choose
+from evaluator.hf.recipe import HFRecipe, attention, choose, uses_bf16
 from evaluator.hf.tokens import Tokens
 from evaluator.tasks.base import Inputs, Learner, LossFn, Progress, Recipe
 
@@ -161,7 +161,7 @@ class HFLearner(Learner):
 
         torch.manual_seed(seed)
         toks = self.tokens(x, "train")
-        model = self.load_model(device, bf16=self._bf16(device))
+        model = self.load_model(device, bf16=uses_bf16(self.training, device))
         params = sum(p.numel() for p in model.parameters())
         # Model FLOPs count matmul weights: the input embedding is a lookup.
         flop_params = params - model.get_input_embeddings().weight.numel()
@@ -253,9 +253,6 @@ class HFLearner(Learner):
             for idx in batching.predict_batches(lengths, PREDICT_BATCH, budget):
                 run(idx)
         return out
-
-    def _bf16(self, device: str) -> bool:
-        return self.training.precision == "bf16" or (self.training.precision == "auto" and device.startswith("cuda"))
 
 
 def _plan(epoch: int, *, lengths: np.ndarray, batch_size: int, seed: int, max_tokens: int) -> list[np.ndarray]:

@@ -33,6 +33,11 @@ class HFRecipe:
     max_tokens_per_batch: int
 
 
+def uses_bf16(training: TrainingConfig, device: str) -> bool:
+    """bf16 autocast where asked, or by default on CUDA."""
+    return training.precision == "bf16" or (training.precision == "auto" and device.startswith("cuda"))
+
+
 def choose(options: ModelTrainingConfig, training: TrainingConfig, params: int, device: str) -> HFRecipe:
     cuda = device.startswith("cuda")
     return HFRecipe(
@@ -45,7 +50,7 @@ def choose(options: ModelTrainingConfig, training: TrainingConfig, params: int, 
         lora_alpha=options.lora_alpha,
         lora_targets=list(options.lora_targets),
         compile=bool(options.compile),
-        bf16=training.precision == "bf16" or (training.precision == "auto" and cuda),
+        bf16=uses_bf16(training, device),
         fused_adamw=cuda,
         max_tokens_per_batch=training.max_tokens_per_batch,
     )
