@@ -21,9 +21,10 @@ from typing import Any
 
 from pydantic import TypeAdapter, ValidationError
 
-from aar.config import TaskConfig, format_validation_error
+from aar.config import TaskConfig, format_validation_error, load_config
 from aar.devices import ANY_DEVICE_PATTERN, cpu_index, missing_device
 from aar.errors import AarError
+from aar.store.rows import throughput_line
 
 
 def default_cache() -> Path:
@@ -46,6 +47,13 @@ def parse(argv: list[str]) -> argparse.Namespace:
     p.add_argument("--device", default="auto", help="auto (CUDA when available), cpu, cuda or cuda:N")
     p.add_argument("--cache-dir", type=Path, default=None, help=f"baseline cache (default {default_cache()})")
     p.add_argument("--no-cache", action="store_true", help="train every baseline afresh")
+    p.add_argument(
+        "--training",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="jsonl: a [training] key, e.g. max_tokens_per_batch=4096 or strong.lora=true (repeat)",
+    )
     args = p.parse_args(argv)
     if args.seeds < 1:
         p.error("--seeds must be at least 1")
@@ -67,6 +75,7 @@ def main(argv: list[str] | None = None) -> int:
 def evaluate(args: argparse.Namespace) -> dict[str, Any]:
     import numpy as np
 
+    from evaluator.hf.metrics import METER, Meter
     from evaluator.loader import load_method
     from evaluator.pipeline import Cache, make_context, public_view, run_method, seed_baseline
     from evaluator.scoring import per_seed_accuracy, score
@@ -80,6 +89,7 @@ def evaluate(args: argparse.Namespace) -> dict[str, Any]:
     problem = missing_device("--device", args.device)
     if problem:
         raise AarError(problem)
+    training = load_config({}, [f"training.{kv}" for kv in args.training]).training
     given = {"size": args.size, "data_dir": args.data_dir, "weak_model": args.weak_model}
     given |= {"strong_model": args.strong_model}
     fields = {k: v for k, v in given.items() if v is not None and k in TASKS[args.task].config.model_fields}
@@ -88,7 +98,7 @@ def evaluate(args: argparse.Namespace) -> dict[str, Any]:
     except ValidationError as exc:  # a jsonl path missing or not there
         problems = [line.removeprefix("task.").replace("_", "-") for line in format_validation_error(exc)]
         raise AarError("; ".join(f"--{p}" for p in problems)) from None
-    task = load_task(config)
+    task = load_task(config, training=training)
     methods = [load_method(m) for m in args.method]
     device = resolve_device("cpu" if cpu_index(args.device) is not None else args.device)
     data = task.load()
@@ -98,6 +108,8 @@ def evaluate(args: argparse.Namespace) -> dict[str, Any]:
     part = slice(0, n_fb) if args.split == "feedback" else slice(n_fb, None)
     labels = np.asarray(data[args.split].y)
     seeds = list(range(args.seeds))
+    total = Meter()
+    METER.reset()
     base, baseline_s = [], []
     for seed in seeds:
         t = time.perf_counter()
@@ -115,9 +127,11 @@ def evaluate(args: argparse.Namespace) -> dict[str, Any]:
         "ci": "95% bootstrap over seeds and test examples",
         "baseline_seconds_per_seed": [round(s, 3) for s in baseline_s],
         "train_seconds_per_seed": [round(sum(b.seconds.values()), 3) for b in base],
+        "baseline_training": _throughput(METER, total),
         "methods": [],
     }
     for name, fn in methods:
+        METER.reset()
         t_method = time.perf_counter()
         if name == "vanilla" and fn.__module__ == "evaluator.methods.vanilla":
             preds, seconds = vanilla, [b.seconds["vanilla"] for b in base]
@@ -144,10 +158,19 @@ def evaluate(args: argparse.Namespace) -> dict[str, Any]:
                 "acc_transfer_per_seed": per_seed_accuracy(preds, labels),
                 "seconds_per_seed": [round(s, 3) for s in seconds],
                 "wall_s": round(time.perf_counter() - t_method, 3),
+                "training": _throughput(METER, total),
             }
         )
+    out["training"] = total.snapshot().summary()
     out["wall_s"] = round(time.perf_counter() - start, 3)
     return out
+
+
+def _throughput(meter: Any, total: Any) -> dict[str, Any]:
+    """What ``meter`` counted since its reset (also folded into ``total``)."""
+    stats = meter.snapshot()
+    total.merge(stats.model_dump())
+    return stats.summary()  # type: ignore[no-any-return]
 
 
 def _weak_train_probs(task: Any, data: Any, seed: int, device: str, cache: Any) -> list[float]:
@@ -180,6 +203,8 @@ def render(report: dict[str, Any]) -> str:
             f"{m['method']:<14} {pgr}  {ci:<16} {m['acc_weak']:6.3f} {m['acc_transfer']:8.3f} {m['acc_ceiling']:7.3f}  {vs_text:<24} {per_seed:6.2f}"
         )
     lines.append("")
+    if throughput := throughput_line(report.get("training", {})):
+        lines.append(f"training: {throughput}")
     lines.append(f"wall time {report['wall_s']:.1f}s")
     return "\n".join(lines)
 

@@ -133,6 +133,8 @@ class Cache:
 
     def __init__(self, root: Path | None, task: Task, device: str) -> None:
         self.folder = None if root is None else Path(root) / task.key / f"{device.split(':')[0]}-v{CACHE_VERSION}"
+        if root is not None:
+            task.cache_dir = Path(root) / task.key  # derived data of the task (tokenized splits) sits beside
 
     def get(self, name: str, model: type[CachedT]) -> CachedT | None:
         if self.folder is None or not (self.folder / name).exists():

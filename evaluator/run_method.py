@@ -15,9 +15,11 @@ import sys
 import time
 import traceback
 from pathlib import Path
+from typing import Any
 
 from aar.errors import AarError
 from evaluator.bundle import read_bundle
+from evaluator.hf.metrics import METER
 from evaluator.loader import load_method
 
 
@@ -35,6 +37,7 @@ class Predictions:
         n_feedback: int,
         seconds: float,
         logs: list[str],
+        training: dict[str, Any] | None = None,
     ) -> None:
         data = {
             "seed": seed,
@@ -44,6 +47,7 @@ class Predictions:
             "feedback": [round(p, 5) for p in probs[:n_feedback]],
             "final": [round(p, 5) for p in probs[n_feedback:]],
             "logs": logs[-50:],
+            "training": training or {},
         }
         tmp = path.with_name(f".{path.name}.tmp")
         tmp.write_text(json.dumps(data))
@@ -97,6 +101,7 @@ def _run(args: argparse.Namespace) -> int:
         n_feedback=ctx.n_feedback,
         seconds=seconds,
         logs=ctx.logs,
+        training=METER.snapshot().model_dump(),
     )
     fb = probs[: ctx.n_feedback] > 0.5
     for line in ctx.logs[-10:]:

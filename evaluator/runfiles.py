@@ -50,4 +50,4 @@ class RunFiles:
         return int(json.loads(path.read_text())["data_seed"])
 
     def task(self, config: RunConfig, *, create: bool = False) -> Task:
-        return load_task(config.task, data_seed=self.data_seed(create=create))
+        return load_task(config.task, data_seed=self.data_seed(create=create), training=config.training)

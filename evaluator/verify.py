@@ -13,6 +13,7 @@ predictions are kept under ``evaluator/verify/<submission>/`` for
 
 from __future__ import annotations
 
+import contextlib
 import json
 import re
 import shutil
@@ -131,6 +132,12 @@ async def _run_seed(sandbox: Any, filename: str, seed: int, ev: Evaluation) -> d
         raise JobError(
             f"seed {seed}: {got[0]} feedback and {got[1]} final predictions, expected {expected[0]} and {expected[1]}"
         )
+    if isinstance(data.get("training"), dict):
+        from evaluator.hf.metrics import METER
+
+        # The sandbox's training counts toward this job's throughput (a figure for the supervisor, not a score).
+        with contextlib.suppress(ValueError):
+            METER.merge(data["training"])
     values = [float(v) for v in data["feedback"] + data["final"]]
     if any(not 0.0 <= v <= 1.0 for v in values):
         raise JobError(f"seed {seed}: predictions must lie in [0, 1]")

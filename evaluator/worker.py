@@ -96,6 +96,9 @@ class Worker:
             await store.close()
 
     async def execute(self, store: RunStore, job: JobRow) -> None:
+        from evaluator.hf.metrics import METER
+
+        METER.reset()
         box = ProgressBox()
         writer = asyncio.create_task(self._write_progress(store, job.id, box))
         start = time.perf_counter()
@@ -139,7 +142,15 @@ class Worker:
                     metrics={**r.metrics, "job_s": round(time.perf_counter() - start, 3)},
                     flags=r.flags,
                 )
-        await store.update_job(job.id, status="done", progress=1.0, detail=summary(results), error="")
+        stats = METER.snapshot()
+        await store.update_job(
+            job.id,
+            status="done",
+            progress=1.0,
+            detail=summary(results),
+            error="",
+            stats=stats.summary() if stats.examples else {},
+        )
 
     async def _dispatch(self, job: JobRow, report: Any) -> Any:
         from evaluator import jobs

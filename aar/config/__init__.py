@@ -13,6 +13,7 @@ from aar.config.models import (
     EvaluatorConfig,
     JsonlTaskConfig,
     ModelPrice,
+    ModelTrainingConfig,
     MonitorAction,
     MonitorConfig,
     ResolvedAgent,
@@ -23,6 +24,7 @@ from aar.config.models import (
     TaskConfig,
     TeamConfig,
     ToyTaskConfig,
+    TrainingConfig,
 )
 from aar.config.overrides import apply_override, parse_override
 from aar.config.serialise import dump_config
@@ -38,6 +40,7 @@ __all__ = [
     "EvaluatorConfig",
     "JsonlTaskConfig",
     "ModelPrice",
+    "ModelTrainingConfig",
     "MonitorAction",
     "MonitorConfig",
     "ResolvedAgent",
@@ -48,6 +51,7 @@ __all__ = [
     "TaskConfig",
     "TeamConfig",
     "ToyTaskConfig",
+    "TrainingConfig",
     "apply_override",
     "dump_config",
     "format_validation_error",

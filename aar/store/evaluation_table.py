@@ -107,14 +107,16 @@ class EvaluationTables(Connection):
         return await self.job(job_id)
 
     async def update_job(self, job_id: int, **fields: Any) -> None:
-        """Set job columns (status, progress, detail, error, worker, attempts).
+        """Set job columns (status, progress, detail, error, worker, attempts, stats: a dict).
 
         A status that ends a running attempt charges the device time since it was claimed.
         """
-        allowed = {"status", "progress", "detail", "error", "worker", "attempts"}
+        allowed = {"status", "progress", "detail", "error", "worker", "attempts", "stats"}
         unknown = set(fields) - allowed
         if unknown:
             raise ValueError(f"unknown job fields: {sorted(unknown)}")
+        if "stats" in fields:
+            fields["stats"] = dumps(fields["stats"])
         now = time.time()
         fields["updated_ts"] = now
         sets = ", ".join(f"{k} = ?" for k in fields)

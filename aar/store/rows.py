@@ -122,6 +122,31 @@ class JobRow(_Row):
     """When the latest attempt started."""
     device_s: float = 0.0
     """Device-seconds spent on the job over every finished attempt (GPU-seconds on a GPU)."""
+    stats: dict[str, Any] = {}
+    """The job's training throughput (``evaluator.hf.metrics.TrainingStats.summary``); empty until it is done."""
+
+    @property
+    def throughput(self) -> str:
+        return throughput_line(self.stats)
+
+
+def throughput_line(stats: dict[str, Any]) -> str:
+    """``812 ex/s · 41.2k tok/s · pad 9% · 1.2 GB cuda · MFU 38%`` from a job's stats ('' when it trained nothing)."""
+    if not stats.get("examples"):
+        return ""
+    parts = [f"{stats['examples_per_s']:.0f} ex/s", f"{_si(stats['tokens_per_s'])} tok/s"]
+    parts.append(f"pad {stats['padding_share']:.0%}")
+    parts.append(f"{stats['peak_memory_mb'] / 1024:.1f} GB {stats.get('memory_kind', '')}".rstrip())
+    if stats.get("mfu") is not None:
+        parts.append(f"MFU {stats['mfu']:.0%}")
+    return " · ".join(parts)
+
+
+def _si(value: float) -> str:
+    for unit, scale in (("M", 1e6), ("k", 1e3)):
+        if value >= scale:
+            return f"{value / scale:.1f}{unit}"
+    return f"{value:.0f}"
 
 
 class ResultRow(_Row):
@@ -168,7 +193,7 @@ class LeaderboardRow(_Row):
     ts: float
 
 
-JSON_COLUMNS = frozenset({"payload", "spec", "metrics", "flags", "content", "claims"})
+JSON_COLUMNS = frozenset({"payload", "spec", "metrics", "flags", "content", "claims", "stats"})
 
 
 def decode(row: Any) -> dict[str, Any]:

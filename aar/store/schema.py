@@ -170,6 +170,10 @@ MIGRATIONS: list[str] = [
     );
     CREATE INDEX budget_changes_agent ON budget_changes (agent, resource);
     """,
+    # 5 -> 6: a job's training throughput (examples/s, tokens/s, padding, peak memory, MFU), as JSON.
+    """
+    ALTER TABLE eval_jobs ADD COLUMN stats TEXT NOT NULL DEFAULT '{}';
+    """,
 ]
 
 SCHEMA_VERSION = len(MIGRATIONS)

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Generic, TypeVar
 
-from aar.config import JsonlTaskConfig, TaskConfig, ToyTaskConfig
+from aar.config import JsonlTaskConfig, TaskConfig, ToyTaskConfig, TrainingConfig
 from aar.errors import AarError
 from evaluator.tasks.base import Recipe, Split, Task, TaskData
 
@@ -28,13 +28,13 @@ class TaskKind(Generic[ConfigT]):
 
     config: type[ConfigT]
     """The ``[task]`` model whose ``name`` selects this task."""
-    build: Callable[[ConfigT, int], Task]
-    """The task a run config names, given the run's data seed."""
+    build: Callable[[ConfigT, int, TrainingConfig | None], Task]
+    """The task a run config names, given the run's data seed and how to train its models."""
     from_bundle: Callable[[dict[str, Any], Path], Task]
     """The task rebuilt inside a sandbox from a bundle's spec and folder."""
 
 
-def _toy(config: ToyTaskConfig, data_seed: int) -> Task:
+def _toy(config: ToyTaskConfig, data_seed: int, training: TrainingConfig | None) -> Task:
     from evaluator.tasks.toy import ToyParams, ToyTask
 
     return ToyTask(ToyParams(size=config.size, data_seed=data_seed))
@@ -46,10 +46,10 @@ def _toy_bundle(spec: dict[str, Any], folder: Path) -> Task:
     return ToyTask.from_bundle(spec, folder)
 
 
-def _jsonl(config: JsonlTaskConfig, data_seed: int) -> Task:
+def _jsonl(config: JsonlTaskConfig, data_seed: int, training: TrainingConfig | None) -> Task:
     from evaluator.tasks.jsonl import JsonlTask
 
-    return JsonlTask(config.data_dir, config.weak_model, config.strong_model)
+    return JsonlTask(config.data_dir, config.weak_model, config.strong_model, training=training)
 
 
 def _jsonl_bundle(spec: dict[str, Any], folder: Path) -> Task:
@@ -64,12 +64,13 @@ TASKS: dict[str, TaskKind[Any]] = {
 }
 
 
-def load_task(config: TaskConfig, *, data_seed: int = 0) -> Task:
+def load_task(config: TaskConfig, *, data_seed: int = 0, training: TrainingConfig | None = None) -> Task:
     """The task a run config names (nothing heavy is imported or loaded yet).
 
     ``data_seed`` seeds the toy data; a run passes its secret one (see ``evaluator.runfiles``).
+    ``training`` says how the jsonl task trains its Hugging Face models.
     """
-    return TASKS[config.name].build(config, data_seed)
+    return TASKS[config.name].build(config, data_seed, training)
 
 
 def task_from_bundle(name: str, spec: dict[str, Any], folder: Path) -> Task:

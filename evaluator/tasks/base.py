@@ -119,6 +119,8 @@ class Task(ABC):
     name: str
     weak_recipe: Recipe
     strong_recipe: Recipe
+    cache_dir: Path | None = None
+    """Where the task may keep data derived from its inputs (tokenized splits); set by the pipeline's cache."""
 
     @abstractmethod
     def identity(self) -> dict[str, Any]:

@@ -20,8 +20,10 @@ from typing import Any, Literal, overload
 
 import numpy as np
 
+from aar.config import TrainingConfig
 from aar.errors import AarError
-from evaluator.tasks.base import Inputs, Learner, LossFn, Progress, Recipe, Split, Task, TaskData
+from evaluator.hf.learner import HFLearner, check_checkpoint
+from evaluator.tasks.base import Learner, Recipe, Split, Task, TaskData
 
 FILES = {"weak_train": "train_label.jsonl", "train_unlabel": "train_unlabel.jsonl", "test": "test.jsonl"}
 LABEL_KEYS = ("label", "labels", "answer_label")
@@ -80,16 +82,22 @@ class JsonlTask(Task):
         *,
         weak_recipe: Recipe | None = None,
         strong_recipe: Recipe | None = None,
-        max_length: int = 256,
+        training: TrainingConfig | None = None,
     ) -> None:
         self.data_dir = data_dir
         self.weak_model = Path(weak_model)
         self.strong_model = Path(strong_model)
+        for folder in (self.weak_model, self.strong_model):
+            check_checkpoint(folder)
         self.weak_recipe = weak_recipe or Recipe(epochs=2, lr=5e-5, batch_size=16, weight_decay=0.01)
         self.strong_recipe = strong_recipe or Recipe(epochs=2, lr=2e-5, batch_size=16, weight_decay=0.01)
-        self.max_length = max_length
+        self.training = training or TrainingConfig()
         self._identity: dict[str, Any] | None = None
         """The identity a bundle recorded (a bundle's task has no data folder to derive it from)."""
+
+    @property
+    def max_length(self) -> int:
+        return self.training.max_length
 
     def identity(self) -> dict[str, Any]:
         return {
@@ -100,6 +108,7 @@ class JsonlTask(Task):
             "weak": self.weak_recipe.__dict__,
             "strong": self.strong_recipe.__dict__,
             "max_length": self.max_length,
+            "training": self.training.model_dump(mode="json", exclude={"peak_tflops"}),
         }
 
     def load(self) -> TaskData:
@@ -123,10 +132,14 @@ class JsonlTask(Task):
         )
 
     def weak_learner(self) -> Learner:
-        return HFLearner(self.weak_model, self.max_length)
+        return self._learner(self.weak_model, self.training.weak)
 
     def strong_learner(self) -> Learner:
-        return HFLearner(self.strong_model, self.max_length)
+        return self._learner(self.strong_model, self.training.strong)
+
+    def _learner(self, checkpoint: Path, options: Any) -> Learner:
+        cache = None if self.cache_dir is None else self.cache_dir / "tokens-v1"
+        return HFLearner(checkpoint, self.max_length, options=options, training=self.training, cache=cache)
 
     def bundle_spec(self, folder: Path) -> dict[str, Any]:
         for name, src in (("weak", self.weak_model), ("strong", self.strong_model)):
@@ -135,6 +148,7 @@ class JsonlTask(Task):
             "weak_model": "models/weak",
             "strong_model": "models/strong",
             "max_length": self.max_length,
+            "training": self.training.model_dump(mode="json"),
             "weak": self.weak_recipe.__dict__,
             "strong": self.strong_recipe.__dict__,
             "identity": self.identity(),
@@ -148,7 +162,7 @@ class JsonlTask(Task):
             folder / spec["strong_model"],
             weak_recipe=Recipe(**spec["weak"]),
             strong_recipe=Recipe(**spec["strong"]),
-            max_length=spec["max_length"],
+            training=TrainingConfig.model_validate(spec.get("training", {"max_length": spec["max_length"]})),
         )
         task._identity = spec["identity"]
         return task
@@ -171,75 +185,6 @@ class JsonlTask(Task):
     def load_inputs(self, name: str, folder: Path) -> Split:
         texts, y = read_jsonl(folder / f"{name}.jsonl", labels=name == "weak_train")
         return Split(name, texts, texts, y)
-
-
-class HFLearner(Learner):
-    """Fine-tunes a local checkpoint as a two-class sequence classifier (a fresh head each fit)."""
-
-    def __init__(self, checkpoint: Path, max_length: int) -> None:
-        self.checkpoint = checkpoint
-        self.max_length = max_length
-
-    def _tokenizer(self) -> Any:
-        from transformers import AutoTokenizer
-        from transformers.utils import logging as hf_logging
-
-        hf_logging.set_verbosity_error()
-        hf_logging.disable_progress_bar()
-
-        tok = AutoTokenizer.from_pretrained(self.checkpoint)
-        if tok.pad_token is None:
-            tok.pad_token = tok.eos_token or tok.unk_token
-        return tok
-
-    def _encode(self, x: list[str], device: str) -> tuple[Any, Any]:
-        enc = self._tokenizer()(list(x), padding=True, truncation=True, max_length=self.max_length, return_tensors="pt")
-        return enc["input_ids"].to(device), enc["attention_mask"].to(device)
-
-    def fit(
-        self,
-        x: Inputs,
-        targets: np.ndarray,
-        *,
-        recipe: Recipe,
-        seed: int,
-        device: str,
-        loss: LossFn | None = None,
-        weights: np.ndarray | None = None,
-        progress: Progress | None = None,
-    ) -> Any:
-        import torch
-        from transformers import AutoModelForSequenceClassification
-
-        from evaluator.training import fit_loop
-
-        torch.manual_seed(seed)
-        tok = self._tokenizer()
-        model = AutoModelForSequenceClassification.from_pretrained(self.checkpoint, num_labels=2)
-        model.config.pad_token_id = tok.pad_token_id
-        model.to(device)
-        ids, mask = self._encode(x, device)
-        return fit_loop(
-            model,
-            lambda idx: model(input_ids=ids[idx.to(device)], attention_mask=mask[idx.to(device)]).logits.float(),
-            targets,
-            recipe=recipe,
-            seed=seed,
-            device=device,
-            loss=loss,
-            weights=weights,
-            progress=progress,
-        )
-
-    def predict_proba(self, model: Any, x: Inputs, *, device: str) -> np.ndarray:
-        from evaluator.training import predict_loop
-
-        ids, mask = self._encode(x, device)
-        return predict_loop(
-            lambda idx: model(input_ids=ids[idx.to(device)], attention_mask=mask[idx.to(device)]).logits,
-            len(ids),
-            batch_size=64,
-        )
 
 
 def _digest(paths: list[Path]) -> str:

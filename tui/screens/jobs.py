@@ -34,7 +34,7 @@ class JobsScreen(RunScreen):
 
     def on_mount(self) -> None:
         table = self.query_one(DataTable)
-        table.add_columns("id", "kind", "sub", "status", "tries", "progress", "device", "detail")
+        table.add_columns("id", "kind", "sub", "status", "tries", "progress", "device", "throughput", "detail")
         table.focus()
         self.load()
         self.set_interval(REFRESH_S, self.load, name="jobs")
@@ -69,6 +69,7 @@ class JobsScreen(RunScreen):
                 Text(str(job.attempts)),
                 Text(f"{job.progress:.0%}"),
                 data(job.device or job.worker),
+                data(job.throughput),
                 data(one_line(job.error or job.detail, 120), "red" if job.error else "dim"),
             )
         if jobs:

@@ -1,0 +1,1 @@
+"""Hugging Face training for the jsonl task: tokens, batches, recipes, the learner and its throughput."""
