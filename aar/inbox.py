@@ -21,7 +21,7 @@ import contextlib
 import json
 import logging
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any, Literal, Protocol
 
 if TYPE_CHECKING:
     from aar.store import RunStore
@@ -169,7 +169,13 @@ def derive(event: EventRow) -> NewItem | Clear | None:
     return None
 
 
-async def catch_up(store: RunStore, *, batch: int = 5000) -> int:
+class FoldsInbox(Protocol):
+    """What ``catch_up`` needs of a store: the inbox table's batch fold."""
+
+    async def fold_inbox_batch(self, *, limit: int = 5000) -> int: ...
+
+
+async def catch_up(store: FoldsInbox, *, batch: int = 5000) -> int:
     """Fold every committed event not yet in the inbox; returns how many events of ``KINDS`` were read."""
     total = 0
     while True:

@@ -17,13 +17,16 @@ import re
 import sys
 import time
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from pydantic import TypeAdapter, ValidationError
 
 from aar.config import TaskConfig, format_validation_error, load_config
 from aar.devices import ANY_DEVICE_PATTERN, cpu_index, missing_device
 from aar.errors import AarError
+
+if TYPE_CHECKING:
+    from evaluator.hf.metrics import Meter
 from aar.store.rows import throughput_line
 
 
@@ -166,11 +169,11 @@ def evaluate(args: argparse.Namespace) -> dict[str, Any]:
     return out
 
 
-def _throughput(meter: Any, total: Any) -> dict[str, Any]:
+def _throughput(meter: Meter, total: Meter) -> dict[str, Any]:
     """What ``meter`` counted since its reset (also folded into ``total``)."""
     stats = meter.snapshot()
     total.merge(stats.model_dump())
-    return stats.summary()  # type: ignore[no-any-return]
+    return stats.summary()
 
 
 def _weak_train_probs(task: Any, data: Any, seed: int, device: str, cache: Any) -> list[float]:

@@ -42,8 +42,7 @@ class InboxTable(Connection):
             return 0  # nothing new: no write transaction (the evaluator worker and the TUI write too)
         async with self._transaction():
             cursor = await self._cursor()
-            async with self._db.execute("SELECT COALESCE(MAX(id), 0) FROM events") as cur:
-                (top,) = await cur.fetchone()  # type: ignore[misc]
+            top = int(await self._scalar("SELECT COALESCE(MAX(id), 0) FROM events"))
             async with self._db.execute(sql, (cursor, top, *KINDS, limit)) as cur:
                 rows = [EventRow(**decode(r)) for r in await cur.fetchall()]
             await self._fold(rows)
@@ -127,7 +126,7 @@ class InboxTable(Connection):
         async with self._transaction():
             await self._db.execute("DELETE FROM inbox")
             await self._db.execute("DELETE FROM meta WHERE key = ?", (CURSOR_META,))
-        await catch_up(self)  # type: ignore[arg-type]
+        await catch_up(self)
 
     async def inbox(self, *, open_only: bool = True, limit: int = 500) -> list[InboxRow]:
         """Items ranked: blocking first, then alerts, then the rest; newest first within a rank."""

@@ -14,9 +14,8 @@ from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
 from typing import ClassVar
 
-from pydantic import BaseModel
-
 from aar.config import MonitorAction, MonitorConfig, RunConfig
+from aar.events import EventPayload
 from aar.store import RunStore
 
 EVIDENCE_CHARS = 500
@@ -28,7 +27,7 @@ class Seen:
     """One event as a rule sees it."""
 
     agent: str | None
-    payload: BaseModel
+    payload: EventPayload
     ts: float
 
 

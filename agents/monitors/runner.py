@@ -24,12 +24,10 @@ import json
 import logging
 import time
 
-from pydantic import BaseModel
-
 from aar.commands import RUN_TARGET
 from aar.config import MonitorConfig
 from aar.errors import AarError
-from aar.events import LogLevel, MonitorDecided, RunLog, parse_payload
+from aar.events import EventPayload, LogLevel, MonitorDecided, RunLog, parse_payload
 from aar.runtime import RunContext
 from agents.monitors.base import Finding, MonitorEnv, Rule, Seen, SyncRule
 from agents.monitors.claims import ContradictedClaims
@@ -136,8 +134,8 @@ class MonitorRunner:
         """Nothing heard is waiting to be judged or acted on."""
         return self._queue.empty()
 
-    def _heard(self, agent: str | None, payload: BaseModel) -> None:
-        kind: str = payload.kind  # type: ignore[attr-defined]
+    def _heard(self, agent: str | None, payload: EventPayload) -> None:
+        kind: str = payload.kind
         if kind not in self._by_kind:
             return
         seen = Seen(agent, payload, time.time())
@@ -169,7 +167,7 @@ class MonitorRunner:
             for finding in findings:
                 await self.act(rule, finding)
             return
-        for rule in self._by_kind.get(item.payload.kind, ()):  # type: ignore[attr-defined]
+        for rule in self._by_kind.get(item.payload.kind, ()):
             if rule.synchronous:
                 continue  # judged when it was emitted
             try:

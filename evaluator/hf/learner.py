@@ -94,7 +94,8 @@ class HFLearner(Learner):
                 input_ids=torch.from_numpy(ids).to(device, non_blocking=True),
                 attention_mask=torch.from_numpy(mask).to(device, non_blocking=True),
             )
-            return out.logits  # type: ignore[no-any-return]
+            logits: torch.Tensor = out.logits  # a transformers output, untyped
+            return logits
 
         return forward
 

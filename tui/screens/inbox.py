@@ -22,6 +22,7 @@ from textual.widgets import Static
 from aar.commands import Answer, Approve, Deny
 from aar.store import InboxRow
 from tui.model import Changes
+from tui.screens.base import aar_app
 from tui.screens.dialogs import PromptScreen
 from tui.text import one_line
 from tui.widgets.inbox_list import HEADER, InboxList
@@ -78,7 +79,7 @@ class InboxScreen(Screen[None]):
 
     @property
     def aar(self) -> AarApp:
-        return self.app  # type: ignore[return-value]
+        return aar_app(self)
 
     def compose(self) -> ComposeResult:
         yield Static(id="inbox-title")
