@@ -9,7 +9,7 @@ import pytest
 from pydantic import BaseModel
 
 from aar.config import JsonlTaskConfig, RunConfig, TaskConfig, ToyTaskConfig, load_config
-from aar.errors import ConfigError
+from aar.errors import AarError, ConfigError
 from evaluator.tasks import TASKS, load_task, task_from_bundle
 from evaluator.tasks.jsonl import JsonlTask
 from evaluator.tasks.toy import ToyTask
@@ -51,8 +51,10 @@ def test_jsonl_needs_its_three_paths_one_line_each(tmp_path: Path) -> None:
         ],
     )
     assert isinstance(config.task, JsonlTaskConfig)
-    task = load_task(config.task)
-    assert isinstance(task, JsonlTask) and task.weak_model == tmp_path
+    # The folders exist but hold no checkpoint: the task says so in one line before anything trains.
+    with pytest.raises(AarError, match=r"holds no model: a checkpoint folder needs config.json") as no_model:
+        load_task(config.task)
+    assert "\n" not in str(no_model.value)
 
 
 def test_an_unknown_task_is_one_line() -> None:

@@ -34,7 +34,7 @@ class JobsScreen(RunScreen):
 
     def on_mount(self) -> None:
         table = self.query_one(DataTable)
-        table.add_columns("id", "kind", "sub", "status", "tries", "progress", "device", "throughput", "detail")
+        table.add_columns("id", "kind", "sub", "status", "tries", "progress", "device", "detail")
         table.focus()
         self.load()
         self.set_interval(REFRESH_S, self.load, name="jobs")
@@ -69,14 +69,21 @@ class JobsScreen(RunScreen):
                 Text(str(job.attempts)),
                 Text(f"{job.progress:.0%}"),
                 data(job.device or job.worker),
-                data(job.throughput),
-                data(one_line(job.error or job.detail, 120), "red" if job.error else "dim"),
+                _detail(job),
             )
         if jobs:
             table.move_cursor(row=min(cursor, len(jobs) - 1))
         else:
             table.add_row(Text("no jobs yet", style="dim"))
         self.query_one("#jobs-title", Static).update(self._title())
+
+
+def _detail(job: JobRow) -> Text:
+    """The job's error, else its step and, once it trained, its throughput (one column, so 80 columns fit)."""
+    if job.error:
+        return data(one_line(job.error, 120), "red")
+    text = " · ".join(part for part in (one_line(job.detail, 120), job.throughput) if part)
+    return data(text, "dim")
 
 
 def device_lines(devices: tuple[str, ...], jobs: list[JobRow], agents: dict[int, str]) -> Text:
