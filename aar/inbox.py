@@ -117,7 +117,7 @@ def derive(event: EventRow) -> NewItem | Clear | None:
         return NewItem(
             "monitor",
             ALERT,
-            _line(f"monitor {p['rule']} ({p['action']}): {p['reason']}"),
+            _line(f"{p['rule']} -> {p['action']}: {p['reason']}"),
             post_id=p.get("post_id"),
             submission_id=p.get("submission_id"),
         )
@@ -125,7 +125,9 @@ def derive(event: EventRow) -> NewItem | Clear | None:
         return NewItem(
             "claim",
             ALERT,
-            _line(f"post #{p['post_id']} claims {p['metric']} {p['value']:g}: {p['claim']}"),
+            _line(
+                f"post #{p['post_id']} says {p['claim']!r} ({p['metric']} {p['value']:g}): no result of its author's supports it"
+            ),
             post_id=p["post_id"],
         )
     if kind == "submission.created" and p.get("flags"):
