@@ -22,9 +22,9 @@ EVIDENCE_CHARS = 500
 """Evidence (a command, a source line, a post) is cut to this in a decision."""
 
 
-@dataclass(frozen=True)
+@dataclass(slots=True)
 class Seen:
-    """One event as a rule sees it."""
+    """One event as a rule sees it (built for every event a rule hears: slots, not frozen, is the cheap kind)."""
 
     agent: str | None
     payload: EventPayload
