@@ -9,17 +9,26 @@ from agents.tools import ToolResult, default_toolbox
 from agents.tools.base import CallContext
 
 
-async def call_tool(store: RunStore, cfg: RunConfig, agent: str, name: str, **args: object) -> ToolResult:
+async def call_tool(
+    store: RunStore,
+    cfg: RunConfig,
+    agent: str,
+    name: str,
+    *,
+    control: AgentControl | None = None,
+    call_id: str | None = None,
+    **args: object,
+) -> ToolResult:
     """``agent`` calls tool ``name`` through the toolbox (validation included); the forum, leaderboard and
-    ask tools never touch the sandbox."""
+    ask tools never touch the sandbox. Calls of one model turn share one ``control``."""
     call = CallContext(
         agent=agent,
         step=1,
-        call_id=f"{agent}-{name}",
+        call_id=call_id or f"{agent}-{name}",
         store=store,
         config=cfg,
         sandbox=None,  # type: ignore[arg-type]
-        control=AgentControl(agent),
+        control=control or AgentControl(agent),
     )
     return await default_toolbox().call(name, args, call)
 
