@@ -214,8 +214,9 @@ def _pgr(entry: LeaderboardEntry) -> str:
 
 def _cell(value: Any) -> str:
     """A table cell: one line, controls spelled out (``aar.escape``), the markup that would break out of the
-    cell or start code escaped (an agent names its files and writes the reasons its methods fail)."""
-    return re.sub(r"([|`\\<>\[\]])", r"\\\1", escape.one_line(str(value), 300))
+    cell, start code or HTML, or make a link escaped (an agent names its files and writes why its methods
+    fail)."""
+    return re.sub(r"([|`\\<>]|(?<=\])\()", r"\\\1", escape.one_line(str(value), 300))
 
 
 def _table(headers: list[str], rows: list[list[Any]]) -> list[str]:
