@@ -15,7 +15,7 @@ from pathlib import Path
 from aar.config import RunConfig, load_config
 from aar.devices import missing_devices
 from aar.errors import AarError, ConfigError, RunLocked
-from aar.escape import one_line
+from aar.escape import one_line, visible
 from aar.lock import holder_pid
 from aar.runs import create_run, find_run, list_runs, summarise
 from aar.runtime import RunPaths
@@ -290,7 +290,7 @@ def main(argv: list[str] | None = None) -> int:
         return COMMANDS[args.command](args)
     except AarError as exc:
         for line in str(exc).splitlines():
-            print(f"aar: error: {line}", file=sys.stderr)
+            print(f"aar: error: {visible(line)}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         return 130

@@ -17,8 +17,9 @@ import time
 from pathlib import PurePosixPath
 from typing import Annotated, Any
 
-from pydantic import Field
+from pydantic import Field, field_validator
 
+from aar.escape import visible
 from aar.store.rows import LeaderboardRow, ResultRow, SubmissionRow
 from agents.tools.base import CallContext, Tool, ToolError, ToolInput, ToolResult, read_text
 
@@ -116,6 +117,15 @@ def parse_predictions(text: str, path: str) -> list[Any]:
 class PathInput(ToolInput):
     path: Annotated[str, Field(min_length=1)]
     """File path relative to your workspace."""
+
+    @field_validator("path")
+    @classmethod
+    def _printable(cls, path: str) -> str:
+        """A path becomes the submission's label, which every agent and the supervisor read: no control
+        character, newline or bidi mark may ride in it."""
+        if visible(path) != path or "\n" in path:
+            raise ValueError(f"{visible(path)!r} holds control characters; rename the file (mv) and submit that")
+        return path
 
 
 class SubmitPredictions(Tool):
