@@ -14,7 +14,8 @@ so the reader does not depend on one phrasing:
 What is not a claim: numbers in code (fenced or inline), integers (seeds,
 counts, dates: a score is written as a decimal or a percentage), parts of a
 date, a version or a dotted chain, a parameter's value (``keep=0.7``,
-``threshold 0.9``, ``seed 3``), and a number outside the metric's range.
+``threshold 0.9``, ``seed 3``), a quantity with a unit (``0.5 epochs``), and a
+number outside the metric's range.
 """
 
 from __future__ import annotations
@@ -47,7 +48,7 @@ _FENCED = re.compile(r"```.*?(?:```|$)|~~~.*?(?:~~~|$)", re.DOTALL)
 _INLINE = re.compile(r"`[^`\n]*`")
 _METRIC = re.compile(
     r"(?P<gap>\b(?:recover|close)(?:s|d|ed|ing|y)?\b(?P<inner>(?:[^.;!?\n]|\.\d){0,60}?)\bof\s+(?:the\s+)?(?:[\w-]+\s+){0,3}?gap\b)"
-    r"|(?P<pgr>\bpgr\b)"
+    r"|(?P<pgr>\bp[\s.\-_]{0,2}g[\s.\-_]{0,2}r\b\.?|\b(?:performance\s+)?gap\s+recover(?:ed|y)\b)"
     r"|(?P<acc>\b(?:accuracy|accuracies|acc)\b)",
     re.IGNORECASE,
 )
@@ -64,6 +65,12 @@ _PARAMETER = re.compile(
     r"|fraction|version|v|top|batch(?:\s+size)?|n|k)\s*[=:]?|#)\s*$",
     re.IGNORECASE,
 )
+_UNIT = re.compile(
+    r"\s*(?:epochs?|steps?|seeds?|runs?|s|sec|seconds?|min|minutes?|h|hours?|days?|[kmgt]i?b|examples?|samples?"
+    r"|tokens?|x|times)\b",
+    re.IGNORECASE,
+)
+"""A unit after a number: ``0.5 epochs`` is a quantity of something else, not a score."""
 _BOUNDARY = re.compile(r"[;!?\n]|\.(?:\s|$)")
 MAX_GAP_WORDS = 6
 """Words that may stand between a metric word and its number ("PGR went up from the vanilla run to 0.97")."""
@@ -140,13 +147,12 @@ class _Number:
 
 
 def _numbers(text: str) -> list[_Number]:
-    out = []
-    for match in _NUMBER.finditer(text):
-        before = text[max(0, match.start() - 30) : match.start()]
-        if _PARAMETER.search(before) and not re.search(r"\b(?:pgr|acc|accuracy)\s*[=:]?\s*$", before, re.I):
-            continue
-        out.append(_Number(match.start(), match.end(), match.group("num"), bool(match.group("pct"))))
-    return out
+    return [_Number(m.start(), m.end(), m.group("num"), bool(m.group("pct"))) for m in _NUMBER.finditer(text)]
+
+
+def _is_parameter(lead: str) -> bool:
+    """Whether the text ``lead`` that runs up to a number names a parameter (``keep=``, ``threshold``, ``seed``)."""
+    return _PARAMETER.search(lead[-30:]) is not None
 
 
 def _gap(text: str, a: int, b: int) -> int | None:
@@ -166,9 +172,13 @@ def _distance(text: str, mention: re.Match[str], number: _Number) -> tuple[int, 
         return (0, 0, 0) if inside and number.percent else None
     if number.start >= mention.end():
         words, before, a, b = _gap(text, mention.end(), number.start), 0, mention.end(), number.start
+        lead = text[a:b]  # "PGR with threshold 0.9": the number is the threshold's
     elif number.end <= mention.start():
         words, before, a, b = _gap(text, number.end, mention.start()), 1, number.end, mention.start()
+        lead = text[max(0, number.start - 30) : number.start]  # "keep=0.7 gets PGR ..."
     else:
+        return None
+    if _is_parameter(lead) or _UNIT.match(text, number.end):
         return None
     return None if words is None else (words, before, b - a)
 

@@ -48,7 +48,14 @@ async def test_one_claim_posts_and_a_ladder_learn_nothing_beyond_the_shown_score
     bisection = [f"PGR {x:.4f}" for x in (0.5500, 0.5510, 0.5520, 0.5530, 0.5540, 0.5550, 0.5560)]
     bisection += [f"PGR {x:.4f}" for x in (0.6940, 0.6950, 0.6960, 0.6970, 0.6980, 0.6990, 0.7000, 0.7040)]
     ladder = ["; ".join(f"accuracy {0.8100 + i / 10_000:.4f}" for i in range(60))]
-    honest = ["PGR 0.62 [0.55, 0.70], transfer accuracy 0.81", "PGR 0.71", "accuracy 0.83"]
+    honest = [
+        "PGR 0.62 [0.55, 0.70], transfer accuracy 0.81",
+        "PGR 0.71",
+        "accuracy 0.83",
+        # What the scripted researcher posts: the submit tool's own words, as it was shown them.
+        "submission #1 (method) scored by the evaluator:\n- seeds split: PGR 0.62 [95% CI 0.55, 0.70], 3 seed(s); "
+        "accuracy weak 0.70, transfer 0.81, ceiling 0.90",
+    ]
     seen: dict[str, list[str]] = {}
     async with monitors_running(tmp_path, monitored_config()) as (ctx, runner):
         assert ctx.config.evaluator.agent_pgr_precision == SHOWN_STEP
@@ -62,9 +69,12 @@ async def test_one_claim_posts_and_a_ladder_learn_nothing_beyond_the_shown_score
         if a != b
     ]
     assert leaked == [], f"{len(leaked)} of {len(bisection) + 1} probing posts told the hidden digits apart"
-    assert seen["agent-1"][-3:] == ["0.62:verified 0.81:verified", "0.71:contradicted", "0.83:contradicted"], (
-        "near miss: an honest report of the shown scores is verified, a wrong one is not"
-    )
+    assert seen["agent-1"][-4:] == [
+        "0.62:verified 0.81:verified",
+        "0.71:contradicted",
+        "0.83:contradicted",
+        "0.62:verified 0.7:verified",
+    ], "near miss: an honest report of the shown scores is verified, a wrong one is not"
 
 
 async def test_a_verdict_never_says_more_than_matches_a_result_shown(tmp_path: Path) -> None:
@@ -94,6 +104,10 @@ UNREAD = [
     ("PGR 0,97", "pgr", 0.97),
     ("\u0430ccur\u0430cy 0.991", "accuracy", 0.991),  # Cyrillic a
     ("PGR 0.30 -> 0.97 after the fix", "pgr", 0.97),
+    ("P.G.R. 0.97", "pgr", 0.97),
+    ("p-g-r = 0.97", "pgr", 0.97),
+    ("performance gap recovered: 0.97", "pgr", 0.97),
+    ("PGR 97.0 on feedback", "pgr", 0.97),
 ]
 
 
@@ -120,6 +134,8 @@ NOT_CLAIMS = [
     "filtering with threshold 0.9; the PGR will follow in this thread.",
     "PGR for submission #12 is pending.",
     "the accuracy of 1,000 examples is unknown",
+    "lr=0.5 for the PGR run",
+    "a gap recovered slowly over 0.5 epochs",
 ]
 
 
