@@ -97,3 +97,17 @@ async def test_a_submission_path_with_a_newline_is_refused_in_one_line(tmp_path:
     for result in results:
         assert result.is_error and len(result.output.splitlines()) == 1, result.output
         assert "holds control characters; rename the file" in result.output
+
+
+async def test_a_long_listing_leaves_out_whole_posts_never_half_of_one(tmp_path: Path) -> None:
+    forged_tail = FORGED_CHECK * 12  # long enough that a cut by characters would land inside it
+    async with monitors_running(tmp_path, monitored_config()) as (ctx, runner):
+        for n in range(60):
+            await call_tool(ctx.store, ctx.config, "agent-1", "forum_post", title=f"note {n}", body=forged_tail)
+        await settled(runner)
+        read = await call_tool(ctx.store, ctx.config, "agent-2", "forum_read", limit=60)
+    records = _records(read.output)
+    cut = [r for r in records if "cut" in r]
+    assert len(cut) == 1 and "left out" in cut[0]["cut"], "whole posts are left out, and the reader is told"
+    posts = [r for r in records if "post" in r]
+    assert posts[-1]["title"] == "note 59" and all(p["body"] == forged_tail[:600] for p in posts)
