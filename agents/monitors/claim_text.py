@@ -20,6 +20,7 @@ number outside the metric's range.
 
 from __future__ import annotations
 
+import bisect
 import re
 import unicodedata
 from dataclasses import dataclass
@@ -73,6 +74,7 @@ _UNIT = re.compile(
 """A unit after a number: ``0.5 epochs`` is a quantity of something else, not a score."""
 _BOUNDARY = re.compile(r"[;!?\n]|\.(?:\s|$)")
 MAX_GAP_WORDS = 6
+MAX_GAP_CHARS = 80
 """Words that may stand between a metric word and its number ("PGR went up from the vanilla run to 0.97")."""
 
 
@@ -157,61 +159,96 @@ def _is_parameter(lead: str) -> bool:
 
 def _gap(text: str, a: int, b: int) -> int | None:
     """Words between offsets ``a`` < ``b``; None when a sentence ends between them or they are too far apart."""
+    if b - a > MAX_GAP_CHARS:
+        return None
     between = text[a:b]
-    if _BOUNDARY.search(between) or len(between) > 80:
+    if _BOUNDARY.search(between):
         return None
     words = len(re.findall(r"[^\W\d_]+", between))
     return words if words <= MAX_GAP_WORDS else None
 
 
-def _distance(text: str, mention: re.Match[str], number: _Number) -> tuple[int, int, int] | None:
-    """How far ``number`` is from ``mention``: (words between, 1 if it comes before, characters between);
-    None when it cannot be the mention's number."""
+@dataclass(frozen=True)
+class _Pair:
+    """A metric word and a number that may be its value."""
+
+    rank: tuple[int, int, int]
+    """(words between, 1 if the number comes first, characters between): the nearest pair wins."""
+    mention: int
+    number: int
+    claim: Claim
+    lead: str
+    """The text that runs up to the number, where a parameter's name would be."""
+
+
+CANDIDATES = 3
+"""Numbers looked at on each side of a metric word: the nearest win, and a post of numbers stays cheap."""
+
+
+def _candidates(text: str, mention: re.Match[str], numbers: list[_Number], starts: list[int]) -> list[int]:
+    """Indexes of the numbers that may be ``mention``'s: the nearest few on each side within its sentence."""
     if mention.group("gap") is not None:
-        inside = mention.start("inner") <= number.start and number.end <= mention.end("inner")
-        return (0, 0, 0) if inside and number.percent else None
+        inner = range(bisect.bisect_left(starts, mention.start("inner")), len(numbers))
+        return [i for i in inner if numbers[i].end <= mention.end("inner") and numbers[i].percent][:1]
+    out = []
+    after = bisect.bisect_left(starts, mention.end())
+    for i in range(after, min(after + CANDIDATES, len(numbers))):
+        if _gap(text, mention.end(), numbers[i].start) is None:
+            break
+        out.append(i)
+    for i in range(after - 1, max(after - 1 - CANDIDATES, -1), -1):
+        if numbers[i].end > mention.start() or _gap(text, numbers[i].end, mention.start()) is None:
+            break
+        out.append(i)
+    return out
+
+
+def _pair(text: str, normal: str, metric: Metric, mention: re.Match[str], index: int, number: _Number) -> _Pair | None:
+    start, end = min(mention.start(), number.start), max(mention.end(), number.end)
+    claim = number.as_claim(metric, " ".join(normal[start:end].split()))
+    if claim is None:
+        return None
+    if mention.group("gap") is not None:
+        return _Pair((0, 0, 0), mention.start(), index, claim, "")
     if number.start >= mention.end():
-        words, before, a, b = _gap(text, mention.end(), number.start), 0, mention.end(), number.start
+        a, b, before = mention.end(), number.start, 0
         lead = text[a:b]  # "PGR with threshold 0.9": the number is the threshold's
-    elif number.end <= mention.start():
-        words, before, a, b = _gap(text, number.end, mention.start()), 1, number.end, mention.start()
-        lead = text[max(0, number.start - 30) : number.start]  # "keep=0.7 gets PGR ..."
     else:
-        return None
-    if _is_parameter(lead) or _UNIT.match(text, number.end):
-        return None
-    return None if words is None else (words, before, b - a)
+        a, b, before = number.end, mention.start(), 1
+        lead = text[max(0, number.start - 30) : number.start]  # "keep=0.7 gets PGR ..."
+    words = _gap(text, a, b)
+    return None if words is None else _Pair((words, before, b - a), mention.start(), index, claim, lead)
 
 
 def parse_claims(text: str) -> list[Claim]:
     """Every PGR and accuracy number stated in ``text``'s prose, once each, in order of appearance.
 
     Each metric word is paired with its nearest number (fewest words between, then the number after it,
-    then fewest characters), nearest pairs first, so every word and every number is used once.
+    then fewest characters), nearest pairs first, so every word and every number is used once; a number
+    that is a parameter's value or a quantity with a unit is no one's.
     """
     normal = normalise(text)
     plain = _without_dates(_without_starting_points(prose(normal)))
     numbers = _numbers(plain)
-    pairs: list[tuple[tuple[int, int, int], int, int, Claim]] = []
-    for m_index, mention in enumerate(_METRIC.finditer(plain)):
+    starts = [n.start for n in numbers]
+    pairs: list[_Pair] = []
+    for mention in _METRIC.finditer(plain):
         metric: Metric = "accuracy" if mention.group("acc") else "pgr"
-        for n_index, number in enumerate(numbers):
-            distance = _distance(plain, mention, number)
-            if distance is None:
-                continue
-            start, end = min(mention.start(), number.start), max(mention.end(), number.end)
-            claim = number.as_claim(metric, " ".join(normal[start:end].split()))
-            if claim is not None:
-                pairs.append((distance, m_index, n_index, claim))
+        for index in _candidates(plain, mention, numbers, starts):
+            pair = _pair(plain, normal, metric, mention, index, numbers[index])
+            if pair is not None:
+                pairs.append(pair)
     used_mentions: set[int] = set()
     used_numbers: set[int] = set()
     chosen: list[tuple[int, Claim]] = []
-    for _, m_index, n_index, claim in sorted(pairs, key=lambda p: p[:3]):
-        if m_index in used_mentions or n_index in used_numbers:
+    for pair in sorted(pairs, key=lambda p: (p.rank, p.mention, p.number)):
+        if pair.mention in used_mentions or pair.number in used_numbers:
             continue
-        used_mentions.add(m_index)
-        used_numbers.add(n_index)
-        chosen.append((numbers[n_index].start, claim))
+        if _is_parameter(pair.lead) or _UNIT.match(plain, numbers[pair.number].end):
+            continue
+        used_mentions.add(pair.mention)
+        used_numbers.add(pair.number)
+        chosen.append((numbers[pair.number].start, pair.claim))
     found: dict[tuple[Metric, float], Claim] = {}
     for _, claim in sorted(chosen, key=lambda c: c[0]):
         found.setdefault((claim.metric, round(claim.value, 6)), claim)

@@ -27,6 +27,7 @@ for them (the number may be about to come true) and is decided when they are.
 
 from __future__ import annotations
 
+import asyncio
 from collections import defaultdict
 
 from aar.config import MonitorConfig
@@ -110,7 +111,8 @@ class ContradictedClaims(Rule):
         step = self.env.config.evaluator.agent_pgr_precision
         out = []
         for post in await store.posts_by_id(post_ids):
-            claims = parse_claims(f"{post.title}\n{post.body}")
+            # A thread: a 20,000-character post of numbers takes about a second to read, off the daemon's loop.
+            claims = await asyncio.to_thread(parse_claims, f"{post.title}\n{post.body}")
             if not claims:
                 continue
             verdicts = [check(c, subs, results, step) for c in claims]
