@@ -41,13 +41,11 @@ def post_record(post: PostRow, *, body_chars: int | None = None, pinned: bool = 
         record["reply_to"] = post.parent_id
     if pinned:
         record["pinned_by_supervisor"] = True
-    body = post.body
     record["title"] = post.title
-    if body_chars is not None and len(body) > body_chars:
-        record["body"] = body[:body_chars]
-        record["body_cut"] = f"{len(body) - body_chars} more characters; forum_read thread={post.parent_id or post.id}"
-    else:
-        record["body"] = body
+    record["body"] = post.body if body_chars is None else post.body[:body_chars]
+    if len(post.body) > len(record["body"]):
+        left = len(post.body) - len(record["body"])
+        record["body_cut"] = f"{left} more characters; forum_read thread={post.parent_id or post.id}"
     if post.claims:
         record["claims_checked_by_evaluator"] = [c.describe(post.author) for c in post.claims]
     return record
