@@ -1,4 +1,5 @@
-"""One plain line per event, for ``--headless`` and logs (no markup, no colour)."""
+"""One plain line per event, for ``--headless`` and logs (no markup, no colour, no escape sequence of an
+agent's reaching the terminal)."""
 
 from __future__ import annotations
 
@@ -7,6 +8,7 @@ from typing import Any
 
 from pydantic import ValidationError
 
+from aar import escape
 from aar.events import (
     AgentStatusChanged,
     AgentStepCompleted,
@@ -34,8 +36,8 @@ _MAX = 160
 
 
 def _clip(text: str) -> str:
-    text = " ".join(text.split())
-    return text if len(text) <= _MAX else text[: _MAX - 1] + "…"
+    """One line of agent text for a terminal: controls and escapes spelled out (``aar.escape``), clipped."""
+    return escape.one_line(text, _MAX)
 
 
 def parsed(row: EventRow) -> EventPayload | None:
@@ -100,7 +102,7 @@ def _fields(payload: dict[str, Any]) -> str:
 
 def one_line(row: EventRow) -> str:
     stamp = time.strftime("%H:%M:%S", time.localtime(row.ts))
-    who = row.agent or "-"
+    who = escape.one_line(row.agent or "-", 40)
     payload = parsed(row)
     summary = _summary(payload) if payload is not None else None
     return f"{stamp} {who:<10} {row.kind:<18} {_clip(summary if summary is not None else _fields(row.payload))}"

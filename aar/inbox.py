@@ -10,8 +10,14 @@ the source event, so a rebuild keeps them.
 
 Ranks: what blocks an agent first (approval waits, questions), then alerts
 (monitors, contradicted claims, flagged submissions, failed jobs, budgets
-spent, sandbox trouble, the daemon's warnings), then the rest (budget warnings);
-newest first within a rank.
+spent, sandbox trouble, the daemon's warnings), then the rest (budget warnings).
+The list keeps each agent's items together, at the rank of its most urgent
+one (``InboxTable.inbox``): an alert about an agent that asks a question is
+read beside the question, so a flood of questions cannot bury it.
+
+Summaries are agent text (questions, tool input, reasons quoting posts): they
+are kept on one line with their control characters spelled out
+(``aar.escape``), and every surface escapes them again when it prints.
 """
 
 from __future__ import annotations
@@ -22,6 +28,8 @@ import json
 import logging
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Literal, Protocol
+
+from aar.escape import one_line
 
 if TYPE_CHECKING:
     from aar.store import RunStore
@@ -86,8 +94,7 @@ class Clear:
 
 
 def _line(text: str) -> str:
-    flat = " ".join(str(text).split())
-    return flat if len(flat) <= SUMMARY_CHARS else flat[: SUMMARY_CHARS - 1] + "…"
+    return one_line(str(text), SUMMARY_CHARS)
 
 
 def _args(value: dict[str, Any]) -> str:
@@ -126,7 +133,8 @@ def derive(event: EventRow) -> NewItem | Clear | None:
             "claim",
             ALERT,
             _line(
-                f"post #{p['post_id']} says {p['claim']!r} ({p['metric']} {p['value']:g}): no result of its author's supports it"
+                f"post #{p['post_id']} says {p['claim']!r} ({p['metric']} {p['value']:g}), "
+                "which matches no result the evaluator showed its author"
             ),
             post_id=p["post_id"],
         )

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import re
 import time
 from typing import Any
 
 from pydantic import BaseModel
 
+from aar import escape
 from aar.events import AgentStatus, RunState
 from aar.runs import summarise
 from aar.runtime import RunPaths
@@ -210,16 +212,23 @@ def _pgr(entry: LeaderboardEntry) -> str:
     return f"{entry.pgr:.3f} [{entry.ci_low:.3f}, {entry.ci_high:.3f}]"
 
 
+def _cell(value: Any) -> str:
+    """A table cell: one line, controls spelled out (``aar.escape``), the markup that would break out of the
+    cell, start code or HTML, or make a link escaped (an agent names its files and writes why its methods
+    fail)."""
+    return re.sub(r"([|`\\<>]|(?<=\])\()", r"\\\1", escape.one_line(str(value), 300))
+
+
 def _table(headers: list[str], rows: list[list[Any]]) -> list[str]:
     out = ["| " + " | ".join(headers) + " |", "|" + "---|" * len(headers)]
-    out += ["| " + " | ".join(str(c).replace("|", "\\|") for c in row) + " |" for row in rows]
+    out += ["| " + " | ".join(_cell(c) for c in row) + " |" for row in rows]
     return out
 
 
 def render_markdown(report: Report) -> str:
     age_h = (time.time() - report.created_ts) / 3600 if report.created_ts else 0.0
     lines = [
-        f"# Run {report.run}",
+        f"# Run {_cell(report.run)}",
         "",
         f"State **{report.state}**, started {age_h:.1f} h ago, spend ${report.spend_usd:.2f}, "
         f"{report.events} events, {report.forum_posts} forum posts, {report.submissions} submissions.",

@@ -15,6 +15,7 @@ from pathlib import Path
 from aar.config import RunConfig, load_config
 from aar.devices import missing_devices
 from aar.errors import AarError, ConfigError, RunLocked
+from aar.escape import one_line, visible
 from aar.lock import holder_pid
 from aar.runs import create_run, find_run, list_runs, summarise
 from aar.runtime import RunPaths
@@ -172,7 +173,9 @@ def _cmd_ls(args: argparse.Namespace) -> int:
     for r in runs:
         age = time.time() - r.created_ts
         shown = f"{age / 3600:.1f}h" if age >= 3600 else f"{age / 60:.0f}m"
-        print(f"{r.run:<32} {r.state:<9} {r.agents:>6} {'$' + format(r.spend_usd, '.2f'):>9} {r.events:>8} {shown:>7}")
+        print(
+            f"{one_line(r.run, 64):<32} {r.state:<9} {r.agents:>6} {'$' + format(r.spend_usd, '.2f'):>9} {r.events:>8} {shown:>7}"
+        )
     return 0
 
 
@@ -225,7 +228,7 @@ def _cmd_report(args: argparse.Namespace) -> int:
         asyncio.run(final())
     report = asyncio.run(build_report(paths))
     print(
-        report.model_dump_json(indent=2) if args.format == "json" else render_markdown(report),
+        json.dumps(report.model_dump(mode="json"), indent=2) if args.format == "json" else render_markdown(report),
         end="\n" if args.format == "json" else "",
     )
     return 0
@@ -287,7 +290,7 @@ def main(argv: list[str] | None = None) -> int:
         return COMMANDS[args.command](args)
     except AarError as exc:
         for line in str(exc).splitlines():
-            print(f"aar: error: {line}", file=sys.stderr)
+            print(f"aar: error: {visible(line)}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         return 130

@@ -12,6 +12,7 @@ import json
 import time
 from datetime import datetime
 
+from aar.escape import one_line
 from aar.inbox import RANK_NAMES, catch_up
 from aar.lock import holder_pid
 from aar.runtime import RunPaths
@@ -35,6 +36,8 @@ async def read_inbox(paths: RunPaths, *, include_done: bool, ack: list[int]) -> 
 
 
 def render(rows: list[InboxRow], *, as_json: bool) -> str:
+    """The inbox as text for a terminal (one line an item, agent text escaped: ``aar.escape``), or as JSON
+    (whose strings escape every control character)."""
     if as_json:
         return json.dumps(
             [{**r.model_dump(), "rank_name": RANK_NAMES[r.rank], "open": r.is_open} for r in rows], indent=2
@@ -45,8 +48,9 @@ def render(rows: list[InboxRow], *, as_json: bool) -> str:
     for r in rows:
         when = datetime.fromtimestamp(r.ts).strftime("%m-%d %H:%M:%S")
         state = "" if r.is_open else f"  [acknowledged by {r.ack_by}]" if r.ack_ts else "  [settled]"
-        agent = r.agent or "run"
-        lines.append(f"{r.id:>6} {RANK_NAMES[r.rank]:<8} {when} {agent:<12} {r.kind:<11} {r.summary}{state}")
+        agent = one_line(r.agent or "run", 40)
+        summary = one_line(r.summary, 300)
+        lines.append(f"{r.id:>6} {RANK_NAMES[r.rank]:<8} {when} {agent:<12} {r.kind:<11} {summary}{one_line(state)}")
     return "\n".join(lines)
 
 

@@ -25,6 +25,14 @@ CURSOR_META = "inbox_cursor"
 
 _OPEN = "i.cleared_event IS NULL AND a.source_event IS NULL"
 _SELECT = "SELECT i.*, a.by AS ack_by, a.ts AS ack_ts FROM inbox i LEFT JOIN inbox_acks a USING (source_event)"
+_RANKED = (
+    "SELECT i.*, a.by AS ack_by, a.ts AS ack_ts, MIN(i.rank) OVER per_agent AS group_rank,"
+    " MAX(i.id) OVER per_agent AS group_top"
+    " FROM inbox i LEFT JOIN inbox_acks a USING (source_event){where}"
+    " WINDOW per_agent AS (PARTITION BY CASE WHEN i.agent IS NULL OR i.rank > 1 THEN 'item:' || i.id"
+    " ELSE 'agent:' || i.agent END)"
+    " ORDER BY group_rank, group_top DESC, i.agent, i.rank, i.id DESC"
+)
 _SET_CURSOR = "INSERT INTO meta (key, value) VALUES (?, ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value"
 
 
@@ -129,10 +137,13 @@ class InboxTable(Connection):
         await catch_up(self)
 
     async def inbox(self, *, open_only: bool = True, limit: int = 500) -> list[InboxRow]:
-        """Items ranked: blocking first, then alerts, then the rest; newest first within a rank."""
+        """Items ranked: blocking first, then alerts, then notices, newest first; but an agent's blocking items
+        and alerts stay together, at the rank of the most urgent of them, so the alert about an agent that
+        asks is read with its question, not below every other agent's questions. Items of the run (no agent)
+        and notices stand alone."""
         where = f" WHERE {_OPEN}" if open_only else ""
-        rows = await self._fetch(f"{_SELECT}{where} ORDER BY i.rank, i.id DESC LIMIT ?", (limit,))
-        return [InboxRow(**dict(r)) for r in rows]
+        rows = await self._fetch(f"{_RANKED.format(where=where)} LIMIT ?", (limit,))
+        return [InboxRow(**{k: v for k, v in dict(r).items() if not k.startswith("group_")}) for r in rows]
 
     async def inbox_item(self, item_id: int) -> InboxRow | None:
         row = await self._fetchone(f"{_SELECT} WHERE i.id = ?", (item_id,))

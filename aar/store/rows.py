@@ -63,11 +63,12 @@ class PostClaim(_Row):
     """The submission whose result supports it, when verified."""
 
     def describe(self, author: str) -> str:
-        """``✓ PGR 0.71 verified (submission #3)`` or ``✗ ... contradicted (no result of <author> supports it)``."""
+        """``✓ PGR 0.71 matches a result the evaluator showed <author> (submission #3)``, or ``✗ ... matches no
+        result ...``: what the checker knows is only what the author was shown."""
         what = f"{'PGR' if self.metric == 'pgr' else 'accuracy'} {self.value:g}"
         if self.verdict == "verified":
-            return f"✓ {what} verified (submission #{self.submission_id})"
-        return f"✗ {what} contradicted (no result of {author} supports it)"
+            return f"✓ {what} matches a result the evaluator showed {author} (submission #{self.submission_id})"
+        return f"✗ {what} matches no result the evaluator showed {author}"
 
 
 class PostRow(_Row):

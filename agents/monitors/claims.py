@@ -1,12 +1,19 @@
-"""Claims in forum posts, checked against the author's own evaluator results.
+"""Claims in forum posts, checked against the results the evaluator showed their author.
 
-Every PGR or accuracy number a post states ("PGR 0.71", "pgr=.71",
-"recovers 71% of the gap", "accuracy 0.955", "acc: 95.5%") is a claim:
-- verified when a result of the author's submissions supports it: a PGR
-  inside submission #k's confidence interval, an accuracy equal to one the
-  evaluator reported for it (weak, transfer or ceiling), each up to the
-  rounding of the number as written;
-- contradicted when no result of the author supports it.
+Every PGR or accuracy number a post states (``claim_text`` reads them, in
+whatever spelling) is a claim, and its verdict says only whether it matches a
+result the author was shown:
+- verified: a result of the author's submissions, as the author saw it
+  (rounded to ``evaluator.agent_pgr_precision``, like the submit and
+  leaderboard tools show it), supports it: a PGR inside the shown interval or
+  equal to the shown PGR, an accuracy equal to a shown one (weak, transfer or
+  ceiling), each up to the rounding of the number as written or shown;
+- contradicted: no shown result supports it.
+
+The verdict is a function of the claim and the shown values alone, so no
+sequence of claims (one-claim posts, a ladder of accuracies) learns anything
+the author was not already told: the checker is not an oracle for the
+unrounded scores.
 
 A number inside a code block (fenced or inline) is code, not a claim: code
 blocks hold configs, commands, logs and expressions (``target_pgr = 0.9``),
@@ -20,91 +27,48 @@ for them (the number may be about to come true) and is decided when they are.
 
 from __future__ import annotations
 
-import re
+import asyncio
 from collections import defaultdict
-from dataclasses import dataclass
-from typing import Literal
 
 from aar.config import MonitorConfig
 from aar.events import ClaimChecked, EvalScored, ForumPosted, SubmissionCreated
 from aar.store import PostClaim, PostRow, ResultRow, SubmissionRow
 from agents.monitors.base import Finding, MonitorEnv, Rule, Seen, cut
+from agents.monitors.claim_text import Claim, parse_claims, prose
+from agents.tools.submit import coarse
 
-Metric = Literal["pgr", "accuracy"]
+__all__ = ["Claim", "ContradictedClaims", "check", "parse_claims", "prose", "supports"]
 
-_NUMBER = r"(?P<num>-?(?:\d+\.\d+|\.\d+|\d+))\s*(?P<pct>%)?"
-_LINK = r"\s*(?:of|is|was|=|:|≈|~|at|reached|reaches)?\s*(?:about|around|roughly|~|≈)?\s*"
-_PATTERNS: tuple[tuple[Metric, re.Pattern[str]], ...] = (
-    ("pgr", re.compile(r"\bpgr\b" + _LINK + _NUMBER, re.IGNORECASE)),
-    (
-        "pgr",
-        re.compile(
-            r"\brecover(?:s|ed|ing)?\s+(?:about\s+|around\s+|~)?(?P<num>\d+(?:\.\d+)?)\s*(?P<pct>%)\s+of\s+the\s+(?:\w+\s+)?gap",
-            re.IGNORECASE,
-        ),
-    ),
-    ("accuracy", re.compile(r"\b(?:accuracy|acc)\b" + _LINK + _NUMBER, re.IGNORECASE)),
-)
-_FENCED = re.compile(r"```.*?(?:```|$)|~~~.*?(?:~~~|$)", re.DOTALL)
-_INLINE = re.compile(r"`[^`\n]*`")
 _ACCURACIES = ("acc_transfer", "acc_weak", "acc_ceiling")
 
 
-@dataclass(frozen=True)
-class Claim:
-    metric: Metric
-    value: float
-    tolerance: float
-    """Half a unit of the last digit written: ``0.71`` stands for anything in [0.705, 0.715]."""
-    text: str
+def _shown(value: float | None, step: float) -> float | None:
+    """``value`` as the agent read it: rounded to ``step`` by the same function that printed it."""
+    return None if value is None else float(coarse(value, step))
 
 
-def prose(text: str) -> str:
-    """``text`` with its code blocks and inline code blanked out (same length, so offsets hold)."""
-    blank = lambda m: " " * len(m.group(0))  # noqa: E731
-    return _INLINE.sub(blank, _FENCED.sub(blank, text))
+def supports(claim: Claim, result: ResultRow, step: float) -> bool:
+    """Whether ``result``, as shown to its author (rounded to ``step``), supports ``claim``.
 
-
-def parse_claims(text: str) -> list[Claim]:
-    """Every PGR and accuracy number stated in ``text``'s prose, once each, in order."""
-    found: dict[tuple[Metric, float], Claim] = {}
-    plain = prose(text)
-    spans: list[tuple[int, int, Claim]] = []
-    for metric, pattern in _PATTERNS:
-        for match in pattern.finditer(plain):
-            raw = match.group("num")
-            value = float(raw)
-            decimals = len(raw.split(".")[1]) if "." in raw else 0
-            tolerance = 0.5 * 10.0**-decimals
-            percent = bool(match.group("pct")) or (value > 1.5 if metric == "pgr" else value > 1.0)
-            if percent:
-                value, tolerance = value / 100, tolerance / 100
-            spans.append(
-                (match.start(), match.end(), Claim(metric, value, tolerance, " ".join(match.group(0).split())))
-            )
-    for _, _, claim in sorted(spans, key=lambda s: s[0]):
-        found.setdefault((claim.metric, round(claim.value, 6)), claim)
-    return list(found.values())
-
-
-def supports(claim: Claim, result: ResultRow) -> bool:
-    """Whether ``result`` supports ``claim`` (within its CI for a PGR; equal up to rounding for an accuracy)."""
-    slack = claim.tolerance + 1e-9
+    Only the shown values and the claim decide, with a slack of the coarser of the two roundings.
+    """
+    slack = max(claim.tolerance, step / 2) + 1e-9
     if claim.metric == "pgr":
-        if result.pgr is None:
+        pgr = _shown(result.pgr, step)
+        if pgr is None:
             return False
-        low = result.ci_low if result.ci_low is not None else result.pgr
-        high = result.ci_high if result.ci_high is not None else result.pgr
-        return low - slack <= claim.value <= high + slack
+        low, high = _shown(result.ci_low, step), _shown(result.ci_high, step)
+        inside = low is not None and high is not None and low - slack <= claim.value <= high + slack
+        return inside or abs(claim.value - pgr) <= slack
     values = [result.metrics.get(k) for k in _ACCURACIES]
-    return any(isinstance(v, int | float) and abs(v - claim.value) <= max(slack, 0.0005) for v in values)
+    return any(isinstance(v, int | float) and abs(float(coarse(v, step)) - claim.value) <= slack for v in values)
 
 
-def check(claim: Claim, subs: list[SubmissionRow], results: list[ResultRow]) -> PostClaim:
-    """The verdict on ``claim`` given its author's submissions and their results (the final split aside)."""
+def check(claim: Claim, subs: list[SubmissionRow], results: list[ResultRow], step: float) -> PostClaim:
+    """The verdict on ``claim`` given its author's submissions and their shown results (the final split aside)."""
     mine = {s.id for s in subs}
     for result in results:
-        if result.submission_id in mine and result.split != "final" and supports(claim, result):
+        if result.submission_id in mine and result.split != "final" and supports(claim, result, step):
             return PostClaim(
                 metric=claim.metric,
                 value=claim.value,
@@ -144,12 +108,14 @@ class ContradictedClaims(Rule):
         subs = await store.submissions(agent=agent)
         results = await store.results()
         pending = any(s.status in ("queued", "running") for s in subs)
+        step = self.env.config.evaluator.agent_pgr_precision
         out = []
         for post in await store.posts_by_id(post_ids):
-            claims = parse_claims(f"{post.title}\n{post.body}")
+            # A thread: a 20,000-character post of numbers takes about a second to read, off the daemon's loop.
+            claims = await asyncio.to_thread(parse_claims, f"{post.title}\n{post.body}")
             if not claims:
                 continue
-            verdicts = [check(c, subs, results) for c in claims]
+            verdicts = [check(c, subs, results, step) for c in claims]
             wrong = [v for v in verdicts if v.verdict == "contradicted"]
             if wrong and pending:
                 self.waiting[agent].add(post.id)
@@ -181,7 +147,7 @@ def _finding(post: PostRow, wrong: list[PostClaim]) -> Finding:
     said = "; ".join(c.claim for c in wrong)
     return Finding(
         post.author,
-        f"post #{post.id} claims {said}, which no result of {post.author} supports",
+        f"post #{post.id} claims {said}, which matches no result the evaluator showed {post.author}",
         cut(f"#{post.id} {post.title}: {post.body}"),
         key=f"post:{post.id}",
         post_id=post.id,

@@ -8,6 +8,8 @@ does, from the transcript alone.
 
 from __future__ import annotations
 
+import contextlib
+import json
 import re
 from dataclasses import dataclass
 from typing import Any
@@ -16,7 +18,6 @@ from agents.transcript import blocks
 
 SUPERVISOR_MARK = "[Supervisor message"
 _POSTED = re.compile(r"posted #(\d+)")
-_CLAIM_LINE = re.compile(r"^#\d+ (\S+)(?: \(reply to #\d+\))? \S+: Claim: (.+)$", re.MULTILINE)
 _PGR = re.compile(r"PGR (-?\d+\.\d+)(?: \[95% CI (-?\d+\.\d+), (-?\d+\.\d+)\])?")
 
 
@@ -85,8 +86,16 @@ def _text(content: Any) -> str:
 
 
 def claims_in(forum_text: str) -> list[tuple[str, str]]:
-    """(author, idea key) of every claim post in a ``forum_read`` listing."""
-    return [(m.group(1), m.group(2).strip()) for m in _CLAIM_LINE.finditer(forum_text)]
+    """(author, idea key) of every claim post in a ``forum_read`` listing (one JSON object per post and line;
+    a line cut by the output limit is skipped)."""
+    out = []
+    for line in forum_text.splitlines():
+        with contextlib.suppress(ValueError):
+            post = json.loads(line)
+            title = post.get("title") if isinstance(post, dict) else None
+            if isinstance(title, str) and title.startswith("Claim:") and "author" in post:
+                out.append((str(post["author"]), title.removeprefix("Claim:").strip()))
+    return out
 
 
 def pgr_in(text: str) -> tuple[float, float | None, float | None] | None:

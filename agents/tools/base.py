@@ -10,7 +10,9 @@ read is cut to its head and tail with a note; the event keeps it whole.
 
 from __future__ import annotations
 
+import json
 import logging
+import re
 from abc import ABC, abstractmethod
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -50,6 +52,54 @@ class ToolResult:
     is_error: bool = False
     finish: bool = False
     """The agent is done after this step (the ``finish`` tool)."""
+    records: list[dict[str, Any]] | None = None
+    """A structured result, for tools that show one agent what others wrote (forum, leaderboard): one JSON
+    object per line of ``output``. Agent-written text lives only inside JSON strings, escaped, and what the
+    forum, the evaluator or the supervisor says has keys of its own, so no post, title or file name can
+    forge a line of theirs (a newline is ``\\n``, a quote ``\\"``)."""
+
+    @classmethod
+    def structured(cls, records: list[dict[str, Any]], limit: int = MODEL_OUTPUT_CHARS) -> ToolResult:
+        """A result whose ``output`` is ``records`` as JSON lines (non-ASCII kept readable; controls escaped).
+
+        Past ``limit`` characters, whole records are left out of the middle (about two thirds of the room
+        to the first ones, the rest to the last) with a record saying so: the model never reads a line cut
+        inside another agent's string."""
+        lines = [json_line(r) for r in records]
+        if sum(len(line) + 1 for line in lines) > limit and len(lines) > 2:
+            lines = _fit(lines, limit - 200)
+        return cls("\n".join(lines), records=records)
+
+
+_UNSEEN = re.compile(r"[\x7f-\x9f\u2028\u2029\u200b-\u200f\u202a-\u202e\u2060-\u2069\ufeff]")
+"""Characters ``json.dumps`` keeps raw that break or hide a line: C1 controls, line separators, bidi marks."""
+
+
+def _fit(lines: list[str], room: int) -> list[str]:
+    """The first and last of ``lines`` that fit in ``room`` characters, and a record for those left out."""
+    head: list[str] = []
+    tail: list[str] = []
+    used = 0
+    for line in lines:
+        if used + len(line) + 1 > room * 2 // 3 and head:
+            break
+        head.append(line)
+        used += len(line) + 1
+    for line in reversed(lines[len(head) :]):
+        if used + len(line) + 1 > room:
+            break
+        tail.insert(0, line)
+        used += len(line) + 1
+    left_out = len(lines) - len(head) - len(tail)
+    if left_out == 0:
+        return lines
+    note = {"cut": f"{left_out} record(s) left out here to keep the result short; ask for fewer (limit, thread)"}
+    return [*head, json_line(note), *tail]
+
+
+def json_line(record: dict[str, Any]) -> str:
+    """``record`` as one line of JSON: readable non-ASCII, every control, separator and bidi mark escaped."""
+    return _UNSEEN.sub(lambda m: f"\\u{ord(m.group()):04x}", json.dumps(record, ensure_ascii=False))
 
 
 @dataclass

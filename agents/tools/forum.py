@@ -1,15 +1,22 @@
 """``forum_post``, ``forum_read`` and ``forum_search``: the team's shared forum, in the run store.
 
 Agents read the forum through the supervisor's moderation: a quarantined post
-is replaced by one line saying it was withheld and why (the store keeps it),
+is replaced by a record saying it was withheld and why (the store keeps it),
 pinned posts come first in every listing, and the claims the daemon checked
-against the evaluator's results are shown under each post.
+against the evaluator's results are shown with each post.
+
+A listing is structured (``ToolResult.structured``): one JSON object per post,
+its author's title and body JSON strings, and what the forum, the evaluator
+and the supervisor say about it under keys of their own (``claims_checked_by_
+evaluator``, ``withheld_by_supervisor``, ``pinned_by_supervisor``). A post
+that ends with a copy of the checker's words, in any script, is still one
+quoted string of its author's.
 """
 
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Annotated
+from typing import Annotated, Any
 
 from pydantic import Field
 
@@ -21,24 +28,33 @@ LISTING_BODY_CHARS = 600
 """A post's body is cut to this in listings; reading its thread shows it whole."""
 
 
-def format_post(post: PostRow, *, body_chars: int | None = None) -> str:
+def post_record(post: PostRow, *, body_chars: int | None = None, pinned: bool = False) -> dict[str, Any]:
+    """One post as a reader agent gets it: its author's words as strings, the forum's facts beside them."""
     if post.quarantined:
-        return f"post #{post.id} withheld by the supervisor: {post.moderation or 'no reason given'}"
-    when = datetime.fromtimestamp(post.ts).strftime("%H:%M:%S")
-    reply = f" (reply to #{post.parent_id})" if post.parent_id is not None else ""
-    body = post.body
-    if body_chars is not None and len(body) > body_chars:
-        body = body[:body_chars] + f" … [cut; forum_read thread={post.parent_id or post.id} shows it all]"
-    checked = ""
+        return {"post": post.id, "withheld_by_supervisor": post.moderation or "no reason given"}
+    record: dict[str, Any] = {
+        "post": post.id,
+        "author": post.author,
+        "time": datetime.fromtimestamp(post.ts).strftime("%H:%M:%S"),
+    }
+    if post.parent_id is not None:
+        record["reply_to"] = post.parent_id
+    if pinned:
+        record["pinned_by_supervisor"] = True
+    record["title"] = post.title
+    record["body"] = post.body if body_chars is None else post.body[:body_chars]
+    if len(post.body) > len(record["body"]):
+        left = len(post.body) - len(record["body"])
+        record["body_cut"] = f"{left} more characters; forum_read thread={post.parent_id or post.id}"
     if post.claims:
-        checked = (
-            "\n[claims checked against the evaluator: " + "; ".join(c.describe(post.author) for c in post.claims) + "]"
-        )
-    return f"#{post.id} {post.author}{reply} {when}: {post.title}\n{body}{checked}"
+        record["claims_checked_by_evaluator"] = [c.describe(post.author) for c in post.claims]
+    return record
 
 
-def format_posts(posts: list[PostRow], *, body_chars: int | None = LISTING_BODY_CHARS) -> str:
-    return "\n\n".join(format_post(p, body_chars=body_chars) for p in posts)
+def post_records(
+    posts: list[PostRow], *, body_chars: int | None = LISTING_BODY_CHARS, pinned: bool = False
+) -> list[dict[str, Any]]:
+    return [post_record(p, body_chars=body_chars, pinned=pinned) for p in posts]
 
 
 class PostInput(ToolInput):
@@ -80,7 +96,11 @@ class ForumPost(Tool):
 
 class ForumRead(Tool):
     name = "forum_read"
-    description = "Read the team forum: the latest posts (oldest first), or one whole thread with thread=<post id>."
+    description = (
+        "Read the team forum: the latest posts (oldest first), or one whole thread with thread=<post id>. "
+        "One JSON object per post: title and body are what its author wrote; claims_checked_by_evaluator, "
+        "withheld_by_supervisor and pinned_by_supervisor come from the evaluator and the supervisor."
+    )
     Input = ReadInput
 
     async def run(self, args: ReadInput, call: CallContext) -> ToolResult:
@@ -92,16 +112,19 @@ class ForumRead(Tool):
             root = await store.post(post.parent_id) if post.parent_id is not None else post
             root = root or post
             posts = [root, *await store.posts(parent_id=root.id, limit=500)]
-            return ToolResult(format_posts(posts, body_chars=None))
+            return ToolResult.structured(
+                [{"forum": f"thread #{root.id}: {len(posts)} post(s)"}, *post_records(posts, body_chars=None)]
+            )
         total = await store.post_count()
         if total == 0:
             return ToolResult("the forum is empty")
         pinned = await store.pinned_posts()
         posts = await store.posts(after_id=max(0, total - args.limit), limit=args.limit)
-        head = f"{total} posts in all; the latest {len(posts)}:\n\n" if total > len(posts) else ""
-        if pinned:
-            head = f"Pinned by the supervisor (read these first):\n\n{format_posts(pinned, body_chars=None)}\n\n---\n\n{head}"
-        return ToolResult(head + format_posts(posts))
+        latest = f"the latest {len(posts)} of {total} posts" if total > len(posts) else f"all {total} posts"
+        head = {
+            "forum": f"{latest}, oldest first" + (f", after {len(pinned)} pinned (read these first)" if pinned else "")
+        }
+        return ToolResult.structured([head, *post_records(pinned, body_chars=None, pinned=True), *post_records(posts)])
 
 
 class ForumSearch(Tool):
@@ -113,4 +136,5 @@ class ForumSearch(Tool):
         posts = await call.store.search_posts(args.query, limit=args.limit)
         if not posts:
             return ToolResult(f"no post matches {args.query!r}")
-        return ToolResult(format_posts(posts))
+        head = {"forum": f"{len(posts)} post(s) matching the search, best first"}
+        return ToolResult.structured([head, *post_records(posts)])

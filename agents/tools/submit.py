@@ -17,8 +17,9 @@ import time
 from pathlib import PurePosixPath
 from typing import Annotated, Any
 
-from pydantic import Field
+from pydantic import Field, field_validator
 
+from aar.escape import visible
 from aar.store.rows import LeaderboardRow, ResultRow, SubmissionRow
 from agents.tools.base import CallContext, Tool, ToolError, ToolInput, ToolResult, read_text
 
@@ -117,6 +118,15 @@ class PathInput(ToolInput):
     path: Annotated[str, Field(min_length=1)]
     """File path relative to your workspace."""
 
+    @field_validator("path")
+    @classmethod
+    def _printable(cls, path: str) -> str:
+        """A path becomes the submission's label, which every agent and the supervisor read: no control
+        character, newline or bidi mark may ride in it."""
+        if visible(path) != path or "\n" in path:
+            raise ValueError(f"{visible(path)!r} holds control characters; rename the file (mv) and submit that")
+        return path
+
 
 class SubmitPredictions(Tool):
     name = "submit_predictions"
@@ -153,19 +163,34 @@ class LeaderboardInput(ToolInput):
     """How many of the best results to show."""
 
 
-def format_leaderboard(rows: list[LeaderboardRow], limit: int, step: float = 0.001) -> str:
+def leaderboard_records(rows: list[LeaderboardRow], limit: int, step: float = 0.001) -> list[dict[str, Any]]:
+    """The leaderboard as records: the evaluator's numbers in fields, the submitter's file name one quoted
+    ``label`` string among them (a name with a newline cannot start a row of its own)."""
     if not rows:
-        return "the leaderboard is empty: nothing has been scored yet"
+        return [{"leaderboard": "empty: nothing has been scored yet"}]
     # Ranked by the rounded score (ties by submission), so the order tells no more than the numbers.
     ranked = sorted(rows, key=lambda r: (r.pgr is None, -round((r.pgr or 0.0) / step), r.submission_id))
-    lines = [f"{len(rows)} scored result(s), best PGR first (computed by the evaluator):"]
+    out: list[dict[str, Any]] = [
+        {"leaderboard": f"{len(rows)} scored result(s), best PGR first, computed by the evaluator"}
+    ]
     for rank, r in enumerate(ranked[:limit], 1):
-        what = f" {r.label}" if r.label else ""
-        score = pgr_text(r.pgr, r.ci_low, r.ci_high, step)
-        lines.append(
-            f"{rank}. {r.agent} submission #{r.submission_id}{what} ({r.kind}, {r.split}): {score}{_flags(r.flags)}"
-        )
-    return "\n".join(lines)
+        record: dict[str, Any] = {
+            "rank": rank,
+            "agent": r.agent,
+            "submission": r.submission_id,
+            "kind": r.kind,
+            "split": r.split,
+            "score": pgr_text(r.pgr, r.ci_low, r.ci_high, step),
+            "flags": r.flags,
+        }
+        if r.label:
+            record["label"] = r.label
+        out.append(record)
+    return out
+
+
+def format_leaderboard(rows: list[LeaderboardRow], limit: int, step: float = 0.001) -> str:
+    return ToolResult.structured(leaderboard_records(rows, limit, step)).output
 
 
 class Leaderboard(Tool):
@@ -178,7 +203,7 @@ class Leaderboard(Tool):
 
     async def run(self, args: LeaderboardInput, call: CallContext) -> ToolResult:
         rows = await call.store.leaderboard()
-        return ToolResult(format_leaderboard(rows, args.limit, call.config.evaluator.agent_pgr_precision))
+        return ToolResult.structured(leaderboard_records(rows, args.limit, call.config.evaluator.agent_pgr_precision))
 
 
 class FinishInput(ToolInput):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import time
 from typing import Any
 
@@ -69,7 +70,14 @@ async def test_it_claims_the_first_idea_of_its_direction_nobody_has_claimed() ->
     call, _, _ = await answer(conversation(*SURVEY))
     assert call["name"] == "forum_post" and call["input"]["title"] == f"Claim: {mine[0].key}"
 
-    taken = f"#1 agent-1 10:00:00: Claim: {mine[0].key}\nI am taking it.\n\n#2 agent-2 10:00:01: Claim: {mine[1].key}\nme too"
+    taken = "\n".join(
+        json.dumps(r)
+        for r in (
+            {"forum": "all 2 posts, oldest first"},
+            {"post": 1, "author": "agent-1", "time": "10:00:00", "title": f"Claim: {mine[0].key}", "body": "mine"},
+            {"post": 2, "author": "agent-2", "time": "10:00:01", "title": f"Claim: {mine[1].key}", "body": "me too"},
+        )
+    )
     call, _, _ = await answer(conversation(("forum_read", {"limit": 50}, taken), SURVEY[1]))
     assert call["input"]["title"] == f"Claim: {mine[2].key}"
 

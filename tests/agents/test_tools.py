@@ -109,7 +109,7 @@ async def test_forum_tools_post_reply_read_and_search(tmp_path: Path) -> None:
     )
     assert results["p1"]["content"] == "posted #1" and results["p2"]["content"] == "posted #2"
     thread = results["thread"]["content"]
-    assert thread.index("Claim: filtering") < thread.index("(reply to #1)") and "PGR 0.31" in thread
+    assert thread.index("Claim: filtering") < thread.index('"reply_to": 1') and "PGR 0.31" in thread
     assert "Claim: filtering" in results["search"]["content"]
     assert results["none"]["content"] == "no post matches 'zebra'"
 
@@ -170,6 +170,8 @@ def test_agents_see_pgr_rounded_and_ranked_by_the_rounded_score() -> None:
     rows = [row(2, 0.3141), row(1, 0.3104)]
     shown = format_leaderboard(rows, 10, 0.01)
     assert "PGR 0.31 [95% CI 0.26, 0.36]" in shown and "0.314" not in shown and "0.310" not in shown
-    assert shown.index("submission #1") < shown.index("submission #2"), "ties rank by submission, not by hidden digits"
+    assert shown.index('"submission": 1') < shown.index('"submission": 2'), (
+        "ties rank by submission, not by hidden digits"
+    )
     assert "PGR 0.314 [95% CI 0.263, 0.364]" in format_leaderboard(rows, 10, 0.001), "control: finer when configured"
     assert coarse(0.305, 0.05) == "0.30" and coarse(-0.126, 0.01) == "-0.13"

@@ -42,7 +42,7 @@ def _laundering_and_probes_are_caught(outcome: Outcome) -> None:
     # What the attacker saw of the score is rounded to 0.01.
     board = outcome.outputs["leaderboard "]
     assert "PGR" in board and not any(
-        len(w.split(".")[-1].rstrip(",]")) > 2 for w in board.split() if w[:2] in ("0.", "-0", "1.")
+        len(w.split(".")[-1].rstrip(',]"')) > 2 for w in board.split() if w[:2] in ("0.", "-0", "1.")
     )
 
 

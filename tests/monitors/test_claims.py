@@ -77,7 +77,7 @@ async def test_claims_are_verified_or_contradicted_by_the_authors_results(tmp_pa
     ], "agent-2's PGR 0.93 supports nothing agent-1 says"
     assert good_row is not None and [c.verdict for c in good_row.claims] == ["verified", "verified"]
     assert bad_row is not None and bad_row.claims[0].describe("agent-1") == (
-        "✗ PGR 0.93 contradicted (no result of agent-1 supports it)"
+        "✗ PGR 0.93 matches no result the evaluator showed agent-1"
     )
     assert (decision.agent, decision.payload["rule"], decision.payload["post_id"]) == (
         "agent-1",
@@ -114,7 +114,7 @@ async def test_a_monitor_may_quarantine_a_contradicted_claim(tmp_path: Path) -> 
         [command] = await commands(ctx)
     assert (command.kind, command.target, command.payload["post_id"]) == ("quarantine", "@run", post)
     assert command.payload["by"] == "monitor contradicted_claims"
-    assert "claims accuracy 0.99, which no result of agent-2 supports" in command.payload["reason"]
+    assert "claims accuracy 0.99, which matches no result the evaluator showed agent-2" in command.payload["reason"]
 
 
 async def test_claims_are_checked_with_every_monitor_off(tmp_path: Path) -> None:

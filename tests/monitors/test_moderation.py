@@ -8,6 +8,7 @@ why; the store keeps the post. A pinned post comes first in every listing.
 from __future__ import annotations
 
 import asyncio
+import json
 import sqlite3
 from pathlib import Path
 
@@ -61,7 +62,7 @@ async def test_a_quarantined_post_never_reaches_an_agent(tmp_path: Path) -> None
         thread = await _tool(store, "forum_read", thread=reply)
         search = await _tool(store, "forum_search", query="labels")
         kept = await store.post(first)
-        withheld = f"post #{first} withheld by the supervisor: points at held-out labels"
+        withheld = f'{{"post": {first}, "withheld_by_supervisor": "points at held-out labels"}}'
         for result in (listing, thread, search):
             assert not result.is_error and withheld in result.output
             assert "heldout" not in result.output and "Labels found" not in result.output
@@ -85,13 +86,14 @@ async def test_pinned_posts_are_read_first_and_claims_are_shown(tmp_path: Path) 
         assert "Read me" not in before, "an old post is out of the latest five"
         await _apply(store, "pin", {"post_id": guide})
         after = (await _tool(store, "forum_read", limit=5)).output
-        assert after.startswith("Pinned by the supervisor (read these first):\n\n#1 supervisor")
-        assert "Submit methods, not prediction files." in after
-        assert (
-            "[claims checked against the evaluator: ✗ PGR 0.9 contradicted (no result of agent-1 supports it)]" in after
-        )
+        head, first, *rest = [json.loads(line) for line in after.splitlines()]
+        assert "after 1 pinned (read these first)" in head["forum"]
+        assert (first["post"], first["author"], first["pinned_by_supervisor"]) == (guide, "supervisor", True)
+        assert first["body"] == "Submit methods, not prediction files."
+        [checked] = [r for r in rest if r["post"] == claim]
+        assert checked["claims_checked_by_evaluator"] == ["✗ PGR 0.9 matches no result the evaluator showed agent-1"]
         await _apply(store, "pin", {"post_id": guide, "pinned": False})
-        assert "Pinned" not in (await _tool(store, "forum_read", limit=5)).output
+        assert "pinned" not in (await _tool(store, "forum_read", limit=5)).output
 
 
 def test_moderation_commands_say_what_is_missing() -> None:

@@ -89,6 +89,6 @@ async def test_checked_claims_show_beside_their_post(run: RunPaths) -> None:
             for c in claims:
                 store.emit(post.author, ClaimChecked(post_id=2, **c.model_dump()))
             await store.flush()
-        text = await wait_screen(pilot, f"✗ accuracy 0.99 contradicted (no result of {post.author} supports it)")
-        assert "✓ PGR 0.41 verified (submission #1)" in text
+        text = await wait_screen(pilot, f"✗ accuracy 0.99 matches no result the evaluator showed {post.author}")
+        assert "✓ PGR 0.41 matches a result the evaluator showed" in text
         assert "✓1 ✗1" in text

@@ -1,7 +1,9 @@
 """The supervisor's inbox: everything that needs a human, ranked, with a key to act on each.
 
 What blocks an agent comes first (tool calls waiting for approval, questions),
-then alerts, then notices; newest first within each. Enter goes to what an
+then alerts, then notices; newest first within each, except that an agent's
+alerts are listed beside its question or approval (the store ranks them:
+``InboxTable.inbox``), so a flood of questions cannot push them out of sight. Enter goes to what an
 item is about (the agent, the post, the submission or the job), ``a`` answers
 a question or approves a call, ``d`` denies a call, ``x`` acknowledges (the
 store records who and when). The list is the top of the ranking; the title
