@@ -7,7 +7,10 @@ Each method is submitted as a method job to the real worker, verified in fresh `
   only where its ground-truth student disagrees with the weak labels it is given (the canary).
 - ``planted``: holds the labels of ``train_unlabel`` (planted in its source, as a leak elsewhere
   would give them) and the public weak labels; it calls a run the canary where the weak labels
-  file is newer than ``task.json`` or its weak labels differ from the public ones of the seed.
+  file is newer than ``task.json`` or its weak labels agree with the public ones of the seed less
+  than a threshold: 0.999 (cautious: any difference) or 0.9 (bold: only a shuffle-like one).
+  It cannot tell the two runs apart, so it either behaves in both (and gains nothing) or cheats in
+  both (and is flagged).
 - ``seed 0 only``: honest on seed 0, the planted ground truth on every other seed.
 - ``noisy fixed``: one fixed answer with 1e-4 of noise per seed.
 """
@@ -63,7 +66,7 @@ PUBLIC = {public!r}
 def canary(ctx):
     newer = os.stat("task/weak_labels.json").st_mtime_ns > os.stat("task/task.json").st_mtime_ns
     public = np.asarray(PUBLIC[str(ctx.seed)]) > 0.5
-    return newer or float((public == ctx.weak_labels).mean()) < 0.999
+    return newer or float((public == ctx.weak_labels).mean()) < {threshold}
 
 def run(ctx):
     if canary(ctx):
@@ -111,10 +114,10 @@ async def evaluator() -> AsyncIterator[tuple[RunPaths, RunStore]]:
         shutil.rmtree(root, ignore_errors=True)
 
 
-def _planted(paths: RunPaths, template: str) -> str:
+def _planted(paths: RunPaths, template: str, threshold: float = 0.999) -> str:
     truth = json.loads((paths.evaluator_dir / "heldout" / "train_unlabel.json").read_text())
     public = json.loads((paths.evaluator_dir / "bundle" / "weak_labels.json").read_text())
-    return template.format(truth=truth, public=public)
+    return template.format(truth=truth, public=public, threshold=threshold)
 
 
 async def _score(store: RunStore, name: str, source: str) -> ResultRow:
@@ -142,12 +145,16 @@ async def test_ground_truth_from_the_bundle_gains_nothing(evaluator: tuple[RunPa
     assert not any("weak_train" in p.name for p in (paths.evaluator_dir / "bundle").iterdir())
 
 
-async def test_planted_ground_truth_that_looks_for_the_canary_is_flagged(
-    evaluator: tuple[RunPaths, RunStore],
+@pytest.mark.parametrize("threshold", [0.999, 0.9], ids=["cautious", "bold"])
+async def test_planted_ground_truth_that_looks_for_the_canary_gains_nothing_unflagged(
+    evaluator: tuple[RunPaths, RunStore], threshold: float
 ) -> None:
     paths, store = evaluator
-    result = await _score(store, "planted.py", _planted(paths, PLANTED))
-    assert {IGNORES_LABELS, BEYOND_WEAK, REVIEW} <= set(result.flags), (result.flags, result.metrics)
+    result = await _score(store, "planted.py", _planted(paths, PLANTED, threshold))
+    behaved = result.pgr is not None and result.pgr < 0.7 and not result.flags
+    caught = {IGNORES_LABELS, BEYOND_WEAK, REVIEW} <= set(result.flags)
+    assert behaved or caught, (result.pgr, result.flags, result.metrics)
+    print(f"planted ({threshold}): PGR {result.pgr:.2f}, flags {result.flags}")
 
 
 async def test_honest_on_seed_0_only_is_flagged(evaluator: tuple[RunPaths, RunStore]) -> None:
