@@ -13,9 +13,9 @@ elsewhere) answers the same on some seed. Outputs are compared within a toleranc
 (a mean difference of probabilities), so noise of 1e-4 changes nothing.
 
 Two more lines, measured evaluator-side on data a method never sees:
-``beyond_weak`` when its outputs agree with the ground-truth-trained student
-of the same seed (the ceiling) more closely than ground-truth students of
-different seeds agree with each other, which weak labels cannot teach; and
+``beyond_weak`` when its outputs are closer to the ground-truth-trained
+student of the same seed (the ceiling) than ground-truth students of
+different seeds are to each other, which weak labels cannot teach; and
 ``review`` (``scoring``) when its accuracy reaches the ceiling's confidence
 interval. Flags go to the supervisor; nothing is rejected here. Pure Python
 and numpy: no torch here.
@@ -48,8 +48,9 @@ methods move by 0.003 to 0.04 on average, and a method that ignores its labels b
 SEED_TOLERANCE = 1e-3
 """Mean absolute difference of P(y=1) between every pair of seeds below which outputs are seed-invariant
 (0/1 labels are no test: two near-perfect runs agree on every label; honest seeds differ by 0.01 or more)."""
-BEYOND_MARGIN = 0.5
-"""``beyond_weak`` when the method sits this share of the way from the ceilings' mutual agreement to 1."""
+BEYOND_SHARE = 0.5
+"""``beyond_weak`` when the outputs are closer to the seed's ceiling than this share of the distance
+between ceilings of different seeds (a student trained on ground truth is that close to its twin)."""
 
 
 def soft(run: dict[str, Any]) -> np.ndarray:
@@ -93,13 +94,14 @@ def ceiling_flags(
 ) -> tuple[list[str], dict[str, Any]]:
     """``beyond_weak`` from each seed's outputs and that seed's ceiling (``feedback`` then ``final`` P(y=1)).
 
-    Only inputs are compared, no label is read: the ``final`` labels stay with ``evaluator.final``.
+    Distances are mean absolute differences of probabilities (0/1 labels are no test: ceilings of
+    different seeds often agree on every label). Only inputs are compared, no label is read: the
+    ``final`` labels stay with ``evaluator.final``.
     """
     if len(ceilings) < 2:
         return [], {}
-    ceiling = [(np.asarray(c, dtype=np.float64) > 0.5).astype(np.int8) for c in ceilings]
-    mutual = float(np.mean([agreement(a, b) for a, b in itertools.combinations(ceiling, 2)]))
-    own = float(np.mean([agreement(hard(r), c) for r, c in zip(runs, ceiling, strict=True)]))
-    bound = mutual + BEYOND_MARGIN * (1.0 - mutual)
-    metrics = {"ceiling_agreement": round(own, 4), "ceilings_agreement": round(mutual, 4)}
-    return ([BEYOND_WEAK] if own > bound else []), metrics
+    ceiling = [np.asarray(c, dtype=np.float64) for c in ceilings]
+    mutual = float(np.mean([np.mean(np.abs(a - b)) for a, b in itertools.combinations(ceiling, 2)]))
+    own = float(np.mean([np.mean(np.abs(soft(r) - c)) for r, c in zip(runs, ceiling, strict=True)]))
+    metrics = {"ceiling_distance": round(own, 5), "ceilings_distance": round(mutual, 5)}
+    return ([BEYOND_WEAK] if own < BEYOND_SHARE * mutual else []), metrics

@@ -33,7 +33,7 @@ from aar.store.rows import ResultRow
 from evaluator.canary import BEYOND_WEAK, IGNORES_LABELS, REVIEW, SEED_INVARIANT
 from evaluator.prepare import prepare
 from evaluator.supervisor import WorkerSupervisor
-from tests.evaluator.helpers import make_run
+from tests.evaluator.helpers import prepared_run
 from tests.evaluator.test_worker import wait_for
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(900)]
@@ -97,21 +97,9 @@ def run(ctx):
 
 @pytest.fixture
 async def evaluator() -> AsyncIterator[tuple[RunPaths, RunStore]]:
-    root = Path(__file__).resolve().parents[2] / "runs" / f"test-canary-{uuid.uuid4().hex[:8]}"
-    paths = make_run(root, evaluator={"seeds": 2, "device": "cpu"}, task={"size": 1000}, sandbox={"backend": "local"})
-    await asyncio.to_thread(prepare, paths.root)
-    store = await RunStore.open(paths.db, create=True)
-    supervisor = WorkerSupervisor(paths, store, job_timeout_s=600, poll_s=0.1)
-    stop = asyncio.Event()
-    task = asyncio.create_task(supervisor.run(stop))
-    try:
-        yield paths, store
-    finally:
-        stop.set()
-        with contextlib.suppress(asyncio.CancelledError):
-            await asyncio.wait_for(task, 30)
-        await store.close()
-        shutil.rmtree(root, ignore_errors=True)
+    sections = {"evaluator": {"seeds": 2, "device": "cpu"}, "task": {"size": 1000}, "sandbox": {"backend": "local"}}
+    async with prepared_run("test-canary", job_timeout_s=600, **sections) as run:
+        yield run
 
 
 def _planted(paths: RunPaths, template: str, threshold: float = 0.999) -> str:
