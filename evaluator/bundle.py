@@ -1,11 +1,16 @@
 """The public task bundle (what every agent gets in ``<workspace>/task/``) and the held-out labels.
 
-The bundle holds the inputs of every split, the ground truth of
-``weak_train`` only (the weak model's own training data), the weak labels of
-``train_unlabel`` for each evaluation seed, and a README. The labels of
+The bundle holds the inputs of ``train_unlabel``, ``feedback`` and ``final``
+(both models' views), the weak labels of ``train_unlabel`` for each seed, and
+a README: no ground-truth label of any split, and nothing of ``weak_train``
+(the weak model's own training data stays with the evaluator). The labels of
 ``train_unlabel``, ``feedback`` and ``final`` go to ``<evaluator_dir>/heldout/``,
 one file per split, which no sandbox ever mounts; the worker reads only
 ``feedback.json`` and ``aar report --final`` alone reads ``final.json``.
+
+A verification sandbox gets a copy staged by ``stage_bundle``: the same files
+with another set of weak labels (those scored, or the canary's), written the
+same way whichever it is.
 """
 
 from __future__ import annotations
@@ -14,7 +19,7 @@ import json
 import os
 import shutil
 import tempfile
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -22,30 +27,37 @@ import numpy as np
 
 from aar.errors import AarError
 from evaluator.tasks import task_from_bundle
-from evaluator.tasks.base import SPLITS, Task, TaskData
+from evaluator.tasks.base import Task, TaskData
 
-BUNDLE_SCHEMA = 1
+BUNDLE_SCHEMA = 2
+"""2: no ``weak_train`` (its ground truth and strong view are no method's business)."""
 MANIFEST = "task.json"
 WEAK_LABELS = "weak_labels.json"
 HELDOUT = ("train_unlabel", "feedback", "final")
+PUBLIC_SPLITS = HELDOUT
+"""The splits whose inputs the bundle carries (their labels are held out)."""
 
 README = """# The task bundle
 
 Weak-to-strong supervision: raise PGR = (acc_transfer - acc_weak) / (acc_ceiling - acc_weak).
 
 - `task.json`: the task ({task}), split sizes, seeds, the default training recipes.
-- `weak_train.*`: the weak model's training data, with ground truth (weak view).
-- `train_unlabel.*`: inputs to train the strong model on; its labels are held out.
+- `train_unlabel.*`: inputs to train the strong model on (strong view, and the weak model's view);
+  its labels are held out.
 - `weak_labels.json`: the weak model's P(label = 1) for each `train_unlabel` input, one list per seed.
+  A verified method is scored with the labels of other weak models trained the same way (their own
+  secret subsample of the weak model's training data and initialisation), never with these lists.
 - `feedback.*`: public test inputs ({n_feedback}); submit one 0/1 per input, in order, to get a score
   (limited budget per agent). `final.*`: private test inputs, scored once at the end of the run.
+- The weak model's training data is not here: methods learn from weak labels alone. Which weak model
+  labels the data is a setting of the task, not of a method.
 
 Write a method (a Python file defining `run(ctx)`; see the evaluator README for the API) and try it:
 
     python -m evaluator.run_method my_method.py --bundle task --seed 0 --out preds.json
 
 Reference methods to start from: `from evaluator.methods import vanilla, confidence, filtering, bootstrap`.
-No label of `train_unlabel`, `feedback` or `final` is in this folder.
+No ground-truth label of any split is in this folder.
 """
 
 
@@ -70,15 +82,13 @@ def write_bundle(task: Task, data: TaskData, weak_probs: dict[int, list[float]],
     tmp = Path(tempfile.mkdtemp(dir=folder.parent, prefix=f".{folder.name}-"))
     tmp.chmod(0o755)  # a sandbox's non-root user must read it
     try:
-        files = {name: task.save_inputs(data[name], tmp, with_labels=name == "weak_train") for name in SPLITS}
-        (tmp / WEAK_LABELS).write_text(
-            json.dumps({str(s): [round(p, 6) for p in v] for s, v in sorted(weak_probs.items())})
-        )
+        files = {name: task.save_inputs(replace(data[name], y=None), tmp) for name in PUBLIC_SPLITS}
+        write_weak_labels(tmp, weak_probs)
         manifest = {
             "schema": BUNDLE_SCHEMA,
             "task": task.name,
             "task_key": task.key,
-            "sizes": {name: len(data[name]) for name in SPLITS},
+            "sizes": {name: len(data[name]) for name in PUBLIC_SPLITS},
             "seeds": sorted(weak_probs),
             "files": files,
             "spec": task.bundle_spec(tmp),
@@ -93,6 +103,26 @@ def write_bundle(task: Task, data: TaskData, weak_probs: dict[int, list[float]],
         raise
 
 
+def write_weak_labels(folder: Path, weak_probs: dict[int, list[float]]) -> None:
+    """``weak_labels.json``: one list per seed, each P(y=1) rounded to 6 digits."""
+    (folder / WEAK_LABELS).write_text(
+        json.dumps({str(s): [round(float(p), 6) for p in v] for s, v in sorted(weak_probs.items())})
+    )
+
+
+def stage_bundle(source: Path, folder: Path, weak_probs: dict[int, list[float]]) -> None:
+    """A copy of the bundle at ``source`` in ``folder`` with ``weak_probs`` as its weak labels.
+
+    Scored runs and the canary are staged by this one function, so their files differ only in
+    the numbers of ``weak_labels.json``: the same names, order of writing and so of mtimes.
+    The labels are written once, never rewritten after the copy.
+    """
+    shutil.copytree(source, folder, ignore=shutil.ignore_patterns(WEAK_LABELS, MANIFEST, "README.md"))
+    write_weak_labels(folder, weak_probs)
+    for name in (MANIFEST, "README.md"):
+        shutil.copyfile(source / name, folder / name)
+
+
 def read_bundle(folder: Path) -> Bundle:
     folder = Path(folder)
     path = folder / MANIFEST
@@ -104,9 +134,9 @@ def read_bundle(folder: Path) -> Bundle:
             f"{path}: bundle schema {manifest.get('schema')} is not {BUNDLE_SCHEMA}; this aar cannot read it"
         )
     task = task_from_bundle(manifest["task"], manifest["spec"], folder)
-    data = TaskData({name: task.load_inputs(name, folder) for name in SPLITS})
-    for name in HELDOUT:
-        data[name].y = None  # whatever is on disk, a method never gets these labels
+    data = TaskData({name: task.load_inputs(name, folder) for name in PUBLIC_SPLITS})
+    for name in PUBLIC_SPLITS:
+        data[name].y = None  # whatever is on disk, a method never gets a label
     weak = {int(s): np.asarray(v, dtype=np.float64) for s, v in json.loads((folder / WEAK_LABELS).read_text()).items()}
     return Bundle(task, data, weak, manifest)
 

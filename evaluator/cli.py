@@ -143,7 +143,7 @@ def evaluate(args: argparse.Namespace) -> dict[str, Any]:
             for seed in seeds:
                 t = time.perf_counter()
                 ctx = make_context(
-                    task, public, np.asarray(_weak_train_probs(task, data, seed, device, cache)), seed, device
+                    task, public, np.asarray(_weak_labels(task, data, seed, device, cache)), seed, device
                 )
                 rows.append(run_method(fn, ctx)[part])
                 seconds.append(time.perf_counter() - t)
@@ -176,10 +176,11 @@ def _throughput(meter: Meter, total: Meter) -> dict[str, Any]:
     return stats.summary()
 
 
-def _weak_train_probs(task: Any, data: Any, seed: int, device: str, cache: Any) -> list[float]:
-    from evaluator.pipeline import weak_run
+def _weak_labels(task: Any, data: Any, seed: int, device: str, cache: Any) -> list[float]:
+    """The weak labels of ``train_unlabel`` a method learns from: those of the baselines' weak model."""
+    from evaluator.pipeline import EVAL, weak_run
 
-    return weak_run(task, data, seed, device, cache).train_probs
+    return weak_run(task, data, seed, device, cache, role=EVAL).train_probs
 
 
 def render(report: dict[str, Any]) -> str:

@@ -4,7 +4,9 @@ A method is a Python file that defines ``run(ctx)`` and returns predictions
 for ``ctx.test_x`` (the ``feedback`` inputs followed by the ``final`` inputs):
 P(y=1) per input, 0/1 labels, or a ``Student`` (its ``predict_proba`` is used).
 The evaluator thresholds at 0.5 and scores them itself; a method never sees a
-held-out label. The same context is built inside an agent's sandbox (from the
+ground-truth label of any split: it learns from the weak model's soft labels,
+and may read the weak model's view of the inputs (its features). Which weak
+model labels the data is the task's setting, not the method's. The same context is built inside an agent's sandbox (from the
 public bundle, by ``python -m evaluator.run_method``) and inside the
 evaluator's worker, so a method behaves the same in both places.
 
@@ -60,17 +62,17 @@ class MethodContext:
     """Strong-model view of ``feedback`` then ``final`` inputs; predict these."""
     n_feedback: int
     """How many leading rows of ``test_x`` are ``feedback`` (the rest are ``final``)."""
-    weak_train_x: Inputs
-    """Weak-model view of ``weak_train`` (the weak model's training inputs)."""
-    weak_train_y: np.ndarray
-    """Ground-truth labels of ``weak_train`` (what the weak model learned from)."""
+    weak_x: Inputs
+    """Weak-model view of ``train_unlabel`` (row for row with ``train_x``): the weak model's features
+    (toy), or the same texts the weak checkpoint reads (jsonl)."""
+    weak_test_x: Inputs
+    """Weak-model view of ``test_x``."""
     recipe: Recipe
     """The default strong-model training recipe (epochs, lr, batch_size, weight_decay)."""
     learner: Learner
     """The strong model family; ``fit`` below is the convenient way to use it."""
     weak_learner: Learner | None = None
-    """The weak model family (to retrain weak models on ``weak_train``), where the task offers it."""
-    weak_recipe: Recipe | None = None
+    """The weak model family (the weak checkpoint, for jsonl), to fit on ``weak_x`` with weak labels."""
     progress: Progress | None = None
     """Set by the runner; ``fit`` reports through it."""
     logs: list[str] = field(default_factory=list)

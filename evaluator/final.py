@@ -21,7 +21,7 @@ from aar.runtime import RunPaths
 from aar.store import ResultRow, RunStore
 from evaluator.bundle import read_heldout
 from evaluator.job_specs import FinalJob, enqueue
-from evaluator.pipeline import Cache, SeedBaseline
+from evaluator.pipeline import Cache, SeedBaseline, baseline_name
 from evaluator.runfiles import RunFiles
 from evaluator.scoring import score
 
@@ -65,9 +65,10 @@ async def score_final(store: RunStore, paths: RunPaths, config: RunConfig) -> li
 
 def _baselines(files: RunFiles, config: RunConfig, seeds: list[int]) -> list[SeedBaseline]:
     task = files.task(config)
+    secret = files.data_seed()
     for folder in sorted((files.cache / task.key).glob("*")) if (files.cache / task.key).exists() else []:
         cache = Cache(files.cache, task, folder.name.rsplit("-v", 1)[0])
-        found = [b for s in seeds if (b := cache.get(f"baseline-{s}.json", SeedBaseline)) is not None]
+        found = [b for s in seeds if (b := cache.get(baseline_name(s, secret), SeedBaseline)) is not None]
         if len(found) == len(seeds):
             return found
     raise AarError(

@@ -3,7 +3,7 @@
 baselines    weak, ceiling and vanilla over the run's seeds (cached); result: vanilla's PGR
 predictions  one 0/1 per feedback input, scored against every seed's baselines
 method       a submitted method re-run over the run's seeds in a fresh sandbox, scored outside it,
-             then once more on the canary (weak labels shuffled; ``evaluator.canary``)
+             and once more over every seed on the canary (another weak model's labels; ``evaluator.canary``)
 """
 
 from __future__ import annotations
@@ -63,6 +63,21 @@ class Evaluation:
     def feedback_labels(self) -> np.ndarray:
         return read_heldout(self.files.heldout, "feedback")
 
+    @cached_property
+    def secret(self) -> int:
+        """The run's secret: it draws the weak models of every role (``pipeline.weak_key``)."""
+        return self.files.data_seed()
+
+    def weak_labels(self, role: str, seeds: list[int]) -> dict[int, list[float]]:
+        """The ``role`` weak model's P(y=1) on ``train_unlabel`` for each seed (cached, trained once)."""
+        from evaluator.pipeline import Cache, weak_run
+
+        store = Cache(self.files.cache, self.task, self.device)
+        return {
+            s: weak_run(self.task, self.data, s, self.device, store, role=role, secret=self.secret).train_probs
+            for s in seeds
+        }
+
     @property
     def seeds(self) -> list[int]:
         return list(range(self.config.evaluator.seeds))
@@ -81,7 +96,7 @@ class Evaluation:
             def stage(f: float, label: str, i: int = i, seed: int = seed) -> None:
                 report((i + f) / len(seeds), f"seed {seed}: {label}")
 
-            out.append(seed_baseline(self.task, self.data, seed, self.device, store, stage))
+            out.append(seed_baseline(self.task, self.data, seed, self.device, store, stage, secret=self.secret))
         return out
 
     def baseline_matrices(
@@ -135,17 +150,18 @@ def run_predictions(ev: Evaluation, spec: PredictionsJob, report: Report) -> lis
 
 
 async def run_method_job(ev: Evaluation, spec: MethodJob, report: Report) -> list[Scored]:
-    from evaluator.canary import canary_flags
-    from evaluator.verify import canary_run, verify_method
+    from evaluator.canary import canary_flags, ceiling_flags
+    from evaluator.verify import verify_method
 
     seeds = ev.seeds if spec.seeds is None else spec.seeds
-    weak, ceiling, _, _ = await asyncio.to_thread(
+    weak, ceiling, _, rows = await asyncio.to_thread(
         ev.baseline_matrices, seeds, lambda f, d: report(0.2 * f, f"baselines: {d}")
     )
-    share = len(seeds) / (len(seeds) + 1)
-    runs = await verify_method(ev, spec, seeds, lambda f, d: report(0.2 + 0.78 * share * f, d))
-    canary = await canary_run(ev, spec, seeds[0], lambda f, d: report(0.2 + 0.78 * (share + (1 - share) * f), d))
-    flags, canary_metrics = canary_flags(runs, canary)
+    runs, canaries = await verify_method(ev, spec, seeds, lambda f, d: report(0.2 + 0.78 * f, d))
+    flags, canary_metrics = canary_flags(runs, canaries)
+    beyond, ceiling_metrics = ceiling_flags(runs, [r.ceiling for r in rows])
+    flags += beyond
+    canary_metrics |= ceiling_metrics
     n = ev.n_feedback
     transfer = np.array([r["feedback"] for r in runs])
     if transfer.shape != (len(seeds), n):

@@ -4,10 +4,19 @@ Runs where torch may load (the worker, the method runner, ``aar eval``).
 Results of the weak model and of the baselines are cached by task key and
 seed (and device kind), so a run, a resumed run and ``aar eval`` never train
 the same baseline twice.
+
+Each weak model learns from a subsample of ``weak_train`` drawn, with its
+initialisation, from a secret key: the run's secret, a role and the seed.
+The public bundle carries the labels of the ``public`` weak models (agents try
+their methods on them); baselines and verified methods use the ``eval`` ones,
+and the canary the ``canary`` ones. All three are the same kind of weak model,
+so a method cannot tell the canary's labels from the labels it is scored on,
+and neither matches the labels an agent could copy into its method.
 """
 
 from __future__ import annotations
 
+import hashlib
 import os
 import tempfile
 import time
@@ -23,7 +32,18 @@ from evaluator.tasks.base import Progress, Task, TaskData
 
 CachedT = TypeVar("CachedT", bound=BaseModel)
 
-CACHE_VERSION = 1
+CACHE_VERSION = 2
+
+PUBLIC, EVAL, CANARY = "public", "eval", "canary"
+"""Roles of weak models: labels in the public bundle, labels scored, labels of the canary."""
+WEAK_SUBSAMPLE = 0.5
+"""Share of ``weak_train`` each weak model learns from (its own secret draw)."""
+
+
+def weak_key(secret: int, role: str, seed: int) -> int:
+    """The 62-bit key that draws one weak model's subsample and initialisation."""
+    digest = hashlib.sha256(f"{secret}:{role}:{seed}".encode()).digest()
+    return int.from_bytes(digest[:8], "big") >> 2
 
 
 class WeakRun(BaseModel):
@@ -59,15 +79,25 @@ def weak_test_inputs(data: TaskData) -> Any:
     return np.concatenate([fb, fi]) if isinstance(fb, np.ndarray) else list(fb) + list(fi)
 
 
-def train_weak(task: Task, data: TaskData, seed: int, device: str, progress: Progress | None = None) -> WeakRun:
+def train_weak(
+    task: Task, data: TaskData, seed: int, device: str, progress: Progress | None = None, *, key: int | None = None
+) -> WeakRun:
+    """The weak model of ``seed``: trained on ground truth of the subsample that ``key`` draws
+    (all of ``weak_train`` without a key), initialised from ``key`` (or ``seed``)."""
     start = time.perf_counter()
     learner = task.weak_learner()
     wt = data["weak_train"]
+    x, y = wt.weak_inputs, wt.labels.astype(np.float64)
+    if key is not None:
+        rng = np.random.default_rng(key)
+        idx = np.sort(rng.permutation(len(y))[: max(1, round(WEAK_SUBSAMPLE * len(y)))])
+        x = x[idx] if isinstance(x, np.ndarray) else [x[int(i)] for i in idx]
+        y = y[idx]
     model = learner.fit(
-        wt.weak_inputs,
-        wt.labels.astype(np.float64),
+        x,
+        y,
         recipe=task.weak_recipe,
-        seed=seed,
+        seed=seed if key is None else key % 2**31,
         device=device,
         progress=progress,
     )
@@ -94,22 +124,21 @@ def train_ceiling(task: Task, data: TaskData, seed: int, device: str, progress: 
 def make_context(
     task: Task, data: TaskData, weak_probs: np.ndarray, seed: int, device: str, progress: Progress | None = None
 ) -> MethodContext:
-    """The method's view: inputs and weak labels, never a label of train_unlabel or the tests."""
-    wt = data["weak_train"]
+    """The method's view: inputs and weak labels, never a ground-truth label of any split."""
+    tu = data["train_unlabel"]
     return MethodContext(
         task=task.name,
         seed=seed,
         device=device,
-        train_x=data["train_unlabel"].strong_x,
+        train_x=tu.strong_x,
         weak_probs=np.asarray(weak_probs, dtype=np.float64),
         test_x=test_inputs(task, data),
         n_feedback=len(data["feedback"]),
-        weak_train_x=wt.weak_x,
-        weak_train_y=np.asarray(wt.y),
+        weak_x=tu.weak_x,
+        weak_test_x=weak_test_inputs(data),
         recipe=task.strong_recipe,
         learner=task.strong_learner(),
         weak_learner=task.weak_learner(),
-        weak_recipe=task.weak_recipe,
         progress=progress,
     )
 
@@ -119,10 +148,10 @@ def run_method(fn: MethodFn, ctx: MethodContext) -> np.ndarray:
 
 
 def public_view(data: TaskData) -> TaskData:
-    """``data`` with every label a method may not see removed (weak_train keeps its own)."""
+    """What a method may see of ``data``: no label of any split, and no ``weak_train`` at all."""
     from dataclasses import replace
 
-    return TaskData({k: replace(v, y=v.y if k == "weak_train" else None) for k, v in data.splits.items()})
+    return TaskData({k: replace(v, y=None) for k, v in data.splits.items() if k != "weak_train"})
 
 
 # ---------------------------------------------------------------- cache
@@ -155,13 +184,29 @@ class Cache:
 
 
 def weak_run(
-    task: Task, data: TaskData, seed: int, device: str, cache: Cache, progress: Progress | None = None
+    task: Task,
+    data: TaskData,
+    seed: int,
+    device: str,
+    cache: Cache,
+    progress: Progress | None = None,
+    *,
+    role: str = EVAL,
+    secret: int = 0,
 ) -> WeakRun:
-    found = cache.get(f"weak-{seed}.json", WeakRun)
+    """The weak model of ``role`` and ``seed`` under the run's ``secret``, from the cache or trained now."""
+    key = weak_key(secret, role, seed)
+    name = f"weak-{role}-{seed}-{key:016x}.json"
+    found = cache.get(name, WeakRun)
     if found is None:
-        found = train_weak(task, data, seed, device, progress)
-        cache.put(f"weak-{seed}.json", found)
+        found = train_weak(task, data, seed, device, progress, key=key)
+        cache.put(name, found)
     return found
+
+
+def baseline_name(seed: int, secret: int) -> str:
+    """The cache file of one seed's baselines (named by its ``eval`` weak model)."""
+    return f"baseline-{seed}-{weak_key(secret, EVAL, seed):016x}.json"
 
 
 def seed_baseline(
@@ -171,9 +216,12 @@ def seed_baseline(
     device: str,
     cache: Cache,
     progress: Callable[[float, str], None] | None = None,
+    *,
+    secret: int = 0,
 ) -> SeedBaseline:
-    """Weak, ceiling and vanilla of one seed, from the cache or trained now."""
-    found = cache.get(f"baseline-{seed}.json", SeedBaseline)
+    """Weak (the ``eval`` weak model), ceiling and vanilla of one seed, from the cache or trained now."""
+    name = baseline_name(seed, secret)
+    found = cache.get(name, SeedBaseline)
     if found is not None:
         return found
     from evaluator.methods import vanilla
@@ -182,7 +230,7 @@ def seed_baseline(
         return None if progress is None else (lambda f: progress(lo + (hi - lo) * f, label))
 
     seconds: dict[str, float] = {}
-    weak = weak_run(task, data, seed, device, cache, stage(0.0, 0.2, "weak"))
+    weak = weak_run(task, data, seed, device, cache, stage(0.0, 0.2, "weak"), role=EVAL, secret=secret)
     start = time.perf_counter()
     ceiling = train_ceiling(task, data, seed, device, stage(0.2, 0.6, "ceiling"))
     seconds["ceiling"] = time.perf_counter() - start
@@ -200,5 +248,5 @@ def seed_baseline(
         vanilla=van.tolist(),
         seconds=seconds,
     )
-    cache.put(f"baseline-{seed}.json", result)
+    cache.put(name, result)
     return result

@@ -1,8 +1,9 @@
 """``python -m evaluator.prepare RUN_DIR``: build a run's public bundle and held-out labels.
 
 Run as a child process of the daemon (torch loads here, never in the daemon):
-it draws the run's secret data seed, loads the task, trains the weak model of
-every evaluation seed (cached), writes ``evaluator/bundle/`` and
+it draws the run's secret data seed, loads the task, trains the public, the
+scored and the canary weak model of every evaluation seed (cached; see
+``evaluator.pipeline``), writes ``evaluator/bundle/`` and
 ``evaluator/heldout/``. Idempotent: a run that is resumed finds it done.
 """
 
@@ -22,7 +23,7 @@ from evaluator.runfiles import RunFiles
 
 
 def prepare(root: Path) -> str:
-    from evaluator.pipeline import Cache, weak_run
+    from evaluator.pipeline import CANARY, EVAL, PUBLIC, Cache, weak_run
     from evaluator.training import resolve_device
 
     paths = RunPaths(root)
@@ -40,7 +41,11 @@ def prepare(root: Path) -> str:
     device = resolve_device("cpu" if cpu_index(first) is not None else first)
     data = task.load()
     cache = Cache(files.cache, task, device)
-    weak = {s: weak_run(task, data, s, device, cache).train_probs for s in seeds}
+    secret = files.data_seed()
+    weak = {s: weak_run(task, data, s, device, cache, role=PUBLIC, secret=secret).train_probs for s in seeds}
+    for role in (EVAL, CANARY):  # the scored and the canary weak models, cached for the worker
+        for s in seeds:
+            weak_run(task, data, s, device, cache, role=role, secret=secret)
     write_heldout(data, files.heldout)
     write_bundle(task, data, weak, files.bundle)
     return f"bundle written ({task.key}, seeds {seeds}, {time.perf_counter() - start:.1f}s on {device})"

@@ -11,7 +11,10 @@ from typing import Any
 import numpy as np
 from pydantic import BaseModel
 
-from evaluator.stats import NO_PGR, correct, pgr_with_ci
+from evaluator.stats import NO_PGR, accuracy_ci, correct, pgr_with_ci
+
+REVIEW = "review"
+"""The PGR's interval sits at or above the ceiling's: a supervisor looks before it counts."""
 
 
 class Scored(BaseModel):
@@ -34,12 +37,25 @@ def score(
     *,
     extra: dict[str, Any] | None = None,
 ) -> Scored:
-    """PGR of ``transfer`` (one row, or one per seed) against per-seed weak and ceiling predictions."""
-    result = pgr_with_ci(correct(weak, labels), correct(ceiling, labels), correct(transfer, labels))
+    """PGR of ``transfer`` (one row, or one per seed) against per-seed weak and ceiling predictions.
+
+    A PGR whose whole 95% interval sits at or above the ceiling's (the ceiling's accuracy interval
+    put on the PGR scale) is flagged ``review``: weak labels rarely teach that much, and ground
+    truth from elsewhere would; the supervisor decides.
+    """
+    ceiling_hits = correct(ceiling, labels)
+    result = pgr_with_ci(correct(weak, labels), ceiling_hits, correct(transfer, labels))
     flags = ["no_pgr"] if result.pgr is None else []
     metrics = {**result.as_metrics(), **(extra or {})}
     if result.pgr is None:
         metrics["note"] = NO_PGR
+    else:
+        low, _ = accuracy_ci(ceiling_hits)
+        # The ceiling's interval on the PGR scale: where a student trained on ground truth lands.
+        ceiling_low = (low - result.acc_weak) / (result.acc_ceiling - result.acc_weak)
+        metrics["ceiling_pgr_low"] = round(ceiling_low, 4)
+        if result.ci_low is not None and result.ci_low >= ceiling_low:
+            flags.append(REVIEW)
     return Scored(
         split=split, pgr=result.pgr, ci_low=result.ci_low, ci_high=result.ci_high, metrics=metrics, flags=flags
     )

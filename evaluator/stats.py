@@ -94,6 +94,19 @@ def pgr_with_ci(
     return PGRResult(point, low, high, **accs, seeds=s, examples=n, note=note)
 
 
+def accuracy_ci(hits: np.ndarray, *, resamples: int = 2000, seed: int = 0) -> tuple[float, float]:
+    """95% bootstrap interval of the mean of a correctness matrix ``[seeds, examples]`` (same resampling as PGR)."""
+    hits = np.atleast_2d(np.asarray(hits, dtype=np.float64))
+    s, n = hits.shape
+    rng = np.random.default_rng(seed)
+    ex_w = _counts(rng, n, resamples).T
+    seed_w = _counts(rng, s, resamples)
+    accs = ((hits @ ex_w).T / n * seed_w).sum(axis=1) / s
+    alpha = (1 - CONFIDENCE) / 2
+    low, high = np.quantile(accs, [alpha, 1 - alpha])
+    return float(low), float(high)
+
+
 def difference_ci(
     weak: np.ndarray, ceiling: np.ndarray, a: np.ndarray, b: np.ndarray, *, resamples: int = 2000, seed: int = 0
 ) -> tuple[float, float, float] | None:

@@ -1,7 +1,8 @@
 """Method verification: re-run a submitted method over fixed seeds in a fresh sandbox.
 
-The sandbox is new for every submission and holds only the public bundle
-and the method file. Its workspace sits under ``runs/<id>/workspaces/`` like
+The sandbox is new for every submission and holds only a copy of the public
+bundle, with the weak labels the method is scored on, and the method file;
+a second fresh sandbox runs the canary (``evaluator.canary``) the same way. Its workspace sits under ``runs/<id>/workspaces/`` like
 an agent's, because that is the layout the sandbox backends know to hide
 the rest of the run from (``run.db``, ``evaluator/``, other workspaces),
 even when the run lives inside a folder the sandbox must read, such as
@@ -13,9 +14,11 @@ predictions are kept under ``evaluator/verify/<submission>/`` for
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import json
 import re
+import secrets
 import shutil
 import tempfile
 from pathlib import Path
@@ -23,6 +26,7 @@ from typing import TYPE_CHECKING, Any
 
 from evaluator.job_specs import JobError, MethodJob
 from evaluator.jobs import Report
+from evaluator.pipeline import CANARY, EVAL
 
 if TYPE_CHECKING:
     from evaluator.jobs import Evaluation
@@ -47,37 +51,47 @@ def method_filename(name: str) -> str:
     return name if SAFE_NAME.match(name) else "method.py"
 
 
-async def verify_method(ev: Evaluation, spec: MethodJob, seeds: list[int], report: Report) -> list[dict[str, Any]]:
-    """Per-seed predictions of the method (``feedback`` and ``final`` lists of P(y=1))."""
+async def verify_method(
+    ev: Evaluation, spec: MethodJob, seeds: list[int], report: Report
+) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    """Per-seed predictions of the method (``feedback`` and ``final`` lists of P(y=1)) with the
+    weak labels it is scored on, and on the canary; which of the two runs first is drawn in secret."""
     submission = spec.submission_id
-    runs = await _in_fresh_sandbox(ev, spec, f"verify-{submission}", seeds, report)
+    scored_labels = await asyncio.to_thread(ev.weak_labels, EVAL, seeds)
+    canary_labels = await asyncio.to_thread(ev.weak_labels, CANARY, seeds)
+    halves = {EVAL: scored_labels, CANARY: canary_labels}
+    order = [EVAL, CANARY] if secrets.randbits(1) else [CANARY, EVAL]
+    outputs: dict[str, list[dict[str, Any]]] = {}
+    for i, role in enumerate(order):
+
+        def half(f: float, d: str, i: int = i) -> None:
+            report((i + f) / 2, d)
+
+        outputs[role] = await _in_fresh_sandbox(ev, spec, seeds, halves[role], half)
     out_dir = ev.files.verify(submission)
     out_dir.mkdir(parents=True, exist_ok=True)
-    for seed, run in zip(seeds, runs, strict=False):
+    for seed, run in zip(seeds, outputs[EVAL], strict=False):
         (out_dir / f"seed{seed}.json").write_text(json.dumps(run))
-    return runs
-
-
-async def canary_run(ev: Evaluation, spec: MethodJob, seed: int, report: Report) -> dict[str, Any]:
-    """The method's predictions for ``seed`` on the canary bundle (weak labels shuffled), in a fresh sandbox."""
-    submission = spec.submission_id
-    (run,) = await _in_fresh_sandbox(ev, spec, f"canary-{submission}", [seed], report, shuffle=True)
-    return run
+    return outputs[EVAL], outputs[CANARY]
 
 
 async def _in_fresh_sandbox(
-    ev: Evaluation, spec: MethodJob, name: str, seeds: list[int], report: Report, *, shuffle: bool = False
+    ev: Evaluation, spec: MethodJob, seeds: list[int], weak: dict[int, list[float]], report: Report
 ) -> list[dict[str, Any]]:
-    from evaluator.canary import shuffle_weak_labels
+    """The method over ``seeds`` in a new sandbox whose bundle holds ``weak`` as its weak labels.
+
+    Scored runs and canary runs are set up alike, down to the sandbox's name and the progress
+    lines, so nothing a method can read tells them apart.
+    """
+    from evaluator.bundle import stage_bundle
     from sandbox.factory import create_sandbox
 
     filename = method_filename(spec.filename)
+    name = f"verify-{spec.submission_id}-{secrets.token_hex(4)}"
     ev.paths.workspaces.mkdir(parents=True, exist_ok=True)
     workdir = Path(tempfile.mkdtemp(prefix=f".{name}-", dir=ev.paths.workspaces))
     try:
-        shutil.copytree(ev.files.bundle, workdir / "task")
-        if shuffle:
-            shuffle_weak_labels(workdir / "task")
+        stage_bundle(ev.files.bundle, workdir / "task", weak)
         (workdir / filename).write_text(spec.source)
         workdir.chmod(0o777)  # the sandbox may run as another (non-root) user who writes predictions here
         sandbox = create_sandbox(ev.sandbox_config, name=name, workspace=workdir)
@@ -85,10 +99,9 @@ async def _in_fresh_sandbox(
         try:
             runs = []
             for i, seed in enumerate(seeds):
-                what = "the canary (weak labels shuffled)" if shuffle else filename
                 report(
                     i / len(seeds),
-                    f"seed {seed}: running {what} in a fresh {sandbox.backend} sandbox ({sandbox.isolation})",
+                    f"seed {seed}: running {filename} in a fresh {sandbox.backend} sandbox ({sandbox.isolation})",
                 )
                 run = await _run_seed(sandbox, filename, seed, ev)
                 runs.append({**run, "sandbox": f"{sandbox.backend} ({sandbox.isolation})"})

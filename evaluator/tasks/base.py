@@ -1,7 +1,7 @@
 """What a weak-to-strong task is: four splits, two views, two learners, two recipes.
 
 A task hands the evaluator its data with every label (``TaskData``) and hands
-methods only what the public bundle holds. The weak model learns from
+methods only what the public bundle holds: inputs and weak labels, no ground truth. The weak model learns from
 ``weak_train`` (ground truth, weak view) and labels ``train_unlabel``; the
 strong model learns from ``train_unlabel`` (strong view) with those weak labels
 (transfer) or with the held-out ground truth (ceiling); both are tested on
@@ -137,8 +137,8 @@ class Task(ABC):
     def strong_learner(self) -> Learner: ...
 
     @abstractmethod
-    def save_inputs(self, split: Split, folder: Path, *, with_labels: bool) -> list[str]:
-        """Write a split's inputs (and labels only where allowed) to ``folder``; return the file names."""
+    def save_inputs(self, split: Split, folder: Path) -> list[str]:
+        """Write a split's inputs (never its labels) to ``folder``; return the file names."""
 
     @abstractmethod
     def load_inputs(self, name: str, folder: Path) -> Split:

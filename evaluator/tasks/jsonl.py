@@ -1,7 +1,7 @@
 """``jsonl``: the AAR study's format, with local Hugging Face checkpoints (extra ``hf``).
 
 A data folder holds ``train_label.jsonl`` (ground truth: trains the weak
-model), ``train_unlabel.jsonl`` (its labels are held out: they train only the
+model, and never leaves the evaluator), ``train_unlabel.jsonl`` (its labels are held out: they train only the
 ceiling) and ``test.jsonl`` (split by a fixed shuffle into ``feedback`` and
 ``final`` halves). Each line is a JSON object with a ``label`` (0/1) and a
 ``text``; rows without ``text`` are rendered from their other string fields
@@ -172,19 +172,16 @@ class JsonlTask(Task):
         ident = self._identity or self.identity()
         return f"{self.name}-{hashlib.sha256(json.dumps(ident, sort_keys=True, default=str).encode()).hexdigest()[:12]}"
 
-    def save_inputs(self, split: Split, folder: Path, *, with_labels: bool) -> list[str]:
+    def save_inputs(self, split: Split, folder: Path) -> list[str]:
         path = folder / f"{split.name}.jsonl"
         with path.open("w") as f:
-            for i, text in enumerate(split.strong_inputs):
-                row: dict[str, Any] = {"text": text}
-                if with_labels and split.y is not None:
-                    row["label"] = int(split.y[i])
-                f.write(json.dumps(row) + "\n")
+            for text in split.strong_inputs:
+                f.write(json.dumps({"text": text}) + "\n")
         return [path.name]
 
     def load_inputs(self, name: str, folder: Path) -> Split:
-        texts, y = read_jsonl(folder / f"{name}.jsonl", labels=name == "weak_train")
-        return Split(name, texts, texts, y)
+        texts, _ = read_jsonl(folder / f"{name}.jsonl", labels=False)
+        return Split(name, texts, texts)
 
 
 def _digest(paths: list[Path]) -> str:

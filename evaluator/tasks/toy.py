@@ -119,21 +119,19 @@ class ToyTask(Task):
 
     # ------------------------------------------------------------ bundle files
 
-    def save_inputs(self, split: Split, folder: Path, *, with_labels: bool) -> list[str]:
+    def save_inputs(self, split: Split, folder: Path) -> list[str]:
         arrays: dict[str, Any] = {}
         if split.weak_x is not None:
             arrays["weak_x"] = split.weak_x
         if split.strong_x is not None:
             arrays["strong_x"] = split.strong_x
-        if with_labels and split.y is not None:
-            arrays["y"] = split.y
         path = folder / f"{split.name}.npz"
         np.savez(path, **arrays)
         return [path.name]
 
     def load_inputs(self, name: str, folder: Path) -> Split:
         with np.load(folder / f"{name}.npz") as f:
-            return Split(name, f.get("weak_x"), f.get("strong_x"), f.get("y"))
+            return Split(name, f.get("weak_x"), f.get("strong_x"))
 
 
 class MLPLearner(Learner):

@@ -2,10 +2,16 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+import shutil
+import uuid
+from collections.abc import AsyncIterator
 from pathlib import Path
 
 from aar.config import RunConfig, dump_config
 from aar.runtime import RunPaths
+from aar.store import RunStore
 
 
 def make_run(root: Path, **sections: dict) -> RunPaths:
@@ -15,3 +21,29 @@ def make_run(root: Path, **sections: dict) -> RunPaths:
     config = RunConfig.model_validate({"team": {"count": 2}, **sections})
     paths.config.write_text(dump_config(config))
     return paths
+
+
+@contextlib.asynccontextmanager
+async def prepared_run(
+    name: str, *, job_timeout_s: float = 300, **sections: dict
+) -> AsyncIterator[tuple[RunPaths, RunStore]]:
+    """A run prepared by the daemon's code, inside the aar checkout where runs usually live (the
+    harder case for a sandbox, which must mount the checkout and hide the run), with its evaluator
+    worker serving; removed afterwards."""
+    from evaluator.prepare import prepare
+    from evaluator.supervisor import WorkerSupervisor
+
+    root = Path(__file__).resolve().parents[2] / "runs" / f"{name}-{uuid.uuid4().hex[:8]}"
+    paths = make_run(root, **sections)
+    await asyncio.to_thread(prepare, paths.root)
+    store = await RunStore.open(paths.db, create=True)
+    stop = asyncio.Event()
+    task = asyncio.create_task(WorkerSupervisor(paths, store, job_timeout_s=job_timeout_s, poll_s=0.1).run(stop))
+    try:
+        yield paths, store
+    finally:
+        stop.set()
+        with contextlib.suppress(asyncio.CancelledError):
+            await asyncio.wait_for(task, 30)
+        await store.close()
+        shutil.rmtree(root, ignore_errors=True)

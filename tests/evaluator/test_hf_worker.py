@@ -69,6 +69,7 @@ async def test_a_jsonl_baselines_job_records_its_throughput(tiny_hf: dict[str, P
     assert "ex/s" in job.throughput and "tok/s" in job.throughput
     assert method.status == "done", method.error
     # One epoch of the strong model on train_unlabel in the sandbox for seed 0, and one more for the canary
-    # (the same method on shuffled weak labels): the job's figures count all the training it paid for.
+    # (the same method on another weak model's labels, trained by prepare): the job's figures count all
+    # the training it paid for.
     assert method.stats["examples"] == 2 * 60
     assert method.stats["real_tokens"] > 0 and method.stats["tokens_per_s"] > 0

@@ -45,7 +45,7 @@ async def test_service_scores_feedback_and_final_only_once(tmp_path: Path) -> No
 
         await wait_for(baselines_done, 90, "the baselines job")
         # Submit the ceiling's own predictions of seed 0: its PGR must come out near 1.
-        cache = next((paths.evaluator_dir / "cache").glob("*/*/baseline-0.json"))
+        cache = next((paths.evaluator_dir / "cache").glob("*/*/baseline-0-*.json"))
         ceiling = [int(p > 0.5) for p in json.loads(cache.read_text())["ceiling"][:500]]
         sid = await store.add_submission("agent-1", "predictions", {"predictions": ceiling})
         method = await store.add_submission(

@@ -44,9 +44,10 @@ def test_vanilla_lands_mid_range_and_methods_beat_it(toy: tuple[ToyTask, object]
 
 
 def _weak_probs(task: ToyTask, data: object, seed: int) -> list[float]:
-    from evaluator.pipeline import train_weak
+    from evaluator.pipeline import EVAL, weak_run
 
-    return train_weak(task, data, seed, "cpu").train_probs  # type: ignore[arg-type]
+    # The baselines' own weak model: the one scored methods learn from.
+    return weak_run(task, data, seed, "cpu", Cache(None, task, "cpu"), role=EVAL).train_probs  # type: ignore[arg-type]
 
 
 def test_training_length_matters(toy: tuple[ToyTask, object]) -> None:
@@ -73,4 +74,5 @@ def test_public_bundle_cannot_regenerate_the_labels(toy: tuple[ToyTask, object],
     assert bundle.task.params.data_seed is None
     with pytest.raises(RuntimeError, match="public bundle"):
         bundle.task.load()
-    assert bundle.data["weak_train"].y is not None and bundle.data["final"].y is None
+    assert "weak_train" not in bundle.data.splits and bundle.data["final"].y is None
+    assert not (tmp_path / "bundle" / "weak_train.npz").exists(), "no ground truth of any split reaches a method"

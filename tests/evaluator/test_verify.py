@@ -20,7 +20,7 @@ from aar.runtime import RunPaths
 from aar.store import RunStore
 from evaluator.prepare import prepare
 from evaluator.supervisor import WorkerSupervisor
-from tests.evaluator.helpers import make_run
+from tests.evaluator.helpers import prepared_run
 from tests.evaluator.test_worker import wait_for
 
 pytest.importorskip("sandbox.factory", reason="the sandbox factory (sandbox/factory.py) has not landed yet")
@@ -50,23 +50,9 @@ def run(ctx):
 
 @pytest.fixture
 async def run() -> AsyncIterator[tuple[RunPaths, RunStore]]:
-    # The run lives where runs usually do, inside the aar checkout, which the sandbox must
-    # mount to import aar: the harder case (a run under /tmp is hidden by the sandbox's own /tmp).
-    root = Path(__file__).resolve().parents[2] / "runs" / f"test-verify-{uuid.uuid4().hex[:8]}"
-    paths = make_run(root, evaluator={"seeds": 1}, task={"size": 1000}, sandbox={"backend": "local"})
-    await asyncio.to_thread(prepare, paths.root)
-    store = await RunStore.open(paths.db, create=True)
-    supervisor = WorkerSupervisor(paths, store, job_timeout_s=300, poll_s=0.1)
-    stop = asyncio.Event()
-    task = asyncio.create_task(supervisor.run(stop))
-    try:
-        yield paths, store
-    finally:
-        stop.set()
-        with contextlib.suppress(asyncio.CancelledError):
-            await asyncio.wait_for(task, 30)
-        await store.close()
-        shutil.rmtree(root, ignore_errors=True)
+    sections = {"evaluator": {"seeds": 1}, "task": {"size": 1000}, "sandbox": {"backend": "local"}}
+    async with prepared_run("test-verify", **sections) as paths_and_store:
+        yield paths_and_store
 
 
 async def _verify(store: RunStore, source: str) -> int:

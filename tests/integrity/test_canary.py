@@ -1,49 +1,84 @@
-"""The canary: reference methods learn from their weak labels and pass; a method that ignores them is flagged.
+"""The canary: honest methods learn from their weak labels and pass; a method that ignores them is flagged;
+and a method cannot tell the canary from the run it is scored on.
 
-Real toy bundle, real method runner (``python -m evaluator.run_method``'s ``main``), the real canary
-bundle (weak labels shuffled by ``evaluator.canary``), two seeds each.
+Real toy run prepared by the daemon's code, the bundles staged as the worker stages them
+(``bundle.stage_bundle`` with the ``eval`` and the ``canary`` weak models), the real method
+runner (``python -m evaluator.run_method``'s ``main``), two seeds.
 """
 
 from __future__ import annotations
 
+import itertools
 import json
-import shutil
+import os
+from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
 import pytest
 
-from evaluator.canary import IGNORES_LABELS, SEED_INVARIANT, canary_flags, shuffle_weak_labels
+from aar.config import load_config
+from aar.runtime import RunPaths
+from agents.scripted.ideas import IDEAS
+from evaluator.bundle import WEAK_LABELS, stage_bundle
+from evaluator.canary import (
+    CANARY_TOLERANCE,
+    IGNORES_LABELS,
+    SEED_INVARIANT,
+    SEED_TOLERANCE,
+    canary_flags,
+    ceiling_flags,
+)
+from evaluator.jobs import Evaluation
 from evaluator.methods import REFERENCE_METHODS
+from evaluator.pipeline import CANARY, EVAL
 from evaluator.prepare import prepare
 from evaluator.run_method import main as run_method
 from evaluator.runfiles import RunFiles
 from tests.evaluator.helpers import make_run
 
+SEEDS = (0, 1)
 FIXED = """
 def run(ctx):
     return [i % 2 for i in range(len(ctx.test_x))]
 """
-FROM_GROUND_TRUTH_ONLY = """
-from evaluator.methods import vanilla
+NOISY = """
+import os
+import numpy as np
 
 def run(ctx):
-    # Ignores the weak labels it is given: trains the weak learner on weak_train alone.
-    ctx.weak_probs = ctx.weak_probs[ctx.rng(99).permutation(len(ctx.weak_probs))] * 0 + 0.5
-    return vanilla.run(ctx)
+    fixed = np.array([0.2, 0.8] * (len(ctx.test_x) // 2) + [0.2] * (len(ctx.test_x) % 2))
+    noise = np.frombuffer(os.urandom(8 * len(fixed)), dtype=np.uint64) / 2.0**64 - 0.5
+    return np.clip(fixed + 2e-4 * noise, 0, 1)
 """
+HONEST_IDEAS = [
+    IDEAS[f][i]
+    for f, i in (("vanilla", 3), ("confidence", 1), ("filtered_confidence", 1), ("regularised", 1), ("bootstrap", 1))
+]
+"""The demo researchers' ideas beyond the reference defaults, one per family, the most self-trusting settings."""
+
+
+@dataclass
+class Bundles:
+    public: Path
+    scored: Path
+    canary: Path
+    ceilings: list[list[float]]
 
 
 @pytest.fixture(scope="module")
-def bundles(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
-    """The run's bundle and its canary twin (the run's bundle has the weak labels of seeds 0 and 1)."""
+def bundles(tmp_path_factory: pytest.TempPathFactory) -> Bundles:
+    """The run's public bundle, and the two bundles a method job stages (scored, canary)."""
     root = tmp_path_factory.mktemp("canary") / "run"
-    paths = make_run(root, evaluator={"seeds": 2, "device": "cpu"}, task={"size": 1000})
+    paths = make_run(root, evaluator={"seeds": len(SEEDS), "device": "cpu"}, task={"size": 1000})
     prepare(paths.root)
-    real = RunFiles(paths).bundle
-    canary = root / "canary-bundle"
-    shutil.copytree(real, canary)
-    shuffle_weak_labels(canary)
-    return real, canary
+    ev = Evaluation(RunPaths(root), load_config(paths.config), "cpu")
+    staged = {}
+    for role in (EVAL, CANARY):
+        staged[role] = root / f"staged-{role}"
+        stage_bundle(RunFiles(paths).bundle, staged[role], ev.weak_labels(role, list(SEEDS)))
+    ceilings = [b.ceiling for b in ev.baselines(list(SEEDS), lambda f, d: None)]
+    return Bundles(RunFiles(paths).bundle, staged[EVAL], staged[CANARY], ceilings)
 
 
 def _run(method: str, bundle: Path, seed: int, out: Path) -> dict[str, object]:
@@ -54,37 +89,77 @@ def _run(method: str, bundle: Path, seed: int, out: Path) -> dict[str, object]:
     return data
 
 
-def _flags(
-    method: str, bundles: tuple[Path, Path], out: Path, seeds: tuple[int, ...] = (0, 1)
-) -> tuple[list[str], dict[str, object]]:
-    real, canary = bundles
-    runs = [_run(method, real, seed, out) for seed in seeds]
-    return canary_flags(runs, _run(method, canary, seeds[0], out))
+def _flags(method: str, bundles: Bundles, out: Path) -> tuple[list[str], dict[str, object]]:
+    runs = [_run(method, bundles.scored, seed, out) for seed in SEEDS]
+    canaries = [_run(method, bundles.canary, seed, out) for seed in SEEDS]
+    flags, metrics = canary_flags(runs, canaries)
+    beyond, more = ceiling_flags(runs, bundles.ceilings)
+    return flags + beyond, metrics | more
 
 
-def test_the_canary_bundle_shuffles_every_seeds_weak_labels(bundles: tuple[Path, Path]) -> None:
-    real, canary = (json.loads((b / "weak_labels.json").read_text()) for b in bundles)
-    assert real.keys() == canary.keys()
-    for seed in real:
-        assert sorted(real[seed]) == sorted(canary[seed]) and real[seed] != canary[seed]
+def _hard(bundle: Path) -> dict[str, np.ndarray]:
+    return {s: np.asarray(v) > 0.5 for s, v in json.loads((bundle / WEAK_LABELS).read_text()).items()}
+
+
+def _looks(bundle: Path) -> tuple[list[str], list[str]]:
+    """What an attacker can read of a bundle's files: their names, and their names in order of mtime."""
+    files = sorted(p.relative_to(bundle).as_posix() for p in bundle.rglob("*") if p.is_file())
+    by_time = sorted(files, key=lambda f: (os.stat(bundle / f).st_mtime_ns, f))
+    return files, by_time
+
+
+def test_the_canary_cannot_be_told_from_the_scored_run(bundles: Bundles) -> None:
+    # By its files: the same names, the same order of mtimes, sizes within a few bytes a number.
+    assert _looks(bundles.scored) == _looks(bundles.canary)
+    for name in _looks(bundles.scored)[0]:
+        a, b = (os.stat(folder / name).st_size for folder in (bundles.scored, bundles.canary))
+        assert abs(a - b) <= 0.02 * max(a, b), name
+    # By its labels: neither is the public bundle's, and each agrees with the public labels of the
+    # same seed as the other does, within the spread of the public seeds among themselves.
+    public, scored, canary = _hard(bundles.public), _hard(bundles.scored), _hard(bundles.canary)
+    agree = lambda a, b: float((a == b).mean())  # noqa: E731
+    spread = max(1 - agree(public[a], public[b]) for a, b in itertools.combinations(public, 2))
+    for seed in public:
+        to_scored, to_canary = agree(public[seed], scored[seed]), agree(public[seed], canary[seed])
+        assert to_scored < 1 and to_canary < 1
+        assert abs(to_scored - to_canary) <= spread, (seed, to_scored, to_canary, spread)
+
+
+def test_no_ground_truth_reaches_a_method(bundles: Bundles) -> None:
+    for folder in (bundles.public, bundles.scored, bundles.canary):
+        names = {p.name for p in folder.iterdir()}
+        assert not any(n.startswith("weak_train") for n in names), names
+        for name in names - {"models"}:
+            if name.endswith(".npz"):
+                with np.load(folder / name) as f:
+                    assert "y" not in f.files
 
 
 @pytest.mark.slow
 @pytest.mark.parametrize("method", REFERENCE_METHODS)
-def test_reference_methods_are_not_flagged(method: str, bundles: tuple[Path, Path], tmp_path: Path) -> None:
-    # One seed and the canary (two seeds of a method that trains are never identical; the
-    # suite stays fast). The auxiliary confidence loss follows its own predictions most:
-    # about 0.95 agreement with its canary on the toy task, under the 0.99 that flags.
-    flags, metrics = _flags(method, bundles, tmp_path, seeds=(0,))
+def test_reference_methods_are_not_flagged(method: str, bundles: Bundles, tmp_path: Path) -> None:
+    flags, metrics = _flags(method, bundles, tmp_path)
+    assert flags == [], metrics
+    print(f"{method}: {metrics}")
+    assert min(metrics["canary_moved_per_seed"]) > 3 * CANARY_TOLERANCE, metrics  # type: ignore[arg-type]
+    assert metrics["seed_moved"] > 3 * SEED_TOLERANCE, metrics  # type: ignore[operator]
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("idea", HONEST_IDEAS, ids=[i.slug for i in HONEST_IDEAS])
+def test_the_demo_researchers_ideas_are_not_flagged(idea: object, bundles: Bundles, tmp_path: Path) -> None:
+    method = tmp_path / "idea.py"
+    method.write_text(idea.source("agent-1"))  # type: ignore[attr-defined]
+    flags, metrics = _flags(str(method), bundles, tmp_path)
+    print(f"{idea.key}: {metrics}")  # type: ignore[attr-defined]
     assert flags == [], metrics
 
 
 @pytest.mark.parametrize(
-    ("source", "expected"),
-    [(FIXED, [IGNORES_LABELS, SEED_INVARIANT]), (FROM_GROUND_TRUTH_ONLY, [IGNORES_LABELS])],
+    ("source", "expected"), [(FIXED, [IGNORES_LABELS, SEED_INVARIANT]), (NOISY, [IGNORES_LABELS, SEED_INVARIANT])]
 )
 def test_a_method_that_ignores_its_weak_labels_is_flagged(
-    source: str, expected: list[str], bundles: tuple[Path, Path], tmp_path: Path
+    source: str, expected: list[str], bundles: Bundles, tmp_path: Path
 ) -> None:
     method = tmp_path / "ignores.py"
     method.write_text(source)
