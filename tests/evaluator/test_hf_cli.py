@@ -52,8 +52,8 @@ def test_aar_eval_jsonl_with_qwen2_and_llama_reports_throughput(
     (m,) = report["methods"]
     assert m["examples"] == 20 and 0 <= m["acc_weak"] <= 1 and 0 <= m["acc_ceiling"] <= 1
     training = report["training"]
-    # Weak (40 rows) and ceiling + vanilla (60 rows each), two epochs each.
-    assert training["examples"] == 2 * (40 + 60 + 60)
+    # Weak (its secret half of the 40 weak_train rows) and ceiling + vanilla (60 rows each), two epochs each.
+    assert training["examples"] == 2 * (20 + 60 + 60)
     assert training["real_tokens"] <= training["padded_tokens"] and 0 <= training["padding_share"] < 0.5
     assert training["examples_per_s"] > 0 and training["tokens_per_s"] > 0 and training["peak_memory_mb"] > 0
     assert report["baseline_training"]["examples"] == training["examples"]
