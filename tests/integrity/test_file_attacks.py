@@ -141,8 +141,10 @@ async def test_a_folder_flipped_to_a_link_never_yields_or_overwrites_the_labels(
         deadline = time.monotonic() + 120
         # At least RACE_TRIES rounds, and on until the flipper was caught both ways (a link on the path,
         # the real folder), however slowly a loaded machine lets it flip.
-        while not _leaked(results) and (
-            len(results) < 3 * RACE_TRIES or not (_saw_link(results) and _saw_honest(results))
+        while (
+            not _leaked(results)
+            and agent.heldout.read_text() == LABELS
+            and (len(results) < 3 * RACE_TRIES or not (_saw_link(results) and _saw_honest(results)))
         ):
             assert time.monotonic() < deadline, "the flipper never showed both states"
             n = len(results)
