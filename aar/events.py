@@ -265,6 +265,17 @@ class BudgetChanged(_Payload):
     """Where it came from or went to: another agent's name, ``pool`` (the run's dollar cap), or empty."""
 
 
+class WorkspaceRepaired(_Payload):
+    """At a run's start, an agent's ``task/`` was not the bundle's folder (a link, a FIFO, a file, an altered
+    manifest) and was replaced by a clean copy; the agent is the event's agent."""
+
+    kind: Literal["workspace.repaired"] = "workspace.repaired"
+    found: str
+    """What was there instead, in words (``task was a symbolic link``)."""
+    error: str = ""
+    """Why the clean copy could not be made, when it could not (the run starts anyway)."""
+
+
 EventPayload = Annotated[
     RunStateChanged
     | RunLog
@@ -289,7 +300,8 @@ EventPayload = Annotated[
     | ClaimChecked
     | SupervisorAsked
     | BudgetWarned
-    | BudgetChanged,
+    | BudgetChanged
+    | WorkspaceRepaired,
     Field(discriminator="kind"),
 ]
 

@@ -60,6 +60,7 @@ KINDS: tuple[str, ...] = (
     "sandbox.exit",
     "log",
     "error",
+    "workspace.repaired",
 )
 """The event kinds ``derive`` looks at; the builder reads no others (model text and sandbox output are most
 of a run's events)."""
@@ -173,6 +174,9 @@ def derive(event: EventRow) -> NewItem | Clear | None:
         return NewItem("sandbox", ALERT, _line(f"sandbox command {p['call_id']} was OOM-killed"), call_id=p["call_id"])
     if kind == "log" and p.get("level") in ("warning", "error"):
         return NewItem("warning" if p["level"] == "warning" else "error", ALERT, _line(p["message"]))
+    if kind == "workspace.repaired":
+        done = f"could not be repaired: {p['error']}" if p.get("error") else "replaced by a clean copy"
+        return NewItem("sandbox", ALERT, _line(f"workspace of {agent}: {p['found']}; task/ {done}"))
     if kind == "error":
         where = f" ({p['where']})" if p.get("where") else ""
         return NewItem("error", ALERT, _line(f"{p['message']}{where}"))

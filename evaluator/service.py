@@ -13,13 +13,11 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
-import shutil
 import sys
-from pathlib import Path
 from typing import Literal
 
 from aar.errors import AarError
-from aar.events import EvalJobChanged, EvalScored, LogLevel, RunLog, SubmissionCreated
+from aar.events import EvalJobChanged, EvalScored, LogLevel, RunLog, SubmissionCreated, WorkspaceRepaired
 from aar.runtime import RunContext
 from aar.store import JobRow, RunStore
 from evaluator.bundle import MANIFEST
@@ -28,6 +26,7 @@ from evaluator.outputs import earlier_method_outputs, method_outputs
 from evaluator.pool import WorkerPool
 from evaluator.runfiles import RunFiles
 from evaluator.submissions import earlier_predictions, judge, output_flags
+from evaluator.task_copy import install_bundle
 
 POLL_S = 0.2
 
@@ -49,15 +48,10 @@ async def prepare_workspaces(ctx: RunContext) -> None:
         raise AarError(f"preparing the evaluator's task failed: {' | '.join(tail)}")
     ctx.store.emit(None, RunLog(message=f"evaluator: {out.decode().strip()}"))
     for agent in ctx.config.resolved_agents():
-        await asyncio.to_thread(_copy_bundle, files.bundle, ctx.paths.workspace(agent.name) / "task")
-
-
-def _copy_bundle(bundle: Path, target: Path) -> None:
-    if (target / MANIFEST).exists() and (target / MANIFEST).read_text() == (bundle / MANIFEST).read_text():
-        return  # a resumed run: the agent's copy is current
-    if target.exists():
-        shutil.rmtree(target)
-    shutil.copytree(bundle, target)
+        # A resumed run keeps a current copy; one an agent broke (a link, a FIFO) is replaced, and said so.
+        done = await asyncio.to_thread(install_bundle, files.bundle, ctx.paths.workspace(agent.name))
+        if done.found or done.error:
+            ctx.store.emit(agent.name, WorkspaceRepaired(found=done.found, error=done.error))
 
 
 async def serve(ctx: RunContext) -> None:

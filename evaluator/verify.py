@@ -35,6 +35,10 @@ TAIL_LINES = 6
 TAIL_CHARS = 400
 LABEL_RUN = re.compile(r"(?:[01](?:\W{0,3}|$)){16,}")
 """Sixteen or more 0/1 values in a row, whatever separates them."""
+PREDICTIONS_HEADROOM = 1 << 20
+"""Bytes of a predictions file beyond its numbers (keys, the training figures)."""
+BYTES_PER_PREDICTION = 64
+"""Room for one probability in JSON (``repr`` of a float is at most 24 characters, plus a separator)."""
 SAFE_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,63}\.py$")
 
 
@@ -113,8 +117,15 @@ async def _in_fresh_sandbox(
 
 
 async def _run_seed(sandbox: Any, filename: str, seed: int, ev: Evaluation) -> dict[str, Any]:
+    """One seed of the method, bounded in time by the exec limit (never past the job's own) and in memory by
+    the size its predictions can honestly take; a FIFO, a link or a huge file left as the output is refused
+    in one line at once, never waited on."""
+    from sandbox.base import SandboxError
+
     out = f"preds-{seed}.json"
     device = ev.method_device
+    expected = (ev.n_feedback, len(ev.data["final"]))
+    limit = PREDICTIONS_HEADROOM + BYTES_PER_PREDICTION * sum(expected)
     result = await sandbox.exec(
         [
             "python",
@@ -130,16 +141,17 @@ async def _run_seed(sandbox: Any, filename: str, seed: int, ev: Evaluation) -> d
             "--device",
             device,
         ],
-        timeout=ev.config.sandbox.exec_timeout_s,
+        timeout=min(ev.config.sandbox.exec_timeout_s, ev.config.evaluator.job_timeout_s),
     )
     if not result.ok:
         why = "timed out" if result.timed_out else f"exited with {result.exit_code}"
         raise JobError(f"seed {seed}: the method {why}: {failure_tail(result.stderr or result.stdout)}")
     try:
-        data = json.loads(await sandbox.read_file(out))
-    except (ValueError, OSError) as exc:
+        data = json.loads(await sandbox.read_file(out, limit=limit))
+    except (ValueError, OSError, SandboxError) as exc:
         raise JobError(f"seed {seed}: the method wrote no readable {out}: {exc}") from None
-    expected = (ev.n_feedback, len(ev.data["final"]))
+    if not isinstance(data, dict):
+        raise JobError(f"seed {seed}: {out} must hold a JSON object with feedback and final lists")
     got = (len(data.get("feedback", [])), len(data.get("final", [])))
     if got != expected:
         raise JobError(

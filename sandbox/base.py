@@ -25,6 +25,10 @@ EventCallback = Callable[[SandboxLifecycle], Awaitable[None]]
 """Called with a ``SandboxLifecycle`` event when the sandbox starts, stops or is recreated."""
 
 
+READ_LIMIT = 16 * 1024 * 1024
+"""Largest file ``read_file`` returns unless the caller asks for less (or more); larger ones are refused."""
+
+
 class SandboxError(AarError):
     """The sandbox provider failed (engine down, image missing); not a command's own failure."""
 
@@ -97,7 +101,9 @@ class Sandbox(ABC):
         """Kill every running command's whole process tree; True if one was running."""
 
     @abstractmethod
-    async def read_file(self, path: str) -> bytes: ...
+    async def read_file(self, path: str, *, limit: int = READ_LIMIT) -> bytes:
+        """A regular file of the workspace, whole; refused (one line) if it holds more than ``limit`` bytes,
+        is not a regular file, or a link is on its path."""
 
     @abstractmethod
     async def write_file(self, path: str, data: bytes) -> None: ...

@@ -5,7 +5,10 @@ pid limits, a non-root user, no capabilities, ``no-new-privileges``, GPUs
 only through device requests, and one mount: the workspace, read-write at
 ``/workspace``. Nothing of the host's environment is passed in.
 
-Every blocking SDK call runs off the event loop. A container that died or was
+Every blocking SDK call runs off the event loop. No process of a command
+outlives it: when the command returns, every process that carries its token
+is killed (from a second exec), so a ``setsid`` child left behind cannot race
+the host's file tools or hold the workspace. A container that died or was
 removed is noticed when the next exec cannot be created; it is then recreated
 on the same workspace and a ``SandboxLifecycle(action="recreated")`` event
 says so. A second ``DockerSandbox`` on the same workspace (``aar exec`` while
@@ -249,7 +252,9 @@ class DockerSandbox(HostFiles, Sandbox):
                 consumer.cancel()
                 await asyncio.shield(self._kill([state.token]))
             stream.abort()
-        exit_code = await asyncio.to_thread(stream.exit_code)
+        # Whatever the command left running (``setsid``, a double fork) dies with it: read the exit
+        # code and sweep its token at once, so the sweep costs no more than the inspect.
+        exit_code, _ = await asyncio.gather(asyncio.to_thread(stream.exit_code), self._kill([state.token]))
         if exit_code == 137 and not (state.killed or state.timed_out):
             await self._check_oom(state, pump)
         await pump.finish()

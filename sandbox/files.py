@@ -2,9 +2,21 @@
 
 Both backends mount the workspace from the host, so reading and writing its
 files needs no round trip into the sandbox. The code inside the sandbox owns
-those files, though: a symlink it plants (``leak -> /path/to/run.db``) must
-not make the host read or write outside the workspace on its behalf, so every
-path is resolved, symlinks included, and refused unless it stays inside.
+those files, though, and may still be running (a process left behind, or a
+command of another call): any folder on a path may become a symlink between
+a check and an open, and any file may be a FIFO, a socket or a 20 GB sparse
+file. So nothing here resolves a path and then opens it: every open goes
+through ``aar.confined``, relative to a directory fd of the workspace with no
+link followed, non-blocking, regular files only, reads bounded.
+
+Why the host and not the sandbox serves these calls: doing it inside (a
+``cat`` or a small writer by ``exec``) would cost a process start per call
+(tens of milliseconds on docker, against microseconds here), would need the
+sandbox running just to read a file, and would move the parsing of the
+output, sizes and errors into a channel the agent's own processes can
+disturb. The fd-relative opens close the race without that cost: the kernel
+refuses every link on the path at the moment of the open, so there is no
+window between a check and a use.
 """
 
 from __future__ import annotations
@@ -14,10 +26,17 @@ import os
 import stat
 from pathlib import Path
 
-from sandbox.base import FileInfo, SandboxError
+from aar.confined import ConfinedError, Root, relative_parts
+from sandbox.base import READ_LIMIT, FileInfo, SandboxError
 
 INSIDE_ROOT = "/workspace"
 """Where the workspace appears inside isolated sandboxes; absolute paths under it are accepted."""
+
+
+def _relative(path: str) -> str:
+    if path == INSIDE_ROOT or path.startswith(INSIDE_ROOT + "/"):
+        return path[len(INSIDE_ROOT) :].lstrip("/") or "."
+    return path
 
 
 class Workspace:
@@ -26,78 +45,50 @@ class Workspace:
     def __init__(self, root: Path, owner: tuple[int, int] | None = None) -> None:
         self.root = root
         self.owner = owner
+        self.confined = Root(root)
 
     def resolve(self, path: str) -> Path:
-        """The host path of ``path`` (relative, or absolute under /workspace); refuses escapes."""
-        if path == INSIDE_ROOT or path.startswith(INSIDE_ROOT + "/"):
-            path = path[len(INSIDE_ROOT) :].lstrip("/") or "."
-        if os.path.isabs(path):
-            raise SandboxError(f"{path}: give a path relative to the workspace (or under {INSIDE_ROOT})")
-        root = self.root.resolve()
-        target = (root / path).resolve()
-        if target != root and not target.is_relative_to(root):
-            raise SandboxError(f"{path}: outside the workspace")
-        return target
+        """The host path of ``path`` (relative, or absolute under /workspace), lexically; refuses escapes.
 
-    def read(self, path: str) -> bytes:
-        target = self.resolve(path)
+        Only for a command's working folder, never to open a file: links are not looked at here."""
         try:
-            fd = os.open(target, os.O_RDONLY | os.O_NOFOLLOW)
-        except FileNotFoundError:
-            raise SandboxError(f"{path}: no such file in the workspace") from None
-        except IsADirectoryError:
-            raise SandboxError(f"{path}: is a directory") from None
-        with os.fdopen(fd, "rb") as handle:
-            if stat.S_ISDIR(os.fstat(handle.fileno()).st_mode):
-                raise SandboxError(f"{path}: is a directory")
-            return handle.read()
+            parts = relative_parts(_relative(path))
+        except ConfinedError as exc:
+            raise SandboxError(str(exc)) from None
+        return self.root.resolve().joinpath(*parts)
+
+    def read(self, path: str, limit: int = READ_LIMIT) -> bytes:
+        try:
+            return self.confined.read(_relative(path), limit)
+        except ConfinedError as exc:
+            raise SandboxError(str(exc)) from None
 
     def write(self, path: str, data: bytes) -> None:
-        target = self.resolve(path)
-        if target == self.root.resolve():
-            raise SandboxError(f"{path}: is the workspace itself, not a file")
-        missing = [p for p in reversed(target.parents) if not p.exists()]
-        target.parent.mkdir(parents=True, exist_ok=True)
-        if self.resolve(path) != target:  # a parent was swapped for a symlink meanwhile
-            raise SandboxError(f"{path}: outside the workspace")
-        fd = os.open(target, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW, 0o644)
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(data)
-        if self.owner is not None:
-            for created in [*missing, target]:
-                os.chown(created, *self.owner, follow_symlinks=False)
+        try:
+            self.confined.write(_relative(path), data, owner=self.owner)
+        except ConfinedError as exc:
+            raise SandboxError(str(exc)) from None
 
     def list(self, path: str = ".", *, recursive: bool = True) -> list[FileInfo]:
-        base = self.resolve(path)
-        if not base.is_dir():
-            raise SandboxError(f"{path}: no such folder in the workspace")
-        root = self.root.resolve()
-        found: list[FileInfo] = []
-        for folder, dirs, files in os.walk(base):
-            dirs.sort()
-            for name in [*dirs, *sorted(files)]:
-                full = Path(folder, name)
-                info = full.lstat()
-                found.append(
-                    FileInfo(
-                        path=full.relative_to(root).as_posix(),
-                        size=info.st_size,
-                        is_dir=stat.S_ISDIR(info.st_mode),
-                        mtime=info.st_mtime,
-                    )
-                )
-            if not recursive:
-                break
-        return found
+        try:
+            found = self.confined.entries(_relative(path), recursive=recursive)
+        except ConfinedError as exc:
+            raise SandboxError(str(exc)) from None
+        return [
+            FileInfo(path=e.path, size=e.info.st_size, is_dir=stat.S_ISDIR(e.info.st_mode), mtime=e.info.st_mtime)
+            for e in found
+        ]
 
     def chown_all(self) -> None:
-        """Give the whole workspace to ``owner`` (a root host handing it to a non-root sandbox user)."""
+        """Give the whole workspace to ``owner`` (a root host handing it to a non-root sandbox user).
+
+        ``fwalk`` holds a directory fd for each folder, so a folder swapped for a link is never entered."""
         if self.owner is None:
             return
-        for folder, dirs, files in os.walk(self.root):
-            os.chown(folder, *self.owner, follow_symlinks=False)
-            for name in files + [d for d in dirs if Path(folder, d).is_symlink()]:
-                os.chown(Path(folder, name), *self.owner, follow_symlinks=False)
+        os.chown(self.root, *self.owner)
+        for _, dirs, files, folder in os.fwalk(self.root):
+            for name in dirs + files:
+                os.chown(name, *self.owner, dir_fd=folder, follow_symlinks=False)
 
 
 class HostFiles:
@@ -105,8 +96,8 @@ class HostFiles:
 
     files: Workspace
 
-    async def read_file(self, path: str) -> bytes:
-        return await asyncio.to_thread(self.files.read, path)
+    async def read_file(self, path: str, *, limit: int = READ_LIMIT) -> bytes:
+        return await asyncio.to_thread(self.files.read, path, limit)
 
     async def write_file(self, path: str, data: bytes) -> None:
         await asyncio.to_thread(self.files.write, path, data)

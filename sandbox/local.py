@@ -9,7 +9,9 @@ a security boundary, so it needs ``sandbox.isolation = "none-allowed"``, and a
 root daemon then runs it as an unprivileged user (``sandbox.unprivileged``). Either way the command runs aar's own interpreter, so
 ``python -m evaluator.run_method`` works inside, and every command gets its
 own process group (its own pid namespace under bubblewrap), so a timeout or
-an interrupt kills the whole tree.
+an interrupt kills the whole tree, and so does the command's own end: no
+process of an exec outlives it (without bubblewrap, a sweep of ``/proc`` for
+the exec's marker finds what left the group).
 """
 
 from __future__ import annotations
@@ -213,10 +215,11 @@ class LocalSandbox(HostFiles, Sandbox):
             except TimeoutError:
                 state.timed_out = True
                 self._kill(state, proc)
-            if readers.done():  # output ended: only the group's leftovers to clear, no /proc sweep
-                _kill_group(proc)
-            else:  # a stray (maybe outside the group) still holds the pipes
-                self._kill(state, proc)
+            # Nothing of the command outlives it: its group, and (without bubblewrap, whose pid namespace
+            # dies with its first process) whatever left the group with ``setsid`` or a double fork.
+            _kill_group(proc)
+            if not self._bwrap:
+                await asyncio.to_thread(_kill_marked, state.token)
             await _drain(readers)
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(proc.wait(), DRAIN_GRACE_S)

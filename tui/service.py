@@ -20,6 +20,7 @@ from pydantic import ValidationError
 
 from aar.commands import Command, InvalidCommand, command_payload
 from aar.config import load_config
+from aar.confined import ConfinedError, Root
 from aar.errors import AarError
 from aar.events import (
     ApprovalRequested,
@@ -227,23 +228,18 @@ class RunClient:
         return await asyncio.to_thread(_list_files, self.paths.workspace(agent))
 
     async def read_workspace_file(self, agent: str, relative: str) -> str:
-        """A workspace file's text (the first 256 KiB); refuses paths that leave the workspace."""
-        root = self.paths.workspace(agent).resolve()
-        target = (root / relative).resolve()
-        if not target.is_relative_to(root):
-            raise AarError(f"{relative} is outside {agent}'s workspace")
+        """A workspace file's text (the first 256 KiB), read as the agents' file tools read: relative to
+        the workspace's directory fd, no link followed, non-blocking, regular files only (``aar.confined``)."""
+        root = Root(self.paths.workspace(agent))
 
         def read() -> str:
-            # O_NONBLOCK: opening a FIFO an agent left in its workspace must not wait for a writer.
-            fd = os.open(target, os.O_RDONLY | os.O_NONBLOCK)
-            with open(fd, "rb") as f:
-                if not stat.S_ISREG(os.fstat(fd).st_mode):
-                    raise AarError(f"{relative} is not a regular file; only files can be shown")
-                raw = f.read(MAX_FILE_BYTES + 1)
-            text = raw[:MAX_FILE_BYTES].decode("utf-8", errors="replace")
-            return text + ("\n… (truncated)" if len(raw) > MAX_FILE_BYTES else "")
+            raw, more = root.head(relative, MAX_FILE_BYTES)
+            return raw.decode("utf-8", errors="replace") + ("\n… (truncated)" if more else "")
 
-        return await asyncio.to_thread(read)
+        try:
+            return await asyncio.to_thread(read)
+        except ConfinedError as exc:
+            raise AarError(f"{agent}: {exc}") from None
 
     # ------------------------------------------------------------ writes
 

@@ -181,11 +181,13 @@ class Toolbox:
 
 
 async def read_text(call: CallContext, path: str) -> str:
-    """A workspace file as UTF-8 text (through the sandbox, which refuses paths that leave the workspace)."""
+    """A workspace file as UTF-8 text, at most ``MAX_READ_BYTES``.
+
+    The sandbox checks the size before reading a byte and refuses, each in one line, a larger file,
+    a path with a link on it or one that leaves the workspace, and anything but a regular file
+    (a FIFO, a socket, a device), without blocking."""
     sandbox = await call.sandbox.get()
-    data = await sandbox.read_file(path)
-    if len(data) > MAX_READ_BYTES:
-        raise ToolError(f"{path} is {len(data)} bytes; read a part with bash (head, tail, sed -n) instead")
+    data = await sandbox.read_file(path, limit=MAX_READ_BYTES)
     try:
         return data.decode("utf-8")
     except UnicodeDecodeError:

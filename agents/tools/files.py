@@ -1,7 +1,9 @@
 """``read_file``, ``write_file`` and ``edit_file``: the agent's workspace, through its sandbox.
 
-Paths are relative to the workspace; the sandbox refuses any that leave it
-(symlinks included). Edits are exact string replacements, so the model must
+Paths are relative to the workspace; the sandbox refuses any that leave it,
+hold a link or a control character, or name anything but a regular file
+(``sandbox.files``: opened relative to the workspace's directory fd, never
+following a link, non-blocking, reads bounded). Edits are exact string replacements, so the model must
 quote what it changes and an ambiguous edit is refused rather than guessed.
 """
 

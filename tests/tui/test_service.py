@@ -40,7 +40,7 @@ async def test_workspace_is_listed_and_read_but_never_left(run: RunPaths) -> Non
         files = await client.workspace_files("agent-1")
         assert [f.path for f in files] == ["method.py", "task/README.md"]
         assert await client.read_workspace_file("agent-1", "method.py") == "def run(ctx):\n    return 1\n"
-        with pytest.raises(AarError, match="outside agent-1's workspace"):
+        with pytest.raises(AarError, match="outside the workspace"):
             await client.read_workspace_file("agent-1", "../../run.db")
         assert await client.workspace_files("nobody") == []
     finally:
@@ -54,7 +54,7 @@ async def test_a_pipe_in_a_workspace_is_neither_listed_nor_read(run: RunPaths) -
     try:
         files = await asyncio.wait_for(client.workspace_files("agent-1"), 5)
         assert [f.path for f in files] == ["method.py", "task/README.md"]
-        with pytest.raises(AarError, match="pipe is not a regular file"):
+        with pytest.raises(AarError, match=r"pipe: is a FIFO \(named pipe\), not a regular file"):
             await asyncio.wait_for(client.read_workspace_file("agent-1", "pipe"), 5)
     finally:
         await client.close()
