@@ -69,6 +69,8 @@ class MonitorRunner:
         """Per kind, the rules judged as the event is emitted."""
         self._later: frozenset[str] = frozenset()
         """Kinds some rule must read with I/O (the store, a model): queued for the runner's task."""
+        self._handling = 0
+        """Items taken off the queue and not yet done with."""
 
     def build(self) -> None:
         """Make the configured rules (claims are always checked; an LLM monitor needs an API key)."""
@@ -117,8 +119,10 @@ class MonitorRunner:
             while True:
                 with contextlib.suppress(TimeoutError):
                     item = await asyncio.wait_for(self._queue.get(), max(next_tick - time.monotonic(), 0))
+                    self._handling += 1
                     await self._safely(item)
                     while not self._queue.empty():
+                        self._handling += 1
                         await self._safely(self._queue.get_nowait())
                 if time.monotonic() >= next_tick:
                     next_tick = time.monotonic() + self.tick_s
@@ -132,7 +136,7 @@ class MonitorRunner:
     @property
     def caught_up(self) -> bool:
         """Nothing heard is waiting to be judged or acted on."""
-        return self._queue.empty()
+        return self._queue.empty() and self._handling == 0
 
     def _heard(self, agent: str | None, payload: EventPayload) -> None:
         kind: str = payload.kind
@@ -157,6 +161,8 @@ class MonitorRunner:
         except Exception as exc:
             log.exception("monitors: handling %r failed", item)
             self._note("error", f"monitors: a decision failed: {type(exc).__name__}: {exc}")
+        finally:
+            self._handling -= 1
 
     def _deliver(self, rule: Rule, findings: list[Finding]) -> None:
         self._queue.put_nowait((rule, findings))
