@@ -29,7 +29,7 @@ from aar.config import MonitorConfig
 from aar.errors import AarError
 from aar.events import EventPayload, LogLevel, MonitorDecided, RunLog, parse_payload
 from aar.runtime import RunContext
-from agents.monitors.base import Finding, MonitorEnv, Rule, Seen, SyncRule
+from agents.monitors.base import Finding, MonitorEnv, Rule, Seen
 from agents.monitors.claims import ContradictedClaims
 from agents.monitors.flags import Probing
 from agents.monitors.shell import LabelHunting
@@ -65,7 +65,7 @@ class MonitorRunner:
         self.decisions = 0
         self._queue: asyncio.Queue[Seen | tuple[Rule, list[Finding]]] = asyncio.Queue()
         self._by_kind: dict[str, list[Rule]] = {}
-        self._now: dict[str, list[SyncRule]] = {}
+        self._now: dict[str, list[Rule]] = {}
         """Per kind, the rules judged as the event is emitted."""
         self._later: frozenset[str] = frozenset()
         """Kinds some rule must read with I/O (the store, a model): queued for the runner's task."""
@@ -85,9 +85,9 @@ class MonitorRunner:
         for rule in self.rules:
             for kind in rule.kinds:
                 self._by_kind.setdefault(kind, []).append(rule)
-                if isinstance(rule, SyncRule):
+                if rule.judged_at_once(kind):
                     self._now.setdefault(kind, []).append(rule)
-        self._later = frozenset(k for k, rules in self._by_kind.items() if not all(r.synchronous for r in rules))
+        self._later = frozenset(k for k, rules in self._by_kind.items() if not all(r.judged_at_once(k) for r in rules))
 
     def _make(self, config: MonitorConfig) -> Rule | None:
         if config.rule != "llm_review":
@@ -174,7 +174,7 @@ class MonitorRunner:
                 await self.act(rule, finding)
             return
         for rule in self._by_kind.get(item.payload.kind, ()):
-            if rule.synchronous:
+            if rule.judged_at_once(item.payload.kind):
                 continue  # judged when it was emitted
             try:
                 findings = await rule.observe(item)

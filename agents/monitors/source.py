@@ -145,15 +145,22 @@ def _names_a_file(call: ast.Call) -> bool:
 
 class HardcodedPredictions(Rule):
     kinds = frozenset({"submission.created", "tool.call"})
+    sync_kinds = frozenset({"tool.call"})
+    """Every tool call is heard; only a written ``.py`` file is parsed, at once, with no I/O."""
     _WRITTEN = ("content", "new")
+    _WRITERS = frozenset({"write_file", "edit_file"})
+
+    def see(self, seen: Seen, *, replay: bool = False) -> list[Finding]:
+        call = seen.payload
+        if replay or seen.agent is None or not isinstance(call, ToolCalled) or call.tool not in self._WRITERS:
+            return []
+        return self._written(seen.agent, call)
 
     async def observe(self, seen: Seen, *, replay: bool = False) -> list[Finding]:
         created = seen.payload
-        if replay or seen.agent is None:
-            return []
         if isinstance(created, ToolCalled):
-            return self._written(seen.agent, created)
-        if not isinstance(created, SubmissionCreated):
+            return self.see(seen, replay=replay)
+        if replay or seen.agent is None or not isinstance(created, SubmissionCreated):
             return []
         if created.submission_kind != "method":
             return []
