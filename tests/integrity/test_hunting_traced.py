@@ -29,7 +29,6 @@ from agents.sandbox_slot import SandboxSlot
 from agents.tools import CallContext, default_toolbox
 from evaluator.service import prepare_workspaces
 from sandbox.bwrap import bwrap_path
-from sandbox.factory import docker_available
 from sandbox.touched import strace_path
 from tests.agents.helpers import wait_for
 
@@ -127,18 +126,8 @@ async def test_local_with_bubblewrap(base: Path) -> None:
 
 
 @pytest.mark.docker
-async def test_docker_by_the_patterns_alone(base: Path) -> None:
-    if not docker_available():
-        pytest.skip("no Docker engine")
-    import docker
-
-    from sandbox.minimal_image import DEFAULT_TAG, ensure_minimal_image
-
-    client = docker.from_env()
-    try:
-        image = ensure_minimal_image(client, DEFAULT_TAG)
-    finally:
-        client.close()
+async def test_docker_by_the_patterns_alone(base: Path, docker_image: str) -> None:
+    image = docker_image
     reasons, touched = await _hunted(base, {"backend": "docker", "image": image, "memory": "1g"}, EVASIONS + HONEST)
     caught, honest = reasons[: len(EVASIONS)], reasons[len(EVASIONS) :]
     assert all(caught), list(zip(EVASIONS, caught, strict=True))
