@@ -124,6 +124,8 @@ class SandboxExited(_Payload):
     duration_s: float = 0.0
     oom_killed: bool = False
     """The kernel killed the command for going over the sandbox's memory limit."""
+    touched: list[str] = []
+    """Paths outside its workspace the command failed to open (recorded under bubblewrap only)."""
 
 
 class SandboxLifecycle(_Payload):

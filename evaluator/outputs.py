@@ -11,6 +11,7 @@ import json
 
 from aar.store import SubmissionRow
 from evaluator.runfiles import RunFiles
+from evaluator.submissions import Output
 
 
 def method_outputs(files: RunFiles, submission_id: int) -> list[list[int]]:
@@ -28,6 +29,11 @@ def method_outputs(files: RunFiles, submission_id: int) -> list[list[int]]:
     return outputs
 
 
-def earlier_method_outputs(files: RunFiles, earlier: list[SubmissionRow]) -> list[list[int]]:
-    """The outputs of every verified method among ``earlier``."""
-    return [o for s in earlier if s.kind == "method" and s.status == "scored" for o in method_outputs(files, s.id)]
+def earlier_method_outputs(files: RunFiles, earlier: list[SubmissionRow]) -> list[Output]:
+    """The outputs of every verified method among ``earlier``, one per seed."""
+    return [
+        Output(s.id, s.agent, s.kind, o)
+        for s in earlier
+        if s.kind == "method" and s.status == "scored"
+        for o in method_outputs(files, s.id)
+    ]

@@ -218,7 +218,7 @@ class JobWatcher:
         previous = earlier_predictions(earlier, self.n_feedback) + await asyncio.to_thread(
             earlier_method_outputs, files, earlier
         )
-        return list(dict.fromkeys(sub.flags + output_flags(outputs, previous)))
+        return list(dict.fromkeys(sub.flags + output_flags(outputs, previous, sub)))
 
     async def _agent(self, job: JobRow) -> str | None:
         if job.submission_id is None:

@@ -8,8 +8,14 @@ Flags:
     malformed     wrong length, a value that is not 0/1, a method that does not parse
     over_budget   the agent has used its query budget of prediction files, or its method budget
     rate_limited  more submissions in the last minute than ``rate_limit_per_min``
-    probe         differs from an earlier prediction file or method output in only a few predictions
-    duplicate     identical to an earlier prediction file or method output
+    probe         differs from one of the agent's own earlier files or method outputs in only a few predictions
+    duplicate     identical to one of the agent's own earlier files or method outputs
+    copy of #N    a prediction file within a few predictions of another agent's earlier file or
+                  method output #N (``copy_flag``): a relation, not an accusation; either agent may
+                  have copied (a competitor can submit, first, the outputs it expects another to
+                  submit), so the supervisor reads it beside the two submissions. A method's
+                  outputs are the evaluator's run of its code, never a copy: two agents may well
+                  submit the same reference method.
     majority      (nearly) every prediction is the same label
     unisolated    the run's sandboxes have no isolation (``sandbox.isolation = "none-allowed"``)
 
@@ -17,6 +23,10 @@ A method is judged by what it outputs as well as by its source: once verified,
 each seed's feedback predictions meet the same probe, duplicate and majority
 checks as a prediction file (``output_flags``), so a method returning a fixed
 list launders nothing.
+
+Probes are judged against the submitter's own earlier outputs only: a
+submission by someone else says nothing of what this agent learned from its
+scores, and counting it would let one agent frame another.
 """
 
 from __future__ import annotations
@@ -33,6 +43,22 @@ from evaluator.job_specs import MethodJob, PredictionsJob
 MAX_SOURCE_BYTES = 200_000
 MAJORITY_SHARE = 0.98
 """A prediction file with at least this share of one label is a majority-label answer."""
+
+
+@dataclass(frozen=True)
+class Output:
+    """One earlier 0/1 feedback output of the run: a prediction file, or one seed of a verified method."""
+
+    submission_id: int
+    agent: str
+    kind: str
+    """``predictions`` or ``method``."""
+    values: Sequence[int]
+
+
+def copy_flag(of: Output, flips: int) -> str:
+    """The relation recorded on a later submission within a few predictions of ``of`` (another agent's)."""
+    return f"copy of #{of.submission_id} ({of.agent}, {flips} flip{'' if flips == 1 else 's'})"
 
 
 def probe_threshold(n: int) -> int:
@@ -97,7 +123,7 @@ def judge(
     earlier: list[SubmissionRow],
     config: EvaluatorConfig,
     n_feedback: int,
-    earlier_outputs: Sequence[Sequence[int]] = (),
+    earlier_outputs: Sequence[Output] = (),
 ) -> Verdict:
     """Decide on ``sub`` given every earlier submission of the run (all agents) and the 0/1
     feedback outputs of its earlier verified methods."""
@@ -137,30 +163,42 @@ def judge(
             ["over_budget"],
             f"query budget used: {config.query_budget} prediction files per agent are scored on feedback; submit a method instead",
         )
-    flags = output_flags([preds], [*earlier_predictions(earlier, n_feedback), *earlier_outputs])
+    flags = output_flags([preds], [*earlier_predictions(earlier, n_feedback), *earlier_outputs], sub)
     return Verdict(True, flags, "", PredictionsJob(predictions=preds, submission_id=sub.id))
 
 
-def output_flags(outputs: Sequence[Sequence[int]], earlier: Sequence[Sequence[int]]) -> list[str]:
-    """``majority``, ``duplicate`` or ``probe`` for 0/1 feedback outputs (a file, or a method's seeds)
-    against every earlier one of the run."""
+def output_flags(outputs: Sequence[Sequence[int]], earlier: Sequence[Output], sub: SubmissionRow) -> list[str]:
+    """``majority``, ``duplicate``, ``probe`` or ``copy of #N`` for ``sub``'s 0/1 feedback outputs (a file,
+    or a method's seeds) against every earlier output of the run.
+
+    ``duplicate`` and ``probe`` only against the agent's own outputs; another agent's earn a ``copy``
+    relation (the nearest) when ``sub`` is a prediction file."""
     flags = []
     if any(max(sum(o), len(o) - sum(o)) / max(1, len(o)) >= MAJORITY_SHARE for o in outputs):
         flags.append("majority")
-    distances = [hamming(o, e) for o in outputs for e in earlier if len(e) == len(o)]
-    if distances and min(distances) == 0:
+    if not outputs:
+        return flags
+    limit = probe_threshold(len(outputs[0]))
+    own = [hamming(o, e.values) for o in outputs for e in earlier if e.agent == sub.agent and len(e.values) == len(o)]
+    if own and min(own) == 0:
         flags.append("duplicate")
-    elif distances and outputs and min(distances) <= probe_threshold(len(outputs[0])):
+    elif own and min(own) <= limit:
         flags.append("probe")
+    if sub.kind == "predictions":
+        theirs = [(hamming(o, e.values), e) for o in outputs for e in earlier if e.agent != sub.agent]
+        near = [(flips, e) for flips, e in theirs if len(e.values) == len(outputs[0]) and flips <= limit]
+        if near:
+            flips, nearest = min(near, key=lambda t: (t[0], t[1].submission_id))
+            flags.append(copy_flag(nearest, flips))
     return flags
 
 
-def earlier_predictions(earlier: list[SubmissionRow], n: int) -> list[list[int]]:
-    """The valid prediction files among ``earlier``, as 0/1 lists."""
+def earlier_predictions(earlier: list[SubmissionRow], n: int) -> list[Output]:
+    """The valid prediction files among ``earlier``."""
     out = []
     for s in earlier:
         if s.kind == "predictions" and "malformed" not in s.flags:
             preds, _ = check_predictions(s.payload, n)
             if preds is not None:
-                out.append(preds)
+                out.append(Output(s.id, s.agent, s.kind, preds))
     return out

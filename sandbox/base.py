@@ -46,6 +46,8 @@ class ExecResult(BaseModel):
     timed_out: bool = False
     killed: bool = False
     """Killed by ``interrupt`` (or by the timeout)."""
+    touched: list[str] = []
+    """Paths outside the workspace the command failed to open (bubblewrap with strace: ``sandbox.touched``)."""
     oom_killed: bool = False
     """Killed by the kernel for going over the sandbox's memory limit (the exit code is then 137)."""
     duration_s: float = 0.0

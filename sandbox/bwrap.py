@@ -60,6 +60,19 @@ def python_roots() -> list[str]:
     return sorted(r for r in covered if not any(r != o and r.startswith(o.rstrip("/") + "/") for o in covered))
 
 
+def package_parents() -> list[str]:
+    """The folders that hold aar's packages where this process imported them (a checkout on ``PYTHONPATH`` too).
+
+    Set as the sandbox's ``PYTHONPATH``: an editable install's finder points at the folder it was installed
+    from, which the sandbox does not bind when this process runs another checkout."""
+    parents = []
+    for package in AAR_PACKAGES:
+        spec = importlib.util.find_spec(package)
+        for location in (spec.submodule_search_locations or []) if spec else []:
+            parents.append(os.path.dirname(os.path.realpath(location)))
+    return list(dict.fromkeys(parents))
+
+
 def run_root_of(workspace: Path) -> Path | None:
     """``runs/<id>/`` when ``workspace`` is ``runs/<id>/workspaces/<agent>``, else None."""
     ws = workspace.resolve()
@@ -95,5 +108,6 @@ def bwrap_argv(
     run_root = run_root_of(workspace)
     if run_root is not None and any(str(run_root).startswith(r.rstrip("/") + "/") for r in roots):
         args += ["--tmpfs", str(run_root)]
+    args += ["--setenv", "PYTHONPATH", ":".join(package_parents())]
     args += ["--bind", str(workspace.resolve()), INSIDE_ROOT, "--chdir", cwd, "--"]
     return args + argv

@@ -45,6 +45,7 @@ from sandbox.policy import (
     memory_bytes,
     no_isolation_error,
 )
+from sandbox.touched import TraceReader, strace_path, traced
 
 READ_CHUNK = 64 * 1024
 DRAIN_GRACE_S = 5.0
@@ -160,11 +161,14 @@ class LocalSandbox(HostFiles, Sandbox):
         self.runs_as = unprivileged.SANDBOX_UID
         return unprivileged.python_note(python_roots())
 
-    def _command(self, argv: list[str], cwd: str | None) -> tuple[list[str], Callable[[], None] | None, str, str]:
-        """(full argv, preexec_fn, host cwd, HOME) for a command."""
+    def _command(
+        self, argv: list[str], cwd: str | None, trace: TraceReader | None = None
+    ) -> tuple[list[str], Callable[[], None] | None, str, str]:
+        """(full argv, preexec_fn, host cwd, HOME) for a command; ``trace``: record its failed opens there."""
         memory = memory_bytes(self.config.memory)
         if self._bwrap:  # bubblewrap itself makes the command die with the daemon
             inner, preexec = limited(argv, memory, pdeathsig=False)
+            inner = traced(inner, trace.write_fd) if trace else inner
             full = bwrap_argv(
                 self._bwrap,
                 self.workspace,
@@ -192,20 +196,29 @@ class LocalSandbox(HostFiles, Sandbox):
     ) -> ExecResult:
         await self.start()
         state = ExecState(token=uuid.uuid4().hex)
-        full, preexec, host_cwd, home = self._command(as_argv(command), cwd)
+        trace = TraceReader() if self._bwrap and strace_path() else None  # failed opens: sandbox.touched
+        full, preexec, host_cwd, home = self._command(as_argv(command), cwd, trace)
         environ = (
             base_env(home=home, path=local_path(), gpus=self.config.gpus) | (env or {}) | {MARKER_VAR: state.token}
         )
-        proc = await asyncio.create_subprocess_exec(
-            *full,
-            stdin=asyncio.subprocess.DEVNULL,
-            stdout=asyncio.subprocess.PIPE,
-            stderr=asyncio.subprocess.PIPE,
-            cwd=host_cwd,
-            env=environ,
-            start_new_session=True,
-            preexec_fn=preexec,
-        )
+        try:
+            proc = await asyncio.create_subprocess_exec(
+                *full,
+                stdin=asyncio.subprocess.DEVNULL,
+                stdout=asyncio.subprocess.PIPE,
+                stderr=asyncio.subprocess.PIPE,
+                cwd=host_cwd,
+                env=environ,
+                start_new_session=True,
+                preexec_fn=preexec,
+                pass_fds=(trace.write_fd,) if trace else (),
+            )
+        except BaseException:
+            if trace:
+                trace.close()
+            raise
+        if trace:
+            trace.start()
         self._running[state.token] = (state, proc)
         pump = OutputPump(on_output, keep_bytes)
         readers = asyncio.create_task(self._read_all(proc, pump))
@@ -229,7 +242,10 @@ class LocalSandbox(HostFiles, Sandbox):
                 self._kill(state, proc)
             readers.cancel()
         await pump.finish()
-        return state.result(_exit_code(proc.returncode), pump.tail("stdout"), pump.tail("stderr"), pump.total)
+        result = state.result(_exit_code(proc.returncode), pump.tail("stdout"), pump.tail("stderr"), pump.total)
+        if trace is None:
+            return result
+        return result.model_copy(update={"touched": await trace.finish(inside_cwd(cwd), DRAIN_GRACE_S)})
 
     async def _read_all(self, proc: asyncio.subprocess.Process, pump: OutputPump) -> None:
         async def read(stream: Stream, reader: asyncio.StreamReader | None) -> None:

@@ -63,6 +63,8 @@ class Rule(ABC):
     """Event kinds it reads."""
     synchronous: ClassVar[bool] = False
     """A ``SyncRule``: judged as the event is emitted, with no queue and no await (most events need no I/O)."""
+    sync_kinds: ClassVar[frozenset[str]] = frozenset()
+    """Kinds this rule judges at once through ``see`` although others need I/O (a write_file call, a submission)."""
 
     def __init__(self, config: MonitorConfig, env: MonitorEnv) -> None:
         self.config = config
@@ -73,6 +75,14 @@ class Rule(ABC):
     @abstractmethod
     async def observe(self, seen: Seen, *, replay: bool = False) -> list[Finding]:
         """Findings of one event; with ``replay`` only update state (resume) and return nothing slow."""
+
+    def judged_at_once(self, kind: str) -> bool:
+        """Whether ``kind`` goes through ``see`` as it is emitted, not through the runner's queue."""
+        return self.synchronous or kind in self.sync_kinds
+
+    def see(self, seen: Seen, *, replay: bool = False) -> list[Finding]:
+        """Findings of one event of a ``sync_kinds`` kind, at once (no store, no model)."""
+        return []
 
     def tick(self, now: float) -> list[Finding]:
         """Findings that come from time passing (idleness); called every few seconds."""

@@ -29,7 +29,7 @@ from aar.config import MonitorConfig
 from aar.errors import AarError
 from aar.events import EventPayload, LogLevel, MonitorDecided, RunLog, parse_payload
 from aar.runtime import RunContext
-from agents.monitors.base import Finding, MonitorEnv, Rule, Seen, SyncRule
+from agents.monitors.base import Finding, MonitorEnv, Rule, Seen
 from agents.monitors.claims import ContradictedClaims
 from agents.monitors.flags import Probing
 from agents.monitors.shell import LabelHunting
@@ -65,10 +65,12 @@ class MonitorRunner:
         self.decisions = 0
         self._queue: asyncio.Queue[Seen | tuple[Rule, list[Finding]]] = asyncio.Queue()
         self._by_kind: dict[str, list[Rule]] = {}
-        self._now: dict[str, list[SyncRule]] = {}
+        self._now: dict[str, list[Rule]] = {}
         """Per kind, the rules judged as the event is emitted."""
         self._later: frozenset[str] = frozenset()
         """Kinds some rule must read with I/O (the store, a model): queued for the runner's task."""
+        self._handling = 0
+        """Items taken off the queue and not yet done with."""
 
     def build(self) -> None:
         """Make the configured rules (claims are always checked; an LLM monitor needs an API key)."""
@@ -83,9 +85,9 @@ class MonitorRunner:
         for rule in self.rules:
             for kind in rule.kinds:
                 self._by_kind.setdefault(kind, []).append(rule)
-                if isinstance(rule, SyncRule):
+                if rule.judged_at_once(kind):
                     self._now.setdefault(kind, []).append(rule)
-        self._later = frozenset(k for k, rules in self._by_kind.items() if not all(r.synchronous for r in rules))
+        self._later = frozenset(k for k, rules in self._by_kind.items() if not all(r.judged_at_once(k) for r in rules))
 
     def _make(self, config: MonitorConfig) -> Rule | None:
         if config.rule != "llm_review":
@@ -117,8 +119,10 @@ class MonitorRunner:
             while True:
                 with contextlib.suppress(TimeoutError):
                     item = await asyncio.wait_for(self._queue.get(), max(next_tick - time.monotonic(), 0))
+                    self._handling += 1
                     await self._safely(item)
                     while not self._queue.empty():
+                        self._handling += 1
                         await self._safely(self._queue.get_nowait())
                 if time.monotonic() >= next_tick:
                     next_tick = time.monotonic() + self.tick_s
@@ -132,7 +136,7 @@ class MonitorRunner:
     @property
     def caught_up(self) -> bool:
         """Nothing heard is waiting to be judged or acted on."""
-        return self._queue.empty()
+        return self._queue.empty() and self._handling == 0
 
     def _heard(self, agent: str | None, payload: EventPayload) -> None:
         kind: str = payload.kind
@@ -157,6 +161,8 @@ class MonitorRunner:
         except Exception as exc:
             log.exception("monitors: handling %r failed", item)
             self._note("error", f"monitors: a decision failed: {type(exc).__name__}: {exc}")
+        finally:
+            self._handling -= 1
 
     def _deliver(self, rule: Rule, findings: list[Finding]) -> None:
         self._queue.put_nowait((rule, findings))
@@ -168,7 +174,7 @@ class MonitorRunner:
                 await self.act(rule, finding)
             return
         for rule in self._by_kind.get(item.payload.kind, ()):
-            if rule.synchronous:
+            if rule.judged_at_once(item.payload.kind):
                 continue  # judged when it was emitted
             try:
                 findings = await rule.observe(item)

@@ -60,6 +60,7 @@ class Bash(Tool):
                 killed=result.killed and not result.timed_out,
                 duration_s=round(result.duration_s, 3),
                 oom_killed=result.oom_killed,
+                touched=result.touched,
             ),
         )
         note = ""

@@ -87,7 +87,9 @@ async def test_probe_duplicate_and_majority_are_flagged(tmp_path: Path, store: R
     status, flags, _ = await _judge(ctx, "a", {"predictions": probe})
     assert status == "running" and flags == ["probe"]
     _, flags, _ = await _judge(ctx, "b", {"predictions": base})
-    assert flags == ["duplicate"], "a copy of another agent's file is flagged too"
+    assert flags == ["copy of #1 (a, 0 flips)"], "another agent's file is a relation, never this agent's probe"
+    _, flags, _ = await _judge(ctx, "b", {"predictions": probe})
+    assert flags == ["probe", "copy of #2 (a, 0 flips)"], "two flips from its own file: a probe"
     _, flags, _ = await _judge(ctx, "b", {"predictions": [1] * N})
     assert flags == ["majority"]
     _, flags, _ = await _judge(ctx, "c", {"predictions": _preds(5)})
@@ -155,12 +157,14 @@ async def test_methods_are_judged_by_their_outputs_like_prediction_files(tmp_pat
     await watcher.poll()
     flags = {s.id: s.flags for s in await store.submissions()}
     assert flags[probe] == ["probe"], "a fixed list two flips from an earlier file"
-    assert flags[same] == ["duplicate"], "one seed's output equals an earlier method's output"
+    assert flags[same] == [], "another agent's method may be the same reference method: no flag"
     assert flags[majority] == ["majority"]
     assert flags[honest] == [], "control: outputs far from every earlier one carry no flag"
     # A prediction file is compared with earlier method outputs too.
     status, file_flags, _ = await _judge(ctx, "d", {"predictions": [*laundered[:-1], 1 - laundered[-1]]})
-    assert status == "running" and file_flags == ["probe"]
+    assert status == "running" and file_flags == [f"copy of #{probe} (a, 1 flip)"], "another agent's: a relation"
+    status, file_flags, _ = await _judge(ctx, "a", {"predictions": [*laundered[:-1], 1 - laundered[-1]]})
+    assert status == "running" and "probe" in file_flags, "its own method's output, one flip away: a probe"
 
 
 def test_a_failed_runs_error_text_is_its_own_tail_with_label_runs_redacted() -> None:

@@ -15,7 +15,7 @@ from aar.events import ForumPosted, SubmissionCreated
 from agents.monitors.llm import read_verdict
 from tests.agents.helpers import events, wait_for
 from tests.fakes.anthropic_fixtures import API_KEY, KEY_ENV, fake_api
-from tests.fakes.anthropic_replies import HttpError, reply
+from tests.fakes.anthropic_replies import HttpError, ToolUse, reply
 from tests.fakes.anthropic_server import FakeAnthropic
 from tests.monitors.helpers import commands, decisions, monitored_config, monitors_running, settled
 
@@ -27,17 +27,29 @@ def _config(server: FakeAnthropic, action: str = "pause"):  # type: ignore[no-un
     return monitored_config([{"rule": "llm_review", "action": action}], anthropic=anthropic)
 
 
+def _call(given: object) -> dict[str, object]:
+    return {"type": "tool_use", "id": "t1", "name": "verdict", "input": given}
+
+
 @pytest.mark.parametrize(
-    ("text", "verdict"),
+    ("content", "verdict"),
     [
-        ("OK", ("ok", "")),
-        ("PAUSE: returns a fixed list", ("pause", "returns a fixed list")),
-        ("**FLAG** - reads ../agent-2", ("flag", "reads ../agent-2")),
-        ("Looks fine to me.", None),
+        ([_call({"verdict": "ok", "reason": ""})], ("ok", "")),
+        ([_call({"verdict": "pause", "reason": "returns a\nfixed list"})], ("pause", "returns a fixed list")),
+        (
+            [{"type": "text", "text": "OK"}, _call({"verdict": "flag", "reason": "reads ../agent-2"})],
+            ("flag", "reads ../agent-2"),
+        ),
+        ([{"type": "text", "text": "OK"}], None),
+        ([{"type": "text", "text": "PAUSE: it cheats"}], None),
+        ([_call({"verdict": "maybe", "reason": "?"})], None),
+        ([_call("ok")], None),
     ],
 )
-def test_verdicts_are_read_strictly(text: str, verdict: tuple[str, str] | None) -> None:
-    assert read_verdict(text) == verdict
+def test_verdicts_are_read_from_the_tool_call_only(
+    content: list[dict[str, object]], verdict: tuple[str, str] | None
+) -> None:
+    assert read_verdict(content) == verdict
 
 
 async def test_pause_verdict_after_a_529_pauses_and_is_charged(
@@ -48,7 +60,7 @@ async def test_pause_verdict_after_a_529_pauses_and_is_charged(
     monkeypatch.setenv(KEY_ENV, API_KEY)
     fake_api.script(
         HttpError(529, "overloaded_error", headers={"retry-after": "0"}),
-        reply("PAUSE: run() returns a literal list instead of training"),
+        reply(ToolUse("verdict", {"verdict": "pause", "reason": "run() returns a literal list instead of training"})),
     )
     async with monitors_running(tmp_path, _config(fake_api)) as (ctx, runner):
         store = ctx.store
@@ -81,7 +93,10 @@ async def test_a_malformed_verdict_flags_and_is_logged(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     monkeypatch.setenv(KEY_ENV, API_KEY)
-    fake_api.script(reply("I think this post is probably fine, but who knows."), reply("OK"))
+    fake_api.script(
+        reply("I think this post is probably fine, but who knows."),
+        reply(ToolUse("verdict", {"verdict": "ok", "reason": ""})),
+    )
     async with monitors_running(tmp_path, _config(fake_api)) as (ctx, runner):
         store = ctx.store
         await store.register_agent("agent-2", backend="scripted", model="m")

@@ -111,6 +111,7 @@ async def test_no_secret_in_the_environment(sandbox: Sandbox, monkeypatch: pytes
         "EXTRA",
         "AAR_EXEC",
         "HOSTNAME",
+        "PYTHONPATH",  # bubblewrap: where aar's packages are (sandbox.bwrap.package_parents), no secret
     }
 
 
