@@ -4,7 +4,9 @@ The worker is spawned (never forked: the daemon's event loop and sockets stay
 out of it, and torch loads only in the child). When it dies, the jobs it
 held go back to the queue, or fail with the reason when that was their last
 attempt, and a new worker starts after a short backoff. A job that runs past
-``evaluator.job_timeout_s`` gets its worker killed and is treated the same way.
+``evaluator.job_timeout_s`` gets its worker killed and fails at once: the timeout
+bounds the whole job (a method that hangs its verification must not hold a
+device for two timeouts).
 """
 
 from __future__ import annotations
@@ -66,7 +68,7 @@ class WorkerSupervisor:
         self.name = f"worker-{self.device.replace(':', '') or 'eval'}-{uuid.uuid4().hex[:6]}"
         self.process = ctx.Process(
             target=worker_main,
-            args=(str(self.paths.root), self.name, self.worker_poll_s, self.device),
+            args=(str(self.paths.root), self.name, self.worker_poll_s, self.device, os.getpid()),
             name=self.name,
             daemon=True,
         )
@@ -160,8 +162,9 @@ class WorkerSupervisor:
             job = await self.store.job(job_id)
             if job is None:
                 continue
-            reason = job.error if job.error.startswith("timed out") else why
-            if job.attempts >= MAX_ATTEMPTS:
+            timed_out = job.error.startswith("timed out")
+            reason = job.error if timed_out else why
+            if timed_out or job.attempts >= MAX_ATTEMPTS:
                 await self.store.update_job(
                     job_id, status="failed", error=f"{reason} (attempt {job.attempts} of {MAX_ATTEMPTS})"
                 )

@@ -27,7 +27,9 @@ from aar.store import JobRow, RunStore
 from evaluator.job_specs import BaselinesJob, FinalJob, JobError, MethodJob, PredictionsJob, read_spec
 
 MAX_ATTEMPTS = 2
-"""A job runs at most twice: once, and once more after an error or a dead worker."""
+"""A job runs at most twice: once, and once more after an unexpected error or a dead worker.
+A ``JobError`` (the submission's own fault: a method that fails, a malformed file) and a run past
+``job_timeout_s`` are final at once, so one submission holds a device for one timeout at most."""
 log = logging.getLogger("aar.evaluator.worker")
 
 
@@ -115,7 +117,9 @@ class Worker:
                 error,
                 traceback.format_exc(),
             )
-            if job.attempts < MAX_ATTEMPTS:
+            if isinstance(exc, JobError):
+                await store.update_job(job.id, status="failed", error=error, detail="failed; not retried")
+            elif job.attempts < MAX_ATTEMPTS:
                 await store.update_job(
                     job.id, status="queued", error=error, detail=f"attempt {job.attempts} failed; retrying"
                 )
@@ -208,9 +212,16 @@ def _exit_with_parent(parent: int, every_s: float = 1.0) -> None:
     os._exit(3)
 
 
-def worker_main(run_dir: str, name: str, poll_s: float = 0.05, device: str = "") -> None:
-    """Entry point of the spawned process, which holds ``device`` alone (before torch loads)."""
+def worker_main(run_dir: str, name: str, poll_s: float = 0.05, device: str = "", parent: int = 0) -> None:
+    """Entry point of the spawned process, which holds ``device`` alone (before torch loads).
+
+    ``parent`` is the daemon's pid as the daemon saw it: a daemon killed while this process was
+    starting has already handed it to init, and ``os.getppid()`` alone would watch init forever.
+    """
+    parent = parent or os.getppid()
+    if os.getppid() != parent:
+        os._exit(3)
     logging.basicConfig(level=logging.INFO, format=f"%(asctime)s {name} %(levelname)s %(message)s")
     hold_device(device)
-    threading.Thread(target=_exit_with_parent, args=(os.getppid(),), name="parent-watch", daemon=True).start()
+    threading.Thread(target=_exit_with_parent, args=(parent,), name="parent-watch", daemon=True).start()
     asyncio.run(Worker(RunPaths(Path(run_dir)), name, poll_s=poll_s, device=device).serve())
