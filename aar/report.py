@@ -158,7 +158,7 @@ async def build_report(paths: RunPaths) -> Report:
     by_agent: dict[str, dict[str, int]] = {}
     for item in flagged:
         mine = by_agent.setdefault(item.agent, {})
-        for flag in item.flags:
+        for flag in dict.fromkeys(flag_name(f) for f in item.flags):
             flags[flag] = flags.get(flag, 0) + 1
             mine[flag] = mine.get(flag, 0) + 1
     job_counts: dict[str, int] = {}
@@ -182,6 +182,11 @@ async def build_report(paths: RunPaths) -> Report:
         device_time=device_time(used),
         budget_changes=changes,
     )
+
+
+def flag_name(flag: str) -> str:
+    """The kind of a flag: ``copy of #3 (agent-1, 1 flip)`` counts as ``copy``."""
+    return flag.split(" ", 1)[0]
 
 
 def _flagged(submissions: list[SubmissionRow], scored_flags: dict[int, list[str]]) -> list[FlaggedSubmission]:

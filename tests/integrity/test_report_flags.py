@@ -41,6 +41,11 @@ async def test_every_flag_the_store_holds_appears_in_the_report(tmp_path: Path) 
         )
         failed = await store.add_submission("agent-2", "method", {"source": "z"}, label="boom.py")
         await store.update_submission(failed, status="failed", error="seed 0: the method exited with 1: boom")
+        copies = []
+        for n, of in ((2, probe), (3, over)):
+            copy = await store.add_submission("agent-3", "predictions", {"predictions": [0]}, label=f"c{n}.json")
+            await store.update_submission(copy, status="scored", flags=[f"copy of #{of} (agent-1, {n} flips)"])
+            copies.append(copy)
         clean = await store.add_submission("agent-1", "method", {"source": "w"}, label="clean.py")
         await store.update_submission(clean, status="scored")
         subs = await store.submissions()
@@ -56,7 +61,7 @@ async def test_every_flag_the_store_holds_appears_in_the_report(tmp_path: Path) 
     for sub in subs:
         for flag in sub.flags:
             assert flag in by_id[sub.id]["flags"], (sub, by_id.get(sub.id))
-    assert set(by_id) == {probe, over, fast, bad, fixed, failed}, "clean scored submissions are not listed"
+    assert set(by_id) == {probe, over, fast, bad, fixed, failed, *copies}, "clean scored submissions are not listed"
     assert by_id[fixed]["flags"] == ["probe", "unisolated", "ignores_labels"], (
         "the result's flags join the submission's"
     )
@@ -69,12 +74,16 @@ async def test_every_flag_the_store_holds_appears_in_the_report(tmp_path: Path) 
         "malformed": 1,
         "unisolated": 1,
         "ignores_labels": 1,
-    }
+        "copy": 2,
+    }, "a copy relation counts by its kind; the flagged list keeps which file it copies"
+    assert by_id[copies[0]]["flags"] == [f"copy of #{probe} (agent-1, 2 flips)"]
     assert data["flags_by_agent"] == {
         "agent-1": {"probe": 1, "over_budget": 1},
         "agent-2": {"rate_limited": 1, "malformed": 1, "probe": 1, "unisolated": 1, "ignores_labels": 1},
+        "agent-3": {"copy": 2},
     }
     markdown = report("md")
     assert "## Rejected and flagged submissions" in markdown
     assert "query budget used: 3" in markdown and "rate limit \\| 6 a minute" in markdown
-    assert "| agent-2 | 1 | 1 | 0 | 1 | 1 | 1 |" in markdown, markdown
+    assert "| agent-2 | 0 | 1 | 1 | 0 | 1 | 1 | 1 |" in markdown, markdown
+    assert "| agent-3 | 2 | 0 | 0 | 0 | 0 | 0 | 0 |" in markdown, "copy relations count in one column"
