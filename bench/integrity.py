@@ -9,6 +9,8 @@ Sections:
   ``Toolbox`` and ``SandboxSlot`` over a local sandbox. On: the workspace as shipped (``aar.confined``:
   opens relative to the workspace's directory fd with no link followed, non-blocking, ``fstat``,
   bounded read). Off: the same calls served by a plain ``open(root / path)``. Target <= 1.1.
+- ``canary``: the canary's cost per seed (``bench/integrity_canary.py``): another weak model's
+  labels on every seed, against the old canary (shuffled labels, first seed only) and against none.
 
 Usage: python bench/integrity.py [ROUNDS] [CALLS_PER_ROUND]
 """
@@ -126,9 +128,12 @@ async def file_tools(rounds: int, calls: int) -> Section:
 
 
 async def main(rounds: int, calls: int) -> None:
+    from bench.integrity_canary import main as canary
+
     sections = [await file_tools(rounds, calls)]
     for section in sections:
         print(section.line())
+    canary(["--size", "2000", "--seeds", "3"])
 
 
 if __name__ == "__main__":
