@@ -18,7 +18,8 @@ from tui.widgets.leaderboard_table import LeaderboardTable
 NOTE = (
     "PGR = (acc_transfer - acc_weak) / (acc_ceiling - acc_weak), computed by the evaluator on the feedback split"
     " (methods: over seeds), never reported by an agent. Flags: probe, duplicate, majority, over_budget,"
-    " rate_limited, malformed, ignores_labels, seed_invariant, unisolated."
+    " rate_limited, malformed, ignores_labels, seed_invariant, beyond_weak, review, unisolated; copy of #N"
+    " (a near copy of another agent's file) is a relation, not a flag against the later submitter."
 )
 
 
