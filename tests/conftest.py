@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
 
 from aar.store import RunStore
+from sandbox.factory import docker_available
+from sandbox.minimal_image import DEFAULT_TAG, ensure_minimal_image
 
 
 @pytest.fixture
@@ -18,3 +21,19 @@ async def store(tmp_path: Path) -> AsyncIterator[RunStore]:
         yield opened
     finally:
         await opened.close()
+
+
+@pytest.fixture(scope="session")
+def docker_image() -> str:
+    """The minimal offline image, imported once per session."""
+    if not docker_available():
+        if os.environ.get("AAR_TEST_NO_DOCKER") == "1":
+            pytest.skip("AAR_TEST_NO_DOCKER=1: no Docker engine in this environment")
+        pytest.fail("no Docker engine answers; scripts/test starts dockerd (or set AAR_TEST_NO_DOCKER=1)")
+    import docker
+
+    client = docker.from_env()
+    try:
+        return ensure_minimal_image(client, DEFAULT_TAG)
+    finally:
+        client.close()

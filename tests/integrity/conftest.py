@@ -41,21 +41,3 @@ def without_bubblewrap(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Itera
     finally:
         monkeypatch.undo()
         bwrap_path.cache_clear()
-
-
-@pytest.fixture
-def docker_image() -> str:
-    """The minimal sandbox image, built once per engine; skips without a Docker engine."""
-    from sandbox.factory import docker_available
-
-    if not docker_available():
-        pytest.skip("no Docker engine")
-    import docker
-
-    from sandbox.minimal_image import DEFAULT_TAG, ensure_minimal_image
-
-    client = docker.from_env()
-    try:
-        return ensure_minimal_image(client, DEFAULT_TAG)
-    finally:
-        client.close()

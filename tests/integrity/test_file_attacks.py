@@ -39,7 +39,7 @@ from sandbox.base import ExecResult, Sandbox
 from tests.evaluator.helpers import make_run
 from tests.evaluator.test_verify import _verify, run
 from tests.evaluator.test_worker import wait_for
-from tests.sandbox.conftest import docker_image, host_processes, plain_runs_python, rss_bytes, sandbox_config
+from tests.sandbox.conftest import host_processes, plain_runs_python, rss_bytes, sandbox_config
 
 pytestmark = pytest.mark.timeout(600)
 

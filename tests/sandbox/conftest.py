@@ -8,7 +8,6 @@ secrets, so a test can check that they cannot be read from inside.
 
 from __future__ import annotations
 
-import os
 import shutil
 import tempfile
 from collections.abc import AsyncIterator, Callable, Iterator
@@ -21,8 +20,6 @@ from aar.config import SandboxConfig
 from aar.events import SandboxLifecycle
 from sandbox.base import Sandbox
 from sandbox.bwrap import bwrap_path
-from sandbox.factory import docker_available
-from sandbox.minimal_image import DEFAULT_TAG, ensure_minimal_image
 
 BACKENDS = ["local-bwrap", "local-plain", "docker"]
 DB_SECRET = "RUN-DB-SECRET-7f3a"
@@ -50,22 +47,6 @@ def make_layout(base: Path) -> RunLayout:
     (root / "run.db").write_text(DB_SECRET)
     (root / "evaluator" / "heldout" / "final.json").write_text(LABEL_SECRET)
     return RunLayout(root, workspace)
-
-
-@pytest.fixture(scope="session")
-def docker_image() -> str:
-    """The minimal offline image, imported once per session."""
-    if not docker_available():
-        if os.environ.get("AAR_TEST_NO_DOCKER") == "1":
-            pytest.skip("AAR_TEST_NO_DOCKER=1: no Docker engine in this environment")
-        pytest.fail("no Docker engine answers; scripts/test starts dockerd (or set AAR_TEST_NO_DOCKER=1)")
-    import docker
-
-    client = docker.from_env()
-    try:
-        return ensure_minimal_image(client, DEFAULT_TAG)
-    finally:
-        client.close()
 
 
 def sandbox_config(kind: str, docker_image: str | None = None, **overrides: object) -> SandboxConfig:
