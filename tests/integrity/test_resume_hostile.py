@@ -1,0 +1,96 @@
+"""`aar resume` of a run whose workspaces hold every hostile file of the file-tool attacks starts, and says
+which workspace it repaired (issue 22, hole 11: a symlinked ``task/`` made the run unresumable)."""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import sqlite3
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from aar.lock import holder_pid
+from aar.runs import summarise
+from aar.runtime import RunPaths
+from tests.integrity.test_file_attacks import _hostile_workspaces
+
+EXAMPLES = Path(__file__).parents[2] / "examples"
+pytestmark = [pytest.mark.slow, pytest.mark.timeout(600)]
+
+
+def _aar(*args: str, cwd: Path, timeout: float = 300) -> subprocess.CompletedProcess[str]:
+    env = {**os.environ, "AAR_RUNS_DIR": str(cwd / "runs")}
+    return subprocess.run(
+        [sys.executable, "-m", "aar_app.cli", *args], cwd=cwd, env=env, capture_output=True, text=True, timeout=timeout
+    )
+
+
+def _repaired(db: Path) -> dict[str, str]:
+    with sqlite3.connect(f"file:{db}?mode=ro", uri=True) as raw:
+        rows = raw.execute("SELECT agent, payload FROM events WHERE kind = 'workspace.repaired'").fetchall()
+    return {agent: json.loads(payload)["found"] for agent, payload in rows}
+
+
+def _eventually(check: object, timeout: float, what: str) -> None:
+    deadline = time.monotonic() + timeout
+    while not callable(check) or not check():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout}s waiting for {what}")
+        time.sleep(0.2)  # polling a file another process writes: there is no event to wait on here
+
+
+def test_aar_resume_repairs_hostile_workspaces_and_says_which(base: Path) -> None:
+    tmp_path = base  # short: a socket path must fit in 108 bytes
+    started = _aar(
+        "run",
+        str(EXAMPLES / "demo.toml"),
+        "--no-attach",
+        *("--set", "team.count=5", "--set", "run.max_steps=200", "--set", "evaluator.seeds=1"),
+        cwd=tmp_path,
+    )
+    assert started.returncode == 0, started.stderr
+    (root,) = (tmp_path / "runs").iterdir()
+    paths = RunPaths(root)
+    stopped = _aar("stop", root.name, cwd=tmp_path)
+    assert stopped.returncode == 0, stopped.stderr
+    _eventually(lambda: holder_pid(paths.lock) is None, 120, "the daemon to stop")
+    assert summarise(paths).state == "stopped"
+
+    heldout = sorted((paths.evaluator_dir / "heldout").iterdir())
+    before = {p: p.read_bytes() for p in heldout}
+    expected = _hostile_workspaces(paths)
+    # Hostile files beside the bundle too: the start must pass them by without opening one.
+    top = paths.workspace("agent-5")
+    os.mkfifo(top / "fifo")
+    with open(top / "sparse", "wb") as handle:
+        handle.truncate(20 * 2**30)
+    with socket.socket(socket.AF_UNIX) as listener:
+        listener.bind(str(top / "sock"))
+    (top / "name\nwith a newline").write_text("x")
+
+    resumed = _aar("resume", root.name, "--no-attach", cwd=tmp_path, timeout=180)
+    assert resumed.returncode == 0, resumed.stdout[-2000:] + resumed.stderr[-2000:]
+    try:
+        _eventually(lambda: holder_pid(paths.lock) is not None, 60, "the resumed daemon")
+        _eventually(lambda: _repaired(paths.db) == expected, 120, "a repair event per broken workspace")
+        assert summarise(paths).state == "running", "one broken workspace never stops a run's start"
+        for n in range(1, 6):
+            task = paths.workspace(f"agent-{n}") / "task"
+            assert task.is_dir() and not task.is_symlink() and (task / "task.json").is_file()
+        assert {p: p.read_bytes() for p in heldout} == before, "nothing was followed into evaluator/heldout"
+
+        def alerts() -> list[dict[str, object]]:
+            listed = _aar("inbox", root.name, "--json", cwd=tmp_path)
+            assert listed.returncode == 0, listed.stderr
+            return [i for i in json.loads(listed.stdout) if "clean copy" in str(i.get("summary", ""))]
+
+        _eventually(lambda: len(alerts()) == len(expected), 60, "an inbox alert per repaired workspace")
+        assert sorted(str(i["agent"]) for i in alerts()) == sorted(expected)
+    finally:
+        _aar("stop", root.name, cwd=tmp_path)
+        _eventually(lambda: holder_pid(paths.lock) is None, 120, "the daemon to stop")
