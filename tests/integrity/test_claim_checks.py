@@ -10,6 +10,7 @@ Hole 12: claims the checker never read (either word order, "from X to Y", a homo
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 
 import pytest
@@ -17,6 +18,7 @@ import pytest
 from aar.events import ForumPosted
 from aar.store import RunStore
 from agents.monitors import MonitorRunner
+from agents.monitors.claim_text import parse_claims
 from tests.agents.helpers import events
 from tests.integrity.tool_calls import call_tool, scored
 from tests.monitors.helpers import monitored_config, monitors_running, settled
@@ -149,3 +151,16 @@ async def test_near_misses_are_not_claims(tmp_path: Path, body: str) -> None:
         await settled(runner)
         checked = [e.payload for e in await events(ctx.store, "forum.claim")]
     assert [c["post_id"] for c in checked] == [closing], checked
+
+
+@pytest.mark.parametrize(
+    "body",
+    ["x " + "1" * 19_990, "1:" * 10_000, "1." * 10_000, "from 1" * 3_300, "1->" * 6_600, "PGR 1 " * 3_300],
+    ids=["digits", "colons", "dots", "from", "arrows", "claims"],
+)
+def test_a_post_built_to_backtrack_is_read_in_linear_time(body: str) -> None:
+    """The claim reader runs on the daemon (holding the GIL); a post of 20,000 digits took it 16 s when
+    ``\\d*\\d+`` backtracked. The bound is 50x what it takes now, so only a quadratic pattern trips it."""
+    start = time.process_time()
+    parse_claims(body[:20_000])
+    assert time.process_time() - start < 5.0
