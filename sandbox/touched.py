@@ -101,9 +101,12 @@ def touched(trace: str, cwd: str) -> list[str]:
         match = _LINE.match(line)
         if match is None:
             continue
-        raw = match.group("path").encode().decode("unicode_escape", errors="replace")
+        try:
+            raw = match.group("path").encode().decode("unicode_escape", errors="replace")
+        except UnicodeError:  # the command may write to the trace pipe too: a line it forged is skipped
+            continue
         path = posixpath.normpath(posixpath.join(match.group("dir") or cwd, raw))
-        if _inside(path) or path in out:
+        if not path.startswith("/") or _inside(path) or path in out:
             continue
         out.append(path)
         if len(out) >= MAX_TOUCHED:
