@@ -53,14 +53,16 @@ _METRIC = re.compile(
     r"|(?P<acc>\b(?:accuracy|accuracies|acc)\b)",
     re.IGNORECASE,
 )
-_NUMBER = re.compile(r"(?<![\w.,])(?P<num>[-−]?(?:\d++(?:[.,]\d++)?+|[.,]\d++))(?![\w]|[.,]\d)\s*+(?P<pct>%|percent\b)?")
+_NUMBER = re.compile(
+    r"(?<![\w.,])(?P<num>[-−]?(?:\d++(?:[.,]\d++)?+|[.,]\d++))(?![\w]|[.,]\d)\s*+(?P<pct>%|percent\b)?"
+)
 _FROM_TO = re.compile(
     r"\bfrom\s++(?P<first>[-−]?[\d.,]++\s*+%?)\s*+(?:to|->|→|=>)\s*+(?=[-−]?[.,\d])"
     r"|(?P<first2>(?<![\w.,])[-−]?(?:\d++(?:[.,]\d++)?+|[.,]\d++)\s*+%?)\s*+(?:->|→|=>)\s*+(?=[-−]?[.,\d])",
     re.IGNORECASE,
 )
 _DATE_OR_TIME = re.compile(r"(?<!\d)\d++[-/.:]\d++[-/.:]\d++|(?<!\d)\d{1,2}:\d{2}")
-"""Possessive runs and a lookbehind on every pattern here: an agent's post of 20,000 digits must cost
+r"""Possessive runs and a lookbehind on every pattern here: an agent's post of 20,000 digits must cost
 linear time (a backtracking ``\d*\d+`` took 16 s on one and held the daemon's loop, GIL and all)."""
 _PARAMETER = re.compile(
     r"(?:\b(?!pgr\b|acc\b|accuracy\b)[a-z_][\w.]*\s*[=:]|"
