@@ -7,8 +7,8 @@ block on any of that, and one workspace must never stop a run from starting.
 So the check opens ``task`` relative to the workspace's directory fd without
 following links (``aar.confined``); a fresh copy is built next to the
 workspaces, where no sandbox reaches, and renamed into place after the old
-entry is renamed aside and removed by fd (``shutil.rmtree(dir_fd=...)``
-never follows a link). What was wrong is returned, for an inbox item.
+entry is renamed aside and removed by fd (``aar.removal``: no link followed,
+no recursion, however deep the agent nested its folders). What was wrong is returned, for an inbox item.
 """
 
 from __future__ import annotations
@@ -23,6 +23,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from aar.confined import DIR_FLAGS, READ_FLAGS, kind_of, open_beneath
+from aar.removal import remove_tree
 from evaluator.bundle import MANIFEST
 
 TASK = "task"
@@ -57,6 +58,8 @@ def install_bundle(bundle: Path, workspace: Path) -> Installed:
             os.close(root)
     except OSError as exc:
         return Installed(found or f"{TASK} could not be checked", f"{exc.strerror or exc}")
+    except Exception as exc:  # one workspace must never stop a run's start: the error goes to the inbox
+        return Installed(found or f"{TASK} could not be checked", f"{type(exc).__name__}: {exc}")
     return Installed(found)
 
 
@@ -110,9 +113,5 @@ def _remove(root: int) -> None:
         os.rename(TASK, aside, src_dir_fd=root, dst_dir_fd=root)
     except FileNotFoundError:
         return
-    info = os.stat(aside, dir_fd=root, follow_symlinks=False)
-    if stat.S_ISDIR(info.st_mode):
-        shutil.rmtree(aside, dir_fd=root, ignore_errors=True)
-    else:
-        with contextlib.suppress(OSError):
-            os.unlink(aside, dir_fd=root)
+    with contextlib.suppress(OSError):
+        remove_tree(root, aside)

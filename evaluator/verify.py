@@ -19,11 +19,11 @@ import contextlib
 import json
 import re
 import secrets
-import shutil
 import tempfile
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from aar.removal import remove_path
 from evaluator.job_specs import JobError, MethodJob
 from evaluator.jobs import Report
 from evaluator.pipeline import CANARY, EVAL
@@ -113,7 +113,8 @@ async def _in_fresh_sandbox(
             await sandbox.stop()
         return runs
     finally:
-        shutil.rmtree(workdir, ignore_errors=True)
+        with contextlib.suppress(OSError):  # the method's own folders, nested as deep as it liked
+            remove_path(workdir)
 
 
 async def _run_seed(sandbox: Any, filename: str, seed: int, ev: Evaluation) -> dict[str, Any]:
