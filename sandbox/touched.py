@@ -30,7 +30,10 @@ import shutil
 from sandbox.bwrap import SYSTEM_DIRS, package_parents, python_roots
 from sandbox.files import INSIDE_ROOT
 
-STRACE_OPTIONS = ("-f", "-qq", "-y", "--seccomp-bpf", "-e", "trace=%file", "-e", "status=failed")
+STRACE_OPTIONS = ("-D", "-f", "-qq", "-y", "--seccomp-bpf", "-e", "trace=%file", "-e", "status=failed")
+"""``-D``: strace runs as a detached grandchild, so the command stays bubblewrap's direct child and the
+exec ends when it does (the pid namespace then takes its background processes with it). Without it,
+strace waits for every traced process, and ``sleep 300 &`` held the exec until its timeout."""
 TRACE_BYTES = 256_000
 """The most of a command's trace the daemon reads; the rest is drained and dropped."""
 MAX_TOUCHED = 20
