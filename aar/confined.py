@@ -39,8 +39,9 @@ from aar.errors import AarError
 DIR_FLAGS = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
 READ_FLAGS = os.O_RDONLY | os.O_NONBLOCK | os.O_NOCTTY | os.O_NOFOLLOW | os.O_CLOEXEC
 WRITE_FLAGS = os.O_WRONLY | os.O_CREAT | os.O_NONBLOCK | os.O_NOCTTY | os.O_NOFOLLOW | os.O_CLOEXEC
-UNSAFE_NAME = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029]")
-"""Control characters (C0, DEL, C1) and the Unicode line and paragraph separators."""
+UNSAFE_NAME = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029\u200e\u200f\u202a-\u202e\u2066-\u2069]")
+"""Control characters (C0, DEL, C1), the Unicode line and paragraph separators and the bidi marks
+(a name becomes a label other agents and the supervisor read: none may break or reorder a line)."""
 
 SYS_OPENAT2 = 437
 """The same number on every architecture (it came after the syscall tables were unified)."""
@@ -73,14 +74,19 @@ class Entry:
     info: os.stat_result
 
 
-def relative_parts(path: str) -> list[str]:
-    """``path`` as components relative to the root (``[]`` for the root itself); refuses what may not be opened."""
+def refuse_unsafe(path: str) -> None:
+    """Raise ``ConfinedError`` (one line) when ``path`` holds a character of ``UNSAFE_NAME``."""
     bad = UNSAFE_NAME.search(path)
     if bad is not None:
         raise ConfinedError(
             f"{path!r}: a path may not hold control characters or newlines "
-            f"({bad.group()!r} at {bad.start()}); give the file a plain name"
+            f"({bad.group()!r} at {bad.start()}); give the file a plain name (mv)"
         )
+
+
+def relative_parts(path: str) -> list[str]:
+    """``path`` as components relative to the root (``[]`` for the root itself); refuses what may not be opened."""
+    refuse_unsafe(path)
     if path.startswith("/"):
         raise ConfinedError(f"{path}: give a path relative to the workspace")
     normal = posixpath.normpath(path)  # lexical: safe, since no link on the path is ever followed

@@ -19,7 +19,7 @@ from typing import Annotated, Any
 
 from pydantic import Field, field_validator
 
-from aar.escape import visible
+from aar.confined import ConfinedError, refuse_unsafe
 from aar.store.rows import LeaderboardRow, ResultRow, SubmissionRow
 from agents.tools.base import CallContext, Tool, ToolError, ToolInput, ToolResult, read_text
 
@@ -123,8 +123,10 @@ class PathInput(ToolInput):
     def _printable(cls, path: str) -> str:
         """A path becomes the submission's label, which every agent and the supervisor read: no control
         character, newline or bidi mark may ride in it."""
-        if visible(path) != path or "\n" in path:
-            raise ValueError(f"{visible(path)!r} holds control characters; rename the file (mv) and submit that")
+        try:
+            refuse_unsafe(path)
+        except ConfinedError as exc:
+            raise ValueError(str(exc)) from None
         return path
 
 
