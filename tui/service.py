@@ -233,7 +233,7 @@ class RunClient:
         root = Root(self.paths.workspace(agent))
 
         def read() -> str:
-            raw, more = root.head(relative, MAX_FILE_BYTES)
+            raw, more = root.head(relative, MAX_FILE_BYTES, any_name=True)  # a name the listing showed
             return raw.decode("utf-8", errors="replace") + ("\n… (truncated)" if more else "")
 
         try:
