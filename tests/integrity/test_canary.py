@@ -114,15 +114,20 @@ def test_the_canary_cannot_be_told_from_the_scored_run(bundles: Bundles) -> None
     for name in _looks(bundles.scored)[0]:
         a, b = (os.stat(folder / name).st_size for folder in (bundles.scored, bundles.canary))
         assert abs(a - b) <= 0.02 * max(a, b), name
-    # By its labels: neither is the public bundle's, and each agrees with the public labels of the
-    # same seed as the other does, within the spread of the public seeds among themselves.
+    # By its labels: every set is another draw of the same weak model (its own secret half of weak_train),
+    # so the canary's disagreement with any other set lies in the range the other sets show among
+    # themselves. Draws vary (2-6% disagreement on this size), hence a factor of 2.5 either way; a shuffle
+    # or a label-free canary disagrees by 30-50% and fails by a wide margin.
     public, scored, canary = _hard(bundles.public), _hard(bundles.scored), _hard(bundles.canary)
-    agree = lambda a, b: float((a == b).mean())  # noqa: E731
-    spread = max(1 - agree(public[a], public[b]) for a, b in itertools.combinations(public, 2))
-    for seed in public:
-        to_scored, to_canary = agree(public[seed], scored[seed]), agree(public[seed], canary[seed])
-        assert to_scored < 1 and to_canary < 1
-        assert abs(to_scored - to_canary) <= spread, (seed, to_scored, to_canary, spread)
+    others = [("public", s, v) for s, v in public.items()] + [("scored", s, v) for s, v in scored.items()]
+    apart = lambda a, b: float((a != b).mean())  # noqa: E731
+    among = [apart(a[2], b[2]) for a, b in itertools.combinations(others, 2)]
+    assert min(among) > 0, "every weak model is a draw of its own"
+    low, high = min(among) / 2.5, max(among) * 2.5
+    for seed, labels in canary.items():
+        for kind, other_seed, other in others:
+            d = apart(labels, other)
+            assert low <= d <= high, (seed, kind, other_seed, d, (min(among), max(among)))
 
 
 def test_no_ground_truth_reaches_a_method(bundles: Bundles) -> None:
