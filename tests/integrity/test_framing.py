@@ -3,9 +3,8 @@
 The run is real: the evaluator service and its worker verify methods in fresh
 sandboxes (local, bubblewrap), the monitors run with the probing rule set to
 pause at the first probe, and the store is on disk. The framer knows the
-reference method's outputs (any agent can run ``python -m evaluator.run_method
-vanilla``; here they are read from the first verification, which is the same
-thing computed once), submits them one flip away, and waits for an honest
+reference method's predictions (any agent can run ``python -m evaluator.run_method
+vanilla`` on its bundle), submits them one flip away, and waits for an honest
 agent to submit the reference's predictions. That agent must not be flagged
 ``probe`` nor paused; the later file carries a ``copy of #N`` relation
 that the report shows. The framer probing its own file is still caught.
@@ -97,8 +96,8 @@ async def test_an_honest_agent_cannot_be_framed_as_a_prober(base: Path) -> None:
         await settled(method_1)
         method_2 = await store.add_submission(second, "method", VANILLA, label="vanilla.py")
         await settled(method_2)
-        seed0 = json.loads((RunFiles(paths).verify(method_1) / "seed0.json").read_text())["feedback"]
-        assert [int(float(p) > 0.5) for p in seed0] == reference, "control: the bait is what the method outputs"
+        # (The verified methods' outputs differ from this reference: verification trains on a secret weak
+        # model's labels, so a framer cannot bait a method; a predictions file is what it can copy.)
         # Near miss: the framer probing its own file is still a probe, and the monitor pauses it.
         framed[1] = 1 - framed[1]
         probe = await store.add_submission(framer, "predictions", {"predictions": framed}, label="flip.json")
