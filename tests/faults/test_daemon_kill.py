@@ -7,7 +7,6 @@ import os
 import signal
 import sqlite3
 import subprocess
-import sys
 import time
 from pathlib import Path
 
@@ -16,16 +15,10 @@ import pytest
 from aar.lock import holder_pid
 from aar.runs import summarise
 from aar.runtime import RunPaths
+from tests.cli import aar_cli
 
 EXAMPLES = Path(__file__).parents[2] / "examples"
 pytestmark = pytest.mark.slow
-
-
-def _aar(*args: str, cwd: Path, timeout: float = 300) -> subprocess.CompletedProcess[str]:
-    env = {**os.environ, "AAR_RUNS_DIR": str(cwd / "runs")}
-    return subprocess.run(
-        [sys.executable, "-m", "aar_app.cli", *args], cwd=cwd, env=env, capture_output=True, text=True, timeout=timeout
-    )
 
 
 def _events(db: Path) -> list[tuple[int, str | None, str, str]]:
@@ -47,7 +40,7 @@ def _alive(pid: int) -> bool:
 
 
 def test_kill_9_mid_run_then_resume(tmp_path: Path) -> None:
-    started = _aar(
+    started = aar_cli(
         "run",
         str(EXAMPLES / "demo.toml"),
         "--no-attach",
@@ -84,10 +77,10 @@ def test_kill_9_mid_run_then_resume(tmp_path: Path) -> None:
     assert not [c for c in children if _alive(c)], "a child of the killed daemon is still running"
     before = _events(paths.db)
     assert summarise(paths).state == "crashed"
-    listed = _aar("ls", "--format", "json", cwd=tmp_path)
+    listed = aar_cli("ls", "--format", "json", cwd=tmp_path)
     assert [r["state"] for r in json.loads(listed.stdout)] == ["crashed"]
 
-    resumed = _aar("resume", root.name, "--headless", cwd=tmp_path, timeout=600)
+    resumed = aar_cli("resume", root.name, "--headless", cwd=tmp_path, timeout=600)
     assert resumed.returncode == 0, resumed.stdout[-2000:] + resumed.stderr[-2000:]
     after = _events(paths.db)
 
@@ -98,6 +91,6 @@ def test_kill_9_mid_run_then_resume(tmp_path: Path) -> None:
     assert "log" in kinds and any("died; resuming" in row[3] for row in after[len(before) :])
     assert summarise(paths).state == "finished"
 
-    report = json.loads(_aar("report", root.name, "--format", "json", cwd=tmp_path).stdout)
+    report = json.loads(aar_cli("report", root.name, "--format", "json", cwd=tmp_path).stdout)
     assert report["state"] == "finished"
     assert all(a["steps"] > 0 for a in report["agents"])

@@ -4,12 +4,11 @@
 from __future__ import annotations
 
 import asyncio
+import functools
 import json
 import os
 import signal
 import sqlite3
-import subprocess
-import sys
 import time
 from pathlib import Path
 from typing import Any
@@ -19,16 +18,13 @@ import pytest
 from aar.lock import holder_pid
 from aar.runtime import RunPaths
 from aar.store import RunStore
+from tests.cli import aar_cli, wait_until
 
 EXAMPLES = Path(__file__).parents[2] / "examples"
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(300)]
 
 
-def _aar(*args: str, cwd: Path, timeout: float = 120) -> subprocess.CompletedProcess[str]:
-    env = {**os.environ, "AAR_RUNS_DIR": str(cwd / "runs")}
-    return subprocess.run(
-        [sys.executable, "-m", "aar_app.cli", *args], cwd=cwd, env=env, capture_output=True, text=True, timeout=timeout
-    )
+_aar = functools.partial(aar_cli, timeout=120)
 
 
 def _inbox(run: str, cwd: Path, *extra: str) -> list[dict[str, Any]]:
@@ -42,20 +38,11 @@ def _query(db: Path, sql: str) -> list[tuple[Any, ...]]:
         return raw.execute(sql).fetchall()
 
 
-def _wait(check: Any, what: str, timeout: float = 60) -> Any:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if value := check():
-            return value
-        time.sleep(0.2)
-    raise AssertionError(f"timed out waiting for {what}")
-
-
 def _kill_9(paths: RunPaths) -> None:
     pid = holder_pid(paths.lock)
     assert pid and pid > 0
     os.kill(pid, signal.SIGKILL)
-    _wait(lambda: holder_pid(paths.lock) is None, "the lock to be released")
+    wait_until(lambda: holder_pid(paths.lock) is None, "the lock to be released")
 
 
 async def _issue(db: Path) -> int:
@@ -78,7 +65,7 @@ def test_inbox_and_a_budget_move_survive_kill_9_and_resume(tmp_path: Path) -> No
     (root,) = (tmp_path / "runs").iterdir()
     paths, run = RunPaths(root), root.name
     try:
-        items = _wait(lambda: len(_inbox(run, tmp_path)) >= 2 and _inbox(run, tmp_path), "two approvals waiting")
+        items = wait_until(lambda: len(_inbox(run, tmp_path)) >= 2 and _inbox(run, tmp_path), "two approvals waiting")
         assert {(i["kind"], i["rank_name"]) for i in items} == {("approval", "blocking")}
         first = items[0]
         acked = _aar("inbox", run, "--ack", str(first["id"]), cwd=tmp_path)
@@ -95,7 +82,7 @@ def test_inbox_and_a_budget_move_survive_kill_9_and_resume(tmp_path: Path) -> No
 
         resumed = _aar("resume", run, "--no-attach", cwd=tmp_path)
         assert resumed.returncode == 0, resumed.stderr
-        _wait(
+        wait_until(
             lambda: _query(paths.db, f"SELECT status FROM commands WHERE id = {command_id}") == [("applied",)],
             "the budget move to apply",
         )

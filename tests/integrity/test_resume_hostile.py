@@ -7,9 +7,6 @@ import json
 import os
 import socket
 import sqlite3
-import subprocess
-import sys
-import time
 from pathlib import Path
 
 import pytest
@@ -17,17 +14,11 @@ import pytest
 from aar.lock import holder_pid
 from aar.runs import summarise
 from aar.runtime import RunPaths
+from tests.cli import aar_cli, wait_until
 from tests.integrity.test_file_attacks import _hostile_workspaces
 
 EXAMPLES = Path(__file__).parents[2] / "examples"
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(600)]
-
-
-def _aar(*args: str, cwd: Path, timeout: float = 300) -> subprocess.CompletedProcess[str]:
-    env = {**os.environ, "AAR_RUNS_DIR": str(cwd / "runs")}
-    return subprocess.run(
-        [sys.executable, "-m", "aar_app.cli", *args], cwd=cwd, env=env, capture_output=True, text=True, timeout=timeout
-    )
 
 
 def _repaired(db: Path) -> dict[str, str]:
@@ -36,17 +27,9 @@ def _repaired(db: Path) -> dict[str, str]:
     return {agent: json.loads(payload)["found"] for agent, payload in rows}
 
 
-def _eventually(check: object, timeout: float, what: str) -> None:
-    deadline = time.monotonic() + timeout
-    while not callable(check) or not check():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout}s waiting for {what}")
-        time.sleep(0.2)  # polling a file another process writes: there is no event to wait on here
-
-
 def test_aar_resume_repairs_hostile_workspaces_and_says_which(base: Path) -> None:
     tmp_path = base  # short: a socket path must fit in 108 bytes
-    started = _aar(
+    started = aar_cli(
         "run",
         str(EXAMPLES / "demo.toml"),
         "--no-attach",
@@ -56,9 +39,9 @@ def test_aar_resume_repairs_hostile_workspaces_and_says_which(base: Path) -> Non
     assert started.returncode == 0, started.stderr
     (root,) = (tmp_path / "runs").iterdir()
     paths = RunPaths(root)
-    stopped = _aar("stop", root.name, cwd=tmp_path)
+    stopped = aar_cli("stop", root.name, cwd=tmp_path)
     assert stopped.returncode == 0, stopped.stderr
-    _eventually(lambda: holder_pid(paths.lock) is None, 120, "the daemon to stop")
+    wait_until(lambda: holder_pid(paths.lock) is None, "the daemon to stop", 120)
     assert summarise(paths).state == "stopped"
 
     heldout = sorted((paths.evaluator_dir / "heldout").iterdir())
@@ -73,11 +56,11 @@ def test_aar_resume_repairs_hostile_workspaces_and_says_which(base: Path) -> Non
         listener.bind(str(top / "sock"))
     (top / "name\nwith a newline").write_text("x")
 
-    resumed = _aar("resume", root.name, "--no-attach", cwd=tmp_path, timeout=180)
+    resumed = aar_cli("resume", root.name, "--no-attach", cwd=tmp_path, timeout=180)
     assert resumed.returncode == 0, resumed.stdout[-2000:] + resumed.stderr[-2000:]
     try:
-        _eventually(lambda: holder_pid(paths.lock) is not None, 60, "the resumed daemon")
-        _eventually(lambda: _repaired(paths.db) == expected, 120, "a repair event per broken workspace")
+        wait_until(lambda: holder_pid(paths.lock) is not None, "the resumed daemon", 60)
+        wait_until(lambda: _repaired(paths.db) == expected, "a repair event per broken workspace", 120)
         assert summarise(paths).state == "running", "one broken workspace never stops a run's start"
         for n in range(1, 6):
             task = paths.workspace(f"agent-{n}") / "task"
@@ -85,12 +68,12 @@ def test_aar_resume_repairs_hostile_workspaces_and_says_which(base: Path) -> Non
         assert {p: p.read_bytes() for p in heldout} == before, "nothing was followed into evaluator/heldout"
 
         def alerts() -> list[dict[str, object]]:
-            listed = _aar("inbox", root.name, "--json", cwd=tmp_path)
+            listed = aar_cli("inbox", root.name, "--json", cwd=tmp_path)
             assert listed.returncode == 0, listed.stderr
             return [i for i in json.loads(listed.stdout) if "clean copy" in str(i.get("summary", ""))]
 
-        _eventually(lambda: len(alerts()) == len(expected), 60, "an inbox alert per repaired workspace")
+        wait_until(lambda: len(alerts()) == len(expected), "an inbox alert per repaired workspace", 60)
         assert sorted(str(i["agent"]) for i in alerts()) == sorted(expected)
     finally:
-        _aar("stop", root.name, cwd=tmp_path)
-        _eventually(lambda: holder_pid(paths.lock) is None, 120, "the daemon to stop")
+        aar_cli("stop", root.name, cwd=tmp_path)
+        wait_until(lambda: holder_pid(paths.lock) is None, "the daemon to stop", 120)
