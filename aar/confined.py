@@ -35,11 +35,12 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from aar.errors import AarError
+from aar.escape import LINE_BREAKERS
 
 DIR_FLAGS = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
 READ_FLAGS = os.O_RDONLY | os.O_NONBLOCK | os.O_NOCTTY | os.O_NOFOLLOW | os.O_CLOEXEC
 WRITE_FLAGS = os.O_WRONLY | os.O_CREAT | os.O_NONBLOCK | os.O_NOCTTY | os.O_NOFOLLOW | os.O_CLOEXEC
-UNSAFE_NAME = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029\u200e\u200f\u202a-\u202e\u2066-\u2069]")
+UNSAFE_NAME = re.compile(rf"[\x00-\x1f{LINE_BREAKERS}]")
 """Control characters (C0, DEL, C1), the Unicode line and paragraph separators and the bidi marks
 (a name becomes a label other agents and the supervisor read: none may break or reorder a line)."""
 

@@ -13,9 +13,11 @@ from __future__ import annotations
 
 import re
 
-_CONTROL = re.compile(
-    r"[\x00-\x08\x0b-\x1f\x7f-\x9f\u061c\u200e\u200f\u2028\u2029\u202a-\u202e\u2066-\u2069\ud800-\udfff]"
-)
+LINE_BREAKERS = r"\x7f-\x9f\u061c\u200e\u200f\u2028\u2029\u202a-\u202e\u2066-\u2069"
+"""A character-class body: DEL and C1 controls, line and paragraph separators, bidi marks, overrides and
+isolates: what breaks, hides or reorders a line besides C0. Every surface that refuses or escapes agent
+text builds its class from this one (names in ``aar.confined``, JSON records in ``agents.tools.base``)."""
+_CONTROL = re.compile(rf"[\x00-\x08\x0b-\x1f{LINE_BREAKERS}\ud800-\udfff]")
 """C0 and C1 controls (tab and newline aside), line and paragraph separators, bidi marks, overrides and
 isolates, and lone surrogates (undecodable bytes kept by ``surrogateescape``), which no terminal can show."""
 MAX_LINE = 1000

@@ -22,6 +22,7 @@ from pydantic import BaseModel, ConfigDict, ValidationError
 
 from aar.config import RunConfig
 from aar.errors import AarError
+from aar.escape import LINE_BREAKERS
 from aar.store import RunStore
 from agents.agent_state import AgentControl
 from agents.sandbox_slot import SandboxSlot
@@ -71,8 +72,9 @@ class ToolResult:
         return cls("\n".join(lines), records=records)
 
 
-_UNSEEN = re.compile(r"[\x7f-\x9f\u2028\u2029\u200b-\u200f\u202a-\u202e\u2060-\u2069\ufeff]")
-"""Characters ``json.dumps`` keeps raw that break or hide a line: C1 controls, line separators, bidi marks."""
+_UNSEEN = re.compile(rf"[{LINE_BREAKERS}\u200b-\u200d\u2060-\u2065\ufeff]")
+"""Characters ``json.dumps`` keeps raw that break, hide or reorder a line: ``LINE_BREAKERS`` and the
+zero-width ones."""
 
 
 def _fit(lines: list[str], room: int) -> list[str]:
