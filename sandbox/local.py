@@ -229,10 +229,9 @@ class LocalSandbox(HostFiles, Sandbox):
                 state.timed_out = True
                 self._kill(state, proc)
             # Nothing of the command outlives it: its group, and (without bubblewrap, whose pid namespace
-            # dies with its first process) whatever left the group with ``setsid`` or a double fork.
-            _kill_group(proc)
-            if not self._bwrap:
-                await asyncio.to_thread(_kill_marked, state.token)
+            # dies with its first process) whatever left the group with ``setsid`` or a double fork; the
+            # sweep of /proc runs off the event loop.
+            await asyncio.to_thread(self._kill, state, proc)
             await _drain(readers)
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(proc.wait(), DRAIN_GRACE_S)
