@@ -18,7 +18,8 @@ from aar.config import load_config
 from aar.lock import holder_pid
 from aar.runs import summarise
 from aar.runtime import RunPaths
-from tests.faults.test_daemon_kill import _aar, _events
+from tests.cli import aar_cli
+from tests.faults.test_daemon_kill import _events
 
 pytestmark = pytest.mark.slow
 
@@ -54,7 +55,7 @@ seeds = 1
 def test_dotted_price_key_survives_kill_9_and_resume(tmp_path: Path) -> None:
     run_file = tmp_path / "dotted.toml"
     run_file.write_text(RUN_FILE)
-    started = _aar("run", str(run_file), "--no-attach", cwd=tmp_path)
+    started = aar_cli("run", str(run_file), "--no-attach", cwd=tmp_path)
     assert started.returncode == 0, started.stderr
     (root,) = (tmp_path / "runs").iterdir()
     paths = RunPaths(root)
@@ -73,7 +74,7 @@ def test_dotted_price_key_survives_kill_9_and_resume(tmp_path: Path) -> None:
         time.sleep(0.05)
     assert summarise(paths).state == "crashed"
 
-    resumed = _aar("resume", root.name, "--headless", cwd=tmp_path, timeout=600)
+    resumed = aar_cli("resume", root.name, "--headless", cwd=tmp_path, timeout=600)
     assert resumed.returncode == 0, resumed.stdout[-2000:] + resumed.stderr[-2000:]
     assert "unknown key" not in resumed.stderr
     assert summarise(paths).state == "finished"
