@@ -7,6 +7,8 @@ import asyncio
 from pathlib import Path
 from typing import Any
 
+from aar.commands import Answer, Resume
+from aar.events import SupervisorAsked
 from aar.inbox import catch_up
 from agents.backend import ModelRequest
 from agents.team import run_team
@@ -32,8 +34,8 @@ async def test_ask_pauses_the_agent_until_the_answer_reaches_its_next_model_call
     async with run_context(tmp_path, config(team={"count": 2})) as ctx:
         task = asyncio.create_task(run_team(ctx, backend_factory=factory(backend)))
         try:
-            asked = await wait_for(lambda: events(ctx.store, "agent.ask", agent="agent-1"))
-            assert asked[0].payload == {"kind": "agent.ask", "step": 2, "question": QUESTION, "call_id": "ask-1"}
+            asked = await wait_for(lambda: events(ctx.store, SupervisorAsked, agent="agent-1"))
+            assert asked[0].payload == SupervisorAsked(step=2, question=QUESTION, call_id="ask-1")
             await wait_for(lambda: _status(ctx, "agent-1", "paused"))
             await catch_up(ctx.store)
             (item,) = [i for i in await ctx.store.inbox() if i.kind == "ask"]
@@ -44,8 +46,8 @@ async def test_ask_pauses_the_agent_until_the_answer_reaches_its_next_model_call
             assert len(backend.of("agent-1")) == held, "an agent waiting for an answer makes no model call"
             assert len(backend.of("agent-2")) > others, "the others go on"
 
-            wrong = await ctx.store.issue_command("answer", "agent-1", {"call_id": "nope", "text": "x"})
-            ok = await ctx.store.issue_command("answer", "agent-1", {"call_id": "ask-1", "text": "Yes, feedback only."})
+            wrong = await ctx.store.issue_command(Answer(call_id="nope", text="x"), "agent-1")
+            ok = await ctx.store.issue_command(Answer(call_id="ask-1", text="Yes, feedback only."), "agent-1")
             request = await wait_for(lambda: _answered(backend, "Yes, feedback only."), timeout=2)
             commands = {c.id: c for c in await ctx.store.commands()}
             assert commands[wrong].status == "rejected" and "not waiting on question nope" in commands[wrong].effect
@@ -83,7 +85,7 @@ async def test_a_resumed_run_keeps_waiting_and_a_resume_command_waives_the_quest
             await catch_up(ctx.store)
             (item,) = await ctx.store.inbox()
             assert item.kind == "ask" and item.call_id == "ask-1", "the question is open in the inbox again"
-            cid = await ctx.store.issue_command("resume", "agent-1")
+            cid = await ctx.store.issue_command(Resume(), "agent-1")
             await wait_for(lambda: again.of("agent-1"), timeout=2)
             effect = next(c.effect for c in await ctx.store.commands() if c.id == cid)
             assert effect == "goes on without an answer to its question"
