@@ -10,7 +10,6 @@ the classes and skips an unreadable event on its own, never a batch.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from typing import Annotated, Any, Literal, get_args
 
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
@@ -336,16 +335,6 @@ class Unreadable(BaseModel):
     def describe(self, event_id: int) -> str:
         """``event 12 (agent.ask) unreadable: question: Field required``: the line a reader records."""
         return f"event {event_id} ({one_line(self.kind, 60)}) unreadable: {self.reason}"
-
-
-def parse_payload(payload: str | bytes | Mapping[str, Any]) -> EventPayload:
-    """Parse a stored payload (its JSON, or the dict the store decoded; either carries ``kind``) into its model.
-
-    Raises ``pydantic.ValidationError`` for a payload of no known shape (a newer daemon's, a damaged row).
-    """
-    if isinstance(payload, str | bytes):
-        return _ADAPTER.validate_json(payload)
-    return _ADAPTER.validate_python(payload)
 
 
 def read_payload(kind: str, raw: object) -> EventPayload | Unreadable:
