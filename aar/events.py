@@ -330,7 +330,7 @@ class Unreadable(BaseModel):
     kind: str
     """The row's ``kind`` column."""
     reason: str
-    """Why it could not be read, on one line (``agent.ask: needs 'question'``)."""
+    """Why it could not be read, on one line (``question: Field required``, ``unknown kind 'agent.dream'``)."""
 
     def describe(self, event_id: int) -> str:
         """``event 12 (agent.ask) unreadable: question: Field required``: the line a reader records."""
@@ -355,7 +355,7 @@ def read_payload(kind: str, raw: object) -> EventPayload | Unreadable:
 
 def _invalid(exc: ValidationError) -> str:
     """``question: Field required``, each problem by field, without pydantic's banner and links; ``unknown
-    kind 'agent.dream'``; ``not JSON: ...``."""
+    kind 'agent.dream'``; ``not JSON (EOF while parsing a string ...)``."""
     problems = []
     for error in exc.errors(include_url=False):
         if error["type"] == "union_tag_invalid":
