@@ -1,12 +1,9 @@
 """One plain line per event, for ``--headless`` and logs (no markup, no colour, no escape sequence of an
-agent's reaching the terminal)."""
+agent's reaching the terminal). An unreadable event gets its line too, saying why, and the next is printed."""
 
 from __future__ import annotations
 
 import time
-from typing import Any
-
-from pydantic import ValidationError
 
 from aar import escape
 from aar.events import (
@@ -28,7 +25,7 @@ from aar.events import (
     SupervisorAsked,
     ToolCalled,
     ToolReturned,
-    parse_payload,
+    Unreadable,
 )
 from aar.store import EventRow
 
@@ -38,14 +35,6 @@ _MAX = 160
 def _clip(text: str) -> str:
     """One line of agent text for a terminal: controls and escapes spelled out (``aar.escape``), clipped."""
     return escape.one_line(text, _MAX)
-
-
-def parsed(row: EventRow) -> EventPayload | None:
-    """The row's payload as its model; ``None`` for a payload of no known shape (a newer daemon's, a damaged row)."""
-    try:
-        return parse_payload(row.payload)
-    except ValidationError:
-        return None
 
 
 def _summary(p: EventPayload) -> str | None:
@@ -95,14 +84,16 @@ def _summary(p: EventPayload) -> str | None:
             return None
 
 
-def _fields(payload: dict[str, Any]) -> str:
-    """``key=value`` for every field: events without a summary of their own, and payloads of no known shape."""
-    return " ".join(f"{k}={v}" for k, v in payload.items() if k != "kind")
+def _fields(payload: EventPayload) -> str:
+    """``key=value`` for every field: events without a summary of their own."""
+    return " ".join(f"{k}={v}" for k, v in payload.model_dump(exclude={"kind"}).items())
 
 
 def one_line(row: EventRow) -> str:
     stamp = time.strftime("%H:%M:%S", time.localtime(row.ts))
     who = escape.one_line(row.agent or "-", 40)
-    payload = parsed(row)
-    summary = _summary(payload) if payload is not None else None
-    return f"{stamp} {who:<10} {row.kind:<18} {_clip(summary if summary is not None else _fields(row.payload))}"
+    kind = escape.one_line(row.kind, 40)
+    if isinstance(row.payload, Unreadable):
+        return f"{stamp} {who:<10} {kind:<18} {_clip(f'unreadable, skipped: {row.payload.reason}')}"
+    summary = _summary(row.payload)
+    return f"{stamp} {who:<10} {kind:<18} {_clip(summary if summary is not None else _fields(row.payload))}"

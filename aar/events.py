@@ -2,16 +2,19 @@
 
 The ``events`` table is the run's bus and record. Each row has a ``kind`` and
 a JSON payload; the payload's shape is one of the models below, tagged by its
-``kind`` literal so a reader can parse any row with ``parse_payload`` and
-``match`` on the classes (the TUI and the headless printer do).
+``kind`` literal. The store parses each row once as it reads it (``read_payload``)
+and hands out the model, or ``Unreadable`` for a row of no known shape (a newer
+daemon's kind, a missing field, truncated JSON), so every reader ``match``es on
+the classes and skips an unreadable event on its own, never a batch.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, get_args
 
-from pydantic import BaseModel, ConfigDict, Field, TypeAdapter
+from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
+
+from aar.escape import one_line
 
 SCHEMA_VERSION = 1
 """Version of the event payload shapes; bump with a store migration."""
@@ -309,12 +312,63 @@ EventPayload = Annotated[
 
 _ADAPTER: TypeAdapter[EventPayload] = TypeAdapter(EventPayload)
 
+EVENT_CLASSES: tuple[type[_Payload], ...] = get_args(get_args(EventPayload)[0])
+"""Every payload class, in the order of the union."""
+EVENT_KINDS: frozenset[str] = frozenset(get_args(c.model_fields["kind"].annotation)[0] for c in EVENT_CLASSES)
+"""Every ``kind`` this aar can read; a row of another kind is ``Unreadable``."""
 
-def parse_payload(payload: str | bytes | Mapping[str, Any]) -> EventPayload:
-    """Parse a stored payload (its JSON, or the dict the store decoded; either carries ``kind``) into its model.
+REASON_CHARS = 300
+"""An ``Unreadable``'s reason is cut to one line of this many characters."""
 
-    Raises ``pydantic.ValidationError`` for a payload of no known shape (a newer daemon's, a damaged row).
-    """
-    if isinstance(payload, str | bytes):
-        return _ADAPTER.validate_json(payload)
-    return _ADAPTER.validate_python(payload)
+
+class Unreadable(BaseModel):
+    """A stored event whose payload this aar cannot read: a kind it does not know (a newer daemon's), a payload
+    that fails validation, or one that is not JSON (a damaged row). Readers skip it and say so once."""
+
+    model_config = ConfigDict(frozen=True)
+
+    kind: str
+    """The row's ``kind`` column."""
+    reason: str
+    """Why it could not be read, on one line (``question: Field required``, ``unknown kind 'agent.dream'``)."""
+
+    def describe(self, event_id: int) -> str:
+        """``event 12 (agent.ask) unreadable: question: Field required``: the line a reader records."""
+        return f"event {event_id} ({one_line(self.kind, 60)}) unreadable: {self.reason}"
+
+
+def read_payload(kind: str, raw: object) -> EventPayload | Unreadable:
+    """A stored row's payload as its model, or ``Unreadable`` with the reason; never raises.
+
+    ``kind`` is the row's column: a payload that names another kind is unreadable too (the readers that
+    filter on the column would otherwise see a model of a kind they did not ask for)."""
+    if not isinstance(raw, str | bytes):
+        return Unreadable(kind=kind, reason=f"the payload is {type(raw).__name__}, not JSON text")
+    try:
+        payload = _ADAPTER.validate_json(raw)
+    except ValidationError as exc:
+        return Unreadable(kind=kind, reason=one_line(_invalid(exc), REASON_CHARS))
+    if payload.kind != kind:
+        return Unreadable(kind=kind, reason=f"the payload says it is a {one_line(payload.kind, 60)!r} event")
+    return payload
+
+
+def _invalid(exc: ValidationError) -> str:
+    """``question: Field required``, each problem by field, without pydantic's banner and links; ``unknown
+    kind 'agent.dream'``; ``not JSON (EOF while parsing a string ...)``."""
+    problems = []
+    for error in exc.errors(include_url=False):
+        if error["type"] == "union_tag_invalid":
+            problems.append(
+                f"unknown kind {error['input'].get('kind')!r}" if isinstance(error["input"], dict) else "unknown kind"
+            )
+            continue
+        if error["type"] == "union_tag_not_found":
+            problems.append("no 'kind' field")
+            continue
+        if error["type"] == "json_invalid":
+            problems.append(f"not JSON ({error['msg'].removeprefix('Invalid JSON: ')})")
+            continue
+        where = ".".join(str(part) for part in error["loc"][1:])  # the first part is the event's kind
+        problems.append(f"{where}: {error['msg']}" if where else error["msg"])
+    return "; ".join(problems)

@@ -30,6 +30,25 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Literal, Protocol
 
 from aar.escape import one_line
+from aar.events import (
+    AgentStatusChanged,
+    ApprovalRequested,
+    BudgetExceeded,
+    BudgetWarned,
+    ClaimChecked,
+    ErrorRaised,
+    EvalJobChanged,
+    EvalScored,
+    MonitorDecided,
+    RunLog,
+    SandboxExited,
+    SandboxLifecycle,
+    SubmissionCreated,
+    SupervisorAsked,
+    ToolReturned,
+    Unreadable,
+    WorkspaceRepaired,
+)
 
 if TYPE_CHECKING:
     from aar.store import RunStore
@@ -63,7 +82,7 @@ KINDS: tuple[str, ...] = (
     "workspace.repaired",
 )
 """The event kinds ``derive`` looks at; the builder reads no others (model text and sandbox output are most
-of a run's events)."""
+of a run's events) but the kinds this aar does not know, which it reports."""
 WAITS: tuple[str, ...] = ("approval", "ask")
 """Item kinds that block an agent and are settled by later events (``Clear``)."""
 
@@ -105,81 +124,74 @@ def _args(value: dict[str, Any]) -> str:
 
 
 def derive(event: EventRow) -> NewItem | Clear | None:
-    """What ``event`` does to the inbox: raise an item, clear some, or nothing."""
-    p, kind, agent = event.payload, event.kind, event.agent
-    if kind == "approval.requested":
-        return NewItem(
-            "approval", BLOCKING, _line(f"wants to run {p['tool']} {_args(p['input'])}"), call_id=p["call_id"]
-        )
-    if kind == "agent.ask":
-        return NewItem("ask", BLOCKING, _line(p["question"]), call_id=p.get("call_id") or None)
-    if kind == "tool.result" and agent:
-        return Clear(agent, ("approval",), call_id=p["call_id"])
-    if kind == "agent.status" and agent:
-        if p["status"] in ENDED:
+    """What ``event`` does to the inbox: raise an item, clear some, or nothing. An unreadable event raises an
+    ``error`` item of its own (once: items are keyed by their event), and the events after it are read."""
+    agent = event.agent
+    match event.payload:
+        case Unreadable() as p:
+            return NewItem("error", ALERT, _line(p.describe(event.id)))
+        case ApprovalRequested() as p:
+            return NewItem("approval", BLOCKING, _line(f"wants to run {p.tool} {_args(p.input)}"), call_id=p.call_id)
+        case SupervisorAsked() as p:
+            return NewItem("ask", BLOCKING, _line(p.question), call_id=p.call_id or None)
+        case ToolReturned() as p if agent:
+            return Clear(agent, ("approval",), call_id=p.call_id)
+        case AgentStatusChanged(status=status) if agent and status in ENDED:
             return Clear(agent, ("approval", "ask"))
-        if p["status"] == "thinking":  # the agent went on: whatever it asked was answered (or waived)
+        case AgentStatusChanged(status="thinking") if agent:  # the agent went on: its question was answered
             return Clear(agent, ("ask",))
-        return None
-    if kind == "monitor.decision":
-        return NewItem(
-            "monitor",
-            ALERT,
-            _line(f"{p['rule']} -> {p['action']}: {p['reason']}"),
-            post_id=p.get("post_id"),
-            submission_id=p.get("submission_id"),
-        )
-    if kind == "forum.claim" and p.get("verdict") == "contradicted":
-        return NewItem(
-            "claim",
-            ALERT,
-            _line(
-                f"post #{p['post_id']} says {p['claim']!r} ({p['metric']} {p['value']:g}), "
-                "which matches no result the evaluator showed its author"
-            ),
-            post_id=p["post_id"],
-        )
-    if kind == "submission.created" and p.get("flags"):
-        sid = p["submission_id"]
-        return NewItem(
-            "flagged", ALERT, _line(f"submission #{sid} flagged: {', '.join(p['flags'])}"), submission_id=sid
-        )
-    if kind == "eval.result" and p.get("flags"):
-        sid = p.get("submission_id")
-        what = f"submission #{sid}" if sid is not None else f"job {p['job_id']}"
-        return NewItem(
-            "flagged",
-            ALERT,
-            _line(f"{what} scored with flags: {', '.join(p['flags'])}"),
-            submission_id=sid,
-            job_id=p["job_id"],
-        )
-    if kind == "eval.job" and p.get("status") == "failed":
-        detail = f": {p['detail']}" if p.get("detail") else ""
-        return NewItem(
-            "eval_failed", ALERT, _line(f"{p['job_kind']} job {p['job_id']} failed{detail}"), job_id=p["job_id"]
-        )
-    if kind == "budget.exceeded" and p.get("limit") != "steps":
-        return NewItem("budget", ALERT, _line(f"{p['limit']} budget spent (100%): {p['used']:g} of {p['cap']:g}"))
-    if kind == "budget.warning":
-        return NewItem(
-            "budget",
-            NOTICE,
-            _line(f"{p['limit']} budget at {p.get('fraction', 0.8):.0%}: {p['used']:g} of {p['cap']:g}"),
-        )
-    if kind == "sandbox.lifecycle" and p.get("action") in ("recreated", "failed"):
-        detail = f": {p['detail']}" if p.get("detail") else ""
-        return NewItem("sandbox", ALERT, _line(f"sandbox {p['action']}{detail}"))
-    if kind == "sandbox.exit" and p.get("oom_killed"):
-        return NewItem("sandbox", ALERT, _line(f"sandbox command {p['call_id']} was OOM-killed"), call_id=p["call_id"])
-    if kind == "log" and p.get("level") in ("warning", "error"):
-        return NewItem("warning" if p["level"] == "warning" else "error", ALERT, _line(p["message"]))
-    if kind == "workspace.repaired":
-        done = f"could not be repaired: {p['error']}" if p.get("error") else "replaced by a clean copy"
-        return NewItem("sandbox", ALERT, _line(f"workspace of {agent}: {p['found']}; task/ {done}"))
-    if kind == "error":
-        where = f" ({p['where']})" if p.get("where") else ""
-        return NewItem("error", ALERT, _line(f"{p['message']}{where}"))
+        case MonitorDecided() as p:
+            return NewItem(
+                "monitor",
+                ALERT,
+                _line(f"{p.rule} -> {p.action}: {p.reason}"),
+                post_id=p.post_id,
+                submission_id=p.submission_id,
+            )
+        case ClaimChecked(verdict="contradicted") as p:
+            return NewItem(
+                "claim",
+                ALERT,
+                _line(
+                    f"post #{p.post_id} says {p.claim!r} ({p.metric} {p.value:g}), "
+                    "which matches no result the evaluator showed its author"
+                ),
+                post_id=p.post_id,
+            )
+        case SubmissionCreated() as p if p.flags:
+            sid = p.submission_id
+            return NewItem(
+                "flagged", ALERT, _line(f"submission #{sid} flagged: {', '.join(p.flags)}"), submission_id=sid
+            )
+        case EvalScored() as p if p.flags:
+            what = f"submission #{p.submission_id}" if p.submission_id is not None else f"job {p.job_id}"
+            return NewItem(
+                "flagged",
+                ALERT,
+                _line(f"{what} scored with flags: {', '.join(p.flags)}"),
+                submission_id=p.submission_id,
+                job_id=p.job_id,
+            )
+        case EvalJobChanged(status="failed") as p:
+            detail = f": {p.detail}" if p.detail else ""
+            return NewItem("eval_failed", ALERT, _line(f"{p.job_kind} job {p.job_id} failed{detail}"), job_id=p.job_id)
+        case BudgetExceeded() as p if p.limit != "steps":
+            return NewItem("budget", ALERT, _line(f"{p.limit} budget spent (100%): {p.used:g} of {p.cap:g}"))
+        case BudgetWarned() as p:
+            return NewItem("budget", NOTICE, _line(f"{p.limit} budget at {p.fraction:.0%}: {p.used:g} of {p.cap:g}"))
+        case SandboxLifecycle(action="recreated" | "failed") as p:
+            detail = f": {p.detail}" if p.detail else ""
+            return NewItem("sandbox", ALERT, _line(f"sandbox {p.action}{detail}"))
+        case SandboxExited(oom_killed=True) as p:
+            return NewItem("sandbox", ALERT, _line(f"sandbox command {p.call_id} was OOM-killed"), call_id=p.call_id)
+        case RunLog(level="warning" | "error") as p:
+            return NewItem("warning" if p.level == "warning" else "error", ALERT, _line(p.message))
+        case WorkspaceRepaired() as p:
+            done = f"could not be repaired: {p.error}" if p.error else "replaced by a clean copy"
+            return NewItem("sandbox", ALERT, _line(f"workspace of {agent}: {p.found}; task/ {done}"))
+        case ErrorRaised() as p:
+            where = f" ({p.where})" if p.where else ""
+            return NewItem("error", ALERT, _line(f"{p.message}{where}"))
     return None
 
 

@@ -9,7 +9,7 @@ from typing import Any
 from pydantic import BaseModel
 
 from aar import escape
-from aar.events import AgentStatus, RunState
+from aar.events import AgentStatus, RunState, Unreadable
 from aar.runs import summarise
 from aar.runtime import RunPaths
 from aar.store import AgentRow, BudgetChangeRow, LeaderboardRow, RunStore, SubmissionRow
@@ -116,6 +116,8 @@ class Report(BaseModel):
     """The evaluator's GPU-hours (and CPU-device hours) per agent."""
     budget_changes: list[BudgetChangeRow] = []
     """The supervisor's budget changes, in the order they applied."""
+    unreadable: list[str] = []
+    """One line per event this aar could not read (a newer aar's kind, a damaged row), which the report skips."""
 
 
 def _entry(row: LeaderboardRow) -> LeaderboardEntry:
@@ -140,6 +142,7 @@ async def build_report(paths: RunPaths) -> Report:
         events = await store.event_count()
         used = await store.device_time()
         changes = await store.budget_changes()
+        unreadable = await _unreadable(store)
     subs_by: dict[str, int] = {}
     flags: dict[str, int] = {}
     for sub in submissions:
@@ -181,7 +184,23 @@ async def build_report(paths: RunPaths) -> Report:
         eval_jobs=job_counts,
         device_time=device_time(used),
         budget_changes=changes,
+        unreadable=unreadable,
     )
+
+
+UNREADABLE_PAGE = 5000
+UNREADABLE_SHOWN = 20
+"""Unreadable events the markdown lists one by one; the rest are counted."""
+
+
+async def _unreadable(store: RunStore) -> list[str]:
+    """Every event of the log this aar cannot read, one line each, oldest first."""
+    out: list[str] = []
+    last = 0
+    while rows := await store.events_after(last, limit=UNREADABLE_PAGE):
+        out += [row.payload.describe(row.id) for row in rows if isinstance(row.payload, Unreadable)]
+        last = rows[-1].id
+    return out
 
 
 def flag_name(flag: str) -> str:
@@ -319,4 +338,14 @@ def render_markdown(report: Report) -> str:
                 for d in report.device_time
             ],
         )
+    if report.unreadable:
+        lines += [
+            "",
+            "## Unreadable events",
+            "",
+            f"{len(report.unreadable)} event(s) could not be read and were skipped:",
+        ]
+        lines += [f"- {_cell(line)}" for line in report.unreadable[:UNREADABLE_SHOWN]]
+        if len(report.unreadable) > UNREADABLE_SHOWN:
+            lines.append(f"- and {len(report.unreadable) - UNREADABLE_SHOWN} more")
     return "\n".join(lines) + "\n"

@@ -187,10 +187,11 @@ def _cmd_stop(args: argparse.Namespace) -> int:
         return 0
 
     async def ask() -> None:
+        from aar.commands import RUN_TARGET, StopRun
         from aar.store import RunStore
 
         async with await RunStore.open(paths.db) as store:
-            await store.issue_command("stop_run", "@run", {"by": "aar stop"})
+            await store.issue_command(StopRun(by="aar stop"), RUN_TARGET)
 
     asyncio.run(ask())
     if not _wait_released(paths, STOP_TIMEOUT_S / 2) and pid > 0:

@@ -24,7 +24,6 @@ from pathlib import Path
 from aar import inbox
 from aar.config import load_config
 from aar.errors import AarError
-from aar.eventline import parsed
 from aar.events import ModelText, RunLog, RunState, RunStateChanged
 from aar.lock import DaemonLock
 from aar.runtime import RunContext, RunPaths
@@ -67,12 +66,12 @@ async def _follow(store: RunStore, printer: Callable[[EventRow], None], stop: as
 
     def print_said(agent: str | None) -> None:
         row, text = said.pop(agent)
-        printer(row.model_copy(update={"payload": text.model_dump()}))
+        printer(row.model_copy(update={"payload": text}))
 
     while True:
         rows = await store.events_after(last, limit=1000)
         for row in rows:
-            payload = parsed(row)
+            payload = row.payload
             if isinstance(payload, ModelText):
                 held = said.get(row.agent)
                 text = (held[1].text if held else "") + payload.text

@@ -28,10 +28,10 @@ import aar.commands as commands_
 from aar.commands import ALL_AGENTS
 from aar.config import ResolvedAgent, RunConfig
 from aar.devices import sandbox_config_for
-from aar.events import SupervisorAsked
+from aar.events import SupervisorAsked, Unreadable
 from aar.runtime import RunContext
 from aar.store import RunStore
-from aar.store.rows import AgentRow, CommandRow, EventRow
+from aar.store.rows import AgentRow, CommandRow
 from agents.agent_state import AgentControl, Redirect, answer_text
 from agents.backend import ModelBackend
 from agents.budget import BudgetGuard
@@ -84,25 +84,30 @@ def _unread_redirects(commands: list[CommandRow], agent: str) -> list[Redirect]:
     return out
 
 
-async def _open_question(store: RunStore, agent: str, commands: list[CommandRow]) -> EventRow | None:
-    """The ``agent.ask`` event of the question ``agent`` still waits on (asked in a committed step, neither answered nor
-    waived by a resume since), so a resumed agent keeps waiting for it."""
-    asks = await store.events_after(0, agent=agent, kinds=["agent.ask"], limit=1_000_000)
+async def _open_question(store: RunStore, agent: str, commands: list[CommandRow]) -> SupervisorAsked | None:
+    """The question ``agent`` still waits on (asked in a committed step, neither answered nor waived by a resume
+    since), so a resumed agent keeps waiting for it. An unreadable ``agent.ask`` event is logged and skipped."""
+    asks: list[tuple[float, SupervisorAsked]] = []
+    for row in await store.events_after(0, agent=agent, kinds=["agent.ask"], limit=1_000_000):
+        match row.payload:
+            case SupervisorAsked() as asked:
+                asks.append((row.ts, asked))
+            case Unreadable() as unreadable:
+                log.warning("resume of %s: skipped %s", agent, unreadable.describe(row.id))
     if not asks:
         return None
-    ask = asks[-1]
-    call_id = str(ask.payload.get("call_id", ""))
-    if not call_id:
+    ts, ask = asks[-1]
+    if not ask.call_id:
         return None
     for c in commands:
-        if c.target != agent or c.status != "applied" or (c.applied_ts or 0) < ask.ts:
+        if c.target != agent or c.status != "applied" or (c.applied_ts or 0) < ts:
             continue
         if isinstance(c.command, commands_.Resume):
             return None
-        if isinstance(c.command, commands_.Answer) and c.command.call_id == call_id:
+        if isinstance(c.command, commands_.Answer) and c.command.call_id == ask.call_id:
             return None
     rows = await store.transcript(agent)
-    return ask if any(call_id in json.dumps(r.content) for r in rows) else None
+    return ask if any(ask.call_id in json.dumps(r.content) for r in rows) else None
 
 
 async def run_team(ctx: RunContext, *, backend_factory: BackendFactory = make_backend) -> None:
@@ -125,9 +130,9 @@ async def run_team(ctx: RunContext, *, backend_factory: BackendFactory = make_ba
         asked = await _open_question(store, agent.name, commands) if has_work and not fresh else None
         control = AgentControl(agent.name, approval=approval, paused=row.status == "paused" and asked is None)
         if asked is not None:
-            control.ask(str(asked.payload["call_id"]))
+            control.ask(asked.call_id)
             if row.status != "paused":  # the run's stop settled the question in the inbox: ask it there again
-                store.emit(agent.name, SupervisorAsked(**{k: v for k, v in asked.payload.items() if k != "kind"}))
+                store.emit(agent.name, asked)
         controls[agent.name] = control
         if has_work:
             runnable.append(agent)

@@ -34,8 +34,9 @@ from aar.events import (
     SupervisorAsked,
     ToolCalled,
     ToolReturned,
+    Unreadable,
 )
-from aar.store import AgentRow, LeaderboardRow, PostRow, SubmissionRow
+from aar.store import AgentRow, EventRow, LeaderboardRow, PostRow, SubmissionRow
 from tui.text import clip, one_line, pgr, visible
 
 TAIL_LINES = 300
@@ -138,28 +139,12 @@ class QueueCounts:
     failed: int = 0
 
 
-@dataclass(frozen=True, slots=True)
-class Unreadable:
-    """A stored event whose payload this TUI cannot read (a newer daemon's, a damaged row)."""
-
-    kind: str
-    error: str
-
-
-@dataclass(frozen=True, slots=True)
-class Event:
-    """One stored event, its payload parsed once (by ``RunClient``) into its ``aar.events`` model."""
-
-    id: int
-    agent: str | None
-    payload: EventPayload | Unreadable
-
-
 @dataclass
 class RunUpdate:
     """One batch read from the store by ``RunClient.poll``."""
 
-    events: list[Event] = field(default_factory=list)
+    events: list[EventRow] = field(default_factory=list)
+    """New events, each payload parsed once by the store (a model, or ``Unreadable``)."""
     agents: list[AgentRow] = field(default_factory=list)
     posts: list[PostRow] = field(default_factory=list)
     post_count: int | None = None
@@ -250,7 +235,7 @@ class RunModel:
         for event in update.events:
             if isinstance(event.payload, Unreadable):
                 # An event this TUI cannot read (a newer daemon's, a damaged row) is noted, not fatal.
-                self.log.write("error", f"event {event.id} ({event.payload.kind}) unreadable: {event.payload.error}")
+                self.log.write("error", event.payload.describe(event.id))
                 changes.status = True
             else:
                 self._fold(event.agent, event.payload, changes)

@@ -16,9 +16,7 @@ import stat
 from dataclasses import dataclass
 from pathlib import Path
 
-from pydantic import ValidationError
-
-from aar.commands import Command, InvalidCommand, command_payload
+from aar.commands import Command
 from aar.config import load_config
 from aar.confined import ConfinedError, Root
 from aar.errors import AarError
@@ -28,16 +26,13 @@ from aar.events import (
     CommandApplied,
     EvalJobChanged,
     EvalScored,
-    EventPayload,
     SubmissionCreated,
-    parse_payload,
 )
 from aar.lock import holder_pid
 from aar.runs import observed_state
 from aar.runtime import RunPaths
 from aar.store import CommandRow, EventRow, InboxRow, JobRow, LeaderboardRow, MessageRow, PostRow, RunStore
-from tui.model import POSTS_KEPT, Event, QueueCounts, RunUpdate, Unreadable
-from tui.text import one_line
+from tui.model import POSTS_KEPT, QueueCounts, RunUpdate
 
 SUPERVISOR = "supervisor"
 BACKLOG_EVENTS = 3000
@@ -138,7 +133,7 @@ class RunClient:
         if posts:
             self.last_post_id = posts[-1].id
         update = RunUpdate(
-            events=parse_events(rows),
+            events=rows,
             agents=await self.store.agents(),
             posts=posts,
             post_count=await self.store.post_count() if posts else None,
@@ -158,7 +153,7 @@ class RunClient:
             update.inbox_open = await self.store.inbox_open_count()
         return update
 
-    async def _revised_posts(self, events: list[Event]) -> list[PostRow]:
+    async def _revised_posts(self, events: list[EventRow]) -> list[PostRow]:
         """Posts whose moderation or checked claims changed in ``events``, read again."""
         payloads = [e.payload for e in events]
         if any(isinstance(p, CommandApplied) and p.command in MODERATION for p in payloads):
@@ -166,13 +161,13 @@ class RunClient:
         checked = sorted({p.post_id for p in payloads if isinstance(p, ClaimChecked)})
         return await self.store.posts_by_id(checked) if checked else []
 
-    async def _with_open_approvals(self, update: RunUpdate) -> list[Event]:
+    async def _with_open_approvals(self, update: RunUpdate) -> list[EventRow]:
         """On attach, find approval requests older than the backlog for agents still waiting on one."""
         seen = {e.agent for e in update.events if isinstance(e.payload, ApprovalRequested)}
-        extra: list[Event] = []
+        extra: list[EventRow] = []
         for agent in update.agents:
             if agent.status == "waiting_approval" and agent.name not in seen:
-                recent = parse_events(await self.store.latest_events(500, agent=agent.name))
+                recent = await self.store.latest_events(500, agent=agent.name)
                 asked = [e for e in recent if isinstance(e.payload, ApprovalRequested)]
                 if asked:
                     extra.append(asked[-1])
@@ -245,10 +240,7 @@ class RunClient:
 
     async def command(self, command: Command, target: str) -> int:
         """Write a supervisor command; the daemon applies it and reports a ``command.applied`` event."""
-        try:
-            return await self.store.issue_command(command.kind, target, command_payload(command))
-        except InvalidCommand as exc:
-            raise CommandRejected(str(exc)) from None
+        return await self.store.issue_command(command, target)
 
     async def post(self, title: str, body: str, *, parent_id: int | None = None) -> int:
         """Post to the forum as the supervisor (agents read it with their forum tools)."""
@@ -257,29 +249,6 @@ class RunClient:
         return await self.store.add_post(
             SUPERVISOR, title.strip() or body.strip().splitlines()[0][:60], body, parent_id=parent_id
         )
-
-
-def parse_events(rows: list[EventRow]) -> list[Event]:
-    """Each row's payload parsed into its ``aar.events`` model, once; a payload of no known shape is kept as
-    ``Unreadable`` with the reason on one line, so the rest of the batch still shows."""
-    out: list[Event] = []
-    for row in rows:
-        payload: EventPayload | Unreadable
-        try:
-            payload = parse_payload(row.payload)
-        except ValidationError as exc:
-            payload = Unreadable(row.kind, one_line(_invalid(exc), 300))
-        out.append(Event(row.id, row.agent, payload))
-    return out
-
-
-def _invalid(exc: ValidationError) -> str:
-    """``target: Field required``: each problem by field, without pydantic's banner and links."""
-    problems = []
-    for error in exc.errors(include_url=False):
-        where = ".".join(str(part) for part in error["loc"][1:])  # the first part is the event's kind
-        problems.append(f"{where}: {error['msg']}" if where else error["msg"])
-    return "; ".join(problems)
 
 
 def _list_files(root: Path) -> list[WorkspaceFile]:

@@ -9,15 +9,15 @@ from __future__ import annotations
 import time
 from typing import Any
 
-from aar.commands import RUN_COMMANDS, RUN_TARGET, InvalidCommand, command_payload, parse_command
+from aar.commands import RUN_COMMANDS, RUN_TARGET, Command, InvalidCommand, command_payload, parse_command
 from aar.store.connection import Connection, dumps
 from aar.store.rows import CommandRow, decode
 
 
 class CommandsTable(Connection):
-    async def issue_command(self, kind: str, target: str, payload: dict[str, Any] | None = None) -> int:
-        """Record a command for the daemon; raise ``InvalidCommand`` (one line) if it does not validate."""
-        command = parse_command(kind, payload)
+    async def issue_command(self, command: Command, target: str) -> int:
+        """Record ``command`` (a model, validated when it was built) for ``target``: an agent's name, ``*`` or
+        ``@run`` (a run command always goes to ``@run``); returns its id."""
         if isinstance(command, RUN_COMMANDS):
             target = RUN_TARGET
         return await self._insert(

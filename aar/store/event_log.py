@@ -21,7 +21,7 @@ import aiosqlite
 from aar.errors import StoreError
 from aar.events import EventPayload
 from aar.store.connection import Connection
-from aar.store.rows import EventRow, decode
+from aar.store.rows import EventRow, RawEventRow
 
 EVENT_COLUMNS = "id, ts, agent, kind, payload"
 
@@ -136,7 +136,23 @@ class EventLog(Connection):
         agent: str | None = None,
         kinds: Sequence[str] | None = None,
     ) -> list[EventRow]:
-        """Events with ``id > last_id`` in id order (what a follower polls)."""
+        """Events with ``id > last_id`` in id order (what a follower polls), each payload parsed once (a model,
+        or ``Unreadable``)."""
+        sql, args = self._after(last_id, limit=limit, agent=agent, kinds=kinds)
+        return [EventRow.read(r) for r in await self._fetch(sql, args)]
+
+    async def raw_events_after(
+        self, last_id: int = 0, *, limit: int = 1000, kinds: Sequence[str] | None = None
+    ) -> list[RawEventRow]:
+        """Events after ``last_id`` with their payloads as stored (JSON text), for code that copies rows
+        without reading them; readers take ``events_after``."""
+        sql, args = self._after(last_id, limit=limit, agent=None, kinds=kinds)
+        return [RawEventRow(**dict(r)) for r in await self._fetch(sql, args)]
+
+    @staticmethod
+    def _after(
+        last_id: int, *, limit: int, agent: str | None, kinds: Sequence[str] | None
+    ) -> tuple[str, tuple[object, ...]]:
         where: list[str] = ["id > ?"]
         args: list[object] = [last_id]
         if agent is not None:
@@ -145,8 +161,7 @@ class EventLog(Connection):
         if kinds:
             where.append(f"kind IN ({','.join('?' * len(kinds))})")
             args.extend(kinds)
-        sql = f"SELECT {EVENT_COLUMNS} FROM events WHERE {' AND '.join(where)} ORDER BY id LIMIT ?"
-        return [EventRow(**decode(r)) for r in await self._fetch(sql, (*args, limit))]
+        return f"SELECT {EVENT_COLUMNS} FROM events WHERE {' AND '.join(where)} ORDER BY id LIMIT ?", (*args, limit)
 
     async def latest_events(self, n: int = 1000, *, agent: str | None = None) -> list[EventRow]:
         """The newest ``n`` events (of one agent), oldest first: what an attaching view shows."""
@@ -156,7 +171,7 @@ class EventLog(Connection):
         else:
             sql, args = f"SELECT {EVENT_COLUMNS} FROM events WHERE agent = ? ORDER BY id DESC LIMIT ?", (agent, n)
         rows = await self._fetch(sql, args)
-        return [EventRow(**decode(r)) for r in reversed(rows)]
+        return [EventRow.read(r) for r in reversed(rows)]
 
     async def last_event_id(self) -> int:
         return int(await self._scalar("SELECT COALESCE(MAX(id), 0) FROM events"))

@@ -15,10 +15,11 @@ import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from aar.events import EVENT_KINDS
 from aar.inbox import KINDS, WAITS, Clear, NewItem, derive
 from aar.store.connection import Connection
 from aar.store.event_log import EVENT_COLUMNS
-from aar.store.rows import EventRow, InboxRow, decode
+from aar.store.rows import EventRow, InboxRow
 
 CURSOR_META = "inbox_cursor"
 """Meta key: the id of the last event folded into the inbox."""
@@ -33,6 +34,13 @@ _RANKED = (
     " ELSE 'agent:' || i.agent END)"
     " ORDER BY group_rank, group_top DESC, i.agent, i.rank, i.id DESC"
 )
+_KNOWN = tuple(sorted(EVENT_KINDS))
+
+
+def _marks(values: Sequence[str]) -> str:
+    return ",".join("?" * len(values))
+
+
 _SET_CURSOR = "INSERT INTO meta (key, value) VALUES (?, ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value"
 
 
@@ -41,18 +49,20 @@ class InboxTable(Connection):
         return int(await self.get_meta(CURSOR_META, "0") or 0)
 
     async def fold_inbox_batch(self, *, limit: int = 5000) -> int:
-        """Fold the next events after the cursor (at most ``limit`` of the kinds the inbox reads) in one
-        transaction; returns how many were read."""
-        kinds = ",".join("?" * len(KINDS))
-        sql = f"SELECT {EVENT_COLUMNS} FROM events WHERE id > ? AND id <= ? AND kind IN ({kinds}) ORDER BY id LIMIT ?"
+        """Fold the next events after the cursor (at most ``limit`` of the kinds the inbox reads, and of kinds
+        this aar does not know, which it reports) in one transaction; returns how many were read."""
+        sql = (
+            f"SELECT {EVENT_COLUMNS} FROM events WHERE id > ? AND id <= ?"
+            f" AND (kind IN ({_marks(KINDS)}) OR kind NOT IN ({_marks(_KNOWN)})) ORDER BY id LIMIT ?"
+        )
         last = int(await self._scalar("SELECT COALESCE(MAX(id), 0) FROM events"))
         if last <= await self._cursor():
             return 0  # nothing new: no write transaction (the evaluator worker and the TUI write too)
         async with self._transaction():
             cursor = await self._cursor()
             top = int(await self._scalar("SELECT COALESCE(MAX(id), 0) FROM events"))
-            async with self._db.execute(sql, (cursor, top, *KINDS, limit)) as cur:
-                rows = [EventRow(**decode(r)) for r in await cur.fetchall()]
+            async with self._db.execute(sql, (cursor, top, *KINDS, *_KNOWN, limit)) as cur:
+                rows = [EventRow.read(r) for r in await cur.fetchall()]
             await self._fold(rows)
             done = rows[-1].id if len(rows) == limit else top
             if done > cursor:

@@ -8,7 +8,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict
 
 from aar.commands import Command
-from aar.events import AgentStatus
+from aar.events import AgentStatus, EventPayload, Unreadable, read_payload
 
 
 class _Row(BaseModel):
@@ -16,11 +16,34 @@ class _Row(BaseModel):
 
 
 class EventRow(_Row):
+    """One stored event, its payload parsed once as it was read: a model of ``aar.events``, or ``Unreadable``
+    (readers ``match`` on the classes and skip an unreadable one, saying so once)."""
+
     id: int
     ts: float
     agent: str | None
     kind: str
-    payload: dict[str, Any]
+    """The row's ``kind`` column (an ``Unreadable`` carries it too)."""
+    payload: EventPayload | Unreadable
+
+    @classmethod
+    def read(cls, row: Any) -> EventRow:
+        """A stored row (``id, ts, agent, kind, payload`` with the payload as its JSON text), parsed; never raises."""
+        kind = str(row["kind"])
+        return cls.model_construct(
+            id=row["id"], ts=row["ts"], agent=row["agent"], kind=kind, payload=read_payload(kind, row["payload"])
+        )
+
+
+class RawEventRow(_Row):
+    """One stored event with its payload as the JSON text on disk: only for code that copies or rebuilds rows
+    without reading them (readers take ``EventRow``)."""
+
+    id: int
+    ts: float
+    agent: str | None
+    kind: str
+    payload: str
 
 
 class AgentRow(_Row):

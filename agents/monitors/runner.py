@@ -20,14 +20,13 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 import logging
 import time
 
-from aar.commands import RUN_TARGET
+from aar.commands import RUN_TARGET, Pause, QuarantinePost, Stop
 from aar.config import MonitorConfig
 from aar.errors import AarError
-from aar.events import EventPayload, LogLevel, MonitorDecided, RunLog, parse_payload
+from aar.events import EventPayload, LogLevel, MonitorDecided, RunLog, Unreadable
 from aar.runtime import RunContext
 from agents.monitors.base import Finding, MonitorEnv, Rule, Seen
 from agents.monitors.claims import ContradictedClaims
@@ -190,14 +189,17 @@ class MonitorRunner:
                 await self.act(rule, finding)
 
     async def replay(self) -> None:
-        """Feed the log's earlier events to the rules (``replay``), so their state survives a resume."""
+        """Feed the log's earlier events to the rules (``replay``), so their state survives a resume; an
+        unreadable one is logged and skipped."""
         kinds = sorted(self._by_kind)
         last = 0
         while kinds:
             rows = await self.ctx.store.events_after(last, limit=REPLAY_PAGE, kinds=kinds)
             for row in rows:
-                payload = parse_payload(json.dumps(row.payload))
-                seen = Seen(row.agent, payload, row.ts)
+                if isinstance(row.payload, Unreadable):
+                    log.warning("monitors: skipped %s", row.payload.describe(row.id))
+                    continue
+                seen = Seen(row.agent, row.payload, row.ts)
                 for rule in self._by_kind.get(row.kind, ()):
                     with contextlib.suppress(Exception):
                         await rule.observe(seen, replay=True)
@@ -235,15 +237,12 @@ class MonitorRunner:
         why = f"monitor {config.label}: {finding.reason}"
         store = self.ctx.store
         if action == "pause":
-            await store.issue_command("pause", finding.agent, {"reason": why})
+            await store.issue_command(Pause(reason=why), finding.agent)
         elif action == "stop":
-            await store.issue_command("stop", finding.agent, {"reason": why})
-        elif action == "quarantine":
-            await store.issue_command(
-                "quarantine",
-                RUN_TARGET,
-                {"post_id": finding.post_id, "reason": finding.reason, "by": f"monitor {config.label}"},
-            )
+            await store.issue_command(Stop(reason=why), finding.agent)
+        elif action == "quarantine" and finding.post_id is not None:
+            quarantine = QuarantinePost(post_id=finding.post_id, reason=finding.reason, by=f"monitor {config.label}")
+            await store.issue_command(quarantine, RUN_TARGET)
         else:
             return
         self.ctx.commands_waiting.set()

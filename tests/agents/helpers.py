@@ -12,8 +12,11 @@ import asyncio
 import time
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Generic, TypeVar, overload
+
+from pydantic import BaseModel
 
 from aar.config import RunConfig
 from aar.runtime import RunContext, RunPaths
@@ -117,10 +120,30 @@ def factory(backend: ModelBackend) -> Callable[[str, RunConfig, RunStore], Model
     return lambda kind, config, store: backend
 
 
-async def events(store: RunStore, kind: str | None = None, agent: str | None = None) -> list[EventRow]:
+P = TypeVar("P", bound=BaseModel)
+
+
+@dataclass(frozen=True)
+class Heard(Generic[P]):
+    """One stored event of a known payload class: typed access for the tests (``e.payload.call_id``)."""
+
+    id: int
+    ts: float
+    agent: str | None
+    payload: P
+
+
+@overload
+async def events(store: RunStore, kind: None = None, agent: str | None = None) -> list[EventRow]: ...
+@overload
+async def events(store: RunStore, kind: type[P], agent: str | None = None) -> list[Heard[P]]: ...
+async def events(store: RunStore, kind: type[P] | None = None, agent: str | None = None) -> list[Any]:
+    """Every committed event (of ``agent``), or those whose payload is a ``kind``, typed."""
     await store.flush()
     rows = await store.events_after(0, limit=1_000_000, agent=agent)
-    return [r for r in rows if kind is None or r.kind == kind]
+    if kind is None:
+        return rows
+    return [Heard(r.id, r.ts, r.agent, r.payload) for r in rows if isinstance(r.payload, kind)]
 
 
 async def wait_for(check: Callable[[], Any], timeout: float = 10.0, interval: float = 0.02) -> Any:

@@ -6,6 +6,7 @@ from typing import Any
 
 import pytest
 
+from aar.events import RunLog
 from aar.store import RunStore
 from agents.anthropic_backend import DROPPED_NOTE
 from agents.backend import Usage
@@ -70,7 +71,7 @@ async def test_compact_summarises_on_the_cached_prefix_and_counts_the_cost(
     assert (row.input_tokens, row.output_tokens, row.cache_read_tokens, row.cache_write_tokens) == (10, 120, 5000, 30)
     assert row.cost_usd == pytest.approx((10 * 3 + 120 * 15 + 5000 * 0.3 + 30 * 3.75) / 1e6, abs=1e-12)
     await store.flush()
-    notes = [e.payload["message"] for e in await store.latest_events(agent="agent-1") if e.kind == "log"]
+    notes = [e.payload.message for e in await store.latest_events(agent="agent-1") if isinstance(e.payload, RunLog)]
     assert any(f"transcript compacted: {len(messages)} messages" in n for n in notes)
 
     # The compacted transcript is a valid request of its own.

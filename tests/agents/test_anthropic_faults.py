@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 
+from aar.events import RunLog
 from aar.store import RunStore
 from agents.claude.errors import ContextOverflow, ModelCallFailed
 from agents.claude.stream import INVALID_INPUT_KEY
@@ -42,7 +43,7 @@ async def test_rate_limit_and_overload_storm_recovers_within_max_retries(
     assert len(fake_api.requests) == 6
     assert len({r.body for r in fake_api.requests}) == 1, "every retry sends the same request"
     await store.flush()
-    notes = [e.payload["message"] for e in await store.latest_events(agent="agent-1") if e.kind == "log"]
+    notes = [e.payload.message for e in await store.latest_events(agent="agent-1") if isinstance(e.payload, RunLog)]
     assert len(notes) == 5
     assert "429 rate_limit_error" in notes[0] and "retry 1/5" in notes[0]
     assert "529 overloaded_error" in notes[1]
@@ -115,7 +116,7 @@ async def test_invalid_tool_json_is_kept_for_a_tool_error_and_the_session_goes_o
     # The block goes back to the API as a valid tool_use (its input is an object) with the raw text visible.
     assert fake_api.bodies()[1]["messages"][1]["content"][1]["input"] == {INVALID_INPUT_KEY: '{"command": ls -la}'}
     await store.flush()
-    notes = [e.payload["message"] for e in await store.latest_events(agent="agent-1") if e.kind == "log"]
+    notes = [e.payload.message for e in await store.latest_events(agent="agent-1") if isinstance(e.payload, RunLog)]
     assert any("invalid JSON tool input" in n and bad["id"] in n for n in notes)
 
 

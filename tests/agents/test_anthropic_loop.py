@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 
 from aar.config import RunConfig
+from aar.events import AgentStepCompleted, RunLog
 from aar.runtime import RunContext, RunPaths
 from aar.store import RunStore
 from agents.team import run_team
@@ -65,7 +66,9 @@ async def test_claude_agent_session_through_the_loop(
     )
     expected = (1000 * 3 + 190 * 15 + 3390 * 3.75 + 9500 * 0.3) / 1e6
     assert agent.cost_usd == pytest.approx(expected, abs=1e-12)
-    assert sum(e.payload["cost_usd"] for e in events if e.kind == "agent.step") == pytest.approx(expected, abs=1e-12)
+    assert sum(e.payload.cost_usd for e in events if isinstance(e.payload, AgentStepCompleted)) == pytest.approx(
+        expected, abs=1e-12
+    )
 
     # The dropped stream left nothing behind: one post, with the complete body, and no half tool call.
     assert [(p.title, p.body) for p in posts] == [("Claim: confidence loss", "aux_weight sweep 0.25..1")]
@@ -93,7 +96,7 @@ async def test_claude_agent_session_through_the_loop(
         assert after[after.index(b'],"model"') :] == before[end:]
 
     # The retries are on record for the supervisor; the key is nowhere in the store.
-    notes = [e.payload["message"] for e in events if e.kind == "log"]
+    notes = [e.payload.message for e in events if isinstance(e.payload, RunLog)]
     assert any("429 rate_limit_error" in n for n in notes) and any("stream dropped" in n for n in notes)
     stored = b"".join(p.read_bytes() for p in paths.root.rglob("*") if p.is_file())
     assert b"aux_weight sweep" in stored and API_KEY.encode() not in stored

@@ -4,13 +4,19 @@ the answer arrives as a message before its next model call, and a resumed run st
 from __future__ import annotations
 
 import asyncio
+import logging
 from pathlib import Path
 from typing import Any
 
+import pytest
+
+from aar.commands import Answer, Resume
+from aar.events import SupervisorAsked
 from aar.inbox import catch_up
 from agents.backend import ModelRequest
 from agents.team import run_team
-from tests.agents.helpers import Playbook, config, events, factory, run_context, text, tool, turns_of, wait_for
+from tests.agents.helpers import Heard, Playbook, config, events, factory, run_context, text, tool, turns_of, wait_for
+from tests.unreadable import REASONS, unreadable_rows
 
 QUESTION = "Is reading the public feedback split allowed?"
 
@@ -32,8 +38,8 @@ async def test_ask_pauses_the_agent_until_the_answer_reaches_its_next_model_call
     async with run_context(tmp_path, config(team={"count": 2})) as ctx:
         task = asyncio.create_task(run_team(ctx, backend_factory=factory(backend)))
         try:
-            asked = await wait_for(lambda: events(ctx.store, "agent.ask", agent="agent-1"))
-            assert asked[0].payload == {"kind": "agent.ask", "step": 2, "question": QUESTION, "call_id": "ask-1"}
+            asked = await wait_for(lambda: events(ctx.store, SupervisorAsked, agent="agent-1"))
+            assert asked[0].payload == SupervisorAsked(step=2, question=QUESTION, call_id="ask-1")
             await wait_for(lambda: _status(ctx, "agent-1", "paused"))
             await catch_up(ctx.store)
             (item,) = [i for i in await ctx.store.inbox() if i.kind == "ask"]
@@ -44,8 +50,8 @@ async def test_ask_pauses_the_agent_until_the_answer_reaches_its_next_model_call
             assert len(backend.of("agent-1")) == held, "an agent waiting for an answer makes no model call"
             assert len(backend.of("agent-2")) > others, "the others go on"
 
-            wrong = await ctx.store.issue_command("answer", "agent-1", {"call_id": "nope", "text": "x"})
-            ok = await ctx.store.issue_command("answer", "agent-1", {"call_id": "ask-1", "text": "Yes, feedback only."})
+            wrong = await ctx.store.issue_command(Answer(call_id="nope", text="x"), "agent-1")
+            ok = await ctx.store.issue_command(Answer(call_id="ask-1", text="Yes, feedback only."), "agent-1")
             request = await wait_for(lambda: _answered(backend, "Yes, feedback only."), timeout=2)
             commands = {c.id: c for c in await ctx.store.commands()}
             assert commands[wrong].status == "rejected" and "not waiting on question nope" in commands[wrong].effect
@@ -83,7 +89,7 @@ async def test_a_resumed_run_keeps_waiting_and_a_resume_command_waives_the_quest
             await catch_up(ctx.store)
             (item,) = await ctx.store.inbox()
             assert item.kind == "ask" and item.call_id == "ask-1", "the question is open in the inbox again"
-            cid = await ctx.store.issue_command("resume", "agent-1")
+            cid = await ctx.store.issue_command(Resume(), "agent-1")
             await wait_for(lambda: again.of("agent-1"), timeout=2)
             effect = next(c.effect for c in await ctx.store.commands() if c.id == cid)
             assert effect == "goes on without an answer to its question"
@@ -125,3 +131,39 @@ def test_a_scripted_researcher_told_to_ask_asks_once_then_follows_the_answer() -
     board = after + step(3, "leaderboard", {}, "no scores yet")
     claim = researcher.decide(read(board))
     assert claim.tool == "forum_post" and claim.input["title"].startswith("Claim: filtering"), "the answer picks it"
+
+
+async def test_a_resumed_run_skips_unreadable_questions_once_and_waits_on_the_last_good_one(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    backend = Playbook(asker, delay_s=0.02)
+    async with run_context(tmp_path, config(team={"count": 1})) as ctx:
+        task = asyncio.create_task(run_team(ctx, backend_factory=factory(backend)))
+        await wait_for(lambda: _status(ctx, "agent-1", "paused"))
+        ctx.stop.set()
+        await asyncio.wait_for(task, 10)
+        # Questions after the good one that no aar can read: the resumed agent must not take them for its own.
+        ctx.store.emit_raw(unreadable_rows("agent.ask"))
+        await ctx.store.flush()
+        ctx.stop.clear()
+        again = Playbook(asker, delay_s=0.02)
+        with caplog.at_level(logging.WARNING, logger="aar.agents.team"):
+            task = asyncio.create_task(run_team(ctx, backend_factory=factory(again)))
+            try:
+                asked = await wait_for(lambda: _asked(ctx, times=2))
+                assert asked[-1].payload == SupervisorAsked(step=2, question=QUESTION, call_id="ask-1"), "asked again"
+                cid = await ctx.store.issue_command(Answer(call_id="ask-1", text="Yes."), "agent-1")
+                await wait_for(lambda: _answered(again, "Answer to your question (ask-1): Yes."), timeout=5)
+                [row] = [c for c in await ctx.store.commands() if c.id == cid]
+                assert row.status == "applied", row.effect
+            finally:
+                ctx.stop.set()
+                await asyncio.wait_for(task, 10)
+    skipped = [r.getMessage() for r in caplog.records if "skipped" in r.getMessage()]
+    # Resume reads only agent.ask rows: the unknown kind is not one, the other two are, each logged once.
+    assert len(skipped) == 2 and REASONS[0] in skipped[0] and REASONS[2] in skipped[1], skipped
+
+
+async def _asked(ctx: Any, *, times: int) -> list[Heard[SupervisorAsked]] | None:
+    asked = await events(ctx.store, SupervisorAsked, agent="agent-1")
+    return asked if len(asked) >= times else None

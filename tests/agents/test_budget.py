@@ -6,31 +6,34 @@ import asyncio
 from pathlib import Path
 from typing import Any
 
+from aar.events import BudgetExceeded
 from agents.backend import ModelRequest, Usage
 from agents.team import run_team
-from tests.agents.helpers import Playbook, config, events, factory, run_context, tool, turns_of
+from tests.agents.helpers import Heard, Playbook, config, events, factory, run_context, tool, turns_of
 
 
 def reader(request: ModelRequest) -> list[dict[str, Any]]:
     return [tool("forum_read", f"r{turns_of(request)}")]
 
 
-async def run_until_done(tmp_path: Path, backend: Playbook, **sections: Any) -> tuple[dict[str, Any], list[Any]]:
+async def run_until_done(
+    tmp_path: Path, backend: Playbook, **sections: Any
+) -> tuple[dict[str, Any], list[Heard[BudgetExceeded]]]:
     async with run_context(tmp_path, config(**sections)) as ctx:
         await asyncio.wait_for(run_team(ctx, backend_factory=factory(backend)), 20)
         agents = {a.name: a for a in await ctx.store.agents()}
-        exceeded = await events(ctx.store, "budget.exceeded")
+        exceeded = await events(ctx.store, BudgetExceeded)
         # A resumed run does not run an agent that is out of budget, nor report it twice.
         await run_team(ctx, backend_factory=factory(backend))
-        assert len(await events(ctx.store, "budget.exceeded")) == len(exceeded)
-    return agents, [e.payload | {"agent": e.agent} for e in exceeded]
+        assert len(await events(ctx.store, BudgetExceeded)) == len(exceeded)
+    return agents, exceeded
 
 
 async def test_token_budget(tmp_path: Path) -> None:
     backend = Playbook(reader, usage=Usage(input_tokens=80, output_tokens=10, cache_read_tokens=20))
     agents, exceeded = await run_until_done(tmp_path, backend, team={"budget": {"tokens": 250}})
     assert agents["agent-1"].status == "out_of_budget" and agents["agent-1"].steps == 3
-    assert exceeded == [{"kind": "budget.exceeded", "limit": "tokens", "used": 330, "cap": 250, "agent": "agent-1"}]
+    assert [(e.agent, e.payload) for e in exceeded] == [("agent-1", BudgetExceeded(limit="tokens", used=330, cap=250))]
     assert len(backend.requests) == 3
 
 
@@ -38,13 +41,13 @@ async def test_dollar_budget(tmp_path: Path) -> None:
     backend = Playbook(reader, cost_usd=0.4)
     agents, exceeded = await run_until_done(tmp_path, backend, team={"budget": {"dollars": 1.0}})
     assert agents["agent-1"].status == "out_of_budget" and agents["agent-1"].steps == 3
-    assert exceeded[0]["limit"] == "dollars" and exceeded[0]["used"] == 1.2
+    assert exceeded[0].payload.limit == "dollars" and exceeded[0].payload.used == 1.2
 
 
 async def test_step_limit_finishes_the_agent(tmp_path: Path) -> None:
     agents, exceeded = await run_until_done(tmp_path, Playbook(reader), run={"max_steps": 4})
     assert agents["agent-1"].status == "finished" and agents["agent-1"].steps == 4
-    assert exceeded[0]["limit"] == "steps"
+    assert exceeded[0].payload.limit == "steps"
 
 
 async def test_wall_clock_budget_stops_a_long_command(tmp_path: Path) -> None:
@@ -55,7 +58,7 @@ async def test_wall_clock_budget_stops_a_long_command(tmp_path: Path) -> None:
     agents, exceeded = await run_until_done(tmp_path, Playbook(sleeper), team={"budget": {"wall_clock_s": 0.8}})
     assert asyncio.get_running_loop().time() - started < 8
     assert agents["agent-1"].status == "out_of_budget" and agents["agent-1"].steps == 1, "the killed step is kept"
-    assert exceeded[0]["limit"] == "wall_clock" and exceeded[0]["cap"] == 0.8
+    assert exceeded[0].payload.limit == "wall_clock" and exceeded[0].payload.cap == 0.8
 
 
 async def test_the_run_wide_dollar_cap_stops_every_agent(tmp_path: Path) -> None:
@@ -64,4 +67,4 @@ async def test_the_run_wide_dollar_cap_stops_every_agent(tmp_path: Path) -> None
     assert {a.status for a in agents.values()} == {"out_of_budget"}
     spent = sum(a.cost_usd for a in agents.values())
     assert 2.0 <= spent <= 2.0 + 3 * 0.5, "at most the steps in flight when the cap was reached"
-    assert {e["limit"] for e in exceeded} == {"run_dollars"} and {e["agent"] for e in exceeded} == set(agents)
+    assert {e.payload.limit for e in exceeded} == {"run_dollars"} and {e.agent for e in exceeded} == set(agents)

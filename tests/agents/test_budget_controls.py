@@ -10,6 +10,7 @@ from typing import Any
 from aar.commands import Budget
 from aar.config import BudgetConfig
 from aar.config.models import AgentConfig
+from aar.events import BudgetChanged, BudgetExceeded, BudgetWarned, CommandApplied
 from aar.report import build_report, render_markdown
 from agents.backend import ModelRequest
 from agents.budget_desk import BudgetDesk, BudgetRefused
@@ -25,13 +26,11 @@ async def _effect(ctx: Any, command_id: int) -> tuple[str, str]:
     """The outcome the daemon reported (``command.applied``), which the commands table holds too."""
 
     async def done() -> Any:
-        return next(
-            (e for e in await events(ctx.store, "command.applied") if e.payload["command_id"] == command_id), None
-        )
+        return next((e for e in await events(ctx.store, CommandApplied) if e.payload.command_id == command_id), None)
 
     event = await wait_for(done, timeout=3)
     row = next(c for c in await ctx.store.commands() if c.id == command_id)
-    assert (row.status, row.effect) == (event.payload["status"], event.payload["effect"])
+    assert (row.status, row.effect) == (event.payload.status, event.payload.effect)
     return row.status, row.effect
 
 
@@ -40,18 +39,18 @@ async def test_raising_a_dollar_budget_lets_the_agent_spend_more(tmp_path: Path)
     cfg = config(team={"count": 1, "budget": {"dollars": 1.0}})
     async with run_context(tmp_path, cfg) as ctx:
         await ctx.store.register_agent("agent-1", backend="scripted", model="m")
-        cid = await ctx.store.issue_command("budget", "agent-1", {"resource": "dollars", "amount": 0.5})
+        cid = await ctx.store.issue_command(Budget(resource="dollars", amount=0.5), "agent-1")
         await asyncio.wait_for(run_team(ctx, backend_factory=factory(backend)), 10)
         assert await _effect(ctx, cid) == ("applied", "dollars budget raised $1.00 → $1.50")
         agent = await ctx.store.agent("agent-1")
         assert agent is not None and agent.status == "out_of_budget"
         assert agent.cost_usd == 1.5 and agent.steps == 6, "six steps of $0.25 under the raised budget"
-        changed = await events(ctx.store, "budget.changed")
-        assert [(e.agent, e.payload["delta"], e.payload["budget"]) for e in changed] == [("agent-1", 0.5, 1.5)]
-        warnings = [(e.payload["used"], e.payload["cap"]) for e in await events(ctx.store, "budget.warning")]
+        changed = await events(ctx.store, BudgetChanged)
+        assert [(e.agent, e.payload.delta, e.payload.budget) for e in changed] == [("agent-1", 0.5, 1.5)]
+        warnings = [(e.payload.used, e.payload.cap) for e in await events(ctx.store, BudgetWarned)]
         assert warnings == [(1.25, 1.5)], "warned once, at 80% of the budget in force"
-        exceeded = await events(ctx.store, "budget.exceeded")
-        assert [(e.payload["used"], e.payload["cap"]) for e in exceeded] == [(1.5, 1.5)]
+        exceeded = await events(ctx.store, BudgetExceeded)
+        assert [(e.payload.used, e.payload.cap) for e in exceeded] == [(1.5, 1.5)]
 
 
 async def test_raise_lower_move_and_pool_checked_and_applied_once(tmp_path: Path) -> None:
@@ -72,7 +71,7 @@ async def test_raise_lower_move_and_pool_checked_and_applied_once(tmp_path: Path
 
         async def apply(target: str, **fields: Any) -> str:
             command = Budget(**fields)
-            cid = await store.issue_command("budget", target, fields)
+            cid = await store.issue_command(command, target)
             return await desk.apply(cid, command, target)
 
         assert await desk.pool_left() == 5.0
@@ -125,7 +124,7 @@ async def test_a_budget_command_left_pending_by_a_dead_daemon_applies_once_on_re
         ctx.stop.set()
         await asyncio.wait_for(task, 10)
         # Written while no daemon runs (as after a kill -9 between the command and its apply).
-        cid = await ctx.store.issue_command("budget", "agent-1", {"resource": "tokens", "amount": 5000})
+        cid = await ctx.store.issue_command(Budget(resource="tokens", amount=5000), "agent-1")
         for _ in range(2):  # two daemons in a row: the first applies it, the second must not again
             ctx.stop.clear()
             task = asyncio.create_task(run_team(ctx, backend_factory=factory(backend)))
@@ -134,7 +133,7 @@ async def test_a_budget_command_left_pending_by_a_dead_daemon_applies_once_on_re
             await asyncio.wait_for(task, 10)
         assert await _effect(ctx, cid) == ("applied", "tokens budget raised 100,000 tokens → 105,000 tokens")
         assert [(c.command_id, c.delta) for c in await ctx.store.budget_changes()] == [(cid, 5000.0)]
-        applied = [e for e in await events(ctx.store, "command.applied") if e.payload["command_id"] == cid]
+        applied = [e for e in await events(ctx.store, CommandApplied) if e.payload.command_id == cid]
         assert len(applied) == 1
 
 
@@ -152,17 +151,17 @@ async def test_raising_the_budget_of_an_agent_that_ran_out_starts_it_again(tmp_p
                 return row is not None and row.status == "out_of_budget"
 
             await wait_for(lambda: out("ann"))
-            lower = await ctx.store.issue_command("budget", "ann", {"resource": "dollars", "amount": -0.25})
+            lower = await ctx.store.issue_command(Budget(resource="dollars", amount=-0.25), "ann")
             assert await _effect(ctx, lower) == (
                 "applied",
                 "dollars budget lowered $0.50 → $0.25; ann is still out of budget (dollar budget reached: 0.5 of 0.25)",
             )
-            raised = await ctx.store.issue_command("budget", "ann", {"resource": "dollars", "amount": 0.75})
+            raised = await ctx.store.issue_command(Budget(resource="dollars", amount=0.75), "ann")
             assert await _effect(ctx, raised) == ("applied", "dollars budget raised $0.25 → $1.00; ann goes on")
             await wait_for(lambda: out("ann"))
             ann = await ctx.store.agent("ann")
             assert ann is not None and ann.steps == 4 and ann.cost_usd == 1.0
-            exceeded = [e.payload["cap"] for e in await events(ctx.store, "budget.exceeded", agent="ann")]
+            exceeded = [e.payload.cap for e in await events(ctx.store, BudgetExceeded, agent="ann")]
             assert exceeded == [0.5, 1.0], "each overrun is reported once"
         finally:
             ctx.stop.set()

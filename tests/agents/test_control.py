@@ -11,7 +11,22 @@ from typing import Any
 
 import pytest
 
-from aar.commands import InvalidCommand
+from aar.commands import (
+    ApprovalOff,
+    ApprovalOn,
+    Approve,
+    Command,
+    Deny,
+    Interrupt,
+    InvalidCommand,
+    Pause,
+    Redirect,
+    Resume,
+    Stop,
+    StopRun,
+    parse_command,
+)
+from aar.events import ApprovalRequested, CommandApplied, SandboxExited, SandboxLifecycle, ToolCalled, ToolReturned
 from aar.runtime import RunContext
 from agents.backend import ModelRequest
 from agents.team import run_team
@@ -51,25 +66,23 @@ async def team(tmp_path: Path, **sections: Any) -> AsyncIterator[tuple[RunContex
             await asyncio.wait_for(task, 10)
 
 
-async def command(ctx: RunContext, kind: str, target: str, **payload: Any) -> tuple[int, float]:
+async def command(ctx: RunContext, command: Command, target: str) -> tuple[int, float]:
     issued = time.time()
-    return await ctx.store.issue_command(kind, target, payload), issued
+    return await ctx.store.issue_command(command, target), issued
 
 
 async def applied(ctx: RunContext, command_id: int) -> dict[str, Any]:
     """The command.applied event of ``command_id``; asserts it came within a second."""
 
     async def find() -> Any:
-        return next(
-            (e for e in await events(ctx.store, "command.applied") if e.payload["command_id"] == command_id), None
-        )
+        return next((e for e in await events(ctx.store, CommandApplied) if e.payload.command_id == command_id), None)
 
     event = await wait_for(find, timeout=5)
     row = next(c for c in await ctx.store.commands() if c.id == command_id)
     assert row.applied_ts is not None and row.applied_ts - row.ts < LATENCY_S
     assert event.ts - row.ts < LATENCY_S
-    assert event.payload["status"] == row.status, "the event and the commands table agree on the outcome"
-    return {"status": row.status, "effect": row.effect, "target": event.payload["target"]}
+    assert event.payload.status == row.status, "the event and the commands table agree on the outcome"
+    return {"status": row.status, "effect": row.effect, "target": event.payload.target}
 
 
 async def status_of(ctx: RunContext, agent: str) -> str:
@@ -84,7 +97,7 @@ async def has_status(ctx: RunContext, agent: str, status: str) -> bool:
 async def test_pause_holds_an_agent_after_its_step_and_resume_lets_it_go(tmp_path: Path) -> None:
     async with team(tmp_path) as (ctx, backend, _):
         await wait_for(lambda: len(backend.of("agent-2")) >= 3)
-        cid, issued = await command(ctx, "pause", "agent-2")
+        cid, issued = await command(ctx, Pause(), "agent-2")
         assert (await applied(ctx, cid))["effect"] == "pauses after the step in flight"
         await wait_for(lambda: has_status(ctx, "agent-2", "paused"), timeout=LATENCY_S)
         assert time.time() - issued < LATENCY_S
@@ -92,7 +105,7 @@ async def test_pause_holds_an_agent_after_its_step_and_resume_lets_it_go(tmp_pat
         others = len(backend.of("agent-1"))
         await asyncio.sleep(0.4)
         assert len(backend.of("agent-2")) == held, "a paused agent makes no model call"
-        cid, _ = await command(ctx, "resume", "agent-2")
+        cid, _ = await command(ctx, Resume(), "agent-2")
         assert (await applied(ctx, cid))["effect"] == "resumed"
         await wait_for(lambda: len(backend.of("agent-2")) > held, timeout=LATENCY_S)
         assert len(backend.of("agent-1")) >= others
@@ -101,7 +114,7 @@ async def test_pause_holds_an_agent_after_its_step_and_resume_lets_it_go(tmp_pat
 async def test_redirect_and_broadcast_reach_the_next_model_call(tmp_path: Path) -> None:
     async with team(tmp_path) as (ctx, backend, _):
         await wait_for(lambda: len(backend.of("agent-2")) >= 2)
-        cid, _ = await command(ctx, "redirect", "agent-2", text="Try bootstrapping next.")
+        cid, _ = await command(ctx, Redirect(text="Try bootstrapping next."), "agent-2")
         assert (await applied(ctx, cid))["effect"] == "reads it before its next model call"
         marker = f"[Supervisor message, command #{cid}] Try bootstrapping next."
 
@@ -113,13 +126,13 @@ async def test_redirect_and_broadcast_reach_the_next_model_call(tmp_path: Path) 
         assert last[0]["type"] == "tool_result" and last[-1] == {"type": "text", "text": marker}, (
             "merged after the tool results"
         )
-        bid, _ = await command(ctx, "redirect", "*", text="Everyone: post your results.")
+        bid, _ = await command(ctx, Redirect(text="Everyone: post your results."), "*")
         effect = (await applied(ctx, bid))["effect"]
         assert "agent-1: reads it" in effect and "agent-2: reads it" in effect
         shout = f"[Supervisor message, command #{bid}]"
         await wait_for(lambda: got("agent-2", shout), timeout=LATENCY_S)
         # agent-1 is in a 30 s sleep: the message waits for its next call, which an interrupt brings forward.
-        iid, _ = await command(ctx, "interrupt", "agent-1")
+        iid, _ = await command(ctx, Interrupt(), "agent-1")
         await applied(ctx, iid)
         await wait_for(lambda: got("agent-1", shout), timeout=LATENCY_S)
         rows = await ctx.store.transcript("agent-2")
@@ -131,75 +144,73 @@ async def test_interrupt_kills_the_running_command(tmp_path: Path) -> None:
         await wait_for(lambda: has_status(ctx, "agent-1", "running_tool"))
         await wait_for(lambda: _started(ctx))
         await asyncio.sleep(0.3)  # from the sandbox's start to the command's process
-        cid, issued = await command(ctx, "interrupt", "agent-1")
+        cid, issued = await command(ctx, Interrupt(), "agent-1")
         assert (await applied(ctx, cid))["effect"] == "killed the running sandbox command"
-        exited = await wait_for(lambda: events(ctx.store, "sandbox.exit"), timeout=LATENCY_S)
-        assert exited[0].payload["killed"] is True and exited[0].ts - issued < LATENCY_S
+        exited = await wait_for(lambda: events(ctx.store, SandboxExited), timeout=LATENCY_S)
+        assert exited[0].payload.killed is True and exited[0].ts - issued < LATENCY_S
         request = await wait_for(lambda: len(backend.of("agent-1")) >= 3 and backend.of("agent-1")[2])
         result = last_results(request)[0]
         assert result["is_error"] is True and "the supervisor interrupted it" in result["content"]
-        cid, _ = await command(ctx, "interrupt", "agent-1")
+        cid, _ = await command(ctx, Interrupt(), "agent-1")
         assert (await applied(ctx, cid))["effect"] == "no sandbox command was running"
 
 
 async def _started(ctx: RunContext) -> bool:
     """True once agent-1's sleep is running (its sandbox was started and the call made)."""
-    calls = await events(ctx.store, "tool.call", agent="agent-1")
-    return any(e.payload["call_id"] == "sleep-1" for e in calls) and bool(await events(ctx.store, "sandbox.lifecycle"))
+    calls = await events(ctx.store, ToolCalled, agent="agent-1")
+    return any(e.payload.call_id == "sleep-1" for e in calls) and bool(await events(ctx.store, SandboxLifecycle))
 
 
 async def test_approval_mode_holds_tool_calls_for_approve_and_deny(tmp_path: Path) -> None:
     async with team(tmp_path) as (ctx, backend, _):
-        cid, _ = await command(ctx, "approval_on", "agent-2")
+        cid, _ = await command(ctx, ApprovalOn(), "agent-2")
         assert (await applied(ctx, cid))["effect"] == "tool calls now wait for approve / deny"
-        asked = await wait_for(
-            lambda: events(ctx.store, "approval.requested", agent="agent-2"), timeout=LATENCY_S + 0.5
-        )
-        first = asked[0].payload["call_id"]
+        asked = await wait_for(lambda: events(ctx.store, ApprovalRequested, agent="agent-2"), timeout=LATENCY_S + 0.5)
+        first = asked[0].payload.call_id
         assert await status_of(ctx, "agent-2") == "waiting_approval"
         assert (await ctx.store.agent("agent-2")).approval is True  # type: ignore[union-attr]
         held = len(backend.of("agent-2"))
         await asyncio.sleep(0.3)
         assert len(backend.of("agent-2")) == held, "nothing runs while the call waits"
 
-        aid, _ = await command(ctx, "approve", "agent-2", call_id=first)
+        aid, _ = await command(ctx, Approve(call_id=first), "agent-2")
         assert (await applied(ctx, aid))["effect"] == f"approved {first}"
         second = await wait_for(lambda: _asked_after(ctx, first), timeout=LATENCY_S)
-        did, _ = await command(ctx, "deny", "agent-2", call_id=second, reason="read the leaderboard instead")
+        did, _ = await command(ctx, Deny(call_id=second, reason="read the leaderboard instead"), "agent-2")
         assert (await applied(ctx, did))["effect"] == f"denied {second}"
         await wait_for(lambda: _result(ctx, second), timeout=LATENCY_S)
-        results = {e.payload["call_id"]: e.payload for e in await events(ctx.store, "tool.result", agent="agent-2")}
-        assert results[first]["ok"] is True
+        results = {e.payload.call_id: e.payload for e in await events(ctx.store, ToolReturned, agent="agent-2")}
+        assert results[first].ok is True
         assert (
-            results[second]["ok"] is False
-            and results[second]["output"] == "not run: denied by the supervisor: read the leaderboard instead"
+            results[second].ok is False
+            and results[second].output == "not run: denied by the supervisor: read the leaderboard instead"
         )
 
         third = await wait_for(lambda: _asked_after(ctx, second), timeout=LATENCY_S)
-        oid, _ = await command(ctx, "approval_off", "agent-2")
+        oid, _ = await command(ctx, ApprovalOff(), "agent-2")
         assert "released 1 waiting tool call(s)" in (await applied(ctx, oid))["effect"]
         await wait_for(lambda: _result(ctx, third), timeout=LATENCY_S)
 
 
 async def _asked_after(ctx: RunContext, call_id: str) -> str | None:
-    asked = [e.payload["call_id"] for e in await events(ctx.store, "approval.requested", agent="agent-2")]
+    asked = [e.payload.call_id for e in await events(ctx.store, ApprovalRequested, agent="agent-2")]
     return asked[asked.index(call_id) + 1] if call_id in asked[:-1] else None
 
 
 async def _result(ctx: RunContext, call_id: str) -> bool:
-    return any(e.payload["call_id"] == call_id for e in await events(ctx.store, "tool.result"))
+    return any(e.payload.call_id == call_id for e in await events(ctx.store, ToolReturned))
 
 
 async def test_stop_ends_one_agent_and_stop_run_ends_the_team_and_resume_respects_both(tmp_path: Path) -> None:
     async with team(tmp_path) as (ctx, backend, task):
         await wait_for(lambda: has_status(ctx, "agent-1", "running_tool"))
-        cid, issued = await command(ctx, "stop", "agent-1")
+        cid, issued = await command(ctx, Stop(), "agent-1")
         assert (await applied(ctx, cid))["effect"].startswith("stops after the step in flight")
         await wait_for(lambda: has_status(ctx, "agent-1", "stopped"), timeout=LATENCY_S)
         assert time.time() - issued < LATENCY_S
         count = len(backend.of("agent-2"))
         await wait_for(lambda: len(backend.of("agent-2")) > count)
-        rid, issued = await command(ctx, "stop_run", "@run")
+        rid, issued = await command(ctx, StopRun(), "@run")
         assert (await applied(ctx, rid))["effect"] == "the run stops after every agent's step in flight"
         await asyncio.wait_for(task, LATENCY_S)
         assert ctx.stop.is_set() and await status_of(ctx, "agent-2") == "stopped"
@@ -216,8 +227,8 @@ async def test_stop_ends_one_agent_and_stop_run_ends_the_team_and_resume_respect
 
 async def test_commands_that_cannot_apply_are_rejected_with_a_reason(tmp_path: Path) -> None:
     async with team(tmp_path) as (ctx, _, _):
-        nobody, _ = await command(ctx, "pause", "agent-9")
-        stray, _ = await command(ctx, "approve", "agent-1", call_id="toolu_nope")
+        nobody, _ = await command(ctx, Pause(), "agent-9")
+        stray, _ = await command(ctx, Approve(call_id="toolu_nope"), "agent-1")
         for cid, words in (
             (nobody, "no agent named 'agent-9'"),
             (stray, "no tool call toolu_nope is waiting"),
@@ -231,9 +242,9 @@ async def test_a_malformed_command_is_refused_at_the_store_and_one_written_by_ha
 ) -> None:
     async with team(tmp_path) as (ctx, _, task):
         with pytest.raises(InvalidCommand, match=r"^redirect: 'text' must not be empty$"):
-            await ctx.store.issue_command("redirect", "agent-1", {"text": "  "})
+            parse_command("redirect", {"text": "  "})
         with pytest.raises(InvalidCommand, match=r"^unknown command 'explode'"):
-            await ctx.store.issue_command("explode", "agent-1")
+            parse_command("explode")
         # Rows that bypass the store's check: an unknown kind, a missing field, an extra field, broken JSON.
         raw = [("explode", "{}"), ("approve", "{}"), ("pause", '{"now": true}'), ("pause", "{not json")]
         ids = []
@@ -251,7 +262,7 @@ async def test_a_malformed_command_is_refused_at_the_store_and_one_written_by_ha
         assert "pause: takes no 'now'" in effects[2]["effect"]
         assert "payload is not JSON" in effects[3]["effect"]
         assert all("\n" not in e["effect"] for e in effects)
-        ok, _ = await command(ctx, "pause", "agent-1")
+        ok, _ = await command(ctx, Pause(), "agent-1")
         assert (await applied(ctx, ok))["status"] == "applied", "the daemon goes on after malformed rows"
         assert not task.done()
 
@@ -262,7 +273,7 @@ async def test_team_approval_starts_agents_waiting_and_a_stop_answers_the_waitin
         task = asyncio.create_task(run_team(ctx, backend_factory=factory(backend)))
         await wait_for(lambda: has_status(ctx, "agent-1", "waiting_approval"))
         assert (await ctx.store.agent("agent-1")).approval is True  # type: ignore[union-attr]
-        cid, _ = await command(ctx, "stop_run", "@run")
+        cid, _ = await command(ctx, StopRun(), "@run")
         await applied(ctx, cid)
         await asyncio.wait_for(task, LATENCY_S)
         rows = await ctx.store.transcript("agent-1")
@@ -277,7 +288,7 @@ async def test_a_redirect_applied_by_a_daemon_that_died_is_read_after_resume_onc
     backend = Playbook(lambda r: [tool("forum_read", f"r{turns_of(r)}")])
     async with run_context(tmp_path, config(run={"max_steps": 1})) as ctx:
         await ctx.store.register_agent("agent-1", backend="scripted", model="m")
-        cid, _ = await command(ctx, "redirect", "*", text="Read the forum first.")
+        cid, _ = await command(ctx, Redirect(text="Read the forum first."), "*")
         # The dead daemon's poller took the command; its agent never read it.
         await CommandPoller(ctx.store, {"agent-1": AgentControl("agent-1")}, ctx.stop).poll_once()
         assert (await applied(ctx, cid))["status"] == "applied"

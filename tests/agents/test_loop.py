@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+from aar.events import AgentStatusChanged, AgentStepCompleted, ErrorRaised, ModelText, SandboxExited, SandboxOutput
 from agents.agent_state import AgentControl
 from agents.backend import ModelRequest, ModelResponse, Usage
 from agents.loop import CONTINUE_TEXT
@@ -32,11 +33,11 @@ async def test_each_step_is_persisted_whole_with_counters_and_events(tmp_path: P
         agent = await store.agent("agent-1")
         rows = await store.transcript("agent-1")
         kinds = [e.kind for e in await events(store, agent="agent-1")]
-        out = await events(store, "sandbox.output")
-        exits = await events(store, "sandbox.exit")
-        texts = await events(store, "model.text")
-        steps = await events(store, "agent.step")
-        statuses = [e.payload["status"] for e in await events(store, "agent.status")]
+        out = await events(store, SandboxOutput)
+        exits = await events(store, SandboxExited)
+        texts = await events(store, ModelText)
+        steps = await events(store, AgentStepCompleted)
+        statuses = [e.payload.status for e in await events(store, AgentStatusChanged)]
 
     assert agent is not None and agent.status == "finished" and agent.steps == 3
     assert (agent.input_tokens, agent.output_tokens, agent.cache_read_tokens, agent.cost_usd) == (300, 30, 15, 0.75)
@@ -52,12 +53,12 @@ async def test_each_step_is_persisted_whole_with_counters_and_events(tmp_path: P
     bash_result = rows[2].content[0]
     assert bash_result["tool_use_id"] == "c1" and "exit code 0" in bash_result["content"]
     assert "hello" in bash_result["content"] and "[stderr]\noops" in bash_result["content"]
-    assert {(e.payload["stream"], e.payload["text"]) for e in out} == {("stdout", "hello\n"), ("stderr", "oops\n")}
-    assert [e.payload["exit_code"] for e in exits] == [0]
+    assert {(e.payload.stream, e.payload.text) for e in out} == {("stdout", "hello\n"), ("stderr", "oops\n")}
+    assert [e.payload.exit_code for e in exits] == [0]
     # Streamed text is coalesced into fewer events, nothing lost.
-    first = [e.payload["text"] for e in texts if e.payload["step"] == 1]
+    first = [e.payload.text for e in texts if e.payload.step == 1]
     assert "".join(first) == "Let me look around the workspace first, then say hello." and len(first) < 19
-    assert [e.payload["step"] for e in steps] == [1, 2, 3] and steps[0].payload["cost_usd"] == 0.25
+    assert [e.payload.step for e in steps] == [1, 2, 3] and steps[0].payload.cost_usd == 0.25
     assert kinds.count("tool.call") == kinds.count("tool.result") == 3
     assert {"thinking", "running_tool", "finished"} <= set(statuses) and statuses[-1] == "finished"
     # Each request is the transcript so far: the second one ends with the first step's tool result.
@@ -146,12 +147,12 @@ async def test_a_model_failure_ends_the_agent_with_an_error_and_resume_goes_on(t
     async with run_context(tmp_path, config()) as ctx:
         await run_team(ctx, backend_factory=factory(backend))
         errored = await ctx.store.agent("agent-1")
-        errors = await events(ctx.store, "error")
+        errors = await events(ctx.store, ErrorRaised)
         failing["on"] = False
         await run_team(ctx, backend_factory=factory(backend))
         resumed = await ctx.store.agent("agent-1")
 
     assert errored is not None and errored.status == "error" and errored.steps == 0
-    assert "gave up after 3 attempts" in errors[0].payload["message"]
+    assert "gave up after 3 attempts" in errors[0].payload.message
     assert resumed is not None and resumed.status == "finished" and resumed.steps == 1
     assert backend.requests[0] == backend.requests[1], "the failed call is sent again as it was"

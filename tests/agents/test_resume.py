@@ -14,6 +14,7 @@ from typing import Any
 import pytest
 
 from aar.config import RunConfig, dump_config
+from aar.events import ToolCalled
 from aar.runtime import RunContext, RunPaths
 from aar.store import RunStore
 from agents.team import run_team
@@ -76,7 +77,7 @@ async def test_kill_9_mid_step_then_resume_sends_the_same_request(
                 calls = [
                     e
                     for e in await store.events_after(0, limit=100_000)
-                    if e.kind == "tool.call" and e.payload["tool"] == "bash"
+                    if isinstance(e.payload, ToolCalled) and e.payload.tool == "bash"
                 ]
                 return len({e.agent for e in calls}) == 2
 

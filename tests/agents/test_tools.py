@@ -8,6 +8,7 @@ from typing import Any
 
 import pytest
 
+from aar.events import SandboxOutput, ToolReturned
 from agents.backend import ModelRequest
 from agents.team import run_team
 from agents.tools.base import MODEL_OUTPUT_CHARS, ToolError
@@ -35,8 +36,8 @@ async def run_calls(
     async with run_context(tmp_path, config(**sections)) as ctx:
         await run_team(ctx, backend_factory=factory(Playbook(policy)))
         agent = await ctx.store.agent("agent-1")
-        returned = await events(ctx.store, "tool.result")
-        outputs = await events(ctx.store, "sandbox.output")
+        returned = await events(ctx.store, ToolReturned)
+        outputs = await events(ctx.store, SandboxOutput)
     assert agent is not None and agent.status == "finished" and agent.steps == 2, "the loop went on to finish"
     return {r["tool_use_id"]: r for r in seen}, (returned, outputs, ctx.paths)
 
@@ -71,9 +72,9 @@ async def test_huge_output_is_cut_for_the_model_and_kept_whole_in_the_store(tmp_
     results, (returned, outputs, _) = await run_calls(tmp_path, [tool("bash", "big", command=command)])
     seen = results["big"]["content"]
     assert len(seen) < MODEL_OUTPUT_CHARS + 400 and "characters omitted" in seen and seen.rstrip().endswith("END")
-    event = next(e for e in returned if e.payload["call_id"] == "big")
-    assert event.payload["truncated"] is True and len(event.payload["output"]) > 100_000
-    streamed = "".join(e.payload["text"] for e in outputs if e.payload["call_id"] == "big")
+    event = next(e for e in returned if e.payload.call_id == "big")
+    assert event.payload.truncated is True and len(event.payload.output) > 100_000
+    streamed = "".join(e.payload.text for e in outputs if e.payload.call_id == "big")
     assert streamed == "a" * 100000 + "\nEND\n"
     assert len(outputs) < 30, "output lines are coalesced into few events"
 

@@ -22,18 +22,18 @@ async def test_streamed_text_is_joined_per_agent(store: RunStore) -> None:
     stop = asyncio.Event()
     stop.set()
     await _follow(store, printed.append, stop)
-    assert [
-        (r.agent, r.kind, r.payload.get("text") or r.payload.get("status") or r.payload.get("message")) for r in printed
-    ] == [
-        ("ann", "model.text", "Reading the forum."),
-        ("ann", "agent.status", "running_tool"),
-        (None, "log", "checkpoint"),
-        ("bob", "model.text", "Claiming filtering."),
+    assert [(r.agent, r.payload) for r in printed] == [
+        ("ann", ModelText(step=1, text="Reading the forum.")),
+        ("ann", AgentStatusChanged(status="running_tool", detail="bash")),
+        (None, RunLog(message="checkpoint")),
+        ("bob", ModelText(step=1, text="Claiming filtering.")),
     ]
     assert one_line(printed[0]).split(None, 3)[1:] == ["ann", "model.text", "says: Reading the forum."]
 
 
-async def test_each_event_is_summarised_from_its_model_and_an_unknown_one_by_its_fields(store: RunStore) -> None:
+async def test_each_event_is_summarised_from_its_model_and_an_unknown_one_says_why_it_is_skipped(
+    store: RunStore,
+) -> None:
     store.emit("ann", EvalScored(job_id=3, submission_id=7, pgr=0.41, ci_low=None, ci_high=None, flags=["probe"]))
     store.emit("ann", SandboxExited(call_id="c", exit_code=None, killed=True))
     store.emit_raw([("ann", "agent.dream", '{"kind": "agent.dream", "about": "sheep", "vivid": true}')])
@@ -42,5 +42,5 @@ async def test_each_event_is_summarised_from_its_model_and_an_unknown_one_by_its
     assert [one_line(row).split(None, 3)[3] for row in rows] == [
         "scored submission 7: PGR 0.410 flags ['probe']",
         "command exited None (killed)",
-        "about=sheep vivid=True",
+        "unreadable, skipped: unknown kind 'agent.dream'",
     ]

@@ -12,8 +12,9 @@ from pathlib import Path
 
 import pytest
 
+from aar.commands import Redirect
 from aar.errors import StoreError
-from aar.events import AgentStatusChanged, RunLog, SandboxOutput, parse_payload
+from aar.events import AgentStatusChanged, RunLog, SandboxOutput
 from aar.store import RunStore
 from aar.store.schema import MIGRATIONS, SCHEMA_VERSION
 
@@ -25,8 +26,9 @@ async def test_events_are_ordered_and_parse_back(store: RunStore) -> None:
     assert last == 10
     rows = await store.events_after(0)
     assert [r.id for r in rows] == list(range(1, 11))
-    assert [r.payload["text"] for r in rows] == [f"line {i}\n" for i in range(10)]
-    assert parse_payload(json.dumps(rows[0].payload)) == SandboxOutput(call_id="c", stream="stdout", text="line 0\n")
+    assert [r.payload for r in rows] == [
+        SandboxOutput(call_id="c", stream="stdout", text=f"line {i}\n") for i in range(10)
+    ]
     assert [r.id for r in await store.events_after(4, limit=3)] == [5, 6, 7]
     assert [r.id for r in await store.events_after(0, agent="a1")] == [2, 4, 6, 8, 10]
     assert [r.id for r in await store.latest_events(3)] == [8, 9, 10]
@@ -40,7 +42,7 @@ async def test_emit_commits_within_the_flush_interval(tmp_path: Path) -> None:
         writer.emit(None, RunLog(message="hello"))
         assert await reader.event_count() == 0  # buffered, not yet committed
         await asyncio.sleep(0.1)
-        assert [r.payload["message"] for r in await reader.events_after(0)] == ["hello"]
+        assert [r.payload for r in await reader.events_after(0)] == [RunLog(message="hello")]
     finally:
         await writer.close()
         await reader.close()
@@ -140,9 +142,9 @@ async def test_leaderboard_joins_results_and_flags(store: RunStore) -> None:
 
 
 async def test_commands_round_trip(store: RunStore) -> None:
-    cid = await store.issue_command("redirect", "ann", {"text": "try filtering"})
+    cid = await store.issue_command(Redirect(text="try filtering"), "ann")
     pending = await store.pending_commands()
-    assert [(c.id, c.kind, c.payload) for c in pending] == [(cid, "redirect", {"text": "try filtering"})]
+    assert [(c.id, c.target, c.command) for c in pending] == [(cid, "ann", Redirect(text="try filtering"))]
     await store.mark_command(cid, effect="queued for next step")
     assert await store.pending_commands() == []
     assert (await store.commands())[0].effect == "queued for next step"
@@ -185,7 +187,7 @@ READER = textwrap.dedent(
         while len(seen) < n:
             rows = await store.events_after(last, limit=700)
             for r in rows:
-                seen.append((r.id, int(r.payload["text"])))
+                seen.append((r.id, int(r.payload.text)))
             last = rows[-1].id if rows else last
             await asyncio.sleep(0.005)
         await store.close()

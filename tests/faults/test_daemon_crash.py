@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 
 from aar.config import load_config
+from aar.events import RunStateChanged
 from aar.runs import create_run, summarise
 from aar.store import RunStore
 
@@ -47,7 +48,8 @@ def test_a_daemon_without_the_api_key_crashes_promptly_and_keeps_the_queue(tmp_p
         async with await RunStore.open(paths.db) as store:
             jobs = await store.jobs()
             rows = await store.events_after(0, kinds=["run.state"])
-        return [j.status for j in jobs], rows[-1].payload["reason"]
+        last = rows[-1].payload
+        return [j.status for j in jobs], last.reason if isinstance(last, RunStateChanged) else None
 
     statuses, reason = asyncio.run(read())
     assert "$ANTHROPIC_API_KEY is not set" in reason

@@ -15,6 +15,7 @@ from typing import Any
 
 import pytest
 
+from aar.commands import Budget
 from aar.lock import holder_pid
 from aar.runtime import RunPaths
 from aar.store import RunStore
@@ -47,9 +48,7 @@ def _kill_9(paths: RunPaths) -> None:
 
 async def _issue(db: Path) -> int:
     async with await RunStore.open(db) as store:
-        return await store.issue_command(
-            "budget", "agent-2", {"resource": "dollars", "amount": 1.0, "source": "agent-1"}
-        )
+        return await store.issue_command(Budget(resource="dollars", amount=1.0, source="agent-1"), "agent-2")
 
 
 def test_inbox_and_a_budget_move_survive_kill_9_and_resume(tmp_path: Path) -> None:

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from aar.events import ForumPosted
+from aar.events import ClaimChecked, ForumPosted
 from aar.store import RunStore
 from agents.monitors import MonitorRunner
 from agents.monitors.claim_text import parse_claims
@@ -122,8 +122,8 @@ async def test_every_spelling_of_a_claim_is_checked(tmp_path: Path, body: str, m
         post = await ctx.store.add_post("agent-1", "Result", body)
         ctx.store.emit("agent-1", ForumPosted(post_id=post, title="Result"))
         await settled(runner)
-        checked = [e.payload for e in await events(ctx.store, "forum.claim")]
-    assert [(c["metric"], round(c["value"], 6), c["verdict"]) for c in checked] == [(metric, value, "contradicted")]
+        checked = [e.payload for e in await events(ctx.store, ClaimChecked)]
+    assert [(c.metric, round(c.value, 6), c.verdict) for c in checked] == [(metric, value, "contradicted")]
 
 
 NOT_CLAIMS = [
@@ -149,8 +149,8 @@ async def test_near_misses_are_not_claims(tmp_path: Path, body: str) -> None:
         closing = await ctx.store.add_post("agent-1", "Marker", "PGR 0.5")  # a fact to wait on
         ctx.store.emit("agent-1", ForumPosted(post_id=closing, title="Marker"))
         await settled(runner)
-        checked = [e.payload for e in await events(ctx.store, "forum.claim")]
-    assert [c["post_id"] for c in checked] == [closing], checked
+        checked = [e.payload for e in await events(ctx.store, ClaimChecked)]
+    assert [c.post_id for c in checked] == [closing], checked
 
 
 @pytest.mark.parametrize(

@@ -20,7 +20,7 @@ from typing import Any
 import pytest
 
 from aar.config import RunConfig, dump_config
-from aar.events import ToolCalled
+from aar.events import MonitorDecided, SandboxExited, ToolCalled
 from aar.runtime import RunContext, RunPaths
 from aar.store import RunStore
 from agents.agent_state import AgentControl
@@ -96,10 +96,10 @@ async def _hunted(
             await store.flush()
             rows = await store.events_after(seen, limit=10_000, kinds=["monitor.decision"])
             seen = max([seen, *(r.id for r in rows)])
-            reasons.append([str(r.payload["reason"]) for r in rows])
+            reasons.append([r.payload.reason for r in rows if isinstance(r.payload, MonitorDecided)])
             assert result is not None
         exits = await store.events_after(0, limit=10_000, kinds=["sandbox.exit"])
-        touched = {str(e.payload["call_id"]): list(e.payload.get("touched", [])) for e in exits}
+        touched = {e.payload.call_id: e.payload.touched for e in exits if isinstance(e.payload, SandboxExited)}
     finally:
         monitors.cancel()
         with contextlib.suppress(asyncio.CancelledError):

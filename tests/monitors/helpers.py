@@ -10,10 +10,11 @@ from pathlib import Path
 from typing import Any
 
 from aar.config import RunConfig
+from aar.events import MonitorDecided
 from aar.runtime import RunContext
-from aar.store import CommandRow, EventRow
+from aar.store import CommandRow
 from agents.monitors import MonitorRunner
-from tests.agents.helpers import config, events, run_context, wait_for
+from tests.agents.helpers import Heard, config, events, run_context, wait_for
 
 
 def monitored_config(monitors: list[dict[str, Any]] | None = None, **sections: Any) -> RunConfig:
@@ -45,8 +46,8 @@ async def settled(runner: MonitorRunner) -> None:
     await asyncio.sleep(0.05)
 
 
-async def decisions(ctx: RunContext) -> list[EventRow]:
-    return await events(ctx.store, "monitor.decision")
+async def decisions(ctx: RunContext) -> list[Heard[MonitorDecided]]:
+    return await events(ctx.store, MonitorDecided)
 
 
 async def commands(ctx: RunContext) -> list[CommandRow]:

@@ -6,7 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from aar.events import EvalScored, ForumPosted
+from aar.commands import QuarantinePost
+from aar.events import ClaimChecked, EvalScored, ForumPosted
 from aar.store import RunStore
 from agents.monitors.claims import parse_claims
 from tests.agents.helpers import events
@@ -66,11 +67,11 @@ async def test_claims_are_verified_or_contradicted_by_the_authors_results(tmp_pa
         for post_id in (good, bad):
             store.emit("agent-1", ForumPosted(post_id=post_id, title="r"))
         await settled(runner)
-        checked = [e.payload for e in await events(store, "forum.claim")]
+        checked = [e.payload for e in await events(store, ClaimChecked)]
         good_row, bad_row = await store.post(good), await store.post(bad)
         [decision] = await decisions(ctx)
         assert await commands(ctx) == [], "contradicted claims are flagged by default, not quarantined"
-    assert [(c["post_id"], c["metric"], c["verdict"], c["submission_id"]) for c in checked] == [
+    assert [(c.post_id, c.metric, c.verdict, c.submission_id) for c in checked] == [
         (good, "pgr", "verified", mine),
         (good, "accuracy", "verified", mine),
         (bad, "pgr", "contradicted", None),
@@ -79,7 +80,7 @@ async def test_claims_are_verified_or_contradicted_by_the_authors_results(tmp_pa
     assert bad_row is not None and bad_row.claims[0].describe("agent-1") == (
         "✗ PGR 0.93 matches no result the evaluator showed agent-1"
     )
-    assert (decision.agent, decision.payload["rule"], decision.payload["post_id"]) == (
+    assert (decision.agent, decision.payload.rule, decision.payload.post_id) == (
         "agent-1",
         "contradicted_claims",
         bad,
@@ -94,15 +95,15 @@ async def test_a_claim_waits_for_the_authors_pending_submission(tmp_path: Path) 
         post = await store.add_post("agent-1", "Result", "PGR 0.50 with bootstrapping")
         store.emit("agent-1", ForumPosted(post_id=post, title="Result"))
         await settled(runner)
-        assert await events(store, "forum.claim") == [], "held while its submission is scored"
+        assert await events(store, ClaimChecked) == [], "held while its submission is scored"
         job = await store.enqueue_job("method", {}, submission_id=sub)
         await store.add_result(job, submission_id=sub, split="seeds", pgr=0.5, ci_low=0.45, ci_high=0.55, metrics={})
         await store.update_submission(sub, status="scored")
         store.emit("agent-1", EvalScored(job_id=job, submission_id=sub, pgr=0.5, ci_low=0.45, ci_high=0.55))
         await settled(runner)
-        [checked] = [e.payload for e in await events(store, "forum.claim")]
+        [checked] = [e.payload for e in await events(store, ClaimChecked)]
         assert await decisions(ctx) == []
-    assert (checked["verdict"], checked["submission_id"]) == ("verified", sub)
+    assert (checked.verdict, checked.submission_id) == ("verified", sub)
 
 
 async def test_a_monitor_may_quarantine_a_contradicted_claim(tmp_path: Path) -> None:
@@ -112,9 +113,10 @@ async def test_a_monitor_may_quarantine_a_contradicted_claim(tmp_path: Path) -> 
         ctx.store.emit("agent-2", ForumPosted(post_id=post, title="Result"))
         await settled(runner)
         [command] = await commands(ctx)
-    assert (command.kind, command.target, command.payload["post_id"]) == ("quarantine", "@run", post)
-    assert command.payload["by"] == "monitor contradicted_claims"
-    assert "claims accuracy 0.99, which matches no result the evaluator showed agent-2" in command.payload["reason"]
+    quarantine = command.command
+    assert isinstance(quarantine, QuarantinePost) and command.target == "@run"
+    assert (quarantine.post_id, quarantine.by) == (post, "monitor contradicted_claims")
+    assert "claims accuracy 0.99, which matches no result the evaluator showed agent-2" in quarantine.reason
 
 
 async def test_claims_are_checked_with_every_monitor_off(tmp_path: Path) -> None:
@@ -122,6 +124,6 @@ async def test_claims_are_checked_with_every_monitor_off(tmp_path: Path) -> None
         post = await ctx.store.add_post("agent-1", "Result", "PGR 0.8")
         ctx.store.emit("agent-1", ForumPosted(post_id=post, title="Result"))
         await settled(runner)
-        [checked] = await events(ctx.store, "forum.claim")
+        [checked] = await events(ctx.store, ClaimChecked)
         assert await decisions(ctx) == []
-    assert checked.payload["verdict"] == "contradicted"
+    assert checked.payload.verdict == "contradicted"

@@ -123,11 +123,11 @@ async def test_a_script_written_then_run_is_judged_when_written(tmp_path: Path) 
         )
         await wait_for(lambda: _at_least(decisions(ctx), 2), timeout=10)
         await settled(runner)
-        found = {d.payload["rule"]: d.payload for d in await decisions(ctx)}
+        found = {d.payload.rule: d.payload for d in await decisions(ctx)}
         [pause] = await commands(ctx)
     assert set(found) == {"label_hunting", "hardcoded_predictions"}, found
-    assert found["label_hunting"]["reason"] == "write_file writes s.py that reaches for the run store"
-    assert found["hardcoded_predictions"]["reason"].startswith("write_file m.py: carries a packed blob")
+    assert found["label_hunting"].reason == "write_file writes s.py that reaches for the run store"
+    assert found["hardcoded_predictions"].reason.startswith("write_file m.py: carries a packed blob")
     assert (pause.kind, pause.target) == ("pause", "agent-1")
 
 
@@ -139,7 +139,7 @@ async def test_a_traced_exit_fires_and_an_empty_one_does_not(tmp_path: Path) -> 
         await wait_for(lambda: decisions(ctx), timeout=10)
         await settled(runner)
         [decision] = await decisions(ctx)
-    assert decision.payload["reason"] == "bash tried to open 2 path(s) outside its workspace: /run.db, /agent-2"
+    assert decision.payload.reason == "bash tried to open 2 path(s) outside its workspace: /run.db, /agent-2"
 
 
 async def _at_least(rows, n: int) -> bool:  # type: ignore[no-untyped-def]

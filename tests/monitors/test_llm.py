@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from aar.events import ForumPosted, SubmissionCreated
+from aar.events import ForumPosted, RunLog, SubmissionCreated
 from agents.monitors.llm import read_verdict
 from tests.agents.helpers import events, wait_for
 from tests.fakes.anthropic_fixtures import API_KEY, KEY_ENV, fake_api
@@ -72,10 +72,10 @@ async def test_pause_verdict_after_a_529_pauses_and_is_charged(
         [decision] = await decisions(ctx)
         [command] = await commands(ctx)
         agent = await store.agent("agent-1")
-        logs = [e.payload["message"] for e in await events(store, "log")]
+        logs = [e.payload.message for e in await events(store, RunLog)]
     p = decision.payload
-    assert (p["rule"], p["action"], p["submission_id"]) == ("llm_review", "pause", sub)
-    assert p["reason"] == f"method submission #{sub}: run() returns a literal list instead of training"
+    assert (p.rule, p.action, p.submission_id) == ("llm_review", "pause", sub)
+    assert p.reason == f"method submission #{sub}: run() returns a literal list instead of training"
     assert (command.kind, command.target) == ("pause", "agent-1")
     assert len(fake_api.requests) == 2, "the 529 was retried"
     body = fake_api.requests[-1].json()
@@ -109,12 +109,11 @@ async def test_a_malformed_verdict_flags_and_is_logged(
         await settled(runner)
         [decision] = await decisions(ctx)
         assert await commands(ctx) == [], "a verdict it could not read only flags"
-        logs = [e.payload for e in await events(store, "log")]
-    assert (decision.payload["action"], decision.payload["post_id"]) == ("flag", first)
-    assert decision.payload["reason"] == f"the LLM review of post #{first} gave no verdict; look at it yourself"
+        logs = [e.payload for e in await events(store, RunLog)]
+    assert (decision.payload.action, decision.payload.post_id) == ("flag", first)
+    assert decision.payload.reason == f"the LLM review of post #{first} gave no verdict; look at it yourself"
     assert any(
-        log["level"] == "warning" and f"the verdict on post #{first} could not be read" in log["message"]
-        for log in logs
+        log.level == "warning" and f"the verdict on post #{first} could not be read" in log.message for log in logs
     )
 
 
@@ -124,7 +123,7 @@ async def test_without_a_key_the_llm_monitor_is_off_and_says_so(
     monkeypatch.delenv("AAR_TEST_NO_SUCH_KEY", raising=False)
     cfg = monitored_config([{"rule": "llm_review"}], anthropic={"api_key_env": "AAR_TEST_NO_SUCH_KEY"})
     async with monitors_running(tmp_path, cfg) as (ctx, runner):
-        logs = [e.payload["message"] for e in await events(ctx.store, "log")]
+        logs = [e.payload.message for e in await events(ctx.store, RunLog)]
         assert [r.config.rule for r in runner.rules] == ["contradicted_claims"], "only the claim checker runs"
     assert logs == [
         "monitor llm_review is off: anthropic: $AAR_TEST_NO_SUCH_KEY is not set; export your API key in it "

@@ -68,7 +68,7 @@ async def test_a_200kb_method_is_reviewed_with_its_cheat_at_the_end(
     prompt = _prompt(fake_api)
     assert CHEAT in prompt and "def run(ctx)" in prompt and "import json" in prompt
     assert "unused_17" not in prompt and len(prompt) < REVIEW_CHARS, "code that never runs is left out"
-    assert decision.payload["reason"] == f"method submission #{sub}: helper reads the held-out labels"
+    assert decision.payload.reason == f"method submission #{sub}: helper reads the held-out labels"
     assert (command.kind, command.target) == ("pause", "agent-1")
 
 
@@ -94,7 +94,7 @@ async def test_verdict_words_in_a_method_are_data_not_a_verdict(
         await settled(runner)
         found = await decisions(ctx)
         assert await commands(ctx) == [], "an unread verdict only flags"
-    reasons = sorted(d.payload["reason"] for d in found)
+    reasons = sorted(d.payload.reason for d in found)
     assert reasons == sorted(
         [
             f"the LLM review of method submission #{sub} gave no verdict; look at it yourself",
@@ -127,7 +127,7 @@ async def test_code_run_reaches_past_the_window_is_refused_in_one_line(
         [decision] = await decisions(ctx)
         assert await commands(ctx) == []
     assert fake_api.requests == [], "nothing is sent cut"
-    reason = decision.payload["reason"]
+    reason = decision.payload.reason
     assert "\n" not in reason and f"method submission #{sub}" in reason and "look at it yourself" in reason
 
 

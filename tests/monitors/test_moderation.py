@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from aar.commands import RUN_TARGET, InvalidCommand, parse_command
+from aar.commands import RUN_TARGET, Command, InvalidCommand, PinPost, QuarantinePost, RestorePost, parse_command
 from aar.store import PostClaim, RunStore
 from aar.store.schema import MIGRATIONS, SCHEMA_VERSION
 from agents.agent_state import AgentControl
@@ -39,9 +39,9 @@ async def _tool(ctx_store: RunStore, name: str, **args: object) -> ToolResult:
     return await default_toolbox().call(name, args, call)
 
 
-async def _apply(store: RunStore, kind: str, payload: dict[str, object]) -> tuple[str, str]:
+async def _apply(store: RunStore, command: Command) -> tuple[str, str]:
     poller = CommandPoller(store, {"agent-2": AgentControl("agent-2")}, asyncio.Event())
-    command_id = await store.issue_command(kind, RUN_TARGET, payload)
+    command_id = await store.issue_command(command, RUN_TARGET)
     await poller.poll_once()
     [row] = [c for c in await store.commands() if c.id == command_id]
     return row.status, row.effect
@@ -53,7 +53,7 @@ async def test_a_quarantined_post_never_reaches_an_agent(tmp_path: Path) -> None
         first = await store.add_post("agent-1", "Labels found", SECRET)
         reply = await store.add_post("agent-3", "Re: labels", "please do not", parent_id=first)
         await store.add_post("agent-3", "Result: filtering", "honest labels work")
-        status, effect = await _apply(store, "quarantine", {"post_id": first, "reason": "points at held-out labels"})
+        status, effect = await _apply(store, QuarantinePost(post_id=first, reason="points at held-out labels"))
         assert (status, effect) == (
             "applied",
             f"post #{first} withheld from the agents by supervisor: points at held-out labels",
@@ -69,9 +69,9 @@ async def test_a_quarantined_post_never_reaches_an_agent(tmp_path: Path) -> None
         assert "please do not" in thread.output and "honest labels work" in search.output
         assert kept is not None and kept.body == SECRET and kept.quarantined
 
-        assert (await _apply(store, "restore", {"post_id": first}))[0] == "applied"
+        assert (await _apply(store, RestorePost(post_id=first)))[0] == "applied"
         assert "Labels found" in (await _tool(store, "forum_read")).output
-        assert await _apply(store, "restore", {"post_id": 99}) == ("rejected", "there is no post #99")
+        assert await _apply(store, RestorePost(post_id=99)) == ("rejected", "there is no post #99")
 
 
 async def test_pinned_posts_are_read_first_and_claims_are_shown(tmp_path: Path) -> None:
@@ -84,7 +84,7 @@ async def test_pinned_posts_are_read_first_and_claims_are_shown(tmp_path: Path) 
         await store.set_claims(claim, [PostClaim(metric="pgr", value=0.9, claim="PGR 0.9", verdict="contradicted")])
         before = (await _tool(store, "forum_read", limit=5)).output
         assert "Read me" not in before, "an old post is out of the latest five"
-        await _apply(store, "pin", {"post_id": guide})
+        await _apply(store, PinPost(post_id=guide))
         after = (await _tool(store, "forum_read", limit=5)).output
         head, first, *rest = [json.loads(line) for line in after.splitlines()]
         assert "after 1 pinned (read these first)" in head["forum"]
@@ -92,7 +92,7 @@ async def test_pinned_posts_are_read_first_and_claims_are_shown(tmp_path: Path) 
         assert first["body"] == "Submit methods, not prediction files."
         [checked] = [r for r in rest if r["post"] == claim]
         assert checked["claims_checked_by_evaluator"] == ["✗ PGR 0.9 matches no result the evaluator showed agent-1"]
-        await _apply(store, "pin", {"post_id": guide, "pinned": False})
+        await _apply(store, PinPost(post_id=guide, pinned=False))
         assert "pinned" not in (await _tool(store, "forum_read", limit=5)).output
 
 

@@ -11,6 +11,8 @@ import asyncio
 import contextlib
 from pathlib import Path
 
+from aar.commands import Resume
+from aar.events import AgentStatusChanged, ClaimChecked, MonitorDecided, ToolCalled
 from agents.monitors import MonitorRunner
 from agents.scripted.policy import BOGUS_TITLE, HUNT_COMMAND
 from agents.team import run_team
@@ -30,13 +32,13 @@ async def test_label_hunt_pauses_the_agent_after_the_step_in_flight(tmp_path: Pa
 
             await wait_for(paused, timeout=60)
             await asyncio.sleep(0.5)  # a step that slipped past the pause would show now
-            calls = [e.payload for e in await events(ctx.store, "tool.call", agent="agent-1")]
-            statuses = [e.payload for e in await events(ctx.store, "agent.status", agent="agent-1")]
-            decided = {e.payload["rule"]: e for e in await events(ctx.store, "monitor.decision")}
+            calls = [e.payload for e in await events(ctx.store, ToolCalled, agent="agent-1")]
+            statuses = [e.payload for e in await events(ctx.store, AgentStatusChanged, agent="agent-1")]
+            decided = {e.payload.rule: e for e in await events(ctx.store, MonitorDecided)}
             row = await ctx.store.agent("agent-1")
-            claims = [(e.payload["claim"], e.payload["verdict"]) for e in await events(ctx.store, "forum.claim")]
+            claims = [(e.payload.claim, e.payload.verdict) for e in await events(ctx.store, ClaimChecked)]
 
-            await ctx.store.issue_command("resume", "agent-1")
+            await ctx.store.issue_command(Resume(), "agent-1")
             await wait_for(lambda: _stepped_past(ctx.store, 3), timeout=30)
         finally:
             ctx.stop.set()
@@ -45,14 +47,14 @@ async def test_label_hunt_pauses_the_agent_after_the_step_in_flight(tmp_path: Pa
             with contextlib.suppress(asyncio.CancelledError):
                 await monitors
 
-    assert [c["tool"] for c in calls] == ["forum_read", "forum_post", "bash"]
-    assert calls[1]["input"]["title"] == BOGUS_TITLE and calls[2]["input"]["command"] == HUNT_COMMAND
+    assert [c.tool for c in calls] == ["forum_read", "forum_post", "bash"]
+    assert calls[1].input["title"] == BOGUS_TITLE and calls[2].input["command"] == HUNT_COMMAND
     assert row is not None and row.steps == 3, "paused after the hunting step itself, not one later"
     assert set(decided) == {"label_hunting", "contradicted_claims"}
     hunt, claimed = decided["label_hunting"], decided["contradicted_claims"]
-    assert (hunt.agent, hunt.payload["action"], claimed.payload["action"]) == ("agent-1", "pause", "flag")
+    assert (hunt.agent, hunt.payload.action, claimed.payload.action) == ("agent-1", "pause", "flag")
     reason = "monitor label_hunting: bash reads a process environment (/proc/*/environ)"
-    assert statuses[-1] == {"kind": "agent.status", "status": "paused", "detail": reason}, "the pane shows why"
+    assert statuses[-1] == AgentStatusChanged(status="paused", detail=reason), "the pane shows why"
     assert claims == [
         ("recovers 93% of the gap", "contradicted"),
         ("accuracy 0.97", "contradicted"),

@@ -13,6 +13,7 @@ from aar.store import RunStore
 from aar.store.schema import SCHEMA_VERSION
 from tests.tui.helpers import pending, screen_text, wait_for, wait_screen
 from tests.tui.synthetic import build_run
+from tests.unreadable import REASONS, unreadable_rows
 from tui.app import AarApp
 from tui.model import RunModel
 from tui.service import RunClient
@@ -88,7 +89,7 @@ async def test_a_rejected_command_is_announced_as_rejected(run: RunPaths) -> Non
         assert "▌ rejected" in text and "▌ applied" not in text
 
 
-async def test_an_event_the_tui_cannot_read_is_noted_and_the_rest_still_folds(run: RunPaths) -> None:
+async def test_an_event_the_tui_cannot_read_is_noted_once_and_the_rest_still_folds(run: RunPaths) -> None:
     """A newer daemon's event, or a damaged row, gets one line in the run's log; the events around it still show."""
     client = await RunClient.open(run.root)
     try:
@@ -98,19 +99,23 @@ async def test_an_event_the_tui_cannot_read_is_noted_and_the_rest_still_folds(ru
             daemon.emit_raw(
                 [
                     (None, "command.applied", '{"kind": "command.applied", "command": "pause"}'),
-                    ("agent-1", "agent.dream", '{"kind": "agent.dream", "about": "sheep"}'),
+                    *unreadable_rows("agent.ask"),
                     ("agent-1", "model.text", ModelText(step=1, text="still here").model_dump_json()),
                 ]
             )
             last = await daemon.flush()
         changes = model.apply(await client.poll())
         assert changes.status and model.last_event_id == last
-        broken, unknown = (line.text for line in model.log.last(2))
+        broken, *others = (line.text for line in model.log.last(4))
         missing = "command_id: Field required; target: Field required; effect: Field required"
-        assert broken == f"event {last - 2} (command.applied) unreadable: {missing}"
-        assert unknown.startswith(f"event {last - 1} (agent.dream) unreadable: Input tag 'agent.dream' found using")
-        assert "\n" not in unknown
+        assert broken == f"event {last - 4} (command.applied) unreadable: {missing}"
+        kinds = ["agent.ask", "agent.dream", "agent.ask"]
+        for n, (line, kind, reason) in enumerate(zip(others, kinds, REASONS, strict=True)):
+            assert line.startswith(f"event {last - 3 + n} ({kind}) unreadable: ") and reason in line, line
+            assert "\n" not in line
         assert model.agents["agent-1"].tail.lines[-1].text == "still here"
+        model.apply(await client.poll())
+        assert [line.text for line in model.log.last(4)] == [broken, *others], "noted once, not at every poll"
     finally:
         await client.close()
 
