@@ -15,6 +15,7 @@ from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
+from aar.clock import SYSTEM_CLOCK, Clock
 from aar.config import RunConfig
 from aar.runtime import RunContext, RunPaths
 from aar.store import RunStore
@@ -101,14 +102,15 @@ def config(**sections: Any) -> RunConfig:
 
 
 @asynccontextmanager
-async def run_context(root: Path, cfg: RunConfig) -> AsyncIterator[RunContext]:
+async def run_context(root: Path, cfg: RunConfig, *, clock: Clock = SYSTEM_CLOCK) -> AsyncIterator[RunContext]:
+    """A run folder and its real store; the store, the budget guards and the monitors read ``clock``."""
     paths = RunPaths(root / "run-1")
     paths.make()
     for agent in cfg.resolved_agents():
         paths.workspace(agent.name).mkdir(parents=True, exist_ok=True)
-    store = await RunStore.open(paths.db, create=True)
+    store = await RunStore.open(paths.db, create=True, clock=clock)
     try:
-        yield RunContext(paths=paths, config=cfg, store=store)
+        yield RunContext(paths=paths, config=cfg, store=store, clock=clock)
     finally:
         await store.close()
 
@@ -121,17 +123,3 @@ async def events(store: RunStore, kind: str | None = None, agent: str | None = N
     await store.flush()
     rows = await store.events_after(0, limit=1_000_000, agent=agent)
     return [r for r in rows if kind is None or r.kind == kind]
-
-
-async def wait_for(check: Callable[[], Any], timeout: float = 10.0, interval: float = 0.02) -> Any:
-    """Poll ``check`` (sync or async) until it returns something truthy."""
-    deadline = time.monotonic() + timeout
-    while True:
-        value = check()
-        if asyncio.iscoroutine(value):
-            value = await value
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout}s waiting for {getattr(check, '__name__', check)}")
-        await asyncio.sleep(interval)

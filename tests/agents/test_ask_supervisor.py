@@ -10,7 +10,8 @@ from typing import Any
 from aar.inbox import catch_up
 from agents.backend import ModelRequest
 from agents.team import run_team
-from tests.agents.helpers import Playbook, config, events, factory, run_context, text, tool, turns_of, wait_for
+from tests.agents.helpers import Playbook, config, events, factory, run_context, text, tool, turns_of
+from tests.support import eventually
 
 QUESTION = "Is reading the public feedback split allowed?"
 
@@ -32,9 +33,9 @@ async def test_ask_pauses_the_agent_until_the_answer_reaches_its_next_model_call
     async with run_context(tmp_path, config(team={"count": 2})) as ctx:
         task = asyncio.create_task(run_team(ctx, backend_factory=factory(backend)))
         try:
-            asked = await wait_for(lambda: events(ctx.store, "agent.ask", agent="agent-1"))
+            asked = await eventually(lambda: events(ctx.store, "agent.ask", agent="agent-1"))
             assert asked[0].payload == {"kind": "agent.ask", "step": 2, "question": QUESTION, "call_id": "ask-1"}
-            await wait_for(lambda: _status(ctx, "agent-1", "paused"))
+            await eventually(lambda: _status(ctx, "agent-1", "paused"))
             await catch_up(ctx.store)
             (item,) = [i for i in await ctx.store.inbox() if i.kind == "ask"]
             assert (item.agent, item.rank, item.call_id) == ("agent-1", 0, "ask-1")
@@ -46,7 +47,7 @@ async def test_ask_pauses_the_agent_until_the_answer_reaches_its_next_model_call
 
             wrong = await ctx.store.issue_command("answer", "agent-1", {"call_id": "nope", "text": "x"})
             ok = await ctx.store.issue_command("answer", "agent-1", {"call_id": "ask-1", "text": "Yes, feedback only."})
-            request = await wait_for(lambda: _answered(backend, "Yes, feedback only."), timeout=2)
+            request = await eventually(lambda: _answered(backend, "Yes, feedback only."), timeout=2)
             commands = {c.id: c for c in await ctx.store.commands()}
             assert commands[wrong].status == "rejected" and "not waiting on question nope" in commands[wrong].effect
             assert commands[ok].status == "applied"
@@ -69,7 +70,7 @@ async def test_a_resumed_run_keeps_waiting_and_a_resume_command_waives_the_quest
     backend = Playbook(asker, delay_s=0.02)
     async with run_context(tmp_path, config(team={"count": 1})) as ctx:
         task = asyncio.create_task(run_team(ctx, backend_factory=factory(backend)))
-        await wait_for(lambda: _status(ctx, "agent-1", "paused"))
+        await eventually(lambda: _status(ctx, "agent-1", "paused"))
         ctx.stop.set()
         await asyncio.wait_for(task, 10)
         # The run stopped while agent-1 waited (a crash leaves the same rows); a new team takes over.
@@ -84,7 +85,7 @@ async def test_a_resumed_run_keeps_waiting_and_a_resume_command_waives_the_quest
             (item,) = await ctx.store.inbox()
             assert item.kind == "ask" and item.call_id == "ask-1", "the question is open in the inbox again"
             cid = await ctx.store.issue_command("resume", "agent-1")
-            await wait_for(lambda: again.of("agent-1"), timeout=2)
+            await eventually(lambda: again.of("agent-1"), timeout=2)
             effect = next(c.effect for c in await ctx.store.commands() if c.id == cid)
             assert effect == "goes on without an answer to its question"
         finally:

@@ -14,7 +14,8 @@ from aar.report import build_report, render_markdown
 from agents.backend import ModelRequest
 from agents.budget_desk import BudgetDesk, BudgetRefused
 from agents.team import run_team
-from tests.agents.helpers import Playbook, config, events, factory, run_context, tool, turns_of, wait_for
+from tests.agents.helpers import Playbook, config, events, factory, run_context, tool, turns_of
+from tests.support import eventually
 
 
 def reader(request: ModelRequest) -> list[dict[str, Any]]:
@@ -29,7 +30,7 @@ async def _effect(ctx: Any, command_id: int) -> tuple[str, str]:
             (e for e in await events(ctx.store, "command.applied") if e.payload["command_id"] == command_id), None
         )
 
-    event = await wait_for(done, timeout=3)
+    event = await eventually(done, timeout=3)
     row = next(c for c in await ctx.store.commands() if c.id == command_id)
     assert (row.status, row.effect) == (event.payload["status"], event.payload["effect"])
     return row.status, row.effect
@@ -121,7 +122,7 @@ async def test_a_budget_command_left_pending_by_a_dead_daemon_applies_once_on_re
     cfg = config(team={"count": 1, "budget": {"tokens": 100_000}})
     async with run_context(tmp_path, cfg) as ctx:
         task = asyncio.create_task(run_team(ctx, backend_factory=factory(backend)))
-        await wait_for(lambda: len(backend.of("agent-1")) >= 2)
+        await eventually(lambda: len(backend.of("agent-1")) >= 2)
         ctx.stop.set()
         await asyncio.wait_for(task, 10)
         # Written while no daemon runs (as after a kill -9 between the command and its apply).
@@ -151,7 +152,7 @@ async def test_raising_the_budget_of_an_agent_that_ran_out_starts_it_again(tmp_p
                 row = await ctx.store.agent(name)
                 return row is not None and row.status == "out_of_budget"
 
-            await wait_for(lambda: out("ann"))
+            await eventually(lambda: out("ann"))
             lower = await ctx.store.issue_command("budget", "ann", {"resource": "dollars", "amount": -0.25})
             assert await _effect(ctx, lower) == (
                 "applied",
@@ -159,7 +160,7 @@ async def test_raising_the_budget_of_an_agent_that_ran_out_starts_it_again(tmp_p
             )
             raised = await ctx.store.issue_command("budget", "ann", {"resource": "dollars", "amount": 0.75})
             assert await _effect(ctx, raised) == ("applied", "dollars budget raised $0.25 → $1.00; ann goes on")
-            await wait_for(lambda: out("ann"))
+            await eventually(lambda: out("ann"))
             ann = await ctx.store.agent("ann")
             assert ann is not None and ann.steps == 4 and ann.cost_usd == 1.0
             exceeded = [e.payload["cap"] for e in await events(ctx.store, "budget.exceeded", agent="ann")]

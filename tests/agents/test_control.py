@@ -15,18 +15,8 @@ from aar.commands import InvalidCommand
 from aar.runtime import RunContext
 from agents.backend import ModelRequest
 from agents.team import run_team
-from tests.agents.helpers import (
-    Playbook,
-    config,
-    events,
-    factory,
-    last_results,
-    run_context,
-    text,
-    tool,
-    turns_of,
-    wait_for,
-)
+from tests.agents.helpers import Playbook, config, events, factory, last_results, run_context, text, tool, turns_of
+from tests.support import eventually
 
 LATENCY_S = 1.0
 
@@ -64,7 +54,7 @@ async def applied(ctx: RunContext, command_id: int) -> dict[str, Any]:
             (e for e in await events(ctx.store, "command.applied") if e.payload["command_id"] == command_id), None
         )
 
-    event = await wait_for(find, timeout=5)
+    event = await eventually(find, timeout=5)
     row = next(c for c in await ctx.store.commands() if c.id == command_id)
     assert row.applied_ts is not None and row.applied_ts - row.ts < LATENCY_S
     assert event.ts - row.ts < LATENCY_S
@@ -83,10 +73,10 @@ async def has_status(ctx: RunContext, agent: str, status: str) -> bool:
 
 async def test_pause_holds_an_agent_after_its_step_and_resume_lets_it_go(tmp_path: Path) -> None:
     async with team(tmp_path) as (ctx, backend, _):
-        await wait_for(lambda: len(backend.of("agent-2")) >= 3)
+        await eventually(lambda: len(backend.of("agent-2")) >= 3)
         cid, issued = await command(ctx, "pause", "agent-2")
         assert (await applied(ctx, cid))["effect"] == "pauses after the step in flight"
-        await wait_for(lambda: has_status(ctx, "agent-2", "paused"), timeout=LATENCY_S)
+        await eventually(lambda: has_status(ctx, "agent-2", "paused"), timeout=LATENCY_S)
         assert time.time() - issued < LATENCY_S
         held = len(backend.of("agent-2"))
         others = len(backend.of("agent-1"))
@@ -94,13 +84,13 @@ async def test_pause_holds_an_agent_after_its_step_and_resume_lets_it_go(tmp_pat
         assert len(backend.of("agent-2")) == held, "a paused agent makes no model call"
         cid, _ = await command(ctx, "resume", "agent-2")
         assert (await applied(ctx, cid))["effect"] == "resumed"
-        await wait_for(lambda: len(backend.of("agent-2")) > held, timeout=LATENCY_S)
+        await eventually(lambda: len(backend.of("agent-2")) > held, timeout=LATENCY_S)
         assert len(backend.of("agent-1")) >= others
 
 
 async def test_redirect_and_broadcast_reach_the_next_model_call(tmp_path: Path) -> None:
     async with team(tmp_path) as (ctx, backend, _):
-        await wait_for(lambda: len(backend.of("agent-2")) >= 2)
+        await eventually(lambda: len(backend.of("agent-2")) >= 2)
         cid, _ = await command(ctx, "redirect", "agent-2", text="Try bootstrapping next.")
         assert (await applied(ctx, cid))["effect"] == "reads it before its next model call"
         marker = f"[Supervisor message, command #{cid}] Try bootstrapping next."
@@ -108,7 +98,7 @@ async def test_redirect_and_broadcast_reach_the_next_model_call(tmp_path: Path) 
         def got(agent: str, mark: str) -> Any:
             return next((r for r in backend.of(agent) if mark in str(r.messages[-1]["content"])), None)
 
-        request = await wait_for(lambda: got("agent-2", marker), timeout=LATENCY_S)
+        request = await eventually(lambda: got("agent-2", marker), timeout=LATENCY_S)
         last = request.messages[-1]["content"]
         assert last[0]["type"] == "tool_result" and last[-1] == {"type": "text", "text": marker}, (
             "merged after the tool results"
@@ -117,25 +107,25 @@ async def test_redirect_and_broadcast_reach_the_next_model_call(tmp_path: Path) 
         effect = (await applied(ctx, bid))["effect"]
         assert "agent-1: reads it" in effect and "agent-2: reads it" in effect
         shout = f"[Supervisor message, command #{bid}]"
-        await wait_for(lambda: got("agent-2", shout), timeout=LATENCY_S)
+        await eventually(lambda: got("agent-2", shout), timeout=LATENCY_S)
         # agent-1 is in a 30 s sleep: the message waits for its next call, which an interrupt brings forward.
         iid, _ = await command(ctx, "interrupt", "agent-1")
         await applied(ctx, iid)
-        await wait_for(lambda: got("agent-1", shout), timeout=LATENCY_S)
+        await eventually(lambda: got("agent-1", shout), timeout=LATENCY_S)
         rows = await ctx.store.transcript("agent-2")
         assert sum(marker in str(r.content) for r in rows) == 1, "persisted once, as its own user message"
 
 
 async def test_interrupt_kills_the_running_command(tmp_path: Path) -> None:
     async with team(tmp_path) as (ctx, backend, _):
-        await wait_for(lambda: has_status(ctx, "agent-1", "running_tool"))
-        await wait_for(lambda: _started(ctx))
+        await eventually(lambda: has_status(ctx, "agent-1", "running_tool"))
+        await eventually(lambda: _started(ctx))
         await asyncio.sleep(0.3)  # from the sandbox's start to the command's process
         cid, issued = await command(ctx, "interrupt", "agent-1")
         assert (await applied(ctx, cid))["effect"] == "killed the running sandbox command"
-        exited = await wait_for(lambda: events(ctx.store, "sandbox.exit"), timeout=LATENCY_S)
+        exited = await eventually(lambda: events(ctx.store, "sandbox.exit"), timeout=LATENCY_S)
         assert exited[0].payload["killed"] is True and exited[0].ts - issued < LATENCY_S
-        request = await wait_for(lambda: len(backend.of("agent-1")) >= 3 and backend.of("agent-1")[2])
+        request = await eventually(lambda: len(backend.of("agent-1")) >= 3 and backend.of("agent-1")[2])
         result = last_results(request)[0]
         assert result["is_error"] is True and "the supervisor interrupted it" in result["content"]
         cid, _ = await command(ctx, "interrupt", "agent-1")
@@ -152,7 +142,7 @@ async def test_approval_mode_holds_tool_calls_for_approve_and_deny(tmp_path: Pat
     async with team(tmp_path) as (ctx, backend, _):
         cid, _ = await command(ctx, "approval_on", "agent-2")
         assert (await applied(ctx, cid))["effect"] == "tool calls now wait for approve / deny"
-        asked = await wait_for(
+        asked = await eventually(
             lambda: events(ctx.store, "approval.requested", agent="agent-2"), timeout=LATENCY_S + 0.5
         )
         first = asked[0].payload["call_id"]
@@ -164,10 +154,10 @@ async def test_approval_mode_holds_tool_calls_for_approve_and_deny(tmp_path: Pat
 
         aid, _ = await command(ctx, "approve", "agent-2", call_id=first)
         assert (await applied(ctx, aid))["effect"] == f"approved {first}"
-        second = await wait_for(lambda: _asked_after(ctx, first), timeout=LATENCY_S)
+        second = await eventually(lambda: _asked_after(ctx, first), timeout=LATENCY_S)
         did, _ = await command(ctx, "deny", "agent-2", call_id=second, reason="read the leaderboard instead")
         assert (await applied(ctx, did))["effect"] == f"denied {second}"
-        await wait_for(lambda: _result(ctx, second), timeout=LATENCY_S)
+        await eventually(lambda: _result(ctx, second), timeout=LATENCY_S)
         results = {e.payload["call_id"]: e.payload for e in await events(ctx.store, "tool.result", agent="agent-2")}
         assert results[first]["ok"] is True
         assert (
@@ -175,10 +165,10 @@ async def test_approval_mode_holds_tool_calls_for_approve_and_deny(tmp_path: Pat
             and results[second]["output"] == "not run: denied by the supervisor: read the leaderboard instead"
         )
 
-        third = await wait_for(lambda: _asked_after(ctx, second), timeout=LATENCY_S)
+        third = await eventually(lambda: _asked_after(ctx, second), timeout=LATENCY_S)
         oid, _ = await command(ctx, "approval_off", "agent-2")
         assert "released 1 waiting tool call(s)" in (await applied(ctx, oid))["effect"]
-        await wait_for(lambda: _result(ctx, third), timeout=LATENCY_S)
+        await eventually(lambda: _result(ctx, third), timeout=LATENCY_S)
 
 
 async def _asked_after(ctx: RunContext, call_id: str) -> str | None:
@@ -192,13 +182,13 @@ async def _result(ctx: RunContext, call_id: str) -> bool:
 
 async def test_stop_ends_one_agent_and_stop_run_ends_the_team_and_resume_respects_both(tmp_path: Path) -> None:
     async with team(tmp_path) as (ctx, backend, task):
-        await wait_for(lambda: has_status(ctx, "agent-1", "running_tool"))
+        await eventually(lambda: has_status(ctx, "agent-1", "running_tool"))
         cid, issued = await command(ctx, "stop", "agent-1")
         assert (await applied(ctx, cid))["effect"].startswith("stops after the step in flight")
-        await wait_for(lambda: has_status(ctx, "agent-1", "stopped"), timeout=LATENCY_S)
+        await eventually(lambda: has_status(ctx, "agent-1", "stopped"), timeout=LATENCY_S)
         assert time.time() - issued < LATENCY_S
         count = len(backend.of("agent-2"))
-        await wait_for(lambda: len(backend.of("agent-2")) > count)
+        await eventually(lambda: len(backend.of("agent-2")) > count)
         rid, issued = await command(ctx, "stop_run", "@run")
         assert (await applied(ctx, rid))["effect"] == "the run stops after every agent's step in flight"
         await asyncio.wait_for(task, LATENCY_S)
@@ -207,7 +197,7 @@ async def test_stop_ends_one_agent_and_stop_run_ends_the_team_and_resume_respect
         # Resume: the agent the supervisor stopped stays stopped; the one the run stopped goes on.
         ctx.stop.clear()
         again = asyncio.create_task(run_team(ctx, backend_factory=factory(backend)))
-        await wait_for(lambda: len(backend.of("agent-2")) > before["agent-2"])
+        await eventually(lambda: len(backend.of("agent-2")) > before["agent-2"])
         ctx.stop.set()
         await asyncio.wait_for(again, 5)
         assert len(backend.of("agent-1")) == before["agent-1"]
@@ -260,7 +250,7 @@ async def test_team_approval_starts_agents_waiting_and_a_stop_answers_the_waitin
     backend = Playbook(lambda r: [tool("forum_read", f"r{turns_of(r)}")])
     async with run_context(tmp_path, config(team={"approval": True})) as ctx:
         task = asyncio.create_task(run_team(ctx, backend_factory=factory(backend)))
-        await wait_for(lambda: has_status(ctx, "agent-1", "waiting_approval"))
+        await eventually(lambda: has_status(ctx, "agent-1", "waiting_approval"))
         assert (await ctx.store.agent("agent-1")).approval is True  # type: ignore[union-attr]
         cid, _ = await command(ctx, "stop_run", "@run")
         await applied(ctx, cid)

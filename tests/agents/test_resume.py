@@ -17,10 +17,10 @@ from aar.config import RunConfig, dump_config
 from aar.runtime import RunContext, RunPaths
 from aar.store import RunStore
 from agents.team import run_team
-from tests.agents.helpers import wait_for
 from tests.fakes.anthropic_fixtures import API_KEY, KEY_ENV, MODEL
 from tests.fakes.anthropic_replies import Scripted, ToolUse, reply
 from tests.fakes.anthropic_server import FakeAnthropic
+from tests.support import eventually
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -80,7 +80,7 @@ async def test_kill_9_mid_step_then_resume_sends_the_same_request(
                 ]
                 return len({e.agent for e in calls}) == 2
 
-            await wait_for(sleeping, timeout=60, interval=0.05)
+            await eventually(sleeping, timeout=60, interval=0.05)
             await asyncio.sleep(0.3)
             os.kill(proc.pid, signal.SIGKILL)
             proc.wait(10)

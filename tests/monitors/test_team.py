@@ -14,7 +14,8 @@ from pathlib import Path
 from agents.monitors import MonitorRunner
 from agents.scripted.policy import BOGUS_TITLE, HUNT_COMMAND
 from agents.team import run_team
-from tests.agents.helpers import config, events, run_context, wait_for
+from tests.agents.helpers import config, events, run_context
+from tests.support import eventually
 
 
 async def test_label_hunt_pauses_the_agent_after_the_step_in_flight(tmp_path: Path) -> None:
@@ -28,7 +29,7 @@ async def test_label_hunt_pauses_the_agent_after_the_step_in_flight(tmp_path: Pa
                 row = await ctx.store.agent("agent-1")
                 return row is not None and row.status == "paused"
 
-            await wait_for(paused, timeout=60)
+            await eventually(paused, timeout=60)
             await asyncio.sleep(0.5)  # a step that slipped past the pause would show now
             calls = [e.payload for e in await events(ctx.store, "tool.call", agent="agent-1")]
             statuses = [e.payload for e in await events(ctx.store, "agent.status", agent="agent-1")]
@@ -37,7 +38,7 @@ async def test_label_hunt_pauses_the_agent_after_the_step_in_flight(tmp_path: Pa
             claims = [(e.payload["claim"], e.payload["verdict"]) for e in await events(ctx.store, "forum.claim")]
 
             await ctx.store.issue_command("resume", "agent-1")
-            await wait_for(lambda: _stepped_past(ctx.store, 3), timeout=30)
+            await eventually(lambda: _stepped_past(ctx.store, 3), timeout=30)
         finally:
             ctx.stop.set()
             await asyncio.wait_for(team, 60)
