@@ -8,6 +8,8 @@ from pathlib import Path
 from typing import Any
 
 from aar.inbox import catch_up
+from aar.runtime import RunContext
+from aar.store import EventRow
 from agents.backend import ModelRequest
 from agents.team import run_team
 from tests.agents.helpers import Playbook, config, events, factory, run_context, text, tool, turns_of
@@ -41,9 +43,8 @@ async def test_ask_pauses_the_agent_until_the_answer_reaches_its_next_model_call
             assert (item.agent, item.rank, item.call_id) == ("agent-1", 0, "ask-1")
             held = len(backend.of("agent-1"))
             others = len(backend.of("agent-2"))
-            await asyncio.sleep(0.4)
+            await eventually(lambda: len(backend.of("agent-2")) >= others + 3, what="the others to go on")
             assert len(backend.of("agent-1")) == held, "an agent waiting for an answer makes no model call"
-            assert len(backend.of("agent-2")) > others, "the others go on"
 
             wrong = await ctx.store.issue_command("answer", "agent-1", {"call_id": "nope", "text": "x"})
             ok = await ctx.store.issue_command("answer", "agent-1", {"call_id": "ask-1", "text": "Yes, feedback only."})
@@ -75,10 +76,12 @@ async def test_a_resumed_run_keeps_waiting_and_a_resume_command_waives_the_quest
         await asyncio.wait_for(task, 10)
         # The run stopped while agent-1 waited (a crash leaves the same rows); a new team takes over.
         ctx.stop.clear()
+        waits = len(await _waiting(ctx))
         again = Playbook(asker, delay_s=0.02)
         task = asyncio.create_task(run_team(ctx, backend_factory=factory(again)))
         try:
-            await asyncio.sleep(0.5)
+            # Checked at the restarted agent's first event: it says it waits, and it has made no model call.
+            await eventually(lambda: _waiting_more(ctx, waits), what="agent-1 to wait again")
             assert again.of("agent-1") == [], "still waiting for the answer after the restart"
             await ctx.store.flush()
             await catch_up(ctx.store)
@@ -126,3 +129,15 @@ def test_a_scripted_researcher_told_to_ask_asks_once_then_follows_the_answer() -
     board = after + step(3, "leaderboard", {}, "no scores yet")
     claim = researcher.decide(read(board))
     assert claim.tool == "forum_post" and claim.input["title"].startswith("Claim: filtering"), "the answer picks it"
+
+
+WAITING = {"kind": "agent.status", "status": "paused", "detail": "waiting for the supervisor's answer (ask-1)"}
+
+
+async def _waiting(ctx: RunContext) -> list[EventRow]:
+    """agent-1's status events that say it waits for the answer to ask-1."""
+    return [e for e in await events(ctx.store, "agent.status", agent="agent-1") if e.payload == WAITING]
+
+
+async def _waiting_more(ctx: RunContext, than: int) -> bool:
+    return len(await _waiting(ctx)) > than

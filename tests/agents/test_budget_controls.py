@@ -30,7 +30,7 @@ async def _effect(ctx: Any, command_id: int) -> tuple[str, str]:
             (e for e in await events(ctx.store, "command.applied") if e.payload["command_id"] == command_id), None
         )
 
-    event = await eventually(done, timeout=3)
+    event = await eventually(done, what=f"command {command_id} to be applied")
     row = next(c for c in await ctx.store.commands() if c.id == command_id)
     assert (row.status, row.effect) == (event.payload["status"], event.payload["effect"])
     return row.status, row.effect
@@ -130,7 +130,10 @@ async def test_a_budget_command_left_pending_by_a_dead_daemon_applies_once_on_re
         for _ in range(2):  # two daemons in a row: the first applies it, the second must not again
             ctx.stop.clear()
             task = asyncio.create_task(run_team(ctx, backend_factory=factory(backend)))
-            await asyncio.sleep(0.6)
+            # A command written after the start applies after the pending one (in order): by then this
+            # daemon has done whatever it would do with the budget command.
+            marker = await ctx.store.issue_command("resume", "agent-1")
+            await _effect(ctx, marker)
             ctx.stop.set()
             await asyncio.wait_for(task, 10)
         assert await _effect(ctx, cid) == ("applied", "tokens budget raised 100,000 tokens → 105,000 tokens")

@@ -38,7 +38,7 @@ class Researcher:
         if turn == 1:
             return reply("Claiming.", ToolUse("forum_post", {"title": "Claim: filtering keep=0.7", "body": "mine"}))
         if not self.crashed:
-            return reply("A long experiment.", ToolUse("bash", {"command": "sleep 60"}))
+            return reply("A long experiment.", ToolUse("bash", {"command": "echo started; sleep 60"}))
         return reply("Wrapping up.", ToolUse("finish", {"summary": "resumed and finished"}))
 
 
@@ -81,7 +81,11 @@ async def test_kill_9_mid_step_then_resume_sends_the_same_request(
                 return len({e.agent for e in calls}) == 2
 
             await eventually(sleeping, timeout=60, interval=0.05)
-            await asyncio.sleep(0.3)
+
+            async def running() -> bool:  # each agent's command printed its first line: it is mid-step
+                return len({e.agent for e in await store.events_after(0, limit=100_000, kinds=["sandbox.output"])}) == 2
+
+            await eventually(running, timeout=60, interval=0.05)
             os.kill(proc.pid, signal.SIGKILL)
             proc.wait(10)
             with contextlib.suppress(ProcessLookupError):

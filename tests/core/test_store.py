@@ -16,6 +16,7 @@ from aar.errors import StoreError
 from aar.events import AgentStatusChanged, RunLog, SandboxOutput, parse_payload
 from aar.store import RunStore
 from aar.store.schema import MIGRATIONS, SCHEMA_VERSION
+from tests.support import eventually
 
 
 async def test_events_are_ordered_and_parse_back(store: RunStore) -> None:
@@ -39,7 +40,7 @@ async def test_emit_commits_within_the_flush_interval(tmp_path: Path) -> None:
     try:
         writer.emit(None, RunLog(message="hello"))
         assert await reader.event_count() == 0  # buffered, not yet committed
-        await asyncio.sleep(0.1)
+        await eventually(reader.event_count, what="the buffered event to commit with no flush asked for")
         assert [r.payload["message"] for r in await reader.events_after(0)] == ["hello"]
     finally:
         await writer.close()
@@ -169,7 +170,7 @@ WRITER = textwrap.dedent(
         store = await RunStore.open(path, batch_size=500, flush_interval=0.01)
         for i in range(n):
             store.emit("w", SandboxOutput(call_id="c", stream="stdout", text=str(i)))
-            if i % 250 == 0:
+            if i % 250 == 0:  # a real writer pauses between batches: the reader process reads while it writes
                 await asyncio.sleep(0.002)
         await store.close()
     asyncio.run(main(sys.argv[1], int(sys.argv[2])))
@@ -187,7 +188,7 @@ READER = textwrap.dedent(
             for r in rows:
                 seen.append((r.id, int(r.payload["text"])))
             last = rows[-1].id if rows else last
-            await asyncio.sleep(0.005)
+            await asyncio.sleep(0.005)  # a follower polls another process's commits, as the TUI does
         await store.close()
         ids = [i for i, _ in seen]
         assert ids == sorted(set(ids)), "ids out of order or repeated"

@@ -30,15 +30,18 @@ async def test_label_hunt_pauses_the_agent_after_the_step_in_flight(tmp_path: Pa
                 return row is not None and row.status == "paused"
 
             await eventually(paused, timeout=60)
-            await asyncio.sleep(0.5)  # a step that slipped past the pause would show now
-            calls = [e.payload for e in await events(ctx.store, "tool.call", agent="agent-1")]
             statuses = [e.payload for e in await events(ctx.store, "agent.status", agent="agent-1")]
             decided = {e.payload["rule"]: e for e in await events(ctx.store, "monitor.decision")}
             row = await ctx.store.agent("agent-1")
             claims = [(e.payload["claim"], e.payload["verdict"]) for e in await events(ctx.store, "forum.claim")]
 
-            await ctx.store.issue_command("resume", "agent-1")
+            cid = await ctx.store.issue_command("resume", "agent-1")
             await eventually(lambda: _stepped_past(ctx.store, 3), timeout=30)
+            # A step that slipped past the pause would show among the calls made before the resume applied.
+            applied = {"kind": "command.applied", "command_id": cid, "command": "resume", "target": "agent-1"}
+            resumes = await events(ctx.store, "command.applied")
+            [resumed] = [e for e in resumes if e.payload == {**applied, "effect": "resumed", "status": "applied"}]
+            calls = [e.payload for e in await events(ctx.store, "tool.call", agent="agent-1") if e.id < resumed.id]
         finally:
             ctx.stop.set()
             await asyncio.wait_for(team, 60)
