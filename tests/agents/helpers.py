@@ -74,7 +74,7 @@ class Playbook:
     async def respond(self, request: ModelRequest, on_text: TextCallback) -> ModelResponse:
         self.requests.append(request)
         if self.delay_s:
-            await asyncio.sleep(self.delay_s)
+            await asyncio.sleep(self.delay_s)  # a model call takes time: the other agents and the poller run meanwhile
         turn = self.policy(request)
         if isinstance(turn, ModelResponse):
             return turn

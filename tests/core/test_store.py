@@ -170,8 +170,8 @@ WRITER = textwrap.dedent(
         store = await RunStore.open(path, batch_size=500, flush_interval=0.01)
         for i in range(n):
             store.emit("w", SandboxOutput(call_id="c", stream="stdout", text=str(i)))
-            if i % 250 == 0:  # a real writer pauses between batches: the reader process reads while it writes
-                await asyncio.sleep(0.002)
+            if i % 250 == 0:
+                await asyncio.sleep(0.002)  # a real writer pauses between batches: the reader reads while it writes
         await store.close()
     asyncio.run(main(sys.argv[1], int(sys.argv[2])))
     """

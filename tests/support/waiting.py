@@ -52,7 +52,7 @@ async def eventually(
             return value
         if time.monotonic() > deadline:
             raise _failure(what, condition, timeout)
-        await asyncio.sleep(interval)
+        await asyncio.sleep(interval)  # between two looks at the fact: the one poll of the asyncio tests
 
 
 def eventually_sync(condition: Callable[[], T], *, timeout: float = 60.0, what: Said = "", interval: float = 0.1) -> T:
@@ -63,4 +63,4 @@ def eventually_sync(condition: Callable[[], T], *, timeout: float = 60.0, what: 
             return value
         if time.monotonic() > deadline:
             raise _failure(what, condition, timeout)
-        time.sleep(interval)
+        time.sleep(interval)  # between two looks at another process's files: the one poll of the sync tests
