@@ -7,6 +7,7 @@ import logging
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from aar.clock import SYSTEM_CLOCK, Clock
 from aar.config import RunConfig
 from aar.store import RunStore
 
@@ -66,6 +67,8 @@ class RunContext:
     log: logging.Logger = field(default_factory=lambda: logging.getLogger("aar.daemon"))
     commands_waiting: asyncio.Event = field(default_factory=asyncio.Event)
     """Set by an in-process writer of commands (a monitor) so the command poller applies them now."""
+    clock: Clock = SYSTEM_CLOCK
+    """Time as the budget guards and the monitors read it (a test hands in one it moves by hand)."""
 
     @property
     def run_id(self) -> str:

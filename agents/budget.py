@@ -10,11 +10,11 @@ ran, summed over every daemon that drove it (kept in the store's meta).
 from __future__ import annotations
 
 import json
-import time
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Literal
 
+from aar.clock import SYSTEM_CLOCK, Clock
 from aar.config import BudgetConfig
 from aar.events import AgentStatus, BudgetWarned
 from aar.store import RunStore
@@ -69,22 +69,31 @@ def tokens_used(row: AgentRow) -> int:
 
 class BudgetGuard:
     def __init__(
-        self, store: RunStore, agent: str, budget: BudgetConfig, *, max_steps: int, run_dollar_cap: float
+        self,
+        store: RunStore,
+        agent: str,
+        budget: BudgetConfig,
+        *,
+        max_steps: int,
+        run_dollar_cap: float,
+        clock: Clock = SYSTEM_CLOCK,
     ) -> None:
         self.store = store
+        self.clock = clock
+        """What the wall-clock budget is measured on (and its watchdog sleeps on)."""
         self.agent = agent
         self.budget = budget
         self.max_steps = max_steps
         self.run_dollar_cap = run_dollar_cap
         self.configured = budget
         self._earlier_s = 0.0
-        self._since = time.monotonic()
+        self._since = clock.monotonic()
         self._warned: set[tuple[str, float]] = set()
 
     async def load(self) -> None:
         """Take up the wall-clock time earlier daemons spent on this agent, and the supervisor's budget changes."""
         self._earlier_s = float(await self.store.get_meta(ACTIVE_META.format(agent=self.agent), "0") or 0)
-        self._since = time.monotonic()
+        self._since = self.clock.monotonic()
         warned = json.loads(await self.store.get_meta(WARNED_META.format(agent=self.agent), "[]") or "[]")
         self._warned = {(str(limit), float(cap)) for limit, cap in warned}
         await self.refresh()
@@ -94,7 +103,7 @@ class BudgetGuard:
         self.budget = effective_budget(self.configured, await self.store.budget_deltas(self.agent))
 
     def active_s(self) -> float:
-        return self._earlier_s + time.monotonic() - self._since
+        return self._earlier_s + self.clock.monotonic() - self._since
 
     async def save(self) -> None:
         await self.store.set_meta(ACTIVE_META.format(agent=self.agent), f"{self.active_s():.3f}")

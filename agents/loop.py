@@ -340,7 +340,7 @@ class AgentLoop:
         async def watch() -> None:
             left: float | None = remaining
             while left is not None and left > 0:  # the supervisor may raise (or drop) the budget meanwhile
-                await asyncio.sleep(left)
+                await self.budget.clock.sleep(left)
                 await self.budget.refresh()
                 left = self.budget.wall_remaining()
             if left is not None:

@@ -207,7 +207,9 @@ def make_loop(ctx: RunContext, agent: ResolvedAgent, backend: ModelBackend, cont
 
 def make_guard(ctx: RunContext, agent: ResolvedAgent) -> BudgetGuard:
     run = ctx.config.run
-    return BudgetGuard(ctx.store, agent.name, agent.budget, max_steps=run.max_steps, run_dollar_cap=run.dollar_cap)
+    return BudgetGuard(
+        ctx.store, agent.name, agent.budget, max_steps=run.max_steps, run_dollar_cap=run.dollar_cap, clock=ctx.clock
+    )
 
 
 async def _drive(

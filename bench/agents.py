@@ -16,7 +16,13 @@ mean anything):
 Overhead per step = (team time - bare time) / steps: what the loop, the
 tools, the store and the backend add to the cost of the model calls
 themselves. Last line: that overhead in ms; target < 5 ms.
-Usage: python bench/agents.py [AGENTS] [STEPS]
+
+``--commands``: supervisor command latency through the real team (two agents on a zero-latency
+playbook backend, the real loop, poller, local sandbox and store), ROUNDS times each: a command
+written -> applied (the commands table's times), a pause written -> the agent's row says paused, an
+interrupt written -> its sandbox command's exit is on record. These budgets left the tests (a loaded
+machine made them fail); each p99 is printed beside the design's budget (< 1 s) as a ratio.
+Usage: python bench/agents.py [AGENTS] [STEPS] | python bench/agents.py --commands [ROUNDS]
 """
 
 from __future__ import annotations
@@ -24,9 +30,11 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import statistics
 import sys
 import tempfile
 import time
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
@@ -36,7 +44,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import anthropic  # noqa: E402
 
+from aar.commands import Interrupt, Pause, Resume, Stop  # noqa: E402
 from aar.config import RunConfig  # noqa: E402
+from aar.events import SandboxExited, SandboxOutput  # noqa: E402
 from aar.runtime import RunContext, RunPaths  # noqa: E402
 from aar.store import RunStore  # noqa: E402
 from aar.store.rows import EventRow  # noqa: E402
@@ -134,6 +144,96 @@ async def main(agents: int, steps: int) -> None:
     print(f"orchestration overhead per step: {overhead_ms:.2f} ms (target < 5 ms)")
 
 
+COMMAND_BUDGET_S = 1.0
+"""The design's budget: a command typed in the TUI reaches the agent in under a second."""
+
+
+async def _until(check: Callable[[], Awaitable[bool]], timeout: float = 30.0) -> None:
+    """Poll ``check()`` every 5 ms (the measurement's resolution) until it holds."""
+    deadline = time.perf_counter() + timeout
+    while not await check():
+        if time.perf_counter() > deadline:
+            raise TimeoutError("the team did not react")
+        await asyncio.sleep(0.005)
+
+
+async def commands(rounds: int) -> None:
+    from agents.backend import ModelRequest
+    from agents.control import POLL_INTERVAL_S
+    from agents.team import run_team
+    from tests.agents.helpers import Playbook, config, events, factory, run_context, tool, turns_of
+
+    def policy(request: ModelRequest) -> list[dict[str, Any]]:
+        n = turns_of(request)
+        if request.agent == "agent-1":
+            return [tool("bash", f"long-{n}", command="echo started; sleep 30")]
+        return [tool("forum_read", f"read-{n}", limit=1)]
+
+    applied: list[float] = []
+    paused: list[float] = []
+    killed: list[float] = []
+    with tempfile.TemporaryDirectory() as tmp:
+        async with run_context(Path(tmp), config(team={"count": 2})) as ctx:
+
+            async def count(kind: type[SandboxOutput | SandboxExited]) -> int:
+                return len(await events(ctx.store, kind, agent="agent-1"))
+
+            async def agent_2_paused() -> bool:
+                row = await ctx.store.agent("agent-2")
+                return row is not None and row.status == "paused"
+
+            async def agent_2_going() -> bool:
+                return not await agent_2_paused()
+
+            async def agent_1_in_its_command() -> bool:  # each command prints one line, then exits once
+                return await count(SandboxOutput) > await count(SandboxExited)
+
+            team = asyncio.create_task(run_team(ctx, backend_factory=factory(Playbook(policy))))
+            for _ in range(rounds):
+                start = time.perf_counter()
+                await ctx.store.issue_command(Pause(), "agent-2")
+                await _until(agent_2_paused)
+                paused.append(time.perf_counter() - start)
+                await ctx.store.issue_command(Resume(), "agent-2")
+                await _until(agent_2_going)
+                await _until(agent_1_in_its_command)
+                start = time.perf_counter()
+                await ctx.store.issue_command(Interrupt(), "agent-1")
+                await _until(lambda: _not_in_command(agent_1_in_its_command))
+                killed.append(time.perf_counter() - start)
+            applied = [c.applied_ts - c.ts for c in await ctx.store.commands() if c.applied_ts is not None]
+            for agent in ("agent-1", "agent-2"):  # a stop kills agent-1's 30 s command; the run's stop would wait
+                await ctx.store.issue_command(Stop(), agent)
+            ctx.stop.set()
+            await asyncio.wait_for(team, 60)
+
+    rows = [("written -> applied", applied), ("pause -> paused", paused), ("interrupt -> killed", killed)]
+    print(
+        f"commands: {rounds} rounds, the poller's interval {POLL_INTERVAL_S * 1000:.0f} ms,"
+        f" budget {COMMAND_BUDGET_S * 1000:.0f} ms"
+    )
+    for name, values in rows:
+        p99 = _p99(values)
+        print(
+            f"{name:20s} p50 {statistics.median(values) * 1000:6.1f} ms  p99 {p99 * 1000:6.1f} ms"
+            f"  p99/budget {p99 / COMMAND_BUDGET_S:.2f}"
+        )
+    worst = max(_p99(values) for _, values in rows)
+    print(f"worst p99 / budget: {worst / COMMAND_BUDGET_S:.2f} (target < 1)")
+
+
+async def _not_in_command(in_command: Callable[[], Awaitable[bool]]) -> bool:
+    return not await in_command()
+
+
+def _p99(values: list[float]) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(0.99 * len(ordered)))]
+
+
 if __name__ == "__main__":
-    args = [int(a) for a in sys.argv[1:3]]
-    asyncio.run(main(*(args + [9, 30][len(args) :])))
+    if sys.argv[1:2] == ["--commands"]:
+        asyncio.run(commands(int(sys.argv[2]) if len(sys.argv) > 2 else 20))
+    else:
+        args = [int(a) for a in sys.argv[1:3]]
+        asyncio.run(main(*(args + [9, 30][len(args) :])))

@@ -18,6 +18,7 @@ from typing import Any
 
 import aiosqlite
 
+from aar.clock import SYSTEM_CLOCK, Clock
 from aar.errors import StoreError
 
 
@@ -29,9 +30,11 @@ def dumps(value: Any) -> str:
 class Connection:
     """One aiosqlite connection, its write lock and the query helpers the tables use."""
 
-    def __init__(self, db: aiosqlite.Connection, path: Path) -> None:
+    def __init__(self, db: aiosqlite.Connection, path: Path, *, clock: Clock = SYSTEM_CLOCK) -> None:
         self._db = db
         self.path = path
+        self.clock = clock
+        """What the job queue's times (claims, device-seconds) are read from."""
         self._lock = asyncio.Lock()
         """Held by every write so one coroutine's transaction never takes in another's statements."""
 

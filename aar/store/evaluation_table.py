@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import time
 from collections.abc import Sequence
 from typing import Any
 
@@ -33,7 +32,7 @@ class EvaluationTables(Connection):
         """``label`` says what was submitted (the file's name); it is shown next to the scores."""
         return await self._insert(
             "INSERT INTO submissions (ts, agent, kind, payload, flags, label) VALUES (?, ?, ?, ?, ?, ?)",
-            (time.time(), agent, kind, dumps(payload), dumps(list(flags)), label),
+            (self.clock.time(), agent, kind, dumps(payload), dumps(list(flags)), label),
         )
 
     async def update_submission(
@@ -72,7 +71,7 @@ class EvaluationTables(Connection):
         self, kind: str, spec: dict[str, Any], *, submission_id: int | None = None, status: str = "queued"
     ) -> int:
         """Add a job; ``status="done"`` records work done outside the worker (``aar report --final``)."""
-        now = time.time()
+        now = self.clock.time()
         return await self._insert(
             "INSERT INTO eval_jobs (ts, kind, submission_id, spec, status, updated_ts) VALUES (?, ?, ?, ?, ?, ?)",
             (now, kind, submission_id, dumps(spec), status, now),
@@ -84,6 +83,7 @@ class EvaluationTables(Connection):
         The queue is fair: jobs of no agent (baselines) first, then round-robin over agents,
         serving the agent whose latest job started longest ago, oldest job first.
         """
+        now = self.clock.time()
         async with self._transaction():
             async with self._db.execute(
                 "SELECT j.id, s.agent FROM eval_jobs j LEFT JOIN submissions s ON s.id = j.submission_id"
@@ -102,7 +102,7 @@ class EvaluationTables(Connection):
             await self._db.execute(
                 "UPDATE eval_jobs SET status = 'running', attempts = attempts + 1, worker = ?, device = ?,"
                 " progress = 0, claimed_ts = ?, updated_ts = ? WHERE id = ?",
-                (worker, device, time.time(), time.time(), job_id),
+                (worker, device, now, now, job_id),
             )
         return await self.job(job_id)
 
@@ -117,7 +117,7 @@ class EvaluationTables(Connection):
             raise ValueError(f"unknown job fields: {sorted(unknown)}")
         if "stats" in fields:
             fields["stats"] = dumps(fields["stats"])
-        now = time.time()
+        now = self.clock.time()
         fields["updated_ts"] = now
         sets = ", ".join(f"{k} = ?" for k in fields)
         args: tuple[Any, ...] = (*fields.values(),)
@@ -135,7 +135,7 @@ class EvaluationTables(Connection):
         rows = await self._fetch(f"SELECT id FROM eval_jobs WHERE {where}", args)
         ids = [r[0] for r in rows]
         if ids:
-            now = time.time()
+            now = self.clock.time()
             await self._write(
                 f"UPDATE eval_jobs SET {CHARGE}, status = 'queued', updated_ts = ? WHERE {where}", (now, now, *args)
             )
@@ -183,7 +183,7 @@ class EvaluationTables(Connection):
         return await self._insert(
             "INSERT INTO eval_results (ts, job_id, submission_id, split, pgr, ci_low, ci_high, metrics, flags)"
             " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-            (time.time(), job_id, submission_id, split, pgr, ci_low, ci_high, dumps(metrics), dumps(list(flags))),
+            (self.clock.time(), job_id, submission_id, split, pgr, ci_low, ci_high, dumps(metrics), dumps(list(flags))),
         )
 
     async def results(self, *, submission_id: int | None = None, split: str | None = None) -> list[ResultRow]:

@@ -18,6 +18,7 @@ from pathlib import Path
 
 import aiosqlite
 
+from aar.clock import SYSTEM_CLOCK, Clock
 from aar.errors import StoreError
 from aar.events import EventPayload
 from aar.store.connection import Connection
@@ -32,8 +33,16 @@ EventListener = Callable[[str | None, EventPayload], None]
 class EventLog(Connection):
     """The ``events`` table and the background flusher that batches its writes."""
 
-    def __init__(self, db: aiosqlite.Connection, path: Path, *, batch_size: int, flush_interval: float) -> None:
-        super().__init__(db, path)
+    def __init__(
+        self,
+        db: aiosqlite.Connection,
+        path: Path,
+        *,
+        batch_size: int,
+        flush_interval: float,
+        clock: Clock = SYSTEM_CLOCK,
+    ) -> None:
+        super().__init__(db, path, clock=clock)
         self._batch_size = batch_size
         self._flush_interval = flush_interval
         self._buffer: list[tuple[float, str | None, str, str]] = []

@@ -15,6 +15,7 @@ from pathlib import Path
 
 import aiosqlite
 
+from aar.clock import SYSTEM_CLOCK, Clock
 from aar.errors import StoreError
 from aar.store.agents_table import AgentTables
 from aar.store.budget_table import BudgetTable
@@ -37,6 +38,7 @@ class RunStore(EventLog, AgentTables, ForumTable, EvaluationTables, CommandsTabl
         create: bool = False,
         batch_size: int = 2000,
         flush_interval: float = 0.05,
+        clock: Clock = SYSTEM_CLOCK,
     ) -> RunStore:
         """Open (and with ``create`` make or migrate) the store at ``path``."""
         path = Path(path)
@@ -51,7 +53,7 @@ class RunStore(EventLog, AgentTables, ForumTable, EvaluationTables, CommandsTabl
         except BaseException:
             await db.close()
             raise
-        return cls(db, path, batch_size=batch_size, flush_interval=flush_interval)
+        return cls(db, path, batch_size=batch_size, flush_interval=flush_interval, clock=clock)
 
     @staticmethod
     async def _migrate(db: aiosqlite.Connection, path: Path, *, create: bool) -> None:

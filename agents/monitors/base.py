@@ -14,6 +14,7 @@ from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
 from typing import ClassVar
 
+from aar.clock import SYSTEM_CLOCK, Clock
 from aar.config import MonitorAction, MonitorConfig, RunConfig
 from aar.events import EventPayload
 from aar.store import RunStore
@@ -49,11 +50,13 @@ class Finding:
 
 @dataclass
 class MonitorEnv:
-    """What rules may read: the run's store and config."""
+    """What rules may read: the run's store, config and clock."""
 
     store: RunStore
     config: RunConfig
     agents: frozenset[str] = field(default_factory=frozenset)
+    clock: Clock = SYSTEM_CLOCK
+    """The time events are stamped with and idle spells are measured on."""
 
 
 class Rule(ABC):

@@ -21,7 +21,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import time
 
 from aar.commands import RUN_TARGET, Pause, QuarantinePost, Stop
 from aar.config import MonitorConfig
@@ -58,7 +57,10 @@ class MonitorRunner:
     def __init__(self, ctx: RunContext, *, tick_s: float = TICK_S) -> None:
         self.ctx = ctx
         self.tick_s = tick_s
-        self.env = MonitorEnv(ctx.store, ctx.config, frozenset(a.name for a in ctx.config.resolved_agents()))
+        self.clock = ctx.clock
+        self.env = MonitorEnv(
+            ctx.store, ctx.config, frozenset(a.name for a in ctx.config.resolved_agents()), clock=ctx.clock
+        )
         self.rules: list[Rule] = []
         self.decided: set[tuple[str, str]] = set()
         self.decisions = 0
@@ -70,6 +72,10 @@ class MonitorRunner:
         """Kinds some rule must read with I/O (the store, a model): queued for the runner's task."""
         self._handling = 0
         """Items taken off the queue and not yet done with."""
+        self._getter: asyncio.Task[Seen | tuple[Rule, list[Finding]]] | None = None
+        """The wait on the queue; done while an item it took waits for the loop to handle it."""
+        self.listening = asyncio.Event()
+        """Set once the runner hears the event stream (after the replay): what is emitted from then on is judged."""
 
     def build(self) -> None:
         """Make the configured rules (claims are always checked; an LLM monitor needs an API key)."""
@@ -113,20 +119,28 @@ class MonitorRunner:
             self.build()
         await self.replay()
         unsubscribe = self.ctx.store.subscribe(self._heard)
+        self.listening.set()
+        # Both waits live across turns of the loop, so an item taken off the queue is never dropped by a tick.
+        ticker = asyncio.ensure_future(self.clock.sleep(self.tick_s))
         try:
-            next_tick = time.monotonic() + self.tick_s
             while True:
-                with contextlib.suppress(TimeoutError):
-                    item = await asyncio.wait_for(self._queue.get(), max(next_tick - time.monotonic(), 0))
+                getter = self._getter = self._getter or asyncio.ensure_future(self._queue.get())
+                await asyncio.wait((getter, ticker), return_when=asyncio.FIRST_COMPLETED)
+                if getter.done():
+                    item, self._getter = getter.result(), None
                     self._handling += 1
                     await self._safely(item)
                     while not self._queue.empty():
                         self._handling += 1
                         await self._safely(self._queue.get_nowait())
-                if time.monotonic() >= next_tick:
-                    next_tick = time.monotonic() + self.tick_s
-                    await self.tick(time.time())
+                if ticker.done():
+                    await self.tick(self.clock.time())
+                    ticker = asyncio.ensure_future(self.clock.sleep(self.tick_s))
         finally:
+            ticker.cancel()
+            if self._getter is not None:
+                self._getter.cancel()
+                self._getter = None
             unsubscribe()
             for rule in self.rules:
                 with contextlib.suppress(Exception):
@@ -135,13 +149,13 @@ class MonitorRunner:
     @property
     def caught_up(self) -> bool:
         """Nothing heard is waiting to be judged or acted on."""
-        return self._queue.empty() and self._handling == 0
+        return self._queue.empty() and self._handling == 0 and not (self._getter is not None and self._getter.done())
 
     def _heard(self, agent: str | None, payload: EventPayload) -> None:
         kind: str = payload.kind
         if kind not in self._by_kind:
             return
-        seen = Seen(agent, payload, time.time())
+        seen = Seen(agent, payload, self.clock.time())
         for rule in self._now.get(kind, ()):
             try:
                 findings = rule.see(seen)

@@ -10,7 +10,6 @@ Each fires once per streak or idle spell, then counts again from zero.
 
 from __future__ import annotations
 
-import time
 from collections import defaultdict
 
 from aar.config import MonitorConfig
@@ -102,7 +101,7 @@ class Idle(SyncRule):
         return []
 
     def tick(self, now: float | None = None) -> list[Finding]:
-        now = time.time() if now is None else now
+        now = self.env.clock.time() if now is None else now
         limit_s = self.limit * 60
         out = []
         for agent, since in self.since.items():

@@ -18,6 +18,7 @@ from typing import Any, Generic, TypeVar, overload
 
 from pydantic import BaseModel
 
+from aar.clock import SYSTEM_CLOCK, Clock
 from aar.config import RunConfig
 from aar.runtime import RunContext, RunPaths
 from aar.store import RunStore
@@ -76,7 +77,7 @@ class Playbook:
     async def respond(self, request: ModelRequest, on_text: TextCallback) -> ModelResponse:
         self.requests.append(request)
         if self.delay_s:
-            await asyncio.sleep(self.delay_s)
+            await asyncio.sleep(self.delay_s)  # a model call takes time: the other agents and the poller run meanwhile
         turn = self.policy(request)
         if isinstance(turn, ModelResponse):
             return turn
@@ -104,14 +105,15 @@ def config(**sections: Any) -> RunConfig:
 
 
 @asynccontextmanager
-async def run_context(root: Path, cfg: RunConfig) -> AsyncIterator[RunContext]:
+async def run_context(root: Path, cfg: RunConfig, *, clock: Clock = SYSTEM_CLOCK) -> AsyncIterator[RunContext]:
+    """A run folder and its real store; the store, the budget guards and the monitors read ``clock``."""
     paths = RunPaths(root / "run-1")
     paths.make()
     for agent in cfg.resolved_agents():
         paths.workspace(agent.name).mkdir(parents=True, exist_ok=True)
-    store = await RunStore.open(paths.db, create=True)
+    store = await RunStore.open(paths.db, create=True, clock=clock)
     try:
-        yield RunContext(paths=paths, config=cfg, store=store)
+        yield RunContext(paths=paths, config=cfg, store=store, clock=clock)
     finally:
         await store.close()
 
@@ -144,17 +146,3 @@ async def events(store: RunStore, kind: type[P] | None = None, agent: str | None
     if kind is None:
         return rows
     return [Heard(r.id, r.ts, r.agent, r.payload) for r in rows if isinstance(r.payload, kind)]
-
-
-async def wait_for(check: Callable[[], Any], timeout: float = 10.0, interval: float = 0.02) -> Any:
-    """Poll ``check`` (sync or async) until it returns something truthy."""
-    deadline = time.monotonic() + timeout
-    while True:
-        value = check()
-        if asyncio.iscoroutine(value):
-            value = await value
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout}s waiting for {getattr(check, '__name__', check)}")
-        await asyncio.sleep(interval)

@@ -11,11 +11,14 @@ from typing import Any
 import pytest
 
 from aar.commands import Answer, Resume
-from aar.events import SupervisorAsked
+from aar.events import AgentStatusChanged, SupervisorAsked
 from aar.inbox import catch_up
+from aar.runtime import RunContext
+from aar.store import EventRow
 from agents.backend import ModelRequest
 from agents.team import run_team
-from tests.agents.helpers import Heard, Playbook, config, events, factory, run_context, text, tool, turns_of, wait_for
+from tests.agents.helpers import Heard, Playbook, config, events, factory, run_context, text, tool, turns_of
+from tests.support import eventually
 from tests.unreadable import REASONS, unreadable_rows
 
 QUESTION = "Is reading the public feedback split allowed?"
@@ -38,21 +41,20 @@ async def test_ask_pauses_the_agent_until_the_answer_reaches_its_next_model_call
     async with run_context(tmp_path, config(team={"count": 2})) as ctx:
         task = asyncio.create_task(run_team(ctx, backend_factory=factory(backend)))
         try:
-            asked = await wait_for(lambda: events(ctx.store, SupervisorAsked, agent="agent-1"))
+            asked = await eventually(lambda: events(ctx.store, SupervisorAsked, agent="agent-1"))
             assert asked[0].payload == SupervisorAsked(step=2, question=QUESTION, call_id="ask-1")
-            await wait_for(lambda: _status(ctx, "agent-1", "paused"))
+            await eventually(lambda: _status(ctx, "agent-1", "paused"))
             await catch_up(ctx.store)
             (item,) = [i for i in await ctx.store.inbox() if i.kind == "ask"]
             assert (item.agent, item.rank, item.call_id) == ("agent-1", 0, "ask-1")
             held = len(backend.of("agent-1"))
             others = len(backend.of("agent-2"))
-            await asyncio.sleep(0.4)
+            await eventually(lambda: len(backend.of("agent-2")) >= others + 3, what="the others to go on")
             assert len(backend.of("agent-1")) == held, "an agent waiting for an answer makes no model call"
-            assert len(backend.of("agent-2")) > others, "the others go on"
 
             wrong = await ctx.store.issue_command(Answer(call_id="nope", text="x"), "agent-1")
             ok = await ctx.store.issue_command(Answer(call_id="ask-1", text="Yes, feedback only."), "agent-1")
-            request = await wait_for(lambda: _answered(backend, "Yes, feedback only."), timeout=2)
+            request = await eventually(lambda: _answered(backend, "Yes, feedback only."), timeout=2)
             commands = {c.id: c for c in await ctx.store.commands()}
             assert commands[wrong].status == "rejected" and "not waiting on question nope" in commands[wrong].effect
             assert commands[ok].status == "applied"
@@ -75,22 +77,24 @@ async def test_a_resumed_run_keeps_waiting_and_a_resume_command_waives_the_quest
     backend = Playbook(asker, delay_s=0.02)
     async with run_context(tmp_path, config(team={"count": 1})) as ctx:
         task = asyncio.create_task(run_team(ctx, backend_factory=factory(backend)))
-        await wait_for(lambda: _status(ctx, "agent-1", "paused"))
+        await eventually(lambda: _status(ctx, "agent-1", "paused"))
         ctx.stop.set()
         await asyncio.wait_for(task, 10)
         # The run stopped while agent-1 waited (a crash leaves the same rows); a new team takes over.
         ctx.stop.clear()
+        waits = len(await _waiting(ctx))
         again = Playbook(asker, delay_s=0.02)
         task = asyncio.create_task(run_team(ctx, backend_factory=factory(again)))
         try:
-            await asyncio.sleep(0.5)
+            # Checked at the restarted agent's first event: it says it waits, and it has made no model call.
+            await eventually(lambda: _waiting_more(ctx, waits), what="agent-1 to wait again")
             assert again.of("agent-1") == [], "still waiting for the answer after the restart"
             await ctx.store.flush()
             await catch_up(ctx.store)
             (item,) = await ctx.store.inbox()
             assert item.kind == "ask" and item.call_id == "ask-1", "the question is open in the inbox again"
             cid = await ctx.store.issue_command(Resume(), "agent-1")
-            await wait_for(lambda: again.of("agent-1"), timeout=2)
+            await eventually(lambda: again.of("agent-1"), timeout=2)
             effect = next(c.effect for c in await ctx.store.commands() if c.id == cid)
             assert effect == "goes on without an answer to its question"
         finally:
@@ -139,7 +143,7 @@ async def test_a_resumed_run_skips_unreadable_questions_once_and_waits_on_the_la
     backend = Playbook(asker, delay_s=0.02)
     async with run_context(tmp_path, config(team={"count": 1})) as ctx:
         task = asyncio.create_task(run_team(ctx, backend_factory=factory(backend)))
-        await wait_for(lambda: _status(ctx, "agent-1", "paused"))
+        await eventually(lambda: _status(ctx, "agent-1", "paused"))
         ctx.stop.set()
         await asyncio.wait_for(task, 10)
         # Questions after the good one that no aar can read: the resumed agent must not take them for its own.
@@ -150,10 +154,10 @@ async def test_a_resumed_run_skips_unreadable_questions_once_and_waits_on_the_la
         with caplog.at_level(logging.WARNING, logger="aar.agents.team"):
             task = asyncio.create_task(run_team(ctx, backend_factory=factory(again)))
             try:
-                asked = await wait_for(lambda: _asked(ctx, times=2))
+                asked = await eventually(lambda: _asked(ctx, times=2))
                 assert asked[-1].payload == SupervisorAsked(step=2, question=QUESTION, call_id="ask-1"), "asked again"
                 cid = await ctx.store.issue_command(Answer(call_id="ask-1", text="Yes."), "agent-1")
-                await wait_for(lambda: _answered(again, "Answer to your question (ask-1): Yes."), timeout=5)
+                await eventually(lambda: _answered(again, "Answer to your question (ask-1): Yes."), timeout=5)
                 [row] = [c for c in await ctx.store.commands() if c.id == cid]
                 assert row.status == "applied", row.effect
             finally:
@@ -167,3 +171,15 @@ async def test_a_resumed_run_skips_unreadable_questions_once_and_waits_on_the_la
 async def _asked(ctx: Any, *, times: int) -> list[Heard[SupervisorAsked]] | None:
     asked = await events(ctx.store, SupervisorAsked, agent="agent-1")
     return asked if len(asked) >= times else None
+
+
+WAITING = AgentStatusChanged(status="paused", detail="waiting for the supervisor's answer (ask-1)")
+
+
+async def _waiting(ctx: RunContext) -> list[Heard[AgentStatusChanged]]:
+    """agent-1's status events that say it waits for the answer to ask-1."""
+    return [e for e in await events(ctx.store, AgentStatusChanged, agent="agent-1") if e.payload == WAITING]
+
+
+async def _waiting_more(ctx: RunContext, than: int) -> bool:
+    return len(await _waiting(ctx)) > than

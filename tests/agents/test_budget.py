@@ -6,10 +6,11 @@ import asyncio
 from pathlib import Path
 from typing import Any
 
-from aar.events import BudgetExceeded
+from aar.events import BudgetExceeded, SandboxOutput
 from agents.backend import ModelRequest, Usage
 from agents.team import run_team
 from tests.agents.helpers import Heard, Playbook, config, events, factory, run_context, tool, turns_of
+from tests.support import FakeClock, eventually
 
 
 def reader(request: ModelRequest) -> list[dict[str, Any]]:
@@ -50,15 +51,26 @@ async def test_step_limit_finishes_the_agent(tmp_path: Path) -> None:
     assert exceeded[0].payload.limit == "steps"
 
 
-async def test_wall_clock_budget_stops_a_long_command(tmp_path: Path) -> None:
+async def test_wall_clock_budget_stops_a_long_command(tmp_path: Path, clock: FakeClock) -> None:
     def sleeper(request: ModelRequest) -> list[dict[str, Any]]:
-        return [tool("bash", f"s{turns_of(request)}", command="sleep 30")]
+        return [tool("bash", f"s{turns_of(request)}", command="echo started; sleep 30")]
 
-    started = asyncio.get_running_loop().time()
-    agents, exceeded = await run_until_done(tmp_path, Playbook(sleeper), team={"budget": {"wall_clock_s": 0.8}})
-    assert asyncio.get_running_loop().time() - started < 8
+    backend = Playbook(sleeper)
+    async with run_context(tmp_path, config(team={"budget": {"wall_clock_s": 0.8}}), clock=clock) as ctx:
+        task = asyncio.create_task(run_team(ctx, backend_factory=factory(backend)))
+
+        async def sleeping() -> bool:
+            return bool(await events(ctx.store, SandboxOutput)) and clock.sleepers > 0
+
+        await eventually(sleeping, what="the long command to run while the wall-clock watchdog waits")
+        clock.advance(1.0)  # past the budget: only the watchdog can end the 30 s command now
+        await asyncio.wait_for(task, 20)
+        agents = {a.name: a for a in await ctx.store.agents()}
+        exceeded = await events(ctx.store, BudgetExceeded)
+        await run_team(ctx, backend_factory=factory(backend))  # a resumed run does not run it again
+        assert len(await events(ctx.store, BudgetExceeded)) == len(exceeded)
     assert agents["agent-1"].status == "out_of_budget" and agents["agent-1"].steps == 1, "the killed step is kept"
-    assert exceeded[0].payload.limit == "wall_clock" and exceeded[0].payload.cap == 0.8
+    assert [e.payload for e in exceeded] == [BudgetExceeded(limit="wall_clock", used=1.0, cap=0.8)]
 
 
 async def test_the_run_wide_dollar_cap_stops_every_agent(tmp_path: Path) -> None:

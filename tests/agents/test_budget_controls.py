@@ -7,7 +7,7 @@ import asyncio
 from pathlib import Path
 from typing import Any
 
-from aar.commands import Budget
+from aar.commands import Budget, Resume
 from aar.config import BudgetConfig
 from aar.config.models import AgentConfig
 from aar.events import BudgetChanged, BudgetExceeded, BudgetWarned, CommandApplied
@@ -15,7 +15,8 @@ from aar.report import build_report, render_markdown
 from agents.backend import ModelRequest
 from agents.budget_desk import BudgetDesk, BudgetRefused
 from agents.team import run_team
-from tests.agents.helpers import Playbook, config, events, factory, run_context, tool, turns_of, wait_for
+from tests.agents.helpers import Playbook, config, events, factory, run_context, tool, turns_of
+from tests.support import eventually
 
 
 def reader(request: ModelRequest) -> list[dict[str, Any]]:
@@ -28,7 +29,7 @@ async def _effect(ctx: Any, command_id: int) -> tuple[str, str]:
     async def done() -> Any:
         return next((e for e in await events(ctx.store, CommandApplied) if e.payload.command_id == command_id), None)
 
-    event = await wait_for(done, timeout=3)
+    event = await eventually(done, what=f"command {command_id} to be applied")
     row = next(c for c in await ctx.store.commands() if c.id == command_id)
     assert (row.status, row.effect) == (event.payload.status, event.payload.effect)
     return row.status, row.effect
@@ -120,7 +121,7 @@ async def test_a_budget_command_left_pending_by_a_dead_daemon_applies_once_on_re
     cfg = config(team={"count": 1, "budget": {"tokens": 100_000}})
     async with run_context(tmp_path, cfg) as ctx:
         task = asyncio.create_task(run_team(ctx, backend_factory=factory(backend)))
-        await wait_for(lambda: len(backend.of("agent-1")) >= 2)
+        await eventually(lambda: len(backend.of("agent-1")) >= 2)
         ctx.stop.set()
         await asyncio.wait_for(task, 10)
         # Written while no daemon runs (as after a kill -9 between the command and its apply).
@@ -128,7 +129,10 @@ async def test_a_budget_command_left_pending_by_a_dead_daemon_applies_once_on_re
         for _ in range(2):  # two daemons in a row: the first applies it, the second must not again
             ctx.stop.clear()
             task = asyncio.create_task(run_team(ctx, backend_factory=factory(backend)))
-            await asyncio.sleep(0.6)
+            # A command written after the start applies after the pending one (in order): by then this
+            # daemon has done whatever it would do with the budget command.
+            marker = await ctx.store.issue_command(Resume(), "agent-1")
+            await _effect(ctx, marker)
             ctx.stop.set()
             await asyncio.wait_for(task, 10)
         assert await _effect(ctx, cid) == ("applied", "tokens budget raised 100,000 tokens → 105,000 tokens")
@@ -150,7 +154,7 @@ async def test_raising_the_budget_of_an_agent_that_ran_out_starts_it_again(tmp_p
                 row = await ctx.store.agent(name)
                 return row is not None and row.status == "out_of_budget"
 
-            await wait_for(lambda: out("ann"))
+            await eventually(lambda: out("ann"))
             lower = await ctx.store.issue_command(Budget(resource="dollars", amount=-0.25), "ann")
             assert await _effect(ctx, lower) == (
                 "applied",
@@ -158,7 +162,7 @@ async def test_raising_the_budget_of_an_agent_that_ran_out_starts_it_again(tmp_p
             )
             raised = await ctx.store.issue_command(Budget(resource="dollars", amount=0.75), "ann")
             assert await _effect(ctx, raised) == ("applied", "dollars budget raised $0.25 → $1.00; ann goes on")
-            await wait_for(lambda: out("ann"))
+            await eventually(lambda: out("ann"))
             ann = await ctx.store.agent("ann")
             assert ann is not None and ann.steps == 4 and ann.cost_usd == 1.0
             exceeded = [e.payload.cap for e in await events(ctx.store, BudgetExceeded, agent="ann")]

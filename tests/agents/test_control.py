@@ -1,4 +1,8 @@
-"""Supervisor commands through the commands table: each one's effect, within a second, on record."""
+"""Supervisor commands through the commands table: each one's effect, on record.
+
+How fast they apply (the design's budget: within a second) is measured in ``bench/agents.py --commands``;
+here, what a held agent must not do is checked against what another agent did meanwhile, not a clock.
+"""
 
 from __future__ import annotations
 
@@ -26,31 +30,27 @@ from aar.commands import (
     StopRun,
     parse_command,
 )
-from aar.events import ApprovalRequested, CommandApplied, SandboxExited, SandboxLifecycle, ToolCalled, ToolReturned
+from aar.events import (
+    ApprovalRequested,
+    CommandApplied,
+    SandboxExited,
+    SandboxLifecycle,
+    SandboxOutput,
+    ToolCalled,
+    ToolReturned,
+)
 from aar.runtime import RunContext
 from agents.backend import ModelRequest
 from agents.team import run_team
-from tests.agents.helpers import (
-    Playbook,
-    config,
-    events,
-    factory,
-    last_results,
-    run_context,
-    text,
-    tool,
-    turns_of,
-    wait_for,
-)
-
-LATENCY_S = 1.0
+from tests.agents.helpers import Playbook, config, events, factory, last_results, run_context, text, tool, turns_of
+from tests.support import eventually
 
 
 def busy(request: ModelRequest) -> list[dict[str, Any]]:
     """Agent-1 sleeps in its sandbox on its second turn; otherwise both read the forum, forever."""
     n = turns_of(request)
     if request.agent == "agent-1" and n == 1:
-        return [text("A long command."), tool("bash", f"sleep-{n}", command="sleep 30")]
+        return [text("A long command."), tool("bash", f"sleep-{n}", command="echo started; sleep 30")]
     return [tool("forum_read", f"{request.agent}-read-{n}", limit=1)]
 
 
@@ -72,15 +72,14 @@ async def command(ctx: RunContext, command: Command, target: str) -> tuple[int, 
 
 
 async def applied(ctx: RunContext, command_id: int) -> dict[str, Any]:
-    """The command.applied event of ``command_id``; asserts it came within a second."""
+    """The command.applied event of ``command_id``, once it is there."""
 
     async def find() -> Any:
         return next((e for e in await events(ctx.store, CommandApplied) if e.payload.command_id == command_id), None)
 
-    event = await wait_for(find, timeout=5)
+    event = await eventually(find, what=f"command {command_id} to be applied")
     row = next(c for c in await ctx.store.commands() if c.id == command_id)
-    assert row.applied_ts is not None and row.applied_ts - row.ts < LATENCY_S
-    assert event.ts - row.ts < LATENCY_S
+    assert row.applied_ts is not None
     assert event.payload.status == row.status, "the event and the commands table agree on the outcome"
     return {"status": row.status, "effect": row.effect, "target": event.payload.target}
 
@@ -94,26 +93,33 @@ async def has_status(ctx: RunContext, agent: str, status: str) -> bool:
     return await status_of(ctx, agent) == status
 
 
+async def meanwhile(ctx: RunContext, backend: Playbook, calls: int = 3) -> None:
+    """The window in which a held agent must do nothing: agent-1's long command is interrupted, and
+    agent-1 makes ``calls`` more model calls (a held agent that slipped would have made one by then)."""
+    await eventually(lambda: _started(ctx), what="agent-1's long command to run")
+    before = len(backend.of("agent-1"))
+    cid, _ = await command(ctx, Interrupt(), "agent-1")
+    assert (await applied(ctx, cid))["effect"] == "killed the running sandbox command"
+    await eventually(lambda: len(backend.of("agent-1")) >= before + calls, what=f"agent-1 to make {calls} calls")
+
+
 async def test_pause_holds_an_agent_after_its_step_and_resume_lets_it_go(tmp_path: Path) -> None:
     async with team(tmp_path) as (ctx, backend, _):
-        await wait_for(lambda: len(backend.of("agent-2")) >= 3)
-        cid, issued = await command(ctx, Pause(), "agent-2")
+        await eventually(lambda: len(backend.of("agent-2")) >= 3)
+        cid, _ = await command(ctx, Pause(), "agent-2")
         assert (await applied(ctx, cid))["effect"] == "pauses after the step in flight"
-        await wait_for(lambda: has_status(ctx, "agent-2", "paused"), timeout=LATENCY_S)
-        assert time.time() - issued < LATENCY_S
+        await eventually(lambda: has_status(ctx, "agent-2", "paused"))
         held = len(backend.of("agent-2"))
-        others = len(backend.of("agent-1"))
-        await asyncio.sleep(0.4)
+        await meanwhile(ctx, backend)
         assert len(backend.of("agent-2")) == held, "a paused agent makes no model call"
         cid, _ = await command(ctx, Resume(), "agent-2")
         assert (await applied(ctx, cid))["effect"] == "resumed"
-        await wait_for(lambda: len(backend.of("agent-2")) > held, timeout=LATENCY_S)
-        assert len(backend.of("agent-1")) >= others
+        await eventually(lambda: len(backend.of("agent-2")) > held)
 
 
 async def test_redirect_and_broadcast_reach_the_next_model_call(tmp_path: Path) -> None:
     async with team(tmp_path) as (ctx, backend, _):
-        await wait_for(lambda: len(backend.of("agent-2")) >= 2)
+        await eventually(lambda: len(backend.of("agent-2")) >= 2)
         cid, _ = await command(ctx, Redirect(text="Try bootstrapping next."), "agent-2")
         assert (await applied(ctx, cid))["effect"] == "reads it before its next model call"
         marker = f"[Supervisor message, command #{cid}] Try bootstrapping next."
@@ -121,7 +127,7 @@ async def test_redirect_and_broadcast_reach_the_next_model_call(tmp_path: Path) 
         def got(agent: str, mark: str) -> Any:
             return next((r for r in backend.of(agent) if mark in str(r.messages[-1]["content"])), None)
 
-        request = await wait_for(lambda: got("agent-2", marker), timeout=LATENCY_S)
+        request = await eventually(lambda: got("agent-2", marker))
         last = request.messages[-1]["content"]
         assert last[0]["type"] == "tool_result" and last[-1] == {"type": "text", "text": marker}, (
             "merged after the tool results"
@@ -130,25 +136,23 @@ async def test_redirect_and_broadcast_reach_the_next_model_call(tmp_path: Path) 
         effect = (await applied(ctx, bid))["effect"]
         assert "agent-1: reads it" in effect and "agent-2: reads it" in effect
         shout = f"[Supervisor message, command #{bid}]"
-        await wait_for(lambda: got("agent-2", shout), timeout=LATENCY_S)
+        await eventually(lambda: got("agent-2", shout))
         # agent-1 is in a 30 s sleep: the message waits for its next call, which an interrupt brings forward.
         iid, _ = await command(ctx, Interrupt(), "agent-1")
         await applied(ctx, iid)
-        await wait_for(lambda: got("agent-1", shout), timeout=LATENCY_S)
+        await eventually(lambda: got("agent-1", shout))
         rows = await ctx.store.transcript("agent-2")
         assert sum(marker in str(r.content) for r in rows) == 1, "persisted once, as its own user message"
 
 
 async def test_interrupt_kills_the_running_command(tmp_path: Path) -> None:
     async with team(tmp_path) as (ctx, backend, _):
-        await wait_for(lambda: has_status(ctx, "agent-1", "running_tool"))
-        await wait_for(lambda: _started(ctx))
-        await asyncio.sleep(0.3)  # from the sandbox's start to the command's process
-        cid, issued = await command(ctx, Interrupt(), "agent-1")
+        await eventually(lambda: _started(ctx))
+        cid, _ = await command(ctx, Interrupt(), "agent-1")
         assert (await applied(ctx, cid))["effect"] == "killed the running sandbox command"
-        exited = await wait_for(lambda: events(ctx.store, SandboxExited), timeout=LATENCY_S)
-        assert exited[0].payload.killed is True and exited[0].ts - issued < LATENCY_S
-        request = await wait_for(lambda: len(backend.of("agent-1")) >= 3 and backend.of("agent-1")[2])
+        exited = await eventually(lambda: events(ctx.store, SandboxExited))
+        assert exited[0].payload.killed is True
+        request = await eventually(lambda: len(backend.of("agent-1")) >= 3 and backend.of("agent-1")[2])
         result = last_results(request)[0]
         assert result["is_error"] is True and "the supervisor interrupted it" in result["content"]
         cid, _ = await command(ctx, Interrupt(), "agent-1")
@@ -156,29 +160,29 @@ async def test_interrupt_kills_the_running_command(tmp_path: Path) -> None:
 
 
 async def _started(ctx: RunContext) -> bool:
-    """True once agent-1's sleep is running (its sandbox was started and the call made)."""
-    calls = await events(ctx.store, ToolCalled, agent="agent-1")
-    return any(e.payload.call_id == "sleep-1" for e in calls) and bool(await events(ctx.store, SandboxLifecycle))
+    """True once agent-1's long command runs: its first line came out of the sandbox."""
+    return bool(await events(ctx.store, SandboxOutput, agent="agent-1"))
 
 
 async def test_approval_mode_holds_tool_calls_for_approve_and_deny(tmp_path: Path) -> None:
     async with team(tmp_path) as (ctx, backend, _):
         cid, _ = await command(ctx, ApprovalOn(), "agent-2")
         assert (await applied(ctx, cid))["effect"] == "tool calls now wait for approve / deny"
-        asked = await wait_for(lambda: events(ctx.store, ApprovalRequested, agent="agent-2"), timeout=LATENCY_S + 0.5)
+        asked = await eventually(lambda: events(ctx.store, ApprovalRequested, agent="agent-2"))
         first = asked[0].payload.call_id
         assert await status_of(ctx, "agent-2") == "waiting_approval"
         assert (await ctx.store.agent("agent-2")).approval is True  # type: ignore[union-attr]
         held = len(backend.of("agent-2"))
-        await asyncio.sleep(0.3)
+        await meanwhile(ctx, backend)
         assert len(backend.of("agent-2")) == held, "nothing runs while the call waits"
+        assert not await _result(ctx, first), "nor the call itself"
 
         aid, _ = await command(ctx, Approve(call_id=first), "agent-2")
         assert (await applied(ctx, aid))["effect"] == f"approved {first}"
-        second = await wait_for(lambda: _asked_after(ctx, first), timeout=LATENCY_S)
+        second = await eventually(lambda: _asked_after(ctx, first))
         did, _ = await command(ctx, Deny(call_id=second, reason="read the leaderboard instead"), "agent-2")
         assert (await applied(ctx, did))["effect"] == f"denied {second}"
-        await wait_for(lambda: _result(ctx, second), timeout=LATENCY_S)
+        await eventually(lambda: _result(ctx, second))
         results = {e.payload.call_id: e.payload for e in await events(ctx.store, ToolReturned, agent="agent-2")}
         assert results[first].ok is True
         assert (
@@ -186,10 +190,10 @@ async def test_approval_mode_holds_tool_calls_for_approve_and_deny(tmp_path: Pat
             and results[second].output == "not run: denied by the supervisor: read the leaderboard instead"
         )
 
-        third = await wait_for(lambda: _asked_after(ctx, second), timeout=LATENCY_S)
+        third = await eventually(lambda: _asked_after(ctx, second))
         oid, _ = await command(ctx, ApprovalOff(), "agent-2")
         assert "released 1 waiting tool call(s)" in (await applied(ctx, oid))["effect"]
-        await wait_for(lambda: _result(ctx, third), timeout=LATENCY_S)
+        await eventually(lambda: _result(ctx, third))
 
 
 async def _asked_after(ctx: RunContext, call_id: str) -> str | None:
@@ -203,22 +207,21 @@ async def _result(ctx: RunContext, call_id: str) -> bool:
 
 async def test_stop_ends_one_agent_and_stop_run_ends_the_team_and_resume_respects_both(tmp_path: Path) -> None:
     async with team(tmp_path) as (ctx, backend, task):
-        await wait_for(lambda: has_status(ctx, "agent-1", "running_tool"))
-        cid, issued = await command(ctx, Stop(), "agent-1")
+        await eventually(lambda: _started(ctx))
+        cid, _ = await command(ctx, Stop(), "agent-1")
         assert (await applied(ctx, cid))["effect"].startswith("stops after the step in flight")
-        await wait_for(lambda: has_status(ctx, "agent-1", "stopped"), timeout=LATENCY_S)
-        assert time.time() - issued < LATENCY_S
+        await eventually(lambda: has_status(ctx, "agent-1", "stopped"))
         count = len(backend.of("agent-2"))
-        await wait_for(lambda: len(backend.of("agent-2")) > count)
-        rid, issued = await command(ctx, StopRun(), "@run")
+        await eventually(lambda: len(backend.of("agent-2")) > count)
+        rid, _ = await command(ctx, StopRun(), "@run")
         assert (await applied(ctx, rid))["effect"] == "the run stops after every agent's step in flight"
-        await asyncio.wait_for(task, LATENCY_S)
+        await asyncio.wait_for(task, 10)
         assert ctx.stop.is_set() and await status_of(ctx, "agent-2") == "stopped"
         before = {a: len(backend.of(a)) for a in ("agent-1", "agent-2")}
         # Resume: the agent the supervisor stopped stays stopped; the one the run stopped goes on.
         ctx.stop.clear()
         again = asyncio.create_task(run_team(ctx, backend_factory=factory(backend)))
-        await wait_for(lambda: len(backend.of("agent-2")) > before["agent-2"])
+        await eventually(lambda: len(backend.of("agent-2")) > before["agent-2"])
         ctx.stop.set()
         await asyncio.wait_for(again, 5)
         assert len(backend.of("agent-1")) == before["agent-1"]
@@ -271,11 +274,11 @@ async def test_team_approval_starts_agents_waiting_and_a_stop_answers_the_waitin
     backend = Playbook(lambda r: [tool("forum_read", f"r{turns_of(r)}")])
     async with run_context(tmp_path, config(team={"approval": True})) as ctx:
         task = asyncio.create_task(run_team(ctx, backend_factory=factory(backend)))
-        await wait_for(lambda: has_status(ctx, "agent-1", "waiting_approval"))
+        await eventually(lambda: has_status(ctx, "agent-1", "waiting_approval"))
         assert (await ctx.store.agent("agent-1")).approval is True  # type: ignore[union-attr]
         cid, _ = await command(ctx, StopRun(), "@run")
         await applied(ctx, cid)
-        await asyncio.wait_for(task, LATENCY_S)
+        await asyncio.wait_for(task, 10)
         rows = await ctx.store.transcript("agent-1")
     assert rows[-1].content[0]["content"] == "not run: the agent is stopping (the run stopped)"
     assert rows[-1].step == 1 and len(backend.requests) == 1, "the step was committed with its answered call"

@@ -18,10 +18,10 @@ from aar.events import ToolCalled
 from aar.runtime import RunContext, RunPaths
 from aar.store import RunStore
 from agents.team import run_team
-from tests.agents.helpers import wait_for
 from tests.fakes.anthropic_fixtures import API_KEY, KEY_ENV, MODEL
 from tests.fakes.anthropic_replies import Scripted, ToolUse, reply
 from tests.fakes.anthropic_server import FakeAnthropic
+from tests.support import eventually
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -39,7 +39,7 @@ class Researcher:
         if turn == 1:
             return reply("Claiming.", ToolUse("forum_post", {"title": "Claim: filtering keep=0.7", "body": "mine"}))
         if not self.crashed:
-            return reply("A long experiment.", ToolUse("bash", {"command": "sleep 60"}))
+            return reply("A long experiment.", ToolUse("bash", {"command": "echo started; sleep 60"}))
         return reply("Wrapping up.", ToolUse("finish", {"summary": "resumed and finished"}))
 
 
@@ -81,8 +81,12 @@ async def test_kill_9_mid_step_then_resume_sends_the_same_request(
                 ]
                 return len({e.agent for e in calls}) == 2
 
-            await wait_for(sleeping, timeout=60, interval=0.05)
-            await asyncio.sleep(0.3)
+            await eventually(sleeping, timeout=60, interval=0.05)
+
+            async def running() -> bool:  # each agent's command printed its first line: it is mid-step
+                return len({e.agent for e in await store.events_after(0, limit=100_000, kinds=["sandbox.output"])}) == 2
+
+            await eventually(running, timeout=60, interval=0.05)
             os.kill(proc.pid, signal.SIGKILL)
             proc.wait(10)
             with contextlib.suppress(ProcessLookupError):

@@ -13,7 +13,8 @@ from agents.backend import ModelRequest
 from agents.team import run_team
 from agents.tools.base import MODEL_OUTPUT_CHARS, ToolError
 from agents.tools.submit import coarse, format_leaderboard, parse_predictions
-from tests.agents.helpers import Playbook, config, events, factory, last_results, run_context, tool, turns_of, wait_for
+from tests.agents.helpers import Playbook, config, events, factory, last_results, run_context, tool, turns_of
+from tests.support import eventually
 
 
 def two_turns(first: list[dict[str, Any]]):  # type: ignore[no-untyped-def]
@@ -127,7 +128,7 @@ async def test_a_submission_waits_for_the_evaluators_verdict(tmp_path: Path) -> 
     backend = Playbook(policy)
     async with run_context(tmp_path, config()) as ctx:
         team = asyncio.create_task(run_team(ctx, backend_factory=factory(backend)))
-        subs = await wait_for(lambda: ctx.store.submissions())
+        subs = await eventually(lambda: ctx.store.submissions())
         assert (
             subs[0].payload == {"predictions": [0, 1, 1]} and subs[0].status == "queued" and subs[0].label == "p.json"
         )

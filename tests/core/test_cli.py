@@ -15,6 +15,7 @@ from aar.events import RunStateChanged
 from aar.runs import create_run, find_run
 from aar.store import RunStore
 from aar_app.cli import main
+from tests.support import FakeClock
 
 EXAMPLES = Path(__file__).parents[2] / "examples"
 
@@ -42,7 +43,8 @@ def test_unknown_run_is_one_line(tmp_path: Path, capsys: pytest.CaptureFixture[s
 async def _seeded_run(tmp_path: Path) -> Path:
     config = load_config(EXAMPLES / "demo.toml", [f"run.runs_dir={json.dumps(str(tmp_path))}"])
     paths = await create_run(config)
-    async with await RunStore.open(paths.db) as store:
+    clock = FakeClock()
+    async with await RunStore.open(paths.db, clock=clock) as store:
         await store.register_agent("agent-1", backend="scripted", model="m", direction="d")
         await store.add_usage("agent-1", steps=3, input_tokens=100, output_tokens=20, cost_usd=0.5)
         sub = await store.add_submission(
@@ -50,8 +52,8 @@ async def _seeded_run(tmp_path: Path) -> Path:
         )
         job = await store.enqueue_job("verify_method", {}, submission_id=sub)
         await store.claim_job("worker-cuda1", device="cuda:1")
-        await asyncio.sleep(0.05)
-        await store.update_job(job, status="done")  # charges the device time since the claim
+        clock.advance(1800)
+        await store.update_job(job, status="done")  # charges the device time since the claim: half an hour
         await store.add_result(job, submission_id=sub, split="seeds", pgr=0.31, ci_low=0.2, ci_high=0.42, metrics={})
         await store.add_post("agent-1", "Filtering works", "PGR 0.31")
         await store.append(None, RunStateChanged(state="finished"))
@@ -99,7 +101,7 @@ async def test_report_json_has_the_promised_fields(tmp_path: Path) -> None:
     }
     (used,) = report["device_time"]
     assert (used["agent"], used["jobs"], used["devices"], used["cpu_hours"]) == ("agent-1", 1, ["cuda:1"], 0.0)
-    assert 0.05 / 3600 <= used["gpu_hours"] < 60 / 3600
+    assert used["gpu_hours"] == 0.5
 
 
 def test_ls_and_markdown_report(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
@@ -111,7 +113,7 @@ def test_ls_and_markdown_report(tmp_path: Path, capsys: pytest.CaptureFixture[st
     assert main(["report", "--runs-dir", str(tmp_path)]) == 0
     md = capsys.readouterr().out
     assert "| 1 | agent-1 | 1 | methods/m.py | method | seeds | 0.310 [0.200, 0.420] | probe |" in md
-    assert "| agent | jobs | GPU-hours | CPU-device hours | devices |" in md and "| 0.000 | cuda:1 |" in md
+    assert "| agent | jobs | GPU-hours | CPU-device hours | devices |" in md and "| 0.500 | 0.000 | cuda:1 |" in md
 
 
 def test_a_claude_run_without_its_key_fails_before_the_run_exists(

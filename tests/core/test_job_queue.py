@@ -8,6 +8,7 @@ from pathlib import Path
 
 from aar.store import RunStore
 from aar.store.schema import MIGRATIONS
+from tests.support import FakeClock
 
 
 async def _method(store: RunStore, agent: str) -> int:
@@ -15,7 +16,8 @@ async def _method(store: RunStore, agent: str) -> int:
     return await store.enqueue_job("method", {"submission_id": sub}, submission_id=sub)
 
 
-async def test_baselines_first_then_round_robin_over_agents(store: RunStore) -> None:
+async def test_baselines_first_then_round_robin_over_agents(timed_store: RunStore, clock: FakeClock) -> None:
+    store = timed_store
     greedy = [await _method(store, "ann") for _ in range(4)]
     bob = await _method(store, "bob")
     cy = [await _method(store, "cy") for _ in range(2)]
@@ -23,7 +25,7 @@ async def test_baselines_first_then_round_robin_over_agents(store: RunStore) -> 
     order = []
     while (job := await store.claim_job("w", device="cpu:0")) is not None:
         order.append(job.id)
-        await asyncio.sleep(0.002)  # claims are ordered by time: keep them apart on a coarse clock
+        clock.advance(1)  # claims are ordered by time: each one a second after the last
     # ann submitted four before anyone else, yet bob and cy are served in turn with her.
     assert order == [baselines, greedy[0], bob, cy[0], greedy[1], cy[1], greedy[2], greedy[3]]
 
@@ -39,22 +41,26 @@ async def test_a_requeued_agent_waits_for_its_turn(store: RunStore) -> None:
     assert [(await store.claim_job("w2", device="cuda:1")).id for _ in range(3)] == [bob, first, second]  # type: ignore[union-attr]
 
 
-async def test_device_seconds_are_charged_once_per_attempt(store: RunStore) -> None:
+async def test_device_seconds_are_charged_once_per_attempt(timed_store: RunStore, clock: FakeClock) -> None:
+    store = timed_store
     job_id = await _method(store, "ann")
     await store.claim_job("w1", device="cpu:0")
-    await asyncio.sleep(0.3)
+    clock.advance(30)
     await store.update_job(job_id, progress=0.5)  # progress does not end the attempt
     assert (await store.job(job_id)).device_s == 0  # type: ignore[union-attr]
+    clock.advance(10)
     await store.requeue_running(worker="w1")  # the worker died: its time is still counted
     killed = (await store.job(job_id)).device_s  # type: ignore[union-attr]
-    assert 0.3 <= killed < 5
+    assert killed == 40
+    clock.advance(100)  # queued again: waiting is not device time
     await store.claim_job("w2", device="cpu:1")
-    await asyncio.sleep(0.2)
+    clock.advance(20)
     await store.update_job(job_id, status="done", progress=1.0)
+    clock.advance(5)
     await store.update_job(job_id, detail="a later note")  # charges nothing more
     job = await store.job(job_id)
     assert job is not None and job.device == "cpu:1"
-    assert killed + 0.2 <= job.device_s < killed + 5
+    assert job.device_s == killed + 20
     (row,) = await store.device_time()
     assert row["agent"] == "ann" and row["device"] == "cpu:1" and row["jobs"] == 1
     assert row["seconds"] == job.device_s

@@ -21,7 +21,7 @@ HOLDER = textwrap.dedent(
     from aar.lock import DaemonLock
     lock = DaemonLock(Path(sys.argv[1])).acquire()
     print("held", flush=True)
-    time.sleep(120)
+    time.sleep(120)  # another process holding the lock until the test kills it
     """
 )
 

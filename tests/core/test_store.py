@@ -17,6 +17,7 @@ from aar.errors import StoreError
 from aar.events import AgentStatusChanged, RunLog, SandboxOutput
 from aar.store import RunStore
 from aar.store.schema import MIGRATIONS, SCHEMA_VERSION
+from tests.support import eventually
 
 
 async def test_events_are_ordered_and_parse_back(store: RunStore) -> None:
@@ -41,7 +42,7 @@ async def test_emit_commits_within_the_flush_interval(tmp_path: Path) -> None:
     try:
         writer.emit(None, RunLog(message="hello"))
         assert await reader.event_count() == 0  # buffered, not yet committed
-        await asyncio.sleep(0.1)
+        await eventually(reader.event_count, what="the buffered event to commit with no flush asked for")
         assert [r.payload for r in await reader.events_after(0)] == [RunLog(message="hello")]
     finally:
         await writer.close()
@@ -172,7 +173,7 @@ WRITER = textwrap.dedent(
         for i in range(n):
             store.emit("w", SandboxOutput(call_id="c", stream="stdout", text=str(i)))
             if i % 250 == 0:
-                await asyncio.sleep(0.002)
+                await asyncio.sleep(0.002)  # a real writer pauses between batches: the reader reads while it writes
         await store.close()
     asyncio.run(main(sys.argv[1], int(sys.argv[2])))
     """
@@ -189,7 +190,7 @@ READER = textwrap.dedent(
             for r in rows:
                 seen.append((r.id, int(r.payload.text)))
             last = rows[-1].id if rows else last
-            await asyncio.sleep(0.005)
+            await asyncio.sleep(0.005)  # a follower polls another process's commits, as the TUI does
         await store.close()
         ids = [i for i, _ in seen]
         assert ids == sorted(set(ids)), "ids out of order or repeated"

@@ -10,7 +10,8 @@ from aar.store import RunStore
 from evaluator.prepare import prepare
 from evaluator.supervisor import WorkerSupervisor
 from tests.evaluator.helpers import make_run
-from tests.evaluator.test_worker import _job, wait_for
+from tests.evaluator.test_worker import _job
+from tests.support import eventually
 
 METHOD = """
 from evaluator.methods import vanilla
@@ -44,7 +45,7 @@ async def test_a_jsonl_baselines_job_records_its_throughput(tiny_hf: dict[str, P
         async def done() -> bool:
             return (await _job(store, job_id)).status in ("done", "failed")
 
-        await wait_for(done, 240, "the baselines job")
+        await eventually(done, timeout=240, what="the baselines job", interval=0.1)
         job = await _job(store, job_id)
         # A method submission re-run in a fresh local sandbox: its training is counted with its job.
         sub = await store.add_submission("agent-1", "method", {"filename": "mine.py"}, label="mine.py")
@@ -54,7 +55,7 @@ async def test_a_jsonl_baselines_job_records_its_throughput(tiny_hf: dict[str, P
         async def method_done() -> bool:
             return (await _job(store, method_id)).status in ("done", "failed")
 
-        await wait_for(method_done, 300, "the method job")
+        await eventually(method_done, timeout=300, what="the method job", interval=0.1)
         method = await _job(store, method_id)
     finally:
         stop.set()

@@ -12,7 +12,7 @@ from aar.store import RunStore
 from evaluator.pool import WorkerPool
 from evaluator.prepare import prepare
 from tests.evaluator.helpers import make_run
-from tests.evaluator.test_worker import wait_for
+from tests.support import eventually
 
 DEVICES = ["cpu:0", "cpu:1"]
 
@@ -49,7 +49,7 @@ async def test_jobs_run_in_parallel_one_per_device(tmp_path: Path) -> None:
             jobs = [await store.job(i) for i in ids]
             return all(j is not None and j.status == "running" for j in jobs)
 
-        await wait_for(both_running, 60, "both jobs to run at once")
+        await eventually(both_running, timeout=60, what="both jobs to run at once", interval=0.1)
         running = [await store.job(i) for i in ids]
         assert sorted(j.device for j in running if j) == DEVICES
         # Each worker holds its one core: a CPU device stands in for a GPU.
@@ -59,7 +59,7 @@ async def test_jobs_run_in_parallel_one_per_device(tmp_path: Path) -> None:
             jobs = [await store.job(i) for i in ids]
             return all(j is not None and j.status == "done" for j in jobs)
 
-        await wait_for(done, 120, "both jobs to finish")
+        await eventually(done, timeout=120, what="both jobs to finish", interval=0.1)
         jobs = [await store.job(i) for i in ids]
         assert all(j is not None and j.device_s > 0 and j.attempts == 1 for j in jobs)
         results = await store.results()

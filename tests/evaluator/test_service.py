@@ -16,7 +16,7 @@ from aar.store import RunStore
 from evaluator.final import FinalAlreadyScored, score_final
 from evaluator.service import prepare_workspaces, serve
 from tests.evaluator.helpers import make_run
-from tests.evaluator.test_worker import wait_for
+from tests.support import eventually
 
 
 async def test_service_scores_feedback_and_final_only_once(tmp_path: Path) -> None:
@@ -43,7 +43,7 @@ async def test_service_scores_feedback_and_final_only_once(tmp_path: Path) -> No
         async def baselines_done() -> bool:
             return any(j.kind == "baselines" and j.status == "done" for j in await store.jobs())
 
-        await wait_for(baselines_done, 90, "the baselines job")
+        await eventually(baselines_done, timeout=90, what="the baselines job", interval=0.1)
         # Submit the ceiling's own predictions of seed 0: its PGR must come out near 1.
         cache = next((paths.evaluator_dir / "cache").glob("*/*/baseline-0-*.json"))
         ceiling = [int(p > 0.5) for p in json.loads(cache.read_text())["ceiling"][:500]]
@@ -56,7 +56,7 @@ async def test_service_scores_feedback_and_final_only_once(tmp_path: Path) -> No
             subs = [await store.submission(i) for i in (sid, method)]
             return all(s is not None and s.status in ("scored", "failed", "rejected") for s in subs)
 
-        await wait_for(scored, 120, "the submissions to be scored")
+        await eventually(scored, timeout=120, what="the submissions to be scored", interval=0.1)
     finally:
         ctx.stop.set()
         with contextlib.suppress(asyncio.CancelledError):

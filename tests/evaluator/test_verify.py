@@ -21,7 +21,7 @@ from aar.store import RunStore
 from evaluator.prepare import prepare
 from evaluator.supervisor import WorkerSupervisor
 from tests.evaluator.helpers import prepared_run
-from tests.evaluator.test_worker import wait_for
+from tests.support import eventually
 
 pytest.importorskip("sandbox.factory", reason="the sandbox factory (sandbox/factory.py) has not landed yet")
 
@@ -65,7 +65,7 @@ async def _verify(store: RunStore, source: str) -> int:
         job = await store.job(job_id)
         return job is not None and job.status in ("done", "failed")
 
-    await wait_for(settled, 150, "the method job")
+    await eventually(settled, timeout=150, what="the method job", interval=0.1)
     return job_id
 
 

@@ -17,14 +17,7 @@ from aar.store import JobRow, RunStore
 from evaluator.prepare import prepare
 from evaluator.supervisor import WorkerSupervisor
 from tests.evaluator.helpers import make_run
-
-
-async def wait_for(check: Callable[[], Awaitable[bool]], timeout: float, what: str) -> None:
-    deadline = time.monotonic() + timeout
-    while not await check():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
-        await asyncio.sleep(0.1)
+from tests.support import eventually
 
 
 @contextlib.asynccontextmanager
@@ -70,7 +63,7 @@ async def test_worker_killed_mid_job_requeues_and_completes(
         job = await _job(store, job_id)
         return job.status == "running" and job.progress > 0
 
-    await wait_for(mid_job, 60, "the job to report progress")
+    await eventually(mid_job, timeout=60, what="the job to report progress", interval=0.1)
     first_pid = supervisor.pid
     assert first_pid is not None
     os.kill(first_pid, signal.SIGKILL)
@@ -78,7 +71,7 @@ async def test_worker_killed_mid_job_requeues_and_completes(
     async def finished() -> bool:
         return (await _job(store, job_id)).status in ("done", "failed")
 
-    await wait_for(finished, 90, "the requeued job to finish")
+    await eventually(finished, timeout=90, what="the requeued job to finish", interval=0.1)
     job = await _job(store, job_id)
     assert job.status == "done", job.error
     assert job.attempts == 2, "the killed attempt counts, the second one completed"
@@ -102,7 +95,7 @@ async def test_a_job_that_raises_a_job_error_fails_at_once(
         failed = [(await _job(store, j)).status == "failed" for j in (bad, malformed)]
         return all(failed) and (await _job(store, good)).status == "done"
 
-    await wait_for(settled, 90, "the jobs to settle")
+    await eventually(settled, timeout=90, what="the jobs to settle", interval=0.1)
     job = await _job(store, bad)
     assert job.attempts == 1, "the submission's own fault is not retried"
     assert "JobError: 3 predictions for 1000 feedback inputs" in job.error
@@ -117,7 +110,7 @@ async def test_a_job_past_its_timeout_is_killed_and_failed_without_a_retry(tmp_p
         async def settled() -> bool:
             return (await _job(store, job_id)).status in ("done", "failed")
 
-        await wait_for(settled, 90, "the job to time out")
+        await eventually(settled, timeout=90, what="the job to time out", interval=0.1)
         job = await _job(store, job_id)
         assert job.status == "failed" and job.attempts == 1
         assert job.error.startswith("timed out after 1s") and "attempt 1 of 2" in job.error
@@ -125,7 +118,7 @@ async def test_a_job_past_its_timeout_is_killed_and_failed_without_a_retry(tmp_p
         async def restarted() -> bool:
             return supervisor.restarts == 1 and supervisor.process is not None and supervisor.process.is_alive()
 
-        await wait_for(restarted, 30, "a fresh worker after the kill")
+        await eventually(restarted, timeout=30, what="a fresh worker after the kill", interval=0.1)
 
 
 def test_a_worker_whose_daemon_died_before_it_started_exits_at_once(tmp_path: Path) -> None:

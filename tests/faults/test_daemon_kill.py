@@ -7,7 +7,6 @@ import os
 import signal
 import sqlite3
 import subprocess
-import time
 from pathlib import Path
 
 import pytest
@@ -15,7 +14,7 @@ import pytest
 from aar.lock import holder_pid
 from aar.runs import summarise
 from aar.runtime import RunPaths
-from tests.cli import aar_cli
+from tests.support import aar_cli, eventually_sync
 
 EXAMPLES = Path(__file__).parents[2] / "examples"
 pytestmark = pytest.mark.slow
@@ -61,20 +60,15 @@ def test_kill_9_mid_run_then_resume(tmp_path: Path) -> None:
     assert pid and pid > 0
 
     # Let the agents work, then kill the daemon in the middle of it.
-    deadline = time.monotonic() + 120
-    while time.monotonic() < deadline and len(_events(paths.db)) < 40:
-        time.sleep(0.2)
-    assert len(_events(paths.db)) >= 40, "the daemon wrote too little to test a crash"
+    eventually_sync(lambda: len(_events(paths.db)) >= 40, what="the daemon to write 40 events", timeout=120)
     children = _children(pid)
     assert children, "the daemon should have spawned its evaluator worker"
     os.kill(pid, signal.SIGKILL)
-    while holder_pid(paths.lock) is not None:
-        time.sleep(0.05)
+    eventually_sync(lambda: holder_pid(paths.lock) is None, what="the killed daemon's lock to be released")
     # The daemon's helpers (evaluator worker, sandboxes) must not outlive it.
-    deadline = time.monotonic() + 15
-    while time.monotonic() < deadline and any(_alive(c) for c in children):
-        time.sleep(0.2)
-    assert not [c for c in children if _alive(c)], "a child of the killed daemon is still running"
+    eventually_sync(
+        lambda: not [c for c in children if _alive(c)], what="every child of the killed daemon to end", timeout=15
+    )
     before = _events(paths.db)
     assert summarise(paths).state == "crashed"
     listed = aar_cli("ls", "--format", "json", cwd=tmp_path)

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import os
 import signal
-import time
 import tomllib
 from pathlib import Path
 
@@ -18,8 +17,8 @@ from aar.config import load_config
 from aar.lock import holder_pid
 from aar.runs import summarise
 from aar.runtime import RunPaths
-from tests.cli import aar_cli
 from tests.faults.test_daemon_kill import _events
+from tests.support import aar_cli, eventually_sync
 
 pytestmark = pytest.mark.slow
 
@@ -66,12 +65,11 @@ def test_dotted_price_key_survives_kill_9_and_resume(tmp_path: Path) -> None:
 
     pid = holder_pid(paths.lock)
     assert pid and pid > 0
-    deadline = time.monotonic() + 120
-    while time.monotonic() < deadline and not any(kind == "agent.step" for _, _, kind, _ in _events(paths.db)):
-        time.sleep(0.2)
+    eventually_sync(
+        lambda: any(kind == "agent.step" for _, _, kind, _ in _events(paths.db)), what="a step", timeout=120
+    )
     os.kill(pid, signal.SIGKILL)
-    while holder_pid(paths.lock) is not None:
-        time.sleep(0.05)
+    eventually_sync(lambda: holder_pid(paths.lock) is None, what="the killed daemon's lock to be released")
     assert summarise(paths).state == "crashed"
 
     resumed = aar_cli("resume", root.name, "--headless", cwd=tmp_path, timeout=600)

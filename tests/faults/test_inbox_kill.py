@@ -9,17 +9,16 @@ import json
 import os
 import signal
 import sqlite3
-import time
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from aar.commands import Budget
+from aar.commands import Budget, Command, Resume
 from aar.lock import holder_pid
 from aar.runtime import RunPaths
 from aar.store import RunStore
-from tests.cli import aar_cli, wait_until
+from tests.support import aar_cli, eventually_sync
 
 EXAMPLES = Path(__file__).parents[2] / "examples"
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(300)]
@@ -43,12 +42,16 @@ def _kill_9(paths: RunPaths) -> None:
     pid = holder_pid(paths.lock)
     assert pid and pid > 0
     os.kill(pid, signal.SIGKILL)
-    wait_until(lambda: holder_pid(paths.lock) is None, "the lock to be released")
+    eventually_sync(lambda: holder_pid(paths.lock) is None, what="the lock to be released")
 
 
-async def _issue(db: Path) -> int:
+async def _issue(db: Path, command: Command, target: str) -> int:
     async with await RunStore.open(db) as store:
-        return await store.issue_command(Budget(resource="dollars", amount=1.0, source="agent-1"), "agent-2")
+        return await store.issue_command(command, target)
+
+
+def _applied(db: Path, command_id: int) -> bool:
+    return _query(db, f"SELECT status FROM commands WHERE id = {command_id}") == [("applied",)]
 
 
 def test_inbox_and_a_budget_move_survive_kill_9_and_resume(tmp_path: Path) -> None:
@@ -64,7 +67,9 @@ def test_inbox_and_a_budget_move_survive_kill_9_and_resume(tmp_path: Path) -> No
     (root,) = (tmp_path / "runs").iterdir()
     paths, run = RunPaths(root), root.name
     try:
-        items = wait_until(lambda: len(_inbox(run, tmp_path)) >= 2 and _inbox(run, tmp_path), "two approvals waiting")
+        items = eventually_sync(
+            lambda: len(_inbox(run, tmp_path)) >= 2 and _inbox(run, tmp_path), what="two approvals waiting"
+        )
         assert {(i["kind"], i["rank_name"]) for i in items} == {("approval", "blocking")}
         first = items[0]
         acked = _aar("inbox", run, "--ack", str(first["id"]), cwd=tmp_path)
@@ -75,20 +80,19 @@ def test_inbox_and_a_budget_move_survive_kill_9_and_resume(tmp_path: Path) -> No
         pid = holder_pid(paths.lock)
         assert pid and pid > 0
         os.kill(pid, signal.SIGSTOP)
-        command_id = asyncio.run(_issue(paths.db))
+        command_id = asyncio.run(_issue(paths.db, Budget(resource="dollars", amount=1.0, source="agent-1"), "agent-2"))
         _kill_9(paths)
         assert _query(paths.db, f"SELECT status FROM commands WHERE id = {command_id}") == [("pending",)]
 
         resumed = _aar("resume", run, "--no-attach", cwd=tmp_path)
         assert resumed.returncode == 0, resumed.stderr
-        wait_until(
-            lambda: _query(paths.db, f"SELECT status FROM commands WHERE id = {command_id}") == [("applied",)],
-            "the budget move to apply",
-        )
-        # A second crash and resume must not apply it again.
+        eventually_sync(lambda: _applied(paths.db, command_id), what="the budget move to apply")
+        # A second crash and resume must not apply it again: checked once the resumed daemon's poller has
+        # applied a command written after the resume (commands apply in order, so it has seen the move by then).
         _kill_9(paths)
         assert _aar("resume", run, "--no-attach", cwd=tmp_path).returncode == 0
-        time.sleep(2)
+        marker = asyncio.run(_issue(paths.db, Resume(), "agent-1"))
+        eventually_sync(lambda: _applied(paths.db, marker), what="the resumed daemon to apply a later command")
 
         changes = _query(paths.db, "SELECT command_id, agent, resource, delta, source FROM budget_changes ORDER BY id")
         assert changes == [

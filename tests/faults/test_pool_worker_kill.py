@@ -8,7 +8,7 @@ import time
 from pathlib import Path
 
 from tests.evaluator.test_pool import DEVICES, pooled
-from tests.evaluator.test_worker import wait_for
+from tests.support import eventually
 
 
 async def test_a_killed_workers_job_finishes_on_the_other_device(tmp_path: Path) -> None:
@@ -19,7 +19,7 @@ async def test_a_killed_workers_job_finishes_on_the_other_device(tmp_path: Path)
             job = await store.job(job_id)
             return job is not None and job.status == "running" and job.progress > 0
 
-        await wait_for(mid_job, 60, "the job to report progress")
+        await eventually(mid_job, timeout=60, what="the job to report progress", interval=0.1)
         first = await store.job(job_id)
         assert first is not None and first.device in DEVICES
         victim = pool.supervisor(first.device)
@@ -31,7 +31,7 @@ async def test_a_killed_workers_job_finishes_on_the_other_device(tmp_path: Path)
             job = await store.job(job_id)
             return job is not None and job.status in ("done", "failed")
 
-        await wait_for(finished, 120, "the requeued job to finish")
+        await eventually(finished, timeout=120, what="the requeued job to finish", interval=0.1)
         job = await store.job(job_id)
         assert job is not None and job.status == "done", job.error if job else None
         (other,) = [d for d in DEVICES if d != first.device]

@@ -67,6 +67,11 @@ def attack_config(sandbox: dict[str, Any]) -> RunConfig:
     )
 
 
+def step_label(tool: str, args: dict[str, Any]) -> str:
+    """How an attack step is named in ``Outcome.tried``: its tool and what it touched."""
+    return f"{tool} {args.get('path') or args.get('title') or args.get('command', '')[:40]}"
+
+
 async def attack(base: Path, backend: str, sandbox: dict[str, Any], timeout_s: float = 420) -> Outcome:
     """Run the attacker to its end under ``sandbox`` settings; the caller sets the daemon's environment."""
     config = attack_config(sandbox)
@@ -97,7 +102,7 @@ async def attack(base: Path, backend: str, sandbox: dict[str, Any], timeout_s: f
     for ex in read(messages).exchanges[1:]:
         if ex.tool == "finish":
             continue
-        step = f"{ex.tool} {ex.input.get('path') or ex.input.get('title') or ex.input.get('command', '')[:40]}"
+        step = step_label(ex.tool, ex.input)
         outcome.tried.append(step)
         outcome.outputs[step] = ex.output
         if any(n in ex.output for n in needles):

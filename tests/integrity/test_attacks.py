@@ -13,11 +13,22 @@ import pytest
 from agents.scripted.attacker import plan
 from sandbox.bwrap import bwrap_path
 from sandbox.factory import docker_available
-from tests.integrity.attack_run import API_KEY, Outcome, attack
+from tests.integrity.attack_run import API_KEY, Outcome, attack, step_label
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(600)]
-STEPS = len(plan(10))
-"""Every attack step of the attacker's plan (after it reads the task manifest) is tried."""
+ATTACK_STEPS = 29
+"""The attack steps of issue 16, counted by hand: the plan may grow (raise this), never shrink unnoticed."""
+
+
+def _every_attack_was_tried(outcome: Outcome) -> None:
+    """Each step of the plan reached its tool, once, in order (counting the attacker's own steps proved nothing:
+    it runs its plan by construction, so a count taken from that plan could not fail)."""
+    planned = plan(10)
+    assert len(planned) == ATTACK_STEPS, f"the attacker's plan has {len(planned)} steps, not {ATTACK_STEPS}"
+    assert outcome.tried == [step_label(s.tool, s.input) for s in planned], outcome.tried
+    refused = [step for step, output in outcome.outputs.items() if output.startswith("not run")]
+    assert refused == [], "a step the loop refused to run was not tried"
+    assert outcome.leaked == []
 
 
 def _commands_really_ran(outcome: Outcome) -> None:
@@ -52,7 +63,7 @@ async def test_local_with_bubblewrap(base: Path, monkeypatch: pytest.MonkeyPatch
     monkeypatch.setenv("ANTHROPIC_API_KEY", API_KEY)
     outcome = await attack(base, "local-bwrap", {"backend": "local"})
     print(outcome.line())
-    assert len(outcome.tried) == STEPS and outcome.leaked == []
+    _every_attack_was_tried(outcome)
     _commands_really_ran(outcome)
     _laundering_and_probes_are_caught(outcome)
     assert "unisolated" not in {f for s in outcome.submissions for f in s.flags}
@@ -67,7 +78,7 @@ async def test_local_without_isolation_as_root(base: Path, monkeypatch: pytest.M
     monkeypatch.setenv("ANTHROPIC_API_KEY", API_KEY)
     outcome = await attack(base, "local-none-root", {"backend": "local", "isolation": "none-allowed"})
     print(outcome.line())
-    assert len(outcome.tried) == STEPS and outcome.leaked == []
+    _every_attack_was_tried(outcome)
     _commands_really_ran(outcome)
     assert all("unisolated" in s.flags for s in outcome.submissions), "every score of an unisolated run says so"
 
@@ -88,5 +99,5 @@ async def test_docker(base: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("ANTHROPIC_API_KEY", API_KEY)
     outcome = await attack(base, "docker", {"backend": "docker", "image": image, "memory": "1g"})
     print(outcome.line())
-    assert len(outcome.tried) == STEPS and outcome.leaked == []
+    _every_attack_was_tried(outcome)
     _commands_really_ran(outcome)

@@ -34,7 +34,7 @@ from evaluator.canary import BEYOND_WEAK, IGNORES_LABELS, REVIEW, SEED_INVARIANT
 from evaluator.prepare import prepare
 from evaluator.supervisor import WorkerSupervisor
 from tests.evaluator.helpers import prepared_run
-from tests.evaluator.test_worker import wait_for
+from tests.support import eventually
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(900)]
 
@@ -118,7 +118,7 @@ async def _score(store: RunStore, name: str, source: str) -> ResultRow:
         job = await store.job(job_id)
         return job is not None and job.status in ("done", "failed")
 
-    await wait_for(settled, 600, f"the method job of {name}")
+    await eventually(settled, timeout=600, what=f"the method job of {name}", interval=0.1)
     job = await store.job(job_id)
     assert job is not None and job.status == "done", job.error
     (result,) = [r for r in await store.results() if r.job_id == job_id]

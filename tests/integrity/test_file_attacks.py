@@ -38,8 +38,8 @@ from evaluator.service import prepare_workspaces
 from sandbox.base import ExecResult, Sandbox
 from tests.evaluator.helpers import make_run
 from tests.evaluator.test_verify import _verify, run
-from tests.evaluator.test_worker import wait_for
 from tests.sandbox.conftest import host_processes, plain_runs_python, rss_bytes, sandbox_config
+from tests.support import eventually
 
 pytestmark = pytest.mark.timeout(600)
 
@@ -135,7 +135,7 @@ async def test_a_folder_flipped_to_a_link_never_yields_or_overwrites_the_labels(
         return (workspace / "flipping").exists() or flipper.done()
 
     try:
-        await wait_for(flipping, 30, "the flipper starting")
+        await eventually(flipping, timeout=30, what="the flipper starting", interval=0.1)
         assert not flipper.done(), flipper.result()
         results: list[ToolResult] = []
         deadline = time.monotonic() + 120
@@ -233,7 +233,7 @@ async def test_no_process_of_an_exec_outlives_it(agent: Agent) -> None:
     async def gone() -> bool:
         return not host_processes(f"sleep {marker}")
 
-    await wait_for(gone, 5, "the setsid child's death")
+    await eventually(gone, timeout=5, what="the setsid child's death", interval=0.1)
     # The near miss: a process that ends with its command is no business of the sweep, and the next exec works.
     assert (await sandbox.exec("echo again")).stdout == "again\n"
 

@@ -28,7 +28,7 @@ from agents.monitors import MonitorRunner
 from evaluator.runfiles import RunFiles
 from evaluator.service import prepare_workspaces, serve
 from sandbox.bwrap import bwrap_path
-from tests.evaluator.test_worker import wait_for
+from tests.support import eventually
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(400)]
 VANILLA = {"filename": "vanilla.py", "source": "from evaluator.methods.vanilla import run\n"}
@@ -80,7 +80,7 @@ async def test_an_honest_agent_cannot_be_framed_as_a_prober(base: Path) -> None:
             sub = await store.submission(sid)
             return sub is not None and sub.status in ("scored", "failed", "rejected")
 
-        await wait_for(done, 240, f"submission {sid} to be settled")
+        await eventually(done, timeout=240, what=f"submission {sid} to be settled", interval=0.1)
 
     try:
         # The framer runs the reference method on its own bundle, as any agent can, and submits it one flip away.
@@ -106,7 +106,7 @@ async def test_an_honest_agent_cannot_be_framed_as_a_prober(base: Path) -> None:
         async def framer_paused() -> bool:
             return any(c.kind == "pause" and c.target == framer for c in await store.commands())
 
-        await wait_for(framer_paused, 30, "the probing monitor to pause the framer")
+        await eventually(framer_paused, timeout=30, what="the probing monitor to pause the framer", interval=0.1)
     finally:
         monitors.cancel()
         ctx.stop.set()

@@ -30,7 +30,7 @@ from agents.tools import CallContext, default_toolbox
 from evaluator.service import prepare_workspaces
 from sandbox.bwrap import bwrap_path
 from sandbox.touched import strace_path
-from tests.agents.helpers import wait_for
+from tests.support import eventually
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(300)]
 SCRIPT = "header = open('../../' + 'run.db', 'rb').read(16)\n"
@@ -85,14 +85,14 @@ async def _hunted(
     reasons: list[list[str]] = []
     seen = 0
     try:
-        await wait_for(lambda: runner.rules != [], timeout=10)
+        await eventually(lambda: runner.rules != [], timeout=10)
         for step, (tool, args) in enumerate(calls):
             call_id = f"call-{step}"
             store.emit("agent-1", ToolCalled(step=step, call_id=call_id, tool=tool, input=args))
             call = CallContext("agent-1", step, call_id, store, config, slot, AgentControl("agent-1"))
             result = await toolbox.call(tool, args, call)
             await store.flush()  # the monitors hear what is flushed
-            await wait_for(lambda: runner.caught_up, timeout=10)
+            await eventually(lambda: runner.caught_up, timeout=10)
             await store.flush()
             rows = await store.events_after(seen, limit=10_000, kinds=["monitor.decision"])
             seen = max([seen, *(r.id for r in rows)])

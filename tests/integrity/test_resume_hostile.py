@@ -14,8 +14,8 @@ import pytest
 from aar.lock import holder_pid
 from aar.runs import summarise
 from aar.runtime import RunPaths
-from tests.cli import aar_cli, wait_until
 from tests.integrity.test_file_attacks import _hostile_workspaces
+from tests.support import aar_cli, eventually_sync
 
 EXAMPLES = Path(__file__).parents[2] / "examples"
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(600)]
@@ -41,7 +41,7 @@ def test_aar_resume_repairs_hostile_workspaces_and_says_which(base: Path) -> Non
     paths = RunPaths(root)
     stopped = aar_cli("stop", root.name, cwd=tmp_path)
     assert stopped.returncode == 0, stopped.stderr
-    wait_until(lambda: holder_pid(paths.lock) is None, "the daemon to stop", 120)
+    eventually_sync(lambda: holder_pid(paths.lock) is None, what="the daemon to stop", timeout=120)
     assert summarise(paths).state == "stopped"
 
     heldout = sorted((paths.evaluator_dir / "heldout").iterdir())
@@ -59,8 +59,10 @@ def test_aar_resume_repairs_hostile_workspaces_and_says_which(base: Path) -> Non
     resumed = aar_cli("resume", root.name, "--no-attach", cwd=tmp_path, timeout=180)
     assert resumed.returncode == 0, resumed.stdout[-2000:] + resumed.stderr[-2000:]
     try:
-        wait_until(lambda: holder_pid(paths.lock) is not None, "the resumed daemon", 60)
-        wait_until(lambda: _repaired(paths.db) == expected, "a repair event per broken workspace", 120)
+        eventually_sync(lambda: holder_pid(paths.lock) is not None, what="the resumed daemon", timeout=60)
+        eventually_sync(
+            lambda: _repaired(paths.db) == expected, what="a repair event per broken workspace", timeout=120
+        )
         assert summarise(paths).state == "running", "one broken workspace never stops a run's start"
         for n in range(1, 6):
             task = paths.workspace(f"agent-{n}") / "task"
@@ -72,8 +74,10 @@ def test_aar_resume_repairs_hostile_workspaces_and_says_which(base: Path) -> Non
             assert listed.returncode == 0, listed.stderr
             return [i for i in json.loads(listed.stdout) if "clean copy" in str(i.get("summary", ""))]
 
-        wait_until(lambda: len(alerts()) == len(expected), "an inbox alert per repaired workspace", 60)
+        eventually_sync(
+            lambda: len(alerts()) == len(expected), what="an inbox alert per repaired workspace", timeout=60
+        )
         assert sorted(str(i["agent"]) for i in alerts()) == sorted(expected)
     finally:
         aar_cli("stop", root.name, cwd=tmp_path)
-        wait_until(lambda: holder_pid(paths.lock) is None, "the daemon to stop", 120)
+        eventually_sync(lambda: holder_pid(paths.lock) is None, what="the daemon to stop", timeout=120)

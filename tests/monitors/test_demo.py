@@ -3,6 +3,7 @@ misbehaving researcher (agent-4) with its reason, and its bogus claim is marked 
 
 from __future__ import annotations
 
+import contextlib
 import os
 import sqlite3
 import subprocess
@@ -11,6 +12,8 @@ import time
 from pathlib import Path
 
 import pytest
+
+from tests.support import eventually_sync
 
 EXAMPLES = Path(__file__).parents[2] / "examples"
 pytestmark = pytest.mark.slow
@@ -37,13 +40,19 @@ def test_demo_monitor_pauses_the_misbehaving_researcher(tmp_path: Path) -> None:
     )
     started = time.monotonic()
     try:
-        while not list((tmp_path / "runs").glob("*/run.db")) and daemon.poll() is None:
-            time.sleep(0.2)
+        eventually_sync(
+            lambda: list((tmp_path / "runs").glob("*/run.db")) or daemon.poll() is not None, what="the run's store"
+        )
         (db,) = (tmp_path / "runs").glob("*/run.db")
         paused: list[tuple[object, ...]] = []
-        while time.monotonic() - started < 180 and not paused and daemon.poll() is None:
-            time.sleep(0.5)
+
+        def settled() -> bool:  # agent-4 paused, or the daemon ended without it
+            nonlocal paused
             paused = _query(db, "SELECT status FROM agents WHERE name = 'agent-4' AND status = 'paused'")
+            return bool(paused) or daemon.poll() is not None
+
+        with contextlib.suppress(AssertionError):  # the assertion below says what the daemon printed
+            eventually_sync(settled, timeout=180, interval=0.5, what="agent-4 to be paused")
         took = time.monotonic() - started
         decisions = _query(
             db,

@@ -20,8 +20,8 @@ import pytest
 from aar.events import SandboxExited, ToolCalled
 from agents.monitors.shell import hunting
 from agents.monitors.source import hardcoded
-from tests.agents.helpers import wait_for
 from tests.monitors.helpers import commands, decisions, monitored_config, monitors_running, settled
+from tests.support import eventually
 
 OTHERS = frozenset({"agent-2"})
 EVASIONS = [
@@ -121,7 +121,7 @@ async def test_a_script_written_then_run_is_judged_when_written(tmp_path: Path) 
                 step=3, call_id="p", tool="write_file", input={"path": "m.py", "content": PACKED["zlib+base64 text"]}
             ),
         )
-        await wait_for(lambda: _at_least(decisions(ctx), 2), timeout=10)
+        await eventually(lambda: _at_least(decisions(ctx), 2), timeout=10)
         await settled(runner)
         found = {d.payload.rule: d.payload for d in await decisions(ctx)}
         [pause] = await commands(ctx)
@@ -136,7 +136,7 @@ async def test_a_traced_exit_fires_and_an_empty_one_does_not(tmp_path: Path) -> 
     async with monitors_running(tmp_path, cfg) as (ctx, runner):
         ctx.store.emit("agent-1", SandboxExited(call_id="a", exit_code=0))
         ctx.store.emit("agent-1", SandboxExited(call_id="b", exit_code=1, touched=["/run.db", "/agent-2"]))
-        await wait_for(lambda: decisions(ctx), timeout=10)
+        await eventually(lambda: decisions(ctx), timeout=10)
         await settled(runner)
         [decision] = await decisions(ctx)
     assert decision.payload.reason == "bash tried to open 2 path(s) outside its workspace: /run.db, /agent-2"

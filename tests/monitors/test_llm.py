@@ -13,11 +13,12 @@ import pytest
 
 from aar.events import ForumPosted, RunLog, SubmissionCreated
 from agents.monitors.llm import read_verdict
-from tests.agents.helpers import events, wait_for
+from tests.agents.helpers import events
 from tests.fakes.anthropic_fixtures import API_KEY, KEY_ENV, fake_api
 from tests.fakes.anthropic_replies import HttpError, ToolUse, reply
 from tests.fakes.anthropic_server import FakeAnthropic
 from tests.monitors.helpers import commands, decisions, monitored_config, monitors_running, settled
+from tests.support import eventually
 
 CHEAT = "def run(ctx):\n    return [1, 0, 1]  # copied from somewhere\n"
 
@@ -67,7 +68,7 @@ async def test_pause_verdict_after_a_529_pauses_and_is_charged(
         await store.register_agent("agent-1", backend="scripted", model="m")
         sub = await store.add_submission("agent-1", "method", {"filename": "c.py", "source": CHEAT}, label="c.py")
         store.emit("agent-1", SubmissionCreated(submission_id=sub, submission_kind="method"))
-        await wait_for(lambda: decisions(ctx), timeout=20)
+        await eventually(lambda: decisions(ctx), timeout=20)
         await settled(runner)
         [decision] = await decisions(ctx)
         [command] = await commands(ctx)
@@ -103,9 +104,9 @@ async def test_a_malformed_verdict_flags_and_is_logged(
         first = await store.add_post("agent-2", "Idea", "Try filtering at keep=0.7.")
         second = await store.add_post("agent-2", "Idea 2", "And bootstrapping.")
         store.emit("agent-2", ForumPosted(post_id=first, title="Idea"))
-        await wait_for(lambda: decisions(ctx), timeout=20)
+        await eventually(lambda: decisions(ctx), timeout=20)
         store.emit("agent-2", ForumPosted(post_id=second, title="Idea 2"))
-        await wait_for(lambda: len(fake_api.requests) == 2, timeout=20)
+        await eventually(lambda: len(fake_api.requests) == 2, timeout=20)
         await settled(runner)
         [decision] = await decisions(ctx)
         assert await commands(ctx) == [], "a verdict it could not read only flags"

@@ -22,7 +22,8 @@ from agents.monitors.shell import hunting
 from agents.monitors.source import hardcoded
 from agents.monitors.stuck import Idle
 from tests.agents.helpers import run_context
-from tests.monitors.helpers import commands, decisions, monitored_config, monitors_running, settled
+from tests.monitors.helpers import commands, decisions, monitored_config, monitors_running, settled, tick_minutes
+from tests.support import FakeClock
 
 OTHERS = frozenset({"agent-2"})
 
@@ -184,25 +185,29 @@ async def test_error_streak_threshold_is_configurable(tmp_path: Path) -> None:
     assert (command.kind, command.target) == ("stop", "agent-1")
 
 
-async def test_idle_agent_is_flagged_after_t_minutes_a_posting_one_is_not(tmp_path: Path) -> None:
+async def test_idle_agent_is_flagged_after_t_minutes_a_posting_one_is_not(tmp_path: Path, clock: FakeClock) -> None:
     cfg = monitored_config([{"rule": "idle", "threshold": 10}])
-    async with monitors_running(tmp_path, cfg) as (ctx, runner):
-        [rule] = [r for r in runner.rules if isinstance(r, Idle)]
-        t0 = time.time()
+    async with monitors_running(tmp_path, cfg, clock=clock, tick_s=60) as (ctx, runner):
         for agent in ("agent-1", "agent-2"):
-            await rule.observe(Seen(agent, AgentStatusChanged(status="thinking"), t0))
-        await rule.observe(Seen("agent-2", ForumPosted(post_id=1, title="Result"), t0 + 8 * 60))
-        await rule.observe(Seen("agent-1", AgentStatusChanged(status="paused"), t0 + 60))
-        assert rule.tick(t0 + 11 * 60) == [], "agent-1 is paused, agent-2 posted 3 minutes ago"
-        await rule.observe(Seen("agent-1", AgentStatusChanged(status="thinking"), t0 + 12 * 60))
-        await rule.observe(Seen("agent-2", SubmissionCreated(submission_id=1, submission_kind="method"), t0 + 20 * 60))
-        [finding] = rule.tick(t0 + 22 * 60)
-        assert rule.tick(t0 + 23 * 60) == [], "flagged once per idle spell"
-        await runner.act(rule, finding)
-        await settled(runner)
+            ctx.store.emit(agent, AgentStatusChanged(status="thinking"))
+        await tick_minutes(runner, clock, 1)
+        ctx.store.emit("agent-1", AgentStatusChanged(status="paused"))
+        await tick_minutes(runner, clock, 7)
+        ctx.store.emit("agent-2", ForumPosted(post_id=1, title="Result"))
+        await tick_minutes(runner, clock, 3)
+        assert await decisions(ctx) == [], "agent-1 is paused, agent-2 posted 3 minutes ago"
+        await tick_minutes(runner, clock, 1)
+        ctx.store.emit("agent-1", AgentStatusChanged(status="thinking"))
+        await tick_minutes(runner, clock, 5)
+        ctx.store.emit("agent-2", SubmissionCreated(submission_id=1, submission_kind="method"))
+        await tick_minutes(runner, clock, 4)
+        assert await decisions(ctx) == [], "agent-1 has been idle 9 minutes, agent-2 submitted 4 minutes ago"
+        await tick_minutes(runner, clock, 1)
         [decision] = await decisions(ctx)
-    assert (finding.agent, finding.reason) == ("agent-1", "no submission and no forum post for 10 minutes")
+        await tick_minutes(runner, clock, 4)
+        assert len(await decisions(ctx)) == 1, "flagged once per idle spell"
     assert (decision.agent, decision.payload.rule, decision.payload.action) == ("agent-1", "idle", "flag")
+    assert decision.payload.reason == "no submission and no forum post for 10 minutes"
 
 
 def test_quarantine_is_only_for_post_rules() -> None:
@@ -215,7 +220,7 @@ async def test_counters_survive_a_restart_by_replaying_the_log(tmp_path: Path) -
         for sub_id in (1, 2):  # one probe per daemon: the second daemon's monitors must remember the first
             runner = MonitorRunner(ctx, tick_s=3600)
             task = asyncio.create_task(runner.run())
-            await asyncio.sleep(0.2)
+            await asyncio.wait_for(runner.listening.wait(), 10)
             ctx.store.emit(
                 "agent-1", SubmissionCreated(submission_id=sub_id, submission_kind="predictions", flags=["probe"])
             )

@@ -12,11 +12,12 @@ import contextlib
 from pathlib import Path
 
 from aar.commands import Resume
-from aar.events import AgentStatusChanged, ClaimChecked, MonitorDecided, ToolCalled
+from aar.events import AgentStatusChanged, ClaimChecked, CommandApplied, MonitorDecided, ToolCalled
 from agents.monitors import MonitorRunner
 from agents.scripted.policy import BOGUS_TITLE, HUNT_COMMAND
 from agents.team import run_team
-from tests.agents.helpers import config, events, run_context, wait_for
+from tests.agents.helpers import config, events, run_context
+from tests.support import eventually
 
 
 async def test_label_hunt_pauses_the_agent_after_the_step_in_flight(tmp_path: Path) -> None:
@@ -30,16 +31,18 @@ async def test_label_hunt_pauses_the_agent_after_the_step_in_flight(tmp_path: Pa
                 row = await ctx.store.agent("agent-1")
                 return row is not None and row.status == "paused"
 
-            await wait_for(paused, timeout=60)
-            await asyncio.sleep(0.5)  # a step that slipped past the pause would show now
-            calls = [e.payload for e in await events(ctx.store, ToolCalled, agent="agent-1")]
+            await eventually(paused, timeout=60)
             statuses = [e.payload for e in await events(ctx.store, AgentStatusChanged, agent="agent-1")]
             decided = {e.payload.rule: e for e in await events(ctx.store, MonitorDecided)}
             row = await ctx.store.agent("agent-1")
             claims = [(e.payload.claim, e.payload.verdict) for e in await events(ctx.store, ClaimChecked)]
 
-            await ctx.store.issue_command(Resume(), "agent-1")
-            await wait_for(lambda: _stepped_past(ctx.store, 3), timeout=30)
+            cid = await ctx.store.issue_command(Resume(), "agent-1")
+            await eventually(lambda: _stepped_past(ctx.store, 3), timeout=30)
+            # A step that slipped past the pause would show among the calls made before the resume applied.
+            applied = CommandApplied(command_id=cid, command="resume", target="agent-1", effect="resumed")
+            [resumed] = [e for e in await events(ctx.store, CommandApplied) if e.payload == applied]
+            calls = [e.payload for e in await events(ctx.store, ToolCalled, agent="agent-1") if e.id < resumed.id]
         finally:
             ctx.stop.set()
             await asyncio.wait_for(team, 60)

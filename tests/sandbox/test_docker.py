@@ -12,7 +12,7 @@ import docker.errors
 import pytest
 
 from aar.config import SandboxConfig
-from sandbox.base import Sandbox, SandboxError
+from sandbox.base import Sandbox, SandboxError, Stream
 from sandbox.docker_backend import DockerSandbox, device_requests
 from tests.sandbox.conftest import RunLayout
 
@@ -139,8 +139,13 @@ def test_gpu_setting_maps_to_device_requests() -> None:
 
 async def test_cancelled_exec_leaves_nothing_running(make_sandbox: Callable[..., Sandbox]) -> None:
     box = make_sandbox("docker")
-    task = asyncio.create_task(box.exec("sleep 77"))
-    await asyncio.sleep(0.5)
+    started = asyncio.Event()
+
+    async def heard(stream: Stream, line: str) -> None:
+        started.set()
+
+    task = asyncio.create_task(box.exec("echo started; sleep 77", on_output=heard))
+    await asyncio.wait_for(started.wait(), 60)  # the command runs in the container
     task.cancel()
     with pytest.raises(asyncio.CancelledError):
         await task

@@ -23,6 +23,7 @@ from tests.sandbox.conftest import (
     make_layout,
     skip_without_plain_python,
 )
+from tests.support import eventually_sync
 
 
 @pytest.mark.parametrize("kind", ["local-bwrap", "local-plain"])
@@ -116,16 +117,13 @@ def test_commands_die_with_the_daemon(layout: RunLayout, isolate: bool) -> None:
     )
     try:
         assert daemon.stdout is not None and daemon.stdout.readline() == "ready\n"
-        started = time.monotonic() + 5  # the shell prints "ready" a moment before it starts sleep
-        while not host_processes(f"sleep {mark}") and time.monotonic() < started:
-            time.sleep(0.02)
-        assert host_processes(f"sleep {mark}")
+        # The shell prints "ready" a moment before it starts sleep.
+        eventually_sync(lambda: host_processes(f"sleep {mark}"), timeout=5, interval=0.02, what="the sleep to start")
         daemon.send_signal(signal.SIGKILL)
         daemon.wait(10)
-        deadline = time.monotonic() + 5
-        while host_processes(f"sleep {mark}") and time.monotonic() < deadline:
-            time.sleep(0.05)
-        assert host_processes(f"sleep {mark}") == []
+        eventually_sync(
+            lambda: host_processes(f"sleep {mark}") == [], timeout=5, interval=0.05, what="the daemon's command to die"
+        )
     finally:
         daemon.kill()
 

@@ -1,4 +1,4 @@
-"""Fixtures of the TUI tests: a synthetic run on disk and a stand-in for the daemon's command poller.
+"""Fixtures of the TUI tests: a synthetic run on disk and the daemon's real command poller beside it.
 
 Each run's daemon lock is held for the test, as a live daemon holds it: a run that says
 ``running`` with no lock holder is one whose daemon died, and the TUI shows it as crashed.
@@ -8,13 +8,14 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import Callable, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from pathlib import Path
 
 import pytest
 
 from aar.lock import DaemonLock
 from aar.runtime import RunPaths
+from tests.tui.daemon import Daemon, daemon_of
 from tests.tui.synthetic import build_run
 
 
@@ -44,3 +45,10 @@ def run_sync(tmp_path: Path, daemon_locks: Callable[[RunPaths], RunPaths]) -> Ru
 @pytest.fixture
 def run_nine(tmp_path: Path, daemon_locks: Callable[[RunPaths], RunPaths]) -> RunPaths:
     return daemon_locks(asyncio.run(build_run(tmp_path / "run9", agents=9)))
+
+
+@pytest.fixture
+async def daemon(run: RunPaths) -> AsyncIterator[Daemon]:
+    """The ``run``'s daemon side: its real command poller, applied when the test says so."""
+    async with daemon_of(run) as opened:
+        yield opened

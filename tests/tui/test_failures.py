@@ -126,7 +126,7 @@ from pathlib import Path
 from aar.lock import DaemonLock
 DaemonLock(Path(sys.argv[1])).acquire()
 print("held", flush=True)
-time.sleep(600)
+time.sleep(600)  # a live daemon's process: it holds the lock until the test kills it
 """
 
 

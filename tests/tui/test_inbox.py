@@ -111,23 +111,6 @@ async def test_acknowledge_records_who_and_when_and_enter_focuses_the_agent(tmp_
         assert app.main.focused_name == "agent-2"
 
 
-async def test_budget_key_writes_a_budget_command(tmp_path: Path, daemon_locks: Any) -> None:
-    run = daemon_locks(await build_run(tmp_path / "run"))
-    app = AarApp(run.root, poll_interval=0.05)
-    async with app.run_test(size=(80, 24)) as pilot:
-        await wait_screen(pilot, "agent-1")
-        await pilot.press("2", "dollar_sign")
-        await pilot.pause(0.2)
-        await pilot.press("plus", "1", "full_stop", "5", "space", *"from", "space", *"agent", "minus", "1", "enter")
-        for _ in range(100):
-            if commands := await pending(run.db):
-                break
-            await pilot.pause(0.05)
-        (command,) = commands
-        assert (command.target, command.kind) == ("agent-2", "budget")
-        assert command.payload == {"resource": "dollars", "amount": 1.5, "source": "agent-1"}
-
-
 def test_budget_entries() -> None:
     assert parse_budget("+2") == Budget(resource="dollars", amount=2.0, source="")
     assert parse_budget("-$0.5") == Budget(resource="dollars", amount=-0.5, source="")

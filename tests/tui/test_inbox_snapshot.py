@@ -11,6 +11,7 @@ from textual.pilot import Pilot
 from aar.inbox import catch_up
 from aar.runtime import RunPaths
 from aar.store import RunStore
+from tests.tui.helpers import wait_for
 from tui.app import AarApp
 from tui.screens.inbox import InboxScreen
 
@@ -22,11 +23,9 @@ async def _fold(run: RunPaths) -> None:
 
 async def _inbox_open(pilot: Pilot[object]) -> None:
     app: AarApp = pilot.app  # type: ignore[assignment]
-    while not app.model.agents or app.polls < 2 or not app.model.inbox_open:
-        await pilot.pause(0.05)
+    await wait_for(pilot, lambda: bool(app.model.agents) and app.polls >= 2 and bool(app.model.inbox_open))
     await pilot.press("I")
-    while not (isinstance(app.screen, InboxScreen) and app.screen.items):
-        await pilot.pause(0.05)
+    await wait_for(pilot, lambda: isinstance(app.screen, InboxScreen) and bool(app.screen.items))
     await pilot.pause(0.2)
 
 

@@ -31,12 +31,14 @@ async def test_a_remapped_key_works_and_the_old_one_does_not(
     app = AarApp(run.root, keymap=load_keymap())
     async with app.run_test(size=(160, 48)) as pilot:
         await wait_screen(pilot, "agent-1")
-        await pilot.press("3", "p")
-        await pilot.pause(0.3)
-        assert await pending(run.db) == []  # p is no longer pause
+        await pilot.press("3", "p", "ctrl+b")  # ctrl+b (broadcast, remapped): its command comes after p's, if any
+        await wait_screen(pilot, "Broadcast")
+        await pilot.press(*"marker", "enter")
+        await wait_for(pilot, lambda: "redirect" in app.issued.values())
+        assert [c.kind for c in await pending(run.db)] == ["redirect"]  # p is no longer pause
         await pilot.press("z")
-        await wait_for(pilot, lambda: bool(app.issued))
-        [command] = await pending(run.db)
+        await wait_for(pilot, lambda: "pause" in app.issued.values())
+        [_, command] = await pending(run.db)
         assert (command.kind, command.target) == ("pause", "agent-3")
         entries = [entry.plain for entry in app.screen.query_one(KeyBar).entries()]
         assert "z Pause" in entries and "^b Bcast" in entries and "p Pause" not in entries

@@ -1,9 +1,9 @@
 """Every key of the control room, through Pilot on the real app and a real run store.
 
-Each command test checks the three links of the chain: the key writes the
-command to the store's commands table, the daemon's stand-in applies it the
-way the daemon does (agent row, ``agent.status`` and ``command.applied``
-events in the same SQLite file), and the screen then shows the effect.
+Each command test checks the whole chain: the key writes the command to the
+store's commands table, the daemon's real command poller applies it (to the
+agents' controls, the budget desk, the run's stop), records its effect in the
+same SQLite file, and the screen then shows the effect.
 """
 
 from __future__ import annotations
@@ -17,15 +17,20 @@ from textual.binding import Binding
 from textual.screen import Screen
 from textual.widgets import RichLog
 
+from aar import inbox
+from aar.events import ApprovalRequested, SupervisorAsked
 from aar.runtime import RunPaths
 from aar.store import RunStore
-from tests.tui.helpers import apply_like_daemon, pending, screen_text, wait_for, wait_screen
+from agents.agent_state import Decision, answer_text
+from tests.tui.daemon import Daemon, daemon_of
+from tests.tui.helpers import pending, screen_text, wait_for, wait_screen
 from tests.tui.synthetic import build_run
 from tui.app import AarApp
 from tui.commands import NOUNS, palette_title
 from tui.keymap import binding_ids
 from tui.screens import inspect as inspect_screen
 from tui.screens.forum import ForumScreen
+from tui.screens.inbox import InboxScreen
 from tui.screens.inspect import InspectScreen
 from tui.screens.jobs import JobsScreen
 from tui.screens.leaderboard import LeaderboardScreen
@@ -45,162 +50,159 @@ async def _open(pilot: Any, key: str, screen: type) -> None:
     await wait_for(pilot, lambda: isinstance(pilot.app.screen, screen))
 
 
-async def _one_command(run: RunPaths) -> Any:
-    commands = await pending(run.db)
-    assert len(commands) == 1, commands
-    return commands[0]
-
-
-async def _wait_command(pilot: Any, run: RunPaths) -> Any:
-    async def some() -> list[Any]:
-        return await pending(run.db)
-
-    for _ in range(100):
-        if await some():
-            break
-        await pilot.pause(0.05)
-    return await _one_command(run)
-
-
 @pytest.mark.parametrize(
-    ("keys", "kind", "status_shown"),
+    ("keys", "kind", "effect"),
     [
-        (["3", "p"], "pause", "PAUSED"),
-        (["3", "r"], "resume", "THINKING"),
-        (["3", "s", "y"], "stop", "STOPPED"),
+        (["3", "p"], "pause", "pauses after the step in flight"),
+        (["3", "s", "y"], "stop", "stops after the step in flight; killed the running sandbox command"),
     ],
 )
-async def test_status_commands_reach_the_store_and_their_effect_shows(
-    run: RunPaths, keys: list[str], kind: str, status_shown: str
+async def test_status_commands_reach_the_agent_through_the_real_poller(
+    run: RunPaths, daemon: Daemon, keys: list[str], kind: str, effect: str
 ) -> None:
     app = AarApp(run.root)
     async with app.run_test(size=NARROW) as pilot:
         await _ready(pilot)
         await pilot.press(*keys)
-        command = await _wait_command(pilot, run)
+        command = await daemon.apply()
         assert (command.kind, command.target) == (kind, "agent-3")
-        await apply_like_daemon(run.db)
-        # the list shows the new status, the focused agent's activity the applied command
-        await wait_for(
-            pilot,
-            lambda: all(
-                s in screen_text(app)
-                for s in (f"3 agent-3 {status_shown}", f"⚑ {kind}:", f"· {status_shown.lower()} (by {kind})")
-            ),
-        )
+        assert await daemon.effect(command.id) == ("applied", effect)
+        await wait_screen(pilot, f"⚑ {kind}: {effect}"[:40])  # in the focused agent's activity (cut to the pane)
+    agent = daemon.controls["agent-3"]
+    assert (agent.paused, agent.stopping) == (kind == "pause", kind == "stop")
 
 
-async def test_interrupt_writes_the_command_and_shows_its_effect(run: RunPaths) -> None:
+async def test_resume_after_pause_lets_the_agent_go(run: RunPaths, daemon: Daemon) -> None:
+    app = AarApp(run.root)
+    async with app.run_test(size=NARROW) as pilot:
+        await _ready(pilot)
+        await pilot.press("3", "r")
+        first = await daemon.apply()
+        assert (first.kind, await daemon.effect(first.id)) == ("resume", ("applied", "was not paused"))
+        await pilot.press("p")
+        await daemon.apply()
+        assert daemon.controls["agent-3"].paused
+        await pilot.press("r")
+        resume = await daemon.apply()
+        assert await daemon.effect(resume.id) == ("applied", "resumed")
+        await wait_screen(pilot, "⚑ resume: resumed")
+    assert not daemon.controls["agent-3"].paused
+
+
+async def test_interrupt_writes_the_command_and_shows_its_effect(run: RunPaths, daemon: Daemon) -> None:
     app = AarApp(run.root)
     async with app.run_test(size=NARROW) as pilot:
         await _ready(pilot)
         await pilot.press("i")
-        command = await _wait_command(pilot, run)
+        command = await daemon.apply()
         assert (command.kind, command.target) == ("interrupt", "agent-1")
-        await apply_like_daemon(run.db)
-        await wait_screen(pilot, "⚑ interrupt: killed the running command")
+        await wait_screen(pilot, "⚑ interrupt: killed the running sandbox")
+    assert daemon.interrupted == ["agent-1"] and daemon.controls["agent-1"].interrupted.is_set()
 
 
-async def test_stop_asks_first_and_no_writes_nothing(run: RunPaths) -> None:
+async def test_stop_asks_first_and_no_writes_nothing(run: RunPaths, daemon: Daemon) -> None:
     app = AarApp(run.root)
     async with app.run_test(size=NARROW) as pilot:
         await _ready(pilot)
         await pilot.press("s")
         await wait_screen(pilot, "Stop agent-1?")
         await pilot.press("n")
-        await pilot.pause(0.3)
-        assert await pending(run.db) == []
-        assert isinstance(app.screen, MainScreen)
+        await wait_for(pilot, lambda: isinstance(app.screen, MainScreen))
+        await pilot.press("3", "p")  # a marker: the next key's command is the first in the store
+        assert (await daemon.apply()).kind == "pause"
+    assert [c.kind for c in await daemon.store.commands()] == ["pause"]
+    assert not daemon.controls["agent-1"].stopping
 
 
 @pytest.mark.parametrize("key", ["S", "ctrl+x"])
-async def test_stop_run_confirms_then_targets_the_run(run: RunPaths, key: str) -> None:
+async def test_stop_run_confirms_then_targets_the_run(run: RunPaths, daemon: Daemon, key: str) -> None:
     app = AarApp(run.root)
     async with app.run_test(size=NARROW) as pilot:
         await _ready(pilot)
         await pilot.press(key)
         await wait_screen(pilot, "Stop the whole run")
         await pilot.press("y")
-        command = await _wait_command(pilot, run)
+        command = await daemon.apply()
         assert (command.kind, command.target) == ("stop_run", "@run")
-        await apply_like_daemon(run.db)
-        await wait_screen(pilot, "STOPPING")
+        assert await daemon.effect(command.id) == ("applied", "the run stops after every agent's step in flight")
+    assert daemon.run_stop.is_set()
 
 
-async def test_redirect_sends_the_typed_message(run: RunPaths) -> None:
+async def test_redirect_sends_the_typed_message(run: RunPaths, daemon: Daemon) -> None:
     app = AarApp(run.root)
     async with app.run_test(size=NARROW) as pilot:
         await _ready(pilot)
         await pilot.press("2", "m")
         await wait_screen(pilot, "Redirect agent-2")
         await pilot.press(*"try [filtering]", "enter")
-        command = await _wait_command(pilot, run)
+        command = await daemon.apply()
         assert (command.kind, command.target, command.payload) == ("redirect", "agent-2", {"text": "try [filtering]"})
-        await apply_like_daemon(run.db)
-        await wait_screen(pilot, "⚑ redirect: message queued")
+        await wait_screen(pilot, "⚑ redirect: reads it before its next model")
+    assert [r.text for r in daemon.controls["agent-2"].inbox] == ["try [filtering]"]
 
 
-async def test_redirect_cancelled_with_escape_writes_nothing(run: RunPaths) -> None:
+async def test_redirect_cancelled_with_escape_writes_nothing(run: RunPaths, daemon: Daemon) -> None:
     app = AarApp(run.root)
     async with app.run_test(size=NARROW) as pilot:
         await _ready(pilot)
         await pilot.press("m", *"never mind", "escape")
-        await pilot.pause(0.3)
-        assert await pending(run.db) == []
+        await wait_for(pilot, lambda: isinstance(app.screen, MainScreen))
+        await pilot.press("p")  # a marker: the next key's command is the first in the store
+        assert (await daemon.apply()).kind == "pause"
+    assert daemon.controls["agent-1"].inbox == []
 
 
-async def test_broadcast_targets_every_agent(run: RunPaths) -> None:
+async def test_broadcast_targets_every_agent(run: RunPaths, daemon: Daemon) -> None:
     app = AarApp(run.root)
     async with app.run_test(size=WIDE) as pilot:
         await _ready(pilot)
         await pilot.press("b", *"read the forum", "enter")
-        command = await _wait_command(pilot, run)
+        command = await daemon.apply()
         assert (command.kind, command.target, command.payload) == ("redirect", "*", {"text": "read the forum"})
-        await apply_like_daemon(run.db)
-        await wait_for(pilot, lambda: screen_text(app).count("⚑ redirect: message queued") == 4)
+        await wait_screen(pilot, "⚑ redirect *: agent-1: reads it before its next")  # in the status bar
+    assert all([r.text for r in c.inbox] == ["read the forum"] for c in daemon.controls.values())
 
 
-async def test_approve_sends_the_pending_call_id_and_clears_it(run: RunPaths) -> None:
+async def test_approve_sends_the_pending_call_id_and_the_agent_runs_it(run: RunPaths, daemon: Daemon) -> None:
     app = AarApp(run.root)
     async with app.run_test(size=NARROW) as pilot:
         await _ready(pilot)
         await wait_screen(pilot, "(1 to approve)")
         await pilot.press("2", "a")
-        command = await _wait_command(pilot, run)
+        command = await daemon.apply()
         assert (command.kind, command.target, command.payload) == ("approve", "agent-2", {"call_id": "call-2b"})
-        await apply_like_daemon(run.db)
-        # no tool.result yet (an approved call may run for minutes): the agent's running_tool status clears the approval
-        await wait_for(
-            pilot, lambda: "2 agent-2 RUNNING TOOL" in (text := screen_text(app)) and "(1 to approve)" not in text
-        )
+        await wait_screen(pilot, "⚑ approve: approved call-2b")
+    assert await daemon.approvals["call-2b"] == Decision(True)
 
 
-async def test_deny_sends_the_reason(run: RunPaths) -> None:
+async def test_deny_sends_the_reason(run: RunPaths, daemon: Daemon) -> None:
     app = AarApp(run.root)
     async with app.run_test(size=NARROW) as pilot:
         await _ready(pilot)
         await pilot.press("2", "d")
         await wait_screen(pilot, "Deny agent-2's bash call")
         await pilot.press(*"too risky", "enter")
-        command = await _wait_command(pilot, run)
+        command = await daemon.apply()
         assert command.kind == "deny" and command.payload == {"call_id": "call-2b", "reason": "too risky"}
-        await apply_like_daemon(run.db)
-        await wait_screen(pilot, "⚑ deny: tool call denied")
+        await wait_screen(pilot, "⚑ deny: denied call-2b")
+    assert await daemon.approvals["call-2b"] == Decision(False, "too risky")
 
 
-async def test_deny_cancelled_with_escape_leaves_the_call_waiting(run: RunPaths) -> None:
+async def test_deny_cancelled_with_escape_leaves_the_call_waiting(run: RunPaths, daemon: Daemon) -> None:
     app = AarApp(run.root)
     async with app.run_test(size=NARROW) as pilot:
         await _ready(pilot)
         await pilot.press("2", "d")
         await wait_screen(pilot, "Deny agent-2's bash call")
         await pilot.press(*"hmm", "escape")
-        await pilot.pause(0.3)
-        assert await pending(run.db) == []
+        await wait_for(pilot, lambda: isinstance(app.screen, MainScreen))
         assert "(1 to approve)" in screen_text(app)
+        assert not daemon.approvals["call-2b"].done()
         await pilot.press("d", "enter")  # an empty reason still denies
-        command = await _wait_command(pilot, run)
+        command = await daemon.apply()
         assert command.payload == {"call_id": "call-2b", "reason": ""}
+    assert await daemon.approvals["call-2b"] == Decision(False, "")
+    assert len(await daemon.store.commands()) == 1, "the cancelled deny wrote nothing"
 
 
 async def test_approve_without_a_pending_call_says_so_and_writes_nothing(run: RunPaths) -> None:
@@ -228,18 +230,37 @@ async def test_agent_keys_before_any_agent_registers_say_so(
         assert await pending(run.db) == []
 
 
-async def test_approval_mode_toggles(run: RunPaths) -> None:
+async def test_approval_mode_toggles(run: RunPaths, daemon: Daemon) -> None:
     app = AarApp(run.root)
     async with app.run_test(size=WIDE) as pilot:
         await _ready(pilot)
         await pilot.press("A")
-        command = await _wait_command(pilot, run)
+        command = await daemon.apply()
         assert (command.kind, command.target) == ("approval_on", "agent-1")
-        await apply_like_daemon(run.db)
+        await wait_screen(pilot, "⚑ approval_on: tool calls now wait for approve / deny")
+        assert daemon.controls["agent-1"].approval
         await wait_screen(pilot, "approval on")
         await pilot.press("A")
-        command = await _wait_command(pilot, run)
+        command = await daemon.apply()
         assert command.kind == "approval_off"
+        await wait_screen(pilot, "⚑ approval_off: approval mode off")
+    assert not daemon.controls["agent-1"].approval
+
+
+async def test_budget_key_changes_the_budget_through_the_desk(run: RunPaths, daemon: Daemon) -> None:
+    app = AarApp(run.root)
+    async with app.run_test(size=WIDE) as pilot:
+        await _ready(pilot)
+        await pilot.press("2", "dollar_sign")
+        await wait_screen(pilot, "Change agent-2's budget")
+        await pilot.press("plus", "1", "full_stop", "5", "space", *"from", "space", *"agent", "minus", "1", "enter")
+        command = await daemon.apply()
+        assert (command.kind, command.target) == ("budget", "agent-2")
+        assert command.payload == {"resource": "dollars", "amount": 1.5, "source": "agent-1"}
+        status, effect = await daemon.effect(command.id)
+        assert status == "applied" and "$5.00 → $6.50" in effect, effect
+        await wait_screen(pilot, "$ budget dollars +1.5 (from agent-1): now 6.5")
+    assert [(c.agent, c.delta) for c in await daemon.store.budget_changes()] == [("agent-2", 1.5), ("agent-1", -1.5)]
 
 
 async def test_focus_keys_move_between_agents(run: RunPaths) -> None:
@@ -410,7 +431,7 @@ async def test_a_submission_scored_twice_on_one_split_shows_both_results(run: Ru
     ],
 )
 async def test_command_palette_lists_actions_and_runs_them(
-    run: RunPaths, query: str, help_text: str, then: list[str], target: str
+    run: RunPaths, daemon: Daemon, query: str, help_text: str, then: list[str], target: str
 ) -> None:
     app = AarApp(run.root)
     async with app.run_test(size=WIDE) as pilot:
@@ -418,8 +439,9 @@ async def test_command_palette_lists_actions_and_runs_them(
         await pilot.press("ctrl+p", *query)
         await wait_screen(pilot, help_text)
         await pilot.press("enter", *then)
-        command = await _wait_command(pilot, run)
+        command = await daemon.apply()
         assert (command.kind, command.target) == ("pause", target)
+    assert daemon.controls[target].paused
 
 
 async def test_at_80x24_every_key_is_on_screen_and_the_focused_agent_scrolls_into_the_list(
@@ -438,8 +460,10 @@ async def test_at_80x24_every_key_is_on_screen_and_the_focused_agent_scrolls_int
         text = await wait_screen(pilot, "▶ 13 agent-13 THINKING")
         assert "5-14 of 14" in text and "agent-13 · activity" in text
         await pilot.press("p")
-        command = await _wait_command(pilot, run)
-        assert (command.kind, command.target) == ("pause", "agent-13")
+        async with daemon_of(run) as daemon:
+            command = await daemon.apply()
+            assert (command.kind, command.target) == ("pause", "agent-13")
+            assert daemon.controls["agent-13"].paused
 
 
 async def test_panes_need_rows_as_well_as_columns_or_agents_collapse_to_a_list(
@@ -496,3 +520,51 @@ async def test_rejected_submissions_flag_counts_and_the_unisolated_mark_show(run
         assert "method budget used: 4" in text and "launder5.py" in text
         assert "agent-2: over_budget 1" in text
         assert "UNISOLATED" in text, "the scores say how they were made"
+
+
+async def test_inbox_keys_answer_approve_and_deny_through_the_real_poller(tmp_path: Path, daemon_locks: Any) -> None:
+    run = daemon_locks(await build_run(tmp_path / "run"))
+    async with await RunStore.open(run.db) as agents:
+        agents.emit("agent-3", SupervisorAsked(step=4, question="Which seed?", call_id="q-1"))
+        agents.emit("agent-4", ApprovalRequested(call_id="call-4b", tool="bash", input={"command": "rm -rf out"}))
+        await agents.flush()
+        await inbox.catch_up(agents)
+    app = AarApp(run.root, poll_interval=0.05)
+    async with daemon_of(run) as daemon, app.run_test(size=WIDE) as pilot:
+        daemon.controls["agent-3"].ask("q-1")
+        await _ready(pilot)
+        await pilot.press("I")
+        await wait_for(pilot, lambda: isinstance(app.screen, InboxScreen) and len(app.screen.items) == 4)
+        screen = app.screen
+        assert isinstance(screen, InboxScreen)
+
+        async def choose(call_id: str) -> None:
+            [index] = [i for i, item in enumerate(screen.items) if item.call_id == call_id]
+            await pilot.press("home", *["down"] * index)
+
+        await choose("q-1")
+        await pilot.press("a")
+        await wait_screen(pilot, "Answer agent-3: Which seed?")
+        await pilot.press(*"seed 0", "enter")
+        answer = await daemon.apply()
+        assert (answer.kind, answer.target, answer.payload) == (
+            "answer",
+            "agent-3",
+            {"call_id": "q-1", "text": "seed 0"},
+        )
+        assert [r.text for r in daemon.controls["agent-3"].inbox] == [answer_text("q-1", "seed 0")]
+
+        await choose("call-2b")
+        await pilot.press("a")
+        approve = await daemon.apply()
+        assert (approve.kind, approve.target) == ("approve", "agent-2")
+        assert await daemon.approvals["call-2b"] == Decision(True)
+
+        await choose("call-4b")
+        await pilot.press("d")
+        await wait_screen(pilot, "Deny agent-4's call: why?")
+        await pilot.press(*"not that folder", "enter")
+        deny = await daemon.apply()
+        assert (deny.kind, deny.target) == ("deny", "agent-4")
+        assert await daemon.approvals["call-4b"] == Decision(False, "not that folder")
+        assert [c.status for c in await daemon.store.commands()] == ["applied"] * 3

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import time
-
 import pytest
 from textual.widgets import OptionList
 
@@ -23,12 +21,10 @@ async def test_streamed_text_and_new_posts_appear_live(run: RunPaths) -> None:
     async with app.run_test(size=(80, 24)) as pilot:
         await wait_screen(pilot, "agent-1")
         async with await RunStore.open(run.db) as daemon:
-            started = time.monotonic()
             for chunk in ("Trying a", " lower learning", " rate now.\n"):
                 daemon.emit("agent-1", ModelText(step=5, text=chunk))
             await daemon.flush()
-            await wait_screen(pilot, "Trying a lower learning rate now.")
-            assert time.monotonic() - started < 2.0
+            await wait_screen(pilot, "Trying a lower learning rate now.")  # how fast: bench/tui.py, event -> app
             await daemon.add_post("agent-4", "Ensembles help", "Three students, majority vote.")
             await wait_screen(pilot, "#5 agent-4 Ensembles")
 

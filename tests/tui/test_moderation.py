@@ -11,6 +11,7 @@ from aar.events import ClaimChecked
 from aar.runtime import RunPaths
 from aar.store import CommandRow, PostClaim, RunStore
 from agents.control import CommandPoller
+from tests.tui.daemon import Daemon
 from tests.tui.helpers import screen_text, wait_for, wait_screen
 from tui.app import AarApp
 from tui.screens.forum import ForumScreen
@@ -18,24 +19,9 @@ from tui.screens.forum import ForumScreen
 WIDE = (160, 48)
 
 
-async def _apply(daemon: RunStore) -> None:
-    """What the daemon does with the pending commands (its real poller, on its one connection)."""
-    await CommandPoller(daemon, {}, asyncio.Event()).poll_once()
-    await daemon.flush()
-
-
-async def _sent(pilot: Pilot[object], daemon: RunStore) -> list[CommandRow]:
-    """The commands the key wrote, once they are in the store."""
-    for _ in range(100):
-        if await daemon.pending_commands():
-            break
-        await pilot.pause(0.05)
-    return await daemon.pending_commands()
-
-
-async def test_quarantine_restore_and_pin_from_the_forum_screen(run: RunPaths) -> None:
+async def test_quarantine_restore_and_pin_from_the_forum_screen(run: RunPaths, daemon: Daemon) -> None:
     app = AarApp(run.root)
-    async with app.run_test(size=WIDE) as pilot, await RunStore.open(run.db) as daemon:
+    async with app.run_test(size=WIDE) as pilot:
         await wait_screen(pilot, "agent-1")
         await pilot.press("f")
         await wait_for(pilot, lambda: isinstance(app.screen, ForumScreen))
@@ -44,29 +30,26 @@ async def test_quarantine_restore_and_pin_from_the_forum_screen(run: RunPaths) -
         await pilot.press("x")
         await wait_screen(pilot, "Quarantine #2: why?")
         await pilot.press(*"quotes a made-up number", "enter")
-        [command] = await _sent(pilot, daemon)
+        command = await daemon.apply()
         assert (command.kind, command.target, command.payload) == (
             "quarantine",
             "@run",
             {"post_id": 2, "reason": "quotes a made-up number", "by": "supervisor"},
         )
-        await _apply(daemon)
         text = await wait_screen(pilot, "withheld from the agents: quotes a made-up number", timeout=15)
         assert "[withheld]" in text
-        post = await daemon.post(2)
+        post = await daemon.store.post(2)
         assert post is not None and post.quarantined and post.body, "the store keeps it"
 
         await pilot.press("P")
-        [pin] = await _sent(pilot, daemon)
+        pin = await daemon.apply()
         assert (pin.kind, pin.payload) == ("pin", {"post_id": 2, "pinned": True})
-        await _apply(daemon)
         await wait_screen(pilot, "#2 [pinned] agent-1 Confidence loss works [withheld]", timeout=15)
         await wait_screen(pilot, "  pinned: every agent reads it first", timeout=15)
 
         await pilot.press("u")
-        [restore] = await _sent(pilot, daemon)
+        restore = await daemon.apply()
         assert (restore.kind, restore.payload) == ("restore", {"post_id": 2})
-        await _apply(daemon)
         await wait_for(pilot, lambda: "[withheld]" not in screen_text(app), timeout=15)
 
 

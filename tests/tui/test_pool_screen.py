@@ -45,8 +45,7 @@ def pool_run(tmp_path: Path, daemon_locks: Callable[[RunPaths], RunPaths]) -> Ru
 
 async def _jobs_screen(pilot: Pilot[object]) -> None:
     app: AarApp = pilot.app  # type: ignore[assignment]
-    while not app.model.agents or app.polls < 2:
-        await pilot.pause(0.05)
+    await wait_for(pilot, lambda: bool(app.model.agents) and app.polls >= 2)
     await pilot.press("e")
     await wait_for(pilot, lambda: isinstance(app.screen, JobsScreen))
     await wait_screen(pilot, "queue")

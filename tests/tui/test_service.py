@@ -13,7 +13,7 @@ from aar.errors import AarError
 from aar.events import ApprovalRequested, SandboxOutput
 from aar.runtime import RunPaths
 from aar.store import RunStore
-from tests.tui.helpers import apply_like_daemon
+from tests.tui.daemon import Daemon
 from tui.app import run_tui
 from tui.model import RunModel
 from tui.service import BACKLOG_EVENTS, CommandRejected, RunClient
@@ -60,16 +60,16 @@ async def test_a_pipe_in_a_workspace_is_neither_listed_nor_read(run: RunPaths) -
         await client.close()
 
 
-async def test_two_clients_watch_one_run(run: RunPaths) -> None:
+async def test_two_clients_watch_one_run(run: RunPaths, daemon: Daemon) -> None:
     first, second = await RunClient.open(run.root), await RunClient.open(run.root)
     try:
         model = RunModel("x")
         model.apply(await second.backlog())
         await first.command(Pause(), "agent-4")
-        await apply_like_daemon(run.db)
+        await daemon.apply()
+        assert daemon.controls["agent-4"].paused
         model.apply(await second.poll())
-        assert model.agents["agent-4"].row.status == "paused"
-        assert any("⚑ pause" in line.text for line in model.agents["agent-4"].tail.lines)
+        assert any("⚑ pause: pauses after the step" in line.text for line in model.agents["agent-4"].tail.lines)
     finally:
         await first.close()
         await second.close()

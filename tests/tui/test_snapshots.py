@@ -13,6 +13,7 @@ import pytest
 from textual.pilot import Pilot
 
 from aar.runtime import RunPaths
+from tests.tui.helpers import wait_for
 from tui.app import AarApp
 from tui.screens.inspect import InspectScreen
 
@@ -24,8 +25,7 @@ SIZES = [pytest.param((80, 24), id="80x24"), pytest.param((160, 48), id="160x48"
 async def _loaded(pilot: Pilot[object]) -> None:
     app = pilot.app
     assert isinstance(app, AarApp)
-    while not app.model.agents or app.polls < 2:
-        await pilot.pause(0.05)
+    await wait_for(pilot, lambda: bool(app.model.agents) and app.polls >= 2)
     await pilot.pause(0.1)
 
 

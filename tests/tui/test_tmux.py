@@ -9,12 +9,13 @@ import os
 import shutil
 import subprocess
 import sys
-import time
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+
+from tests.support import eventually_sync
 
 REPO = Path(__file__).resolve().parents[2]
 AAR = str(Path(sys.executable).with_name("aar"))
@@ -45,14 +46,13 @@ class Terminal:
         _tmux("send-keys", "-t", self.name, "Enter")
 
     def wait(self, *needles: str, timeout: float = 90.0) -> str:
-        deadline = time.monotonic() + timeout
-        while True:
+        def shown() -> str | None:
             screen = self.capture()
-            if all(n in screen for n in needles):
-                return screen
-            if time.monotonic() > deadline:
-                raise AssertionError(f"waited for {needles}; terminal shows:\n{screen}")
-            time.sleep(0.3)
+            return screen if all(n in screen for n in needles) else None
+
+        return eventually_sync(
+            shown, timeout=timeout, interval=0.3, what=lambda: f"{needles}; the terminal shows:\n{self.capture()}"
+        )
 
 
 @pytest.fixture
