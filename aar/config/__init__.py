@@ -1,5 +1,5 @@
 """Run configuration: one model per section (``run``, ``agents``, ``anthropic``, ``sandbox``, ``task``,
-``evaluator``, ``monitors``, ``scripted``, ``devices``, ``training``) under the root (``models``),
+``evaluator``, ``monitors``, ``devices``, ``training``) under the root (``models``),
 ``--set`` overrides (``overrides``), reading (``loading``) and writing (``serialise``) a run file in TOML."""
 
 from aar.config.agents import DEFAULT_DIRECTIONS, AgentConfig, BudgetConfig, ResolvedAgent, TeamConfig
@@ -9,11 +9,10 @@ from aar.config.devices import DevicesConfig
 from aar.config.evaluator import EvaluatorConfig
 from aar.config.loading import format_validation_error, load_config
 from aar.config.models import RunConfig
-from aar.config.monitors import DEFAULT_MONITORS, MonitorAction, MonitorConfig
+from aar.config.monitors import DEFAULT_MONITORS, MonitorAction, MonitorConfig, MonitorRule
 from aar.config.overrides import apply_override, parse_override
 from aar.config.run import RunSection
 from aar.config.sandbox import SandboxConfig
-from aar.config.scripted import ScriptedConfig
 from aar.config.serialise import dump_config
 from aar.config.task import JsonlTaskConfig, TaskConfig, ToyTaskConfig
 from aar.config.training import ModelTrainingConfig, TrainingConfig
@@ -32,11 +31,11 @@ __all__ = [
     "ModelTrainingConfig",
     "MonitorAction",
     "MonitorConfig",
+    "MonitorRule",
     "ResolvedAgent",
     "RunConfig",
     "RunSection",
     "SandboxConfig",
-    "ScriptedConfig",
     "TaskConfig",
     "TeamConfig",
     "ToyTaskConfig",

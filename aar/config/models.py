@@ -11,6 +11,8 @@ tables here, checked by the feature that reads them (``agents.options``).
 
 from __future__ import annotations
 
+from typing import Any
+
 from pydantic import field_validator, model_validator
 
 from aar.config.agents import DEFAULT_DIRECTIONS, AgentConfig, ResolvedAgent, TeamConfig
@@ -21,7 +23,6 @@ from aar.config.evaluator import EvaluatorConfig
 from aar.config.monitors import DEFAULT_MONITORS, MonitorConfig
 from aar.config.run import RunSection
 from aar.config.sandbox import SandboxConfig
-from aar.config.scripted import ScriptedConfig
 from aar.config.task import TaskConfig, ToyTaskConfig
 from aar.config.training import TrainingConfig
 from aar.devices import DevicePlan, plan_devices
@@ -38,7 +39,9 @@ class RunConfig(Section):
     evaluator: EvaluatorConfig = EvaluatorConfig()
     monitors: list[MonitorConfig] = list(DEFAULT_MONITORS)
     """Monitors that run beside the team; the built-in set unless listed."""
-    scripted: ScriptedConfig = ScriptedConfig()
+    scripted: dict[str, Any] = {}
+    """The scripted backend's demo knobs (``misbehaving``); their defaults and checks live with the backend
+    (``agents.scripted.options``), which refuses an unknown key before a run starts."""
     devices: DevicesConfig = DevicesConfig()
 
     @model_validator(mode="after")

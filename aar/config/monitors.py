@@ -1,10 +1,10 @@
-"""``[[monitors]]``: which rules watch the run and what each does when it fires."""
+"""``[[monitors]]``: which rules watch the run, what each does when it fires, and its options (checked by the rule)."""
 
 from __future__ import annotations
 
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import Field, ValidationInfo, field_validator
+from pydantic import Field, ValidationInfo, field_validator, model_validator
 
 from aar.config.base import NAME_PATTERN, Section
 
@@ -18,17 +18,11 @@ MonitorRule = Literal[
     "idle",
     "llm_review",
 ]
+"""A new rule adds its name here and its class to ``agents.monitors.runner.RULES``, options model included."""
 MonitorAction = Literal["flag", "pause", "quarantine", "stop"]
 
-MONITOR_THRESHOLDS: dict[str, float] = {
-    "hardcoded_predictions": 200,
-    "probing": 2,
-    "loops": 5,
-    "error_streak": 5,
-    "idle": 30,
-}
-"""Each rule's default ``threshold``: literal 0/1 values in a method, probe flags, repeats of one tool call,
-tool errors in a row, minutes with no submission and no post."""
+LEGACY_OPTIONS = frozenset({"threshold", "model"})
+"""Keys a ``[[monitors]]`` entry held before they moved into its ``options`` table."""
 
 
 class MonitorConfig(Section):
@@ -41,10 +35,27 @@ class MonitorConfig(Section):
     """``flag`` (the inbox), ``pause`` the agent after its step, ``quarantine`` the post, ``stop`` the agent."""
     name: Annotated[str, Field(pattern=NAME_PATTERN)] | None = None
     """Shown in each decision; defaults to the rule."""
-    threshold: Annotated[float, Field(gt=0)] | None = None
-    """When the rule fires (see ``MONITOR_THRESHOLDS``); None takes the rule's default."""
-    model: str = "claude-haiku-4-5"
-    """``llm_review``: the model that reviews, priced like the agents' models; its spend counts in the run's."""
+    options: dict[str, Any] = {}
+    """The rule's own settings (``[monitors.options]``: ``threshold``, ``llm_review``'s ``model``). Their
+    defaults and checks live with the rule (``agents.monitors``), which refuses an unknown key before a
+    run starts."""
+
+    @model_validator(mode="before")
+    @classmethod
+    def _fold_legacy(cls, data: Any) -> Any:
+        """Run files written before the options table (``threshold`` and ``model`` beside ``rule``) still load:
+        a stored run resumes. ``model`` meant something only to ``llm_review``; elsewhere it was the unused default."""
+        if not isinstance(data, dict) or not LEGACY_OPTIONS & data.keys():
+            return data
+        data = dict(data)
+        options = dict(data.get("options") or {})
+        for key in sorted(LEGACY_OPTIONS & data.keys()):
+            value = data.pop(key)
+            if key == "model" and data.get("rule") != "llm_review":
+                continue
+            options.setdefault(key, value)
+        data["options"] = options
+        return data
 
     @field_validator("action")
     @classmethod
@@ -57,10 +68,6 @@ class MonitorConfig(Section):
     @property
     def label(self) -> str:
         return self.name or self.rule
-
-    @property
-    def limit(self) -> float:
-        return self.threshold if self.threshold is not None else MONITOR_THRESHOLDS.get(self.rule, 1)
 
 
 DEFAULT_MONITORS: tuple[MonitorConfig, ...] = (
