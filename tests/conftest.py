@@ -13,6 +13,15 @@ from sandbox.factory import docker_available
 from sandbox.minimal_image import DEFAULT_TAG, ensure_minimal_image
 
 
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Every Docker test is a slow test (``-m "not slow"``, the fast tier of scripts/check, needs no engine).
+    Marked here, by what a test uses, so no Docker test can be left out of the rule: one marked ``docker``
+    or asking for the image (the other slow tests carry ``slow`` in their module, where a reader sees it)."""
+    for item in items:
+        if item.get_closest_marker("docker") or "docker_image" in getattr(item, "fixturenames", ()):
+            item.add_marker(pytest.mark.slow)
+
+
 @pytest.fixture
 async def store(tmp_path: Path) -> AsyncIterator[RunStore]:
     """A real run store in a real SQLite file."""

@@ -18,6 +18,8 @@ from evaluator.prepare import prepare
 from evaluator.supervisor import WorkerSupervisor
 from tests.evaluator.helpers import make_run
 
+pytestmark = pytest.mark.slow  # runs the evaluator worker process (torch training)
+
 
 async def wait_for(check: Callable[[], Awaitable[bool]], timeout: float, what: str) -> None:
     deadline = time.monotonic() + timeout

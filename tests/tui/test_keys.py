@@ -127,6 +127,7 @@ async def test_stop_run_confirms_then_targets_the_run(run: RunPaths, key: str) -
         await wait_screen(pilot, "STOPPING")
 
 
+@pytest.mark.slow
 async def test_redirect_sends_the_typed_message(run: RunPaths) -> None:
     app = AarApp(run.root)
     async with app.run_test(size=NARROW) as pilot:
@@ -140,6 +141,7 @@ async def test_redirect_sends_the_typed_message(run: RunPaths) -> None:
         await wait_screen(pilot, "⚑ redirect: message queued")
 
 
+@pytest.mark.slow
 async def test_redirect_cancelled_with_escape_writes_nothing(run: RunPaths) -> None:
     app = AarApp(run.root)
     async with app.run_test(size=NARROW) as pilot:
@@ -149,6 +151,7 @@ async def test_redirect_cancelled_with_escape_writes_nothing(run: RunPaths) -> N
         assert await pending(run.db) == []
 
 
+@pytest.mark.slow
 async def test_broadcast_targets_every_agent(run: RunPaths) -> None:
     app = AarApp(run.root)
     async with app.run_test(size=WIDE) as pilot:
@@ -175,6 +178,7 @@ async def test_approve_sends_the_pending_call_id_and_clears_it(run: RunPaths) ->
         )
 
 
+@pytest.mark.slow
 async def test_deny_sends_the_reason(run: RunPaths) -> None:
     app = AarApp(run.root)
     async with app.run_test(size=NARROW) as pilot:
@@ -188,6 +192,7 @@ async def test_deny_sends_the_reason(run: RunPaths) -> None:
         await wait_screen(pilot, "⚑ deny: tool call denied")
 
 
+@pytest.mark.slow
 async def test_deny_cancelled_with_escape_leaves_the_call_waiting(run: RunPaths) -> None:
     app = AarApp(run.root)
     async with app.run_test(size=NARROW) as pilot:
@@ -305,6 +310,7 @@ async def test_a_long_transcript_shows_its_newest_lines_without_freezing_the_key
         await wait_for(pilot, lambda: isinstance(app.screen, MainScreen))
 
 
+@pytest.mark.slow
 async def test_a_malformed_message_is_shown_raw_and_later_messages_still_arrive(run: RunPaths) -> None:
     async with await RunStore.open(run.db) as daemon:
         await daemon.append_messages(
@@ -342,6 +348,7 @@ async def test_a_long_workspace_file_shows_its_first_lines_and_says_what_it_left
         assert "".join(text[300:]).replace(" ", "") == note.replace(" ", "")  # wrapped to the pane, path and all
 
 
+@pytest.mark.slow
 async def test_forum_search_finds_posts(run: RunPaths) -> None:
     app = AarApp(run.root)
     async with app.run_test(size=NARROW) as pilot:
@@ -353,6 +360,7 @@ async def test_forum_search_finds_posts(run: RunPaths) -> None:
         assert "#3 agent-3 · Filtering threshold" in text and "Confidence loss" not in text
 
 
+@pytest.mark.slow
 async def test_forum_reply_as_supervisor_reaches_the_store_and_the_screen(run: RunPaths) -> None:
     app = AarApp(run.root)
     async with app.run_test(size=WIDE) as pilot:
@@ -409,6 +417,7 @@ async def test_a_submission_scored_twice_on_one_split_shows_both_results(run: Ru
         ("Focus agent-3", "Act on agent-3 from now on (3)", ["p"], "agent-3"),  # any agent, past the 9 number keys too
     ],
 )
+@pytest.mark.slow
 async def test_command_palette_lists_actions_and_runs_them(
     run: RunPaths, query: str, help_text: str, then: list[str], target: str
 ) -> None:

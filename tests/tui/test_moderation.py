@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 
+import pytest
 from textual.pilot import Pilot
 
 from aar.events import ClaimChecked
@@ -33,6 +34,7 @@ async def _sent(pilot: Pilot[object], daemon: RunStore) -> list[CommandRow]:
     return await daemon.pending_commands()
 
 
+@pytest.mark.slow
 async def test_quarantine_restore_and_pin_from_the_forum_screen(run: RunPaths) -> None:
     app = AarApp(run.root)
     async with app.run_test(size=WIDE) as pilot, await RunStore.open(run.db) as daemon:
