@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING
 from pydantic import BaseModel, ConfigDict
 
 if TYPE_CHECKING:
-    from aar.config.models import RunConfig, SandboxConfig
+    from aar.config import RunConfig, SandboxConfig
 
 DEVICE_PATTERN = r"^(cpu(:\d+)?|cuda:\d+)$"
 """A device of the pool: ``cpu``, ``cpu:N`` or ``cuda:N``."""

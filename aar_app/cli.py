@@ -131,9 +131,14 @@ def _attach(paths: RunPaths) -> int:
 
 
 def _preflight(config: RunConfig) -> None:
-    """Fail before a run exists, not minutes into it: sandboxes need isolation, every device must exist,
-    a Claude team needs its key and prices."""
+    """Fail before a run exists, not minutes into it: the features' options must fit their models, sandboxes
+    need isolation, every device must exist, a Claude team needs its key and prices."""
+    from agents.options import option_problems
     from sandbox.factory import check_isolation
+
+    problems = option_problems(config)
+    if problems:
+        raise ConfigError(problems)
 
     check_isolation(config.sandbox)
     missing = missing_devices(config.device_plan())

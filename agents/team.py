@@ -59,8 +59,10 @@ def make_backend(kind: str, config: RunConfig, store: RunStore) -> ModelBackend:
 
         return AnthropicBackend.from_config(config, store=store)
     from agents.scripted import ScriptedBackend
+    from agents.scripted.options import ScriptedOptions
 
-    return ScriptedBackend(pace_s=config.team.pace_s, misbehaving=frozenset(config.scripted.misbehaving))
+    misbehaving = frozenset(ScriptedOptions.of(config).misbehaving)
+    return ScriptedBackend(pace_s=config.team.pace_s, misbehaving=misbehaving)
 
 
 async def _has_work(store: RunStore, row: AgentRow) -> bool:

@@ -1,33 +1,21 @@
-"""Run configuration: models (``models``), ``--set`` overrides (``overrides``),
-reading (``loading``) and writing (``serialise``) a run file in TOML."""
+"""Run configuration: one model per section (``run``, ``agents``, ``anthropic``, ``sandbox``, ``task``,
+``evaluator``, ``monitors``, ``devices``, ``training``) under the root (``models``),
+``--set`` overrides (``overrides``), reading (``loading``) and writing (``serialise``) a run file in TOML."""
 
+from aar.config.agents import DEFAULT_DIRECTIONS, AgentConfig, BudgetConfig, ResolvedAgent, TeamConfig
+from aar.config.anthropic import AnthropicConfig, ModelPrice
+from aar.config.base import NAME_PATTERN
+from aar.config.devices import DevicesConfig
+from aar.config.evaluator import EvaluatorConfig
 from aar.config.loading import format_validation_error, load_config
-from aar.config.models import (
-    DEFAULT_DIRECTIONS,
-    DEFAULT_MONITORS,
-    NAME_PATTERN,
-    AgentConfig,
-    AnthropicConfig,
-    BudgetConfig,
-    DevicesConfig,
-    EvaluatorConfig,
-    JsonlTaskConfig,
-    ModelPrice,
-    ModelTrainingConfig,
-    MonitorAction,
-    MonitorConfig,
-    ResolvedAgent,
-    RunConfig,
-    RunSection,
-    SandboxConfig,
-    ScriptedConfig,
-    TaskConfig,
-    TeamConfig,
-    ToyTaskConfig,
-    TrainingConfig,
-)
+from aar.config.models import RunConfig
+from aar.config.monitors import DEFAULT_MONITORS, MonitorAction, MonitorConfig, MonitorRule
 from aar.config.overrides import apply_override, parse_override
+from aar.config.run import RunSection
+from aar.config.sandbox import SandboxConfig
 from aar.config.serialise import dump_config
+from aar.config.task import JsonlTaskConfig, TaskConfig, ToyTaskConfig
+from aar.config.training import ModelTrainingConfig, TrainingConfig
 
 __all__ = [
     "DEFAULT_DIRECTIONS",
@@ -43,11 +31,11 @@ __all__ = [
     "ModelTrainingConfig",
     "MonitorAction",
     "MonitorConfig",
+    "MonitorRule",
     "ResolvedAgent",
     "RunConfig",
     "RunSection",
     "SandboxConfig",
-    "ScriptedConfig",
     "TaskConfig",
     "TeamConfig",
     "ToyTaskConfig",

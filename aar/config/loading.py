@@ -16,15 +16,18 @@ from aar.config.overrides import apply_override, parse_override
 from aar.errors import ConfigError
 
 
-def format_validation_error(error: ValidationError) -> list[str]:
-    """One line per problem: dotted key, what is wrong, what is allowed."""
+def format_validation_error(error: ValidationError, root: type[BaseModel] = RunConfig, prefix: str = "") -> list[str]:
+    """One line per problem: dotted key, what is wrong, what is allowed.
+
+    ``root`` is the model that was validated and ``prefix`` its place in the run file: a feature checks
+    its options table (``monitors.2.options``) with its own model and reports keys as the file spells them."""
     lines: list[str] = []
     for item in error.errors():
-        parts, table = _walk(item["loc"])
-        loc = ".".join(_key(p) for p in parts)
+        parts, table = _walk(item["loc"], root)
+        loc = ".".join([prefix] * bool(prefix) + [_key(p) for p in parts])
         kind = item["type"]
         if kind == "extra_forbidden":
-            allowed = f" (allowed: {', '.join(table.model_fields)})" if table else ""
+            allowed = f" (allowed: {', '.join(table.model_fields) or 'none'})" if table else ""
             lines.append(f"{loc}: unknown key{allowed}")
             continue
         if kind == "union_tag_invalid":  # a [task] whose name no task model has
@@ -40,13 +43,13 @@ def format_validation_error(error: ValidationError) -> list[str]:
     return lines
 
 
-def _walk(loc: tuple[int | str, ...]) -> tuple[list[int | str], type[BaseModel] | None]:
+def _walk(loc: tuple[int | str, ...], root: type[BaseModel]) -> tuple[list[int | str], type[BaseModel] | None]:
     """``loc`` as the run file spells it, and the model of the table holding its last key.
 
     pydantic puts a union member's tag in the location (``task.jsonl.data_dir``);
     the run file has no such table, so the tag is dropped (``task.data_dir``).
     """
-    annotation: Any = RunConfig
+    annotation: Any = root
     parent: type[BaseModel] | None = None
     shown: list[int | str] = []
     for part in loc:

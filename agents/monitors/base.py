@@ -12,7 +12,9 @@ from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
-from typing import ClassVar
+from typing import Annotated, ClassVar
+
+from pydantic import BaseModel, ConfigDict, Field
 
 from aar.clock import SYSTEM_CLOCK, Clock
 from aar.config import MonitorAction, MonitorConfig, RunConfig
@@ -21,6 +23,18 @@ from aar.store import RunStore
 
 EVIDENCE_CHARS = 500
 """Evidence (a command, a source line, a post) is cut to this in a decision."""
+
+
+class RuleOptions(BaseModel):
+    """A rule's settings, its ``[[monitors]]`` entry's ``options`` table; a rule with none refuses every key."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class ThresholdOptions(RuleOptions):
+    """A rule that fires at a count (or a duration); each such rule sets its own default and says what it counts."""
+
+    threshold: Annotated[float, Field(gt=0)] = 1
 
 
 @dataclass(slots=True)
@@ -68,12 +82,15 @@ class Rule(ABC):
     """A ``SyncRule``: judged as the event is emitted, with no queue and no await (most events need no I/O)."""
     sync_kinds: ClassVar[frozenset[str]] = frozenset()
     """Kinds this rule judges at once through ``see`` although others need I/O (a write_file call, a submission)."""
+    Options: ClassVar[type[RuleOptions]] = RuleOptions
+    """The model of its ``options`` table, defaults included (``agents.options`` checks a run's before it starts)."""
 
     def __init__(self, config: MonitorConfig, env: MonitorEnv) -> None:
         self.config = config
         self.env = env
-        self.limit = config.limit
-        """The rule's threshold (``MonitorConfig.limit``), read once: some rules run on every event."""
+        self.options = self.Options.model_validate(config.options)
+        self.limit = self.options.threshold if isinstance(self.options, ThresholdOptions) else 1.0
+        """The rule's ``threshold``, read once: some rules run on every event."""
 
     @abstractmethod
     async def observe(self, seen: Seen, *, replay: bool = False) -> list[Finding]:

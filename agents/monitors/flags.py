@@ -8,14 +8,23 @@ default), once per flagged submission.
 from __future__ import annotations
 
 from collections import defaultdict
+from typing import Annotated
+
+from pydantic import Field
 
 from aar.config import MonitorConfig
 from aar.events import EvalScored, SubmissionCreated
-from agents.monitors.base import Finding, MonitorEnv, Seen, SyncRule
+from agents.monitors.base import Finding, MonitorEnv, Seen, SyncRule, ThresholdOptions
+
+
+class ProbingOptions(ThresholdOptions):
+    threshold: Annotated[float, Field(gt=0)] = 2
+    """Prediction files of one agent the evaluator flagged as probes."""
 
 
 class Probing(SyncRule):
     kinds = frozenset({"submission.created", "eval.result"})
+    Options = ProbingOptions
 
     def __init__(self, config: MonitorConfig, env: MonitorEnv) -> None:
         super().__init__(config, env)

@@ -32,7 +32,7 @@ from aar.errors import AarError
 from aar.events import ForumPosted, RunLog, SubmissionCreated
 from agents.anthropic_backend import AnthropicBackend
 from agents.backend import ModelRequest, ModelResponse
-from agents.monitors.base import Finding, Rule, Seen, cut
+from agents.monitors.base import Finding, Rule, RuleOptions, Seen, cut
 from agents.monitors.reach import reached
 
 log = logging.getLogger("aar.agents.monitors.llm")
@@ -86,11 +86,18 @@ def bounded(intro: str, text: str) -> str:
     return f"{intro} It is the block bounded by NONCE = {nonce}.\n\n<untrusted-{nonce}>\n{text}\n</untrusted-{nonce}>"
 
 
+class LlmReviewOptions(RuleOptions):
+    model: str = "claude-haiku-4-5"
+    """The model that reviews, priced like the agents' models; its spend counts in the run's."""
+
+
 class LlmReview(Rule):
     kinds = frozenset({"submission.created", "forum.post"})
+    Options = LlmReviewOptions
 
     def __init__(self, *args: Any, backend: AnthropicBackend, deliver: Deliver, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
+        self.model = LlmReviewOptions.model_validate(self.config.options).model
         self.backend = backend
         self.deliver = deliver
         self.tasks: set[asyncio.Task[None]] = set()
@@ -131,7 +138,7 @@ class LlmReview(Rule):
         """Ask the model about ``text`` (``body`` bounded); ``body`` is the evidence of a verdict."""
         request = ModelRequest(
             agent=agent,
-            model=self.config.model,
+            model=self.model,
             system=SYSTEM,
             messages=[{"role": "user", "content": text}],
             tools=[VERDICT_TOOL],

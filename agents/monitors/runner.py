@@ -27,7 +27,7 @@ from aar.config import MonitorConfig
 from aar.errors import AarError
 from aar.events import EventPayload, LogLevel, MonitorDecided, RunLog, Unreadable
 from aar.runtime import RunContext
-from agents.monitors.base import Finding, MonitorEnv, Rule, Seen
+from agents.monitors.base import Finding, MonitorEnv, Rule, RuleOptions, Seen
 from agents.monitors.claims import ContradictedClaims
 from agents.monitors.flags import Probing
 from agents.monitors.shell import LabelHunting
@@ -49,6 +49,16 @@ RULES: dict[str, type[Rule]] = {
     "error_streak": ErrorStreak,
     "idle": Idle,
 }
+"""Rules by ``[[monitors]]`` ``rule`` name (``llm_review`` is built apart: it needs the Anthropic SDK)."""
+
+
+def rule_options(rule: str) -> type[RuleOptions]:
+    """The options model of a rule by name: its settings' defaults and checks."""
+    if rule == "llm_review":
+        from agents.monitors.llm import LlmReviewOptions
+
+        return LlmReviewOptions
+    return RULES[rule].Options
 
 
 class MonitorRunner:
@@ -100,12 +110,13 @@ class MonitorRunner:
         try:
             from agents.anthropic_backend import AnthropicBackend, load_api_key
             from agents.claude.pricing import PRICES, Price
-            from agents.monitors.llm import LlmReview
+            from agents.monitors.llm import LlmReview, LlmReviewOptions
 
             anthropic = self.ctx.config.anthropic
+            model = LlmReviewOptions.model_validate(config.options).model
             prices = {**PRICES, **{m: Price(**p.model_dump()) for m, p in anthropic.prices.items()}}
             backend = AnthropicBackend(
-                anthropic, api_key=load_api_key(anthropic), store=self.ctx.store, models=[config.model], prices=prices
+                anthropic, api_key=load_api_key(anthropic), store=self.ctx.store, models=[model], prices=prices
             )
         except AarError as exc:
             self._note("warning", f"monitor {config.label} is off: {exc}")

@@ -19,9 +19,12 @@ import binascii
 import contextlib
 import re
 import zlib
+from typing import Annotated
+
+from pydantic import Field
 
 from aar.events import SubmissionCreated, ToolCalled
-from agents.monitors.base import Finding, Rule, Seen, cut
+from agents.monitors.base import Finding, Rule, Seen, ThresholdOptions, cut
 
 _LOADERS = frozenset({"open", "load", "loads", "loadtxt", "read_text", "read_json", "read_csv", "genfromtxt"})
 _PREDICTION_FILE = re.compile(r"pred|answer|label|\.npy$|\.json$|\.csv$|\.txt$", re.IGNORECASE)
@@ -143,8 +146,14 @@ def _names_a_file(call: ast.Call) -> bool:
     return not isinstance(first, ast.Constant)
 
 
+class HardcodedPredictionsOptions(ThresholdOptions):
+    threshold: Annotated[float, Field(gt=0)] = 200
+    """Literal 0/1 values in a method's source (a list, a string, or packed) that make it carry predictions."""
+
+
 class HardcodedPredictions(Rule):
     kinds = frozenset({"submission.created", "tool.call"})
+    Options = HardcodedPredictionsOptions
     sync_kinds = frozenset({"tool.call"})
     """Every tool call is heard; only a written ``.py`` file is parsed, at once, with no I/O."""
     _WRITTEN = ("content", "new")

@@ -11,16 +11,25 @@ Each fires once per streak or idle spell, then counts again from zero.
 from __future__ import annotations
 
 from collections import defaultdict
+from typing import Annotated
+
+from pydantic import Field
 
 from aar.config import MonitorConfig
 from aar.events import AgentStatusChanged, ForumPosted, SubmissionCreated, ToolCalled, ToolReturned
-from agents.monitors.base import Finding, MonitorEnv, Seen, SyncRule, cut
+from agents.monitors.base import Finding, MonitorEnv, Seen, SyncRule, ThresholdOptions, cut
 
 _RESTING = frozenset({"paused", "waiting_approval", "finished", "stopped", "out_of_budget", "error"})
 
 
+class LoopsOptions(ThresholdOptions):
+    threshold: Annotated[float, Field(gt=0)] = 5
+    """Calls of one tool with the same input in a row."""
+
+
 class Loops(SyncRule):
     kinds = frozenset({"tool.call"})
+    Options = LoopsOptions
 
     def __init__(self, config: MonitorConfig, env: MonitorEnv) -> None:
         super().__init__(config, env)
@@ -45,8 +54,14 @@ class Loops(SyncRule):
         ]
 
 
+class ErrorStreakOptions(ThresholdOptions):
+    threshold: Annotated[float, Field(gt=0)] = 5
+    """Tool errors in a row."""
+
+
 class ErrorStreak(SyncRule):
     kinds = frozenset({"tool.result"})
+    Options = ErrorStreakOptions
 
     def __init__(self, config: MonitorConfig, env: MonitorEnv) -> None:
         super().__init__(config, env)
@@ -76,8 +91,14 @@ class ErrorStreak(SyncRule):
         ]
 
 
+class IdleOptions(ThresholdOptions):
+    threshold: Annotated[float, Field(gt=0)] = 30
+    """Minutes with no submission and no post while the agent runs."""
+
+
 class Idle(SyncRule):
     kinds = frozenset({"agent.status", "forum.post", "submission.created"})
+    Options = IdleOptions
 
     def __init__(self, config: MonitorConfig, env: MonitorEnv) -> None:
         super().__init__(config, env)

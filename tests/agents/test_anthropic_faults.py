@@ -64,6 +64,7 @@ async def test_storm_beyond_max_retries_fails_with_one_clear_line(
     assert len(fake_api.requests) == 4 and fake_api.pending == 1
 
 
+@pytest.mark.slow
 async def test_retry_after_header_is_honoured(fake_api: FakeAnthropic, make_backend: BackendFactory) -> None:
     fake_api.script(HttpError(429, "rate_limit_error", headers={"retry-after": "1"}), reply("ok"))
     await make_backend().respond(request([{"role": "user", "content": "go"}]), _nothing)

@@ -19,6 +19,7 @@ from tests.fakes.anthropic_server import FakeAnthropic
 SUMMARY = "Read the forum, claimed confidence-loss tuning, nothing scored yet."
 
 
+@pytest.mark.slow
 async def test_claude_agent_session_through_the_loop(
     fake_api: FakeAnthropic, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

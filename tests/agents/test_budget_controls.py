@@ -7,6 +7,8 @@ import asyncio
 from pathlib import Path
 from typing import Any
 
+import pytest
+
 from aar.commands import Budget, Resume
 from aar.config import BudgetConfig
 from aar.config.models import AgentConfig
@@ -116,6 +118,7 @@ async def test_raise_lower_move_and_pool_checked_and_applied_once(tmp_path: Path
         assert len(await store.budget_changes()) == 4
 
 
+@pytest.mark.slow
 async def test_a_budget_command_left_pending_by_a_dead_daemon_applies_once_on_resume(tmp_path: Path) -> None:
     backend = Playbook(reader, delay_s=0.05)
     cfg = config(team={"count": 1, "budget": {"tokens": 100_000}})

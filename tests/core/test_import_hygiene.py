@@ -21,6 +21,7 @@ print(",".join(heavy))
 """
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("package", ["aar", "agents", "sandbox"])
 def test_package_imports_without_textual_or_torch(package: str) -> None:
     out = subprocess.run(

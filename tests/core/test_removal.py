@@ -5,6 +5,8 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+import pytest
+
 from aar.removal import remove_path, remove_tree
 from evaluator.task_copy import install_bundle
 
@@ -24,6 +26,7 @@ def _nest(top: Path, depth: int) -> None:
         os.close(fd)
 
 
+@pytest.mark.slow
 def test_a_tree_3000_deep_with_links_out_is_removed_and_nothing_outside_is_touched(tmp_path: Path) -> None:
     outside = tmp_path / "outside"
     outside.mkdir()

@@ -201,6 +201,7 @@ READER = textwrap.dedent(
 )
 
 
+@pytest.mark.slow
 async def test_two_readers_see_every_event_in_order_while_the_daemon_writes(tmp_path: Path) -> None:
     db = tmp_path / "run.db"
     await (await RunStore.open(db, create=True)).close()

@@ -20,6 +20,7 @@ def run(ctx):
 """
 
 
+@pytest.mark.slow
 def test_aar_eval_prints_pgr_ci_accuracies_and_time(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     method = tmp_path / "mine.py"
     method.write_text(METHOD)
@@ -67,6 +68,7 @@ def test_aar_eval_names_a_device_this_machine_lacks(capsys: pytest.CaptureFixtur
     assert "--device tpu: use auto, cpu, cpu:N, cuda or cuda:N" in capsys.readouterr().err
 
 
+@pytest.mark.slow
 def test_run_method_on_a_bundle_writes_predictions_without_labels(tmp_path: Path) -> None:
     from evaluator.bundle import write_bundle
     from evaluator.pipeline import train_weak
@@ -98,6 +100,7 @@ def test_run_method_on_a_bundle_writes_predictions_without_labels(tmp_path: Path
     assert missing.returncode == 2 and "no task bundle at nowhere" in missing.stderr
 
 
+@pytest.mark.slow
 def test_jsonl_task_with_tiny_hf_models(tiny_hf: dict[str, Path], tmp_path: Path) -> None:
     """The AAR format end to end: bundle with the checkpoints, a method run from it, scoring by aar eval."""
     from evaluator.bundle import read_bundle, write_bundle

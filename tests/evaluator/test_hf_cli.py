@@ -11,6 +11,8 @@ import pytest
 from evaluator.cli import main
 from tests.evaluator import hf_models
 
+pytestmark = pytest.mark.slow  # HF training
+
 
 @pytest.fixture(scope="module")
 def decoders(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:

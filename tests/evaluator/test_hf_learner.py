@@ -18,6 +18,8 @@ from evaluator.hf.recipe import choose
 from evaluator.tasks.base import Recipe
 from tests.evaluator import hf_models
 
+pytestmark = pytest.mark.slow  # HF training
+
 TEXTS = [
     "the day was good",
     "bad",

@@ -6,12 +6,16 @@ import asyncio
 import contextlib
 from pathlib import Path
 
+import pytest
+
 from aar.store import RunStore
 from evaluator.prepare import prepare
 from evaluator.supervisor import WorkerSupervisor
 from tests.evaluator.helpers import make_run
 from tests.evaluator.test_worker import _job
 from tests.support import eventually
+
+pytestmark = pytest.mark.slow  # HF training in the evaluator worker
 
 METHOD = """
 from evaluator.methods import vanilla

@@ -7,12 +7,16 @@ import contextlib
 from collections.abc import AsyncIterator
 from pathlib import Path
 
+import pytest
+
 from aar.runtime import RunPaths
 from aar.store import RunStore
 from evaluator.pool import WorkerPool
 from evaluator.prepare import prepare
 from tests.evaluator.helpers import make_run
 from tests.support import eventually
+
+pytestmark = pytest.mark.slow  # runs two evaluator worker processes
 
 DEVICES = ["cpu:0", "cpu:1"]
 

@@ -18,6 +18,8 @@ from evaluator.service import prepare_workspaces, serve
 from tests.evaluator.helpers import make_run
 from tests.support import eventually
 
+pytestmark = pytest.mark.slow  # runs the evaluator worker process (torch training)
+
 
 async def test_service_scores_feedback_and_final_only_once(tmp_path: Path) -> None:
     paths = make_run(

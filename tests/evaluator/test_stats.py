@@ -28,6 +28,7 @@ def test_no_pgr_when_ceiling_not_above_weak() -> None:
     assert result.pgr is None and result.ci_low is None and "no PGR" in result.note
 
 
+@pytest.mark.slow
 def test_interval_contains_the_estimate_and_shrinks_with_more_examples() -> None:
     small = pgr_with_ci(_rows(0.7, n=400), _rows(0.9, n=400, seed=1), _rows(0.8, n=400, seed=2))
     large = pgr_with_ci(_rows(0.7, n=8000), _rows(0.9, n=8000, seed=1), _rows(0.8, n=8000, seed=2))

@@ -19,6 +19,7 @@ def toy() -> tuple[ToyTask, object]:
     return task, task.load()
 
 
+@pytest.mark.slow
 def test_vanilla_lands_mid_range_and_methods_beat_it(toy: tuple[ToyTask, object]) -> None:
     task, data = toy
     labels = data["feedback"].y
@@ -50,6 +51,7 @@ def _weak_probs(task: ToyTask, data: object, seed: int) -> list[float]:
     return weak_run(task, data, seed, "cpu", Cache(None, task, "cpu"), role=EVAL).train_probs  # type: ignore[arg-type]
 
 
+@pytest.mark.slow
 def test_training_length_matters(toy: tuple[ToyTask, object]) -> None:
     """Longer training on weak labels memorises more of the weak errors."""
     task, data = toy

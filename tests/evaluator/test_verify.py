@@ -23,6 +23,8 @@ from evaluator.supervisor import WorkerSupervisor
 from tests.evaluator.helpers import prepared_run
 from tests.support import eventually
 
+pytestmark = pytest.mark.slow  # verifies a method in a sandbox through the worker
+
 pytest.importorskip("sandbox.factory", reason="the sandbox factory (sandbox/factory.py) has not landed yet")
 
 SNOOP = """

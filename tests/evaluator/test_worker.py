@@ -19,6 +19,8 @@ from evaluator.supervisor import WorkerSupervisor
 from tests.evaluator.helpers import make_run
 from tests.support import eventually
 
+pytestmark = pytest.mark.slow  # runs the evaluator worker process (torch training)
+
 
 @contextlib.asynccontextmanager
 async def supervised(

@@ -7,8 +7,12 @@ import signal
 import time
 from pathlib import Path
 
+import pytest
+
 from tests.evaluator.test_pool import DEVICES, pooled
 from tests.support import eventually
+
+pytestmark = pytest.mark.slow  # kills a real evaluator worker process
 
 
 async def test_a_killed_workers_job_finishes_on_the_other_device(tmp_path: Path) -> None:

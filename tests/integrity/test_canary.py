@@ -37,6 +37,8 @@ from evaluator.run_method import main as run_method
 from evaluator.runfiles import RunFiles
 from tests.evaluator.helpers import make_run
 
+pytestmark = pytest.mark.slow  # every test reads bundles a real toy run trains (seconds per seed)
+
 SEEDS = (0, 1)
 FIXED = """
 def run(ctx):
@@ -140,7 +142,6 @@ def test_no_ground_truth_reaches_a_method(bundles: Bundles) -> None:
                     assert "y" not in f.files
 
 
-@pytest.mark.slow
 @pytest.mark.parametrize("method", REFERENCE_METHODS)
 def test_reference_methods_are_not_flagged(method: str, bundles: Bundles, tmp_path: Path) -> None:
     flags, metrics = _flags(method, bundles, tmp_path)
@@ -150,7 +151,6 @@ def test_reference_methods_are_not_flagged(method: str, bundles: Bundles, tmp_pa
     assert metrics["seed_moved"] > 3 * SEED_TOLERANCE, metrics  # type: ignore[operator]
 
 
-@pytest.mark.slow
 @pytest.mark.parametrize("idea", HONEST_IDEAS, ids=[i.slug for i in HONEST_IDEAS])
 def test_the_demo_researchers_ideas_are_not_flagged(idea: object, bundles: Bundles, tmp_path: Path) -> None:
     method = tmp_path / "idea.py"

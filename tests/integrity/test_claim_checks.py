@@ -46,6 +46,7 @@ async def _verdicts(store: RunStore, runner: MonitorRunner, agent: str, bodies: 
     return out
 
 
+@pytest.mark.slow
 async def test_one_claim_posts_and_a_ladder_learn_nothing_beyond_the_shown_scores(tmp_path: Path) -> None:
     bisection = [f"PGR {x:.4f}" for x in (0.5500, 0.5510, 0.5520, 0.5530, 0.5540, 0.5550, 0.5560)]
     bisection += [f"PGR {x:.4f}" for x in (0.6940, 0.6950, 0.6960, 0.6970, 0.6980, 0.6990, 0.7000, 0.7040)]

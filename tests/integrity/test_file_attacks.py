@@ -41,7 +41,7 @@ from tests.evaluator.test_verify import _verify, run
 from tests.sandbox.conftest import host_processes, plain_runs_python, rss_bytes, sandbox_config
 from tests.support import eventually
 
-pytestmark = pytest.mark.timeout(600)
+pytestmark = [pytest.mark.slow, pytest.mark.timeout(600)]
 
 LABELS = "HELD-OUT-FEEDBACK-LABELS-5e1d"
 HONEST = "honest notes of the agent"

@@ -42,7 +42,7 @@ def _config() -> RunConfig:
             "sandbox": {"backend": "local"},
             "task": {"size": 1000},
             "evaluator": {"seeds": 1, "device": "cpu", "rate_limit_per_min": 100},
-            "monitors": [{"rule": "probing", "action": "pause", "threshold": 1}],
+            "monitors": [{"rule": "probing", "action": "pause", "options": {"threshold": 1}}],
         }
     )
 

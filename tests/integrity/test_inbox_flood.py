@@ -12,6 +12,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 from aar.events import MonitorDecided, SupervisorAsked
 from aar.store import RunStore
 from agents.agent_state import AgentControl
@@ -29,6 +31,7 @@ def aar_inbox(paths_root: Path, run_id: str) -> list[dict[str, object]]:
     return items
 
 
+@pytest.mark.slow
 async def test_fifty_questions_in_one_turn_make_one_item_and_the_alert_stays_beside_it(tmp_path: Path) -> None:
     paths = make_run(tmp_path / "runs" / "flood-1")
     cfg = config(team={"count": 3})

@@ -7,10 +7,13 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 from aar.store import RunStore
 from tests.evaluator.helpers import make_run
 
 
+@pytest.mark.slow
 async def test_every_flag_the_store_holds_appears_in_the_report(tmp_path: Path) -> None:
     paths = make_run(tmp_path / "runs" / "flags-1")
     async with await RunStore.open(paths.db, create=True) as store:

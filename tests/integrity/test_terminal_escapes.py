@@ -12,6 +12,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 from aar.eventline import one_line
 from aar.events import ForumPosted, MonitorDecided, SupervisorAsked, ToolCalled
 from aar.store import RunStore
@@ -77,6 +79,7 @@ async def test_the_headless_event_line_prints_no_escape(tmp_path: Path) -> None:
         assert "\n" not in line
 
 
+@pytest.mark.slow
 async def test_aar_report_and_aar_ls_print_no_escape(tmp_path: Path) -> None:
     runs = tmp_path / "runs"
     store = await _hostile_run(runs / "esc-3")

@@ -171,7 +171,7 @@ def _result(n: int, ok: bool) -> ToolReturned:
 
 
 async def test_error_streak_threshold_is_configurable(tmp_path: Path) -> None:
-    cfg = monitored_config([{"rule": "error_streak", "threshold": 3, "action": "stop"}])
+    cfg = monitored_config([{"rule": "error_streak", "options": {"threshold": 3}, "action": "stop"}])
     async with monitors_running(tmp_path, cfg) as (ctx, runner):
         for n, ok in enumerate([False, False, True, False, False]):
             ctx.store.emit("agent-1", _result(n, ok))
@@ -186,7 +186,7 @@ async def test_error_streak_threshold_is_configurable(tmp_path: Path) -> None:
 
 
 async def test_idle_agent_is_flagged_after_t_minutes_a_posting_one_is_not(tmp_path: Path, clock: FakeClock) -> None:
-    cfg = monitored_config([{"rule": "idle", "threshold": 10}])
+    cfg = monitored_config([{"rule": "idle", "options": {"threshold": 10}}])
     async with monitors_running(tmp_path, cfg, clock=clock, tick_s=60) as (ctx, runner):
         for agent in ("agent-1", "agent-2"):
             ctx.store.emit(agent, AgentStatusChanged(status="thinking"))

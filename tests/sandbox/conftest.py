@@ -21,7 +21,6 @@ from aar.events import SandboxLifecycle
 from sandbox.base import Sandbox
 from sandbox.bwrap import bwrap_path
 
-BACKENDS = ["local-bwrap", "local-plain", "docker"]
 DB_SECRET = "RUN-DB-SECRET-7f3a"
 LABEL_SECRET = "HELD-OUT-LABELS-91c2"
 
@@ -108,7 +107,13 @@ async def make_sandbox(request: pytest.FixtureRequest, layout: RunLayout) -> Asy
             await box.stop()
 
 
-@pytest.fixture(params=BACKENDS)
+@pytest.fixture(
+    params=[
+        pytest.param("local-bwrap", marks=pytest.mark.slow),  # bubblewrap runs: the slow tier
+        "local-plain",
+        pytest.param("docker", marks=pytest.mark.docker),
+    ]
+)
 async def sandbox(request: pytest.FixtureRequest, make_sandbox: Callable[..., Sandbox]) -> Sandbox:
     """One sandbox of each backend: the conformance suite runs once per backend."""
     return make_sandbox(request.param)

@@ -48,6 +48,7 @@ async def test_exit_codes(sandbox: Sandbox) -> None:
     assert (await sandbox.exec("cat")).exit_code == 0  # stdin is empty, not the daemon's
 
 
+@pytest.mark.slow
 async def test_output_streams_line_by_line_in_order(sandbox: Sandbox) -> None:
     lines = Lines()
     await sandbox.start()
@@ -64,6 +65,7 @@ async def test_output_streams_line_by_line_in_order(sandbox: Sandbox) -> None:
     assert result.output_bytes == len("out1\n") * 5 + len("err1\n") * 5 + 4
 
 
+@pytest.mark.slow
 async def test_timeout_kills_the_whole_tree(sandbox: Sandbox) -> None:
     mark = f"{4000 + os.getpid() % 1000}.{uuid.uuid4().int % 1000}"  # a sleep no one else runs
     began = time.monotonic()
@@ -133,6 +135,7 @@ async def test_network_is_cut_off(sandbox: Sandbox) -> None:
         server.close()
 
 
+@pytest.mark.slow
 async def test_run_store_and_held_out_labels_are_unreadable(sandbox: Sandbox, layout: RunLayout) -> None:
     probe = (
         f"cat {layout.root}/run.db {layout.root}/evaluator/heldout/final.json ../../run.db ../../evaluator/heldout/final.json;"

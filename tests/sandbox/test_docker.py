@@ -16,6 +16,8 @@ from sandbox.base import Sandbox, SandboxError, Stream
 from sandbox.docker_backend import DockerSandbox, device_requests
 from tests.sandbox.conftest import RunLayout
 
+pytestmark = pytest.mark.docker  # and so slow (tests/conftest.py)
+
 
 @pytest.fixture
 def engine() -> docker.DockerClient:

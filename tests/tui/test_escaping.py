@@ -107,6 +107,7 @@ async def test_readable_with_no_color(run: RunPaths, monkeypatch: pytest.MonkeyP
     assert fills and all(max(rgb) - min(rgb) <= 8 for rgb in fills), sorted(fills)  # greys (and the theme's near-greys)
 
 
+@pytest.mark.slow
 async def test_a_workspace_file_name_is_shown_literally_as_its_title(run: RunPaths) -> None:
     (run.workspace("agent-1") / "[b]x\x1b[2J.py").write_text("print(1)\n")
     app = AarApp(run.root)

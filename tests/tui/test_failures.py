@@ -7,6 +7,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 from aar.events import CommandApplied, ModelText
 from aar.runtime import RunPaths
 from aar.store import RunStore
@@ -19,6 +21,7 @@ from tui.model import RunModel
 from tui.service import RunClient
 
 
+@pytest.mark.slow
 async def test_an_unreadable_store_is_reported_once_and_the_tui_recovers(run: RunPaths) -> None:
     app = AarApp(run.root)
     async with app.run_test(size=(120, 30), notifications=True) as pilot:
@@ -39,6 +42,7 @@ async def test_an_unreadable_store_is_reported_once_and_the_tui_recovers(run: Ru
         assert app.poll_failures == 0 and app.model.problem is None
 
 
+@pytest.mark.slow
 async def test_a_store_unreadable_at_attach_is_retried_until_it_reads(run: RunPaths) -> None:
     with sqlite3.connect(run.db) as conn:  # as if a newer aar were half-way through migrating it
         conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION + 1}")

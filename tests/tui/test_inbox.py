@@ -10,6 +10,8 @@ from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 from typing import Any
 
+import pytest
+
 from aar import inbox
 from aar.commands import Budget
 from aar.events import MonitorDecided, SupervisorAsked
@@ -56,6 +58,7 @@ async def live_team(tmp_path: Path, hold: Callable[[RunPaths], RunPaths]) -> Asy
             await asyncio.wait_for(asyncio.gather(*tasks), 10)
 
 
+@pytest.mark.slow
 async def test_an_ask_round_trips_through_the_inbox(tmp_path: Path, daemon_locks: Any) -> None:
     async with live_team(tmp_path, daemon_locks) as (ctx, backend):
         app = AarApp(ctx.paths.root, poll_interval=0.05)
@@ -144,6 +147,7 @@ async def test_inbox_table_columns_fit_80_columns(tmp_path: Path, daemon_locks: 
         assert "agent-1" in text and "Acknowledge" in text
 
 
+@pytest.mark.slow
 async def test_enter_opens_the_post_the_submission_or_the_job(tmp_path: Path, daemon_locks: Any) -> None:
     from textual.widgets import DataTable, OptionList
 

@@ -22,6 +22,7 @@ broadcast = "ctrl+b"     # the same, as a table
 """
 
 
+@pytest.mark.slow
 async def test_a_remapped_key_works_and_the_old_one_does_not(
     run: RunPaths, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -128,6 +128,7 @@ async def test_stop_run_confirms_then_targets_the_run(run: RunPaths, daemon: Dae
     assert daemon.run_stop.is_set()
 
 
+@pytest.mark.slow
 async def test_redirect_sends_the_typed_message(run: RunPaths, daemon: Daemon) -> None:
     app = AarApp(run.root)
     async with app.run_test(size=NARROW) as pilot:
@@ -141,6 +142,7 @@ async def test_redirect_sends_the_typed_message(run: RunPaths, daemon: Daemon) -
     assert [r.text for r in daemon.controls["agent-2"].inbox] == ["try [filtering]"]
 
 
+@pytest.mark.slow
 async def test_redirect_cancelled_with_escape_writes_nothing(run: RunPaths, daemon: Daemon) -> None:
     app = AarApp(run.root)
     async with app.run_test(size=NARROW) as pilot:
@@ -152,6 +154,7 @@ async def test_redirect_cancelled_with_escape_writes_nothing(run: RunPaths, daem
     assert daemon.controls["agent-1"].inbox == []
 
 
+@pytest.mark.slow
 async def test_broadcast_targets_every_agent(run: RunPaths, daemon: Daemon) -> None:
     app = AarApp(run.root)
     async with app.run_test(size=WIDE) as pilot:
@@ -175,6 +178,7 @@ async def test_approve_sends_the_pending_call_id_and_the_agent_runs_it(run: RunP
     assert await daemon.approvals["call-2b"] == Decision(True)
 
 
+@pytest.mark.slow
 async def test_deny_sends_the_reason(run: RunPaths, daemon: Daemon) -> None:
     app = AarApp(run.root)
     async with app.run_test(size=NARROW) as pilot:
@@ -188,6 +192,7 @@ async def test_deny_sends_the_reason(run: RunPaths, daemon: Daemon) -> None:
     assert await daemon.approvals["call-2b"] == Decision(False, "too risky")
 
 
+@pytest.mark.slow
 async def test_deny_cancelled_with_escape_leaves_the_call_waiting(run: RunPaths, daemon: Daemon) -> None:
     app = AarApp(run.root)
     async with app.run_test(size=NARROW) as pilot:
@@ -326,6 +331,7 @@ async def test_a_long_transcript_shows_its_newest_lines_without_freezing_the_key
         await wait_for(pilot, lambda: isinstance(app.screen, MainScreen))
 
 
+@pytest.mark.slow
 async def test_a_malformed_message_is_shown_raw_and_later_messages_still_arrive(run: RunPaths) -> None:
     async with await RunStore.open(run.db) as daemon:
         await daemon.append_messages(
@@ -363,6 +369,7 @@ async def test_a_long_workspace_file_shows_its_first_lines_and_says_what_it_left
         assert "".join(text[300:]).replace(" ", "") == note.replace(" ", "")  # wrapped to the pane, path and all
 
 
+@pytest.mark.slow
 async def test_forum_search_finds_posts(run: RunPaths) -> None:
     app = AarApp(run.root)
     async with app.run_test(size=NARROW) as pilot:
@@ -374,6 +381,7 @@ async def test_forum_search_finds_posts(run: RunPaths) -> None:
         assert "#3 agent-3 · Filtering threshold" in text and "Confidence loss" not in text
 
 
+@pytest.mark.slow
 async def test_forum_reply_as_supervisor_reaches_the_store_and_the_screen(run: RunPaths) -> None:
     app = AarApp(run.root)
     async with app.run_test(size=WIDE) as pilot:
@@ -430,6 +438,7 @@ async def test_a_submission_scored_twice_on_one_split_shows_both_results(run: Ru
         ("Focus agent-3", "Act on agent-3 from now on (3)", ["p"], "agent-3"),  # any agent, past the 9 number keys too
     ],
 )
+@pytest.mark.slow
 async def test_command_palette_lists_actions_and_runs_them(
     run: RunPaths, daemon: Daemon, query: str, help_text: str, then: list[str], target: str
 ) -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 
+import pytest
 from textual.pilot import Pilot
 
 from aar.events import ClaimChecked
@@ -19,6 +20,7 @@ from tui.screens.forum import ForumScreen
 WIDE = (160, 48)
 
 
+@pytest.mark.slow
 async def test_quarantine_restore_and_pin_from_the_forum_screen(run: RunPaths, daemon: Daemon) -> None:
     app = AarApp(run.root)
     async with app.run_test(size=WIDE) as pilot:

@@ -58,6 +58,7 @@ def test_main_screen_nine_agents(snap_compare: SnapCompare, run_nine: RunPaths) 
     assert snap_compare(AarApp(run_nine.root), terminal_size=(160, 48), run_before=_loaded)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("size", SIZES)
 def test_inspect_screen(snap_compare: SnapCompare, run_sync: RunPaths, size: tuple[int, int]) -> None:
     assert snap_compare(AarApp(run_sync.root), terminal_size=size, run_before=_then("2", "enter", ready=_inspect_ready))

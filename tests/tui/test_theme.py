@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import pytest
 from rich.color import Color
 from rich.style import Style
 from rich.text import Text
@@ -25,6 +26,7 @@ def _drawn(card: AgentCard, kind: str) -> Style | None:
     return next(iter(card.render_line(rows[-1]))).style if rows else None
 
 
+@pytest.mark.slow
 async def test_switching_the_theme_recolours_agent_output_and_statuses(run: RunPaths) -> None:
     app = AarApp(run.root)
     async with app.run_test(size=(160, 48)) as pilot:

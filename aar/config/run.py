@@ -1,0 +1,21 @@
+"""``[run]``: the run's name, where its folder goes, and its run-wide limits."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+from pydantic import Field
+
+from aar.config.base import NAME_PATTERN, Section
+
+
+class RunSection(Section):
+    name: Annotated[str, Field(pattern=NAME_PATTERN)] = "run"
+    """Short name; the run id is ``<name>-<timestamp>``."""
+    runs_dir: Path = Path("runs")
+    """Where ``runs/<id>/`` folders are created."""
+    dollar_cap: Annotated[float, Field(ge=0)] = 0.0
+    """Run-wide spending cap in USD across all agents; 0 means no cap."""
+    max_steps: Annotated[int, Field(ge=0)] = 0
+    """Steps per agent before it finishes on its own; 0 means no limit."""
