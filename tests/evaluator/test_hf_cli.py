@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from evaluator.cli import main
+from evaluator.daemon.cli import main
 from tests.evaluator import hf_models
 
 
