@@ -211,7 +211,7 @@ def _wait_released(paths: RunPaths, timeout: float) -> bool:
 
 
 def _cmd_report(args: argparse.Namespace) -> int:
-    from aar.report import build_report, render_markdown
+    from aar_app.report import build_report, render_markdown
 
     paths = find_run(args.runs_dir, args.run)
     if args.final:

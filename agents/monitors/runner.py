@@ -26,6 +26,7 @@ import time
 
 from aar.commands import RUN_TARGET
 from aar.config import MonitorConfig
+from aar.config.models import MonitorRule
 from aar.errors import AarError
 from aar.events import EventPayload, LogLevel, MonitorDecided, RunLog, parse_payload
 from aar.runtime import RunContext
@@ -42,7 +43,7 @@ TICK_S = 5.0
 """How often time-based rules (idleness) are asked."""
 REPLAY_PAGE = 5000
 
-RULES: dict[str, type[Rule]] = {
+RULES: dict[MonitorRule, type[Rule]] = {
     "label_hunting": LabelHunting,
     "hardcoded_predictions": HardcodedPredictions,
     "probing": Probing,

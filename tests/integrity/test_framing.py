@@ -21,9 +21,9 @@ from pathlib import Path
 import pytest
 
 from aar.config import RunConfig, dump_config
-from aar.report import build_report
 from aar.runtime import RunContext, RunPaths
 from aar.store import RunStore
+from aar_app.report import build_report
 from agents.monitors import MonitorRunner
 from evaluator.daemon.runfiles import RunFiles
 from evaluator.daemon.service import prepare_workspaces, serve
