@@ -217,11 +217,11 @@ def _wait_released(paths: RunPaths, timeout: float) -> bool:
 
 
 def _cmd_report(args: argparse.Namespace) -> int:
-    from aar.report import build_report, render_markdown
+    from aar_app.report import build_report, render_markdown
 
     paths = find_run(args.runs_dir, args.run)
     if args.final:
-        from evaluator.final import score_final
+        from evaluator.daemon.final import score_final
 
         config = load_config(paths.config)
 
@@ -258,9 +258,10 @@ def _cmd_exec(args: argparse.Namespace) -> int:
 
 
 def _cmd_eval(argv: list[str]) -> int:
-    from evaluator.cli import main as eval_main
+    from evaluator.daemon.cli import main as eval_main
+    from tui.text import throughput_line
 
-    return eval_main(argv)
+    return eval_main(argv, training_line=throughput_line)
 
 
 def _cmd_sandbox(argv: list[str]) -> int:

@@ -154,7 +154,7 @@ async def _record_isolation(ctx: RunContext) -> None:
 async def _drive(ctx: RunContext) -> tuple[RunState, str]:
     from agents.monitors import run_monitors
     from agents.team import run_team
-    from evaluator.service import prepare_workspaces, serve
+    from evaluator.daemon.service import prepare_workspaces, serve
 
     await _record_isolation(ctx)
     await prepare_workspaces(ctx)

@@ -13,6 +13,21 @@ from typing import Any, Literal, Protocol, runtime_checkable
 
 from pydantic import BaseModel, ConfigDict
 
+from aar.errors import AarError
+
+
+class ModelCallFailed(AarError):
+    """A model call failed for good: a non-retryable error, or retries ran out."""
+
+
+class ContextOverflow(ModelCallFailed):
+    """The request no longer fits the model's context window; compact the transcript and call again.
+
+    Any backend may raise it; the loop answers by compacting, so it lives with the interface, not
+    with one backend.
+    """
+
+
 TextCallback = Callable[[str], Awaitable[None]]
 """Called with each chunk of visible text as the model streams it."""
 

@@ -36,10 +36,10 @@ from aar.events import (
     ToolReturned,
 )
 from aar.runtime import RunContext
+from aar.store.protocols import AgentStore
 from agents.agent_state import AgentControl, Redirect
-from agents.backend import ModelBackend, ModelRequest, ModelResponse, SupportsCompaction, Usage
+from agents.backend import ContextOverflow, ModelBackend, ModelRequest, ModelResponse, SupportsCompaction, Usage
 from agents.budget import BudgetGuard, Overrun
-from agents.claude.errors import ContextOverflow
 from agents.coalesce import Coalescer
 from agents.sandbox_slot import SandboxSlot
 from agents.tools import CallContext, Toolbox, ToolResult, for_model
@@ -68,7 +68,7 @@ class AgentLoop:
         max_tokens: int,
     ) -> None:
         self.ctx = ctx
-        self.store = ctx.store
+        self.store: AgentStore = ctx.store
         self.agent = agent
         self.name = agent.name
         self.backend = backend

@@ -36,9 +36,9 @@ from agents.agent_state import AgentControl, Redirect, answer_text
 from agents.backend import ModelBackend
 from agents.budget import BudgetGuard
 from agents.budget_desk import BudgetDesk
-from agents.claude.prompts import system_prompt
 from agents.control import STOP_META, CommandPoller
 from agents.loop import AgentLoop
+from agents.prompts import system_prompt
 from agents.sandbox_slot import SandboxSlot
 from agents.tools import default_toolbox
 

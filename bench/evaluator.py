@@ -31,10 +31,10 @@ from aar.store import RunStore  # noqa: E402
 
 
 async def bench(seeds: int, repeats: int) -> float:
-    from evaluator.job_specs import BaselinesJob, enqueue
-    from evaluator.jobs import Evaluation, run_baselines
-    from evaluator.prepare import prepare
-    from evaluator.supervisor import WorkerSupervisor
+    from evaluator.compute.prepare import prepare
+    from evaluator.daemon.job_specs import BaselinesJob, enqueue
+    from evaluator.daemon.jobs import Evaluation, run_baselines
+    from evaluator.daemon.supervisor import WorkerSupervisor
 
     root = Path(tempfile.mkdtemp(prefix="aar-bench-eval-")) / "run"
     paths = RunPaths(root)

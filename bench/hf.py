@@ -125,10 +125,10 @@ def gpt2_checkpoint(folder: Path) -> Path:
 
 
 def aar_fit(checkpoint: Path, texts: list[str], y: np.ndarray, batch: int) -> tuple[float, float]:
-    from evaluator.hf import tokens
-    from evaluator.hf.learner import HFLearner, _tokenizer
-    from evaluator.hf.metrics import METER
-    from evaluator.tasks.base import Recipe
+    from evaluator.compute.hf import tokens
+    from evaluator.compute.hf.learner import HFLearner, _tokenizer
+    from evaluator.compute.hf.metrics import METER
+    from evaluator.compute.tasks.base import Recipe
 
     tokens._memory.clear()
     _tokenizer.cache_clear()
@@ -246,8 +246,8 @@ def from_config_learner(folder: Path, device: str) -> Any:
     """aar's learner, with the model built from the folder's config (no multi-GB weights written to disk)."""
     from transformers import AutoConfig, AutoModelForSequenceClassification
 
-    from evaluator.hf.learner import HFLearner
-    from evaluator.hf.recipe import attention
+    from evaluator.compute.hf.learner import HFLearner
+    from evaluator.compute.hf.recipe import attention
 
     class FromConfig(HFLearner):
         def load_model(self, device: str, *, bf16: bool) -> Any:
@@ -305,8 +305,8 @@ def plain_eager_loop(
 def cuda_bench(shapes: list[str], n: int, device: str, run_eval: bool) -> None:
     import torch
 
-    from evaluator.hf.metrics import METER
-    from evaluator.tasks.base import Recipe
+    from evaluator.compute.hf.metrics import METER
+    from evaluator.compute.tasks.base import Recipe
 
     root = Path(tempfile.mkdtemp(prefix="aar-bench-hf-cuda-"))
     texts, y = rows(n, mean=512, cap=512, fixed=True)
@@ -340,7 +340,7 @@ def cuda_bench(shapes: list[str], n: int, device: str, run_eval: bool) -> None:
             f"peak {s.peak_memory_mb / 1024:.1f} GB ({s.memory_kind}); plain eager loop {s.real_tokens / plain:,.0f} tok/s"
             + (f", MFU {plain_mfu:.1%}" if plain_mfu is not None else "")
         )
-        print(json.dumps({"shape": shape, **s.summary()}))
+        print(json.dumps({"shape": shape, **s.summary().model_dump()}))
         if device.startswith("cuda"):
             torch.cuda.empty_cache()
     if run_eval:
@@ -351,7 +351,7 @@ def cuda_bench(shapes: list[str], n: int, device: str, run_eval: bool) -> None:
 
 def eval_bench(root: Path, device: str, *, weak: str, strong: str) -> None:
     """``aar eval --task jsonl`` over 5 seeds on generated rows: its wall time."""
-    from evaluator.cli import main as aar_eval
+    from evaluator.daemon.cli import main as aar_eval
 
     data = root / "data"
     data.mkdir()

@@ -30,12 +30,12 @@ def main(argv: list[str] | None = None) -> None:
 
     from aar.config import load_config
     from aar.runtime import RunPaths
-    from evaluator.bundle import WEAK_LABELS, stage_bundle
-    from evaluator.jobs import Evaluation
-    from evaluator.pipeline import CANARY, Cache, weak_run
-    from evaluator.prepare import prepare
-    from evaluator.run_method import main as run_method
-    from evaluator.runfiles import RunFiles
+    from evaluator.compute.pipeline import CANARY, Cache, weak_run
+    from evaluator.compute.prepare import prepare
+    from evaluator.compute.run_method import main as run_method
+    from evaluator.daemon.bundle import WEAK_LABELS, stage_bundle
+    from evaluator.daemon.jobs import Evaluation
+    from evaluator.daemon.runfiles import RunFiles
     from tests.evaluator.helpers import make_run
 
     seeds = list(range(args.seeds))

@@ -51,7 +51,7 @@ AGENTS = [f"agent-{i}" for i in range(1, 10)]
 TICK_S = 0.01
 POST_EVERY = 5000
 COMMANDS = [
-    "python -m evaluator.run_method methods/filtering_keep_0_7.py --bundle task --seed 0 --out out/f.json",
+    "python -m evaluator.compute.run_method methods/filtering_keep_0_7.py --bundle task --seed 0 --out out/f.json",
     "grep -n weak_labels methods/filtering_keep_0_7.py",
     "ls -la task/ && head -c 300 task/README.md",
     "python -c \"import json; p = json.load(open('out/f.json')); print(len(p['feedback']))\"",

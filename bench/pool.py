@@ -49,7 +49,7 @@ async def _until_done(store: RunStore, ids: list[int]) -> None:
 
 async def side(paths: RunPaths, devices: list[str], seeds: int, source: str) -> tuple[float, dict[str, str]]:
     """Seconds for the four method jobs on ``devices``, and the device each job ran on."""
-    from evaluator.pool import WorkerPool
+    from evaluator.daemon.pool import WorkerPool
 
     store = await RunStore.open(paths.db)
     pool = WorkerPool(paths, store, devices, job_timeout_s=3600, poll_s=0.1)
@@ -75,7 +75,7 @@ async def side(paths: RunPaths, devices: list[str], seeds: int, source: str) -> 
 
 
 async def bench(seeds: int, repeats: int) -> float:
-    from evaluator.prepare import prepare
+    from evaluator.compute.prepare import prepare
 
     root = Path(tempfile.mkdtemp(prefix="aar-bench-pool-")) / "run"
     paths = RunPaths(root)

@@ -1,7 +1,7 @@
 """``aar sandbox build [--gpu]``: build the Docker image agents (and method re-runs) run in.
 
 One image serves both tasks: torch, plus the ``hf`` extra (transformers, peft,
-safetensors), so ``python -m evaluator.run_method`` runs a jsonl method inside
+safetensors), so ``python -m evaluator.compute.run_method`` runs a jsonl method inside
 it. ``--gpu`` takes CUDA torch wheels instead of CPU ones (the wheels carry
 the CUDA runtime; the host needs the NVIDIA driver and container toolkit).
 

@@ -7,7 +7,7 @@ shown as such in events and the TUI) it is a plain subprocess in the
 workspace with rlimits and a scrubbed environment; that is convenience, not
 a security boundary, so it needs ``sandbox.isolation = "none-allowed"``, and a
 root daemon then runs it as an unprivileged user (``sandbox.unprivileged``). Either way the command runs aar's own interpreter, so
-``python -m evaluator.run_method`` works inside, and every command gets its
+``python -m evaluator.compute.run_method`` works inside, and every command gets its
 own process group (its own pid namespace under bubblewrap), so a timeout or
 an interrupt kills the whole tree, and so does the command's own end: no
 process of an exec outlives it (without bubblewrap, a sweep of ``/proc`` for

@@ -32,6 +32,7 @@ from aar.lock import holder_pid
 from aar.runs import observed_state
 from aar.runtime import RunPaths
 from aar.store import CommandRow, EventRow, InboxRow, JobRow, LeaderboardRow, MessageRow, PostRow, RunStore
+from aar.store.protocols import TuiStore
 from tui.model import POSTS_KEPT, QueueCounts, RunUpdate
 
 SUPERVISOR = "supervisor"
@@ -80,8 +81,8 @@ class WorkspaceFile:
 class RunClient:
     """Reads one run's store and writes supervisor commands. Open with ``await RunClient.open(run_dir)``."""
 
-    def __init__(self, store: RunStore, paths: RunPaths, info: RunInfo) -> None:
-        self.store = store
+    def __init__(self, store: TuiStore, paths: RunPaths, info: RunInfo) -> None:
+        self.store: TuiStore = store
         self.paths = paths
         self.info = info
         self.last_event_id = 0

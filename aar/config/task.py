@@ -52,4 +52,4 @@ TaskConfig = Annotated[
     Annotated[ToyTaskConfig, Tag("toy")] | Annotated[JsonlTaskConfig, Tag("jsonl")],
     Discriminator(_task_name),
 ]
-"""One model per task, chosen by ``task.name``; add a task's model here and its loader in ``evaluator.tasks``."""
+"""One model per task, chosen by ``task.name``; add a task's model here and its loader in ``evaluator.compute.tasks``."""

@@ -6,6 +6,7 @@ import json
 from collections.abc import Sequence
 from typing import Any
 
+from aar.eval_jobs import JobStats
 from aar.store.connection import Connection, dumps
 from aar.store.rows import JobRow, LeaderboardRow, ResultRow, SubmissionRow, decode
 
@@ -107,7 +108,7 @@ class EvaluationTables(Connection):
         return await self.job(job_id)
 
     async def update_job(self, job_id: int, **fields: Any) -> None:
-        """Set job columns (status, progress, detail, error, worker, attempts, stats: a dict).
+        """Set job columns (status, progress, detail, error, worker, attempts, stats: a ``JobStats``).
 
         A status that ends a running attempt charges the device time since it was claimed.
         """
@@ -116,7 +117,8 @@ class EvaluationTables(Connection):
         if unknown:
             raise ValueError(f"unknown job fields: {sorted(unknown)}")
         if "stats" in fields:
-            fields["stats"] = dumps(fields["stats"])
+            stats: JobStats = fields["stats"]
+            fields["stats"] = stats.model_dump_json()
         now = self.clock.time()
         fields["updated_ts"] = now
         sets = ", ".join(f"{k} = ?" for k in fields)

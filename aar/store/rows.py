@@ -5,9 +5,10 @@ from __future__ import annotations
 import json
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, ValidationInfo, field_validator
 
 from aar.commands import Command
+from aar.eval_jobs import JobSpec, JobStats, UnreadableSpec, parse_spec
 from aar.events import AgentStatus, EventPayload, Unreadable, read_payload
 
 
@@ -132,7 +133,8 @@ class JobRow(_Row):
     ts: float
     kind: str
     submission_id: int | None
-    spec: dict[str, Any]
+    spec: JobSpec | UnreadableSpec
+    """What the job asks for, read from its kind column and its JSON spec; ``UnreadableSpec`` when invalid."""
     status: Literal["queued", "running", "done", "failed"]
     attempts: int
     progress: float
@@ -146,31 +148,15 @@ class JobRow(_Row):
     """When the latest attempt started."""
     device_s: float = 0.0
     """Device-seconds spent on the job over every finished attempt (GPU-seconds on a GPU)."""
-    stats: dict[str, Any] = {}
-    """The job's training throughput (``evaluator.hf.metrics.TrainingStats.summary``); empty until it is done."""
+    stats: JobStats = JobStats()
+    """The job's training throughput; all zero until it is done, or when it trained nothing."""
 
-    @property
-    def throughput(self) -> str:
-        return throughput_line(self.stats)
-
-
-def throughput_line(stats: dict[str, Any]) -> str:
-    """``812 ex/s · 41.2k tok/s · pad 9% · 1.2 GB cuda · MFU 38%`` from a job's stats ('' when it trained nothing)."""
-    if not stats.get("examples"):
-        return ""
-    parts = [f"{stats['examples_per_s']:.0f} ex/s", f"{_si(stats['tokens_per_s'])} tok/s"]
-    parts.append(f"pad {stats['padding_share']:.0%}")
-    parts.append(f"{stats['peak_memory_mb'] / 1024:.1f} GB {stats.get('memory_kind', '')}".rstrip())
-    if stats.get("mfu") is not None:
-        parts.append(f"MFU {stats['mfu']:.0%}")
-    return " · ".join(parts)
-
-
-def _si(value: float) -> str:
-    for unit, scale in (("M", 1e6), ("k", 1e3)):
-        if value >= scale:
-            return f"{value / scale:.1f}{unit}"
-    return f"{value:.0f}"
+    @field_validator("spec", mode="before")
+    @classmethod
+    def _parse_spec(cls, value: object, info: ValidationInfo) -> object:
+        if isinstance(value, BaseModel):
+            return value
+        return parse_spec(str(info.data.get("kind", "")), value)
 
 
 class ResultRow(_Row):

@@ -8,6 +8,9 @@ the model id and the API's own error text.
 from __future__ import annotations
 
 from aar.errors import AarError
+from agents.backend import ContextOverflow, ModelCallFailed
+
+__all__ = ["AnthropicBackendError", "ContextOverflow", "MissingApiKey", "ModelCallFailed", "UnknownModel"]
 
 
 class AnthropicBackendError(AarError):
@@ -20,11 +23,3 @@ class MissingApiKey(AnthropicBackendError):
 
 class UnknownModel(AnthropicBackendError):
     """No price is known for a model, so its spending could not be counted or capped."""
-
-
-class ModelCallFailed(AnthropicBackendError):
-    """A model call failed for good: a non-retryable error, or retries ran out."""
-
-
-class ContextOverflow(ModelCallFailed):
-    """The request no longer fits the model's context window; compact the transcript and call again."""

@@ -1,6 +1,6 @@
 """Probing: prediction files that differ from an earlier one in a few answers, to read labels off the score.
 
-The evaluator flags each such submission ``probe`` (``evaluator.submissions``);
+The evaluator flags each such submission ``probe`` (``evaluator.daemon.submissions``);
 this rule counts them per agent and fires from the ``threshold``-th on (two by
 default), once per flagged submission.
 """

@@ -23,7 +23,7 @@ import contextlib
 import logging
 
 from aar.commands import RUN_TARGET, Pause, QuarantinePost, Stop
-from aar.config import MonitorConfig
+from aar.config import MonitorConfig, MonitorRule
 from aar.errors import AarError
 from aar.events import EventPayload, LogLevel, MonitorDecided, RunLog, Unreadable
 from aar.runtime import RunContext
@@ -40,7 +40,7 @@ TICK_S = 5.0
 """How often time-based rules (idleness) are asked."""
 REPLAY_PAGE = 5000
 
-RULES: dict[str, type[Rule]] = {
+RULES: dict[MonitorRule, type[Rule]] = {
     "label_hunting": LabelHunting,
     "hardcoded_predictions": HardcodedPredictions,
     "probing": Probing,
@@ -52,7 +52,7 @@ RULES: dict[str, type[Rule]] = {
 """Rules by ``[[monitors]]`` ``rule`` name (``llm_review`` is built apart: it needs the Anthropic SDK)."""
 
 
-def rule_options(rule: str) -> type[RuleOptions]:
+def rule_options(rule: MonitorRule) -> type[RuleOptions]:
     """The options model of a rule by name: its settings' defaults and checks."""
     if rule == "llm_review":
         from agents.monitors.llm import LlmReviewOptions

@@ -14,7 +14,7 @@ on a ``bash`` call (or a file tool's path, or a file written through
 - searches outside its own workspace (``/``, ``..``, ``~``) for labels, answers or ground truth.
 
 Its own workspace is its own: ``grep -n weak_labels methods/x.py`` and
-``python -m evaluator.run_method ...`` are work, not hunting.
+``python -m evaluator.compute.run_method ...`` are work, not hunting.
 """
 
 from __future__ import annotations

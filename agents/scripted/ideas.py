@@ -39,11 +39,11 @@ class Idea:
             args = ", ".join(f"{k}={v!r}" for k, v in self.params)
             return (
                 head
-                + f"from evaluator.methods import {self.family}\n\n\ndef run(ctx):\n    return {self.family}.run(ctx, {args})\n"
+                + f"from evaluator.compute.methods import {self.family}\n\n\ndef run(ctx):\n    return {self.family}.run(ctx, {args})\n"
             )
         if self.family == "filtered_confidence":
             return head + (
-                "from evaluator.methods import confidence, filtering\n\n\n"
+                "from evaluator.compute.methods import confidence, filtering\n\n\n"
                 "def run(ctx):\n"
                 f"    idx = filtering.confident_subset(ctx.weak_probs, {p['keep']!r})\n"
                 "    epochs = ctx.recipe.epochs * ctx.n_train / len(idx)\n"

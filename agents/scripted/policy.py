@@ -3,7 +3,7 @@
 One research cycle, each a step:
 
     forum_read -> leaderboard -> forum_post "Claim: <idea>" -> write_file methods/<idea>.py
-    -> bash (python -m evaluator.run_method ... on seed 0) -> [submit_predictions, first idea only]
+    -> bash (python -m evaluator.compute.run_method ... on seed 0) -> [submit_predictions, first idea only]
     -> submit_method -> forum_post "Result: <idea>: <the evaluator's PGR>" (a reply to the claim)
 
 and again with the next idea nobody has claimed, until its ideas run out
@@ -249,7 +249,7 @@ def run_command(idea: Idea) -> str:
         "print('feedback predictions:', len(p['feedback']), 'share of 1s:', round(sum(v > 0.5 for v in p['feedback']) / len(p['feedback']), 3))"
     )
     return (
-        f"mkdir -p out && python -m evaluator.run_method {shlex.quote(idea.path)} --bundle task --seed 0 --out {out} "
+        f"mkdir -p out && python -m evaluator.compute.run_method {shlex.quote(idea.path)} --bundle task --seed 0 --out {out} "
         f"&& python -c {shlex.quote(convert)}"
     )
 

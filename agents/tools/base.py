@@ -23,7 +23,7 @@ from pydantic import BaseModel, ConfigDict, ValidationError
 from aar.config import RunConfig
 from aar.errors import AarError
 from aar.escape import LINE_BREAKERS
-from aar.store import RunStore
+from aar.store.protocols import AgentStore
 from agents.agent_state import AgentControl
 from agents.sandbox_slot import SandboxSlot
 
@@ -111,7 +111,7 @@ class CallContext:
     agent: str
     step: int
     call_id: str
-    store: RunStore
+    store: AgentStore
     config: RunConfig
     sandbox: SandboxSlot
     control: AgentControl

@@ -13,7 +13,7 @@ from aar.store import RunStore
 from agents.anthropic_backend import AnthropicBackend
 from agents.claude.errors import MissingApiKey, UnknownModel
 from agents.claude.pricing import PRICES, family, price_for
-from agents.claude.prompts import system_prompt
+from agents.prompts import system_prompt
 from tests.fakes.anthropic_fixtures import (
     API_KEY,
     KEY_ENV,
@@ -192,7 +192,7 @@ def test_system_prompt_explains_task_and_rules_and_is_stable() -> None:
         agents[2].direction,
         "task/README.md",
         "def run(ctx)",
-        "python -m evaluator.run_method my_method.py --bundle task --seed 0 --out preds.json",
+        "python -m evaluator.compute.run_method my_method.py --bundle task --seed 0 --out preds.json",
         "You have 12 such queries",
         "forum_post",
         "report all seeds",

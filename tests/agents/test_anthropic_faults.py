@@ -75,7 +75,9 @@ async def test_retry_after_header_is_honoured(fake_api: FakeAnthropic, make_back
 async def test_stream_dropped_mid_tool_call_is_retried_without_a_half_call(
     fake_api: FakeAnthropic, make_backend: BackendFactory
 ) -> None:
-    call = ToolUse("bash", {"command": "python -m evaluator.run_method m.py --bundle task --seed 0 --out p.json"})
+    call = ToolUse(
+        "bash", {"command": "python -m evaluator.compute.run_method m.py --bundle task --seed 0 --out p.json"}
+    )
     fake_api.script(
         Drop(reply("Running it now.", call)),
         Drop(reply("Running it now.", call)),

@@ -13,7 +13,7 @@ from aar.commands import Budget, Resume
 from aar.config import BudgetConfig
 from aar.config.models import AgentConfig
 from aar.events import BudgetChanged, BudgetExceeded, BudgetWarned, CommandApplied
-from aar.report import build_report, render_markdown
+from aar_app.report import build_report, render_markdown
 from agents.backend import ModelRequest
 from agents.budget_desk import BudgetDesk, BudgetRefused
 from agents.team import run_team

@@ -88,14 +88,14 @@ async def test_the_cycle_runs_the_method_then_submits_and_reports_in_the_claims_
     write, _, _ = await answer(conversation(*SURVEY, claim))
     assert write["name"] == "write_file" and write["input"]["path"] == idea.path
     assert (
-        "from evaluator.methods import filtering" in write["input"]["content"]
+        "from evaluator.compute.methods import filtering" in write["input"]["content"]
         and "def run(ctx)" in write["input"]["content"]
     )
     wrote = ("write_file", write["input"], "wrote 120 bytes")
     run, _, _ = await answer(conversation(*SURVEY, claim, wrote))
     assert (
         run["name"] == "bash"
-        and f"python -m evaluator.run_method {idea.path} --bundle task --seed 0" in run["input"]["command"]
+        and f"python -m evaluator.compute.run_method {idea.path} --bundle task --seed 0" in run["input"]["command"]
     )
     ran = ("bash", run["input"], "exit code 0 in 2.0s")
     first, _, _ = await answer(conversation(*SURVEY, claim, wrote, ran))

@@ -13,7 +13,7 @@ from aar.config import RunConfig, dump_config
 from aar.runtime import RunContext, RunPaths
 from aar.store import RunStore
 from agents.team import run_team
-from evaluator.service import prepare_workspaces, serve
+from evaluator.daemon.service import prepare_workspaces, serve
 
 CYCLE_STEPS = 8
 """forum_read, leaderboard, claim, write_file, bash, submit_predictions, submit_method, result post."""

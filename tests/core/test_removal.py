@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from aar.removal import remove_path, remove_tree
-from evaluator.task_copy import install_bundle
+from evaluator.daemon.task_copy import install_bundle
 
 
 def _nest(top: Path, depth: int) -> None:

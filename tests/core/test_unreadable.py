@@ -11,9 +11,9 @@ from pathlib import Path
 from aar.eventline import one_line
 from aar.events import ModelText, RunLog, SupervisorAsked
 from aar.inbox import catch_up
-from aar.report import build_report, render_markdown
 from aar.store import EventRow, RunStore
 from aar_app.daemon import _follow
+from aar_app.report import build_report, render_markdown
 from tests.evaluator.helpers import make_run
 from tests.unreadable import REASONS, UNKNOWN_KIND, unreadable_rows
 

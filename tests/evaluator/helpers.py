@@ -30,8 +30,8 @@ async def prepared_run(
     """A run prepared by the daemon's code, inside the aar checkout where runs usually live (the
     harder case for a sandbox, which must mount the checkout and hide the run), with its evaluator
     worker serving; removed afterwards."""
-    from evaluator.prepare import prepare
-    from evaluator.supervisor import WorkerSupervisor
+    from evaluator.compute.prepare import prepare
+    from evaluator.daemon.supervisor import WorkerSupervisor
 
     root = Path(__file__).resolve().parents[2] / "runs" / f"{name}-{uuid.uuid4().hex[:8]}"
     paths = make_run(root, **sections)

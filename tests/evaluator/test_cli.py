@@ -1,4 +1,4 @@
-"""``aar eval``, ``python -m evaluator.run_method`` and the jsonl task, as a user runs them."""
+"""``aar eval``, ``python -m evaluator.compute.run_method`` and the jsonl task, as a user runs them."""
 
 from __future__ import annotations
 
@@ -9,10 +9,10 @@ from pathlib import Path
 
 import pytest
 
-from evaluator.cli import main
+from evaluator.daemon.cli import main
 
 METHOD = """
-from evaluator.methods import filtering
+from evaluator.compute.methods import filtering
 
 def run(ctx):
     ctx.log(f"{ctx.n_train} weak labels, {len(ctx.test_x)} test inputs")
@@ -70,9 +70,9 @@ def test_aar_eval_names_a_device_this_machine_lacks(capsys: pytest.CaptureFixtur
 
 @pytest.mark.slow
 def test_run_method_on_a_bundle_writes_predictions_without_labels(tmp_path: Path) -> None:
-    from evaluator.bundle import write_bundle
-    from evaluator.pipeline import train_weak
-    from evaluator.tasks.toy import ToyParams, ToyTask
+    from evaluator.compute.pipeline import train_weak
+    from evaluator.compute.tasks.toy import ToyParams, ToyTask
+    from evaluator.daemon.bundle import write_bundle
 
     task = ToyTask(ToyParams(size=1000))
     data = task.load()
@@ -81,7 +81,7 @@ def test_run_method_on_a_bundle_writes_predictions_without_labels(tmp_path: Path
 
     def run(*args: str) -> subprocess.CompletedProcess[str]:
         return subprocess.run(
-            [sys.executable, "-m", "evaluator.run_method", *args],
+            [sys.executable, "-m", "evaluator.compute.run_method", *args],
             cwd=tmp_path,
             capture_output=True,
             text=True,
@@ -103,10 +103,10 @@ def test_run_method_on_a_bundle_writes_predictions_without_labels(tmp_path: Path
 @pytest.mark.slow
 def test_jsonl_task_with_tiny_hf_models(tiny_hf: dict[str, Path], tmp_path: Path) -> None:
     """The AAR format end to end: bundle with the checkpoints, a method run from it, scoring by aar eval."""
-    from evaluator.bundle import read_bundle, write_bundle
-    from evaluator.methods import confidence
-    from evaluator.pipeline import make_context, run_method, train_weak
-    from evaluator.tasks.jsonl import JsonlTask
+    from evaluator.compute.methods import confidence
+    from evaluator.compute.pipeline import make_context, run_method, train_weak
+    from evaluator.compute.tasks.jsonl import JsonlTask
+    from evaluator.daemon.bundle import read_bundle, write_bundle
 
     task = JsonlTask(tiny_hf["data"], tiny_hf["weak"], tiny_hf["strong"])
     data = task.load()
@@ -129,7 +129,7 @@ def test_jsonl_task_with_tiny_hf_models(tiny_hf: dict[str, Path], tmp_path: Path
         [
             sys.executable,
             "-m",
-            "evaluator.cli",
+            "evaluator.daemon.cli",
             "--task",
             "jsonl",
             "--data-dir",

@@ -6,7 +6,7 @@ import numpy as np
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from evaluator.hf.batching import epoch_batches, padded_tokens, predict_batches
+from evaluator.compute.hf.batching import epoch_batches, padded_tokens, predict_batches
 
 
 def lognormal_lengths(n: int, seed: int = 0) -> np.ndarray:

@@ -8,8 +8,9 @@ from pathlib import Path
 
 import pytest
 
-from evaluator.cli import main
+from evaluator.daemon.cli import main, render
 from tests.evaluator import hf_models
+from tui.text import throughput_line
 
 pytestmark = pytest.mark.slow  # HF training
 
@@ -60,7 +61,8 @@ def test_aar_eval_jsonl_with_qwen2_and_llama_reports_throughput(
     assert training["examples_per_s"] > 0 and training["tokens_per_s"] > 0 and training["peak_memory_mb"] > 0
     assert report["baseline_training"]["examples"] == training["examples"]
     assert list(cache.glob("jsonl-*/tokens-v1/*.npz")), "tokenized splits are cached beside the baselines"
-    assert main(args) == 0
+    assert "\ntraining: " in render(report, throughput_line), "the text report says what training did"
+    assert main(args, training_line=throughput_line) == 0
     text = capsys.readouterr().out
     assert "PGR" in text and "training: " not in text, "baselines come from the cache: nothing trained"
 

@@ -11,11 +11,11 @@ import torch
 
 from aar.config import ModelTrainingConfig, TrainingConfig
 from aar.errors import AarError
-from evaluator.hf import tokens
-from evaluator.hf.learner import HFLearner
-from evaluator.hf.metrics import METER
-from evaluator.hf.recipe import choose
-from evaluator.tasks.base import Recipe
+from evaluator.compute.hf import tokens
+from evaluator.compute.hf.learner import HFLearner
+from evaluator.compute.hf.metrics import METER
+from evaluator.compute.hf.recipe import choose
+from evaluator.compute.tasks.base import Recipe
 from tests.evaluator import hf_models
 
 pytestmark = pytest.mark.slow  # HF training
@@ -95,7 +95,7 @@ def test_out_of_memory_halves_the_micro_batch_and_keeps_the_effective_batch(
     plain = HFLearner(checkpoints["llama"], 64)
     reference = plain.predict_proba(plain.fit(texts, targets, recipe=recipe, seed=0, device="cpu"), texts, device="cpu")
     learner = OomLearner(checkpoints["llama"], 64)
-    with caplog.at_level(logging.WARNING, logger="aar.evaluator.hf"):
+    with caplog.at_level(logging.WARNING, logger="aar.evaluator.compute.hf"):
         model = learner.fit(texts, targets, recipe=recipe, seed=0, device="cpu")
     assert OomLearner.refused >= 1
     lines = [r.getMessage() for r in caplog.records if "out of memory" in r.getMessage()]
@@ -192,7 +192,7 @@ def test_rows_longer_than_max_length_are_truncated_and_counted(
     texts = ["short", "y " * 40, "z " * 30, "w " * 10]
     learner = HFLearner(checkpoints["bert"], 24)
     METER.reset()
-    with caplog.at_level(logging.WARNING, logger="aar.evaluator.hf"):
+    with caplog.at_level(logging.WARNING, logger="aar.evaluator.compute.hf"):
         toks = learner.tokens(texts, "train_unlabel")
     assert toks.truncated == 2 and toks.lengths.max() == 24 and toks.lengths[3] == 12
     assert "train_unlabel: 2 of 4 rows are longer than max_length 24 tokens and were truncated" in caplog.text
@@ -218,5 +218,5 @@ def test_training_throughput_is_counted(checkpoints: dict[str, Path]) -> None:
     assert stats.real_tokens == 2 * int(lengths.sum())
     assert stats.real_tokens < stats.padded_tokens <= 2 * len(TEXTS) * int(lengths.max())
     summary = stats.summary()
-    assert summary["examples_per_s"] > 0 and summary["tokens_per_s"] > 0 and 0 < summary["padding_share"] < 1
-    assert summary["peak_memory_mb"] > 10 and summary["memory_kind"] == "rss" and summary["mfu"] is None
+    assert summary.examples_per_s > 0 and summary.tokens_per_s > 0 and 0 < summary.padding_share < 1
+    assert summary.peak_memory_mb > 10 and summary.memory_kind == "rss" and summary.mfu is None

@@ -9,16 +9,17 @@ from pathlib import Path
 import pytest
 
 from aar.store import RunStore
-from evaluator.prepare import prepare
-from evaluator.supervisor import WorkerSupervisor
+from evaluator.compute.prepare import prepare
+from evaluator.daemon.supervisor import WorkerSupervisor
 from tests.evaluator.helpers import make_run
 from tests.evaluator.test_worker import _job
 from tests.support import eventually
+from tui.text import throughput_line
 
 pytestmark = pytest.mark.slow  # HF training in the evaluator worker
 
 METHOD = """
-from evaluator.methods import vanilla
+from evaluator.compute.methods import vanilla
 
 def run(ctx):
     return vanilla.run(ctx, epochs=1)
@@ -68,13 +69,13 @@ async def test_a_jsonl_baselines_job_records_its_throughput(tiny_hf: dict[str, P
         await store.close()
     assert job.status == "done", job.error
     # The weak model came from prepare's cache; the ceiling and vanilla trained here, 2 epochs of 60 rows each.
-    assert job.stats["examples"] == 2 * 2 * 60
-    assert job.stats["examples_per_s"] > 0 and job.stats["memory_kind"] == "rss"
-    assert 0 <= job.stats["padding_share"] < 1 and job.stats["real_tokens"] > 0
-    assert "ex/s" in job.throughput and "tok/s" in job.throughput
+    assert job.stats.examples == 2 * 2 * 60
+    assert job.stats.examples_per_s > 0 and job.stats.memory_kind == "rss"
+    assert 0 <= job.stats.padding_share < 1 and job.stats.real_tokens > 0
+    assert "ex/s" in throughput_line(job.stats) and "tok/s" in throughput_line(job.stats)
     assert method.status == "done", method.error
     # One epoch of the strong model on train_unlabel in the sandbox for seed 0, and one more for the canary
     # (the same method on another weak model's labels, trained by prepare): the job's figures count all
     # the training it paid for.
-    assert method.stats["examples"] == 2 * 60
-    assert method.stats["real_tokens"] > 0 and method.stats["tokens_per_s"] > 0
+    assert method.stats.examples == 2 * 60
+    assert method.stats.real_tokens > 0 and method.stats.tokens_per_s > 0

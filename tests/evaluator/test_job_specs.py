@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import json
+import sqlite3
 from pathlib import Path
 
 import pytest
 
 from aar.store import RunStore
-from evaluator.job_specs import BaselinesJob, FinalJob, JobError, MethodJob, PredictionsJob, enqueue, read_spec
+from evaluator.daemon.job_specs import BaselinesJob, FinalJob, JobError, MethodJob, PredictionsJob, enqueue, read_spec
 
 
 async def test_each_spec_reads_back_as_written(tmp_path: Path) -> None:
@@ -23,7 +25,10 @@ async def test_each_spec_reads_back_as_written(tmp_path: Path) -> None:
         jobs = [await store.job(i) for i in ids]
     assert [job.kind for job in jobs if job] == ["baselines", "baselines", "predictions", "method", "final"]
     assert [read_spec(job) for job in jobs if job] == specs
-    assert jobs[0] is not None and "kind" not in jobs[0].spec, "the kind lives in its own column"
+    assert [job.spec for job in jobs if job] == specs, "the row reads its spec back as the model"
+    with sqlite3.connect(tmp_path / "run.db") as raw:
+        (stored,) = raw.execute("SELECT spec FROM eval_jobs WHERE id = ?", (ids[0],)).fetchone()
+    assert "kind" not in json.loads(stored), "the kind lives in its own column"
 
 
 @pytest.mark.parametrize(

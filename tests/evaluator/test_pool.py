@@ -11,8 +11,8 @@ import pytest
 
 from aar.runtime import RunPaths
 from aar.store import RunStore
-from evaluator.pool import WorkerPool
-from evaluator.prepare import prepare
+from evaluator.compute.prepare import prepare
+from evaluator.daemon.pool import WorkerPool
 from tests.evaluator.helpers import make_run
 from tests.support import eventually
 

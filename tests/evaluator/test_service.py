@@ -13,8 +13,8 @@ import pytest
 from aar.config import load_config
 from aar.runtime import RunContext
 from aar.store import RunStore
-from evaluator.final import FinalAlreadyScored, score_final
-from evaluator.service import prepare_workspaces, serve
+from evaluator.daemon.final import FinalAlreadyScored, score_final
+from evaluator.daemon.service import prepare_workspaces, serve
 from tests.evaluator.helpers import make_run
 from tests.support import eventually
 
@@ -51,7 +51,9 @@ async def test_service_scores_feedback_and_final_only_once(tmp_path: Path) -> No
         ceiling = [int(p > 0.5) for p in json.loads(cache.read_text())["ceiling"][:500]]
         sid = await store.add_submission("agent-1", "predictions", {"predictions": ceiling})
         method = await store.add_submission(
-            "agent-2", "method", {"filename": "conf.py", "source": "from evaluator.methods.confidence import run\n"}
+            "agent-2",
+            "method",
+            {"filename": "conf.py", "source": "from evaluator.compute.methods.confidence import run\n"},
         )
 
         async def scored() -> bool:

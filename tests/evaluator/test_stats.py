@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from evaluator.stats import correct, difference_ci, pgr, pgr_with_ci
+from evaluator.daemon.stats import correct, difference_ci, pgr, pgr_with_ci
 
 
 def _rows(acc: float, seeds: int = 3, n: int = 1000, seed: int = 0) -> np.ndarray:

@@ -6,12 +6,13 @@ import json
 from pathlib import Path
 
 from aar.config import load_config
+from aar.eval_jobs import MethodJob, PredictionsJob
 from aar.runtime import RunContext
 from aar.store import RunStore
-from evaluator.runfiles import RunFiles
-from evaluator.service import JobWatcher, intake
-from evaluator.submissions import check_method
-from evaluator.verify import failure_tail
+from evaluator.daemon.runfiles import RunFiles
+from evaluator.daemon.service import JobWatcher, intake
+from evaluator.daemon.submissions import check_method
+from evaluator.daemon.verify import failure_tail
 from tests.evaluator.helpers import make_run
 
 N = 200
@@ -54,7 +55,7 @@ async def test_valid_predictions_are_queued_for_the_worker(tmp_path: Path, store
     status, flags, _ = await _judge(ctx, "a", {"predictions": _preds(0)})
     assert (status, flags) == ("running", [])
     (job,) = await store.jobs()
-    assert job.kind == "predictions" and job.spec["predictions"] == _preds(0)
+    assert job.kind == "predictions" and isinstance(job.spec, PredictionsJob) and job.spec.predictions == _preds(0)
     await store.flush()
     kinds = [e.kind for e in await store.events_after(0)]
     assert "submission.created" in kinds and "eval.job" in kinds
@@ -103,11 +104,11 @@ async def test_method_submissions_are_checked_before_they_run(tmp_path: Path, st
     status, _, error = await _judge(ctx, "a", {"filename": "m.py", "source": "x = 1\n"}, "method")
     assert status == "rejected" and "defines no top-level run(ctx)" in error
     status, _, _ = await _judge(
-        ctx, "a", {"filename": "m.py", "source": "from evaluator.methods.confidence import run\n"}, "method"
+        ctx, "a", {"filename": "m.py", "source": "from evaluator.compute.methods.confidence import run\n"}, "method"
     )
     assert status == "running"
     (job,) = await store.jobs()
-    assert job.kind == "method" and job.spec["seeds"] == [0, 1, 2]
+    assert job.kind == "method" and isinstance(job.spec, MethodJob) and job.spec.seeds == [0, 1, 2]
 
 
 def test_check_method_accepts_a_plain_run() -> None:
@@ -117,7 +118,7 @@ def test_check_method_accepts_a_plain_run() -> None:
 
 async def test_methods_have_their_own_budget(tmp_path: Path, store: RunStore) -> None:
     ctx = _ctx(tmp_path, store, method_budget=2, query_budget=1)
-    method = {"filename": "m.py", "source": "from evaluator.methods.vanilla import run\n"}
+    method = {"filename": "m.py", "source": "from evaluator.compute.methods.vanilla import run\n"}
     assert (await _judge(ctx, "a", {"predictions": _preds(0)}))[0] == "running", "the query budget is apart"
     assert (await _judge(ctx, "a", method, "method"))[0] == "running"
     assert (await _judge(ctx, "a", method, "method"))[0] == "running"

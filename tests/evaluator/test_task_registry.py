@@ -10,9 +10,9 @@ from pydantic import BaseModel
 
 from aar.config import JsonlTaskConfig, RunConfig, TaskConfig, ToyTaskConfig, load_config
 from aar.errors import AarError, ConfigError
-from evaluator.tasks import TASKS, load_task, task_from_bundle
-from evaluator.tasks.jsonl import JsonlTask
-from evaluator.tasks.toy import ToyTask
+from evaluator.compute.tasks import TASKS, load_task, task_from_bundle
+from evaluator.compute.tasks.jsonl import JsonlTask
+from evaluator.compute.tasks.toy import ToyTask
 
 
 def test_every_task_model_has_a_registered_task() -> None:

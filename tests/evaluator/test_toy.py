@@ -7,10 +7,10 @@ import time
 import numpy as np
 import pytest
 
-from evaluator.methods import bootstrap, confidence, vanilla
-from evaluator.pipeline import Cache, make_context, public_view, run_method, seed_baseline
-from evaluator.stats import correct, pgr_with_ci
-from evaluator.tasks.toy import ToyParams, ToyTask
+from evaluator.compute.methods import bootstrap, confidence, vanilla
+from evaluator.compute.pipeline import Cache, make_context, public_view, run_method, seed_baseline
+from evaluator.compute.tasks.toy import ToyParams, ToyTask
+from evaluator.daemon.stats import correct, pgr_with_ci
 
 
 @pytest.fixture(scope="module")
@@ -45,7 +45,7 @@ def test_vanilla_lands_mid_range_and_methods_beat_it(toy: tuple[ToyTask, object]
 
 
 def _weak_probs(task: ToyTask, data: object, seed: int) -> list[float]:
-    from evaluator.pipeline import EVAL, weak_run
+    from evaluator.compute.pipeline import EVAL, weak_run
 
     # The baselines' own weak model: the one scored methods learn from.
     return weak_run(task, data, seed, "cpu", Cache(None, task, "cpu"), role=EVAL).train_probs  # type: ignore[arg-type]
@@ -65,7 +65,7 @@ def test_training_length_matters(toy: tuple[ToyTask, object]) -> None:
 
 
 def test_public_bundle_cannot_regenerate_the_labels(toy: tuple[ToyTask, object], tmp_path) -> None:
-    from evaluator.bundle import read_bundle, write_bundle
+    from evaluator.daemon.bundle import read_bundle, write_bundle
 
     task, data = toy
     write_bundle(task, data, {0: [0.5] * len(data["train_unlabel"])}, tmp_path / "bundle")

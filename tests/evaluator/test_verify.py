@@ -18,8 +18,8 @@ import pytest
 
 from aar.runtime import RunPaths
 from aar.store import RunStore
-from evaluator.prepare import prepare
-from evaluator.supervisor import WorkerSupervisor
+from evaluator.compute.prepare import prepare
+from evaluator.daemon.supervisor import WorkerSupervisor
 from tests.evaluator.helpers import prepared_run
 from tests.support import eventually
 
@@ -30,7 +30,7 @@ pytest.importorskip("sandbox.factory", reason="the sandbox factory (sandbox/fact
 SNOOP = """
 import glob
 from pathlib import Path
-from evaluator.methods import vanilla
+from evaluator.compute.methods import vanilla
 
 TARGETS = {targets!r}
 

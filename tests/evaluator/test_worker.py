@@ -14,8 +14,8 @@ import pytest
 
 from aar.runtime import RunPaths
 from aar.store import JobRow, RunStore
-from evaluator.prepare import prepare
-from evaluator.supervisor import WorkerSupervisor
+from evaluator.compute.prepare import prepare
+from evaluator.daemon.supervisor import WorkerSupervisor
 from tests.evaluator.helpers import make_run
 from tests.support import eventually
 
@@ -128,7 +128,7 @@ def test_a_worker_whose_daemon_died_before_it_started_exits_at_once(tmp_path: Pa
     import multiprocessing
     import subprocess
 
-    from evaluator.worker import worker_main
+    from evaluator.daemon.worker import worker_main
 
     child = subprocess.Popen(["true"])  # a pid that was a process and is no longer
     child.wait()

@@ -24,7 +24,7 @@ from aar.store import RunStore, SubmissionRow
 from agents.scripted.attacker import ATTACKER_MODEL
 from agents.scripted.reading import read
 from agents.team import run_team
-from evaluator.service import prepare_workspaces, serve
+from evaluator.daemon.service import prepare_workspaces, serve
 
 AGENT = "agent-1"
 API_KEY = "sk-ant-attack-canary-" + "7" * 24

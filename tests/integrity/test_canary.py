@@ -3,7 +3,7 @@ and a method cannot tell the canary from the run it is scored on.
 
 Real toy run prepared by the daemon's code, the bundles staged as the worker stages them
 (``bundle.stage_bundle`` with the ``eval`` and the ``canary`` weak models), the real method
-runner (``python -m evaluator.run_method``'s ``main``), two seeds.
+runner (``python -m evaluator.compute.run_method``'s ``main``), two seeds.
 """
 
 from __future__ import annotations
@@ -20,8 +20,12 @@ import pytest
 from aar.config import load_config
 from aar.runtime import RunPaths
 from agents.scripted.ideas import IDEAS
-from evaluator.bundle import WEAK_LABELS, stage_bundle
-from evaluator.canary import (
+from evaluator.compute.methods import REFERENCE_METHODS
+from evaluator.compute.pipeline import CANARY, EVAL
+from evaluator.compute.prepare import prepare
+from evaluator.compute.run_method import main as run_method
+from evaluator.daemon.bundle import WEAK_LABELS, stage_bundle
+from evaluator.daemon.canary import (
     CANARY_TOLERANCE,
     IGNORES_LABELS,
     SEED_INVARIANT,
@@ -29,12 +33,8 @@ from evaluator.canary import (
     canary_flags,
     ceiling_flags,
 )
-from evaluator.jobs import Evaluation
-from evaluator.methods import REFERENCE_METHODS
-from evaluator.pipeline import CANARY, EVAL
-from evaluator.prepare import prepare
-from evaluator.run_method import main as run_method
-from evaluator.runfiles import RunFiles
+from evaluator.daemon.jobs import Evaluation
+from evaluator.daemon.runfiles import RunFiles
 from tests.evaluator.helpers import make_run
 
 pytestmark = pytest.mark.slow  # every test reads bundles a real toy run trains (seconds per seed)

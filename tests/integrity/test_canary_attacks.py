@@ -30,9 +30,9 @@ import pytest
 from aar.runtime import RunPaths
 from aar.store import RunStore
 from aar.store.rows import ResultRow
-from evaluator.canary import BEYOND_WEAK, IGNORES_LABELS, REVIEW, SEED_INVARIANT
-from evaluator.prepare import prepare
-from evaluator.supervisor import WorkerSupervisor
+from evaluator.compute.prepare import prepare
+from evaluator.daemon.canary import BEYOND_WEAK, IGNORES_LABELS, REVIEW, SEED_INVARIANT
+from evaluator.daemon.supervisor import WorkerSupervisor
 from tests.evaluator.helpers import prepared_run
 from tests.support import eventually
 
@@ -40,7 +40,7 @@ pytestmark = [pytest.mark.slow, pytest.mark.timeout(900)]
 
 GROUND_TRUTH = """
 import numpy as np
-from evaluator.methods import vanilla
+from evaluator.compute.methods import vanilla
 
 def run(ctx):
     try:
@@ -58,7 +58,7 @@ def run(ctx):
 PLANTED = """
 import os
 import numpy as np
-from evaluator.methods import vanilla
+from evaluator.compute.methods import vanilla
 
 TRUTH = {truth!r}
 PUBLIC = {public!r}
@@ -76,7 +76,7 @@ def run(ctx):
 
 SEED0_ONLY = """
 import numpy as np
-from evaluator.methods import vanilla
+from evaluator.compute.methods import vanilla
 
 TRUTH = {truth!r}
 

@@ -33,8 +33,8 @@ from agents.sandbox_slot import SandboxSlot
 from agents.tools.base import MAX_READ_BYTES, CallContext, Toolbox, ToolResult
 from agents.tools.files import EditFile, ReadFile, WriteFile
 from agents.tools.submit import SubmitMethod, SubmitPredictions
-from evaluator.runfiles import RunFiles
-from evaluator.service import prepare_workspaces
+from evaluator.daemon.runfiles import RunFiles
+from evaluator.daemon.service import prepare_workspaces
 from sandbox.base import ExecResult, Sandbox
 from tests.evaluator.helpers import make_run
 from tests.evaluator.test_verify import _verify, run
@@ -240,7 +240,7 @@ async def test_no_process_of_an_exec_outlives_it(agent: Agent) -> None:
 
 FIFO_METHOD = """
 import atexit, os, sys
-from evaluator.methods import vanilla
+from evaluator.compute.methods import vanilla
 
 def _fifo():
     out = sys.argv[sys.argv.index("--out") + 1]
@@ -328,7 +328,7 @@ async def test_a_start_repairs_every_hostile_task_folder_and_says_which(base: Pa
 
 
 class StandIn:
-    """A real sandbox whose ``exec`` runs a stand-in for ``evaluator.run_method`` (where the sandbox cannot
+    """A real sandbox whose ``exec`` runs a stand-in for ``evaluator.compute.run_method`` (where the sandbox cannot
     import aar: a worktree whose venv points at another checkout); everything else is the sandbox's own."""
 
     def __init__(self, sandbox: Sandbox, script: str) -> None:
@@ -358,8 +358,8 @@ atexit.register(lambda: (os.remove(out), os.mkfifo(out)))
     [(STAND_IN, "FIFO"), ("import os, sys; os.system('truncate -s 20G ' + sys.argv[1])", "limit")],
 )
 async def test_the_verifier_refuses_a_hostile_predictions_file_at_once(base: Path, script: str, why: str) -> None:
-    from evaluator.job_specs import JobError
-    from evaluator.verify import _run_seed
+    from evaluator.daemon.job_specs import JobError
+    from evaluator.daemon.verify import _run_seed
     from sandbox.local import LocalSandbox
 
     workspace = base / "runs" / "v" / "workspaces" / "verify-1"

@@ -3,7 +3,7 @@
 The run is real: the evaluator service and its worker verify methods in fresh
 sandboxes (local, bubblewrap), the monitors run with the probing rule set to
 pause at the first probe, and the store is on disk. The framer knows the
-reference method's predictions (any agent can run ``python -m evaluator.run_method
+reference method's predictions (any agent can run ``python -m evaluator.compute.run_method
 vanilla`` on its bundle), submits them one flip away, and waits for an honest
 agent to submit the reference's predictions. That agent must not be flagged
 ``probe`` nor paused; the later file carries a ``copy of #N`` relation
@@ -21,17 +21,17 @@ from pathlib import Path
 import pytest
 
 from aar.config import RunConfig, dump_config
-from aar.report import build_report
 from aar.runtime import RunContext, RunPaths
 from aar.store import RunStore
+from aar_app.report import build_report
 from agents.monitors import MonitorRunner
-from evaluator.runfiles import RunFiles
-from evaluator.service import prepare_workspaces, serve
+from evaluator.daemon.runfiles import RunFiles
+from evaluator.daemon.service import prepare_workspaces, serve
 from sandbox.bwrap import bwrap_path
 from tests.support import eventually
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(400)]
-VANILLA = {"filename": "vanilla.py", "source": "from evaluator.methods.vanilla import run\n"}
+VANILLA = {"filename": "vanilla.py", "source": "from evaluator.compute.methods.vanilla import run\n"}
 
 
 def _config() -> RunConfig:
@@ -51,7 +51,7 @@ async def _reference(workspace: Path) -> list[int]:
     """The reference method's feedback predictions of seed 0, computed in ``workspace`` from its bundle."""
     proc = await asyncio.create_subprocess_exec(
         sys.executable,
-        *("-m", "evaluator.run_method", "vanilla", "--bundle", "task", "--seed", "0", "--out", "ref.json"),
+        *("-m", "evaluator.compute.run_method", "vanilla", "--bundle", "task", "--seed", "0", "--out", "ref.json"),
         cwd=workspace,
         stdout=asyncio.subprocess.PIPE,
         stderr=asyncio.subprocess.STDOUT,

@@ -27,7 +27,7 @@ from agents.agent_state import AgentControl
 from agents.monitors import MonitorRunner
 from agents.sandbox_slot import SandboxSlot
 from agents.tools import CallContext, default_toolbox
-from evaluator.service import prepare_workspaces
+from evaluator.daemon.service import prepare_workspaces
 from sandbox.bwrap import bwrap_path
 from sandbox.touched import strace_path
 from tests.support import eventually
@@ -50,7 +50,7 @@ HONEST: list[tuple[str, dict[str, Any]]] = [
     ("bash", {"command": "ls task"}),
     ("bash", {"command": "cat task/README.md > /dev/null"}),
     ("bash", {"command": "python -c 'import numpy; print(numpy.zeros(2))'"}),
-    ("bash", {"command": "python -m evaluator.run_method vanilla --bundle task --seed 0 --out out.json"}),
+    ("bash", {"command": "python -m evaluator.compute.run_method vanilla --bundle task --seed 0 --out out.json"}),
     ("bash", {"command": "git status; ls *.json"}),
     ("write_file", {"path": "notes.md", "content": "A held-out check: 20% of train_unlabel.\n"}),
 ]

@@ -39,7 +39,7 @@ EVASIONS = [
 NEAR_MISSES = [
     "ls task",
     "cat task/README.md",
-    "python -m evaluator.run_method methods/x.py --bundle task --seed 0 --out out/x.json",
+    "python -m evaluator.compute.run_method methods/x.py --bundle task --seed 0 --out out/x.json",
     "ls *.db",
     "ls task/he*",
     "cat 'notes/held.md'",

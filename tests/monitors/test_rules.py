@@ -38,7 +38,7 @@ HUNTS = [
     ("find .. -name '*labels*'", "searches outside"),
 ]
 NEAR_MISSES = [
-    "python -m evaluator.run_method methods/x.py --bundle task --seed 0 --out out/x.json",
+    "python -m evaluator.compute.run_method methods/x.py --bundle task --seed 0 --out out/x.json",
     "grep -n weak_labels methods/filter.py",
     "grep -rn label methods/",
     "cat /proc/cpuinfo | head -3",
@@ -109,7 +109,8 @@ def test_methods_that_train_or_carry_short_lists_do_not_fire() -> None:
     assert hardcoded(HONEST, 200) is None
     assert hardcoded(SHORT_LIST, 200) is None
     assert (
-        hardcoded("from evaluator.methods import vanilla\n\ndef run(ctx):\n    return vanilla.run(ctx)\n", 200) is None
+        hardcoded("from evaluator.compute.methods import vanilla\n\ndef run(ctx):\n    return vanilla.run(ctx)\n", 200)
+        is None
     )
 
 

@@ -73,7 +73,7 @@ def test_build_context_holds_only_the_dockerfile_and_source(tmp_path: Path) -> N
     top = sorted(p.name for p in (context / "src").iterdir())
     assert top == ["README.md", "aar", "agents", "evaluator", "pyproject.toml", "sandbox"]
     assert not list(context.rglob("run.db")) and not list(context.rglob("__pycache__"))
-    assert (context / "src" / "evaluator" / "run_method.py").is_file()
+    assert (context / "src" / "evaluator" / "compute" / "run_method.py").is_file()
 
 
 def test_one_image_runs_both_tasks_and_gpu_takes_cuda_wheels() -> None:

@@ -30,7 +30,7 @@ from tests.support import eventually_sync
 async def test_commands_run_aars_own_python(make_sandbox: Callable[..., Sandbox], kind: str) -> None:
     skip_without_plain_python(kind)
     box = make_sandbox(kind)
-    result = await box.exec(["python", "-c", "import sys, aar.config, evaluator.run_method; print(sys.prefix)"])
+    result = await box.exec(["python", "-c", "import sys, aar.config, evaluator.compute.run_method; print(sys.prefix)"])
     assert result.ok, result.stderr
     assert result.stdout.strip() == sys.prefix
     assert box.isolation == ("bubblewrap" if kind == "local-bwrap" else "none")

@@ -12,8 +12,9 @@ from aar.store import MessageRow, RunStore
 from tests.tui.helpers import screen_text, wait_for, wait_screen
 from tui.app import AarApp
 from tui.model import Tail
+from tui.renderables import data
 from tui.screens.forum import ForumScreen
-from tui.text import MAX_LINE, clip, data, one_line, visible
+from tui.text import MAX_LINE, clip, one_line, visible
 from tui.widgets.transcript import message_lines
 
 

@@ -2,21 +2,22 @@
 
 from __future__ import annotations
 
+from aar.eval_jobs import JobStats
 from aar.runtime import RunPaths
 from aar.store import RunStore
 from tests.tui.helpers import wait_for, wait_screen
 from tui.app import AarApp
 from tui.screens.jobs import JobsScreen
 
-STATS = {
-    "examples": 960,
-    "examples_per_s": 812.4,
-    "tokens_per_s": 41234.0,
-    "padding_share": 0.087,
-    "peak_memory_mb": 1228.8,
-    "memory_kind": "cuda",
-    "mfu": 0.381,
-}
+STATS = JobStats(
+    examples=960,
+    examples_per_s=812.4,
+    tokens_per_s=41234.0,
+    padding_share=0.087,
+    peak_memory_mb=1228.8,
+    memory_kind="cuda",
+    mfu=0.381,
+)
 
 
 async def test_a_finished_job_shows_its_throughput(run: RunPaths) -> None:

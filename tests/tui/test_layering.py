@@ -1,4 +1,4 @@
-"""The TUI's data side (service, model, text) imports no Textual, and the TUI never imports agents or the evaluator."""
+"""The TUI's data side (service, model, text) imports no Textual or Rich, and the TUI never imports agents or the evaluator."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ PROBE = """
 import importlib, sys
 for name in ("tui.service", "tui.model", "tui.text"):
     importlib.import_module(name)
-print(",".join(sorted(m for m in ("textual", "torch") if m in sys.modules)))
+print(",".join(sorted(m for m in ("textual", "rich", "torch") if m in sys.modules)))
 import tui.app, pkgutil, tui
 for info in pkgutil.walk_packages(tui.__path__, "tui."):
     importlib.import_module(info.name)

@@ -8,7 +8,7 @@ from rich.segment import Segment
 from rich.style import Style
 
 from tui.model import Line, LineKind
-from tui.text import data
+from tui.renderables import data
 from tui.widgets.line_view import line_strip
 
 STYLES = {

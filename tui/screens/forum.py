@@ -23,9 +23,10 @@ from textual.widgets.option_list import Option
 from aar.commands import RUN_TARGET, PinPost, QuarantinePost, RestorePost
 from aar.store import PostRow
 from tui.model import POSTS_KEPT, Changes
+from tui.renderables import data
 from tui.screens.base import RunScreen
 from tui.screens.dialogs import ComposeScreen, PromptScreen
-from tui.text import data, one_line, visible
+from tui.text import one_line, visible
 from tui.widgets.key_bar import KeyBar
 from tui.widgets.panels import post_head
 

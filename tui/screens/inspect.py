@@ -16,9 +16,10 @@ from textual.worker import Worker
 
 from aar.store import MessageRow
 from tui.model import AgentView, Changes
+from tui.renderables import data
 from tui.screens.base import RunScreen
 from tui.service import WorkspaceFile
-from tui.text import data, dollars, tokens, visible
+from tui.text import dollars, tokens, visible
 from tui.widgets.key_bar import KeyBar
 from tui.widgets.lines import status_text
 from tui.widgets.transcript import message_lines

@@ -12,8 +12,9 @@ from textual.widgets import DataTable, Static
 
 from aar.store import JobRow
 from tui.model import Changes
+from tui.renderables import data
 from tui.screens.base import RunScreen
-from tui.text import data, one_line
+from tui.text import one_line, throughput_line
 from tui.widgets.key_bar import KeyBar
 
 REFRESH_S = 1.0
@@ -82,7 +83,7 @@ def _detail(job: JobRow) -> Text:
     """The job's error, else its step and, once it trained, its throughput (one column, so 80 columns fit)."""
     if job.error:
         return data(one_line(job.error, 120), "red")
-    text = " · ".join(part for part in (one_line(job.detail, 120), job.throughput) if part)
+    text = " · ".join(part for part in (one_line(job.detail, 120), throughput_line(job.stats)) if part)
     return data(text, "dim")
 
 

@@ -8,7 +8,8 @@ from textual.geometry import Size
 from textual.widget import Widget
 
 from tui.model import AgentView, Line
-from tui.text import data, one_line
+from tui.renderables import data
+from tui.text import one_line
 from tui.widgets.line_view import LineView
 from tui.widgets.lines import join_lines, status_text, usage_text
 

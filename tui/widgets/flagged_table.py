@@ -6,7 +6,8 @@ from rich.text import Text
 from textual.widgets import DataTable
 
 from aar.store import SubmissionRow
-from tui.text import clip, data, one_line
+from tui.renderables import data
+from tui.text import clip, one_line
 
 REASON = 120
 """Characters of a rejection's reason shown in its cell."""

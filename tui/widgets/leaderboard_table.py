@@ -6,7 +6,8 @@ from rich.text import Text
 from textual.widgets import DataTable
 
 from aar.store import LeaderboardRow
-from tui.text import clip, data, pgr
+from tui.renderables import data
+from tui.text import clip, pgr
 
 COMPACT_LABEL = 20
 """Characters of a submission's file name in the main screen's panel (the full screen shows its whole path)."""

@@ -10,7 +10,8 @@ from textual.widget import Widget
 
 from aar.store import PostRow
 from tui.model import AgentView, Line, QueueCounts, RunModel, Tail
-from tui.text import data, dollars, one_line
+from tui.renderables import data
+from tui.text import dollars, one_line
 from tui.widgets.line_view import LineView
 from tui.widgets.lines import join_lines, status_text
 

@@ -1,0 +1,120 @@
+"""``python -m evaluator.compute.run_method METHOD.py --bundle task --seed S --out preds.json``.
+
+Runs a method inside an agent's sandbox (or the evaluator's verification
+sandbox) on the public bundle alone: it builds the ``MethodContext`` of seed
+S, calls ``run(ctx)`` and writes predictions for the ``feedback`` and
+``final`` inputs. It cannot print an accuracy: no held-out label is here.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import time
+import traceback
+from pathlib import Path
+from typing import Any
+
+from aar.errors import AarError
+from evaluator.compute.hf.metrics import METER
+from evaluator.compute.loader import load_method
+from evaluator.daemon.bundle import read_bundle
+
+
+class Predictions:
+    """The file this command writes (and the evaluator reads back)."""
+
+    @staticmethod
+    def dump(
+        path: Path,
+        *,
+        seed: int,
+        task_key: str,
+        method: str,
+        probs: list[float],
+        n_feedback: int,
+        seconds: float,
+        logs: list[str],
+        training: dict[str, Any] | None = None,
+    ) -> None:
+        data = {
+            "seed": seed,
+            "task_key": task_key,
+            "method": method,
+            "seconds": round(seconds, 3),
+            "feedback": [round(p, 5) for p in probs[:n_feedback]],
+            "final": [round(p, 5) for p in probs[n_feedback:]],
+            "logs": logs[-50:],
+            "training": training or {},
+        }
+        tmp = path.with_name(f".{path.name}.tmp")
+        tmp.write_text(json.dumps(data))
+        os.replace(tmp, path)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m evaluator.compute.run_method", description=__doc__.splitlines()[0])
+    parser.add_argument("method", help="a .py file defining run(ctx), or a reference method name")
+    parser.add_argument("--bundle", type=Path, default=Path("task"), help="the task bundle folder (default: task)")
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--out", type=Path, default=Path("preds.json"))
+    parser.add_argument("--device", default=os.environ.get("AAR_DEVICE", "auto"), help="auto, cpu or cuda")
+    parser.add_argument("--threads", type=int, default=0, help="torch CPU threads (0: torch's default)")
+    args = parser.parse_args(argv)
+    try:
+        return _run(args)
+    except AarError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+
+
+def _run(args: argparse.Namespace) -> int:
+    import torch
+
+    from evaluator.compute.pipeline import make_context, run_method
+    from evaluator.compute.training import resolve_device
+
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    bundle = read_bundle(args.bundle)
+    if args.seed not in bundle.weak_probs:
+        raise AarError(f"seed {args.seed} has no weak labels in the bundle; use one of {bundle.seeds}")
+    name, fn = load_method(args.method)
+    device = resolve_device(args.device)
+    ctx = make_context(bundle.task, bundle.data, bundle.weak_probs[args.seed], args.seed, device)
+    start = time.perf_counter()
+    try:
+        probs = run_method(fn, ctx)
+    except Exception:
+        traceback.print_exc()
+        print(f"error: {name}: run(ctx) raised (traceback above)", file=sys.stderr)
+        return 1
+    seconds = time.perf_counter() - start
+    Predictions.dump(
+        args.out,
+        seed=args.seed,
+        task_key=bundle.manifest["task_key"],
+        method=name,
+        probs=probs.tolist(),
+        n_feedback=ctx.n_feedback,
+        seconds=seconds,
+        logs=ctx.logs,
+        training=METER.snapshot().model_dump(),
+    )
+    fb = probs[: ctx.n_feedback] > 0.5
+    for line in ctx.logs[-10:]:
+        print(line)
+    print(
+        f"{name} seed {args.seed} on {device}: {seconds:.1f}s; {len(probs)} predictions written to {args.out} "
+        f"({ctx.n_feedback} feedback, {len(probs) - ctx.n_feedback} final; {fb.mean():.1%} of feedback predicted 1)"
+    )
+    print(
+        "No accuracy here: held-out labels are not in the bundle. Submit the method or the feedback predictions to be scored."
+    )
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

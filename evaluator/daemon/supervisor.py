@@ -1,0 +1,172 @@
+"""Keeps one evaluator worker process alive on one device, and never lets a job be lost.
+
+The worker is spawned (never forked: the daemon's event loop and sockets stay
+out of it, and torch loads only in the child). When it dies, the jobs it
+held go back to the queue, or fail with the reason when that was their last
+attempt, and a new worker starts after a short backoff. A job that runs past
+``evaluator.job_timeout_s`` gets its worker killed and fails at once: the timeout
+bounds the whole job (a method that hangs its verification must not hold a
+device for two timeouts).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import multiprocessing
+import os
+import signal
+import time
+import uuid
+from collections.abc import Callable
+
+from aar.events import LogLevel
+from aar.runtime import RunPaths
+from aar.store import RunStore
+from evaluator.daemon.worker import MAX_ATTEMPTS, worker_main
+
+Notify = Callable[[LogLevel, str], None]
+"""``notify(level, message)``: how the supervisor tells the daemon's log what happened."""
+
+
+class WorkerSupervisor:
+    def __init__(
+        self,
+        paths: RunPaths,
+        store: RunStore,
+        *,
+        job_timeout_s: float,
+        device: str = "",
+        notify: Notify | None = None,
+        poll_s: float = 0.2,
+        worker_poll_s: float = 0.05,
+    ) -> None:
+        self.paths = paths
+        self.store = store
+        self.job_timeout_s = job_timeout_s
+        self.device = device
+        """The pool device the worker holds; empty uses ``evaluator.device``."""
+        self.notify = notify or (lambda level, message: None)
+        self.poll_s = poll_s
+        self.worker_poll_s = worker_poll_s
+        self.process: multiprocessing.process.BaseProcess | None = None
+        self.name = ""
+        self.restarts = 0
+        self._running_since: dict[int, float] = {}
+        self._started = 0.0
+
+    @property
+    def pid(self) -> int | None:
+        return self.process.pid if self.process is not None else None
+
+    async def recover(self) -> None:
+        """At start: whatever a previous daemon's worker left running goes back to the queue."""
+        await self._requeue(None, "the evaluator stopped while the job ran")
+
+    def start(self) -> None:
+        ctx = multiprocessing.get_context("spawn")
+        self.name = f"worker-{self.device.replace(':', '') or 'eval'}-{uuid.uuid4().hex[:6]}"
+        self.process = ctx.Process(
+            target=worker_main,
+            args=(str(self.paths.root), self.name, self.worker_poll_s, self.device, os.getpid()),
+            name=self.name,
+            daemon=True,
+        )
+        self.process.start()
+        self._started = time.monotonic()
+        self._running_since.clear()
+        self.notify(
+            "info",
+            f"evaluator worker {self.name} started on {self.device or 'evaluator.device'} (pid {self.process.pid})",
+        )
+
+    async def run(self, stop: asyncio.Event) -> None:
+        """Supervise until ``stop`` is set, then stop the worker and put its job back."""
+        backoff = 1.0
+        if self.process is None:
+            self.start()
+        try:
+            while not stop.is_set():
+                assert self.process is not None
+                if not self.process.is_alive():
+                    code = self.process.exitcode
+                    await self._requeue(
+                        self.name, f"the evaluator worker died (exit code {code}) while running the job"
+                    )
+                    self.notify(
+                        "warning", f"evaluator worker {self.name} died (exit code {code}); restarting in {backoff:.0f}s"
+                    )
+                    with contextlib.suppress(TimeoutError):
+                        await asyncio.wait_for(stop.wait(), backoff)
+                    if stop.is_set():
+                        break
+                    backoff = min(backoff * 2, 30.0)
+                    self.restarts += 1
+                    self.start()
+                    continue
+                if await self._check_timeouts():
+                    continue
+                if time.monotonic() - self._started > 60:
+                    backoff = 1.0  # it has run a while: the next death is not a crash loop
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(stop.wait(), self.poll_s)
+        finally:
+            await self.shutdown()
+
+    async def shutdown(self) -> None:
+        """Stop the worker; a job it was running goes back to the queue without spending an attempt."""
+        proc = self.process
+        if proc is None:
+            return
+        if proc.is_alive():
+            proc.terminate()
+            await asyncio.to_thread(proc.join, 5.0)
+            if proc.is_alive():
+                proc.kill()
+                await asyncio.to_thread(proc.join, 5.0)
+        for job in await self.store.jobs(status="running"):
+            if job.worker == self.name:
+                await self.store.update_job(
+                    job.id,
+                    status="queued",
+                    attempts=max(0, job.attempts - 1),
+                    detail="interrupted by shutdown; will run again",
+                )
+        self.process = None
+
+    def kill(self) -> None:
+        """Kill the worker outright (a hung job); the loop notices and restarts it."""
+        if self.process is not None and self.process.pid and self.process.is_alive():
+            os.kill(self.process.pid, signal.SIGKILL)
+
+    async def _check_timeouts(self) -> bool:
+        now = time.monotonic()
+        running = [j for j in await self.store.jobs(status="running") if j.worker == self.name]
+        ids = {j.id for j in running}
+        self._running_since = {k: v for k, v in self._running_since.items() if k in ids}
+        for job in running:
+            since = self._running_since.setdefault(job.id, now)
+            if now - since > self.job_timeout_s:
+                self.notify("warning", f"eval job {job.id} ran past {self.job_timeout_s:.0f}s; killing the worker")
+                await self.store.update_job(job.id, error=f"timed out after {self.job_timeout_s:.0f}s")
+                process = self.process
+                self.kill()
+                if process is not None:
+                    await asyncio.to_thread(process.join, 5.0)
+                return True
+        return False
+
+    async def _requeue(self, worker: str | None, why: str) -> None:
+        ids = await self.store.requeue_running(worker=worker)
+        for job_id in ids:
+            job = await self.store.job(job_id)
+            if job is None:
+                continue
+            timed_out = job.error.startswith("timed out")
+            reason = job.error if timed_out else why
+            if timed_out or job.attempts >= MAX_ATTEMPTS:
+                await self.store.update_job(
+                    job_id, status="failed", error=f"{reason} (attempt {job.attempts} of {MAX_ATTEMPTS})"
+                )
+            else:
+                await self.store.update_job(job_id, error=reason, detail="requeued; will run again")

@@ -1,0 +1,170 @@
+"""Method verification: re-run a submitted method over fixed seeds in a fresh sandbox.
+
+The sandbox is new for every submission and holds only a copy of the public
+bundle, with the weak labels the method is scored on, and the method file;
+a second fresh sandbox runs the canary (``evaluator.daemon.canary``) the same way. Its workspace sits under ``runs/<id>/workspaces/`` like
+an agent's, because that is the layout the sandbox backends know to hide
+the rest of the run from (``run.db``, ``evaluator/``, other workspaces),
+even when the run lives inside a folder the sandbox must read, such as
+the aar checkout. It writes
+predictions; the worker reads them back and scores them outside. The final
+predictions are kept under ``evaluator/daemon/verify/<submission>/`` for
+``aar report --final``, and never scored here.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import re
+import secrets
+import tempfile
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from aar.removal import remove_path
+from evaluator.compute.pipeline import CANARY, EVAL
+from evaluator.daemon.job_specs import JobError, MethodJob
+from evaluator.daemon.jobs import Report
+
+if TYPE_CHECKING:
+    from evaluator.daemon.jobs import Evaluation
+
+TAIL_LINES = 6
+TAIL_CHARS = 400
+LABEL_RUN = re.compile(r"(?:[01](?:\W{0,3}|$)){16,}")
+"""Sixteen or more 0/1 values in a row, whatever separates them."""
+PREDICTIONS_HEADROOM = 1 << 20
+"""Bytes of a predictions file beyond its numbers (keys, the training figures)."""
+BYTES_PER_PREDICTION = 64
+"""Room for one probability in JSON (``repr`` of a float is at most 24 characters, plus a separator)."""
+SAFE_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,63}\.py$")
+
+
+def failure_tail(output: str) -> str:
+    """What an agent gets back of a failed run: the method's own output, its last lines cut to
+    ``TAIL_CHARS``, with long runs of 0/1 values redacted (a label list smuggled out, where a
+    waived isolation let the method read one)."""
+    tail = " | ".join(output.strip().splitlines()[-TAIL_LINES:])[-TAIL_CHARS:]
+    return LABEL_RUN.sub("[0/1 run redacted]", tail)
+
+
+def method_filename(name: str) -> str:
+    """The agent's file name where it is a safe one, else ``method.py``."""
+    return name if SAFE_NAME.match(name) else "method.py"
+
+
+async def verify_method(
+    ev: Evaluation, spec: MethodJob, seeds: list[int], report: Report
+) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    """Per-seed predictions of the method (``feedback`` and ``final`` lists of P(y=1)) with the
+    weak labels it is scored on, and on the canary; which of the two runs first is drawn in secret."""
+    submission = spec.submission_id
+    scored_labels = await asyncio.to_thread(ev.weak_labels, EVAL, seeds)
+    canary_labels = await asyncio.to_thread(ev.weak_labels, CANARY, seeds)
+    halves = {EVAL: scored_labels, CANARY: canary_labels}
+    order = [EVAL, CANARY] if secrets.randbits(1) else [CANARY, EVAL]
+    outputs: dict[str, list[dict[str, Any]]] = {}
+    for i, role in enumerate(order):
+
+        def half(f: float, d: str, i: int = i) -> None:
+            report((i + f) / 2, d)
+
+        outputs[role] = await _in_fresh_sandbox(ev, spec, seeds, halves[role], half)
+    out_dir = ev.files.verify(submission)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    for seed, run in zip(seeds, outputs[EVAL], strict=False):
+        (out_dir / f"seed{seed}.json").write_text(json.dumps(run))
+    return outputs[EVAL], outputs[CANARY]
+
+
+async def _in_fresh_sandbox(
+    ev: Evaluation, spec: MethodJob, seeds: list[int], weak: dict[int, list[float]], report: Report
+) -> list[dict[str, Any]]:
+    """The method over ``seeds`` in a new sandbox whose bundle holds ``weak`` as its weak labels.
+
+    Scored runs and canary runs are set up alike, down to the sandbox's name and the progress
+    lines, so nothing a method can read tells them apart.
+    """
+    from evaluator.daemon.bundle import stage_bundle
+    from sandbox.factory import create_sandbox
+
+    filename = method_filename(spec.filename)
+    name = f"verify-{spec.submission_id}-{secrets.token_hex(4)}"
+    ev.paths.workspaces.mkdir(parents=True, exist_ok=True)
+    workdir = Path(tempfile.mkdtemp(prefix=f".{name}-", dir=ev.paths.workspaces))
+    try:
+        stage_bundle(ev.files.bundle, workdir / "task", weak)
+        (workdir / filename).write_text(spec.source)
+        workdir.chmod(0o777)  # the sandbox may run as another (non-root) user who writes predictions here
+        sandbox = create_sandbox(ev.sandbox_config, name=name, workspace=workdir)
+        await sandbox.start()
+        try:
+            runs = []
+            for i, seed in enumerate(seeds):
+                report(
+                    i / len(seeds),
+                    f"seed {seed}: running {filename} in a fresh {sandbox.backend} sandbox ({sandbox.isolation})",
+                )
+                run = await _run_seed(sandbox, filename, seed, ev)
+                runs.append({**run, "sandbox": f"{sandbox.backend} ({sandbox.isolation})"})
+        finally:
+            await sandbox.stop()
+        return runs
+    finally:
+        with contextlib.suppress(OSError):  # the method's own folders, nested as deep as it liked
+            remove_path(workdir)
+
+
+async def _run_seed(sandbox: Any, filename: str, seed: int, ev: Evaluation) -> dict[str, Any]:
+    """One seed of the method, bounded in time by the exec limit (never past the job's own) and in memory by
+    the size its predictions can honestly take; a FIFO, a link or a huge file left as the output is refused
+    in one line at once, never waited on."""
+    from sandbox.base import SandboxError
+
+    out = f"preds-{seed}.json"
+    device = ev.method_device
+    expected = (ev.n_feedback, len(ev.data["final"]))
+    limit = PREDICTIONS_HEADROOM + BYTES_PER_PREDICTION * sum(expected)
+    result = await sandbox.exec(
+        [
+            "python",
+            "-m",
+            "evaluator.compute.run_method",
+            filename,
+            "--bundle",
+            "task",
+            "--seed",
+            str(seed),
+            "--out",
+            out,
+            "--device",
+            device,
+        ],
+        timeout=min(ev.config.sandbox.exec_timeout_s, ev.config.evaluator.job_timeout_s),
+    )
+    if not result.ok:
+        why = "timed out" if result.timed_out else f"exited with {result.exit_code}"
+        raise JobError(f"seed {seed}: the method {why}: {failure_tail(result.stderr or result.stdout)}")
+    try:
+        data = json.loads(await sandbox.read_file(out, limit=limit))
+    except (ValueError, OSError, SandboxError) as exc:
+        raise JobError(f"seed {seed}: the method wrote no readable {out}: {exc}") from None
+    if not isinstance(data, dict):
+        raise JobError(f"seed {seed}: {out} must hold a JSON object with feedback and final lists")
+    got = (len(data.get("feedback", [])), len(data.get("final", [])))
+    if got != expected:
+        raise JobError(
+            f"seed {seed}: {got[0]} feedback and {got[1]} final predictions, expected {expected[0]} and {expected[1]}"
+        )
+    if isinstance(data.get("training"), dict):
+        from evaluator.compute.hf.metrics import METER
+
+        # The sandbox's training counts toward this job's throughput (a figure for the supervisor, not a score).
+        with contextlib.suppress(ValueError):
+            METER.merge(data["training"])
+    values = [float(v) for v in data["feedback"] + data["final"]]
+    if any(not 0.0 <= v <= 1.0 for v in values):
+        raise JobError(f"seed {seed}: predictions must lie in [0, 1]")
+    return {"seed": seed, "feedback": data["feedback"], "final": data["final"], "seconds": data.get("seconds")}

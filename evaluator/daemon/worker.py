@@ -1,0 +1,229 @@
+"""The evaluator worker: a long-lived process, spawned by the service, that takes jobs from the store.
+
+It is started with multiprocessing's ``spawn`` so torch (and CUDA) load here
+and never in the daemon or the TUI. It writes only its own tables
+(``eval_jobs`` progress and status, ``eval_results``); the service in the
+daemon turns those changes into events. A job that raises is put back in
+the queue once and then failed with the error; a job left ``running`` when
+this process dies is requeued by the service, which restarts it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import threading
+import time
+import traceback
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Any
+
+from aar.config import load_config
+from aar.devices import cpu_count, cpu_index, cuda_index
+from aar.eval_jobs import JobStats
+from aar.runtime import RunPaths
+from aar.store import JobRow, RunStore
+from aar.store.protocols import WorkerStore
+from evaluator.daemon.job_specs import BaselinesJob, FinalJob, JobError, MethodJob, PredictionsJob, read_spec
+
+MAX_ATTEMPTS = 2
+"""A job runs at most twice: once, and once more after an unexpected error or a dead worker.
+A ``JobError`` (the submission's own fault: a method that fails, a malformed file) and a run past
+``job_timeout_s`` are final at once, so one submission holds a device for one timeout at most."""
+log = logging.getLogger("aar.evaluator.daemon.worker")
+
+
+class ProgressBox:
+    """The latest progress of the job in hand: set from the training thread, written by the loop."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._value: tuple[float, str] | None = None
+
+    def report(self, fraction: float, detail: str) -> None:
+        with self._lock:
+            self._value = (max(0.0, min(1.0, fraction)), detail)
+
+    def take(self) -> tuple[float, str] | None:
+        with self._lock:
+            value, self._value = self._value, None
+            return value
+
+
+class Worker:
+    def __init__(
+        self, paths: RunPaths, name: str, *, poll_s: float = 0.05, progress_s: float = 0.5, device: str = ""
+    ) -> None:
+        self.paths = paths
+        self.name = name
+        self.poll_s = poll_s
+        self.progress_s = progress_s
+        self.config = load_config(paths.config)
+        self.device = device or self.config.evaluator.device
+        self._evaluation: Any = None
+
+    def evaluation(self) -> Any:
+        if self._evaluation is None:
+            from evaluator.compute.training import resolve_device
+            from evaluator.daemon.jobs import Evaluation
+
+            self._evaluation = Evaluation(
+                self.paths, self.config, resolve_device(torch_device(self.device)), pool_device=self.device
+            )
+        return self._evaluation
+
+    async def serve(self) -> None:
+        """Take jobs until the parent process goes away."""
+        parent = os.getppid()
+        # One long-lived thread runs every job's training, so torch's thread pool is built once.
+        asyncio.get_running_loop().set_default_executor(
+            ThreadPoolExecutor(max_workers=1, thread_name_prefix="eval-job")
+        )
+        store: WorkerStore = await RunStore.open(self.paths.db)
+        try:
+            # What jobs record as their device: ``auto`` says which it became (torch loads here, once).
+            recorded = self.device if self.device != "auto" else (await asyncio.to_thread(self.evaluation)).device
+            while os.getppid() == parent:
+                # A read first: idle polling never takes the write lock the daemon needs.
+                job = (
+                    await store.claim_job(self.name, device=recorded, max_attempts=MAX_ATTEMPTS)
+                    if await store.jobs(status="queued", limit=1)
+                    else None
+                )
+                if job is None:
+                    await asyncio.sleep(self.poll_s)
+                    continue
+                await self.execute(store, job)
+        finally:
+            await store.close()
+
+    async def execute(self, store: WorkerStore, job: JobRow) -> None:
+        from evaluator.compute.hf.metrics import METER
+
+        METER.reset()
+        box = ProgressBox()
+        writer = asyncio.create_task(self._write_progress(store, job.id, box))
+        start = time.perf_counter()
+        try:
+            results = await self._dispatch(job, box.report)
+        except Exception as exc:  # a job's failure is recorded on the job; the worker goes on
+            writer.cancel()
+            error = f"{type(exc).__name__}: {exc}"
+            log.warning(
+                "job %s (%s) failed on attempt %s: %s\n%s",
+                job.id,
+                job.kind,
+                job.attempts,
+                error,
+                traceback.format_exc(),
+            )
+            if isinstance(exc, JobError):
+                await store.update_job(job.id, status="failed", error=error, detail="failed; not retried")
+            elif job.attempts < MAX_ATTEMPTS:
+                await store.update_job(
+                    job.id, status="queued", error=error, detail=f"attempt {job.attempts} failed; retrying"
+                )
+            else:
+                await store.update_job(
+                    job.id, status="failed", error=error, detail=f"failed after {job.attempts} attempts"
+                )
+            return
+        writer.cancel()
+        from evaluator.daemon.jobs import summary
+
+        already = (
+            {r.job_id for r in await store.results(submission_id=job.submission_id)} if job.submission_id else set()
+        )
+        if job.id not in already:  # a retried job whose first attempt already wrote its result
+            for r in results:
+                await store.add_result(
+                    job.id,
+                    submission_id=job.submission_id,
+                    split=r.split,
+                    pgr=r.pgr,
+                    ci_low=r.ci_low,
+                    ci_high=r.ci_high,
+                    metrics={**r.metrics, "job_s": round(time.perf_counter() - start, 3)},
+                    flags=r.flags,
+                )
+        stats = METER.snapshot()
+        await store.update_job(
+            job.id,
+            status="done",
+            progress=1.0,
+            detail=summary(results),
+            error="",
+            stats=stats.summary() if stats.examples else JobStats(),
+        )
+
+    async def _dispatch(self, job: JobRow, report: Any) -> Any:
+        from evaluator.daemon import jobs
+
+        spec = read_spec(job)
+        ev = self.evaluation()
+        match spec:
+            case BaselinesJob():
+                return await asyncio.to_thread(jobs.run_baselines, ev, spec, report)
+            case PredictionsJob():
+                return await asyncio.to_thread(jobs.run_predictions, ev, spec, report)
+            case MethodJob():
+                return await jobs.run_method_job(ev, spec, report)
+            case FinalJob():
+                raise JobError("a final job records `aar report --final`; the worker has nothing to run")
+
+    async def _write_progress(self, store: WorkerStore, job_id: int, box: ProgressBox) -> None:
+        parent = os.getppid()
+        while True:
+            await asyncio.sleep(self.progress_s)
+            if os.getppid() != parent:
+                os._exit(3)  # the daemon is gone: its successor requeues this job, so stop now
+            value = box.take()
+            if value is not None:
+                await store.update_job(job_id, progress=round(value[0], 4), detail=value[1][:300])
+
+
+def hold_device(device: str) -> None:
+    """Make this process see only its pool device: one GPU (``cuda:N``) or one core (``cpu:N``)."""
+    gpu, core = cuda_index(device), cpu_index(device)
+    if gpu is not None:
+        os.environ["CUDA_VISIBLE_DEVICES"] = str(gpu)
+    elif core is not None:
+        os.environ["CUDA_VISIBLE_DEVICES"] = ""
+        for var in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS"):
+            os.environ[var] = "1"
+        if hasattr(os, "sched_setaffinity"):
+            os.sched_setaffinity(0, {sorted(os.sched_getaffinity(0))[core % cpu_count()]})
+
+
+def torch_device(device: str) -> str:
+    """The torch device inside a worker that holds ``device``: its one GPU is ``cuda``."""
+    if cuda_index(device) is not None:
+        return "cuda"
+    return "cpu" if cpu_index(device) is not None else device
+
+
+def _exit_with_parent(parent: int, every_s: float = 1.0) -> None:
+    """Watchdog thread: a worker whose daemon died (kill -9) exits, whatever its event loop awaits.
+
+    The job it held stays ``running`` in the store and the next daemon requeues it.
+    """
+    while os.getppid() == parent:
+        time.sleep(every_s)
+    os._exit(3)
+
+
+def worker_main(run_dir: str, name: str, poll_s: float = 0.05, device: str = "", parent: int = 0) -> None:
+    """Entry point of the spawned process, which holds ``device`` alone (before torch loads).
+
+    ``parent`` is the daemon's pid as the daemon saw it: a daemon killed while this process was
+    starting has already handed it to init, and ``os.getppid()`` alone would watch init forever.
+    """
+    parent = parent or os.getppid()
+    if os.getppid() != parent:
+        os._exit(3)
+    logging.basicConfig(level=logging.INFO, format=f"%(asctime)s {name} %(levelname)s %(message)s")
+    hold_device(device)
+    threading.Thread(target=_exit_with_parent, args=(parent,), name="parent-watch", daemon=True).start()
+    asyncio.run(Worker(RunPaths(Path(run_dir)), name, poll_s=poll_s, device=device).serve())
