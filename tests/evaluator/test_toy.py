@@ -1,8 +1,7 @@
-"""The toy task behaves like a weak-to-strong task: mid-range vanilla, headroom, seconds per seed."""
+"""The toy task behaves like a weak-to-strong task: mid-range vanilla and headroom. Its speed (seconds per
+seed) is a benchmark target, measured side by side in bench/evaluator.py, not a timed assertion here."""
 
 from __future__ import annotations
-
-import time
 
 import numpy as np
 import pytest
@@ -25,15 +24,12 @@ def test_vanilla_lands_mid_range_and_methods_beat_it(toy: tuple[ToyTask, object]
     labels = data["feedback"].y
     n = len(labels)
     seeds = [0, 1, 2]
-    start = time.perf_counter()
     base = [seed_baseline(task, data, s, "cpu", Cache(None, task, "cpu")) for s in seeds]
-    per_seed = (time.perf_counter() - start) / len(seeds)
     weak = correct(np.array([b.weak[:n] for b in base]), labels)
     ceiling = correct(np.array([b.ceiling[:n] for b in base]), labels)
     van = pgr_with_ci(weak, ceiling, correct(np.array([b.vanilla[:n] for b in base]), labels))
     assert van.acc_ceiling > 0.85 and van.acc_weak < van.acc_ceiling - 0.08
     assert 0.1 <= van.pgr <= 0.45, van
-    assert per_seed < 5.0, f"one seed took {per_seed:.1f}s"
     public = public_view(data)
     for method in (confidence, bootstrap):
         preds = [
