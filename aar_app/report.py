@@ -42,6 +42,8 @@ class LeaderboardEntry(BaseModel):
     ci_low: float | None
     ci_high: float | None
     flags: list[str]
+    links: list[str] = []
+    """Relations that are not flags: ``method behind #N`` (the author's own earlier file, which the method made)."""
 
 
 class DeviceTime(BaseModel):
@@ -228,6 +230,11 @@ def _flagged(submissions: list[SubmissionRow], scored_flags: dict[int, list[str]
     return out
 
 
+def _submission(entry: LeaderboardEntry) -> str:
+    """The submission's id with its links: ``7 · method behind #3``."""
+    return " · ".join([str(entry.submission_id), *entry.links])
+
+
 def _pgr(entry: LeaderboardEntry) -> str:
     if entry.pgr is None:
         return "n/a"
@@ -261,7 +268,7 @@ def render_markdown(report: Report) -> str:
         "",
     ]
     board = [
-        [i + 1, e.agent, e.submission_id, e.label or "-", e.kind, e.split, _pgr(e), ", ".join(e.flags) or "-"]
+        [i + 1, e.agent, _submission(e), e.label or "-", e.kind, e.split, _pgr(e), ", ".join(e.flags) or "-"]
         for i, e in enumerate(report.leaderboard)
     ]
     headers = ["#", "agent", "submission", "file", "kind", "split", "PGR [95% CI]", "flags"]

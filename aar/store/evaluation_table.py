@@ -43,10 +43,16 @@ class EvaluationTables(Connection):
         status: str | None = None,
         flags: Sequence[str] | None = None,
         error: str | None = None,
+        links: Sequence[str] | None = None,
     ) -> None:
         fields = {
             k: v
-            for k, v in (("status", status), ("flags", None if flags is None else dumps(list(flags))), ("error", error))
+            for k, v in (
+                ("status", status),
+                ("flags", None if flags is None else dumps(list(flags))),
+                ("error", error),
+                ("links", None if links is None else dumps(list(links))),
+            )
             if v is not None
         }
         if fields:
@@ -202,7 +208,7 @@ class EvaluationTables(Connection):
         splits = "" if include_final else "AND r.split != 'final'"
         rows = await self._fetch(
             "SELECT r.id AS result_id, s.agent, s.id AS submission_id, s.kind, s.label, r.pgr, r.ci_low, r.ci_high, r.flags AS rflags,"
-            " s.flags AS sflags, r.split, r.ts FROM eval_results r JOIN submissions s ON s.id = r.submission_id"
+            " s.flags AS sflags, s.links, r.split, r.ts FROM eval_results r JOIN submissions s ON s.id = r.submission_id"
             f" WHERE 1 {splits} ORDER BY r.pgr IS NULL, r.pgr DESC, r.id"
         )
         out = []
@@ -221,6 +227,7 @@ class EvaluationTables(Connection):
                     flags=flags,
                     split=r["split"],
                     ts=r["ts"],
+                    links=json.loads(r["links"]),
                 )
             )
         return out

@@ -126,6 +126,8 @@ class SubmissionRow(_Row):
     flags: list[str]
     error: str
     label: str
+    links: list[str] = []
+    """Relations to earlier submissions that are not flags (``method behind #N``), shown beside it."""
 
 
 class JobRow(_Row):
@@ -201,9 +203,11 @@ class LeaderboardRow(_Row):
     flags: list[str]
     split: str
     ts: float
+    links: list[str] = []
+    """The submission's relations that are not flags (``SubmissionRow.links``)."""
 
 
-JSON_COLUMNS = frozenset({"payload", "spec", "metrics", "flags", "content", "claims", "stats"})
+JSON_COLUMNS = frozenset({"payload", "spec", "metrics", "flags", "content", "claims", "stats", "links"})
 
 
 def decode(row: Any) -> dict[str, Any]:

@@ -174,6 +174,11 @@ MIGRATIONS: list[str] = [
     """
     ALTER TABLE eval_jobs ADD COLUMN stats TEXT NOT NULL DEFAULT '{}';
     """,
+    # 6 -> 7: a submission's relations to earlier ones that are not flags against it, as JSON
+    # (``method behind #N``: a method whose output is its own author's earlier prediction file).
+    """
+    ALTER TABLE submissions ADD COLUMN links TEXT NOT NULL DEFAULT '[]';
+    """,
 ]
 
 SCHEMA_VERSION = len(MIGRATIONS)

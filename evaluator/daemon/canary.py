@@ -29,14 +29,18 @@ from typing import Any
 
 import numpy as np
 
+from evaluator.daemon.outputs import IGNORES_LABELS, SEED_INVARIANT
 from evaluator.daemon.scoring import REVIEW
 
-__all__ = ["BEYOND_WEAK", "IGNORES_LABELS", "REVIEW", "SEED_INVARIANT", "canary_flags", "ceiling_flags"]
+__all__ = [
+    "BEYOND_WEAK",
+    "IGNORES_LABELS",
+    "REVIEW",
+    "SEED_INVARIANT",
+    "canary_flags",
+    "ceiling_flags",
+]
 
-IGNORES_LABELS = "ignores_labels"
-"""On some seed, the canary's outputs are the scored run's, within a tolerance."""
-SEED_INVARIANT = "seed_invariant"
-"""Every seed gave the same outputs, within a tolerance."""
 BEYOND_WEAK = "beyond_weak"
 """The outputs agree with a ground-truth-trained student beyond what weak labels allow."""
 

@@ -8,10 +8,16 @@ and compares later submissions with them. Pure Python: it runs in the daemon.
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 
 from aar.store import SubmissionRow
 from evaluator.daemon.runfiles import RunFiles
 from evaluator.daemon.submissions import Output
+
+IGNORES_LABELS = "ignores_labels"
+"""On some seed, the canary's outputs are the scored run's, within a tolerance (``canary``)."""
+SEED_INVARIANT = "seed_invariant"
+"""Every seed gave the same outputs, within a tolerance (``canary``)."""
 
 
 def method_outputs(files: RunFiles, submission_id: int) -> list[list[int]]:
@@ -37,3 +43,12 @@ def earlier_method_outputs(files: RunFiles, earlier: list[SubmissionRow]) -> lis
         if s.kind == "method" and s.status == "scored"
         for o in method_outputs(files, s.id)
     ]
+
+
+def behaves_like_a_fixed_list(outputs: Sequence[Sequence[int]], verification_flags: Sequence[str]) -> bool:
+    """True when a verified method answers the same whatever it is given: its verification (``canary``) flagged it
+    ``seed_invariant`` or ``ignores_labels``, or its 0/1 feedback outputs are identical on every seed.
+    Only such a method's closeness to earlier outputs makes it a probe (``submissions.output_flags``)."""
+    if {SEED_INVARIANT, IGNORES_LABELS} & set(verification_flags):
+        return True
+    return len(outputs) > 1 and all(list(o) == list(outputs[0]) for o in outputs[1:])

@@ -19,13 +19,13 @@ from typing import Literal
 from aar.errors import AarError
 from aar.events import EvalJobChanged, EvalScored, LogLevel, RunLog, SubmissionCreated, WorkspaceRepaired
 from aar.runtime import RunContext
-from aar.store import JobRow, RunStore
+from aar.store import JobRow, ResultRow, RunStore
 from evaluator.daemon.bundle import MANIFEST
 from evaluator.daemon.job_specs import BaselinesJob, enqueue
-from evaluator.daemon.outputs import earlier_method_outputs, method_outputs
+from evaluator.daemon.outputs import behaves_like_a_fixed_list, earlier_method_outputs, method_outputs
 from evaluator.daemon.pool import WorkerPool
 from evaluator.daemon.runfiles import RunFiles
-from evaluator.daemon.submissions import earlier_predictions, judge, output_flags
+from evaluator.daemon.submissions import earlier_predictions, judge, method_links, output_flags
 from evaluator.daemon.task_copy import install_bundle
 
 POLL_S = 0.2
@@ -204,21 +204,24 @@ class JobWatcher:
                 ),
             )
         if job.submission_id is not None:
-            flags = await self._output_flags(job) if job.kind == "method" else None
-            await self.store.update_submission(job.submission_id, status="scored", flags=flags)
+            flags, links = await self._output_flags(job, rows) if job.kind == "method" else (None, None)
+            await self.store.update_submission(job.submission_id, status="scored", flags=flags, links=links)
 
-    async def _output_flags(self, job: JobRow) -> list[str] | None:
-        """The submission's flags plus those its outputs earn against every earlier file and method output."""
+    async def _output_flags(self, job: JobRow, rows: list[ResultRow]) -> tuple[list[str] | None, list[str] | None]:
+        """The submission's flags plus those its outputs earn against every earlier file and method output,
+        and its links to its author's earlier prediction files that it reproduces."""
         sub = await self.store.submission(job.submission_id) if job.submission_id is not None else None
         if sub is None or self.files is None:
-            return None
+            return None, None
         earlier = [s for s in await self.store.submissions() if s.id < sub.id]
         files = self.files
         outputs = await asyncio.to_thread(method_outputs, files, sub.id)
         previous = earlier_predictions(earlier, self.n_feedback) + await asyncio.to_thread(
             earlier_method_outputs, files, earlier
         )
-        return list(dict.fromkeys(sub.flags + output_flags(outputs, previous, sub)))
+        fixed = behaves_like_a_fixed_list(outputs, [f for r in rows for f in r.flags])
+        flags = output_flags(outputs, previous, sub, fixed_list=fixed)
+        return list(dict.fromkeys(sub.flags + flags)), method_links(outputs, previous, sub)
 
     async def _agent(self, job: JobRow) -> str | None:
         if job.submission_id is None:

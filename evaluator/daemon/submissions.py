@@ -8,8 +8,12 @@ Flags:
     malformed     wrong length, a value that is not 0/1, a method that does not parse
     over_budget   the agent has used its query budget of prediction files, or its method budget
     rate_limited  more submissions in the last minute than ``rate_limit_per_min``
-    probe         differs from one of the agent's own earlier files or method outputs in only a few predictions
-    duplicate     identical to one of the agent's own earlier files or method outputs
+    probe         differs from one of the agent's own earlier files or method outputs in only a few
+                  predictions; for a method, only when it behaves like a fixed list (seed-invariant,
+                  or it ignores its labels: ``outputs.behaves_like_a_fixed_list``)
+    duplicate     identical to one of the agent's own earlier files or method outputs; a method that
+                  does not behave like a fixed list is a duplicate only of its own earlier method
+                  (its own earlier prediction file is linked to it instead: ``method behind #N``)
     copy of #N    a prediction file within a few predictions of another agent's earlier file or
                   method output #N (``copy_flag``): a relation, not an accusation; either agent may
                   have copied (a competitor can submit, first, the outputs it expects another to
@@ -167,30 +171,54 @@ def judge(
     return Verdict(True, flags, "", PredictionsJob(predictions=preds, submission_id=sub.id))
 
 
-def output_flags(outputs: Sequence[Sequence[int]], earlier: Sequence[Output], sub: SubmissionRow) -> list[str]:
+def output_flags(
+    outputs: Sequence[Sequence[int]], earlier: Sequence[Output], sub: SubmissionRow, *, fixed_list: bool = True
+) -> list[str]:
     """``majority``, ``duplicate``, ``probe`` or ``copy of #N`` for ``sub``'s 0/1 feedback outputs (a file,
     or a method's seeds) against every earlier output of the run.
 
     ``duplicate`` and ``probe`` only against the agent's own outputs; another agent's earn a ``copy``
-    relation (the nearest) when ``sub`` is a prediction file."""
+    relation (the nearest) when ``sub`` is a prediction file. A method that does not behave like a
+    fixed list (``fixed_list`` false: it answers differently per seed and on the canary's labels) is
+    no probe however close it comes to earlier outputs, since good methods converge near the ceiling,
+    and only a resubmission of the same output by its own earlier method is a ``duplicate``: the
+    file it made first is linked to it (``method_links``), not held against it."""
     flags = []
     if any(max(sum(o), len(o) - sum(o)) / max(1, len(o)) >= MAJORITY_SHARE for o in outputs):
         flags.append("majority")
     if not outputs:
         return flags
-    limit = probe_threshold(len(outputs[0]))
-    own = [hamming(o, e.values) for o in outputs for e in earlier if e.agent == sub.agent and len(e.values) == len(o)]
+    n = len(outputs[0])
+    limit = probe_threshold(n)
+    mine = [e for e in earlier if e.agent == sub.agent and len(e.values) == n]
+    honest_method = sub.kind == "method" and not fixed_list
+    if honest_method:
+        mine = [e for e in mine if e.kind == "method"]
+    own = [hamming(o, e.values) for o in outputs for e in mine]
     if own and min(own) == 0:
         flags.append("duplicate")
-    elif own and min(own) <= limit:
+    elif own and min(own) <= limit and not honest_method:
         flags.append("probe")
     if sub.kind == "predictions":
         theirs = [(hamming(o, e.values), e) for o in outputs for e in earlier if e.agent != sub.agent]
-        near = [(flips, e) for flips, e in theirs if len(e.values) == len(outputs[0]) and flips <= limit]
+        near = [(flips, e) for flips, e in theirs if len(e.values) == n and flips <= limit]
         if near:
             flips, nearest = min(near, key=lambda t: (t[0], t[1].submission_id))
             flags.append(copy_flag(nearest, flips))
     return flags
+
+
+def method_links(outputs: Sequence[Sequence[int]], earlier: Sequence[Output], sub: SubmissionRow) -> list[str]:
+    """``method behind #N`` for each of the author's own earlier prediction files that one of its method's
+    seeds reproduces exactly: the agent submitted the method's predictions first, then the method."""
+    return [
+        f"method behind #{e.submission_id}"
+        for e in earlier
+        if sub.kind == "method"
+        and e.agent == sub.agent
+        and e.kind == "predictions"
+        and any(len(o) == len(e.values) and hamming(o, e.values) == 0 for o in outputs)
+    ]
 
 
 def earlier_predictions(earlier: list[SubmissionRow], n: int) -> list[Output]:

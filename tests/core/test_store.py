@@ -216,3 +216,26 @@ async def test_two_readers_see_every_event_in_order_while_the_daemon_writes(tmp_
         out, _ = reader.communicate(timeout=120)
         assert reader.returncode == 0
         assert out.strip() == f"OK {n}"
+
+
+async def test_migration_to_7_gives_every_submission_its_links(tmp_path: Path) -> None:
+    """A store from before links (schema 6) opens with ``links == []`` on every submission; links written
+    later come back on the submission and on its leaderboard rows, and flags stay apart from them."""
+    db = tmp_path / "run.db"
+    with sqlite3.connect(db) as raw:
+        for step in MIGRATIONS[:6]:
+            raw.executescript(step)
+        raw.execute("PRAGMA user_version = 6")
+        raw.execute("INSERT INTO submissions (ts, agent, kind, payload) VALUES (1, 'ann', 'method', '{}')")
+    async with await RunStore.open(db) as store:
+        (old,) = await store.submissions()
+        assert old.links == []
+        await store.update_submission(old.id, status="scored", flags=["majority"], links=["method behind #9"])
+        job = await store.enqueue_job("method", {}, submission_id=old.id)
+        await store.add_result(job, submission_id=old.id, split="seeds", pgr=0.5, ci_low=0.4, ci_high=0.6, metrics={})
+        sub = await store.submission(old.id)
+        assert sub is not None and (sub.flags, sub.links) == (["majority"], ["method behind #9"])
+        (row,) = await store.leaderboard()
+        assert (row.flags, row.links) == (["majority"], ["method behind #9"])
+    with sqlite3.connect(db) as raw:
+        assert raw.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION >= 7

@@ -127,8 +127,11 @@ async def test_methods_have_their_own_budget(tmp_path: Path, store: RunStore) ->
     assert (await _judge(ctx, "b", method, "method"))[0] == "running", "another agent has its own budget"
 
 
-async def _verified_method(ctx: RunContext, agent: str, outputs: list[list[int]]) -> int:
-    """A method submission the worker verified: its per-seed outputs on disk, its job done with a result."""
+async def _verified_method(
+    ctx: RunContext, agent: str, outputs: list[list[int]], verification_flags: list[str] | None = None
+) -> int:
+    """A method submission the worker verified: its per-seed outputs on disk, its job done with a result
+    that carries ``verification_flags`` (the canary's)."""
     sid = await ctx.store.add_submission(agent, "method", {"filename": "m.py", "source": "def run(ctx): ..."})
     await ctx.store.update_submission(sid, status="running")
     folder = RunFiles(ctx.paths).verify(sid)
@@ -139,7 +142,14 @@ async def _verified_method(ctx: RunContext, agent: str, outputs: list[list[int]]
         )
     job = await ctx.store.enqueue_job("method", {}, submission_id=sid)
     await ctx.store.add_result(
-        job, submission_id=sid, split="seeds", pgr=0.4, ci_low=0.3, ci_high=0.5, metrics={}, flags=[]
+        job,
+        submission_id=sid,
+        split="seeds",
+        pgr=0.4,
+        ci_low=0.3,
+        ci_high=0.5,
+        metrics={},
+        flags=verification_flags or [],
     )
     await ctx.store.update_job(job, status="done", progress=1.0)
     return sid
@@ -166,6 +176,48 @@ async def test_methods_are_judged_by_their_outputs_like_prediction_files(tmp_pat
     assert status == "running" and file_flags == [f"copy of #{probe} (a, 1 flip)"], "another agent's: a relation"
     status, file_flags, _ = await _judge(ctx, "a", {"predictions": [*laundered[:-1], 1 - laundered[-1]]})
     assert status == "running" and "probe" in file_flags, "its own method's output, one flip away: a probe"
+
+
+def _flip(values: list[int], *positions: int) -> list[int]:
+    return [1 - v if i in positions else v for i, v in enumerate(values)]
+
+
+async def test_an_honest_methods_own_prediction_file_is_linked_not_flagged(tmp_path: Path, store: RunStore) -> None:
+    """The demo's honest researchers submit a method's feedback predictions first, then the method: its
+    seed-0 output is that file. A method that learns from its labels is linked to the file, and is no
+    probe however near it comes to earlier outputs (good methods converge near the ceiling)."""
+    ctx = _ctx(tmp_path, store)
+    watcher = JobWatcher(store, RunFiles(ctx.paths), N)
+    file = _preds(0)
+    assert (await _judge(ctx, "a", {"predictions": file}))[0] == "running"
+    method = await _verified_method(ctx, "a", [file, _flip(file, 3, 9, 40)])
+    near = await _verified_method(ctx, "a", [_flip(file, 1, 2), _flip(file, 5, 6, 7)])
+    again = await _verified_method(ctx, "a", [file, _flip(file, 3, 9, 40)])
+    await watcher.poll()
+    subs = {s.id: s for s in await store.submissions()}
+    assert (subs[method].flags, subs[method].links) == ([], ["method behind #1"])
+    assert subs[near].flags == [], "two flips from earlier outputs, but it learns from its labels: no probe"
+    assert subs[again].flags == ["duplicate"], "the same method's outputs resubmitted"
+    assert subs[1].links == [], "the file carries no link; the method points to it"
+
+
+async def test_a_method_that_ignores_its_labels_is_still_a_probe(tmp_path: Path, store: RunStore) -> None:
+    """A fixed list two flips from the author's file, seed-varying so its seeds differ, is caught by the canary's
+    flag; without that flag the same outputs pass as an honest method (control)."""
+    ctx = _ctx(tmp_path, store)
+    watcher = JobWatcher(store, RunFiles(ctx.paths), N)
+    file = _preds(0)
+    assert (await _judge(ctx, "a", {"predictions": file}))[0] == "running"
+    outputs = [_flip(file, 1, 2), _flip(file, 4)]
+    caught = await _verified_method(ctx, "a", outputs, ["ignores_labels"])
+    exact = await _verified_method(ctx, "b", [_preds(1), _preds(1)])
+    assert (await _judge(ctx, "b", {"predictions": _preds(1)}))[0] == "running"
+    copied = await _verified_method(ctx, "b", [_preds(1), _flip(_preds(1), 8)], ["seed_invariant"])
+    await watcher.poll()
+    subs = {s.id: s for s in await store.submissions()}
+    assert subs[caught].flags == ["probe"] and subs[caught].links == []
+    assert subs[exact].flags == [], "seed-invariant by its 0/1 outputs, but nothing of b's came before it"
+    assert subs[copied].flags == ["duplicate"] and subs[copied].links == [f"method behind #{copied - 1}"]
 
 
 def test_a_failed_runs_error_text_is_its_own_tail_with_label_runs_redacted() -> None:

@@ -50,7 +50,9 @@ async def test_every_flag_the_store_holds_appears_in_the_report(tmp_path: Path) 
             await store.update_submission(copy, status="scored", flags=[f"copy of #{of} (agent-1, {n} flips)"])
             copies.append(copy)
         clean = await store.add_submission("agent-1", "method", {"source": "w"}, label="clean.py")
-        await store.update_submission(clean, status="scored")
+        await store.update_submission(clean, status="scored", links=[f"method behind #{probe}"])
+        job = await store.enqueue_job("method", {}, submission_id=clean)
+        await store.add_result(job, submission_id=clean, split="seeds", pgr=0.4, ci_low=0.3, ci_high=0.5, metrics={})
         subs = await store.submissions()
 
     def report(fmt: str) -> str:
@@ -65,6 +67,8 @@ async def test_every_flag_the_store_holds_appears_in_the_report(tmp_path: Path) 
         for flag in sub.flags:
             assert flag in by_id[sub.id]["flags"], (sub, by_id.get(sub.id))
     assert set(by_id) == {probe, over, fast, bad, fixed, failed, *copies}, "clean scored submissions are not listed"
+    (linked,) = [e for e in data["leaderboard"] if e["submission_id"] == clean]
+    assert linked["flags"] == [] and linked["links"] == [f"method behind #{probe}"], "a link is not a flag"
     assert by_id[fixed]["flags"] == ["probe", "unisolated", "ignores_labels"], (
         "the result's flags join the submission's"
     )
@@ -90,3 +94,6 @@ async def test_every_flag_the_store_holds_appears_in_the_report(tmp_path: Path) 
     assert "query budget used: 3" in markdown and "rate limit \\| 6 a minute" in markdown
     assert "| agent-2 | 0 | 1 | 1 | 0 | 1 | 1 | 1 |" in markdown, markdown
     assert "| agent-3 | 2 | 0 | 0 | 0 | 0 | 0 | 0 |" in markdown, "copy relations count in one column"
+    assert f"| agent-1 | {clean} · method behind #{probe} | clean.py | method | seeds | 0.400 [0.300, 0.500] | - |" in (
+        markdown
+    )

@@ -19,7 +19,8 @@ NOTE = (
     "PGR = (acc_transfer - acc_weak) / (acc_ceiling - acc_weak), computed by the evaluator on the feedback split"
     " (methods: over seeds), never reported by an agent. Flags: probe, duplicate, majority, over_budget,"
     " rate_limited, malformed, ignores_labels, seed_invariant, beyond_weak, review, unisolated; copy of #N"
-    " (a near copy of another agent's file) is a relation, not a flag against the later submitter."
+    " (a near copy of another agent's file) is a relation, not a flag against the later submitter; so is"
+    " 'method behind #N' beside a submission (the method made its author's earlier file #N)."
 )
 
 

@@ -55,5 +55,6 @@ class LeaderboardTable(DataTable[Text]):
             score = Text(pgr(row.pgr, row.ci_low, row.ci_high), style="bold" if rank == 1 else "")
             cells = [Text(str(rank)), data(row.agent), score, flags, label_text(row.label, compact=self.compact)]
             if not self.compact:
-                cells += [Text(str(row.submission_id)), Text(row.kind), Text(row.split)]
+                sub = " · ".join([str(row.submission_id), *row.links])  # "7 · method behind #3"
+                cells += [Text(sub), Text(row.kind), Text(row.split)]
             self.add_row(*cells, key=str(row.result_id))
