@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 import logging
 from collections.abc import Callable
 from typing import Any
@@ -41,6 +40,7 @@ from agents.loop import AgentLoop
 from agents.prompts import system_prompt
 from agents.sandbox_slot import SandboxSlot
 from agents.tools import default_toolbox
+from agents.transcript import tool_call_ids
 
 log = logging.getLogger("aar.agents.team")
 
@@ -74,7 +74,8 @@ async def _has_work(store: RunStore, row: AgentRow) -> bool:
 
 
 def _unread_redirects(commands: list[CommandRow], agent: str) -> list[Redirect]:
-    """Redirects and answers applied to ``agent`` by an earlier daemon; the loop drops those its transcript holds."""
+    """Redirects and answers applied to ``agent`` by an earlier daemon; the loop drops those its ``deliveries``
+    rows say it has read."""
     out = []
     for c in commands:
         if c.status != "applied" or c.target not in (agent, ALL_AGENTS):
@@ -108,8 +109,7 @@ async def _open_question(store: RunStore, agent: str, commands: list[CommandRow]
             return None
         if isinstance(c.command, commands_.Answer) and c.command.call_id == ask.call_id:
             return None
-    rows = await store.transcript(agent)
-    return ask if any(ask.call_id in json.dumps(r.content) for r in rows) else None
+    return ask if ask.call_id in tool_call_ids(await store.transcript(agent)) else None
 
 
 async def run_team(ctx: RunContext, *, backend_factory: BackendFactory = make_backend) -> None:
