@@ -27,7 +27,7 @@ import aar.commands as commands_
 from aar.commands import ALL_AGENTS
 from aar.config import ResolvedAgent, RunConfig
 from aar.devices import sandbox_config_for
-from aar.events import SupervisorAsked, Unreadable
+from aar.events import ApprovalRequested, SupervisorAsked, ToolCalled, ToolReturned, Unreadable
 from aar.runtime import RunContext
 from aar.store import RunStore
 from aar.store.rows import AgentRow, CommandRow
@@ -47,6 +47,7 @@ log = logging.getLogger("aar.agents.team")
 STOP_GRACE_S = 30.0
 """How long agents get to end their step in flight after a stop before they are cancelled."""
 DONE = ("finished", "out_of_budget")
+INTERRUPTED_APPROVAL = "not run: the daemon stopped while this call waited for approval; the step runs again"
 
 BackendFactory = Callable[[str, RunConfig, RunStore], ModelBackend]
 """(backend kind, config, store) -> backend; tests pass their own to wrap or record calls."""
@@ -112,6 +113,37 @@ async def _open_question(store: RunStore, agent: str, commands: list[CommandRow]
     return ask if ask.call_id in tool_call_ids(await store.transcript(agent)) else None
 
 
+async def _settle_approvals(store: RunStore, agent: str) -> None:
+    """Tool calls that waited for approval when the previous daemon died (an ``approval.requested`` event with
+    no ``tool.result`` of its call id) were never run and their step was never committed: say so, by call id,
+    so their inbox items are settled; the step runs again and asks anew. An unreadable event is skipped."""
+    kinds = ["tool.call", "approval.requested", "tool.result"]
+    called: dict[str, ToolCalled] = {}
+    waiting: set[str] = set()
+    for row in await store.events_after(0, agent=agent, kinds=kinds, limit=1_000_000):
+        match row.payload:
+            case ToolCalled() as calling:
+                called[calling.call_id] = calling
+            case ApprovalRequested() as asked:
+                waiting.add(asked.call_id)
+            case ToolReturned() as returned:
+                waiting.discard(returned.call_id)
+            case Unreadable() as unreadable:
+                log.warning("resume of %s: skipped %s", agent, unreadable.describe(row.id))
+    for call_id in sorted(waiting):
+        call = called.get(call_id)
+        store.emit(
+            agent,
+            ToolReturned(
+                step=call.step if call else 0,
+                call_id=call_id,
+                tool=call.tool if call else "",
+                ok=False,
+                output=INTERRUPTED_APPROVAL,
+            ),
+        )
+
+
 async def run_team(ctx: RunContext, *, backend_factory: BackendFactory = make_backend) -> None:
     """Run every agent with work left until all have ended or ``ctx.stop`` is set."""
     config, store = ctx.config, ctx.store
@@ -129,6 +161,8 @@ async def run_team(ctx: RunContext, *, backend_factory: BackendFactory = make_ba
         if fresh and approval:
             await store.update_agent(agent.name, approval=True)
         has_work = await _has_work(store, row)
+        if has_work and not fresh:
+            await _settle_approvals(store, agent.name)
         asked = await _open_question(store, agent.name, commands) if has_work and not fresh else None
         control = AgentControl(agent.name, approval=approval, paused=row.status == "paused" and asked is None)
         if asked is not None:
