@@ -45,7 +45,7 @@ class BackupSummary:
     files: int = 0
     file_bytes: int = 0
     skipped: list[str] = field(default_factory=list)
-    """Entries left out, with why (a socket, a file that vanished meanwhile)."""
+    """Entries left out, with why (a socket, a file that vanished meanwhile, one we may not read)."""
 
     def line(self) -> str:
         skipped = f", {len(self.skipped)} skipped" if self.skipped else ""
@@ -60,6 +60,8 @@ def backup_run(paths: RunPaths, dest: Path) -> BackupSummary:
     dest = dest.absolute()
     if dest.exists() or dest.is_symlink():
         raise BackupError(f"{dest} already exists; a backup goes to a new folder")
+    if dest.resolve().is_relative_to(paths.root.resolve()):
+        raise BackupError(f"{dest} is inside the run folder {paths.root}; a backup goes outside it")
     if not dest.parent.is_dir():
         raise BackupError(f"{dest.parent} is not a folder; create it first")
     try:
@@ -121,6 +123,8 @@ def _copy_tree(source: Path, target: Path, summary: BackupSummary, *, top: bool 
                 summary.skipped.append(f"{entry.path} (not a file or a folder)")
         except FileNotFoundError:
             summary.skipped.append(f"{entry.path} (removed while it was copied)")
+        except PermissionError as exc:  # a file a sandbox user made unreadable to us: say so, copy the rest
+            summary.skipped.append(f"{entry.path} (cannot be read: {exc.strerror})")
 
 
 def _copy_file(source: Path, target: Path) -> int:

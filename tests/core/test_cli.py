@@ -163,9 +163,23 @@ def test_backup_to_a_folder_that_exists_is_one_line(tmp_path: Path, capsys: pyte
     assert capsys.readouterr().err.splitlines() == [f"aar: error: {dest} already exists; a backup goes to a new folder"]
     assert _listing(dest) == {"notes.txt": b"mine"}
     assert sorted(p.name for p in tmp_path.iterdir()) == ["kept", "runs"], "no partial copy is left"
+    assert main(["backup", root.name, str(root / "copy"), "--runs-dir", str(tmp_path / "runs")]) == 2
+    assert capsys.readouterr().err.splitlines() == [
+        f"aar: error: {root / 'copy'} is inside the run folder {root}; a backup goes outside it"
+    ]
 
+    workspace = root / "workspaces" / "agent-1"
+    workspace.mkdir(parents=True)
+    (workspace / "notes.md").write_text("results")
+    (workspace / "leak").symlink_to("/etc/hostname")  # an agent's link: copied as a link, never followed
+    os.mkfifo(workspace / "pipe")  # would block a reader: left out
     assert main(["backup", root.name, str(tmp_path / "copy"), "--runs-dir", str(tmp_path / "runs")]) == 0
-    assert capsys.readouterr().out.startswith(f"backed up to {tmp_path / 'copy'}: store ")
+    out = capsys.readouterr().out.splitlines()
+    assert out[0].startswith(f"backed up to {tmp_path / 'copy'}: store ") and out[0].endswith(", 1 skipped")
+    assert out[1] == f"  skipped {workspace / 'pipe'} (not a file or a folder)"
+    copied = tmp_path / "copy" / "workspaces" / "agent-1"
+    assert (copied / "notes.md").read_text() == "results"
+    assert os.readlink(copied / "leak") == "/etc/hostname" and not (copied / "pipe").exists()
     assert main(["report", str(tmp_path / "copy")]) == 0
     assert (
         "| 1 | agent-1 | 1 | methods/m.py | method | seeds | 0.310 [0.200, 0.420] | probe |" in capsys.readouterr().out
@@ -210,11 +224,14 @@ def _read_only(folder: Path) -> Iterator[None]:
     """``folder`` made unwritable: a tmpfs remounted read-only as root (root writes through modes), mode 0555
     otherwise."""
     if os.geteuid() != 0:
-        folder.chmod(0o555)
+        folders = [folder, *(p for p in folder.rglob("*") if p.is_dir())]
+        for each in folders:
+            each.chmod(0o555)
         try:
             yield
         finally:
-            folder.chmod(0o755)
+            for each in folders:
+                each.chmod(0o755)
         return
     if subprocess.run(["mount", "-o", "remount,ro", str(folder)], capture_output=True).returncode != 0:
         pytest.skip("cannot remount a tmpfs read-only here")
