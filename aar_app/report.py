@@ -9,6 +9,7 @@ from typing import Any
 from pydantic import BaseModel
 
 from aar import escape
+from aar.describe import pgr
 from aar.events import AgentStatus, RunState, Unreadable
 from aar.runs import summarise
 from aar.runtime import RunPaths
@@ -235,14 +236,6 @@ def _submission(entry: LeaderboardEntry) -> str:
     return " · ".join([str(entry.submission_id), *entry.links])
 
 
-def _pgr(entry: LeaderboardEntry) -> str:
-    if entry.pgr is None:
-        return "n/a"
-    if entry.ci_low is None or entry.ci_high is None:
-        return f"{entry.pgr:.3f}"
-    return f"{entry.pgr:.3f} [{entry.ci_low:.3f}, {entry.ci_high:.3f}]"
-
-
 def _cell(value: Any) -> str:
     """A table cell: one line, controls spelled out (``aar.escape``), the markup that would break out of the
     cell, start code or HTML, or make a link escaped (an agent names its files and writes why its methods
@@ -268,14 +261,26 @@ def render_markdown(report: Report) -> str:
         "",
     ]
     board = [
-        [i + 1, e.agent, _submission(e), e.label or "-", e.kind, e.split, _pgr(e), ", ".join(e.flags) or "-"]
+        [
+            i + 1,
+            e.agent,
+            _submission(e),
+            e.label or "-",
+            e.kind,
+            e.split,
+            pgr(e.pgr, e.ci_low, e.ci_high, ci_digits=3),
+            ", ".join(e.flags) or "-",
+        ]
         for i, e in enumerate(report.leaderboard)
     ]
     headers = ["#", "agent", "submission", "file", "kind", "split", "PGR [95% CI]", "flags"]
     lines += _table(headers, board) if board else ["No scored submission yet."]
     if report.final:
         lines += ["", "## Final (private split)", ""]
-        final = [[e.agent, e.submission_id, e.label or "-", _pgr(e)] for e in report.final]
+        final = [
+            [e.agent, e.submission_id, e.label or "-", pgr(e.pgr, e.ci_low, e.ci_high, ci_digits=3)]
+            for e in report.final
+        ]
         lines += _table(["agent", "submission", "file", "PGR [95% CI]"], final)
     lines += ["", "## Agents", ""]
     lines += _table(
