@@ -202,11 +202,11 @@ def _claim(p: ClaimChecked, audience: Audience) -> tuple[str, Tone]:
         return f"✓ post #{p.post_id}: {_flat(p.claim)} verified", "status"
     if audience == "inbox" and wrong:
         return (
-            f"post #{p.post_id} says {_flat(p.claim)!r} ({p.metric} {p.value:g}), "
+            f"post #{p.post_id} says '{_flat(p.claim)}' ({p.metric} {p.value:g}), "
             "which matches no result the evaluator showed its author"
         ), "error"
     by = f" by submission #{p.submission_id}" if p.submission_id else ""
-    return f"post #{p.post_id}: {_flat(p.claim)!r} {p.verdict}{by}", "error" if wrong else "status"
+    return f"post #{p.post_id}: '{_flat(p.claim)}' {p.verdict}{by}", "error" if wrong else "status"
 
 
 def pgr(value: float | None, low: float | None = None, high: float | None = None, *, ci_digits: int = 2) -> str:

@@ -1,6 +1,7 @@
 """A snapshot of the inbox screen at 80x24: the synthetic run's items (an approval waiting, a flagged
-submission) ranked, with what, which agent and when. ``pytest tests/tui --snapshot-update`` after a
-deliberate change."""
+submission) and a contradicted post (a monitor's flag and two claim checks: one row, ``(+2)``) ranked,
+with what, which agent and when, and the post's row chosen: its three reasons under the list.
+``pytest tests/tui --snapshot-update`` after a deliberate change."""
 
 from __future__ import annotations
 
@@ -8,15 +9,34 @@ import asyncio
 
 from textual.pilot import Pilot
 
+from aar.events import ClaimChecked, MonitorDecided
 from aar.inbox import catch_up
 from aar.runtime import RunPaths
 from aar.store import RunStore
 from tests.tui.helpers import wait_for
+from tests.tui.synthetic import _pin_timestamps
 from tui.app import AarApp
 from tui.screens.inbox import InboxScreen
 
 
 async def _fold(run: RunPaths) -> None:
+    async with await RunStore.open(run.db) as store:
+        for claim in ("recovers 93% of the gap", "PGR 0.93"):
+            store.emit(
+                "agent-4", ClaimChecked(post_id=2, metric="pgr", value=0.93, claim=claim, verdict="contradicted")
+            )
+        store.emit(
+            "agent-4",
+            MonitorDecided(
+                monitor="builtin",
+                rule="contradicted_claims",
+                action="flag",
+                reason="post #2 claims recovers 93% of the gap; PGR 0.93, which matches no result",
+                post_id=2,
+            ),
+        )
+        await store.flush()
+    _pin_timestamps(run.db)
     async with await RunStore.open(run.db) as store:
         await catch_up(store)
 
@@ -26,6 +46,10 @@ async def _inbox_open(pilot: Pilot[object]) -> None:
     await wait_for(pilot, lambda: bool(app.model.agents) and app.polls >= 2 and bool(app.model.inbox_open))
     await pilot.press("I")
     await wait_for(pilot, lambda: isinstance(app.screen, InboxScreen) and bool(app.screen.items))
+    screen = app.screen
+    assert isinstance(screen, InboxScreen)
+    await pilot.press(*["down"] * next(n for n, item in enumerate(screen.items) if len(item.reasons) > 1))
+    await wait_for(pilot, lambda: screen.query_one("#inbox-reasons").display)
     await pilot.pause(0.2)
 
 
