@@ -24,6 +24,7 @@ from aar.events import (
 from aar.inbox import catch_up
 from aar.store import RunStore
 from aar_app.inbox_cli import render
+from tests.support.demo_events import emit_contradicted_post
 
 
 async def _feed(store: RunStore) -> None:
@@ -129,24 +130,8 @@ async def test_aar_inbox_text_and_json(store: RunStore, tmp_path: Path) -> None:
 
 
 async def _contradicted_post(store: RunStore, post_id: int = 5) -> None:
-    """What the demo's misbehaving researcher makes: a post whose two numbers match none of its results, each
-    checked, and the ``contradicted_claims`` monitor's flag about the post (in the order the checker writes)."""
     store.emit("agent-4", ForumPosted(post_id=post_id, title="Result: a trick recovers 93% of the gap"))
-    for claim, value in (("recovers 93% of the gap", 0.93), ("PGR 0.93", 0.93)):
-        store.emit(
-            "agent-4",
-            ClaimChecked(post_id=post_id, metric="pgr", value=value, claim=claim, verdict="contradicted"),
-        )
-    store.emit(
-        "agent-4",
-        MonitorDecided(
-            monitor="builtin",
-            rule="contradicted_claims",
-            action="flag",
-            reason=f"post #{post_id} claims recovers 93% of the gap; PGR 0.93, which matches no result",
-            post_id=post_id,
-        ),
-    )
+    emit_contradicted_post(store, post_id)
     await store.flush()
 
 

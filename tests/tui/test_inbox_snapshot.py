@@ -9,10 +9,10 @@ import asyncio
 
 from textual.pilot import Pilot
 
-from aar.events import ClaimChecked, MonitorDecided
 from aar.inbox import catch_up
 from aar.runtime import RunPaths
 from aar.store import RunStore
+from tests.support.demo_events import emit_contradicted_post
 from tests.tui.helpers import wait_for
 from tests.tui.synthetic import _pin_timestamps
 from tui.app import AarApp
@@ -21,20 +21,7 @@ from tui.screens.inbox import InboxScreen
 
 async def _fold(run: RunPaths) -> None:
     async with await RunStore.open(run.db) as store:
-        for claim in ("recovers 93% of the gap", "PGR 0.93"):
-            store.emit(
-                "agent-4", ClaimChecked(post_id=2, metric="pgr", value=0.93, claim=claim, verdict="contradicted")
-            )
-        store.emit(
-            "agent-4",
-            MonitorDecided(
-                monitor="builtin",
-                rule="contradicted_claims",
-                action="flag",
-                reason="post #2 claims recovers 93% of the gap; PGR 0.93, which matches no result",
-                post_id=2,
-            ),
-        )
+        emit_contradicted_post(store, post_id=2)
         await store.flush()
     _pin_timestamps(run.db)
     async with await RunStore.open(run.db) as store:
