@@ -95,14 +95,14 @@ def _words(
     p: EventPayload | Unreadable, audience: Audience, agent: str | None, event_id: int | None
 ) -> tuple[str, Tone]:
     pane = audience == "pane"
-    trouble = "! " if pane and agent else ""  # an agent's activity marks what the daemon says; the run log is all its
+    trouble = "! " if pane and agent else ""  # marks the daemon's word in an agent's activity (the run log is all its)
     match p:
         case Unreadable():
             if audience == "log":
                 return f"unreadable, skipped: {p.reason}", "error"
-            return p.describe(
-                event_id
-            ) if event_id is not None else f"{_flat(p.kind)} event unreadable: {p.reason}", "error"
+            if event_id is None:
+                return f"a {_flat(p.kind, 60)} event, unreadable: {p.reason}", "error"
+            return p.describe(event_id), "error"
         case RunStateChanged():
             return f"run {p.state}" + (f": {_flat(p.reason)}" if p.reason else ""), "status"
         case RunLog():
@@ -160,7 +160,7 @@ def _words(
             score = pgr(p.pgr, p.ci_low, p.ci_high, ci_digits=2 if pane else 3)
             return ("★ " if pane else "") + f"scored submission {p.submission_id}: PGR {score}{flags}", "eval"
         case CommandIssued():
-            return f"{p.command} -> {_flat(p.target, 40)} issued", "command"
+            return f"issued {p.command} -> {_flat(p.target, 40)}", "command"
         case CommandApplied():
             refused = " (rejected)" if p.status == "rejected" else ""
             tone: Tone = "error" if refused else "command"
