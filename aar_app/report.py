@@ -236,6 +236,11 @@ def _submission(entry: LeaderboardEntry) -> str:
     return " · ".join([str(entry.submission_id), *entry.links])
 
 
+def _pgr(entry: LeaderboardEntry) -> str:
+    """``0.412 [0.351, 0.470]``: a report keeps the interval's third decimal."""
+    return pgr(entry.pgr, entry.ci_low, entry.ci_high, ci_digits=3)
+
+
 def _cell(value: Any) -> str:
     """A table cell: one line, controls spelled out (``aar.escape``), the markup that would break out of the
     cell, start code or HTML, or make a link escaped (an agent names its files and writes why its methods
@@ -261,26 +266,14 @@ def render_markdown(report: Report) -> str:
         "",
     ]
     board = [
-        [
-            i + 1,
-            e.agent,
-            _submission(e),
-            e.label or "-",
-            e.kind,
-            e.split,
-            pgr(e.pgr, e.ci_low, e.ci_high, ci_digits=3),
-            ", ".join(e.flags) or "-",
-        ]
+        [i + 1, e.agent, _submission(e), e.label or "-", e.kind, e.split, _pgr(e), ", ".join(e.flags) or "-"]
         for i, e in enumerate(report.leaderboard)
     ]
     headers = ["#", "agent", "submission", "file", "kind", "split", "PGR [95% CI]", "flags"]
     lines += _table(headers, board) if board else ["No scored submission yet."]
     if report.final:
         lines += ["", "## Final (private split)", ""]
-        final = [
-            [e.agent, e.submission_id, e.label or "-", pgr(e.pgr, e.ci_low, e.ci_high, ci_digits=3)]
-            for e in report.final
-        ]
+        final = [[e.agent, e.submission_id, e.label or "-", _pgr(e)] for e in report.final]
         lines += _table(["agent", "submission", "file", "PGR [95% CI]"], final)
     lines += ["", "## Agents", ""]
     lines += _table(
