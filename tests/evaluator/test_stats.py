@@ -60,5 +60,7 @@ def test_paired_difference_sees_a_consistent_gain() -> None:
     weak, ceiling = _rows(0.7), _rows(0.9, seed=1)
     base = _rows(0.75, seed=2)
     better = np.maximum(base, _rows(0.3, seed=3))  # right wherever base is, and on some more
-    diff, low, high = difference_ci(weak, ceiling, better, base)  # type: ignore[misc]
+    difference = difference_ci(weak, ceiling, better, base)
+    assert difference is not None, "both PGRs exist"
+    diff, low, high = difference
     assert diff > 0 and low > 0 and low < diff < high

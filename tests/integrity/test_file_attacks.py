@@ -371,10 +371,11 @@ async def test_the_verifier_refuses_a_hostile_predictions_file_at_once(base: Pat
     before = rss_bytes()
     try:
         with pytest.raises(JobError, match=why):
-            await asyncio.wait_for(_run_seed(StandIn(box, script), "m.py", 0, ev), 30)  # type: ignore[arg-type]
+            seed = _run_seed(StandIn(box, script), "m.py", 0, ev)  # type: ignore[arg-type]  # ev: the fields it reads
+            await asyncio.wait_for(seed, 30)
         # The near miss: the same stand-in without the trick is read and accepted.
         honest = STAND_IN.replace("atexit.register", "(lambda *a: None)")
-        run = await _run_seed(StandIn(box, honest), "m.py", 0, ev)  # type: ignore[arg-type]
+        run = await _run_seed(StandIn(box, honest), "m.py", 0, ev)  # type: ignore[arg-type]  # ev: the fields it reads
         assert run["feedback"] == [0.5] * 3
     finally:
         await box.stop()
