@@ -45,7 +45,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 import anthropic  # noqa: E402
 
 from aar.commands import Interrupt, Pause, Resume, Stop  # noqa: E402
-from aar.config import RunConfig  # noqa: E402
+from aar.config import AnthropicConfig, RunConfig, RunSection, SandboxConfig, TeamConfig  # noqa: E402
 from aar.events import SandboxExited, SandboxOutput  # noqa: E402
 from aar.runtime import RunContext, RunPaths  # noqa: E402
 from aar.store import RunStore  # noqa: E402
@@ -79,10 +79,10 @@ async def run_team_phase(root: Path, base_url: str, agents: int, steps: int) -> 
     from agents.team import run_team
 
     config = RunConfig(
-        run={"name": "bench", "max_steps": steps},
-        team={"backend": "anthropic", "model": MODEL, "count": agents},
-        anthropic={"base_url": base_url, "api_key_env": KEY_ENV},
-        sandbox={"backend": "local"},
+        run=RunSection(name="bench", max_steps=steps),
+        team=TeamConfig(backend="anthropic", model=MODEL, count=agents),
+        anthropic=AnthropicConfig(base_url=base_url, api_key_env=KEY_ENV),
+        sandbox=SandboxConfig(backend="local"),
     )
     paths = RunPaths(root / "bench-run")
     paths.make()

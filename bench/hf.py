@@ -108,18 +108,17 @@ def gpt2_checkpoint(folder: Path) -> Path:
 
     tok = byte_tokenizer()
     torch.manual_seed(0)
-    GPT2ForSequenceClassification(
-        GPT2Config(
-            vocab_size=len(tok),
-            n_positions=256,
-            n_embd=128,
-            n_layer=4,
-            n_head=4,
-            num_labels=2,
-            bos_token_id=len(tok) - 1,
-            eos_token_id=len(tok) - 1,
-        )
-    ).save_pretrained(folder)
+    config = GPT2Config(
+        vocab_size=len(tok),
+        n_positions=256,
+        n_embd=128,
+        n_layer=4,
+        n_head=4,
+        bos_token_id=len(tok) - 1,
+        eos_token_id=len(tok) - 1,
+    )
+    config.num_labels = 2  # the typed constructors take no num_labels; its setter sizes id2label
+    GPT2ForSequenceClassification(config).save_pretrained(folder)
     tok.save_pretrained(folder)
     return folder
 
@@ -177,13 +176,14 @@ def practitioner_fit(
             opt.step()
     else:
         enc = tok(texts, padding=True, truncation=True, max_length=256, return_tensors="pt")
-        perm = torch.randperm(len(texts), generator=g)
+        shuffled = torch.randperm(len(texts), generator=g)
         for s in range(0, len(texts), batch):
-            b = perm[s : s + batch]
-            real += int(enc["attention_mask"][b].sum())
-            padded += enc["input_ids"][b].numel()
+            rows = shuffled[s : s + batch]
+            real += int(enc["attention_mask"][rows].sum())
+            padded += enc["input_ids"][rows].numel()
             loss = torch.nn.functional.cross_entropy(
-                model(input_ids=enc["input_ids"][b], attention_mask=enc["attention_mask"][b]).logits, targets[b]
+                model(input_ids=enc["input_ids"][rows], attention_mask=enc["attention_mask"][rows]).logits,
+                targets[rows],
             )
             opt.zero_grad()
             loss.backward()
@@ -233,7 +233,8 @@ def qwen_folder(root: Path, shape: str, *, weights: bool) -> Path:
 
     folder = root / f"qwen-{shape}"
     vocab = 512 if shape == "tiny" else QWEN_VOCAB
-    config = Qwen3Config(vocab_size=vocab, max_position_embeddings=4096, num_labels=2, **QWEN_SHAPES[shape])
+    config = Qwen3Config(vocab_size=vocab, max_position_embeddings=4096, **QWEN_SHAPES[shape])
+    config.num_labels = 2  # the typed constructors take no num_labels; its setter sizes id2label
     config.save_pretrained(folder)
     byte_tokenizer("qwen2").save_pretrained(folder)
     if weights:

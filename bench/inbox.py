@@ -26,6 +26,7 @@ import statistics
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 # Run as a script, this file's folder comes first on sys.path and its name would shadow the package.
@@ -63,6 +64,7 @@ async def _make_run(root: Path) -> tuple[RunPaths, float]:
         rows = []
         for i in range(ITEMS):
             agent = AGENTS[i % 9]
+            payload: SupervisorAsked | MonitorDecided
             if i % 10 == 0:
                 payload = SupervisorAsked(step=i, question=f"question {i}: may I try idea {i}?", call_id=f"q{i}")
             else:
@@ -119,13 +121,18 @@ async def _opens(paths: RunPaths, n: int) -> tuple[list[float], list[float], lis
             await pilot.pause(0.05)
         await pilot.pause(0.5)
 
-        async def one(key: str, ready) -> float:  # type: ignore[no-untyped-def]
-            drawn = asyncio.get_running_loop().create_future()
+        async def one(key: str, ready: Callable[[], bool]) -> float:
+            drawn: asyncio.Future[float] = asyncio.get_running_loop().create_future()
+
+            def stamp() -> None:
+                if not drawn.done():
+                    drawn.set_result(time.perf_counter())
+
             start, cpu0 = time.perf_counter(), time.process_time()
             app.simulate_key(key)
             while not ready():
                 await asyncio.sleep(0.0005)
-            app.call_after_refresh(lambda: drawn.done() or drawn.set_result(time.perf_counter()))
+            app.call_after_refresh(stamp)
             took = (await drawn - start) * 1000
             cpu[key].append((time.process_time() - cpu0) * 1000)
             app.simulate_key("escape")

@@ -39,6 +39,7 @@ from agents.tools.base import CallContext, Toolbox  # noqa: E402
 from agents.tools.files import ReadFile, WriteFile  # noqa: E402
 from sandbox.base import READ_LIMIT  # noqa: E402
 from sandbox.files import Workspace  # noqa: E402
+from sandbox.local import LocalSandbox  # noqa: E402
 
 CONTENT = "def run(ctx):\n    return ctx.weak_labels\n" * 20
 """About 1 KB: a method file, the common case."""
@@ -102,13 +103,14 @@ async def file_tools(rounds: int, calls: int) -> Section:
         slot = SandboxSlot(config.sandbox, store=store, agent="agent-1", run_id="bench", workspace=workspace)
         try:
             sandbox = await slot.get()
-            shipped = sandbox.files  # type: ignore[attr-defined]
+            assert isinstance(sandbox, LocalSandbox)
+            shipped = sandbox.files
             plain = PlainWorkspace(workspace)
             call = CallContext("agent-1", 1, "c", store, config, slot, AgentControl("agent-1"))
             tools = Toolbox([ReadFile(), WriteFile()])
 
             def setup(on: bool) -> None:
-                sandbox.files = shipped if on else plain  # type: ignore[attr-defined]
+                sandbox.files = shipped if on else plain
 
             async def body() -> float:
                 start = time.perf_counter()

@@ -25,6 +25,7 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import cast
 
 # Run as a script, this file's folder comes first on sys.path and its name would shadow the package.
 sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != Path(__file__).resolve().parent]
@@ -36,6 +37,7 @@ from aar.config import RunConfig  # noqa: E402
 from aar.events import (  # noqa: E402
     AgentStatusChanged,
     AgentStepCompleted,
+    EventPayload,
     ForumPosted,
     ModelText,
     SandboxOutput,
@@ -133,7 +135,8 @@ async def phase(root: Path, monitors: bool, seconds: float, rate: int) -> tuple[
     cpu0, wall0 = time.process_time(), time.perf_counter()
     for start in range(0, len(events), per_tick):
         for agent, model, fields in events[start : start + per_tick]:
-            store.emit(agent, model(**fields))  # the daemon builds each event's payload as it emits it
+            # The daemon builds each event's payload as it emits it; stream() picks only event payload models.
+            store.emit(agent, cast(EventPayload, model(**fields)))
         due = wall0 + (start + per_tick) / rate
         await asyncio.sleep(max(due - time.perf_counter(), 0))
     await store.flush()

@@ -66,7 +66,11 @@ async def side(paths: RunPaths, devices: list[str], seeds: int, source: str) -> 
             ids.append(await store.enqueue_job("method", spec, submission_id=sub))
         await _until_done(store, ids)
         seconds = time.perf_counter() - start
-        placed = {AGENTS[k]: (await store.job(i)).device for k, i in enumerate(ids)}  # type: ignore[union-attr]
+        placed: dict[str, str] = {}
+        for k, job_id in enumerate(ids):
+            job = await store.job(job_id)
+            assert job is not None, f"job {job_id} is gone"
+            placed[AGENTS[k]] = job.device
         return seconds, placed
     finally:
         stop.set()

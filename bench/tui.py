@@ -131,6 +131,7 @@ def _pct(values: list[float], q: float) -> float:
 
 
 async def _latencies(app: AarApp, presses: int) -> list[float]:
+    from tui.screens.main import MainScreen
     from tui.widgets.panels import TailPane
 
     pane = app.screen.query_one(TailPane)
@@ -143,10 +144,11 @@ async def _latencies(app: AarApp, presses: int) -> list[float]:
             drawn.setdefault(self.view.name, time.perf_counter())
         return original(self, height)
 
-    # Hooks this one pane's drawing (an instance attribute over the method), so mypy's method-assign is expected.
-    pane.visible_lines = visible_lines.__get__(pane)  # type: ignore[method-assign]
+    pane.visible_lines = visible_lines.__get__(pane)  # type: ignore[method-assign]  # hooks this one pane's drawing
     out: list[float] = []
-    current = app.screen.focused_name
+    screen = app.screen
+    assert isinstance(screen, MainScreen)
+    current = screen.focused_name
     try:
         for _ in range(presses):
             target = random.choice([n for n in AGENTS if n != current])
@@ -163,6 +165,13 @@ async def _latencies(app: AarApp, presses: int) -> list[float]:
     finally:
         del pane.visible_lines
     return out
+
+
+def _store(app: AarApp) -> RunStore:
+    """The app's own store: a run store, which also answers how far the log goes (the TUI's protocol does not)."""
+    store = app.client.store
+    assert isinstance(store, RunStore)
+    return store
 
 
 EVENT_BUDGET_MS = 250.0
@@ -197,13 +206,13 @@ async def bench(presses: int) -> None:
                 # Unloaded does not mean empty: every pane holds a full tail, as it does under load.
                 proc = _start_writer(paths.db, MEMORY_LINES_PER_S, 20_000)
                 proc.wait()
-                while app.model.last_event_id < await app.client.store.last_event_id():
+                while app.model.last_event_id < await _store(app).last_event_id():
                     await asyncio.sleep(0.1)
                 await pilot.pause(0.5)
                 idle = await _latencies(app, presses)
                 followed_events = await _event_to_model(app, paths.db, max(presses // 4, 20))
 
-                first_id = await app.client.store.last_event_id()
+                first_id = await _store(app).last_event_id()
                 proc = _start_writer(paths.db, LOAD_LINES_PER_S, 10**12)
                 await asyncio.sleep(2.0)  # the flood is on and the app is following it
                 seen_before, t0, cpu0 = app.model.last_event_id, time.perf_counter(), time.process_time()
@@ -215,7 +224,7 @@ async def bench(presses: int) -> None:
                 proc.wait()
                 async with await RunStore.open(paths.db) as store:
                     produced = (await store.last_event_id() - first_id) * LINES_PER_EVENT / (elapsed + 2.0)
-                while app.model.last_event_id < await app.client.store.last_event_id():
+                while app.model.last_event_id < await _store(app).last_event_id():
                     await asyncio.sleep(0.1)
 
                 gc.collect()

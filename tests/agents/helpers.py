@@ -14,7 +14,7 @@ from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Generic, TypeVar, overload
+from typing import Any, Generic, Literal, TypeVar, overload
 
 from pydantic import BaseModel
 
@@ -85,7 +85,7 @@ class Playbook:
             if block["type"] == "text":
                 for i in range(0, len(block["text"]), 3):
                     await on_text(block["text"][i : i + 3])
-        stop = "tool_use" if any(b["type"] == "tool_use" for b in turn) else "end_turn"
+        stop: Literal["tool_use", "end_turn"] = "tool_use" if any(b["type"] == "tool_use" for b in turn) else "end_turn"
         return ModelResponse(content=turn, stop_reason=stop, usage=self.usage, cost_usd=self.cost_usd)
 
     async def aclose(self) -> None:

@@ -8,7 +8,7 @@ from decimal import Decimal
 
 import pytest
 
-from aar.config import AgentConfig, RunConfig, load_config
+from aar.config import AgentConfig, AnthropicConfig, ModelPrice, RunConfig, TeamConfig, load_config
 from aar.store import RunStore
 from agents.anthropic_backend import AnthropicBackend
 from agents.claude.errors import MissingApiKey, UnknownModel
@@ -140,13 +140,17 @@ def test_prices_resolve_dated_ids_and_refuse_unknown_models() -> None:
     assert family("claude-sonnet-4-5-20250929") == "claude-sonnet-4-5"
     assert price_for("claude-3-5-haiku-latest") is PRICES["claude-3-5-haiku"]
     opus = price_for("claude-opus-4-1-20250805")
-    assert (opus.input, opus.output, opus.cache_write, opus.cache_read) == (15, 75, 18.75, 1.5)
+    assert (opus.input, opus.output, opus.cache_write, opus.cache_read) == tuple(
+        map(Decimal, ("15", "75", "18.75", "1.5"))
+    )
     with pytest.raises(UnknownModel, match="no price known for model 'gpt-4o'; use one of: claude-"):
         price_for("gpt-4o")
 
 
 def _claude_config(model: str = MODEL) -> RunConfig:
-    return RunConfig(team={"backend": "anthropic", "model": model, "count": 2}, anthropic={"api_key_env": KEY_ENV})
+    return RunConfig(
+        team=TeamConfig(backend="anthropic", model=model, count=2), anthropic=AnthropicConfig(api_key_env=KEY_ENV)
+    )
 
 
 async def test_from_config_checks_key_and_prices_at_startup() -> None:
@@ -156,9 +160,9 @@ async def test_from_config_checks_key_and_prices_at_startup() -> None:
     with pytest.raises(UnknownModel, match="claude-nonexistent-9"):
         AnthropicBackend.from_config(_claude_config("claude-nonexistent-9"), env={KEY_ENV: API_KEY})
     mixed = RunConfig(
-        team={"backend": "scripted"},
+        team=TeamConfig(backend="scripted"),
         agents=[AgentConfig(name="a"), AgentConfig(name="b", backend="anthropic", model="claude-haiku-4-5")],
-        anthropic={"api_key_env": KEY_ENV},
+        anthropic=AnthropicConfig(api_key_env=KEY_ENV),
     )
     backend = AnthropicBackend.from_config(mixed, env={KEY_ENV: API_KEY})
     await backend.aclose()
@@ -166,9 +170,7 @@ async def test_from_config_checks_key_and_prices_at_startup() -> None:
 
 async def test_config_prices_price_a_model_the_table_lacks() -> None:
     config = _claude_config("claude-nonexistent-9")
-    config.anthropic.prices = {
-        "claude-nonexistent-9": {"input": 2, "output": 10, "cache_write": 2.5, "cache_read": 0.2}
-    }
+    config.anthropic.prices = {"claude-nonexistent-9": ModelPrice(input=2, output=10, cache_write=2.5, cache_read=0.2)}
     backend = AnthropicBackend.from_config(config, env={KEY_ENV: API_KEY})
     try:
         price = backend._prices["claude-nonexistent-9"]

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from aar.config import RunConfig
+from aar.config import AnthropicConfig, RunConfig, RunSection, SandboxConfig, TeamConfig
 from aar.events import AgentStepCompleted, RunLog
 from aar.runtime import RunContext, RunPaths
 from aar.store import RunStore
@@ -37,10 +37,10 @@ async def test_claude_agent_session_through_the_loop(
         reply("Done for now.", ToolUse("finish", {"summary": SUMMARY}), usage=Usage(10, 50, 90, 3300)),
     )
     config = RunConfig(
-        run={"name": "claude", "max_steps": 10},
-        team={"backend": "anthropic", "model": MODEL, "count": 1},
-        anthropic={"base_url": fake_api.base_url, "api_key_env": KEY_ENV, "max_retries": 3},
-        sandbox={"backend": "local"},
+        run=RunSection(name="claude", max_steps=10),
+        team=TeamConfig(backend="anthropic", model=MODEL, count=1),
+        anthropic=AnthropicConfig(base_url=fake_api.base_url, api_key_env=KEY_ENV, max_retries=3),
+        sandbox=SandboxConfig(backend="local"),
     )
     paths = RunPaths(tmp_path / "claude-run")
     paths.make()
@@ -114,9 +114,9 @@ async def test_a_full_window_is_compacted_by_the_loop_and_the_summary_is_paid_fo
         reply("Done.", ToolUse("finish", {"summary": "compacted and finished"}), usage=Usage(5, 7)),
     )
     config = RunConfig(
-        team={"backend": "anthropic", "model": MODEL, "count": 1},
-        anthropic={"base_url": fake_api.base_url, "api_key_env": KEY_ENV, "context_window": 1000, "compact_at": 0.5},
-        sandbox={"backend": "local"},
+        team=TeamConfig(backend="anthropic", model=MODEL, count=1),
+        anthropic=AnthropicConfig(base_url=fake_api.base_url, api_key_env=KEY_ENV, context_window=1000, compact_at=0.5),
+        sandbox=SandboxConfig(backend="local"),
     )
     paths = RunPaths(tmp_path / "compact-run")
     paths.make()

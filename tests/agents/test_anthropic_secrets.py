@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from aar.config import RunConfig
+from aar.config import AnthropicConfig, RunConfig, TeamConfig
 from aar.events import ModelText
 from aar.store import RunStore
 from agents.anthropic_backend import AnthropicBackend
@@ -40,8 +40,8 @@ async def test_api_key_is_absent_from_store_transcripts_events_and_logs(
     fake_api: FakeAnthropic, tmp_path: Path, debug_log: Path
 ) -> None:
     config = RunConfig(
-        team={"backend": "anthropic", "model": MODEL, "count": 1},
-        anthropic={"api_key_env": KEY_ENV, "base_url": fake_api.base_url, "max_retries": 3},
+        team=TeamConfig(backend="anthropic", model=MODEL, count=1),
+        anthropic=AnthropicConfig(api_key_env=KEY_ENV, base_url=fake_api.base_url, max_retries=3),
     )
     store = await RunStore.open(tmp_path / "run.db", create=True)
     await store.register_agent("agent-1", backend="anthropic", model=MODEL)

@@ -10,8 +10,7 @@ from typing import Any
 import pytest
 
 from aar.commands import Budget, Resume
-from aar.config import BudgetConfig
-from aar.config.models import AgentConfig
+from aar.config import AgentConfig, BudgetConfig
 from aar.events import BudgetChanged, BudgetExceeded, BudgetWarned, CommandApplied
 from aar_app.report import build_report, render_markdown
 from agents.backend import ModelRequest

@@ -43,7 +43,7 @@ from aar.runtime import RunContext
 from agents.backend import ModelRequest
 from agents.team import run_team
 from tests.agents.helpers import Playbook, config, events, factory, last_results, run_context, text, tool, turns_of
-from tests.support import eventually
+from tests.support import eventually, found
 
 
 def busy(request: ModelRequest) -> list[dict[str, Any]]:
@@ -171,7 +171,7 @@ async def test_approval_mode_holds_tool_calls_for_approve_and_deny(tmp_path: Pat
         asked = await eventually(lambda: events(ctx.store, ApprovalRequested, agent="agent-2"))
         first = asked[0].payload.call_id
         assert await status_of(ctx, "agent-2") == "waiting_approval"
-        assert (await ctx.store.agent("agent-2")).approval is True  # type: ignore[union-attr]
+        assert found(await ctx.store.agent("agent-2")).approval is True
         held = len(backend.of("agent-2"))
         await meanwhile(ctx, backend)
         assert len(backend.of("agent-2")) == held, "nothing runs while the call waits"
@@ -275,7 +275,7 @@ async def test_team_approval_starts_agents_waiting_and_a_stop_answers_the_waitin
     async with run_context(tmp_path, config(team={"approval": True})) as ctx:
         task = asyncio.create_task(run_team(ctx, backend_factory=factory(backend)))
         await eventually(lambda: has_status(ctx, "agent-1", "waiting_approval"))
-        assert (await ctx.store.agent("agent-1")).approval is True  # type: ignore[union-attr]
+        assert found(await ctx.store.agent("agent-1")).approval is True
         cid, _ = await command(ctx, StopRun(), "@run")
         await applied(ctx, cid)
         await asyncio.wait_for(task, 10)

@@ -13,7 +13,7 @@ from typing import Any
 
 import pytest
 
-from aar.config import RunConfig, dump_config
+from aar.config import AnthropicConfig, RunConfig, RunSection, SandboxConfig, TeamConfig, dump_config
 from aar.events import ToolCalled
 from aar.runtime import RunContext, RunPaths
 from aar.store import RunStore
@@ -55,10 +55,10 @@ async def test_kill_9_mid_step_then_resume_sends_the_same_request(
     researcher = Researcher()
     async with FakeAnthropic(api_key=API_KEY, responder=researcher) as server:
         config = RunConfig(
-            run={"name": "crash"},
-            team={"backend": "anthropic", "model": MODEL, "count": 2},
-            anthropic={"base_url": server.base_url, "api_key_env": KEY_ENV},
-            sandbox={"backend": "local"},
+            run=RunSection(name="crash"),
+            team=TeamConfig(backend="anthropic", model=MODEL, count=2),
+            anthropic=AnthropicConfig(base_url=server.base_url, api_key_env=KEY_ENV),
+            sandbox=SandboxConfig(backend="local"),
         )
         paths = RunPaths(tmp_path / "crash-run")
         paths.make()

@@ -49,7 +49,7 @@ async def answer(messages: list[dict[str, Any]], pace_s: float = 0.0) -> tuple[d
     return call, "".join(chunks), response
 
 
-SURVEY = (
+SURVEY: tuple[tuple[str, dict[str, Any], str], ...] = (
     ("forum_read", {"limit": 50}, "the forum is empty"),
     ("leaderboard", {}, "the leaderboard is empty: nothing has been scored yet"),
 )

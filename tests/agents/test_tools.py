@@ -13,11 +13,21 @@ from agents.backend import ModelRequest
 from agents.team import run_team
 from agents.tools.base import MODEL_OUTPUT_CHARS, ToolError
 from agents.tools.submit import coarse, format_leaderboard, parse_predictions
-from tests.agents.helpers import Playbook, config, events, factory, last_results, run_context, tool, turns_of
+from tests.agents.helpers import (
+    Playbook,
+    Policy,
+    config,
+    events,
+    factory,
+    last_results,
+    run_context,
+    tool,
+    turns_of,
+)
 from tests.support import eventually
 
 
-def two_turns(first: list[dict[str, Any]]):  # type: ignore[no-untyped-def]
+def two_turns(first: list[dict[str, Any]]) -> tuple[Policy, list[dict[str, Any]]]:
     """A policy that makes ``first`` calls, then finishes; the results of ``first`` land in ``seen``."""
     seen: list[dict[str, Any]] = []
 

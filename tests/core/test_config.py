@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import tomllib
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -42,7 +43,7 @@ def test_demo_is_offline() -> None:
     assert config.task.name == "toy"
 
 
-BAD_CONFIGS: list[tuple[str, dict, list[str], str]] = [
+BAD_CONFIGS: list[tuple[str, dict[str, Any], list[str], str]] = [
     ("unknown top-level key", {"teem": {}}, [], "teem: unknown key (allowed: run, team, agents"),
     ("unknown nested key", {"team": {"cuont": 3}}, [], "team.cuont: unknown key (allowed: count, backend"),
     ("negative count", {"team": {"count": 0}}, [], "team.count: Input should be greater than or equal to 1 (got 0)"),
@@ -97,7 +98,7 @@ BAD_CONFIGS: list[tuple[str, dict, list[str], str]] = [
 @pytest.mark.parametrize(
     ("data", "overrides", "expected"), [c[1:] for c in BAD_CONFIGS], ids=[c[0] for c in BAD_CONFIGS]
 )
-def test_bad_config_gives_one_clear_line(data: dict, overrides: list[str], expected: str) -> None:
+def test_bad_config_gives_one_clear_line(data: dict[str, Any], overrides: list[str], expected: str) -> None:
     with pytest.raises(ConfigError) as caught:
         load_config(data, overrides)
     lines = str(caught.value).splitlines()

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import tomllib
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -22,8 +22,10 @@ HERE = Path(__file__).parent
 EXISTING = [HERE, HERE.parent, Path("/")]
 """Paths that exist, for the jsonl task (its paths must)."""
 
-text = st.text(st.characters(codec="utf-8", exclude_categories=("Cs",)), max_size=24)
-non_empty = st.text(st.characters(codec="utf-8", exclude_categories=("Cs",)), min_size=1, max_size=24)
+SURROGATES: tuple[Literal["Cs"]] = ("Cs",)
+"""Lone surrogates cannot be written as UTF-8."""
+text = st.text(st.characters(codec="utf-8", exclude_categories=SURROGATES), max_size=24)
+non_empty = st.text(st.characters(codec="utf-8", exclude_categories=SURROGATES), min_size=1, max_size=24)
 model_ids = st.one_of(
     st.sampled_from(["claude-3.5-x", "anthropic.claude-3-5-sonnet-20240620-v1:0", 'a "quoted" id', "über.model", ""]),
     text,

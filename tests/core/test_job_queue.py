@@ -8,7 +8,7 @@ from pathlib import Path
 
 from aar.store import RunStore
 from aar.store.schema import MIGRATIONS
-from tests.support import FakeClock
+from tests.support import FakeClock, found
 
 
 async def _method(store: RunStore, agent: str) -> int:
@@ -38,7 +38,7 @@ async def test_a_requeued_agent_waits_for_its_turn(store: RunStore) -> None:
     bob = await _method(store, "bob")
     assert await store.requeue_running(worker="w1") == [first]
     # ann was served last, so bob goes next; then ann's oldest job (the requeued one).
-    assert [(await store.claim_job("w2", device="cuda:1")).id for _ in range(3)] == [bob, first, second]  # type: ignore[union-attr]
+    assert [found(await store.claim_job("w2", device="cuda:1")).id for _ in range(3)] == [bob, first, second]
 
 
 async def test_device_seconds_are_charged_once_per_attempt(timed_store: RunStore, clock: FakeClock) -> None:
@@ -47,10 +47,10 @@ async def test_device_seconds_are_charged_once_per_attempt(timed_store: RunStore
     await store.claim_job("w1", device="cpu:0")
     clock.advance(30)
     await store.update_job(job_id, progress=0.5)  # progress does not end the attempt
-    assert (await store.job(job_id)).device_s == 0  # type: ignore[union-attr]
+    assert found(await store.job(job_id)).device_s == 0
     clock.advance(10)
     await store.requeue_running(worker="w1")  # the worker died: its time is still counted
-    killed = (await store.job(job_id)).device_s  # type: ignore[union-attr]
+    killed = found(await store.job(job_id)).device_s
     assert killed == 40
     clock.advance(100)  # queued again: waiting is not device time
     await store.claim_job("w2", device="cpu:1")

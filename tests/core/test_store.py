@@ -17,7 +17,7 @@ from aar.errors import StoreError
 from aar.events import AgentStatusChanged, RunLog, SandboxOutput
 from aar.store import RunStore
 from aar.store.schema import MIGRATIONS, SCHEMA_VERSION
-from tests.support import eventually
+from tests.support import eventually, found
 
 
 async def test_events_are_ordered_and_parse_back(store: RunStore) -> None:
@@ -91,7 +91,7 @@ async def test_migration_from_schema_1_labels_method_submissions(tmp_path: Path)
             ("bob", "", None),
         ]
         new = await store.add_submission("cy", "predictions", {"predictions": [1]}, label="out/p.json")
-        assert (await store.submission(new)).label == "out/p.json"  # type: ignore[union-attr]
+        assert found(await store.submission(new)).label == "out/p.json"
     with sqlite3.connect(db) as raw:
         assert raw.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION >= 2
 

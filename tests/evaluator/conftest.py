@@ -8,13 +8,15 @@ from pathlib import Path
 
 import pytest
 
+from tests.evaluator.hf_models import two_labels
+
 WORDS_POS = ["good", "great", "fine", "nice", "happy", "bright"]
 WORDS_NEG = ["bad", "awful", "poor", "sad", "grim", "dark"]
 FILLER = ["the", "a", "day", "was", "very", "it", "and", "so"]
 
 
-def _rows(n: int, rng: random.Random) -> list[dict]:
-    rows = []
+def _rows(n: int, rng: random.Random) -> list[dict[str, object]]:
+    rows: list[dict[str, object]] = []
     for _ in range(n):
         label = rng.randint(0, 1)
         words = [rng.choice(WORDS_POS if label else WORDS_NEG) for _ in range(2)] + rng.sample(FILLER, 3)
@@ -49,27 +51,29 @@ def tiny_hf(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     )
     weak, strong = root / "weak", root / "strong"
     GPT2ForSequenceClassification(
-        GPT2Config(
-            vocab_size=len(vocab),
-            n_positions=32,
-            n_embd=16,
-            n_layer=1,
-            n_head=2,
-            pad_token_id=0,
-            bos_token_id=2,
-            eos_token_id=3,
-            num_labels=2,
+        two_labels(
+            GPT2Config(
+                vocab_size=len(vocab),
+                n_positions=32,
+                n_embd=16,
+                n_layer=1,
+                n_head=2,
+                pad_token_id=0,
+                bos_token_id=2,
+                eos_token_id=3,
+            )
         )
     ).save_pretrained(weak)
     BertForSequenceClassification(
-        BertConfig(
-            vocab_size=len(vocab),
-            hidden_size=16,
-            num_hidden_layers=1,
-            num_attention_heads=2,
-            intermediate_size=32,
-            max_position_embeddings=32,
-            num_labels=2,
+        two_labels(
+            BertConfig(
+                vocab_size=len(vocab),
+                hidden_size=16,
+                num_hidden_layers=1,
+                num_attention_heads=2,
+                intermediate_size=32,
+                max_position_embeddings=32,
+            )
         )
     ).save_pretrained(strong)
     fast.save_pretrained(weak)

@@ -8,13 +8,31 @@ import shutil
 import uuid
 from collections.abc import AsyncIterator
 from pathlib import Path
+from typing import Protocol
 
 from aar.config import RunConfig, dump_config
 from aar.runtime import RunPaths
 from aar.store import RunStore
 
 
-def make_run(root: Path, **sections: dict) -> RunPaths:
+class Scored(Protocol):
+    """A PGR with its interval, each missing when there was nothing to score (a result row, ``PGRResult``)."""
+
+    @property
+    def pgr(self) -> float | None: ...
+    @property
+    def ci_low(self) -> float | None: ...
+    @property
+    def ci_high(self) -> float | None: ...
+
+
+def interval(scored: Scored) -> tuple[float, float, float]:
+    """``(ci_low, pgr, ci_high)`` of a result that has all three; fails with the result otherwise."""
+    assert scored.ci_low is not None and scored.pgr is not None and scored.ci_high is not None, scored
+    return scored.ci_low, scored.pgr, scored.ci_high
+
+
+def make_run(root: Path, **sections: dict[str, object]) -> RunPaths:
     """A run folder with a config.toml, as ``aar run`` would create it."""
     paths = RunPaths(root)
     paths.make()
@@ -25,7 +43,7 @@ def make_run(root: Path, **sections: dict) -> RunPaths:
 
 @contextlib.asynccontextmanager
 async def prepared_run(
-    name: str, *, job_timeout_s: float = 300, **sections: dict
+    name: str, *, job_timeout_s: float = 300, **sections: dict[str, object]
 ) -> AsyncIterator[tuple[RunPaths, RunStore]]:
     """A run prepared by the daemon's code, inside the aar checkout where runs usually live (the
     harder case for a sandbox, which must mount the checkout and hide the run), with its evaluator

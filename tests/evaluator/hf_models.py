@@ -9,10 +9,33 @@ from __future__ import annotations
 
 import string
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, TypedDict, TypeVar
+
+if TYPE_CHECKING:
+    from transformers import PretrainedConfig
 
 FAMILIES = ("gpt2", "qwen2", "llama", "bert")
 MAX_POSITIONS = 128
+
+ConfigT = TypeVar("ConfigT", bound="PretrainedConfig")
+
+
+class _Decoder(TypedDict):
+    """The shape the Qwen2 and Llama checkpoints share."""
+
+    hidden_size: int
+    intermediate_size: int
+    num_hidden_layers: int
+    num_attention_heads: int
+    num_key_value_heads: int
+    max_position_embeddings: int
+
+
+def two_labels(config: ConfigT) -> ConfigT:
+    """``config`` with a two-class head (the typed config constructors take no ``num_labels``; its setter sizes
+    ``id2label``)."""
+    config.num_labels = 2
+    return config
 
 
 def _byte_vocab() -> dict[str, int]:
@@ -52,45 +75,48 @@ def model(family: str, vocab_size: int) -> Any:
         Qwen2ForSequenceClassification,
     )
 
-    small = {"vocab_size": vocab_size, "num_labels": 2}
     if family == "gpt2":
         return GPT2ForSequenceClassification(
-            GPT2Config(
-                **small,
-                n_positions=MAX_POSITIONS,
-                n_embd=16,
-                n_layer=2,
-                n_head=2,
-                resid_pdrop=0.0,
-                embd_pdrop=0.0,
-                attn_pdrop=0.0,
-                bos_token_id=vocab_size - 1,
-                eos_token_id=vocab_size - 1,
+            two_labels(
+                GPT2Config(
+                    vocab_size=vocab_size,
+                    n_positions=MAX_POSITIONS,
+                    n_embd=16,
+                    n_layer=2,
+                    n_head=2,
+                    resid_pdrop=0.0,
+                    embd_pdrop=0.0,
+                    attn_pdrop=0.0,
+                    bos_token_id=vocab_size - 1,
+                    eos_token_id=vocab_size - 1,
+                )
             )
         )
-    decoder = {
-        "hidden_size": 16,
-        "intermediate_size": 32,
-        "num_hidden_layers": 2,
-        "num_attention_heads": 2,
-        "num_key_value_heads": 1,
-        "max_position_embeddings": MAX_POSITIONS,
-    }
+    decoder = _Decoder(
+        hidden_size=16,
+        intermediate_size=32,
+        num_hidden_layers=2,
+        num_attention_heads=2,
+        num_key_value_heads=1,
+        max_position_embeddings=MAX_POSITIONS,
+    )
     if family == "qwen2":
-        return Qwen2ForSequenceClassification(Qwen2Config(**small, **decoder))
+        return Qwen2ForSequenceClassification(two_labels(Qwen2Config(vocab_size=vocab_size, **decoder)))
     if family == "llama":
-        return LlamaForSequenceClassification(LlamaConfig(**small, **decoder))
+        return LlamaForSequenceClassification(two_labels(LlamaConfig(vocab_size=vocab_size, **decoder)))
     if family == "bert":
         return BertForSequenceClassification(
-            BertConfig(
-                **small,
-                hidden_size=16,
-                num_hidden_layers=2,
-                num_attention_heads=2,
-                intermediate_size=32,
-                max_position_embeddings=MAX_POSITIONS,
-                hidden_dropout_prob=0.0,
-                attention_probs_dropout_prob=0.0,
+            two_labels(
+                BertConfig(
+                    vocab_size=vocab_size,
+                    hidden_size=16,
+                    num_hidden_layers=2,
+                    num_attention_heads=2,
+                    intermediate_size=32,
+                    max_position_embeddings=MAX_POSITIONS,
+                    hidden_dropout_prob=0.0,
+                    attention_probs_dropout_prob=0.0,
+                )
             )
         )
     raise ValueError(family)

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -15,6 +17,7 @@ from evaluator.compute.hf import tokens
 from evaluator.compute.hf.learner import HFLearner
 from evaluator.compute.hf.metrics import METER
 from evaluator.compute.hf.recipe import choose
+from evaluator.compute.hf.tokens import Tokens
 from evaluator.compute.tasks.base import Recipe
 from tests.evaluator import hf_models
 
@@ -73,15 +76,15 @@ class OomLearner(HFLearner):
     cap = 130
     refused = 0
 
-    def _forward(self, model, toks, device):  # type: ignore[no-untyped-def]
-        inner = super()._forward(model, toks, device)
+    def _forward(self, model: Any, toks: Tokens, device: str) -> Callable[[torch.Tensor], torch.Tensor]:
+        inner: Callable[[torch.Tensor], torch.Tensor] = super()._forward(model, toks, device)
 
         def forward(idx: torch.Tensor) -> torch.Tensor:
             width = int(toks.lengths[idx.numpy()].max())
             if len(idx) * width > self.cap:
                 OomLearner.refused += 1
                 raise torch.OutOfMemoryError(f"tried {len(idx) * width} tokens, cap {self.cap}")
-            return inner(idx)  # type: ignore[no-any-return]
+            return inner(idx)
 
         return forward
 
@@ -113,7 +116,9 @@ def test_out_of_memory_on_a_single_row_is_raised(checkpoints: dict[str, Path]) -
         learner.fit(TEXTS, TARGETS, recipe=RECIPE, seed=0, device="cpu")
 
 
-def test_bf16_autocast_on_the_cpu_keeps_fp32_weights(checkpoints: dict[str, Path]) -> None:
+def test_bf16_autocast_on_the_cpu_keeps_fp32_weights(
+    checkpoints: dict[str, Path], monkeypatch: pytest.MonkeyPatch
+) -> None:
     learner = HFLearner(checkpoints["qwen2"], 64, training=TrainingConfig(max_length=64, precision="bf16"))
     seen: set[torch.dtype] = set()
 
@@ -122,12 +127,12 @@ def test_bf16_autocast_on_the_cpu_keeps_fp32_weights(checkpoints: dict[str, Path
 
     original = learner.load_model
 
-    def load_model(device: str, *, bf16: bool) -> torch.nn.Module:
+    def load_model(device: str, *, bf16: bool) -> Any:
         model = original(device, bf16=bf16)
         model.model.layers[0].mlp.down_proj.register_forward_hook(hook)
         return model
 
-    learner.load_model = load_model  # type: ignore[method-assign]
+    monkeypatch.setattr(learner, "load_model", load_model)
     model = learner.fit(TEXTS, TARGETS, recipe=RECIPE, seed=0, device="cpu")
     assert seen == {torch.bfloat16}, "matmuls ran in bf16 under autocast"
     assert {p.dtype for p in model.parameters()} == {torch.float32}, "master weights stay fp32"
@@ -164,12 +169,12 @@ def test_each_split_is_tokenized_once_in_memory_and_on_disk(checkpoints: dict[st
     calls = []
 
     class Counting:
-        def __init__(self, inner: object) -> None:
+        def __init__(self, inner: Callable[..., object]) -> None:
             self.inner = inner
 
         def __call__(self, *args: object, **kwargs: object) -> object:
             calls.append(1)
-            return self.inner(*args, **kwargs)  # type: ignore[operator]
+            return self.inner(*args, **kwargs)
 
     counted = Counting(tok)
     key = tokens.tokenizer_key(checkpoints["gpt2"], tok)

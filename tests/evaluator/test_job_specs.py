@@ -9,11 +9,20 @@ from pathlib import Path
 import pytest
 
 from aar.store import RunStore
-from evaluator.daemon.job_specs import BaselinesJob, FinalJob, JobError, MethodJob, PredictionsJob, enqueue, read_spec
+from evaluator.daemon.job_specs import (
+    BaselinesJob,
+    FinalJob,
+    JobError,
+    JobSpec,
+    MethodJob,
+    PredictionsJob,
+    enqueue,
+    read_spec,
+)
 
 
 async def test_each_spec_reads_back_as_written(tmp_path: Path) -> None:
-    specs = [
+    specs: list[JobSpec] = [
         BaselinesJob(seeds=[0, 1], cache=False),
         BaselinesJob(),
         PredictionsJob(predictions=[0, 1, 1], submission_id=4),

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 
 from aar.config import load_config
 from aar.eval_jobs import MethodJob, PredictionsJob
@@ -27,7 +28,9 @@ def _preds(seed: int) -> list[int]:
     return [(i * 7 + seed * 13) % 3 % 2 for i in range(N)]
 
 
-async def _judge(ctx: RunContext, agent: str, payload: dict, kind: str = "predictions") -> tuple[str, list[str], str]:
+async def _judge(
+    ctx: RunContext, agent: str, payload: dict[str, Any], kind: str = "predictions"
+) -> tuple[str, list[str], str]:
     sid = await ctx.store.add_submission(agent, kind, payload)
     await intake(ctx, N)
     sub = await ctx.store.submission(sid)

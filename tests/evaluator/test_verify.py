@@ -52,8 +52,9 @@ def run(ctx):
 
 @pytest.fixture
 async def run() -> AsyncIterator[tuple[RunPaths, RunStore]]:
-    sections = {"evaluator": {"seeds": 1}, "task": {"size": 1000}, "sandbox": {"backend": "local"}}
-    async with prepared_run("test-verify", **sections) as paths_and_store:
+    async with prepared_run(
+        "test-verify", evaluator={"seeds": 1}, task={"size": 1000}, sandbox={"backend": "local"}
+    ) as paths_and_store:
         yield paths_and_store
 
 
@@ -82,7 +83,8 @@ async def test_no_held_out_label_is_readable_from_the_method_sandbox(run: tuple[
     ]
     job_id = await _verify(store, SNOOP.format(targets=targets))
     job = await store.job(job_id)
-    assert job is not None and job.status == "done", job.error
+    assert job is not None
+    assert job.status == "done", job.error
     (result,) = [r for r in await store.results() if r.job_id == job_id]
     assert result.metrics["sandbox"].startswith("local (") and "none" not in result.metrics["sandbox"]
     assert result.split == "seeds" and result.pgr is not None and result.ci_low is not None

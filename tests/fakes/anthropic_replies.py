@@ -108,7 +108,7 @@ def reply_events(r: Reply, *, model: str, msg_id: str, tool_ids: list[str], cach
         "cache_read_input_tokens": usage.cache_read_tokens,
         "output_tokens": 1,
     }
-    message = {
+    message: dict[str, object] = {
         "id": msg_id, "type": "message", "role": "assistant", "model": model, "content": [],
         "stop_reason": None, "stop_sequence": None, "usage": start_usage,
     }  # fmt: skip
@@ -125,7 +125,7 @@ def reply_events(r: Reply, *, model: str, msg_id: str, tool_ids: list[str], cach
 
 def _block_events(index: int, block: Block, chunk: int, tool_ids: list[str]) -> list[bytes]:
     if isinstance(block, Text):
-        start = {"type": "text", "text": ""}
+        start: dict[str, object] = {"type": "text", "text": ""}
         pieces = [block.text[i : i + chunk] for i in range(0, len(block.text), chunk)]
         deltas = [{"type": "text_delta", "text": p} for p in pieces]
     else:

@@ -49,7 +49,8 @@ class Recorded:
     ts: float
 
     def json(self) -> dict[str, Any]:
-        return json.loads(self.body)
+        body: dict[str, Any] = json.loads(self.body)
+        return body
 
 
 Responder = Callable[[dict[str, Any]], Scripted]

@@ -52,5 +52,5 @@ def test_a_daemon_without_the_api_key_crashes_promptly_and_keeps_the_queue(tmp_p
         return [j.status for j in jobs], last.reason if isinstance(last, RunStateChanged) else None
 
     statuses, reason = asyncio.run(read())
-    assert "$ANTHROPIC_API_KEY is not set" in reason
+    assert reason is not None and "$ANTHROPIC_API_KEY is not set" in reason
     assert statuses and all(s in ("queued", "done") for s in statuses), statuses  # nothing lost, nothing left running

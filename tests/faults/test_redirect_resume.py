@@ -51,6 +51,12 @@ def _status(db: Path) -> object:
     return _query(db, "SELECT status FROM agents WHERE name = ?", (AGENT,))[0][0]
 
 
+def _steps(db: Path) -> int:
+    (steps,) = _query(db, "SELECT steps FROM agents WHERE name = ?", (AGENT,))[0]
+    assert isinstance(steps, int)
+    return steps
+
+
 def _command_status(db: Path, command_id: int) -> object:
     return _query(db, "SELECT status FROM commands WHERE id = ?", (command_id,))[0][0]
 
@@ -94,10 +100,9 @@ def test_a_redirect_that_quotes_another_is_read_once_across_kill_9_and_resume(tm
         assert _status(db) == "paused"
         _issue(db, Resume())
         eventually_sync(lambda: _read_times(db, second) >= 1, what="the second message to be read", timeout=60)
-        steps = _query(db, "SELECT steps FROM agents WHERE name = ?", (AGENT,))[0][0]
-        assert isinstance(steps, int)
+        steps = _steps(db)
         eventually_sync(
-            lambda: _query(db, "SELECT steps FROM agents WHERE name = ?", (AGENT,))[0][0] > steps + 1,
+            lambda: _steps(db) > steps + 1,
             what="two more steps after the second message",
             timeout=60,
         )

@@ -13,13 +13,14 @@ import json
 import os
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
 
 from aar.config import load_config
 from aar.runtime import RunPaths
-from agents.scripted.ideas import IDEAS
+from agents.scripted.ideas import IDEAS, Idea
 from evaluator.compute.methods import REFERENCE_METHODS
 from evaluator.compute.pipeline import CANARY, EVAL
 from evaluator.compute.prepare import prepare
@@ -91,7 +92,7 @@ def _run(method: str, bundle: Path, seed: int, out: Path) -> dict[str, object]:
     return data
 
 
-def _flags(method: str, bundles: Bundles, out: Path) -> tuple[list[str], dict[str, object]]:
+def _flags(method: str, bundles: Bundles, out: Path) -> tuple[list[str], dict[str, Any]]:
     runs = [_run(method, bundles.scored, seed, out) for seed in SEEDS]
     canaries = [_run(method, bundles.canary, seed, out) for seed in SEEDS]
     flags, metrics = canary_flags(runs, canaries)
@@ -122,7 +123,10 @@ def test_the_canary_cannot_be_told_from_the_scored_run(bundles: Bundles) -> None
     # or a label-free canary disagrees by 30-50% and fails by a wide margin.
     public, scored, canary = _hard(bundles.public), _hard(bundles.scored), _hard(bundles.canary)
     others = [("public", s, v) for s, v in public.items()] + [("scored", s, v) for s, v in scored.items()]
-    apart = lambda a, b: float((a != b).mean())  # noqa: E731
+
+    def apart(a: np.ndarray, b: np.ndarray) -> float:
+        return float((a != b).mean())
+
     among = [apart(a[2], b[2]) for a, b in itertools.combinations(others, 2)]
     assert min(among) > 0, "every weak model is a draw of its own"
     low, high = min(among) / 2.5, max(among) * 2.5
@@ -147,16 +151,16 @@ def test_reference_methods_are_not_flagged(method: str, bundles: Bundles, tmp_pa
     flags, metrics = _flags(method, bundles, tmp_path)
     assert flags == [], metrics
     print(f"{method}: {metrics}")
-    assert min(metrics["canary_moved_per_seed"]) > 3 * CANARY_TOLERANCE, metrics  # type: ignore[arg-type]
-    assert metrics["seed_moved"] > 3 * SEED_TOLERANCE, metrics  # type: ignore[operator]
+    assert min(metrics["canary_moved_per_seed"]) > 3 * CANARY_TOLERANCE, metrics
+    assert metrics["seed_moved"] > 3 * SEED_TOLERANCE, metrics
 
 
 @pytest.mark.parametrize("idea", HONEST_IDEAS, ids=[i.slug for i in HONEST_IDEAS])
-def test_the_demo_researchers_ideas_are_not_flagged(idea: object, bundles: Bundles, tmp_path: Path) -> None:
+def test_the_demo_researchers_ideas_are_not_flagged(idea: Idea, bundles: Bundles, tmp_path: Path) -> None:
     method = tmp_path / "idea.py"
-    method.write_text(idea.source("agent-1"))  # type: ignore[attr-defined]
+    method.write_text(idea.source("agent-1"))
     flags, metrics = _flags(str(method), bundles, tmp_path)
-    print(f"{idea.key}: {metrics}")  # type: ignore[attr-defined]
+    print(f"{idea.key}: {metrics}")
     assert flags == [], metrics
 
 

@@ -97,8 +97,13 @@ def run(ctx):
 
 @pytest.fixture
 async def evaluator() -> AsyncIterator[tuple[RunPaths, RunStore]]:
-    sections = {"evaluator": {"seeds": 2, "device": "cpu"}, "task": {"size": 1000}, "sandbox": {"backend": "local"}}
-    async with prepared_run("test-canary", job_timeout_s=600, **sections) as run:
+    async with prepared_run(
+        "test-canary",
+        job_timeout_s=600,
+        evaluator={"seeds": 2, "device": "cpu"},
+        task={"size": 1000},
+        sandbox={"backend": "local"},
+    ) as run:
         yield run
 
 
@@ -120,7 +125,8 @@ async def _score(store: RunStore, name: str, source: str) -> ResultRow:
 
     await eventually(settled, timeout=600, what=f"the method job of {name}", interval=0.1)
     job = await store.job(job_id)
-    assert job is not None and job.status == "done", job.error
+    assert job is not None
+    assert job.status == "done", job.error
     (result,) = [r for r in await store.results() if r.job_id == job_id]
     return result
 

@@ -20,12 +20,12 @@ from aar.store import RunStore
 from agents.monitors import MonitorRunner
 from agents.monitors.claim_text import parse_claims
 from tests.agents.helpers import events
-from tests.integrity.tool_calls import call_tool, scored
+from tests.integrity.tool_calls import Hidden, call_tool, scored
 from tests.monitors.helpers import monitored_config, monitors_running, settled
 
 SHOWN_STEP = 0.01
 """``evaluator.agent_pgr_precision`` of these runs (the default): agents read two decimals."""
-HIDDEN = {
+HIDDEN: dict[str, Hidden] = {
     # Both round to PGR 0.62 [0.55, 0.70], accuracies 0.70 / 0.81 / 0.90 at two decimals.
     "agent-1": {"pgr": 0.6234, "low": 0.5512, "high": 0.6987, "accs": (0.7011, 0.8123, 0.9032)},
     "agent-2": {"pgr": 0.6249, "low": 0.5548, "high": 0.6951, "accs": (0.6984, 0.8149, 0.8966)},
@@ -63,7 +63,7 @@ async def test_one_claim_posts_and_a_ladder_learn_nothing_beyond_the_shown_score
     async with monitors_running(tmp_path, monitored_config()) as (ctx, runner):
         assert ctx.config.evaluator.agent_pgr_precision == SHOWN_STEP
         for agent, hidden in HIDDEN.items():
-            await scored(ctx.store, agent, label="m.py", **hidden)  # type: ignore[arg-type]
+            await scored(ctx.store, agent, label="m.py", **hidden)
         for agent in HIDDEN:
             seen[agent] = await _verdicts(ctx.store, runner, agent, bisection + ladder + honest)
     leaked = [
@@ -82,7 +82,7 @@ async def test_one_claim_posts_and_a_ladder_learn_nothing_beyond_the_shown_score
 
 async def test_a_verdict_never_says_more_than_matches_a_result_shown(tmp_path: Path) -> None:
     async with monitors_running(tmp_path, monitored_config()) as (ctx, runner):
-        sub = await scored(ctx.store, "agent-1", label="m.py", **HIDDEN["agent-1"])  # type: ignore[arg-type]
+        sub = await scored(ctx.store, "agent-1", label="m.py", **HIDDEN["agent-1"])
         good, bad = await _verdicts(ctx.store, runner, "agent-1", ["PGR 0.62", "PGR 0.9"])
         listing = await call_tool(ctx.store, ctx.config, "agent-2", "forum_read")
     assert (good, bad) == ("0.62:verified", "0.9:contradicted")
@@ -119,7 +119,7 @@ UNREAD = [
 )
 async def test_every_spelling_of_a_claim_is_checked(tmp_path: Path, body: str, metric: str, value: float) -> None:
     async with monitors_running(tmp_path, monitored_config()) as (ctx, runner):
-        await scored(ctx.store, "agent-1", label="m.py", **HIDDEN["agent-1"])  # type: ignore[arg-type]
+        await scored(ctx.store, "agent-1", label="m.py", **HIDDEN["agent-1"])
         post = await ctx.store.add_post("agent-1", "Result", body)
         ctx.store.emit("agent-1", ForumPosted(post_id=post, title="Result"))
         await settled(runner)

@@ -72,6 +72,7 @@ class Agent:
     slot: SandboxSlot
     call: CallContext
     tools: Toolbox
+    store: RunStore
 
     async def use(self, name: str, **args: object) -> ToolResult:
         return await asyncio.wait_for(self.tools.call(name, args, self.call), 30)
@@ -106,7 +107,7 @@ async def agent(request: pytest.FixtureRequest, base: Path) -> AsyncIterator[Age
     try:
         isolation = {"local-bwrap": "bubblewrap", "local-plain": "none", "docker": "docker"}[kind]
         assert (await slot.get()).isolation == isolation
-        yield Agent(paths, slot, call, tools)
+        yield Agent(paths, slot, call, tools, store)
     finally:
         await slot.close()
         await store.close()
@@ -217,7 +218,7 @@ async def test_hostile_files_get_one_line_each_never_block_and_cost_no_memory(ag
         assert grown < MAX_READ_BYTES, f"the daemon grew by {grown} bytes"
         assert (await agent.use("read_file", path="real/ok.txt")).output.endswith("fine")
         assert not (workspace / "a\nb.txt").exists()
-        assert not await agent.call.store.submissions(), "nothing hostile became a submission"
+        assert not await agent.store.submissions(), "nothing hostile became a submission"
     finally:
         listener.close()
 
@@ -370,10 +371,11 @@ async def test_the_verifier_refuses_a_hostile_predictions_file_at_once(base: Pat
     before = rss_bytes()
     try:
         with pytest.raises(JobError, match=why):
-            await asyncio.wait_for(_run_seed(StandIn(box, script), "m.py", 0, ev), 30)  # type: ignore[arg-type]
+            seed = _run_seed(StandIn(box, script), "m.py", 0, ev)  # type: ignore[arg-type]  # ev: the fields it reads
+            await asyncio.wait_for(seed, 30)
         # The near miss: the same stand-in without the trick is read and accepted.
         honest = STAND_IN.replace("atexit.register", "(lambda *a: None)")
-        run = await _run_seed(StandIn(box, honest), "m.py", 0, ev)  # type: ignore[arg-type]
+        run = await _run_seed(StandIn(box, honest), "m.py", 0, ev)  # type: ignore[arg-type]  # ev: the fields it reads
         assert run["feedback"] == [0.5] * 3
     finally:
         await box.stop()

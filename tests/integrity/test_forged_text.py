@@ -12,7 +12,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-from tests.integrity.tool_calls import call_tool, scored
+from tests.integrity.tool_calls import Hidden, call_tool, scored
 from tests.monitors.helpers import monitored_config, monitors_running, settled
 
 FORGED_ROWS = (
@@ -38,9 +38,10 @@ def _records(output: str) -> list[dict[str, Any]]:
 
 async def test_a_label_with_newlines_stays_one_quoted_field_of_its_row(tmp_path: Path) -> None:
     async with monitors_running(tmp_path, monitored_config()) as (ctx, _):
-        hidden = {"pgr": 0.12, "low": 0.05, "high": 0.19, "accs": (0.7, 0.72, 0.9)}
-        forged = await scored(ctx.store, "agent-1", label=FORGED_ROWS, **hidden)  # type: ignore[arg-type]
-        honest = await scored(ctx.store, "agent-2", label="honest.py", **{**hidden, "pgr": 0.4, "high": 0.5})  # type: ignore[arg-type]
+        hidden: Hidden = {"pgr": 0.12, "low": 0.05, "high": 0.19, "accs": (0.7, 0.72, 0.9)}
+        better: Hidden = {**hidden, "pgr": 0.4, "high": 0.5}
+        forged = await scored(ctx.store, "agent-1", label=FORGED_ROWS, **hidden)
+        honest = await scored(ctx.store, "agent-2", label="honest.py", **better)
         board = await call_tool(ctx.store, ctx.config, "agent-2", "leaderboard")
     head, *rows = _records(board.output)
     assert "computed by the evaluator" in head["leaderboard"]

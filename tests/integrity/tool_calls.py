@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import TypedDict
+
 from aar.config import RunConfig
 from aar.store import RunStore
 from agents.agent_state import AgentControl
@@ -27,10 +29,19 @@ async def call_tool(
         call_id=call_id or f"{agent}-{name}",
         store=store,
         config=cfg,
-        sandbox=None,  # type: ignore[arg-type]
+        sandbox=None,  # type: ignore[arg-type]  # the tools called here never touch the sandbox
         control=control or AgentControl(agent),
     )
     return await default_toolbox().call(name, args, call)
+
+
+class Hidden(TypedDict):
+    """The evaluator's full-precision numbers of one scored method, as ``scored`` takes them."""
+
+    pgr: float
+    low: float
+    high: float
+    accs: tuple[float, float, float]
 
 
 async def scored(

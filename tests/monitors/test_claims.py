@@ -28,7 +28,7 @@ from tests.monitors.helpers import commands, decisions, monitored_config, monito
 )
 def test_claims_are_read_from_real_text(text: str, metric: str, value: float) -> None:
     [claim] = parse_claims(text)
-    assert (claim.metric, claim.value) == (metric, pytest.approx(value))
+    assert claim.metric == metric and claim.value == pytest.approx(value)
 
 
 def test_numbers_in_code_are_code_not_claims() -> None:
@@ -45,7 +45,7 @@ def test_no_number_no_claim_and_repeats_count_once() -> None:
     assert parse_claims("Claim: filtering(keep=0.7)\nI am taking it; the PGR will follow in this thread.") == []
     title_and_body = "Result: filtering: PGR 0.412 [0.300, 0.500]\n- feedback split: PGR 0.412 [95% CI 0.300, 0.500]"
     [claim] = parse_claims(title_and_body)
-    assert (claim.value, claim.tolerance) == (pytest.approx(0.412), pytest.approx(0.0005))
+    assert (claim.value, claim.tolerance) == pytest.approx((0.412, 0.0005))
 
 
 async def _scored(store: RunStore, agent: str, pgr: float, low: float, high: float, acc: float) -> int:

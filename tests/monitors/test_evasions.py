@@ -13,6 +13,7 @@ import base64
 import hashlib
 import random
 import zlib
+from collections.abc import Awaitable, Sized
 from pathlib import Path
 
 import pytest
@@ -142,5 +143,5 @@ async def test_a_traced_exit_fires_and_an_empty_one_does_not(tmp_path: Path) -> 
     assert decision.payload.reason == "bash tried to open 2 path(s) outside its workspace: /run.db, /agent-2"
 
 
-async def _at_least(rows, n: int) -> bool:  # type: ignore[no-untyped-def]
+async def _at_least(rows: Awaitable[Sized], n: int) -> bool:
     return len(await rows) >= n

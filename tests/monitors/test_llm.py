@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 
+from aar.config import RunConfig
 from aar.events import ForumPosted, RunLog, SubmissionCreated
 from agents.monitors.llm import read_verdict
 from tests.agents.helpers import events
@@ -23,7 +24,7 @@ from tests.support import eventually
 CHEAT = "def run(ctx):\n    return [1, 0, 1]  # copied from somewhere\n"
 
 
-def _config(server: FakeAnthropic, action: str = "pause"):  # type: ignore[no-untyped-def]
+def _config(server: FakeAnthropic, action: str = "pause") -> RunConfig:
     anthropic = {"base_url": server.base_url, "api_key_env": KEY_ENV, "max_retries": 2, "timeout_s": 10.0}
     return monitored_config([{"rule": "llm_review", "action": action}], anthropic=anthropic)
 

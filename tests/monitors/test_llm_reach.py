@@ -10,10 +10,12 @@ refused in one line (a flag), never cut.
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Sized
 from pathlib import Path
 
 import pytest
 
+from aar.config import RunConfig
 from aar.events import ForumPosted, SubmissionCreated
 from aar.runtime import RunContext
 from agents.monitors.llm import REVIEW_CHARS
@@ -37,7 +39,7 @@ BIG = (
 )
 
 
-def _config(server: FakeAnthropic):  # type: ignore[no-untyped-def]
+def _config(server: FakeAnthropic) -> RunConfig:
     anthropic = {"base_url": server.base_url, "api_key_env": KEY_ENV, "max_retries": 1, "timeout_s": 10.0}
     return monitored_config([{"rule": "llm_review", "action": "pause"}], anthropic=anthropic)
 
@@ -110,7 +112,7 @@ async def test_verdict_words_in_a_method_are_data_not_a_verdict(
         assert request.json()["tools"][0]["name"] == "verdict", "the verdict comes from a tool call"
 
 
-async def _count(rows, n: int) -> bool:  # type: ignore[no-untyped-def]
+async def _count(rows: Awaitable[Sized], n: int) -> bool:
     return len(await rows) >= n
 
 

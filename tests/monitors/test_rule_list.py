@@ -12,7 +12,7 @@ from agents.monitors.base import Rule, RuleOptions
 from agents.monitors.llm import LlmReview
 from agents.monitors.runner import RULES, rule_options
 
-BUILT_ELSEWHERE = {"llm_review": LlmReview}
+BUILT_ELSEWHERE: dict[str, type[Rule]] = {"llm_review": LlmReview}
 """Rules the runner builds itself (``llm_review`` needs the Anthropic client), not from ``RULES``."""
 
 
@@ -41,7 +41,7 @@ def test_each_entry_is_a_concrete_rule_of_its_own() -> None:
 def test_each_rule_reads_kinds_the_log_holds() -> None:
     known = _event_kinds()
     assert {"tool.call", "forum.post", "submission.created"} <= known, "the event registry was not read"
-    for name, cls in {**RULES, **BUILT_ELSEWHERE}.items():
+    for name, cls in [*RULES.items(), *BUILT_ELSEWHERE.items()]:
         assert cls.kinds, f"{name} reads no event kind"
         unknown = (cls.kinds | cls.sync_kinds) - known
         assert not unknown, f"{name} reads kinds no event has: {sorted(unknown)}"

@@ -13,6 +13,7 @@ from pathlib import Path
 
 from aar.commands import Resume
 from aar.events import AgentStatusChanged, ClaimChecked, CommandApplied, MonitorDecided, ToolCalled
+from aar.store import RunStore
 from agents.monitors import MonitorRunner
 from agents.scripted.policy import BOGUS_TITLE, HUNT_COMMAND
 from agents.team import run_team
@@ -64,6 +65,6 @@ async def test_label_hunt_pauses_the_agent_after_the_step_in_flight(tmp_path: Pa
     ], "the bogus result is caught too"
 
 
-async def _stepped_past(store, step: int) -> bool:  # type: ignore[no-untyped-def]
+async def _stepped_past(store: RunStore, step: int) -> bool:
     row = await store.agent("agent-1")
     return row is not None and row.steps > step

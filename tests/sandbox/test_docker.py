@@ -30,11 +30,12 @@ async def test_container_is_locked_down(
     make_sandbox: Callable[..., Sandbox], engine: docker.DockerClient, layout: RunLayout
 ) -> None:
     box = make_sandbox("docker", memory="300m", cpus=0.5, pids=77)
+    assert isinstance(box, DockerSandbox)
     result = await box.exec("id -u; cat /proc/self/status | grep CapEff; ls /workspace/..")
     assert result.ok
     uid, caps = result.stdout.splitlines()[:2]
-    assert uid == str(box.uid) != "0" and caps.split()[-1] == "0000000000000000"  # type: ignore[attr-defined]
-    attrs = engine.api.inspect_container(box.container_name)  # type: ignore[attr-defined]
+    assert uid == str(box.uid) != "0" and caps.split()[-1] == "0000000000000000"
+    attrs = engine.api.inspect_container(box.container_name)
     host = attrs["HostConfig"]
     assert host["NetworkMode"] == "none" and host["CapDrop"] == ["ALL"] and "no-new-privileges" in host["SecurityOpt"]
     assert host["Memory"] == 300 * 2**20 and host["MemorySwap"] == 300 * 2**20
@@ -43,7 +44,7 @@ async def test_container_is_locked_down(
     assert [(m["Source"], m["Destination"], m["RW"]) for m in attrs["Mounts"]] == [
         (str(layout.workspace.resolve()), "/workspace", True)
     ]
-    assert attrs["Config"]["User"] == box.user  # type: ignore[attr-defined]
+    assert attrs["Config"]["User"] == box.user
     assert all("ANTHROPIC" not in e for e in attrs["Config"]["Env"] or [])
 
 
@@ -81,13 +82,14 @@ async def test_dead_container_is_recreated_with_the_workspace(
     make_sandbox: Callable[..., Sandbox], engine: docker.DockerClient, layout: RunLayout, how: str
 ) -> None:
     box = make_sandbox("docker")
+    assert isinstance(box, DockerSandbox)
     assert (await box.exec("echo precious > data.txt")).ok
-    first = engine.containers.get(box.container_name)  # type: ignore[attr-defined]
+    first = engine.containers.get(box.container_name)
     first.kill() if how == "kill" else first.remove(force=True)
     result = await box.exec("cat data.txt")
     assert result.stdout == "precious\n"
     assert layout.actions() == ["started", "recreated"]
-    assert engine.containers.get(box.container_name).id != first.id  # type: ignore[attr-defined]
+    assert engine.containers.get(box.container_name).id != first.id
     detail = layout.events[-1].detail
     assert ("stopped" if how == "kill" else "removed") in detail
 
@@ -96,12 +98,13 @@ async def test_a_second_sandbox_adopts_the_running_container(
     make_sandbox: Callable[..., Sandbox], layout: RunLayout, docker_image: str
 ) -> None:
     owner = make_sandbox("docker")
+    assert isinstance(owner, DockerSandbox)
     await owner.exec("true")
     guest = DockerSandbox(
         SandboxConfig(backend="docker", image=docker_image), name="agent-1", workspace=layout.workspace
     )
     await guest.start()
-    assert guest.adopted and guest.container_name == owner.container_name  # type: ignore[attr-defined]
+    assert guest.adopted and guest.container_name == owner.container_name
     assert (await guest.exec("echo from guest")).ok
     assert (await owner.exec("echo still here")).stdout == "still here\n"
 

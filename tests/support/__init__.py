@@ -5,6 +5,7 @@ The fixtures (``tests.support.fixtures``) are registered through ``pytest_plugin
 
 from tests.support.cli import aar_cli
 from tests.support.clock import FakeClock
+from tests.support.found import found
 from tests.support.waiting import eventually, eventually_sync
 
-__all__ = ["FakeClock", "aar_cli", "eventually", "eventually_sync"]
+__all__ = ["FakeClock", "aar_cli", "eventually", "eventually_sync", "found"]

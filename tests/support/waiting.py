@@ -12,7 +12,7 @@ import asyncio
 import inspect
 import time
 from collections.abc import Awaitable, Callable
-from typing import TypeVar, overload
+from typing import Literal, TypeVar, overload
 
 T = TypeVar("T")
 
@@ -27,15 +27,24 @@ def _failure(what: Said, condition: Callable[[], object], timeout: float) -> Ass
     )
 
 
+# A condition returns its fact, or None or False while it does not hold yet: what a wait returns is the fact.
 @overload
 async def eventually(
-    condition: Callable[[], Awaitable[T]], *, timeout: float = 10.0, what: Said = "", interval: float = 0.02
+    condition: Callable[[], Awaitable[T | Literal[False] | None]],
+    *,
+    timeout: float = 10.0,
+    what: Said = "",
+    interval: float = 0.02,
 ) -> T: ...
 
 
 @overload
 async def eventually(
-    condition: Callable[[], T], *, timeout: float = 10.0, what: Said = "", interval: float = 0.02
+    condition: Callable[[], T | Literal[False] | None],
+    *,
+    timeout: float = 10.0,
+    what: Said = "",
+    interval: float = 0.02,
 ) -> T: ...
 
 
@@ -55,7 +64,9 @@ async def eventually(
         await asyncio.sleep(interval)  # between two looks at the fact: the one poll of the asyncio tests
 
 
-def eventually_sync(condition: Callable[[], T], *, timeout: float = 60.0, what: Said = "", interval: float = 0.1) -> T:
+def eventually_sync(
+    condition: Callable[[], T | Literal[False] | None], *, timeout: float = 60.0, what: Said = "", interval: float = 0.1
+) -> T:
     """The first truthy value of ``condition()``; for facts another process writes (its files, its run.db)."""
     deadline = time.monotonic() + timeout
     while True:

@@ -6,6 +6,7 @@ with what, which agent and when, and the post's row chosen: its three reasons un
 from __future__ import annotations
 
 import asyncio
+from typing import Any
 
 from textual.pilot import Pilot
 
@@ -13,7 +14,7 @@ from aar.inbox import catch_up
 from aar.runtime import RunPaths
 from aar.store import RunStore
 from tests.support.demo_events import emit_contradicted_post
-from tests.tui.helpers import wait_for
+from tests.tui.helpers import SnapCompare, wait_for
 from tests.tui.synthetic import _pin_timestamps
 from tui.app import AarApp
 from tui.screens.inbox import InboxScreen
@@ -28,8 +29,9 @@ async def _fold(run: RunPaths) -> None:
         await catch_up(store)
 
 
-async def _inbox_open(pilot: Pilot[object]) -> None:
-    app: AarApp = pilot.app  # type: ignore[assignment]
+async def _inbox_open(pilot: Pilot[Any]) -> None:
+    app = pilot.app
+    assert isinstance(app, AarApp)
     await wait_for(pilot, lambda: bool(app.model.agents) and app.polls >= 2 and bool(app.model.inbox_open))
     await pilot.press("I")
     await wait_for(pilot, lambda: isinstance(app.screen, InboxScreen) and bool(app.screen.items))
@@ -40,6 +42,6 @@ async def _inbox_open(pilot: Pilot[object]) -> None:
     await pilot.pause(0.2)
 
 
-def test_inbox_screen(snap_compare, run_sync: RunPaths) -> None:  # type: ignore[no-untyped-def]
+def test_inbox_screen(snap_compare: SnapCompare, run_sync: RunPaths) -> None:
     asyncio.run(_fold(run_sync))
     assert snap_compare(AarApp(run_sync.root), terminal_size=(80, 24), run_before=_inbox_open)

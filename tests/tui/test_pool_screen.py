@@ -5,13 +5,14 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import pytest
 from textual.pilot import Pilot
 
 from aar.runtime import RunPaths
 from aar.store import RunStore
-from tests.tui.helpers import wait_for, wait_screen
+from tests.tui.helpers import SnapCompare, wait_for, wait_screen
 from tests.tui.synthetic import CONFIG, _pin_timestamps, build_run
 from tui.app import AarApp
 from tui.screens.jobs import JobsScreen
@@ -43,8 +44,9 @@ def pool_run(tmp_path: Path, daemon_locks: Callable[[RunPaths], RunPaths]) -> Ru
     return daemon_locks(asyncio.run(build_pool_run(tmp_path / "run")))
 
 
-async def _jobs_screen(pilot: Pilot[object]) -> None:
-    app: AarApp = pilot.app  # type: ignore[assignment]
+async def _jobs_screen(pilot: Pilot[Any]) -> None:
+    app = pilot.app
+    assert isinstance(app, AarApp)
     await wait_for(pilot, lambda: bool(app.model.agents) and app.polls >= 2)
     await pilot.press("e")
     await wait_for(pilot, lambda: isinstance(app.screen, JobsScreen))
@@ -64,5 +66,5 @@ async def test_each_device_shows_its_job_and_the_queue_by_agent(pool_run: RunPat
         assert "queue   2 waiting: agent-1 1 · agent-3 1" in text
 
 
-def test_jobs_screen_with_two_devices(snap_compare, pool_run: RunPaths) -> None:  # type: ignore[no-untyped-def]
+def test_jobs_screen_with_two_devices(snap_compare: SnapCompare, pool_run: RunPaths) -> None:
     assert snap_compare(AarApp(pool_run.root), terminal_size=(80, 24), run_before=_jobs_screen)

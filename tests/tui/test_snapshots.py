@@ -8,29 +8,28 @@ after a deliberate change with ``pytest tests/tui --snapshot-update``.
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import Any
 
 import pytest
 from textual.pilot import Pilot
 
 from aar.runtime import RunPaths
-from tests.tui.helpers import wait_for
+from tests.tui.helpers import BeforeShot, SnapCompare, wait_for
 from tui.app import AarApp
 from tui.screens.inspect import InspectScreen
 
-SnapCompare = Callable[..., bool]
-"""pytest-textual-snapshot's fixture: compares the app's screen after ``run_before`` with the stored SVG."""
 SIZES = [pytest.param((80, 24), id="80x24"), pytest.param((160, 48), id="160x48")]
 
 
-async def _loaded(pilot: Pilot[object]) -> None:
+async def _loaded(pilot: Pilot[Any]) -> None:
     app = pilot.app
     assert isinstance(app, AarApp)
     await wait_for(pilot, lambda: bool(app.model.agents) and app.polls >= 2)
     await pilot.pause(0.1)
 
 
-def _then(*keys: str, ready: Callable[[AarApp], bool] = lambda app: True) -> Callable[[Pilot[object]], object]:
-    async def run_before(pilot: Pilot[object]) -> None:
+def _then(*keys: str, ready: Callable[[AarApp], bool] = lambda app: True) -> BeforeShot:
+    async def run_before(pilot: Pilot[Any]) -> None:
         await _loaded(pilot)
         await pilot.press(*keys)
         app = pilot.app
@@ -72,7 +71,7 @@ def test_leaderboard_screen(snap_compare: SnapCompare, run_sync: RunPaths, size:
 def test_main_screen_in_a_second_theme(snap_compare: SnapCompare, run_sync: RunPaths) -> None:
     """Switched to nord, agent output and statuses take nord's colours (see test_theme.py for the exact colours)."""
 
-    async def in_nord(pilot: Pilot[object]) -> None:
+    async def in_nord(pilot: Pilot[Any]) -> None:
         pilot.app.theme = "nord"
         await _loaded(pilot)
 

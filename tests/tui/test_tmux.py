@@ -77,7 +77,8 @@ def _runs(runs: Path) -> list[dict[str, object]]:
     out = subprocess.run(
         [AAR, "ls", "--runs-dir", str(runs), "--format", "json"], capture_output=True, text=True, check=True, timeout=60
     )
-    return json.loads(out.stdout)
+    runs_listed: list[dict[str, object]] = json.loads(out.stdout)
+    return runs_listed
 
 
 def test_run_pause_detach_and_attach_in_tmux(terminal: Terminal, tmp_path: Path) -> None:
