@@ -32,6 +32,7 @@ from aar.events import SupervisorAsked, Unreadable
 from aar.runtime import RunContext
 from aar.store import RunStore
 from aar.store.rows import AgentRow, CommandRow
+from aar.tasks import Restart
 from agents.agent_state import AgentControl, Redirect, answer_text
 from agents.backend import ModelBackend
 from agents.budget import BudgetGuard
@@ -47,6 +48,8 @@ log = logging.getLogger("aar.agents.team")
 STOP_GRACE_S = 30.0
 """How long agents get to end their step in flight after a stop before they are cancelled."""
 DONE = ("finished", "out_of_budget")
+POLLER_POLICY = Restart(backoff_s=0.2, max_backoff_s=5.0, max_restarts=10)
+"""The command poller starts again from the first command not yet applied: a failed poll is retried."""
 
 BackendFactory = Callable[[str, RunConfig, RunStore], ModelBackend]
 """(backend kind, config, store) -> backend; tests pass their own to wrap or record calls."""
@@ -223,7 +226,7 @@ async def _drive(
 ) -> None:
     """Run the loops and the poller (and loops revived meanwhile); on ``ctx.stop``, stop the agents and give
     them ``STOP_GRACE_S``."""
-    polling = asyncio.create_task(poller.run(), name="command-poller")
+    polling = ctx.tasks.start("command-poller", poller.run, POLLER_POLICY)
     tasks = {asyncio.create_task(loop.run(), name=f"agent:{loop.name}"): loop.name for loop in loops}
     stop = asyncio.create_task(ctx.stop.wait(), name="team-stop")
     more = asyncio.create_task(revived.get(), name="team-revived")
