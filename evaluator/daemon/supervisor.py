@@ -64,6 +64,8 @@ class WorkerSupervisor:
         await self._requeue(None, "the evaluator stopped while the job ran")
 
     def start(self) -> None:
+        """Spawn the worker. Call it on the daemon's main thread: the worker is killed when the thread that
+        spawned it ends (``worker.die_with_parent``)."""
         ctx = multiprocessing.get_context("spawn")
         self.name = f"worker-{self.device.replace(':', '') or 'eval'}-{uuid.uuid4().hex[:6]}"
         self.process = ctx.Process(

@@ -11,8 +11,11 @@ this process dies is requeued by the service, which restarts it.
 from __future__ import annotations
 
 import asyncio
+import ctypes
 import logging
 import os
+import signal
+import sys
 import threading
 import time
 import traceback
@@ -204,11 +207,37 @@ def torch_device(device: str) -> str:
     return "cpu" if cpu_index(device) is not None else device
 
 
-def _exit_with_parent(parent: int, every_s: float = 1.0) -> None:
-    """Watchdog thread: a worker whose daemon died (kill -9) exits, whatever its event loop awaits.
+PARENT_WATCH_S = 0.5
+"""How often the watchdog thread looks at the worker's parent pid."""
+_PR_SET_PDEATHSIG = 1
+"""``prctl`` option (linux/prctl.h): the signal this process gets when the thread that spawned it ends."""
 
-    The job it held stays ``running`` in the store and the next daemon requeues it.
+
+def die_with_parent(parent: int) -> None:
+    """Make sure this worker does not outlive ``parent`` (its daemon), whatever killed the daemon.
+
+    On Linux the kernel sends SIGKILL the moment the daemon's thread that spawned the worker ends (the
+    daemon starts workers from its event loop, its main thread): kill -9, or a SIGSTOP then kill -9, leaves
+    no worker behind holding run.db and a device. The request only covers a parent still alive when it is
+    made, so the parent pid is checked after it (the daemon may die while the worker starts). Elsewhere, and
+    as a second line on Linux, a watchdog thread exits when the parent pid changes (the worker was handed to
+    init or a subreaper), within ``PARENT_WATCH_S``, whatever the event loop awaits. The job the worker
+    held stays ``running`` in the store and the next daemon requeues it.
     """
+    if sys.platform == "linux":
+        try:
+            libc = ctypes.CDLL(None, use_errno=True)
+            if libc.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0) != 0:
+                log.warning("prctl(PR_SET_PDEATHSIG) failed: %s", os.strerror(ctypes.get_errno()))
+        except (OSError, AttributeError) as exc:
+            log.warning("prctl(PR_SET_PDEATHSIG) unavailable: %s", exc)
+    if os.getppid() != parent:
+        os._exit(3)
+    threading.Thread(target=_exit_with_parent, args=(parent,), name="parent-watch", daemon=True).start()
+
+
+def _exit_with_parent(parent: int, every_s: float = PARENT_WATCH_S) -> None:
+    """Watchdog thread: exit once ``parent`` is no longer this process's parent."""
     while os.getppid() == parent:
         time.sleep(every_s)
     os._exit(3)
@@ -221,9 +250,7 @@ def worker_main(run_dir: str, name: str, poll_s: float = 0.05, device: str = "",
     starting has already handed it to init, and ``os.getppid()`` alone would watch init forever.
     """
     parent = parent or os.getppid()
-    if os.getppid() != parent:
-        os._exit(3)
     logging.basicConfig(level=logging.INFO, format=f"%(asctime)s {name} %(levelname)s %(message)s")
+    die_with_parent(parent)
     hold_device(device)
-    threading.Thread(target=_exit_with_parent, args=(parent,), name="parent-watch", daemon=True).start()
     asyncio.run(Worker(RunPaths(Path(run_dir)), name, poll_s=poll_s, device=device).serve())
