@@ -48,6 +48,11 @@ class RunPaths:
         """Held-out data and the evaluator's caches: never mounted into a sandbox."""
         return self.root / "evaluator"
 
+    @property
+    def heartbeats(self) -> Path:
+        """One file per evaluator worker, touched every second while its event loop runs."""
+        return self.root / "heartbeats"
+
     def workspace(self, agent: str) -> Path:
         return self.workspaces / agent
 

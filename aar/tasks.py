@@ -26,6 +26,7 @@ from dataclasses import dataclass
 from typing import Protocol
 
 from aar.clock import SYSTEM_CLOCK, Clock
+from aar.errors import AarError
 from aar.escape import one_line
 from aar.events import ErrorRaised, EventPayload
 
@@ -62,8 +63,10 @@ class EmitsEvents(Protocol):
 
 
 def describe(exc: BaseException) -> str:
-    """``KeyError: 'x'``: an exception on one line."""
+    """``KeyError: 'x'``: an exception on one line; an ``AarError`` is its message alone (it says what to do)."""
     text = str(exc)
+    if isinstance(exc, AarError) and text:
+        return one_line(text, REASON_CHARS)
     return one_line(f"{type(exc).__name__}: {text}" if text else type(exc).__name__, REASON_CHARS)
 
 

@@ -31,6 +31,8 @@ from aar.store import JobRow, RunStore
 from aar.store.protocols import WorkerStore
 from evaluator.daemon.job_specs import BaselinesJob, FinalJob, JobError, MethodJob, PredictionsJob, read_spec
 
+BEAT_S = 1.0
+"""How often a worker touches its heartbeat file (``RunPaths.heartbeats``)."""
 MAX_ATTEMPTS = 2
 """A job runs at most twice: once, and once more after an unexpected error or a dead worker.
 A ``JobError`` (the submission's own fault: a method that fails, a malformed file) and a run past
@@ -85,6 +87,7 @@ class Worker:
             ThreadPoolExecutor(max_workers=1, thread_name_prefix="eval-job")
         )
         store: WorkerStore = await RunStore.open(self.paths.db)
+        beating = asyncio.create_task(self._beat(), name="heartbeat")
         try:
             # What jobs record as their device: ``auto`` says which it became (torch loads here, once).
             recorded = self.device if self.device != "auto" else (await asyncio.to_thread(self.evaluation)).device
@@ -100,7 +103,20 @@ class Worker:
                     continue
                 await self.execute(store, job)
         finally:
+            beating.cancel()
             await store.close()
+
+    async def _beat(self) -> None:
+        """Touch this worker's heartbeat file every ``BEAT_S`` from the event loop: a worker that is frozen
+        (SIGSTOP) or whose loop hangs stops beating, and its supervisor kills it and requeues its job."""
+        beat = heartbeat_file(self.paths, self.name)
+        await asyncio.to_thread(beat.parent.mkdir, parents=True, exist_ok=True)
+        while True:
+            try:
+                beat.touch()
+            except OSError as exc:  # no beat: the supervisor restarts this worker, which says why here
+                log.warning("heartbeat %s: %s", beat, exc)
+            await asyncio.sleep(BEAT_S)
 
     async def execute(self, store: WorkerStore, job: JobRow) -> None:
         from evaluator.compute.hf.metrics import METER
@@ -165,7 +181,7 @@ class Worker:
         from evaluator.daemon import jobs
 
         spec = read_spec(job)
-        ev = self.evaluation()
+        ev = await asyncio.to_thread(self.evaluation)  # the first builds it (torch loads): not on the loop
         match spec:
             case BaselinesJob():
                 return await asyncio.to_thread(jobs.run_baselines, ev, spec, report)
@@ -185,6 +201,11 @@ class Worker:
             value = box.take()
             if value is not None:
                 await store.update_job(job_id, progress=round(value[0], 4), detail=value[1][:300])
+
+
+def heartbeat_file(paths: RunPaths, name: str) -> Path:
+    """The file worker ``name`` touches while it is alive and well."""
+    return paths.heartbeats / f"{name}.beat"
 
 
 def hold_device(device: str) -> None:

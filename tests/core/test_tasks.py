@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 
+from aar.errors import AarError
 from aar.events import ErrorRaised
 from aar.store import RunStore
 from aar.tasks import CRASH, Restart, TaskSupervisor
@@ -107,3 +108,13 @@ async def test_close_cancels_what_runs_and_records_what_it_raised(store: RunStor
     await started.wait()
     await tasks.close(timeout=0)
     assert await _messages(store) == ["task monitors failed while the run stopped: RuntimeError: cleanup failed"]
+
+
+async def test_an_error_the_user_can_act_on_is_its_own_message(store: RunStore) -> None:
+    tasks = TaskSupervisor(store)
+
+    async def no_key() -> None:
+        raise AarError("anthropic: $ANTHROPIC_API_KEY is not set")
+
+    await tasks.start("team", no_key, CRASH)
+    assert tasks.reason == "task team failed: anthropic: $ANTHROPIC_API_KEY is not set"
