@@ -38,6 +38,7 @@ from agents.backend import ModelBackend
 from agents.budget import BudgetGuard
 from agents.budget_desk import BudgetDesk
 from agents.control import STOP_META, CommandPoller
+from agents.disk_guard import DiskGuard
 from agents.loop import AgentLoop
 from agents.prompts import system_prompt
 from agents.sandbox_slot import SandboxSlot
@@ -50,6 +51,8 @@ STOP_GRACE_S = 30.0
 DONE = ("finished", "out_of_budget")
 POLLER_POLICY = Restart(backoff_s=0.2, max_backoff_s=5.0, max_restarts=10)
 """The command poller starts again from the first command not yet applied: a failed poll is retried."""
+GUARD_POLICY = Restart(backoff_s=1.0, max_restarts=5)
+"""The disk guard keeps which agents it paused across a restart."""
 
 BackendFactory = Callable[[str, RunConfig, RunStore], ModelBackend]
 """(backend kind, config, store) -> backend; tests pass their own to wrap or record calls."""
@@ -227,6 +230,8 @@ async def _drive(
     """Run the loops and the poller (and loops revived meanwhile); on ``ctx.stop``, stop the agents and give
     them ``STOP_GRACE_S``."""
     polling = ctx.tasks.start("command-poller", poller.run, POLLER_POLICY)
+    guard = DiskGuard(ctx.paths.root, controls, ctx.store, reserve_mb=ctx.config.run.disk_reserve_mb, clock=ctx.clock)
+    guarding = ctx.tasks.start("disk-guard", guard.run, GUARD_POLICY)
     tasks = {asyncio.create_task(loop.run(), name=f"agent:{loop.name}"): loop.name for loop in loops}
     stop = asyncio.create_task(ctx.stop.wait(), name="team-stop")
     more = asyncio.create_task(revived.get(), name="team-revived")
@@ -249,7 +254,7 @@ async def _drive(
             for task in pending:
                 log.warning("%s did not stop within %.0fs; cancelling it", tasks[task], STOP_GRACE_S)
     finally:
-        everything: list[asyncio.Task[Any]] = [*tasks, polling, stop, more]
+        everything: list[asyncio.Task[Any]] = [*tasks, polling, guarding, stop, more]
         for each in everything:
             each.cancel()
         for each in everything:
