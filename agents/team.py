@@ -28,11 +28,11 @@ import aar.commands as commands_
 from aar.commands import ALL_AGENTS
 from aar.config import ResolvedAgent, RunConfig
 from aar.devices import sandbox_config_for
-from aar.events import SupervisorAsked, Unreadable
+from aar.events import ErrorRaised, SupervisorAsked, Unreadable
 from aar.runtime import RunContext
 from aar.store import RunStore
 from aar.store.rows import AgentRow, CommandRow
-from aar.tasks import Restart
+from aar.tasks import Restart, describe
 from agents.agent_state import AgentControl, Redirect, answer_text
 from agents.backend import ModelBackend
 from agents.budget import BudgetGuard
@@ -186,9 +186,14 @@ async def run_team(ctx: RunContext, *, backend_factory: BackendFactory = make_ba
             revived,
         )
     finally:
-        for backend in backends.values():
-            with contextlib.suppress(Exception):
+        for kind, backend in backends.items():
+            try:
                 await backend.aclose()
+            except Exception as exc:  # the team is ending anyway: say so, and close the others
+                log.exception("closing the %s backend failed", kind)
+                store.emit(
+                    None, ErrorRaised(message=f"closing the {kind} backend failed: {describe(exc)}", where="team")
+                )
         await store.flush()
 
 
