@@ -30,5 +30,9 @@ class RunLocked(AarError):
     """Another live daemon already drives this run."""
 
 
+class RunNotWritable(AarError):
+    """The run folder cannot be written (a read-only file system, no permission)."""
+
+
 class StoreError(AarError):
     """The run store is missing, from a newer aar, or otherwise unusable."""

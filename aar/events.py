@@ -37,17 +37,19 @@ LifecycleAction = Literal["started", "stopped", "restarted", "recreated", "faile
 """What happened to a sandbox."""
 
 
-class _Payload(BaseModel):
+class Payload(BaseModel):
+    """The base of every event payload (readers narrow a row from a bare payload with it)."""
+
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
-class RunStateChanged(_Payload):
+class RunStateChanged(Payload):
     kind: Literal["run.state"] = "run.state"
     state: RunState
     reason: str = ""
 
 
-class RunLog(_Payload):
+class RunLog(Payload):
     """A line of the daemon's own narrative (startup, lock take-over, shutdown)."""
 
     kind: Literal["log"] = "log"
@@ -55,13 +57,13 @@ class RunLog(_Payload):
     message: str
 
 
-class AgentStatusChanged(_Payload):
+class AgentStatusChanged(Payload):
     kind: Literal["agent.status"] = "agent.status"
     status: AgentStatus
     detail: str = ""
 
 
-class AgentStepCompleted(_Payload):
+class AgentStepCompleted(Payload):
     """One step of an agent finished; token counts are this step's, not totals."""
 
     kind: Literal["agent.step"] = "agent.step"
@@ -73,7 +75,7 @@ class AgentStepCompleted(_Payload):
     cost_usd: float = 0.0
 
 
-class ModelText(_Payload):
+class ModelText(Payload):
     """A chunk of the model's visible text or thinking, as it streams."""
 
     kind: Literal["model.text"] = "model.text"
@@ -82,7 +84,7 @@ class ModelText(_Payload):
     thinking: bool = False
 
 
-class ToolCalled(_Payload):
+class ToolCalled(Payload):
     kind: Literal["tool.call"] = "tool.call"
     step: int
     call_id: str
@@ -90,7 +92,7 @@ class ToolCalled(_Payload):
     input: dict[str, Any]
 
 
-class ToolReturned(_Payload):
+class ToolReturned(Payload):
     """A tool's result as the model saw it (``output`` may be truncated there; the store keeps it whole)."""
 
     kind: Literal["tool.result"] = "tool.result"
@@ -102,14 +104,14 @@ class ToolReturned(_Payload):
     truncated: bool = False
 
 
-class ApprovalRequested(_Payload):
+class ApprovalRequested(Payload):
     kind: Literal["approval.requested"] = "approval.requested"
     call_id: str
     tool: str
     input: dict[str, Any]
 
 
-class SandboxOutput(_Payload):
+class SandboxOutput(Payload):
     """Lines a sandbox command printed, in the order they came."""
 
     kind: Literal["sandbox.output"] = "sandbox.output"
@@ -118,7 +120,7 @@ class SandboxOutput(_Payload):
     text: str
 
 
-class SandboxExited(_Payload):
+class SandboxExited(Payload):
     kind: Literal["sandbox.exit"] = "sandbox.exit"
     call_id: str
     exit_code: int | None
@@ -131,7 +133,7 @@ class SandboxExited(_Payload):
     """Paths outside its workspace the command failed to open (recorded under bubblewrap only)."""
 
 
-class SandboxLifecycle(_Payload):
+class SandboxLifecycle(Payload):
     kind: Literal["sandbox.lifecycle"] = "sandbox.lifecycle"
     action: LifecycleAction
     backend: str
@@ -140,21 +142,21 @@ class SandboxLifecycle(_Payload):
     detail: str = ""
 
 
-class ForumPosted(_Payload):
+class ForumPosted(Payload):
     kind: Literal["forum.post"] = "forum.post"
     post_id: int
     title: str
     parent_id: int | None = None
 
 
-class SubmissionCreated(_Payload):
+class SubmissionCreated(Payload):
     kind: Literal["submission.created"] = "submission.created"
     submission_id: int
     submission_kind: Literal["predictions", "method"]
     flags: list[str] = []
 
 
-class EvalJobChanged(_Payload):
+class EvalJobChanged(Payload):
     kind: Literal["eval.job"] = "eval.job"
     job_id: int
     job_kind: str
@@ -163,7 +165,7 @@ class EvalJobChanged(_Payload):
     detail: str = ""
 
 
-class EvalScored(_Payload):
+class EvalScored(Payload):
     kind: Literal["eval.result"] = "eval.result"
     job_id: int
     submission_id: int | None
@@ -174,14 +176,14 @@ class EvalScored(_Payload):
     detail: str = ""
 
 
-class CommandIssued(_Payload):
+class CommandIssued(Payload):
     kind: Literal["command.issued"] = "command.issued"
     command_id: int
     command: str
     target: str
 
 
-class CommandApplied(_Payload):
+class CommandApplied(Payload):
     kind: Literal["command.applied"] = "command.applied"
     command_id: int
     command: str
@@ -191,20 +193,20 @@ class CommandApplied(_Payload):
     """``rejected``: the command could not apply (no such agent, no waiting call); ``effect`` says why."""
 
 
-class BudgetExceeded(_Payload):
+class BudgetExceeded(Payload):
     kind: Literal["budget.exceeded"] = "budget.exceeded"
     limit: Literal["tokens", "dollars", "wall_clock", "run_dollars", "steps"]
     used: float
     cap: float
 
 
-class ErrorRaised(_Payload):
+class ErrorRaised(Payload):
     kind: Literal["error"] = "error"
     message: str
     where: str = ""
 
 
-class MonitorDecided(_Payload):
+class MonitorDecided(Payload):
     """A monitor saw something and acted: the rule, the evidence and the action it took."""
 
     kind: Literal["monitor.decision"] = "monitor.decision"
@@ -221,7 +223,7 @@ class MonitorDecided(_Payload):
     submission_id: int | None = None
 
 
-class ClaimChecked(_Payload):
+class ClaimChecked(Payload):
     """A number in a forum post checked against its author's evaluator results."""
 
     kind: Literal["forum.claim"] = "forum.claim"
@@ -235,7 +237,7 @@ class ClaimChecked(_Payload):
     """The submission whose result supports the claim, when verified."""
 
 
-class SupervisorAsked(_Payload):
+class SupervisorAsked(Payload):
     """An agent asked the supervisor a question and waits (paused) for the answer."""
 
     kind: Literal["agent.ask"] = "agent.ask"
@@ -245,7 +247,7 @@ class SupervisorAsked(_Payload):
     """The ``ask_supervisor`` tool call that asked; an ``answer`` command names it."""
 
 
-class BudgetWarned(_Payload):
+class BudgetWarned(Payload):
     """An agent has used 80% (``fraction``) of one of its budgets, or the run of its dollar cap."""
 
     kind: Literal["budget.warning"] = "budget.warning"
@@ -256,7 +258,7 @@ class BudgetWarned(_Payload):
     """The share of the budget reached when the warning was given."""
 
 
-class BudgetChanged(_Payload):
+class BudgetChanged(Payload):
     """The supervisor raised, lowered or moved one of an agent's budgets (a ``budget`` command applied)."""
 
     kind: Literal["budget.changed"] = "budget.changed"
@@ -270,7 +272,7 @@ class BudgetChanged(_Payload):
     """Where it came from or went to: another agent's name, ``pool`` (the run's dollar cap), or empty."""
 
 
-class WorkspaceRepaired(_Payload):
+class WorkspaceRepaired(Payload):
     """At a run's start, an agent's ``task/`` was not the bundle's folder (a link, a FIFO, a file, an altered
     manifest) and was replaced by a clean copy; the agent is the event's agent."""
 
@@ -312,7 +314,7 @@ EventPayload = Annotated[
 
 _ADAPTER: TypeAdapter[EventPayload] = TypeAdapter(EventPayload)
 
-EVENT_CLASSES: tuple[type[_Payload], ...] = get_args(get_args(EventPayload)[0])
+EVENT_CLASSES: tuple[type[Payload], ...] = get_args(get_args(EventPayload)[0])
 """Every payload class, in the order of the union."""
 EVENT_KINDS: frozenset[str] = frozenset(get_args(c.model_fields["kind"].annotation)[0] for c in EVENT_CLASSES)
 """Every ``kind`` this aar can read; a row of another kind is ``Unreadable``."""

@@ -24,11 +24,10 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Literal, Protocol
+from typing import TYPE_CHECKING, Literal, Protocol, TypedDict
 
-from aar.escape import one_line
+from aar.describe import describe
 from aar.events import (
     AgentStatusChanged,
     ApprovalRequested,
@@ -58,7 +57,6 @@ RANK_NAMES = {BLOCKING: "blocking", ALERT: "alert", NOTICE: "notice"}
 ENDED = frozenset({"stopped", "finished", "error", "out_of_budget"})
 FOLLOW_INTERVAL_S = 0.25
 """How often the daemon's inbox builder reads new events."""
-SUMMARY_CHARS = 300
 
 KINDS: tuple[str, ...] = (
     "approval.requested",
@@ -101,6 +99,15 @@ class NewItem:
     job_id: int | None = None
 
 
+class _About(TypedDict, total=False):
+    """What an item is about, beside its agent: the subject the inbox groups its items by."""
+
+    call_id: str | None
+    post_id: int | None
+    submission_id: int | None
+    job_id: int | None
+
+
 @dataclass(frozen=True)
 class Clear:
     """Open items of ``agent`` of these kinds (and, if set, this tool call) are settled by this event."""
@@ -110,85 +117,58 @@ class Clear:
     call_id: str | None = None
 
 
-def _line(text: str) -> str:
-    return one_line(str(text), SUMMARY_CHARS)
-
-
-def _args(value: dict[str, Any]) -> str:
-    if set(value) == {"command"}:
-        return str(value["command"])
-    return json.dumps(value, ensure_ascii=False)
-
-
 def derive(event: EventRow) -> NewItem | Clear | None:
     """What ``event`` does to the inbox: raise an item, clear some, or nothing. An unreadable event raises an
-    ``error`` item of its own (once: items are keyed by their event), and the events after it are read."""
+    ``error`` item of its own (once: items are keyed by their event), and the events after it are read.
+    An item's summary is the event's ``inbox`` line (``aar.describe``)."""
     agent = event.agent
     match event.payload:
-        case Unreadable() as p:
-            return NewItem("error", ALERT, _line(p.describe(event.id)))
-        case ApprovalRequested() as p:
-            return NewItem("approval", BLOCKING, _line(f"wants to run {p.tool} {_args(p.input)}"), call_id=p.call_id)
-        case SupervisorAsked() as p:
-            return NewItem("ask", BLOCKING, _line(p.question), call_id=p.call_id or None)
         case ToolReturned() as p if agent:
             return Clear(agent, ("approval",), call_id=p.call_id)
         case AgentStatusChanged(status=status) if agent and status in ENDED:
             return Clear(agent, ("approval", "ask"))
         case AgentStatusChanged(status="thinking") if agent:  # the agent went on: its question was answered
             return Clear(agent, ("ask",))
+    raised = _raised(event)
+    if raised is None:
+        return None
+    kind, rank, about = raised
+    return NewItem(kind, rank, describe(event, "inbox").text, **about)
+
+
+def _raised(event: EventRow) -> tuple[ItemKind, int, _About] | None:
+    """The kind, rank and subject of the item ``event`` raises, if it raises one."""
+    match event.payload:
+        case Unreadable():
+            return "error", ALERT, {}
+        case ApprovalRequested() as p:
+            return "approval", BLOCKING, {"call_id": p.call_id}
+        case SupervisorAsked() as p:
+            return "ask", BLOCKING, {"call_id": p.call_id or None}
         case MonitorDecided() as p:
-            return NewItem(
-                "monitor",
-                ALERT,
-                _line(f"{p.rule} -> {p.action}: {p.reason}"),
-                post_id=p.post_id,
-                submission_id=p.submission_id,
-            )
+            return "monitor", ALERT, {"post_id": p.post_id, "submission_id": p.submission_id}
         case ClaimChecked(verdict="contradicted") as p:
-            return NewItem(
-                "claim",
-                ALERT,
-                _line(
-                    f"post #{p.post_id} says {p.claim!r} ({p.metric} {p.value:g}), "
-                    "which matches no result the evaluator showed its author"
-                ),
-                post_id=p.post_id,
-            )
+            return "claim", ALERT, {"post_id": p.post_id}
         case SubmissionCreated() as p if p.flags:
-            sid = p.submission_id
-            return NewItem(
-                "flagged", ALERT, _line(f"submission #{sid} flagged: {', '.join(p.flags)}"), submission_id=sid
-            )
+            return "flagged", ALERT, {"submission_id": p.submission_id}
         case EvalScored() as p if p.flags:
-            what = f"submission #{p.submission_id}" if p.submission_id is not None else f"job {p.job_id}"
-            return NewItem(
-                "flagged",
-                ALERT,
-                _line(f"{what} scored with flags: {', '.join(p.flags)}"),
-                submission_id=p.submission_id,
-                job_id=p.job_id,
-            )
+            return "flagged", ALERT, {"submission_id": p.submission_id, "job_id": p.job_id}
         case EvalJobChanged(status="failed") as p:
-            detail = f": {p.detail}" if p.detail else ""
-            return NewItem("eval_failed", ALERT, _line(f"{p.job_kind} job {p.job_id} failed{detail}"), job_id=p.job_id)
+            return "eval_failed", ALERT, {"job_id": p.job_id}
         case BudgetExceeded() as p if p.limit != "steps":
-            return NewItem("budget", ALERT, _line(f"{p.limit} budget spent (100%): {p.used:g} of {p.cap:g}"))
-        case BudgetWarned() as p:
-            return NewItem("budget", NOTICE, _line(f"{p.limit} budget at {p.fraction:.0%}: {p.used:g} of {p.cap:g}"))
-        case SandboxLifecycle(action="recreated" | "failed") as p:
-            detail = f": {p.detail}" if p.detail else ""
-            return NewItem("sandbox", ALERT, _line(f"sandbox {p.action}{detail}"))
+            return "budget", ALERT, {}
+        case BudgetWarned():
+            return "budget", NOTICE, {}
+        case SandboxLifecycle(action="recreated" | "failed"):
+            return "sandbox", ALERT, {}
         case SandboxExited(oom_killed=True) as p:
-            return NewItem("sandbox", ALERT, _line(f"sandbox command {p.call_id} was OOM-killed"), call_id=p.call_id)
+            return "sandbox", ALERT, {"call_id": p.call_id}
         case RunLog(level="warning" | "error") as p:
-            return NewItem("warning" if p.level == "warning" else "error", ALERT, _line(p.message))
-        case WorkspaceRepaired() as p:
-            done = f"could not be repaired: {p.error}" if p.error else "replaced by a clean copy"
-            return NewItem("sandbox", ALERT, _line(f"workspace of {agent}: {p.found}; task/ {done}"))
-        case ErrorRaised() as p:
-            where = f" ({p.where})" if p.where else ""
-            return NewItem("error", ALERT, _line(f"{p.message}{where}"))
+            return "warning" if p.level == "warning" else "error", ALERT, {}
+        case WorkspaceRepaired():
+            return "sandbox", ALERT, {}
+        case ErrorRaised():
+            return "error", ALERT, {}
     return None
 
 

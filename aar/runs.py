@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+import os
 import sqlite3
 import time
 from datetime import datetime
@@ -10,7 +12,7 @@ from pathlib import Path
 from pydantic import BaseModel, TypeAdapter, ValidationError
 
 from aar.config import RunConfig, dump_config
-from aar.errors import RunNotFound, StoreError
+from aar.errors import RunNotFound, RunNotWritable, StoreError
 from aar.events import RunState
 from aar.lock import holder_pid
 from aar.runtime import RunPaths
@@ -109,3 +111,31 @@ def list_runs(runs_dir: Path) -> list[RunSummary]:
         except sqlite3.Error:
             continue
     return sorted(out, key=lambda s: s.created_ts)
+
+
+def check_resumable(paths: RunPaths) -> None:
+    """Refuse, in one line and before anything is written, a run the daemon could not go on with: a run folder
+    it cannot write (a read-only file system, no permission), or a store that fails ``PRAGMA integrity_check``."""
+    probe = paths.root / f".aar-write-check-{os.getpid()}"
+    try:
+        os.close(os.open(probe, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
+        os.unlink(probe)
+    except OSError as exc:
+        raise RunNotWritable(
+            f"{paths.root} is not writable ({exc.strerror or exc}); copy the run where it can be written "
+            f"(`aar backup {paths.run_id} DEST`) and resume the copy"
+        ) from None
+    check_store(paths)
+
+
+def check_store(paths: RunPaths) -> None:
+    """``PRAGMA integrity_check`` of the run's store, read-only; a damaged store is a ``StoreError`` of one line."""
+    advice = "nothing was changed; resume a backup (`aar backup`) or a copy that `sqlite3 .recover` rebuilds"
+    try:
+        with contextlib.closing(sqlite3.connect(f"file:{paths.db}?mode=ro", uri=True, timeout=30)) as db:
+            problems = [str(row[0]) for row in db.execute("PRAGMA integrity_check").fetchall()]
+    except sqlite3.Error as exc:
+        raise StoreError(f"the store {paths.db} cannot be read ({exc}); {advice}") from None
+    if problems != ["ok"]:
+        more = f" (and {len(problems) - 1} more problems)" if len(problems) > 1 else ""
+        raise StoreError(f"the store {paths.db} is damaged: {problems[0]}{more}; {advice}")

@@ -17,7 +17,7 @@ from aar.devices import missing_devices
 from aar.errors import AarError, ConfigError, RunLocked
 from aar.escape import one_line, visible
 from aar.lock import holder_pid
-from aar.runs import create_run, find_run, list_runs, summarise
+from aar.runs import check_resumable, create_run, find_run, list_runs, summarise
 from aar.runtime import RunPaths
 
 DEFAULT_RUNS_DIR = Path(os.environ.get("AAR_RUNS_DIR", "runs"))
@@ -58,6 +58,11 @@ def _parser() -> argparse.ArgumentParser:
         if name == "resume":
             p.add_argument("--headless", action="store_true")
             p.add_argument("--no-attach", action="store_true")
+
+    p = sub.add_parser("backup", help="copy a run, live or not, to a new folder that `aar resume` continues")
+    p.add_argument("run")
+    p.add_argument("dest", type=Path)
+    runs_dir(p)
 
     p = sub.add_parser("stop", help="stop a run gracefully")
     p.add_argument("run")
@@ -162,8 +167,21 @@ def _cmd_resume(args: argparse.Namespace) -> int:
     pid = holder_pid(paths.lock)
     if pid is not None:
         raise RunLocked(f"{paths.run_id} is running (daemon pid {pid}); `aar attach {paths.run_id}` to watch it")
+    check_resumable(paths)
     _preflight(load_config(paths.config))
     return _start(paths, headless=args.headless, attach=not args.no_attach)
+
+
+def _cmd_backup(args: argparse.Namespace) -> int:
+    from aar.backup import backup_run
+
+    paths = find_run(args.runs_dir, args.run)
+    summary = backup_run(paths, args.dest)
+    print(visible(summary.line()))
+    for skipped in summary.skipped[:10]:
+        print(f"  skipped {one_line(skipped, 300)}")
+    print(f"`aar resume {visible(str(summary.dest))}` continues the copy")
+    return 0
 
 
 def _cmd_ls(args: argparse.Namespace) -> int:
@@ -281,6 +299,7 @@ COMMANDS = {
     "resume": _cmd_resume,
     "attach": lambda a: _attach(find_run(a.runs_dir, a.run)),
     "ls": _cmd_ls,
+    "backup": _cmd_backup,
     "stop": _cmd_stop,
     "report": _cmd_report,
     "inbox": _cmd_inbox,

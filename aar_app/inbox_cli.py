@@ -1,5 +1,8 @@
 """``aar inbox RUN [--json] [--all] [--ack ID ...]``: the supervisor's inbox for scripts and a plain SSH session.
 
+Items about one subject (a post, a submission, a job, a tool call) are one line with every reason;
+``--ack`` with its id acknowledges them all.
+
 With no daemon driving the run (stopped, crashed), the events not yet folded
 into the inbox are folded first, so the list is whole either way.
 """
@@ -36,8 +39,9 @@ async def read_inbox(paths: RunPaths, *, include_done: bool, ack: list[int]) -> 
 
 
 def render(rows: list[InboxRow], *, as_json: bool) -> str:
-    """The inbox as text for a terminal (one line an item, agent text escaped: ``aar.escape``), or as JSON
-    (whose strings escape every control character)."""
+    """The inbox as text for a terminal (one line a subject, its other reasons after its own, agent text
+    escaped: ``aar.escape``), or as JSON (whose strings escape every control character). ``--ack ID``
+    acknowledges the whole line."""
     if as_json:
         return json.dumps(
             [{**r.model_dump(), "rank_name": RANK_NAMES[r.rank], "open": r.is_open} for r in rows], indent=2
@@ -49,9 +53,14 @@ def render(rows: list[InboxRow], *, as_json: bool) -> str:
         when = datetime.fromtimestamp(r.ts).strftime("%m-%d %H:%M:%S")
         state = "" if r.is_open else f"  [acknowledged by {r.ack_by}]" if r.ack_ts else "  [settled]"
         agent = one_line(r.agent or "run", 40)
-        summary = one_line(r.summary, 300)
+        summary = one_line(r.summary, 300) + _more(r.reasons[1:])
         lines.append(f"{r.id:>6} {RANK_NAMES[r.rank]:<8} {when} {agent:<12} {r.kind:<11} {summary}{one_line(state)}")
     return "\n".join(lines)
+
+
+def _more(reasons: list[str]) -> str:
+    """The other reasons of a row's subject, on its line: ``  (+2: post #5 says ... | post #5 says ...)``."""
+    return f"  (+{len(reasons)}: {one_line(' | '.join(reasons), 300)})" if reasons else ""
 
 
 def main(paths: RunPaths, *, as_json: bool, include_done: bool, ack: list[int]) -> int:

@@ -9,6 +9,7 @@ from typing import Any
 from pydantic import BaseModel
 
 from aar import escape
+from aar.describe import pgr
 from aar.events import AgentStatus, RunState, Unreadable
 from aar.runs import summarise
 from aar.runtime import RunPaths
@@ -236,11 +237,8 @@ def _submission(entry: LeaderboardEntry) -> str:
 
 
 def _pgr(entry: LeaderboardEntry) -> str:
-    if entry.pgr is None:
-        return "n/a"
-    if entry.ci_low is None or entry.ci_high is None:
-        return f"{entry.pgr:.3f}"
-    return f"{entry.pgr:.3f} [{entry.ci_low:.3f}, {entry.ci_high:.3f}]"
+    """``0.412 [0.351, 0.470]``: a report keeps the interval's third decimal."""
+    return pgr(entry.pgr, entry.ci_low, entry.ci_high, ci_digits=3)
 
 
 def _cell(value: Any) -> str:

@@ -25,13 +25,10 @@ class Redirect:
     command_id: int
     text: str
 
-    @property
-    def marker(self) -> str:
-        """Written into the message, so a resumed agent can tell which redirects it already read."""
-        return f"[Supervisor message, command #{self.command_id}]"
-
     def message_text(self) -> str:
-        return f"{self.marker} {self.text}"
+        """How the agent reads it. Which messages it has read is recorded by command id (``deliveries``),
+        never found again in this text."""
+        return f"[Supervisor message, command #{self.command_id}] {self.text}"
 
 
 def answer_text(call_id: str, text: str) -> str:

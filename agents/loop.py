@@ -82,6 +82,8 @@ class AgentLoop:
         self.messages: list[dict[str, Any]] = []
         """The live transcript as committed: exactly what the store holds (archived rows aside)."""
         self.step = 0
+        self.delivered: set[int] = set()
+        """Commands whose supervisor message the transcript holds (the store's ``deliveries`` rows)."""
         self.status: AgentStatus | None = None
         """The status last announced (event)."""
         self._stored: AgentStatus | None = None
@@ -102,8 +104,8 @@ class AgentLoop:
             self.messages = [{"role": "user", "content": content}]
         row = await self.store.agent(self.name)
         self.status = self._stored = row.status if row else None
-        history = "".join(str(r.content) for r in rows)
-        self.control.inbox[:0] = [r for r in unread if r.marker not in history]
+        self.delivered = await self.store.delivered(self.name)
+        self.control.inbox[:0] = [r for r in unread if r.command_id not in self.delivered]
 
     def request(self) -> ModelRequest:
         """The next model call, from the committed transcript."""
@@ -310,11 +312,15 @@ class AgentLoop:
     # ------------------------------------------------------------ supervisor messages and compaction
 
     async def _deliver_redirects(self) -> None:
-        redirects = self.control.take_inbox()
+        """Append the supervisor messages waiting, each once: a command applied again after a crash (its
+        ``applied`` mark was lost, its delivery was not) is not read twice."""
+        redirects = [r for r in self.control.take_inbox() if r.command_id not in self.delivered]
+        redirects = list({r.command_id: r for r in redirects}.values())
         if not redirects:
             return
         content = [{"type": "text", "text": r.message_text()} for r in redirects]
-        await self.store.append_messages(self.name, self.step, [("user", content)])
+        await self.store.deliver(self.name, self.step, content, [r.command_id for r in redirects])
+        self.delivered.update(r.command_id for r in redirects)
         self.messages.append({"role": "user", "content": content})
 
     async def _compact_if_full(self) -> None:

@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 import logging
 from collections.abc import Callable
 from typing import Any
@@ -28,7 +27,7 @@ import aar.commands as commands_
 from aar.commands import ALL_AGENTS
 from aar.config import ResolvedAgent, RunConfig
 from aar.devices import sandbox_config_for
-from aar.events import ErrorRaised, SupervisorAsked, Unreadable
+from aar.events import ApprovalRequested, ErrorRaised, SupervisorAsked, ToolCalled, ToolReturned, Unreadable
 from aar.runtime import RunContext
 from aar.store import RunStore
 from aar.store.rows import AgentRow, CommandRow
@@ -43,6 +42,7 @@ from agents.loop import AgentLoop
 from agents.prompts import system_prompt
 from agents.sandbox_slot import SandboxSlot
 from agents.tools import default_toolbox
+from agents.transcript import tool_call_ids
 
 log = logging.getLogger("aar.agents.team")
 
@@ -53,6 +53,7 @@ POLLER_POLICY = Restart(backoff_s=0.2, max_backoff_s=5.0, max_restarts=10)
 """The command poller starts again from the first command not yet applied: a failed poll is retried."""
 GUARD_POLICY = Restart(backoff_s=1.0, max_restarts=5)
 """The disk guard keeps which agents it paused across a restart."""
+INTERRUPTED_APPROVAL = "not run: the daemon stopped while this call waited for approval; the step runs again"
 
 BackendFactory = Callable[[str, RunConfig, RunStore], ModelBackend]
 """(backend kind, config, store) -> backend; tests pass their own to wrap or record calls."""
@@ -80,7 +81,8 @@ async def _has_work(store: RunStore, row: AgentRow) -> bool:
 
 
 def _unread_redirects(commands: list[CommandRow], agent: str) -> list[Redirect]:
-    """Redirects and answers applied to ``agent`` by an earlier daemon; the loop drops those its transcript holds."""
+    """Redirects and answers applied to ``agent`` by an earlier daemon; the loop drops those its ``deliveries``
+    rows say it has read."""
     out = []
     for c in commands:
         if c.status != "applied" or c.target not in (agent, ALL_AGENTS):
@@ -114,8 +116,38 @@ async def _open_question(store: RunStore, agent: str, commands: list[CommandRow]
             return None
         if isinstance(c.command, commands_.Answer) and c.command.call_id == ask.call_id:
             return None
-    rows = await store.transcript(agent)
-    return ask if any(ask.call_id in json.dumps(r.content) for r in rows) else None
+    return ask if ask.call_id in tool_call_ids(await store.transcript(agent)) else None
+
+
+async def _settle_approvals(store: RunStore, agent: str) -> None:
+    """Tool calls that waited for approval when the previous daemon died (an ``approval.requested`` event with
+    no ``tool.result`` of its call id) were never run and their step was never committed: say so, by call id,
+    so their inbox items are settled; the step runs again and asks anew. An unreadable event is skipped."""
+    kinds = ["tool.call", "approval.requested", "tool.result"]
+    called: dict[str, ToolCalled] = {}
+    waiting: set[str] = set()
+    for row in await store.events_after(0, agent=agent, kinds=kinds, limit=1_000_000):
+        match row.payload:
+            case ToolCalled() as calling:
+                called[calling.call_id] = calling
+            case ApprovalRequested() as asked:
+                waiting.add(asked.call_id)
+            case ToolReturned() as returned:
+                waiting.discard(returned.call_id)
+            case Unreadable() as unreadable:
+                log.warning("resume of %s: skipped %s", agent, unreadable.describe(row.id))
+    for call_id in sorted(waiting):
+        call = called.get(call_id)
+        store.emit(
+            agent,
+            ToolReturned(
+                step=call.step if call else 0,
+                call_id=call_id,
+                tool=call.tool if call else "",
+                ok=False,
+                output=INTERRUPTED_APPROVAL,
+            ),
+        )
 
 
 async def run_team(ctx: RunContext, *, backend_factory: BackendFactory = make_backend) -> None:
@@ -135,6 +167,8 @@ async def run_team(ctx: RunContext, *, backend_factory: BackendFactory = make_ba
         if fresh and approval:
             await store.update_agent(agent.name, approval=True)
         has_work = await _has_work(store, row)
+        if has_work and not fresh:
+            await _settle_approvals(store, agent.name)
         asked = await _open_question(store, agent.name, commands) if has_work and not fresh else None
         control = AgentControl(agent.name, approval=approval, paused=row.status == "paused" and asked is None)
         if asked is not None:

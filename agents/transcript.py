@@ -11,9 +11,11 @@ cache's prefix) stay byte-identical from step to step.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from typing import Any
 
 from aar.config import ResolvedAgent
+from aar.store.rows import MessageRow
 
 
 def blocks(content: Any) -> list[dict[str, Any]]:
@@ -21,6 +23,18 @@ def blocks(content: Any) -> list[dict[str, Any]]:
     if isinstance(content, str):
         return [{"type": "text", "text": content}]
     return list(content)
+
+
+def tool_call_ids(rows: Iterable[MessageRow]) -> set[str]:
+    """The ids of the tool calls committed in ``rows`` (``tool_use`` blocks of assistant messages, archived by
+    a compaction or not): read from the blocks, so a message that quotes an id does not count."""
+    return {
+        str(block.get("id"))
+        for row in rows
+        if row.role in ("assistant", "archived:assistant")
+        for block in blocks(row.content)
+        if isinstance(block, dict) and block.get("type") == "tool_use"
+    }
 
 
 def merged(messages: list[dict[str, Any]]) -> list[dict[str, Any]]:

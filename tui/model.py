@@ -8,36 +8,34 @@ must. Nothing here imports Textual: it is plain data, tested on its own.
 
 from __future__ import annotations
 
-import json
 from collections import deque
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import Any
 
+from aar.describe import Tone, describe
 from aar.events import (
     AgentStatusChanged,
+    AgentStepCompleted,
     ApprovalRequested,
-    BudgetChanged,
-    BudgetExceeded,
-    BudgetWarned,
     ClaimChecked,
     CommandApplied,
+    CommandIssued,
     ErrorRaised,
-    EvalScored,
+    EvalJobChanged,
     EventPayload,
-    ForumPosted,
     ModelText,
-    MonitorDecided,
     RunLog,
     RunStateChanged,
     SandboxExited,
+    SandboxLifecycle,
     SandboxOutput,
-    SupervisorAsked,
+    SubmissionCreated,
     ToolCalled,
     ToolReturned,
     Unreadable,
 )
 from aar.store import AgentRow, EventRow, LeaderboardRow, PostRow, SubmissionRow
-from tui.text import clip, one_line, pgr, visible
+from tui.text import clip, one_line, visible
 
 TAIL_LINES = 300
 """Lines kept per agent tail on screen."""
@@ -48,7 +46,8 @@ _ENDED = frozenset({"stopped", "finished", "error", "out_of_budget"})
 LINE_MARKS: dict[str, str] = {"thinking": "~ ", "err": "2> "}
 """What starts a line of these kinds, so they differ from plain text and stdout without colour (NO_COLOR)."""
 
-LineKind = Literal["text", "thinking", "tool", "result", "error", "out", "err", "status", "command", "approval", "eval"]
+LineKind = Tone
+"""How a line is drawn: the tone ``aar.describe`` gives the event it tells."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -178,12 +177,6 @@ class Changes:
     """Posts already shown changed (moderation, checked claims): lists of posts are drawn again."""
 
 
-def _args(value: dict[str, Any]) -> str:
-    if set(value) == {"command"}:
-        return str(value["command"])
-    return json.dumps(value, ensure_ascii=False)
-
-
 class RunModel:
     """The view state of one run, fed by ``apply``."""
 
@@ -235,10 +228,10 @@ class RunModel:
         for event in update.events:
             if isinstance(event.payload, Unreadable):
                 # An event this TUI cannot read (a newer daemon's, a damaged row) is noted, not fatal.
-                self.log.write("error", event.payload.describe(event.id))
+                self.log.write("error", describe(event, "pane").text)
                 changes.status = True
             else:
-                self._fold(event.agent, event.payload, changes)
+                self._fold(event, event.payload, changes)
             self.last_event_id = max(self.last_event_id, event.id)
         if update.posts:
             self.posts.extend(update.posts)
@@ -273,87 +266,50 @@ class RunModel:
             changes.status = True
         return changes
 
-    def _fold(self, agent: str | None, p: EventPayload, changes: Changes) -> None:
-        view = self.agents.get(agent) if agent else None
+    def _fold(self, event: EventRow, p: EventPayload, changes: Changes) -> None:
+        view = self.agents.get(event.agent) if event.agent else None
         if view is None:
-            self._fold_run(p)
+            self._fold_run(event, p)
             changes.status = True
             if isinstance(p, CommandApplied):
                 changes.applied.append(p)
             return
         changes.agents.add(view.name)
-        tail = view.tail
         match p:
-            case ModelText():
-                tail.write("thinking" if p.thinking else "text", p.text, stream=True)
-            case ToolCalled():
-                tail.write("tool", f"→ {p.tool} {one_line(_args(p.input), 300)}")
-                if p.tool == "bash":
-                    view.sandbox.write("tool", f"$ {one_line(str(p.input.get('command', '')), 300)}")
-            case ToolReturned():
-                view.pending.pop(p.call_id, None)
-                status = "ok" if p.ok else "ERROR"
-                tail.write("result" if p.ok else "error", f"← {p.tool} {status}: {one_line(p.output, 300)}")
+            case ModelText():  # streamed: chunks join the open line
+                view.tail.write("thinking" if p.thinking else "text", p.text, stream=True)
+                return
             case SandboxOutput():
                 line_kind: LineKind = "err" if p.stream == "stderr" else "out"
-                tail.write(line_kind, p.text.removesuffix("\n"))
+                view.tail.write(line_kind, p.text.removesuffix("\n"))
                 view.sandbox.write(line_kind, p.text.removesuffix("\n"))
-            case SandboxExited():
-                how = " (timed out)" if p.timed_out else " (killed)" if p.killed else ""
-                view.sandbox.write("status", f"[exit {p.exit_code}{how} in {p.duration_s:.1f}s]")
-            case AgentStatusChanged():
-                if p.status in _ENDED or p.status == "running_tool":  # an agent runs a tool only once no call waits
-                    view.pending.clear()
-                detail = f" ({one_line(p.detail)})" if p.detail else ""
-                tail.write("status", f"· {p.status}{detail}")
+                return
+            case SandboxExited():  # the sandbox pane's own line
+                exited = describe(event, "pane")
+                view.sandbox.write(exited.tone, exited.text)
+                return
+            case ToolCalled(tool="bash"):
+                view.sandbox.write("tool", f"$ {one_line(str(p.input.get('command', '')), 300)}")
+            case ToolReturned():
+                view.pending.pop(p.call_id, None)
+            case AgentStatusChanged() if p.status in _ENDED or p.status == "running_tool":
+                view.pending.clear()  # an agent runs a tool only once no call waits
             case ApprovalRequested():
                 view.pending[p.call_id] = PendingCall(p.call_id, p.tool, p.input)
-                tail.write("approval", f"? approve {p.tool} {one_line(_args(p.input), 300)}  [a approve / d deny]")
             case CommandApplied():
                 changes.applied.append(p)
-                refused = " (rejected)" if p.status == "rejected" else ""
-                tail.write("error" if refused else "command", f"⚑ {p.command}{refused}: {one_line(p.effect)}")
-            case EvalScored():
-                tail.write("eval", f"★ scored submission {p.submission_id}: PGR {_pgr(p)}")
-            case BudgetExceeded():
-                tail.write("error", f"! budget {p.limit} exceeded: {p.used:g} of {p.cap:g}")
-            case ErrorRaised():
-                tail.write("error", f"! {one_line(p.message, 300)}")
-            case RunLog():
-                tail.write("error" if p.level in ("warning", "error") else "status", f"! {one_line(p.message, 300)}")
-            case ForumPosted():
-                tail.write("status", f"✎ posted #{p.post_id}: {one_line(p.title)}")
-            case MonitorDecided():
-                tail.write("error", f"⚠ monitor {p.monitor} ({p.action}): {one_line(p.reason, 300)}")
-            case ClaimChecked(verdict="contradicted"):
-                tail.write("error", f"✗ post #{p.post_id}: {one_line(p.claim)} contradicted by its results")
-            case BudgetChanged():
-                moved = f" ({'from' if p.delta > 0 else 'to'} {p.source})" if p.source else ""
-                tail.write("command", f"$ budget {p.resource} {p.delta:+g}{moved}: now {p.budget:g}")
-            case BudgetWarned():
-                tail.write("error", f"! budget {p.limit} at {p.fraction:.0%}: {p.used:g} of {p.cap:g}")
-            case SupervisorAsked():
-                tail.write("approval", f"? asks the supervisor: {one_line(p.question, 300)}  [I inbox, a answer]")
-            case _:
-                pass  # steps, submissions, jobs: the agent's row, the leaderboard and the queue show them
+            case ClaimChecked(verdict="verified"):
+                return  # the post's own marks show it
+            case _ if isinstance(p, _QUIET):
+                return  # the agent's row, the leaderboard and the queue show them
+        line = describe(event, "pane")
+        view.tail.write(line.tone, line.text)
 
-    def _fold_run(self, p: EventPayload) -> None:
-        match p:
-            case RunStateChanged():
-                self.log.write("status", f"run {p.state}" + (f": {one_line(p.reason)}" if p.reason else ""))
-            case ErrorRaised():
-                self.log.write("error", one_line(p.message, 300))
-            case RunLog():
-                self.log.write("status", one_line(p.message, 300))
-            case CommandApplied():
-                refused = " (rejected)" if p.status == "rejected" else ""
-                self.log.write(
-                    "error" if refused else "command", f"⚑ {p.command} {p.target}{refused}: {one_line(p.effect)}"
-                )
-            case _:
-                pass
+    def _fold_run(self, event: EventRow, p: EventPayload) -> None:
+        if isinstance(p, RunStateChanged | ErrorRaised | RunLog | CommandApplied):
+            line = describe(event, "pane")
+            self.log.write(line.tone, line.text)
 
 
-def _pgr(p: EvalScored) -> str:
-    flags = f" flags {', '.join(p.flags)}" if p.flags else ""
-    return pgr(p.pgr, p.ci_low, p.ci_high) + flags
+_QUIET = (RunStateChanged, AgentStepCompleted, SandboxLifecycle, SubmissionCreated, EvalJobChanged, CommandIssued)
+"""Events of an agent its activity does not show: its row, the leaderboard and the queue do."""

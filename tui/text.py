@@ -11,6 +11,7 @@ into Rich text for the widgets.
 
 from __future__ import annotations
 
+from aar.describe import pgr
 from aar.escape import MAX_LINE, clip, one_line, visible
 from aar.eval_jobs import JobStats
 
@@ -28,15 +29,6 @@ def tokens(n: int) -> str:
 
 def dollars(x: float) -> str:
     return f"${x:.2f}" if x >= 0.995 or x == 0 else f"${x:.3f}"
-
-
-def pgr(value: float | None, low: float | None = None, high: float | None = None) -> str:
-    """PGR with its confidence interval; ``n/a`` when the evaluator could not compute it."""
-    if value is None:
-        return "n/a"
-    if low is None or high is None:
-        return f"{value:.3f}"
-    return f"{value:.3f} [{low:.2f}, {high:.2f}]"
 
 
 def throughput_line(stats: JobStats) -> str:

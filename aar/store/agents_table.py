@@ -76,6 +76,26 @@ class AgentTables(Connection):
                     f"UPDATE agents SET {sets}, updated_ts = ? WHERE name = ?", (*deltas.values(), now, agent)
                 )
 
+    async def deliver(self, agent: str, step: int, content: Any, command_ids: Sequence[int]) -> None:
+        """Append the user message ``content`` that carries supervisor messages (redirects, broadcasts, answers)
+        and record each command as delivered to ``agent``, in one transaction: after a crash the store holds
+        both or neither, so a resume delivers exactly the messages missing (``delivered``)."""
+        now = time.time()
+        async with self._transaction():
+            cur = await self._db.execute(
+                "INSERT INTO transcripts (agent, step, role, content, ts) VALUES (?, ?, 'user', ?, ?)",
+                (agent, step, dumps(content), now),
+            )
+            await self._db.executemany(
+                "INSERT INTO deliveries (command_id, agent, message_id, ts) VALUES (?, ?, ?, ?)",
+                [(command_id, agent, cur.lastrowid, now) for command_id in command_ids],
+            )
+
+    async def delivered(self, agent: str) -> set[int]:
+        """The commands whose supervisor message ``agent`` has read (is in its transcript)."""
+        rows = await self._fetch("SELECT command_id FROM deliveries WHERE agent = ?", (agent,))
+        return {int(r["command_id"]) for r in rows}
+
     async def transcript(self, agent: str, *, after_id: int = 0) -> list[MessageRow]:
         rows = await self._fetch("SELECT * FROM transcripts WHERE agent = ? AND id > ? ORDER BY id", (agent, after_id))
         return [MessageRow(**decode(r)) for r in rows]

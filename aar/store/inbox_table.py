@@ -29,15 +29,40 @@ CURSOR_META = "inbox_cursor"
 """Meta key: the id of the last event folded into the inbox."""
 
 _OPEN = "i.cleared_event IS NULL AND a.source_event IS NULL"
-_SELECT = "SELECT i.*, a.by AS ack_by, a.ts AS ack_ts FROM inbox i LEFT JOIN inbox_acks a USING (source_event)"
-_RANKED = (
-    "SELECT i.*, a.by AS ack_by, a.ts AS ack_ts, MIN(i.rank) OVER per_agent AS group_rank,"
-    " MAX(i.id) OVER per_agent AS group_top"
-    " FROM inbox i LEFT JOIN inbox_acks a USING (source_event){where}"
-    " WINDOW per_agent AS (PARTITION BY CASE WHEN i.agent IS NULL OR i.rank > 1 THEN 'item:' || i.id"
-    " ELSE 'agent:' || i.agent END)"
-    " ORDER BY group_rank, group_top DESC, i.agent, i.rank, i.id DESC"
+_FROM = "FROM inbox i LEFT JOIN inbox_acks a USING (source_event)"
+
+
+def _subject(alias: str) -> str:
+    """SQL for what an item is about: its post, else its submission, else its job, else its agent's tool
+    call, else the item alone. The inbox lists one row per subject: a contradicted post's monitor flag and
+    its claim checks are one row with three reasons."""
+    return (
+        f"CASE WHEN {alias}.post_id IS NOT NULL THEN 'post:' || {alias}.post_id"
+        f" WHEN {alias}.submission_id IS NOT NULL THEN 'submission:' || {alias}.submission_id"
+        f" WHEN {alias}.job_id IS NOT NULL THEN 'job:' || {alias}.job_id"
+        f" WHEN {alias}.agent IS NOT NULL AND {alias}.call_id IS NOT NULL"
+        f" THEN 'call:' || {alias}.agent || ':' || {alias}.call_id"
+        f" ELSE 'item:' || {alias}.id END"
+    )
+
+
+_GROUPED = (
+    # Every item with its subject, and its place in its group: open items group apart from settled ones,
+    # the most urgent (then newest) first.
+    "WITH items AS (SELECT i.*, a.by AS ack_by, a.ts AS ack_ts, " + _subject("i") + " AS subject,"
+    f" CASE WHEN {_OPEN} THEN 1 ELSE 0 END AS live {_FROM}{{where}}),"
+    " grouped AS (SELECT *, ROW_NUMBER() OVER per_subject AS nth, COUNT(*) OVER (PARTITION BY subject, live) AS size"
+    " FROM items WINDOW per_subject AS (PARTITION BY subject, live ORDER BY rank, id DESC))"
 )
+_RANKED = (
+    _GROUPED + " SELECT *, MIN(rank) OVER per_agent AS group_rank, MAX(id) OVER per_agent AS group_top"
+    " FROM grouped WHERE nth = 1"
+    " WINDOW per_agent AS (PARTITION BY CASE WHEN agent IS NULL OR rank > 1 THEN 'item:' || id"
+    " ELSE 'agent:' || agent END)"
+    " ORDER BY group_rank, group_top DESC, agent, rank, id DESC LIMIT ?"
+)
+_MEMBERS = _GROUPED + " SELECT id, summary, subject, live FROM grouped WHERE size > 1 ORDER BY subject, live, nth"
+_GROUP_FIELDS = frozenset({"live", "nth", "size", "group_rank", "group_top"})
 _KNOWN = tuple(sorted(EVENT_KINDS))
 
 
@@ -155,36 +180,40 @@ class InboxTable(Connection):
         await catch_up(self)
 
     async def inbox(self, *, open_only: bool = True, limit: int = 500) -> list[InboxRow]:
-        """Items ranked: blocking first, then alerts, then notices, newest first; but an agent's blocking items
-        and alerts stay together, at the rank of the most urgent of them, so the alert about an agent that
-        asks is read with its question, not below every other agent's questions. Items of the run (no agent)
-        and notices stand alone."""
+        """One row per subject (``_subject``: a post, a submission, a job, a tool call), its most urgent item
+        with every item's reason (``reasons``, ``item_ids``), ranked: blocking first, then alerts, then
+        notices, newest first; but an agent's blocking items and alerts stay together, at the rank of the
+        most urgent of them, so the alert about an agent that asks is read with its question, not below every
+        other agent's questions. Items of the run (no agent) and notices stand alone."""
         where = f" WHERE {_OPEN}" if open_only else ""
-        rows = await self._fetch(f"{_RANKED.format(where=where)} LIMIT ?", (limit,))
-        return [InboxRow(**{k: v for k, v in dict(r).items() if not k.startswith("group_")}) for r in rows]
-
-    async def inbox_item(self, item_id: int) -> InboxRow | None:
-        row = await self._fetchone(f"{_SELECT} WHERE i.id = ?", (item_id,))
-        return InboxRow(**dict(row)) if row else None
+        heads = await self._fetch(_RANKED.format(where=where), (limit,))
+        members: dict[tuple[str, int], list[tuple[int, str]]] = {}
+        if any(h["size"] > 1 for h in heads):
+            for m in await self._fetch(_MEMBERS.format(where=where)):
+                members.setdefault((m["subject"], m["live"]), []).append((m["id"], m["summary"]))
+        rows = []
+        for head in heads:
+            group = members.get((head["subject"], head["live"]), [(head["id"], head["summary"])])
+            fields = {k: v for k, v in dict(head).items() if k not in _GROUP_FIELDS}
+            rows.append(InboxRow(**fields, item_ids=[i for i, _ in group], reasons=[r for _, r in group]))
+        return rows
 
     async def inbox_open_count(self) -> int:
-        return int(
-            await self._scalar(
-                f"SELECT COUNT(*) FROM inbox i LEFT JOIN inbox_acks a USING (source_event) WHERE {_OPEN}"
-            )
-        )
+        """Open rows of the inbox: subjects with an open item."""
+        return int(await self._scalar(f"SELECT COUNT(DISTINCT {_subject('i')}) {_FROM} WHERE {_OPEN}"))
 
     async def acknowledge(self, item_ids: Sequence[int], by: str) -> int:
-        """Record that ``by`` saw these items (now); returns how many were newly acknowledged."""
+        """Record that ``by`` saw these items and the open items of their subjects (a row of the inbox is
+        acknowledged whole), now; returns how many items were newly acknowledged."""
         now = time.time()
+        sql = (
+            f"INSERT OR IGNORE INTO inbox_acks (source_event, by, ts) SELECT i.source_event, ?, ? {_FROM}"
+            f" WHERE i.id = ? OR ({_OPEN} AND {_subject('i')} = (SELECT {_subject('o')} FROM inbox o WHERE o.id = ?))"
+        )
         async with self._transaction():
             before = self._db.total_changes
             for item_id in item_ids:
-                await self._db.execute(
-                    "INSERT OR IGNORE INTO inbox_acks (source_event, by, ts)"
-                    " SELECT source_event, ?, ? FROM inbox WHERE id = ?",
-                    (by, now, item_id),
-                )
+                await self._db.execute(sql, (by, now, item_id, item_id))
             return self._db.total_changes - before
 
 

@@ -240,6 +240,14 @@ class InboxRow(_Row):
     """The event that settled it (the call was decided, the agent went on or ended)."""
     ack_by: str | None = None
     ack_ts: float | None = None
+    subject: str = ""
+    """What it is about: ``post:7``, ``submission:4``, ``job:9``, ``call:agent-1:c3``, or ``item:ID`` (itself).
+    The inbox lists one row per subject, this item standing for the group (the most urgent, then newest)."""
+    item_ids: list[int] = []
+    """Every item of its group, this one first; acknowledging the row acknowledges them all."""
+    reasons: list[str] = []
+    """The group's summaries, in the order of ``item_ids``: one contradicted post, flagged by a monitor and
+    by two claim checks, is one row with three reasons."""
 
     @property
     def is_open(self) -> bool:

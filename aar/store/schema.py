@@ -179,6 +179,31 @@ MIGRATIONS: list[str] = [
     """
     ALTER TABLE submissions ADD COLUMN links TEXT NOT NULL DEFAULT '[]';
     """,
+    # 7 -> 8: which supervisor messages (redirects, broadcasts, answers) each agent has read: one row per
+    # (command, agent), written in the transaction that appends the message to the transcript, so a resume
+    # delivers exactly the ones missing. Rows for messages an older aar delivered are recovered from the
+    # transcripts: a text block of a user message that begins with the command's marker.
+    """
+    CREATE TABLE deliveries (
+        command_id INTEGER NOT NULL,
+        agent      TEXT NOT NULL,
+        message_id INTEGER NOT NULL REFERENCES transcripts (id),
+        ts         REAL NOT NULL,
+        PRIMARY KEY (command_id, agent)
+    );
+    INSERT OR IGNORE INTO deliveries (command_id, agent, message_id, ts)
+    SELECT c.id, t.agent, t.id, t.ts
+      FROM commands AS c
+      JOIN transcripts AS t ON t.agent = c.target OR c.target = '*'
+      JOIN json_each(t.content) AS block
+     WHERE c.status = 'applied'
+       AND c.kind IN ('redirect', 'answer')
+       AND t.role IN ('user', 'archived:user')
+       AND json_type(t.content) = 'array'
+       AND json_extract(t.content, block.fullkey || '.type') = 'text'
+       AND substr(json_extract(t.content, block.fullkey || '.text'), 1, length('[Supervisor message, command #' || c.id || ']'))
+           = '[Supervisor message, command #' || c.id || ']';
+    """,
 ]
 
 SCHEMA_VERSION = len(MIGRATIONS)

@@ -3,9 +3,13 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
+import os
+import sqlite3
 import subprocess
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -98,6 +102,7 @@ async def test_report_json_has_the_promised_fields(tmp_path: Path) -> None:
         "ci_low": 0.2,
         "ci_high": 0.42,
         "flags": ["probe"],
+        "links": [],
     }
     (used,) = report["device_time"]
     assert (used["agent"], used["jobs"], used["devices"], used["cpu_hours"]) == ("agent-1", 1, ["cuda:1"], 0.0)
@@ -143,3 +148,128 @@ def test_a_device_this_machine_lacks_fails_before_the_run_exists(
     (line,) = capsys.readouterr().err.splitlines()
     assert line.startswith(f"aar: error: config: devices.evaluator: {gpu} does not exist: this machine has")
     assert not (tmp_path / "runs").exists()
+
+
+def _listing(folder: Path) -> dict[str, bytes]:
+    return {str(p.relative_to(folder)): p.read_bytes() if p.is_file() else b"" for p in sorted(folder.rglob("*"))}
+
+
+def test_backup_to_a_folder_that_exists_is_one_line(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    root = asyncio.run(_seeded_run(tmp_path / "runs"))
+    dest = tmp_path / "kept"
+    dest.mkdir()
+    (dest / "notes.txt").write_text("mine")
+    assert main(["backup", root.name, str(dest), "--runs-dir", str(tmp_path / "runs")]) == 2
+    assert capsys.readouterr().err.splitlines() == [f"aar: error: {dest} already exists; a backup goes to a new folder"]
+    assert _listing(dest) == {"notes.txt": b"mine"}
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["kept", "runs"], "no partial copy is left"
+    assert main(["backup", root.name, str(root / "copy"), "--runs-dir", str(tmp_path / "runs")]) == 2
+    assert capsys.readouterr().err.splitlines() == [
+        f"aar: error: {root / 'copy'} is inside the run folder {root}; a backup goes outside it"
+    ]
+
+    workspace = root / "workspaces" / "agent-1"
+    workspace.mkdir(parents=True)
+    (workspace / "notes.md").write_text("results")
+    (workspace / "leak").symlink_to("/etc/hostname")  # an agent's link: copied as a link, never followed
+    os.mkfifo(workspace / "pipe")  # would block a reader: left out
+    assert main(["backup", root.name, str(tmp_path / "copy"), "--runs-dir", str(tmp_path / "runs")]) == 0
+    out = capsys.readouterr().out.splitlines()
+    assert out[0].startswith(f"backed up to {tmp_path / 'copy'}: store ") and out[0].endswith(", 1 skipped")
+    assert out[1] == f"  skipped {workspace / 'pipe'} (not a file or a folder)"
+    copied = tmp_path / "copy" / "workspaces" / "agent-1"
+    assert (copied / "notes.md").read_text() == "results"
+    assert os.readlink(copied / "leak") == "/etc/hostname" and not (copied / "pipe").exists()
+    assert main(["report", str(tmp_path / "copy")]) == 0
+    assert (
+        "| 1 | agent-1 | 1 | methods/m.py | method | seeds | 0.310 [0.200, 0.420] | probe |" in capsys.readouterr().out
+    )
+
+
+@pytest.mark.parametrize(
+    ("damage", "said"),
+    [
+        ("page", "cannot be read (database disk image is malformed)"),
+        ("byte", "is damaged: row 1 missing from index sqlite_autoindex_agents_1"),
+    ],
+)
+def test_resume_of_a_damaged_store_is_one_line_and_changes_nothing(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], damage: str, said: str
+) -> None:
+    root = asyncio.run(_seeded_run(tmp_path / "runs"))
+    assert main(["backup", root.name, str(tmp_path / "copy"), "--runs-dir", str(tmp_path / "runs")]) == 0
+    capsys.readouterr()
+    db = tmp_path / "copy" / "run.db"
+    with sqlite3.connect(db) as raw:
+        page = raw.execute("PRAGMA page_size").fetchone()[0]
+        (rootpage,) = raw.execute("SELECT rootpage FROM sqlite_master WHERE name = 'agents'").fetchone()
+    damaged = bytearray(db.read_bytes())
+    at = (rootpage - 1) * page
+    if damage == "page":  # the agents table's page: garbage
+        damaged[at : at + page] = bytes([0x5A]) * page
+    else:  # one agent's name, in the table but not in its index
+        name = damaged.index(b"agent-1", at, at + page)
+        damaged[name : name + 7] = b"agent-Z"
+    db.write_bytes(bytes(damaged))
+    before = _listing(tmp_path / "copy")
+
+    assert main(["resume", str(tmp_path / "copy"), "--no-attach"]) == 2
+    (line,) = capsys.readouterr().err.splitlines()
+    assert line.startswith(f"aar: error: the store {db} {said}; nothing was changed; resume a backup (`aar backup`)")
+    assert _listing(tmp_path / "copy") == before, "nothing was written"
+
+
+@contextlib.contextmanager
+def _read_only(folder: Path) -> Iterator[None]:
+    """``folder`` made unwritable: a tmpfs remounted read-only as root (root writes through modes), mode 0555
+    otherwise."""
+    if os.geteuid() != 0:
+        folders = [folder, *(p for p in folder.rglob("*") if p.is_dir())]
+        for each in folders:
+            each.chmod(0o555)
+        try:
+            yield
+        finally:
+            for each in folders:
+                each.chmod(0o755)
+        return
+    if subprocess.run(["mount", "-o", "remount,ro", str(folder)], capture_output=True).returncode != 0:
+        pytest.skip("cannot remount a tmpfs read-only here")
+    try:
+        yield
+    finally:
+        subprocess.run(["mount", "-o", "remount,rw", str(folder)], check=True)
+
+
+@contextlib.contextmanager
+def _scratch_mount(folder: Path) -> Iterator[Path]:
+    """``folder``, as a tmpfs of its own where root may mount one (else the plain folder)."""
+    folder.mkdir()
+    mounted = os.geteuid() == 0
+    if mounted and subprocess.run(["mount", "-t", "tmpfs", "-o", "size=64m", "tmpfs", str(folder)]).returncode:
+        pytest.skip("mounting a tmpfs is not permitted here")
+    try:
+        yield folder
+    finally:
+        if mounted:
+            subprocess.run(["umount", "-l", str(folder)], check=True)
+
+
+def test_a_run_on_a_read_only_file_system_is_one_line(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    with _scratch_mount(tmp_path / "ro") as runs:
+        root = asyncio.run(_seeded_run(runs))
+        before = _listing(root)
+        with _read_only(runs):
+            assert main(["resume", str(root), "--no-attach"]) == 2
+            (line,) = capsys.readouterr().err.splitlines()
+            assert line.startswith(f"aar: error: {root} is not writable (")
+            assert line.endswith(f"(`aar backup {root.name} DEST`) and resume the copy")
+
+            assert main(["backup", str(root), str(runs / "copy")]) == 2
+            (line,) = capsys.readouterr().err.splitlines()
+            assert line.startswith(f"aar: error: cannot write in {runs}: ")
+
+            assert main(["backup", str(root), str(tmp_path / "copy")]) == 0, capsys.readouterr().err
+            assert _listing(root) == before
+        assert main(["report", str(tmp_path / "copy")]) == 0
+        assert "| 1 | agent-1 | 1 | methods/m.py |" in capsys.readouterr().out

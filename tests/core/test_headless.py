@@ -40,7 +40,7 @@ async def test_each_event_is_summarised_from_its_model_and_an_unknown_one_says_w
     await store.flush()
     rows = await store.events_after(0)
     assert [one_line(row).split(None, 3)[3] for row in rows] == [
-        "scored submission 7: PGR 0.410 flags ['probe']",
+        "scored submission 7: PGR 0.410 flags probe",
         "command exited None (killed)",
         "unreadable, skipped: unknown kind 'agent.dream'",
     ]

@@ -24,6 +24,7 @@ from aar.events import (
 from aar.inbox import catch_up
 from aar.store import RunStore
 from aar_app.inbox_cli import render
+from tests.support.demo_events import emit_contradicted_post
 
 
 async def _feed(store: RunStore) -> None:
@@ -126,3 +127,52 @@ async def test_aar_inbox_text_and_json(store: RunStore, tmp_path: Path) -> None:
 
     data = json.loads(render(rows, as_json=True))
     assert data[0]["kind"] == "ask" and data[0]["rank_name"] == "blocking" and data[0]["open"] is True
+
+
+async def _contradicted_post(store: RunStore, post_id: int = 5) -> None:
+    store.emit("agent-4", ForumPosted(post_id=post_id, title="Result: a trick recovers 93% of the gap"))
+    emit_contradicted_post(store, post_id)
+    await store.flush()
+
+
+async def test_a_contradicted_post_is_one_row_with_three_reasons_and_one_ack_clears_them(store: RunStore) -> None:
+    await _contradicted_post(store)
+    store.emit("agent-4", SupervisorAsked(step=2, question="Can I post again?", call_id="q"))
+    await store.flush()
+    await catch_up(store)
+    rows = await store.inbox()
+    assert [(r.kind, r.subject, len(r.reasons)) for r in rows] == [
+        ("ask", "call:agent-4:q", 1),
+        ("monitor", "post:5", 3),
+    ], "the flag stands for the post (newest of its alerts); the question is its own row"
+    post = rows[1]
+    assert post.reasons[0] == post.summary and post.reasons[0].startswith("contradicted_claims -> flag")
+    assert post.reasons[1].startswith("post #5 says 'PGR 0.93'") and "'recovers 93% of the gap'" in post.reasons[2]
+    assert len(set(post.item_ids)) == 3 and post.item_ids[0] == post.id
+    assert await store.inbox_open_count() == 2, "the badge counts rows, not items"
+
+    lines = render(rows, as_json=False).splitlines()
+    assert len(lines) == 2 and "(+2: post #5 says 'PGR 0.93'" in lines[1] and "'recovers 93% of the gap'" in lines[1]
+
+    assert await store.acknowledge([post.id], "ann") == 3, "acknowledging the row acknowledges its three items"
+    assert [r.kind for r in await store.inbox()] == ["ask"] and await store.inbox_open_count() == 1
+    acked = [i for i in await store.inbox(open_only=False) if i.subject == "post:5"]
+    assert [(len(i.item_ids), i.ack_by, i.is_open) for i in acked] == [(3, "ann", False)]
+
+
+async def test_a_new_reason_after_the_acknowledgement_opens_the_subject_again(store: RunStore) -> None:
+    await _contradicted_post(store)
+    await catch_up(store)
+    (post,) = await store.inbox()
+    await store.acknowledge([post.id], "ann")
+    store.emit("agent-4", ClaimChecked(post_id=5, metric="pgr", value=0.9, claim="PGR 0.9", verdict="contradicted"))
+    store.emit("agent-4", ClaimChecked(post_id=6, metric="pgr", value=0.9, claim="PGR 0.9", verdict="contradicted"))
+    await store.flush()
+    await catch_up(store)
+    assert [(r.subject, len(r.reasons)) for r in await store.inbox()] == [("post:6", 1), ("post:5", 1)]
+    everything = await store.inbox(open_only=False)
+    assert sorted((r.subject, r.is_open, len(r.item_ids)) for r in everything) == [
+        ("post:5", False, 3),
+        ("post:5", True, 1),
+        ("post:6", True, 1),
+    ], "--all lists what was acknowledged apart from what is open"

@@ -239,3 +239,46 @@ async def test_migration_to_7_gives_every_submission_its_links(tmp_path: Path) -
         assert (row.flags, row.links) == (["majority"], ["method behind #9"])
     with sqlite3.connect(db) as raw:
         assert raw.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION >= 7
+
+
+async def test_migration_to_8_records_the_messages_an_older_aar_delivered(tmp_path: Path) -> None:
+    """A store from before ``deliveries`` (schema 7) opens with a row for each redirect, broadcast and answer a
+    transcript holds (a text block of a user message that opens with its marker), and none for a message only
+    quoted: redirect 2 quotes redirect 3's marker, which was applied but not read yet."""
+    db = tmp_path / "run.db"
+
+    def text(*texts: str) -> str:
+        return json.dumps([{"type": "text", "text": t} for t in texts])
+
+    with sqlite3.connect(db) as raw:
+        for step in MIGRATIONS[:7]:
+            raw.executescript(step)
+        raw.execute("PRAGMA user_version = 7")
+        raw.executemany(
+            "INSERT INTO commands (id, ts, target, kind, payload, status) VALUES (?, 1, ?, ?, '{}', ?)",
+            [
+                (1, "*", "redirect", "applied"),
+                (2, "ann", "redirect", "applied"),
+                (3, "ann", "redirect", "applied"),
+                (4, "ann", "answer", "applied"),
+                (5, "ann", "pause", "applied"),
+            ],
+        )
+        raw.executemany(
+            "INSERT INTO transcripts (agent, step, role, content, ts) VALUES (?, ?, ?, ?, 1)",
+            [
+                ("ann", 0, "user", json.dumps("Start your research.")),
+                ("ann", 1, "archived:user", text("[Supervisor message, command #1] to all")),
+                ("bob", 1, "user", text("[Supervisor message, command #1] to all")),
+                ("ann", 2, "user", text("[Supervisor message, command #2] as in [Supervisor message, command #3]")),
+                ("ann", 2, "assistant", text("[Supervisor message, command #3] I made this up")),
+                ("ann", 3, "user", text("(go on)", "[Supervisor message, command #4] Answer to your question")),
+            ],
+        )
+    async with await RunStore.open(db) as store:
+        assert await store.delivered("ann") == {1, 2, 4}
+        assert await store.delivered("bob") == {1}
+        await store.deliver("ann", 4, text("[Supervisor message, command #3] read now"), [3])
+        assert await store.delivered("ann") == {1, 2, 3, 4}
+        rows = await store.transcript("ann")
+        assert rows[-1].step == 4 and rows[-1].role == "user"

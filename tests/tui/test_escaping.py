@@ -66,8 +66,8 @@ def test_tail_joins_streamed_chunks_and_escapes_them() -> None:
 async def test_hostile_agent_text_shows_literally_on_the_main_screen(run: RunPaths) -> None:
     app = AarApp(run.root)
     async with app.run_test(size=(160, 48)) as pilot:
-        text = await wait_screen(pilot, "not markup")
-        assert "[bold red]not markup[/] \\x1b[31mred?\\x1b[0m done" in text
+        # The whole line, in the focused agent's activity (an agent card shows it cut short first).
+        text = await wait_screen(pilot, "[bold red]not markup[/] \\x1b[31mred?\\x1b[0m done")
         assert "#1 agent-1 [red]hostile title[/]" in text
         assert "\x1b" not in app.export_screenshot()
 

@@ -6,8 +6,10 @@ alerts are listed beside its question or approval (the store ranks them:
 ``InboxTable.inbox``), so a flood of questions cannot push them out of sight. Enter goes to what an
 item is about (the agent, the post, the submission or the job), ``a`` answers
 a question or approves a call, ``d`` denies a call, ``x`` acknowledges (the
-store records who and when). The list is the top of the ranking; the title
-says how many are open in all.
+store records who and when). Items about one subject (a post, a submission, a
+job, a tool call) are one row: its reasons are listed under the list, and ``x``
+acknowledges them all. The list is the top of the ranking; the title says how
+many rows are open in all.
 """
 
 from __future__ import annotations
@@ -15,7 +17,7 @@ from __future__ import annotations
 import getpass
 from typing import TYPE_CHECKING, ClassVar
 
-from textual import work
+from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.screen import Screen
@@ -27,7 +29,7 @@ from tui.model import Changes
 from tui.screens.base import aar_app
 from tui.screens.dialogs import PromptScreen
 from tui.text import one_line
-from tui.widgets.inbox_list import HEADER, InboxList
+from tui.widgets.inbox_list import HEADER, InboxList, reasons_text
 from tui.widgets.key_bar import KeyBar
 
 if TYPE_CHECKING:
@@ -87,6 +89,7 @@ class InboxScreen(Screen[None]):
         yield Static(id="inbox-title")
         yield Static(HEADER, id="inbox-header", markup=False)
         yield InboxList(id="inbox-items")
+        yield Static(id="inbox-reasons")
         yield KeyBar()
 
     def on_mount(self) -> None:
@@ -112,6 +115,13 @@ class InboxScreen(Screen[None]):
         blocking = sum(1 for i in items if i.rank == 0)
         title = f"inbox · {shown}{self.open_count} open" + (f" · {blocking} blocking an agent" if blocking else "")
         self.query_one("#inbox-title", Static).update(title)
+
+    @on(InboxList.Chosen)
+    def _show_reasons(self, event: InboxList.Chosen) -> None:
+        """Under the list: every reason of the chosen row, when it stands for several items."""
+        reasons = self.query_one("#inbox-reasons", Static)
+        reasons.update(reasons_text(event.item))
+        reasons.display = event.item is not None and len(event.item.reasons) > 1
 
     @property
     def selected(self) -> InboxRow | None:
@@ -172,6 +182,7 @@ class InboxScreen(Screen[None]):
     @work(group="inbox-ack", exit_on_error=False)
     async def acknowledge(self, item: InboxRow) -> None:
         assert self.aar.client is not None
-        await self.aar.client.acknowledge([item.id], supervisor_name())
-        self.notify(f"acknowledged: {one_line(item.summary, 80)}", markup=False)
+        await self.aar.client.acknowledge(item.item_ids or [item.id], supervisor_name())
+        more = f" (and {len(item.item_ids) - 1} more about it)" if len(item.item_ids) > 1 else ""
+        self.notify(f"acknowledged: {one_line(item.summary, 80)}{more}", markup=False)
         self.load()

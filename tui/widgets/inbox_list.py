@@ -16,6 +16,7 @@ from rich.style import Style
 from rich.text import Text
 from textual.binding import Binding, BindingType
 from textual.geometry import Size
+from textual.message import Message
 from textual.reactive import reactive
 from textual.scroll_view import ScrollView
 from textual.strip import Strip
@@ -31,16 +32,24 @@ _PLAIN = Style()
 
 
 def item_text(item: InboxRow) -> Text:
-    """``!! 12:01:02  agent-2     ask: the question``: rank, when, which agent, what."""
+    """``!! 12:01:02  agent-2     ask: the question``: rank, when, which agent, what; ``monitor (+2): ...``
+    when two more items share its subject (the screen lists their reasons under the list)."""
     mark, style = RANK_MARKS.get(item.rank, ("  ", ""))
     line = Text(no_wrap=True, overflow="ellipsis", end="")
     line.append(mark, style=style)
     line.append("  " + datetime.fromtimestamp(item.ts).strftime("%H:%M:%S") + "  ")
     agent = visible(item.agent or "run")[:AGENT_WIDTH]
     line.append(f"{agent:<{AGENT_WIDTH}}  ", style="bold")
-    line.append(f"{item.kind}: ", style="bold")
+    more = f" (+{len(item.reasons) - 1})" if len(item.reasons) > 1 else ""
+    line.append(f"{item.kind}{more}: ", style="bold")
     line.append(visible(one_line(item.summary, 300)))
     return line
+
+
+def reasons_text(item: InboxRow | None) -> Text:
+    """The reasons of a row that stands for several items, one a line (plain text: never markup)."""
+    reasons = item.reasons if item is not None and len(item.reasons) > 1 else []
+    return Text("\n".join(f"· {visible(one_line(r, 300))}" for r in reasons), no_wrap=True, overflow="ellipsis")
 
 
 class InboxList(ScrollView, can_focus=True):
@@ -68,6 +77,13 @@ class InboxList(ScrollView, can_focus=True):
 
     cursor: reactive[int] = reactive(0, always_update=True)
 
+    class Chosen(Message):
+        """The cursor is on another item, or the items changed under it."""
+
+        def __init__(self, item: InboxRow | None) -> None:
+            super().__init__()
+            self.item = item
+
     def __init__(self, *, id: str | None = None) -> None:
         super().__init__(id=id)
         self.items: list[InboxRow] = []
@@ -92,6 +108,7 @@ class InboxList(ScrollView, can_focus=True):
         elif height and cursor >= self.scroll_offset.y + height:
             self.scroll_to(y=cursor - height + 1, animate=False)
         self.refresh()
+        self.post_message(self.Chosen(self.chosen))
 
     def action_move(self, delta: int) -> None:
         if self.items:
