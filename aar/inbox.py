@@ -24,7 +24,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import logging
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Literal, Protocol, TypedDict
 
@@ -52,8 +51,6 @@ from aar.events import (
 if TYPE_CHECKING:
     from aar.store import RunStore
     from aar.store.rows import EventRow
-
-log = logging.getLogger("aar.inbox")
 
 BLOCKING, ALERT, NOTICE = 0, 1, 2
 RANK_NAMES = {BLOCKING: "blocking", ALERT: "alert", NOTICE: "notice"}
@@ -192,14 +189,12 @@ async def catch_up(store: FoldsInbox, *, batch: int = 5000) -> int:
 
 
 async def follow(store: RunStore, stop: asyncio.Event, *, interval: float = FOLLOW_INTERVAL_S) -> None:
-    """The daemon's inbox builder: keep the inbox up with the log until ``stop``, then fold what is left."""
+    """The daemon's inbox builder: keep the inbox up with the log until ``stop``, then fold what is left.
+
+    A fold that fails raises: the daemon's supervisor records it and starts this again (the cursor is in
+    the store, so nothing is folded twice or skipped)."""
     while not stop.is_set():
-        try:
-            await catch_up(store)
-        except asyncio.CancelledError:
-            raise
-        except Exception:  # a failing fold is retried; the log keeps every event meanwhile
-            log.exception("building the inbox failed; retrying")
+        await catch_up(store)
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(stop.wait(), interval)
     await store.flush()

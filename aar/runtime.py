@@ -10,6 +10,7 @@ from pathlib import Path
 from aar.clock import SYSTEM_CLOCK, Clock
 from aar.config import RunConfig
 from aar.store import RunStore
+from aar.tasks import TaskSupervisor
 
 
 @dataclass(frozen=True)
@@ -47,6 +48,11 @@ class RunPaths:
         """Held-out data and the evaluator's caches: never mounted into a sandbox."""
         return self.root / "evaluator"
 
+    @property
+    def heartbeats(self) -> Path:
+        """One file per evaluator worker, touched every second while its event loop runs."""
+        return self.root / "heartbeats"
+
     def workspace(self, agent: str) -> Path:
         return self.workspaces / agent
 
@@ -69,6 +75,11 @@ class RunContext:
     """Set by an in-process writer of commands (a monitor) so the command poller applies them now."""
     clock: Clock = SYSTEM_CLOCK
     """Time as the budget guards and the monitors read it (a test hands in one it moves by hand)."""
+    tasks: TaskSupervisor = field(init=False)
+    """The supervisor every background task of the run is started under; stops restarting once ``stop`` is set."""
+
+    def __post_init__(self) -> None:
+        self.tasks = TaskSupervisor(self.store, stopping=self.stop, clock=self.clock)
 
     @property
     def run_id(self) -> str:

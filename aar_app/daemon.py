@@ -11,7 +11,6 @@ inbox up with the event log, and records every state change. Killed at any momen
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import os
 import signal
@@ -28,11 +27,20 @@ from aar.events import ModelText, RunLog, RunState, RunStateChanged
 from aar.lock import DaemonLock
 from aar.runtime import RunContext, RunPaths
 from aar.store import EventRow, RunStore
+from aar.tasks import CRASH, Restart
 
 log = logging.getLogger("aar.daemon")
 
 SHUTDOWN_GRACE_S = 30.0
 """How long the evaluator and the team get to stop on their own before they are cancelled."""
+EVALUATOR_POLICY = Restart(backoff_s=1.0, max_restarts=5)
+"""The evaluator service puts a running job back in the queue when it ends: starting it again loses nothing."""
+MONITORS_POLICY = Restart(backoff_s=0.5, max_restarts=5)
+"""The monitors keep their rules' state and hear the stream while they wait to start again."""
+INBOX_POLICY = Restart(backoff_s=0.25, max_restarts=10)
+"""The inbox is derived from the log: a fold that failed is folded again."""
+PRINTER_POLICY = Restart(backoff_s=0.25, max_restarts=10)
+"""The headless printer keeps its place in the log."""
 DRAIN_TIMEOUT_S = 600.0
 """After the last agent finishes, how long submissions still queued may take to be scored."""
 
@@ -55,37 +63,50 @@ async def _drain_evaluator(store: RunStore, stop: asyncio.Event) -> None:
         await asyncio.sleep(0.5)
 
 
-async def _follow(store: RunStore, printer: Callable[[EventRow], None], stop: asyncio.Event) -> None:
+class _Follower:
     """Headless mode: one line per event, from the store, as any reader would see it.
 
     The chunks of text an agent streams (``model.text``) are joined into one
-    line, printed when that agent's next other event arrives.
+    line, printed when that agent's next other event arrives. It keeps its place
+    in the log, so run again after a failure it prints nothing twice.
     """
-    last = 0
-    said: dict[str | None, tuple[EventRow, ModelText]] = {}
 
-    def print_said(agent: str | None) -> None:
-        row, text = said.pop(agent)
-        printer(row.model_copy(update={"payload": text}))
+    def __init__(self, store: RunStore, printer: Callable[[EventRow], None], stop: asyncio.Event) -> None:
+        self.store = store
+        self.printer = printer
+        self.stop = stop
+        self.last = 0
+        self.said: dict[str | None, tuple[EventRow, ModelText]] = {}
 
-    while True:
-        rows = await store.events_after(last, limit=1000)
-        for row in rows:
-            payload = row.payload
-            if isinstance(payload, ModelText):
-                held = said.get(row.agent)
-                text = (held[1].text if held else "") + payload.text
-                said[row.agent] = (row, payload.model_copy(update={"text": text}))
-                continue
-            if row.agent in said:
-                print_said(row.agent)
-            printer(row)
-        last = rows[-1].id if rows else last
-        if not rows and stop.is_set():
-            for agent in list(said):
-                print_said(agent)
-            return
-        await asyncio.sleep(0.1)
+    def _print_said(self, agent: str | None) -> None:
+        row, text = self.said.pop(agent)
+        self.printer(row.model_copy(update={"payload": text}))
+
+    async def run(self) -> None:
+        while True:
+            rows = await self.store.events_after(self.last, limit=1000)
+            for row in rows:
+                payload = row.payload
+                if isinstance(payload, ModelText):
+                    held = self.said.get(row.agent)
+                    text = (held[1].text if held else "") + payload.text
+                    self.said[row.agent] = (row, payload.model_copy(update={"text": text}))
+                elif row.agent in self.said:
+                    self._print_said(row.agent)
+                    self.printer(row)
+                else:
+                    self.printer(row)
+                self.last = row.id
+            if not rows and self.stop.is_set():
+                for agent in list(self.said):
+                    self._print_said(agent)
+                return
+            await asyncio.sleep(0.1)
+
+
+async def _follow(store: RunStore, printer: Callable[[EventRow], None], stop: asyncio.Event) -> None:
+    """Print the log (``_Follower``) until ``stop`` and every event before it is printed."""
+    await _Follower(store, printer, stop).run()
 
 
 async def run_daemon(root: Path, *, printer: Callable[[EventRow], None] | None = None) -> int:
@@ -98,9 +119,10 @@ async def run_daemon(root: Path, *, printer: Callable[[EventRow], None] | None =
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
             loop.add_signal_handler(sig, ctx.stop.set)
-        follower = asyncio.create_task(_follow(store, printer, ctx.stop)) if printer else None
+        tasks = ctx.tasks
+        follower = tasks.start("printer", _Follower(store, printer, ctx.stop).run, PRINTER_POLICY) if printer else None
         inbox_done = asyncio.Event()
-        inbox_builder = asyncio.create_task(inbox.follow(store, inbox_done), name="inbox")
+        inbox_builder = tasks.start("inbox", lambda: inbox.follow(store, inbox_done), INBOX_POLICY)
         previous = await store.get_meta("state", "created")
         log.info("daemon pid %d drives %s (stored state %s)", os.getpid(), paths.run_id, previous)
         await store.set_meta("daemon_pid", str(os.getpid()))
@@ -127,10 +149,11 @@ async def run_daemon(root: Path, *, printer: Callable[[EventRow], None] | None =
             ctx.stop.set()
             await _set_state(store, final_state, reason)
             if follower is not None:
-                await follower
+                await asyncio.wait({follower}, timeout=SHUTDOWN_GRACE_S)
             inbox_done.set()
-            with contextlib.suppress(Exception):  # the inbox is derived: the next daemon folds what is left
-                await inbox_builder
+            # The inbox is derived: what the last fold leaves, the next daemon folds. A failure is recorded.
+            await asyncio.wait({inbox_builder}, timeout=SHUTDOWN_GRACE_S)
+            await tasks.close(timeout=0)
             await store.close()
     return 0 if final_state in ("finished", "stopped") else 1
 
@@ -152,22 +175,27 @@ async def _record_isolation(ctx: RunContext) -> None:
 
 
 async def _drive(ctx: RunContext) -> tuple[RunState, str]:
-    from agents.monitors import run_monitors
+    from agents.monitors import MonitorRunner
     from agents.team import run_team
     from evaluator.daemon.service import prepare_workspaces, serve
 
     await _record_isolation(ctx)
     await prepare_workspaces(ctx)
     await _set_state(ctx.store, "running")
-    monitors = asyncio.create_task(run_monitors(ctx), name="monitors")
-    evaluator = asyncio.create_task(serve(ctx), name="evaluator")
-    team = asyncio.create_task(run_team(ctx), name="team")
+    tasks = ctx.tasks
+    monitors = tasks.start("monitors", MonitorRunner(ctx).run, MONITORS_POLICY)
+    evaluator = tasks.start("evaluator", lambda: serve(ctx), EVALUATOR_POLICY)
+    team = tasks.start("team", lambda: run_team(ctx), CRASH)
+    crashed = asyncio.create_task(tasks.crashed.wait(), name="crashed")
     try:
-        done, _ = await asyncio.wait({evaluator, team}, return_when=asyncio.FIRST_COMPLETED)
+        done, _ = await asyncio.wait({evaluator, team, crashed}, return_when=asyncio.FIRST_COMPLETED)
+        if tasks.crashed.is_set():
+            return "crashed", tasks.reason
         if evaluator in done and not ctx.stop.is_set():
-            evaluator.result()  # the service only returns early by raising
-            raise AarError("the evaluator service stopped unexpectedly")
-        await team
+            raise AarError("the evaluator service stopped unexpectedly")  # it only returns once stopped
+        await asyncio.wait({team, crashed}, return_when=asyncio.FIRST_COMPLETED)
+        if tasks.crashed.is_set():
+            return "crashed", tasks.reason
         stopped = ctx.stop.is_set()
         if not stopped:
             await _set_state(ctx.store, "stopping", "every agent finished; scoring the last submissions")
@@ -175,20 +203,20 @@ async def _drive(ctx: RunContext) -> tuple[RunState, str]:
         else:
             await _set_state(ctx.store, "stopping", "stop requested")
         ctx.stop.set()
-        await asyncio.wait_for(evaluator, timeout=60)
+        await asyncio.wait({evaluator}, timeout=60)
+        if tasks.crashed.is_set():
+            return "crashed", tasks.reason
         return ("stopped", "stop requested") if stopped else ("finished", "every agent finished")
     finally:
-        # Whatever ended the drive, ask both sides to wind down first (the evaluator
-        # puts a running job back in the queue), and cancel only what does not.
+        # Whatever ended the drive, ask every task to wind down first (the evaluator puts a running job
+        # back in the queue), and cancel only what does not; what any of them raised is recorded.
         ctx.stop.set()
+        crashed.cancel()
         await asyncio.wait({evaluator, team}, timeout=SHUTDOWN_GRACE_S)
-        for task in (evaluator, team):
+        for task in (evaluator, team, monitors):
             if not task.done():
                 task.cancel()
-        monitors.cancel()
-        for task in (evaluator, team, monitors):
-            with contextlib.suppress(asyncio.CancelledError, Exception):
-                await task
+        await asyncio.wait({evaluator, team, monitors})
 
 
 def spawn_detached(root: Path) -> subprocess.Popen[bytes]:

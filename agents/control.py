@@ -82,14 +82,10 @@ class CommandPoller:
         self._last_id = 0
 
     async def run(self) -> None:
-        """Poll until cancelled; a failing poll is logged and retried, never fatal to the team."""
+        """Poll until cancelled. A failing poll raises: the daemon's supervisor records it and runs this again,
+        from the first command not yet applied."""
         while True:
-            try:
-                await self.poll_once()
-            except asyncio.CancelledError:
-                raise
-            except Exception:
-                log.exception("applying supervisor commands failed; retrying")
+            await self.poll_once()
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self.wake.wait(), self.interval)
             self.wake.clear()

@@ -27,15 +27,17 @@ import aar.commands as commands_
 from aar.commands import ALL_AGENTS
 from aar.config import ResolvedAgent, RunConfig
 from aar.devices import sandbox_config_for
-from aar.events import ApprovalRequested, SupervisorAsked, ToolCalled, ToolReturned, Unreadable
+from aar.events import ApprovalRequested, ErrorRaised, SupervisorAsked, ToolCalled, ToolReturned, Unreadable
 from aar.runtime import RunContext
 from aar.store import RunStore
 from aar.store.rows import AgentRow, CommandRow
+from aar.tasks import Restart, describe
 from agents.agent_state import AgentControl, Redirect, answer_text
 from agents.backend import ModelBackend
 from agents.budget import BudgetGuard
 from agents.budget_desk import BudgetDesk
 from agents.control import STOP_META, CommandPoller
+from agents.disk_guard import DiskGuard
 from agents.loop import AgentLoop
 from agents.prompts import system_prompt
 from agents.sandbox_slot import SandboxSlot
@@ -47,6 +49,10 @@ log = logging.getLogger("aar.agents.team")
 STOP_GRACE_S = 30.0
 """How long agents get to end their step in flight after a stop before they are cancelled."""
 DONE = ("finished", "out_of_budget")
+POLLER_POLICY = Restart(backoff_s=0.2, max_backoff_s=5.0, max_restarts=10)
+"""The command poller starts again from the first command not yet applied: a failed poll is retried."""
+GUARD_POLICY = Restart(backoff_s=1.0, max_restarts=5)
+"""The disk guard keeps which agents it paused across a restart."""
 INTERRUPTED_APPROVAL = "not run: the daemon stopped while this call waited for approval; the step runs again"
 
 BackendFactory = Callable[[str, RunConfig, RunStore], ModelBackend]
@@ -214,9 +220,14 @@ async def run_team(ctx: RunContext, *, backend_factory: BackendFactory = make_ba
             revived,
         )
     finally:
-        for backend in backends.values():
-            with contextlib.suppress(Exception):
+        for kind, backend in backends.items():
+            try:
                 await backend.aclose()
+            except Exception as exc:  # the team is ending anyway: say so, and close the others
+                log.exception("closing the %s backend failed", kind)
+                store.emit(
+                    None, ErrorRaised(message=f"closing the {kind} backend failed: {describe(exc)}", where="team")
+                )
         await store.flush()
 
 
@@ -257,7 +268,9 @@ async def _drive(
 ) -> None:
     """Run the loops and the poller (and loops revived meanwhile); on ``ctx.stop``, stop the agents and give
     them ``STOP_GRACE_S``."""
-    polling = asyncio.create_task(poller.run(), name="command-poller")
+    polling = ctx.tasks.start("command-poller", poller.run, POLLER_POLICY)
+    guard = DiskGuard(ctx.paths.root, controls, ctx.store, reserve_mb=ctx.config.run.disk_reserve_mb, clock=ctx.clock)
+    guarding = ctx.tasks.start("disk-guard", guard.run, GUARD_POLICY)
     tasks = {asyncio.create_task(loop.run(), name=f"agent:{loop.name}"): loop.name for loop in loops}
     stop = asyncio.create_task(ctx.stop.wait(), name="team-stop")
     more = asyncio.create_task(revived.get(), name="team-revived")
@@ -280,7 +293,7 @@ async def _drive(
             for task in pending:
                 log.warning("%s did not stop within %.0fs; cancelling it", tasks[task], STOP_GRACE_S)
     finally:
-        everything: list[asyncio.Task[Any]] = [*tasks, polling, stop, more]
+        everything: list[asyncio.Task[Any]] = [*tasks, polling, guarding, stop, more]
         for each in everything:
             each.cancel()
         for each in everything:

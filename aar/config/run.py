@@ -19,3 +19,6 @@ class RunSection(Section):
     """Run-wide spending cap in USD across all agents; 0 means no cap."""
     max_steps: Annotated[int, Field(ge=0)] = 0
     """Steps per agent before it finishes on its own; 0 means no limit."""
+    disk_reserve_mb: Annotated[float, Field(ge=0, allow_inf_nan=False)] = 200.0
+    """Free space (MB) the run's disk must keep: under it the team pauses until there is half as much again;
+    0 turns the check off."""

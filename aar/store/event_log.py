@@ -50,13 +50,22 @@ class EventLog(Connection):
         self._pending = asyncio.Event()
         self._full = asyncio.Event()
         self._closed = False
-        self._listeners: list[EventListener] = []
+        self._listeners: dict[str, list[EventListener]] = {}
+        """Listeners by the event kind they hear."""
 
-    def subscribe(self, listener: EventListener) -> Callable[[], None]:
-        """Hear every event this process emits, as it is emitted (the daemon's monitors read the stream
-        live, so they act within the step that fired them); returns the call that unsubscribes."""
-        self._listeners.append(listener)
-        return lambda: self._listeners.remove(listener)
+    def subscribe(self, listener: EventListener, kinds: Iterable[str]) -> Callable[[], None]:
+        """Hear every event of ``kinds`` this process emits, as it is emitted (the daemon's monitors read the
+        stream live, so they act within the step that fired them; an event of another kind costs them nothing);
+        returns the call that unsubscribes."""
+        heard = frozenset(kinds)
+        for kind in heard:
+            self._listeners.setdefault(kind, []).append(listener)
+
+        def unsubscribe() -> None:
+            for kind in heard:
+                self._listeners[kind].remove(listener)
+
+        return unsubscribe
 
     async def close(self) -> None:
         """Commit what is buffered and close the connection."""
@@ -76,7 +85,7 @@ class EventLog(Connection):
         """Buffer one event; it is committed within ``flush_interval`` seconds."""
         self._buffer.append((time.time(), agent, payload.kind, payload.model_dump_json()))
         self._buffered()
-        for listener in self._listeners:
+        for listener in self._listeners.get(payload.kind, ()):
             listener(agent, payload)
 
     def emit_raw(self, rows: Iterable[tuple[str | None, str, str]]) -> None:

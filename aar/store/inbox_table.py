@@ -11,15 +11,19 @@ in ``inbox_acks`` (written by the TUI or the CLI); a rebuild keeps them.
 
 from __future__ import annotations
 
+import logging
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from aar.escape import one_line
 from aar.events import EVENT_KINDS
-from aar.inbox import KINDS, WAITS, Clear, NewItem, derive
+from aar.inbox import ALERT, KINDS, WAITS, Clear, NewItem, derive
 from aar.store.connection import Connection
 from aar.store.event_log import EVENT_COLUMNS
 from aar.store.rows import EventRow, InboxRow
+
+log = logging.getLogger("aar.inbox")
 
 CURSOR_META = "inbox_cursor"
 """Meta key: the id of the last event folded into the inbox."""
@@ -128,7 +132,11 @@ class InboxTable(Connection):
                         cleared.append((event_id, wait.item_id))
 
         for event in events:
-            effect = derive(event)
+            try:
+                effect = derive(event)
+            except Exception as exc:  # a bug must cost one event, not stall every later one behind it
+                log.exception("inbox: deriving event %d failed", event.id)
+                effect = NewItem("error", ALERT, one_line(f"event {event.id} ({event.kind}) skipped: {exc!r}", 300))
             if isinstance(effect, NewItem):
                 if effect.kind in WAITS and effect.call_id is not None and event.agent is not None:
                     # Asked again (a resumed agent redoing its step): the new item supersedes the old.

@@ -19,8 +19,8 @@ without deciding anything twice.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
+from collections.abc import Callable
 
 from aar.commands import RUN_TARGET, Pause, QuarantinePost, Stop
 from aar.config import MonitorConfig, MonitorRule
@@ -84,6 +84,9 @@ class MonitorRunner:
         """Items taken off the queue and not yet done with."""
         self._getter: asyncio.Task[Seen | tuple[Rule, list[Finding]]] | None = None
         """The wait on the queue; done while an item it took waits for the loop to handle it."""
+        self._unsubscribe: Callable[[], None] | None = None
+        self._replayed = 0
+        """The id of the last event the replay fed to the rules (a replay that failed goes on from there)."""
         self.listening = asyncio.Event()
         """Set once the runner hears the event stream (after the replay): what is emitted from then on is judged."""
 
@@ -92,16 +95,19 @@ class MonitorRunner:
         configs = list(self.ctx.config.monitors)
         if not any(c.rule == "contradicted_claims" for c in configs):
             # Checks claims, decides nothing: no monitor asked for an action on them.
-            self.rules.append(_Silent(MonitorConfig(rule="contradicted_claims"), self.env))
+            self.add(_Silent(MonitorConfig(rule="contradicted_claims"), self.env))
         for config in configs:
             rule = self._make(config)
             if rule is not None:
-                self.rules.append(rule)
-        for rule in self.rules:
-            for kind in rule.kinds:
-                self._by_kind.setdefault(kind, []).append(rule)
-                if rule.judged_at_once(kind):
-                    self._now.setdefault(kind, []).append(rule)
+                self.add(rule)
+
+    def add(self, rule: Rule) -> None:
+        """Run ``rule`` with the others (``build`` adds the configured ones)."""
+        self.rules.append(rule)
+        for kind in rule.kinds:
+            self._by_kind.setdefault(kind, []).append(rule)
+            if rule.judged_at_once(kind):
+                self._now.setdefault(kind, []).append(rule)
         self._later = frozenset(k for k, rules in self._by_kind.items() if not all(r.judged_at_once(k) for r in rules))
 
     def _make(self, config: MonitorConfig) -> Rule | None:
@@ -126,12 +132,17 @@ class MonitorRunner:
     # ------------------------------------------------------------ the loop
 
     async def run(self) -> None:
+        """Judge what is heard until cancelled. Run again after a failure (the daemon's supervisor restarts it),
+        it goes on where it stopped: the rules keep their state, the stream was heard meanwhile, and the log
+        is replayed once."""
         if not self.rules:
             self.build()
-        await self.replay()
-        unsubscribe = self.ctx.store.subscribe(self._heard)
-        self.listening.set()
-        # Both waits live across turns of the loop, so an item taken off the queue is never dropped by a tick.
+        if self._unsubscribe is None:
+            await self.replay()
+            self._unsubscribe = self.ctx.store.subscribe(self._heard, self._by_kind)
+            self.listening.set()
+        # Both waits live across turns of the loop, so an item taken off the queue is never dropped by a tick
+        # (nor by a failure: the next run takes it from the same wait).
         ticker = asyncio.ensure_future(self.clock.sleep(self.tick_s))
         try:
             while True:
@@ -147,15 +158,25 @@ class MonitorRunner:
                 if ticker.done():
                     await self.tick(self.clock.time())
                     ticker = asyncio.ensure_future(self.clock.sleep(self.tick_s))
+        except asyncio.CancelledError:
+            await self.aclose()
+            raise
         finally:
             ticker.cancel()
-            if self._getter is not None:
-                self._getter.cancel()
-                self._getter = None
-            unsubscribe()
-            for rule in self.rules:
-                with contextlib.suppress(Exception):
-                    await rule.aclose()
+
+    async def aclose(self) -> None:
+        """Stop hearing the stream and close the rules (a rule that fails to close is logged)."""
+        if self._getter is not None:
+            self._getter.cancel()
+            self._getter = None
+        if self._unsubscribe is not None:
+            self._unsubscribe()
+            self._unsubscribe = None
+        for rule in self.rules:
+            try:
+                await rule.aclose()
+            except Exception:
+                log.exception("monitor %s failed to close", rule.config.label)
 
     @property
     def caught_up(self) -> bool:
@@ -164,8 +185,6 @@ class MonitorRunner:
 
     def _heard(self, agent: str | None, payload: EventPayload) -> None:
         kind: str = payload.kind
-        if kind not in self._by_kind:
-            return
         seen = Seen(agent, payload, self.clock.time())
         for rule in self._now.get(kind, ()):
             try:
@@ -217,20 +236,21 @@ class MonitorRunner:
         """Feed the log's earlier events to the rules (``replay``), so their state survives a resume; an
         unreadable one is logged and skipped."""
         kinds = sorted(self._by_kind)
-        last = 0
         while kinds:
-            rows = await self.ctx.store.events_after(last, limit=REPLAY_PAGE, kinds=kinds)
+            rows = await self.ctx.store.events_after(self._replayed, limit=REPLAY_PAGE, kinds=kinds)
             for row in rows:
+                self._replayed = row.id
                 if isinstance(row.payload, Unreadable):
                     log.warning("monitors: skipped %s", row.payload.describe(row.id))
                     continue
                 seen = Seen(row.agent, row.payload, row.ts)
                 for rule in self._by_kind.get(row.kind, ()):
-                    with contextlib.suppress(Exception):
+                    try:
                         await rule.observe(seen, replay=True)
+                    except Exception:  # a rule's bug on one old event must not lose the others' state
+                        log.exception("monitor %s failed to replay event %d", rule.config.label, row.id)
             if len(rows) < REPLAY_PAGE:
                 return
-            last = rows[-1].id
 
     # ------------------------------------------------------------ acting
 

@@ -33,15 +33,15 @@ class Loops(SyncRule):
 
     def __init__(self, config: MonitorConfig, env: MonitorEnv) -> None:
         super().__init__(config, env)
-        self.last: dict[str, tuple[str, int]] = {}
-        """Per agent: the last call (tool and input, as JSON) and how many times in a row it came."""
+        self.last: dict[str, tuple[tuple[str, dict[str, object]], int]] = {}
+        """Per agent: the last call (tool and input) and how many times in a row it came."""
 
     def see(self, seen: Seen, *, replay: bool = False) -> list[Finding]:
         call = seen.payload
         if seen.agent is None or not isinstance(call, ToolCalled):
             return []
-        signature = f"{call.tool} {call.input!r}"
-        previous, count = self.last.get(seen.agent, ("", 0))
+        signature = (call.tool, call.input)  # compared as values; spelled out only when it fires
+        previous, count = self.last.get(seen.agent, (("", {}), 0))
         count = count + 1 if signature == previous else 1
         if count < self.limit:
             self.last[seen.agent] = (signature, count)
@@ -50,7 +50,12 @@ class Loops(SyncRule):
         if replay:
             return []
         return [
-            Finding(seen.agent, f"the same {call.tool} call {count} times in a row", cut(signature), key=call.call_id)
+            Finding(
+                seen.agent,
+                f"the same {call.tool} call {count} times in a row",
+                cut(f"{call.tool} {call.input!r}"),
+                key=call.call_id,
+            )
         ]
 
 

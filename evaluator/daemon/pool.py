@@ -10,9 +10,10 @@ from __future__ import annotations
 
 import asyncio
 
+from aar.clock import SYSTEM_CLOCK, Clock
 from aar.runtime import RunPaths
 from aar.store import RunStore
-from evaluator.daemon.supervisor import Notify, WorkerSupervisor
+from evaluator.daemon.supervisor import HEARTBEAT_TIMEOUT_S, Notify, WorkerSupervisor
 
 
 class WorkerPool:
@@ -26,6 +27,8 @@ class WorkerPool:
         notify: Notify | None = None,
         poll_s: float = 0.2,
         worker_poll_s: float = 0.05,
+        heartbeat_timeout_s: float = HEARTBEAT_TIMEOUT_S,
+        clock: Clock = SYSTEM_CLOCK,
     ) -> None:
         if not devices:
             raise ValueError("an evaluator pool needs at least one device")
@@ -39,6 +42,8 @@ class WorkerPool:
                 notify=notify,
                 poll_s=poll_s,
                 worker_poll_s=worker_poll_s,
+                heartbeat_timeout_s=heartbeat_timeout_s,
+                clock=clock,
             )
             for device in devices
         ]

@@ -74,6 +74,7 @@ async def serve(ctx: RunContext) -> None:
         plan.evaluator,
         job_timeout_s=ctx.config.evaluator.job_timeout_s,
         notify=notify,
+        clock=ctx.clock,
     )
     await supervisor.recover()
     await _enqueue_baselines(store, ctx.config.evaluator.seeds)

@@ -6,7 +6,9 @@ held go back to the queue, or fail with the reason when that was their last
 attempt, and a new worker starts after a short backoff. A job that runs past
 ``evaluator.job_timeout_s`` gets its worker killed and fails at once: the timeout
 bounds the whole job (a method that hangs its verification must not hold a
-device for two timeouts).
+device for two timeouts). A worker that stops beating (its heartbeat file, touched every second
+from its event loop, unchanged for ``heartbeat_timeout_s``: frozen with SIGSTOP, or its loop hung)
+is killed, its job requeued, and the run's log says so as an error (an inbox item).
 """
 
 from __future__ import annotations
@@ -20,10 +22,14 @@ import time
 import uuid
 from collections.abc import Callable
 
+from aar.clock import SYSTEM_CLOCK, Clock
 from aar.events import LogLevel
 from aar.runtime import RunPaths
 from aar.store import RunStore
-from evaluator.daemon.worker import MAX_ATTEMPTS, worker_main
+from evaluator.daemon.worker import MAX_ATTEMPTS, heartbeat_file, worker_main
+
+HEARTBEAT_TIMEOUT_S = 60.0
+"""A worker whose heartbeat has not moved for this long (on the supervisor's clock) is hung."""
 
 Notify = Callable[[LogLevel, str], None]
 """``notify(level, message)``: how the supervisor tells the daemon's log what happened."""
@@ -40,6 +46,8 @@ class WorkerSupervisor:
         notify: Notify | None = None,
         poll_s: float = 0.2,
         worker_poll_s: float = 0.05,
+        heartbeat_timeout_s: float = HEARTBEAT_TIMEOUT_S,
+        clock: Clock = SYSTEM_CLOCK,
     ) -> None:
         self.paths = paths
         self.store = store
@@ -54,6 +62,13 @@ class WorkerSupervisor:
         self.restarts = 0
         self._running_since: dict[int, float] = {}
         self._started = 0.0
+        self.heartbeat_timeout_s = heartbeat_timeout_s
+        self.clock = clock
+        self._beat: float | None = None
+        """The heartbeat file's last time seen, and when (on ``clock``) it was seen to change."""
+        self._beat_seen = 0.0
+        self.hung = 0
+        """Workers killed for not beating."""
 
     @property
     def pid(self) -> int | None:
@@ -64,6 +79,8 @@ class WorkerSupervisor:
         await self._requeue(None, "the evaluator stopped while the job ran")
 
     def start(self) -> None:
+        """Spawn the worker. Call it on the daemon's main thread: the worker is killed when the thread that
+        spawned it ends (``worker.die_with_parent``)."""
         ctx = multiprocessing.get_context("spawn")
         self.name = f"worker-{self.device.replace(':', '') or 'eval'}-{uuid.uuid4().hex[:6]}"
         self.process = ctx.Process(
@@ -75,6 +92,7 @@ class WorkerSupervisor:
         self.process.start()
         self._started = time.monotonic()
         self._running_since.clear()
+        self._beat, self._beat_seen = None, self.clock.monotonic()
         self.notify(
             "info",
             f"evaluator worker {self.name} started on {self.device or 'evaluator.device'} (pid {self.process.pid})",
@@ -104,7 +122,7 @@ class WorkerSupervisor:
                     self.restarts += 1
                     self.start()
                     continue
-                if await self._check_timeouts():
+                if await self._check_timeouts() or await self._check_heartbeat():
                     continue
                 if time.monotonic() - self._started > 60:
                     backoff = 1.0  # it has run a while: the next death is not a crash loop
@@ -156,7 +174,31 @@ class WorkerSupervisor:
                 return True
         return False
 
-    async def _requeue(self, worker: str | None, why: str) -> None:
+    async def _check_heartbeat(self) -> bool:
+        """Kill a worker whose heartbeat stopped, and put its job back; True if it did."""
+        try:
+            beat: float | None = (await asyncio.to_thread(heartbeat_file(self.paths, self.name).stat)).st_mtime
+        except FileNotFoundError:
+            beat = None  # not beating yet: starting (torch loads) counts against the timeout too
+        now = self.clock.monotonic()
+        if beat != self._beat:
+            self._beat, self._beat_seen = beat, now
+            return False
+        silent = now - self._beat_seen
+        if silent <= self.heartbeat_timeout_s:
+            return False
+        process, name = self.process, self.name
+        self.kill()
+        if process is not None:
+            await asyncio.to_thread(process.join, 5.0)
+        why = f"the evaluator worker hung (no heartbeat for {silent:.0f}s) while running the job; it was killed"
+        jobs = await self._requeue(name, why)
+        held = f"; job(s) {', '.join(map(str, jobs))} back in the queue" if jobs else ""
+        self.notify("error", f"evaluator worker {name} hung: no heartbeat for {silent:.0f}s; killed it{held}")
+        self.hung += 1
+        return True
+
+    async def _requeue(self, worker: str | None, why: str) -> list[int]:
         ids = await self.store.requeue_running(worker=worker)
         for job_id in ids:
             job = await self.store.job(job_id)
@@ -170,3 +212,4 @@ class WorkerSupervisor:
                 )
             else:
                 await self.store.update_job(job_id, error=reason, detail="requeued; will run again")
+        return ids

@@ -11,8 +11,11 @@ this process dies is requeued by the service, which restarts it.
 from __future__ import annotations
 
 import asyncio
+import ctypes
 import logging
 import os
+import signal
+import sys
 import threading
 import time
 import traceback
@@ -28,6 +31,8 @@ from aar.store import JobRow, RunStore
 from aar.store.protocols import WorkerStore
 from evaluator.daemon.job_specs import BaselinesJob, FinalJob, JobError, MethodJob, PredictionsJob, read_spec
 
+BEAT_S = 1.0
+"""How often a worker touches its heartbeat file (``RunPaths.heartbeats``)."""
 MAX_ATTEMPTS = 2
 """A job runs at most twice: once, and once more after an unexpected error or a dead worker.
 A ``JobError`` (the submission's own fault: a method that fails, a malformed file) and a run past
@@ -82,6 +87,7 @@ class Worker:
             ThreadPoolExecutor(max_workers=1, thread_name_prefix="eval-job")
         )
         store: WorkerStore = await RunStore.open(self.paths.db)
+        beating = asyncio.create_task(self._beat(), name="heartbeat")
         try:
             # What jobs record as their device: ``auto`` says which it became (torch loads here, once).
             recorded = self.device if self.device != "auto" else (await asyncio.to_thread(self.evaluation)).device
@@ -97,7 +103,20 @@ class Worker:
                     continue
                 await self.execute(store, job)
         finally:
+            beating.cancel()
             await store.close()
+
+    async def _beat(self) -> None:
+        """Touch this worker's heartbeat file every ``BEAT_S`` from the event loop: a worker that is frozen
+        (SIGSTOP) or whose loop hangs stops beating, and its supervisor kills it and requeues its job."""
+        beat = heartbeat_file(self.paths, self.name)
+        await asyncio.to_thread(beat.parent.mkdir, parents=True, exist_ok=True)
+        while True:
+            try:
+                beat.touch()
+            except OSError as exc:  # no beat: the supervisor restarts this worker, which says why here
+                log.warning("heartbeat %s: %s", beat, exc)
+            await asyncio.sleep(BEAT_S)
 
     async def execute(self, store: WorkerStore, job: JobRow) -> None:
         from evaluator.compute.hf.metrics import METER
@@ -162,7 +181,7 @@ class Worker:
         from evaluator.daemon import jobs
 
         spec = read_spec(job)
-        ev = self.evaluation()
+        ev = await asyncio.to_thread(self.evaluation)  # the first builds it (torch loads): not on the loop
         match spec:
             case BaselinesJob():
                 return await asyncio.to_thread(jobs.run_baselines, ev, spec, report)
@@ -182,6 +201,11 @@ class Worker:
             value = box.take()
             if value is not None:
                 await store.update_job(job_id, progress=round(value[0], 4), detail=value[1][:300])
+
+
+def heartbeat_file(paths: RunPaths, name: str) -> Path:
+    """The file worker ``name`` touches while it is alive and well."""
+    return paths.heartbeats / f"{name}.beat"
 
 
 def hold_device(device: str) -> None:
@@ -204,11 +228,37 @@ def torch_device(device: str) -> str:
     return "cpu" if cpu_index(device) is not None else device
 
 
-def _exit_with_parent(parent: int, every_s: float = 1.0) -> None:
-    """Watchdog thread: a worker whose daemon died (kill -9) exits, whatever its event loop awaits.
+PARENT_WATCH_S = 0.5
+"""How often the watchdog thread looks at the worker's parent pid."""
+_PR_SET_PDEATHSIG = 1
+"""``prctl`` option (linux/prctl.h): the signal this process gets when the thread that spawned it ends."""
 
-    The job it held stays ``running`` in the store and the next daemon requeues it.
+
+def die_with_parent(parent: int) -> None:
+    """Make sure this worker does not outlive ``parent`` (its daemon), whatever killed the daemon.
+
+    On Linux the kernel sends SIGKILL the moment the daemon's thread that spawned the worker ends (the
+    daemon starts workers from its event loop, its main thread): kill -9, or a SIGSTOP then kill -9, leaves
+    no worker behind holding run.db and a device. The request only covers a parent still alive when it is
+    made, so the parent pid is checked after it (the daemon may die while the worker starts). Elsewhere, and
+    as a second line on Linux, a watchdog thread exits when the parent pid changes (the worker was handed to
+    init or a subreaper), within ``PARENT_WATCH_S``, whatever the event loop awaits. The job the worker
+    held stays ``running`` in the store and the next daemon requeues it.
     """
+    if sys.platform == "linux":
+        try:
+            libc = ctypes.CDLL(None, use_errno=True)
+            if libc.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0) != 0:
+                log.warning("prctl(PR_SET_PDEATHSIG) failed: %s", os.strerror(ctypes.get_errno()))
+        except (OSError, AttributeError) as exc:
+            log.warning("prctl(PR_SET_PDEATHSIG) unavailable: %s", exc)
+    if os.getppid() != parent:
+        os._exit(3)
+    threading.Thread(target=_exit_with_parent, args=(parent,), name="parent-watch", daemon=True).start()
+
+
+def _exit_with_parent(parent: int, every_s: float = PARENT_WATCH_S) -> None:
+    """Watchdog thread: exit once ``parent`` is no longer this process's parent."""
     while os.getppid() == parent:
         time.sleep(every_s)
     os._exit(3)
@@ -221,9 +271,7 @@ def worker_main(run_dir: str, name: str, poll_s: float = 0.05, device: str = "",
     starting has already handed it to init, and ``os.getppid()`` alone would watch init forever.
     """
     parent = parent or os.getppid()
-    if os.getppid() != parent:
-        os._exit(3)
     logging.basicConfig(level=logging.INFO, format=f"%(asctime)s {name} %(levelname)s %(message)s")
+    die_with_parent(parent)
     hold_device(device)
-    threading.Thread(target=_exit_with_parent, args=(parent,), name="parent-watch", daemon=True).start()
     asyncio.run(Worker(RunPaths(Path(run_dir)), name, poll_s=poll_s, device=device).serve())

@@ -32,6 +32,7 @@ model_ids = st.one_of(
 )
 names = st.from_regex(NAME_PATTERN, fullmatch=True)
 money = st.floats(min_value=0, allow_nan=False, allow_infinity=True)
+sizes_mb = st.floats(min_value=0, max_value=1e9, allow_nan=False)
 positive = st.floats(min_value=1e-6, max_value=1e9, allow_nan=False, allow_infinity=False)
 count = st.integers(min_value=0, max_value=2**63 - 1)
 paths = text.map(Path)
@@ -67,7 +68,9 @@ jsonl_task = table(
     {},
 )
 sections = {
-    "run": table({}, {"name": names, "runs_dir": paths, "dollar_cap": money, "max_steps": count}),
+    "run": table(
+        {}, {"name": names, "runs_dir": paths, "dollar_cap": money, "max_steps": count, "disk_reserve_mb": sizes_mb}
+    ),
     "team": table(
         {},
         {

@@ -6,15 +6,20 @@ their own tiers.)"""
 from __future__ import annotations
 
 import asyncio
+import sqlite3
+import time
 from pathlib import Path
 
+import pytest
+
 from aar.eventline import one_line
-from aar.events import ModelText, RunLog, SupervisorAsked
-from aar.inbox import catch_up
-from aar.store import EventRow, RunStore
+from aar.events import ModelText, RunLog, SupervisorAsked, Unreadable
+from aar.inbox import Clear, NewItem, catch_up, follow
+from aar.store import EventRow, RunStore, inbox_table
 from aar_app.daemon import _follow
 from aar_app.report import build_report, render_markdown
 from tests.evaluator.helpers import make_run
+from tests.support import eventually
 from tests.unreadable import REASONS, UNKNOWN_KIND, unreadable_rows
 
 
@@ -85,3 +90,65 @@ async def test_the_report_lists_each_unreadable_event_once_and_reads_the_rest(tm
     markdown = render_markdown(report)
     assert "## Unreadable events" in markdown and "3 event(s) could not be read and were skipped:" in markdown
     assert sum(f"- event {n} (" in markdown for n in range(bad, bad + 3)) == 3
+
+
+async def test_malformed_rows_written_into_the_sqlite_file_do_not_stall_the_daemons_inbox_builder(
+    store: RunStore, tmp_path: Path
+) -> None:
+    """Rows another process wrote straight into the file (JSON cut off, a payload that is not text, an unknown
+    kind, a known kind missing its fields) while the builder runs: each raises one error item, and the
+    question asked after them reaches the inbox."""
+    stop = asyncio.Event()
+    builder = asyncio.create_task(follow(store, stop, interval=0.02))
+    try:
+        await store.append(None, RunLog(message="before"))
+        with sqlite3.connect(tmp_path / "run.db") as raw:
+            raw.executemany(
+                "INSERT INTO events (ts, agent, kind, payload) VALUES (?, ?, ?, ?)",
+                [
+                    (time.time(), "agent-1", kind, payload)
+                    for kind, payload in [
+                        *((kind, payload) for _, kind, payload in unreadable_rows("agent.ask")),
+                        ("agent.ask", 42),
+                        ("log", b"\xff\xfe"),
+                    ]
+                ],
+            )
+        bad = [r.id for r in await store.events_after(0, limit=100) if isinstance(r.payload, Unreadable)]
+        assert len(bad) == 5
+        store.emit("agent-1", SupervisorAsked(step=3, question="after the damage?", call_id="q9"))
+        await store.flush()
+        await eventually(
+            lambda: _question_in_inbox(store), what="the question after the damaged rows to reach the inbox"
+        )
+        errors = [i for i in await store.inbox() if i.kind == "error"]
+        assert sorted(i.source_event for i in errors) == bad, "each damaged row is reported once"
+        assert await store.inbox_cursor() == await store.last_event_id()
+    finally:
+        stop.set()
+        await asyncio.wait_for(builder, 10)
+
+
+async def _question_in_inbox(store: RunStore) -> bool:
+    return any(i.kind == "ask" and i.call_id == "q9" for i in await store.inbox())
+
+
+async def test_an_event_the_inbox_fails_to_derive_is_reported_and_skipped(
+    store: RunStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A bug in ``derive`` on one event costs that event an error item, not the inbox every later one."""
+    real = inbox_table.derive
+
+    def derive(event: EventRow) -> NewItem | Clear | None:
+        if isinstance(event.payload, RunLog) and event.payload.message == "poison":
+            raise ValueError("derive bug")
+        return real(event)
+
+    monkeypatch.setattr(inbox_table, "derive", derive)
+    poison = await store.append(None, RunLog(level="warning", message="poison"))
+    store.emit("agent-1", SupervisorAsked(step=1, question="still there?", call_id="q1"))
+    await store.flush()
+    await catch_up(store)
+    items = {i.source_event: (i.kind, i.summary) for i in await store.inbox()}
+    assert items[poison] == ("error", f"event {poison} (log) skipped: ValueError('derive bug')")
+    assert ("ask", "still there?") in items.values()
