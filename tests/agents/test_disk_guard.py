@@ -12,6 +12,11 @@ from agents.disk_guard import MB, REASON, DiskGuard
 from tests.agents.helpers import events
 
 
+def paused(control: AgentControl) -> bool:
+    """Read afresh: mypy would keep an attribute narrowed by an earlier assert across ``guard.check()``."""
+    return control.paused
+
+
 async def test_the_team_pauses_on_a_full_disk_and_goes_on_when_space_is_back(store: RunStore, tmp_path: Path) -> None:
     controls = {name: AgentControl(name) for name in ("agent-1", "agent-2", "agent-3")}
     controls["agent-3"].pause("")  # the supervisor's own pause
@@ -35,7 +40,7 @@ async def test_the_team_pauses_on_a_full_disk_and_goes_on_when_space_is_back(sto
 
     free[0] = 150 * MB
     await guard.check()
-    assert not controls["agent-1"].paused and not controls["agent-2"].paused
+    assert not paused(controls["agent-1"]) and not paused(controls["agent-2"])
     assert controls["agent-3"].paused, "the supervisor's pause is the supervisor's to lift"
 
     lines = [(e.payload.level, e.payload.message) for e in await events(store, RunLog)]

@@ -29,7 +29,11 @@ async def test_restart_backs_off_doubling_then_ends_the_run_past_its_limit(store
 
     task = tasks.start("inbox", fails, Restart(backoff_s=1, max_backoff_s=3, max_restarts=3, window_s=100))
     for n, wait in ((1, 1), (2, 2), (3, 3)):
-        await eventually(lambda n=n: runs == n and clock.sleepers == 1, what=f"failure {n} and its backoff")
+
+        def failed_and_waits(n: int = n) -> bool:
+            return runs == n and clock.sleepers == 1
+
+        await eventually(failed_and_waits, what=f"failure {n} and its backoff")
         clock.advance(wait)
     await asyncio.wait_for(task, 10)
     assert runs == 4 and tasks.crashed.is_set()
@@ -73,7 +77,7 @@ async def test_crash_ends_the_run_at_the_first_failure_and_a_task_that_returns_i
     async def fails() -> None:
         raise KeyError("agent-9")
 
-    assert await tasks.start("printer", done, Restart()) is None
+    await tasks.start("printer", done, Restart())  # a task that returns is done, not restarted
     await tasks.start("team", fails, CRASH)
     assert tasks.crashed.is_set() and tasks.reason == "task team failed: KeyError: 'agent-9'"
     assert tasks.starts == {"printer": 1, "team": 1}

@@ -15,6 +15,7 @@ import pytest
 from aar.eventline import one_line
 from aar.events import ModelText, RunLog, SupervisorAsked, Unreadable
 from aar.inbox import Clear, NewItem, catch_up, follow
+from aar.inbox import derive as real_derive
 from aar.store import EventRow, RunStore, inbox_table
 from aar_app.daemon import _follow
 from aar_app.report import build_report, render_markdown
@@ -137,12 +138,11 @@ async def test_an_event_the_inbox_fails_to_derive_is_reported_and_skipped(
     store: RunStore, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """A bug in ``derive`` on one event costs that event an error item, not the inbox every later one."""
-    real = inbox_table.derive
 
     def derive(event: EventRow) -> NewItem | Clear | None:
         if isinstance(event.payload, RunLog) and event.payload.message == "poison":
             raise ValueError("derive bug")
-        return real(event)
+        return real_derive(event)
 
     monkeypatch.setattr(inbox_table, "derive", derive)
     poison = await store.append(None, RunLog(level="warning", message="poison"))
