@@ -27,6 +27,7 @@ import json
 import os
 import random
 import shutil
+import sqlite3
 import subprocess
 import sys
 import tempfile
@@ -47,6 +48,7 @@ from aar.runtime import RunPaths  # noqa: E402
 from bench import chaos_faults as faults  # noqa: E402
 from bench import chaos_procs as procs  # noqa: E402
 from bench.chaos_api import API_FAULT_SHARE, ChaosApi  # noqa: E402
+from bench.chaos_monitors import monitor_decisions_recorded  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 KEY_ENV = "AAR_CHAOS_ANTHROPIC_KEY"
@@ -59,6 +61,8 @@ COOLDOWN_S = 5.0
 """No fault in the last seconds, so the last one's effect is on record before the stop."""
 MEAN_GAP_S = 12.0
 """Mean time between two faults."""
+CACHES = ("torchinductor_",)
+"""What the run's processes keep in TMPDIR on purpose, across runs (torch's compile cache): not left behind."""
 ORPHAN_GRACE_S = 10.0
 """After the stop, how long the run's processes may take to end."""
 
@@ -112,6 +116,8 @@ class Bench:
         self.skipped: Counter[str] = Counter()
         self.seen: set[procs.Proc] = set()
         self.elapsed_s = 0.0
+        self.last_fault_event = 0
+        """The newest committed event when the last fault fired: the monitors must have judged up to it."""
 
     # ------------------------------------------------------------ what faults use
 
@@ -181,6 +187,7 @@ class Bench:
         return summarise(self.paths).state in ("starting", "running", "crashed")
 
     def _fire(self, kind: str, at: float) -> None:
+        before = self._last_event()
         try:
             said = faults.BY_NAME[kind].act(self)
         except faults.Skip as skip:
@@ -188,7 +195,14 @@ class Bench:
             print(f"  {at:6.1f}s {kind}: skipped ({skip})", flush=True)
             return
         self.fired[kind] += 1
+        self.last_fault_event = before
         print(f"  {at:6.1f}s {kind}: {said}", flush=True)
+
+    def _last_event(self) -> int:
+        with sqlite3.connect(f"file:{self.paths.db}?mode=ro", uri=True, timeout=30) as db:
+            last = int(db.execute("SELECT COALESCE(MAX(id), 0) FROM events").fetchone()[0])
+        db.close()
+        return last
 
     def finish(self) -> list[Checked]:
         """End the faults, stop the run, and check everything."""
@@ -204,6 +218,7 @@ class Bench:
         if stopped.returncode != 0:
             self.problems.append(f"aar stop failed (exit {stopped.returncode}): {stopped.stderr.strip()[-500:]}")
         checks = check_store(self.paths.db)
+        checks.append(monitor_decisions_recorded(self.paths.root, self.last_fault_event))
         checks += [self._no_orphans(), self._no_temp_folders(), self._tuis_ok(), self._report_ok()]
         checks.append(Checked("faults_survived", sum(self.fired.values()) + self.resumes, list(self.problems)))
         if self.api is not None:
@@ -234,7 +249,7 @@ class Bench:
             for p in self.paths.root.rglob(pattern)
             if p.is_dir() and len(p.relative_to(self.paths.root).parts) <= 3
         ]
-        found += sorted(self.tmp.iterdir())
+        found += sorted(p for p in self.tmp.iterdir() if not p.name.startswith(CACHES))
         return Checked("no_temp_folders", len(found), [f"{p} left behind" for p in found])
 
     def _tuis_ok(self) -> Checked:
@@ -262,8 +277,6 @@ class Bench:
         return Checked("report_succeeds", 1)
 
     def scored_per_agent_hour(self) -> float:
-        import sqlite3
-
         with sqlite3.connect(f"file:{self.paths.db}?mode=ro", uri=True) as db:
             scored = db.execute("SELECT COUNT(*) FROM submissions WHERE status = 'scored'").fetchone()[0]
         db.close()
