@@ -63,6 +63,8 @@ MEAN_GAP_S = 12.0
 """Mean time between two faults."""
 CACHES = ("torchinductor_",)
 """What the run's processes keep in TMPDIR on purpose, across runs (torch's compile cache): not left behind."""
+SMALL_DISK_MB = 1024
+"""With ``--disk-fill``: the size of the tmpfs the run lives on (the fault fills it)."""
 ORPHAN_GRACE_S = 10.0
 """After the stop, how long the run's processes may take to end."""
 
@@ -90,7 +92,9 @@ def team_config(runs_dir: Path, base_url: str | None, *, scripted: int = SCRIPTE
 class Bench:
     """One run of the team, with or without faults, and what it left behind."""
 
-    def __init__(self, work: Path, *, seed: int, kinds: list[str], anthropic: bool, label: str) -> None:
+    def __init__(
+        self, work: Path, *, seed: int, kinds: list[str], anthropic: bool, label: str, disk_mb: int = 0
+    ) -> None:
         self.work = work
         self.label = label
         self.rng = random.Random(seed)
@@ -100,6 +104,14 @@ class Bench:
             self.api = ChaosApi(random.Random(seed + 1), fault_share=API_FAULT_SHARE if kinds else 0.0)
         self.runs_dir = work / "runs"
         self.runs_dir.mkdir(parents=True, exist_ok=True)
+        self.mounted = False
+        if disk_mb:
+            # A small disk of its own, so the disk_fill fault can fill it without touching the machine's.
+            mount = ["mount", "-t", "tmpfs", "-o", f"size={disk_mb}m", "tmpfs", str(self.runs_dir)]
+            done = subprocess.run(mount, capture_output=True, text=True)
+            if done.returncode != 0:
+                raise SystemExit(f"chaos: --disk-fill needs a small disk for the run: {done.stderr.strip()}")
+            self.mounted = True
         self.env = {**os.environ, "AAR_RUNS_DIR": str(self.runs_dir), KEY_ENV: "sk-ant-chaos-fake-key"}
         self.env["PYTHONPATH"] = os.pathsep.join([str(ROOT), *filter(None, [os.environ.get("PYTHONPATH")])])
         self.tmp = work / "tmp"
@@ -225,6 +237,12 @@ class Bench:
             self.api.close()
         return checks
 
+    def close(self) -> None:
+        """Give back the run's small disk, if it had one (its processes have ended)."""
+        if self.mounted:
+            subprocess.run(["umount", "-l", str(self.runs_dir)], capture_output=True)
+            self.mounted = False
+
     # ------------------------------------------------------------ what only the machine shows
 
     def _no_orphans(self) -> Checked:
@@ -284,8 +302,20 @@ class Bench:
         return float(scored) / (len(self.agents) * hours)
 
 
-def run_once(work: Path, *, minutes: float, seed: int, kinds: list[str], anthropic: bool, label: str) -> Bench:
-    bench = Bench(work, seed=seed, kinds=kinds, anthropic=anthropic, label=label)
+def run_once(
+    work: Path,
+    benches: list[Bench],
+    *,
+    minutes: float,
+    seed: int,
+    kinds: list[str],
+    anthropic: bool,
+    label: str,
+    disk_mb: int = 0,
+) -> Bench:
+    """Start a run (kept in ``benches``, so it is given back whatever happens) and drive it for ``minutes``."""
+    bench = Bench(work, seed=seed, kinds=kinds, anthropic=anthropic, label=label, disk_mb=disk_mb)
+    benches.append(bench)
     print(f"{label}: starting ({minutes:g} min, seed {seed}, faults: {', '.join(kinds) or 'none'})", flush=True)
     bench.start()
     bench.watch()
@@ -322,18 +352,37 @@ def main(argv: list[str] | None = None) -> int:
     started = time.monotonic()
     work = args.work or Path(tempfile.mkdtemp(prefix="chaos-"))
     work.mkdir(parents=True, exist_ok=True)
+    benches: list[Bench] = []
     try:
+        disk_mb = SMALL_DISK_MB if args.disk_fill else 0
         chaos = run_once(
-            work / "chaos", minutes=args.minutes, seed=seed, kinds=kinds, anthropic=anthropic, label="chaos"
+            work / "chaos",
+            benches,
+            minutes=args.minutes,
+            seed=seed,
+            kinds=kinds,
+            anthropic=anthropic,
+            label="chaos",
+            disk_mb=disk_mb,
         )
         checks = chaos.finish()
+        rate = chaos.scored_per_agent_hour()
         base = None
         if args.baseline:
             base = run_once(
-                work / "baseline", minutes=args.minutes, seed=seed, kinds=[], anthropic=anthropic, label="baseline"
+                work / "baseline",
+                benches,
+                minutes=args.minutes,
+                seed=seed,
+                kinds=[],
+                anthropic=anthropic,
+                label="baseline",
             )
             base.finish()
+            ref = base.scored_per_agent_hour()
     finally:
+        for bench in benches:
+            bench.close()
         if args.work is None:
             shutil.rmtree(work, ignore_errors=True)
     violations = sum(len(c.violations) for c in checks)
@@ -344,9 +393,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"api: {chaos.api.calls} model calls, faults served: {api or 'none'}")
     if chaos.skipped:
         print("skipped (nothing to act on): " + ", ".join(f"{k} {n}" for k, n in sorted(chaos.skipped.items())))
-    rate = chaos.scored_per_agent_hour()
     if base is not None:
-        ref = base.scored_per_agent_hour()
         ratio = rate / ref if ref else float("nan")
         print(
             f"scored submissions per agent-hour: chaos {rate:.1f}, fault-free {ref:.1f}, ratio {ratio:.2f} (target >= 0.8)"
