@@ -158,13 +158,17 @@ class Bench:
 
     def start(self) -> None:
         base_url = self.api.start() if self.api else None
-        config = team_config(self.runs_dir, base_url)
-        started = self.aar("run", str(config), "--no-attach", timeout=300)
+        config_file = team_config(self.runs_dir, base_url)
+        started = self.aar("run", str(config_file), "--no-attach", timeout=300)
         if started.returncode != 0:
             raise SystemExit(f"chaos: the run did not start: {started.stderr.strip()[-2000:]}")
         (root,) = [p for p in self.runs_dir.iterdir() if (p / "run.db").exists()]
         self.paths = RunPaths(root)
-        self.agents = [a.name for a in load_config(self.paths.config).resolved_agents()]
+        config = load_config(self.paths.config)
+        self.agents = [a.name for a in config.resolved_agents()]
+        if config.sandbox.backend == "local" and "docker_kill" in self.kinds:
+            self.kinds = [k for k in self.kinds if k != "docker_kill"]
+            print(f"{self.label}: docker_kill is off: the run's sandboxes are {config.sandbox.backend}", flush=True)
 
     def schedule(self, seconds: float) -> list[tuple[float, str]]:
         """Seeded fault times and kinds: gaps drawn around ``MEAN_GAP_S``, kinds dealt from shuffled rounds so
@@ -403,9 +407,13 @@ def main(argv: list[str] | None = None) -> int:
     print(f"wall time {time.monotonic() - started:.0f}s, seed {seed}")
     if violations:
         print(f"VIOLATIONS: reproduce with python bench/chaos.py --minutes {args.minutes:g} --seed {seed}")
-    by_kind = ", ".join(f"{k} {n}" for k, n in sorted(chaos.fired.items()))
+    fired = {k: n for k, n in sorted(chaos.fired.items()) if not faults.BY_NAME[k].load}
+    load = {k: n for k, n in sorted(chaos.fired.items()) if faults.BY_NAME[k].load}
+    if load:
+        print("besides the faults: " + ", ".join(f"{k} {n}" for k, n in load.items()))
+    by_kind = ", ".join(f"{k} {n}" for k, n in fired.items())
     print(
-        f"faults {sum(chaos.fired.values())} ({by_kind or 'none'}), resumes {chaos.resumes}, "
+        f"faults {sum(fired.values())} ({by_kind or 'none'}), resumes {chaos.resumes}, "
         f"invariants {len(checks)} checked, violations {violations}"
     )
     return 1 if violations else 0

@@ -74,6 +74,8 @@ class Fault:
     act: Callable[[LiveRun], str]
     on: bool = True
     """Part of a run unless switched off; off: only when ``--faults`` names it."""
+    load: bool = False
+    """Not a fault but work a supervisor does; counted apart from the faults."""
     doc: str = field(default="")
 
 
@@ -314,7 +316,12 @@ FAULTS: tuple[Fault, ...] = (
     Fault("tui_attach", tui_attach, doc="two headless TUIs attach, then detach"),
     Fault("malformed_event", malformed_event, doc="a malformed event written straight into the store"),
     Fault("malformed_command", malformed_command, doc="a malformed command row written straight into the store"),
-    Fault("supervisor", supervisor, doc="a supervisor's pause, redirect, resume and budget raise (load, not a fault)"),
+    Fault(
+        "supervisor",
+        supervisor,
+        load=True,
+        doc="a supervisor's pause, redirect, resume and budget raise (load, not a fault)",
+    ),
     Fault("docker_restart", docker_restart, on=False, doc="the Docker engine restarted (--docker-restart)"),
     Fault("disk_fill", disk_fill, on=False, doc=f"the run's disk filled for {DISK_FULL_S:g} s (--disk-fill)"),
 )
