@@ -16,7 +16,6 @@ from __future__ import annotations
 import asyncio
 import json
 import math
-import shutil
 import sqlite3
 import tempfile
 from collections import Counter, defaultdict
@@ -260,7 +259,9 @@ _INBOX_COLUMNS = "source_event, agent, kind, rank, summary, call_id, post_id, su
 
 
 def inbox_matches_rebuild(conn: sqlite3.Connection) -> Checked:
-    """The inbox table equals the inbox derived again from the whole event log (on a copy of the store)."""
+    """The inbox table equals the inbox derived again from the whole event log (on a copy of the store).
+
+    It runs the store's own rebuild in an event loop of its own: call it from synchronous code."""
     stored = {tuple(r) for r in conn.execute(f"SELECT {_INBOX_COLUMNS} FROM inbox")}
     with tempfile.TemporaryDirectory(prefix="aar-invariants-") as tmp:
         copy = Path(tmp) / "run.db"
@@ -271,7 +272,6 @@ def inbox_matches_rebuild(conn: sqlite3.Connection) -> Checked:
         with sqlite3.connect(copy) as rebuilt_db:
             rebuilt = {tuple(r) for r in rebuilt_db.execute(f"SELECT {_INBOX_COLUMNS} FROM inbox")}
         rebuilt_db.close()
-        shutil.rmtree(tmp, ignore_errors=True)
     bad = [f"inbox item of event {r[0]} ({r[2]}: {r[4]!r}) is not in a rebuild" for r in sorted(stored - rebuilt)]
     bad += [
         f"a rebuild derives an item from event {r[0]} ({r[2]}: {r[4]!r}) the inbox lacks"
