@@ -122,6 +122,19 @@ def daemon_kill9(run: LiveRun) -> str:
     return f"daemon pid {daemon.pid} killed, {_resume(run)}"
 
 
+def daemon_freeze_kill9(run: LiveRun) -> str:
+    """The daemon is stopped, then killed while stopped: its worker, which hears nothing from it either way,
+    must still end within ``WORKER_GRACE_S``."""
+    daemon = _daemon(run)
+    run.watch()
+    helpers = procs.descendants(daemon.pid)
+    procs.kill(daemon, signal.SIGSTOP)
+    time.sleep(run.rng.uniform(2.0, 5.0))
+    procs.kill(daemon)
+    _outlived(helpers, "SIGSTOP, then kill -9", run)
+    return f"daemon pid {daemon.pid} stopped, then killed; {_resume(run)}"
+
+
 def daemon_freeze(run: LiveRun) -> str:
     daemon = _daemon(run)
     frozen = run.rng.uniform(3.0, 8.0)
@@ -321,6 +334,12 @@ FAULTS: tuple[Fault, ...] = (
         supervisor,
         load=True,
         doc="a supervisor's pause, redirect, resume and budget raise (load, not a fault)",
+    ),
+    Fault(
+        "daemon_freeze_kill9",
+        daemon_freeze_kill9,
+        on=False,
+        doc="SIGSTOP of the daemon, kill -9 while stopped, then `aar resume` (on once workers die with a frozen daemon)",
     ),
     Fault("docker_restart", docker_restart, on=False, doc="the Docker engine restarted (--docker-restart)"),
     Fault("disk_fill", disk_fill, on=False, doc=f"the run's disk filled for {DISK_FULL_S:g} s (--disk-fill)"),
