@@ -348,7 +348,7 @@ BY_NAME = {f.name: f for f in FAULTS}
 
 
 def describe() -> str:
-    return "\n".join(f"  {f.name:<18} {'on ' if f.on else 'off'} {f.doc}" for f in FAULTS)
+    return "\n".join(f"  {f.name:<20} {'on ' if f.on else 'off'} {f.doc}" for f in FAULTS)
 
 
 def loads(text: str) -> list[str]:
