@@ -338,8 +338,7 @@ FAULTS: tuple[Fault, ...] = (
     Fault(
         "daemon_freeze_kill9",
         daemon_freeze_kill9,
-        on=False,
-        doc="SIGSTOP of the daemon, kill -9 while stopped, then `aar resume` (on once workers die with a frozen daemon)",
+        doc="SIGSTOP of the daemon, kill -9 while it is stopped, then `aar resume`",
     ),
     Fault("docker_restart", docker_restart, on=False, doc="the Docker engine restarted (--docker-restart)"),
     Fault("disk_fill", disk_fill, on=False, doc=f"the run's disk filled for {DISK_FULL_S:g} s (--disk-fill)"),

@@ -58,6 +58,8 @@ def test_three_minutes_of_chaos_break_no_invariant(tmp_path: Path) -> None:
     if broken:
         evidence = "\n".join(line for line in lines if line.startswith("  - "))
         pytest.xfail(
-            "known defects broke " + "; ".join(f"{n}: {KNOWN_DEFECTS[n]}" for n in sorted(broken)) + f"\n{evidence}"
+            "known defects broke "
+            + "; ".join(f"{n}: {KNOWN_DEFECTS[n]}" for n in sorted(broken))
+            + f"\n{evidence}\n{lines[-1]}"
         )
     assert int(violations) == 0 and done.returncode == 0, out[-6000:]
