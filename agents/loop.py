@@ -200,6 +200,19 @@ class AgentLoop:
             {"type": "text", "text": CUT_OFF_TEXT if response.stop_reason == "max_tokens" else CONTINUE_TEXT}
         ]
         u = response.usage
+        # Emitted first, committed with the step: the agents table's spend and the agent.step events agree
+        # whenever the daemon dies (the event used to wait in the buffer after the step had committed).
+        self.store.emit(
+            self.name,
+            AgentStepCompleted(
+                step=step,
+                input_tokens=u.input_tokens,
+                output_tokens=u.output_tokens,
+                cache_read_tokens=u.cache_read_tokens,
+                cache_write_tokens=u.cache_write_tokens,
+                cost_usd=response.cost_usd,
+            ),
+        )
         await self.store.append_step(
             self.name,
             step,
@@ -214,17 +227,6 @@ class AgentLoop:
         self.messages += [{"role": "assistant", "content": content}, {"role": "user", "content": follow}]
         self.step = step
         self._last_usage = u
-        self.store.emit(
-            self.name,
-            AgentStepCompleted(
-                step=step,
-                input_tokens=u.input_tokens,
-                output_tokens=u.output_tokens,
-                cache_read_tokens=u.cache_read_tokens,
-                cache_write_tokens=u.cache_write_tokens,
-                cost_usd=response.cost_usd,
-            ),
-        )
         if finished is not None:
             return ("finished", finished[:300])
         return None

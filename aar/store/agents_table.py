@@ -3,13 +3,17 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from aar.store.connection import Connection, dumps
 from aar.store.rows import AgentRow, MessageRow, decode
 
 _AGENT_COUNTERS = ("steps", "input_tokens", "output_tokens", "cache_read_tokens", "cache_write_tokens", "cost_usd")
+
+
+def _nothing() -> None:
+    return None
 
 
 class AgentTables(Connection):
@@ -59,22 +63,29 @@ class AgentTables(Connection):
         )
 
     async def append_step(self, agent: str, step: int, messages: Sequence[tuple[str, Any]], **deltas: float) -> None:
-        """Persist one agent step: its messages and its counters (steps, tokens, cost) in one transaction,
-        so a crash never leaves a transcript and its counters disagreeing."""
+        """Persist one agent step: its messages, its counters (steps, tokens, cost) and the events emitted
+        before it (its ``agent.step`` among them) in one transaction, so a crash never leaves a transcript,
+        its counters and its events disagreeing."""
         unknown = set(deltas) - set(_AGENT_COUNTERS)
         if unknown:
             raise ValueError(f"unknown agent counters: {sorted(unknown)}")
         now = time.time()
-        async with self._transaction():
-            await self._db.executemany(
-                "INSERT INTO transcripts (agent, step, role, content, ts) VALUES (?, ?, ?, ?, ?)",
-                [(agent, step, role, dumps(content), now) for role, content in messages],
-            )
-            if deltas:
-                sets = ", ".join(f"{k} = {k} + ?" for k in deltas)
-                await self._db.execute(
-                    f"UPDATE agents SET {sets}, updated_ts = ? WHERE name = ?", (*deltas.values(), now, agent)
+        put_back: Callable[[], None] = _nothing
+        try:
+            async with self._transaction():
+                await self._db.executemany(
+                    "INSERT INTO transcripts (agent, step, role, content, ts) VALUES (?, ?, ?, ?, ?)",
+                    [(agent, step, role, dumps(content), now) for role, content in messages],
                 )
+                if deltas:
+                    sets = ", ".join(f"{k} = {k} + ?" for k in deltas)
+                    await self._db.execute(
+                        f"UPDATE agents SET {sets}, updated_ts = ? WHERE name = ?", (*deltas.values(), now, agent)
+                    )
+                put_back = await self._insert_buffered_events()
+        except BaseException:
+            put_back()  # rolled back: the events go back to the buffer, to be committed with the next batch
+            raise
 
     async def deliver(self, agent: str, step: int, content: Any, command_ids: Sequence[int]) -> None:
         """Append the user message ``content`` that carries supervisor messages (redirects, broadcasts, answers)

@@ -12,7 +12,7 @@ import asyncio
 import contextlib
 import json
 import sqlite3
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -78,6 +78,12 @@ class Connection:
                 await self._db.execute("ROLLBACK")
                 raise
             await self._db.execute("COMMIT")
+
+    async def _insert_buffered_events(self) -> Callable[[], None]:
+        """Inside a transaction the caller holds: insert the events emitted so far (the event log's buffer),
+        so they commit with it; returns how to put them back in the buffer if the transaction rolls back.
+        A store without an event log has none."""
+        return lambda: None
 
     async def _begin(self, attempts: int = 50) -> None:
         """``BEGIN IMMEDIATE``, retried: SQLite can answer SQLITE_BUSY at once (without its busy

@@ -30,6 +30,9 @@ EventListener = Callable[[str | None, EventPayload], None]
 """Called with ``(agent, payload)`` as each event is emitted; must be quick and must not raise."""
 
 
+INSERT_EVENTS = "INSERT INTO events (ts, agent, kind, payload) VALUES (?, ?, ?, ?)"
+
+
 class EventLog(Connection):
     """The ``events`` table and the background flusher that batches its writes."""
 
@@ -129,7 +132,7 @@ class EventLog(Connection):
             batch, self._buffer = self._buffer, []
             try:
                 await self._begin()
-                await self._db.executemany("INSERT INTO events (ts, agent, kind, payload) VALUES (?, ?, ?, ?)", batch)
+                await self._db.executemany(INSERT_EVENTS, batch)
                 last = await self._scalar("SELECT last_insert_rowid()")
                 await self._db.execute("COMMIT")
             except BaseException:
@@ -138,6 +141,19 @@ class EventLog(Connection):
                 self._buffer[:0] = batch
                 raise
             return int(last)
+
+    async def _insert_buffered_events(self) -> Callable[[], None]:
+        batch, self._buffer = self._buffer, []
+
+        def put_back() -> None:
+            self._buffer[:0] = batch
+
+        try:
+            await self._db.executemany(INSERT_EVENTS, batch)
+        except BaseException:
+            put_back()
+            raise
+        return put_back
 
     async def append(self, agent: str | None, payload: EventPayload) -> int:
         """Write one event and commit it now; returns its id."""

@@ -9,6 +9,9 @@ bounds the whole job (a method that hangs its verification must not hold a
 device for two timeouts). A worker that stops beating (its heartbeat file, touched every second
 from its event loop, unchanged for ``heartbeat_timeout_s``: frozen with SIGSTOP, or its loop hung)
 is killed, its job requeued, and the run's log says so as an error (an inbox item).
+A method's verification works in a scratch folder (``workspaces/.verify-<submission>-*``) that the
+worker removes when it is done; when the worker dies first, the supervisor removes the folders of
+the jobs it held, and at start every such folder a dead daemon's worker left.
 """
 
 from __future__ import annotations
@@ -20,12 +23,14 @@ import os
 import signal
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
+from pathlib import Path
 
 from aar.clock import SYSTEM_CLOCK, Clock
 from aar.events import LogLevel
+from aar.removal import remove_path
 from aar.runtime import RunPaths
-from aar.store import RunStore
+from aar.store import JobRow, RunStore
 from evaluator.daemon.worker import MAX_ATTEMPTS, heartbeat_file, worker_main
 
 HEARTBEAT_TIMEOUT_S = 60.0
@@ -33,6 +38,19 @@ HEARTBEAT_TIMEOUT_S = 60.0
 
 Notify = Callable[[LogLevel, str], None]
 """``notify(level, message)``: how the supervisor tells the daemon's log what happened."""
+
+
+def sweep_verify_folders(workspaces: Path, submission_ids: Iterable[int] | None = None) -> list[Path]:
+    """Remove the verification scratch folders of ``submission_ids`` (every one when None); returns them.
+
+    Only for verifications no live worker runs: a dead worker's jobs, or all of them before any starts.
+    """
+    patterns = [".verify-*"] if submission_ids is None else [f".verify-{sid}-*" for sid in set(submission_ids)]
+    found = [p for pattern in patterns for p in workspaces.glob(pattern) if p.is_dir() and not p.is_symlink()]
+    for folder in found:
+        with contextlib.suppress(FileNotFoundError):
+            remove_path(folder)
+    return found
 
 
 class WorkerSupervisor:
@@ -75,8 +93,10 @@ class WorkerSupervisor:
         return self.process.pid if self.process is not None else None
 
     async def recover(self) -> None:
-        """At start: whatever a previous daemon's worker left running goes back to the queue."""
+        """At start: whatever a previous daemon's worker left running goes back to the queue, and its scratch
+        folders go."""
         await self._requeue(None, "the evaluator stopped while the job ran")
+        await asyncio.to_thread(sweep_verify_folders, self.paths.workspaces)
 
     def start(self) -> None:
         """Spawn the worker. Call it on the daemon's main thread: the worker is killed when the thread that
@@ -142,14 +162,13 @@ class WorkerSupervisor:
             if proc.is_alive():
                 proc.kill()
                 await asyncio.to_thread(proc.join, 5.0)
-        for job in await self.store.jobs(status="running"):
-            if job.worker == self.name:
-                await self.store.update_job(
-                    job.id,
-                    status="queued",
-                    attempts=max(0, job.attempts - 1),
-                    detail="interrupted by shutdown; will run again",
-                )
+        for job in await self._sweep(self.name):
+            await self.store.update_job(
+                job.id,
+                status="queued",
+                attempts=max(0, job.attempts - 1),
+                detail="interrupted by shutdown; will run again",
+            )
         self.process = None
 
     def kill(self) -> None:
@@ -198,7 +217,17 @@ class WorkerSupervisor:
         self.hung += 1
         return True
 
+    async def _sweep(self, worker: str | None) -> list[JobRow]:
+        """The running jobs of ``worker`` (dead by now; every worker's when None), their scratch folders removed."""
+        held = [j for j in await self.store.jobs(status="running") if worker is None or j.worker == worker]
+        ids = [j.submission_id for j in held if j.submission_id is not None]
+        await asyncio.to_thread(sweep_verify_folders, self.paths.workspaces, ids)
+        return held
+
     async def _requeue(self, worker: str | None, why: str) -> list[int]:
+        """Put the running jobs of ``worker`` (dead by now; every worker's when None) back in the queue, or fail
+        them on their last attempt, and remove their verification folders."""
+        await self._sweep(worker)
         ids = await self.store.requeue_running(worker=worker)
         for job_id in ids:
             job = await self.store.job(job_id)

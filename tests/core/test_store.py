@@ -14,7 +14,7 @@ import pytest
 
 from aar.commands import Redirect
 from aar.errors import StoreError
-from aar.events import AgentStatusChanged, RunLog, SandboxOutput
+from aar.events import AgentStatusChanged, AgentStepCompleted, RunLog, SandboxOutput
 from aar.store import RunStore
 from aar.store.schema import MIGRATIONS, SCHEMA_VERSION
 from tests.support import eventually, found
@@ -55,6 +55,25 @@ async def test_close_commits_the_buffer(tmp_path: Path) -> None:
     await writer.close()
     with sqlite3.connect(tmp_path / "run.db") as raw:
         assert raw.execute("SELECT kind FROM events").fetchall() == [("agent.status",)]
+
+
+async def test_a_step_commits_with_the_events_emitted_before_it(tmp_path: Path) -> None:
+    """A daemon killed right after a step commits keeps the step's events too: the agents table's spend and
+    the agent.step events never disagree (the chaos bench found them apart after kill -9)."""
+    writer = await RunStore.open(tmp_path / "run.db", create=True, flush_interval=60)
+    try:
+        await writer.register_agent("ann", backend="scripted", model="m")
+        writer.emit("ann", AgentStepCompleted(step=1, input_tokens=10, output_tokens=2, cost_usd=0.25))
+        await writer.append_step("ann", 1, [("assistant", "hi"), ("user", "ok")], steps=1, cost_usd=0.25)
+        writer.emit("ann", RunLog(message="after the step"))  # buffered: not part of the step
+        with sqlite3.connect(tmp_path / "run.db") as raw:  # what a crash now would leave on disk
+            kinds = raw.execute("SELECT kind, json_extract(payload, '$.cost_usd') FROM events").fetchall()
+            spent = raw.execute("SELECT cost_usd FROM agents WHERE name = 'ann'").fetchall()
+        assert kinds == [("agent.step", 0.25)] and spent == [(0.25,)]
+    finally:
+        await writer.close()
+    with sqlite3.connect(tmp_path / "run.db") as raw:
+        assert [k for (k,) in raw.execute("SELECT kind FROM events ORDER BY id")] == ["agent.step", "log"]
 
 
 async def test_schema_version_and_refusals(tmp_path: Path) -> None:

@@ -20,12 +20,8 @@ ROOT = Path(__file__).resolve().parents[2]
 SEED = 7
 LAST_LINE = re.compile(r"^faults (\d+) \((.*)\), resumes (\d+), invariants (\d+) checked, violations (\d+)$")
 INVARIANT = re.compile(r"^(\w+): (\d+) checked, (ok|\d+ violations?)$")
-KNOWN_DEFECTS = {
-    "no_temp_folders": "an evaluator worker killed while it verifies a method leaves its workspaces/.verify-* "
-    "folder behind; nothing removes it when the worker is restarted or the run stops",
-    "spend_matches_calls": "agent.step is emitted after its step commits and waits in the event buffer: a daemon "
-    "killed in that window keeps the step's spend in the agents table but loses its event",
-}
+KNOWN_DEFECTS: dict[str, str] = {}
+"""Invariant -> the defect that still breaks it under faults (none today: the last two were fixed)."""
 
 pytestmark = pytest.mark.slow
 
