@@ -69,10 +69,29 @@ def _flags(flags: list[str]) -> str:
     return f" (flags: {', '.join(flags)})" if flags else ""
 
 
+async def in_flight_twin(call: CallContext, kind: str, payload: dict[str, Any]) -> SubmissionRow | None:
+    """The agent's own submission of the same content still waiting for the evaluator, if any.
+
+    A step re-run after the daemon died (``aar resume``) calls the tool again while the first
+    submission is still queued: waiting on that one spares the agent's budgets and the evaluator a twin.
+    """
+    waiting = [
+        s for s in await call.store.submissions(agent=call.agent, kind=kind) if s.status in ("queued", "running")
+    ]
+    return next((s for s in reversed(waiting) if s.payload == payload), None)
+
+
 async def submit_and_wait(call: CallContext, kind: str, payload: dict[str, Any], *, label: str) -> ToolResult:
-    """Record a submission labelled with the file it came from, and wait for the evaluator's verdict."""
+    """Record a submission labelled with the file it came from (or find its in-flight twin), and wait for the
+    evaluator's verdict."""
     store = call.store
-    sub_id = await store.add_submission(call.agent, kind, payload, label=label)  # the intake emits submission.created
+    twin = await in_flight_twin(call, kind, payload)
+    if twin is not None:
+        sub_id = twin.id
+    else:
+        sub_id = await store.add_submission(
+            call.agent, kind, payload, label=label
+        )  # the intake emits submission.created
     deadline = time.monotonic() + min(call.config.evaluator.job_timeout_s * 2, MAX_WAIT_S)
     while time.monotonic() < deadline and not call.control.interrupted.is_set():
         sub = await store.submission(sub_id)

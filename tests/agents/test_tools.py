@@ -157,6 +157,34 @@ async def test_a_submission_waits_for_the_evaluators_verdict(tmp_path: Path) -> 
     )
 
 
+async def test_a_step_rerun_after_a_crash_waits_on_its_submission_still_in_flight(tmp_path: Path) -> None:
+    """The daemon died while submit_predictions waited; the resumed step calls it again with the same file.
+    It waits on the queued submission instead of making a twin that spends the budget twice. (No evaluator
+    runs here: each wait runs out, and says which submission it waited on.)"""
+
+    def policy(request: ModelRequest) -> list[dict[str, Any]]:
+        if turns_of(request) == 0:
+            return [
+                tool("write_file", "w", path="p.json", content="[0, 1, 1]"),
+                tool("submit_predictions", "s", path="p.json"),
+                tool("write_file", "w2", path="q.json", content="[1, 1, 1]"),
+                tool("submit_predictions", "s2", path="q.json"),
+            ]
+        return [tool("finish", "end", summary="done")]
+
+    backend = Playbook(policy)
+    async with run_context(tmp_path, config(evaluator={"job_timeout_s": 0.2})) as ctx:
+        first = await ctx.store.add_submission("agent-1", "predictions", {"predictions": [0, 1, 1]}, label="p.json")
+        other = await ctx.store.add_submission("agent-2", "predictions", {"predictions": [1, 1, 1]}, label="q.json")
+        await asyncio.wait_for(run_team(ctx, backend_factory=factory(backend)), 30)
+        subs = [(s.id, s.agent, s.label) for s in await ctx.store.submissions()]
+    assert subs == [(first, "agent-1", "p.json"), (other, "agent-2", "q.json"), (3, "agent-1", "q.json")], (
+        "the same file waited on its twin; another agent's identical file is no twin"
+    )
+    waited = [str(r["content"]).split(";")[0] for r in last_results(backend.requests[1]) if "recorded" in str(r)]
+    assert waited == ["submission #1 recorded", "submission #3 recorded"]
+
+
 def test_prediction_files_in_every_accepted_shape() -> None:
     assert parse_predictions("[0, 1]", "p") == [0, 1]
     assert parse_predictions('{"predictions": [1, 0]}', "p") == [1, 0]
