@@ -94,8 +94,8 @@ class WorkerSupervisor:
 
     async def recover(self) -> None:
         """At start: whatever a previous daemon's worker left running goes back to the queue, and its scratch
-        folders go."""
-        await self._requeue(None, "the evaluator stopped while the job ran")
+        folders go. The daemon's death is not the job's doing: the attempt is not spent (as at a shutdown)."""
+        await self._requeue(None, "the evaluator stopped while the job ran", spent=False)
         await asyncio.to_thread(sweep_verify_folders, self.paths.workspaces)
 
     def start(self) -> None:
@@ -224,9 +224,10 @@ class WorkerSupervisor:
         await asyncio.to_thread(sweep_verify_folders, self.paths.workspaces, ids)
         return held
 
-    async def _requeue(self, worker: str | None, why: str) -> list[int]:
+    async def _requeue(self, worker: str | None, why: str, *, spent: bool = True) -> list[int]:
         """Put the running jobs of ``worker`` (dead by now; every worker's when None) back in the queue, or fail
-        them on their last attempt, and remove their verification folders."""
+        them on their last attempt (when ``spent``: the worker died on them), and remove their verification
+        folders."""
         await self._sweep(worker)
         ids = await self.store.requeue_running(worker=worker)
         for job_id in ids:
@@ -235,9 +236,13 @@ class WorkerSupervisor:
                 continue
             timed_out = job.error.startswith("timed out")
             reason = job.error if timed_out else why
-            if timed_out or job.attempts >= MAX_ATTEMPTS:
+            if timed_out or (spent and job.attempts >= MAX_ATTEMPTS):
                 await self.store.update_job(
                     job_id, status="failed", error=f"{reason} (attempt {job.attempts} of {MAX_ATTEMPTS})"
+                )
+            elif not spent:
+                await self.store.update_job(
+                    job_id, error=reason, attempts=max(0, job.attempts - 1), detail="requeued; will run again"
                 )
             else:
                 await self.store.update_job(job_id, error=reason, detail="requeued; will run again")

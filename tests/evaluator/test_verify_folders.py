@@ -1,4 +1,5 @@
 """A worker that dies while it verifies a method leaves its scratch folder; the supervisor removes it.
+A daemon that dies does not spend the attempts of the jobs its worker ran.
 
 Found by the chaos bench: every run with an evaluator worker killed mid-verification left a
 ``workspaces/.verify-*`` folder that nothing removed. Real store, real folders, no worker process.
@@ -55,5 +56,9 @@ async def test_a_dead_workers_scratch_folders_go_and_a_live_ones_stay(tmp_path: 
         await supervisor.recover()  # a new daemon: no worker of the old one is alive
         assert not live_folder.exists() and [p.name for p in paths.workspaces.glob(".verify-*")] == [agent_file.name]
         assert (outside / "keep.txt").exists()
+        jobs = {j.submission_id: (j.status, j.attempts) for j in await store.jobs()}
+        assert jobs == {dead: ("queued", 1), live: ("queued", 0)}, (
+            "a worker's death spends the attempt; the daemon's death does not (a resume would fail the job)"
+        )
     finally:
         await store.close()
