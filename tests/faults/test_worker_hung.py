@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from aar.events import RunLog
+from aar.events import LogLevel, RunLog
 from aar.inbox import catch_up
 from aar.store import RunStore
 from evaluator.compute.prepare import prepare
@@ -31,9 +31,9 @@ async def test_a_hung_worker_is_killed_and_its_job_requeued(tmp_path: Path) -> N
     store = await RunStore.open(paths.db, create=True)
     said: list[tuple[str, str]] = []
 
-    def notify(level: str, message: str) -> None:
+    def notify(level: LogLevel, message: str) -> None:
         said.append((level, message))
-        store.emit(None, RunLog(level=level, message=message))  # type: ignore[arg-type]
+        store.emit(None, RunLog(level=level, message=message))
 
     supervisor = WorkerSupervisor(
         paths, store, job_timeout_s=600, poll_s=0.05, heartbeat_timeout_s=30, clock=clock, notify=notify
