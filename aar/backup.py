@@ -26,11 +26,13 @@ import stat
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from aar.disk import BALLAST_NAME
 from aar.errors import AarError
 from aar.runtime import RunPaths
 
-NOT_COPIED = frozenset({"daemon.lock", "run.db", "run.db-wal", "run.db-shm", "run.db-journal"})
-"""Run-folder entries the backup leaves out: the daemon's lock, and the store's files (copied by SQLite)."""
+NOT_COPIED = frozenset({"daemon.lock", "run.db", "run.db-wal", "run.db-shm", "run.db-journal", BALLAST_NAME})
+"""Run-folder entries the backup leaves out: the daemon's lock, the store's files (copied by SQLite) and the
+disk guard's ballast (space held back, made again by the daemon that resumes the copy)."""
 CHUNK = 1 << 20
 
 

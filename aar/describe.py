@@ -31,6 +31,8 @@ from aar.events import (
     ClaimChecked,
     CommandApplied,
     CommandIssued,
+    DiskBack,
+    DiskLow,
     ErrorRaised,
     EvalJobChanged,
     EvalScored,
@@ -140,6 +142,13 @@ def _words(
         case SandboxLifecycle():
             detail = f": {_flat(p.detail)}" if p.detail else ""
             return f"{trouble}sandbox {p.action}{detail}", "error" if p.action in ("recreated", "failed") else "status"
+        case DiskLow():
+            return (
+                f"disk full: {p.free_mb:.0f} MB free on {_flat(p.path, 120)} ({_flat(p.cause)}); the team is paused "
+                f"until {p.need_mb:.0f} MB more are free"
+            ), "error"
+        case DiskBack():
+            return f"disk space is back: {p.free_mb:.0f} MB free after {p.paused_s:.0f}s; the team goes on", "status"
         case WorkspaceRepaired():
             done = f"could not be repaired: {_flat(p.error)}" if p.error else "replaced by a clean copy"
             return f"{trouble}workspace of {_flat(agent or '?', 40)}: {_flat(p.found)}; task/ {done}", "error"

@@ -283,6 +283,29 @@ class WorkspaceRepaired(Payload):
     """Why the clean copy could not be made, when it could not (the run starts anyway)."""
 
 
+class DiskLow(Payload):
+    """The run's disk is (nearly) full: the team is paused until ``need_mb`` more are free."""
+
+    kind: Literal["disk.low"] = "disk.low"
+    path: str
+    free_mb: float
+    reserve_mb: float
+    need_mb: float
+    """How much more must be freed before the team goes on."""
+    cause: str = ""
+    """What showed it: the free space under the reserve, or a write that failed (where, and its error)."""
+
+
+class DiskBack(Payload):
+    """Space is back on the run's disk: the agents the disk guard paused go on."""
+
+    kind: Literal["disk.back"] = "disk.back"
+    path: str
+    free_mb: float
+    paused_s: float
+    """How long the team waited."""
+
+
 EventPayload = Annotated[
     RunStateChanged
     | RunLog
@@ -308,7 +331,9 @@ EventPayload = Annotated[
     | SupervisorAsked
     | BudgetWarned
     | BudgetChanged
-    | WorkspaceRepaired,
+    | WorkspaceRepaired
+    | DiskLow
+    | DiskBack,
     Field(discriminator="kind"),
 ]
 

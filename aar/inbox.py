@@ -34,6 +34,7 @@ from aar.events import (
     BudgetExceeded,
     BudgetWarned,
     ClaimChecked,
+    DiskLow,
     ErrorRaised,
     EvalJobChanged,
     EvalScored,
@@ -75,6 +76,7 @@ KINDS: tuple[str, ...] = (
     "log",
     "error",
     "workspace.repaired",
+    "disk.low",
 )
 """The event kinds ``derive`` looks at; the builder reads no others (model text and sandbox output are most
 of a run's events) but the kinds this aar does not know, which it reports."""
@@ -167,6 +169,8 @@ def _raised(event: EventRow) -> tuple[ItemKind, int, _About] | None:
             return "warning" if p.level == "warning" else "error", ALERT, {}
         case WorkspaceRepaired():
             return "sandbox", ALERT, {}
+        case DiskLow():
+            return "warning", ALERT, {}
         case ErrorRaised():
             return "error", ALERT, {}
     return None

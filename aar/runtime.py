@@ -9,6 +9,7 @@ from pathlib import Path
 
 from aar.clock import SYSTEM_CLOCK, Clock
 from aar.config import RunConfig
+from aar.disk import DiskSignal
 from aar.store import RunStore
 from aar.tasks import TaskSupervisor
 
@@ -75,11 +76,14 @@ class RunContext:
     """Set by an in-process writer of commands (a monitor) so the command poller applies them now."""
     clock: Clock = SYSTEM_CLOCK
     """Time as the budget guards and the monitors read it (a test hands in one it moves by hand)."""
+    disk: DiskSignal = field(default_factory=DiskSignal)
+    """How a write that met a full disk tells the disk guard, and waits for space (``aar.disk``)."""
     tasks: TaskSupervisor = field(init=False)
     """The supervisor every background task of the run is started under; stops restarting once ``stop`` is set."""
 
     def __post_init__(self) -> None:
-        self.tasks = TaskSupervisor(self.store, stopping=self.stop, clock=self.clock)
+        self.tasks = TaskSupervisor(self.store, stopping=self.stop, clock=self.clock, disk=self.disk)
+        self.store.on_disk_full = self.disk.report
 
     @property
     def run_id(self) -> str:

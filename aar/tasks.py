@@ -26,6 +26,7 @@ from dataclasses import dataclass
 from typing import Protocol
 
 from aar.clock import SYSTEM_CLOCK, Clock
+from aar.disk import DiskSignal, is_disk_full
 from aar.errors import AarError
 from aar.escape import one_line
 from aar.events import ErrorRaised, EventPayload
@@ -33,6 +34,8 @@ from aar.events import ErrorRaised, EventPayload
 log = logging.getLogger("aar.tasks")
 
 REASON_CHARS = 300
+FULL_DISK_RETRY_S = 1.0
+"""A task that met a full disk starts again this long after the disk guard looked (its ballast freed room)."""
 
 
 @dataclass(frozen=True)
@@ -73,8 +76,17 @@ def describe(exc: BaseException) -> str:
 class TaskSupervisor:
     """Runs the daemon's background tasks, each under its policy; ``crashed`` is set when the run must end."""
 
-    def __init__(self, store: EmitsEvents, *, stopping: asyncio.Event | None = None, clock: Clock = SYSTEM_CLOCK):
+    def __init__(
+        self,
+        store: EmitsEvents,
+        *,
+        stopping: asyncio.Event | None = None,
+        clock: Clock = SYSTEM_CLOCK,
+        disk: DiskSignal | None = None,
+    ):
         self.store = store
+        self.disk = disk
+        """Where a task that failed for want of space waits for it (then starts again, not counted a failure)."""
         self.stopping = stopping or asyncio.Event()
         """Set when the run winds down: a failure from then on is recorded, not restarted."""
         self.clock = clock
@@ -103,6 +115,8 @@ class TaskSupervisor:
             except asyncio.CancelledError:
                 raise
             except Exception as exc:
+                if await self._waited_for_space(name, exc):
+                    continue
                 log.error("task %s failed", name, exc_info=exc)
                 self.failures[name] = self.failures.get(name, 0) + 1
                 failure = describe(exc)
@@ -127,6 +141,20 @@ class TaskSupervisor:
             await self._backoff(delay)
             if self.stopping.is_set():
                 return
+
+    async def _waited_for_space(self, name: str, exc: Exception) -> bool:
+        """Whether ``exc`` was a full disk that the disk guard has now looked at; the task then starts again
+        after ``FULL_DISK_RETRY_S``, not counted a failure (the guard pauses the team and says so: one inbox
+        item for the run, not one per task)."""
+        if self.disk is None or not self.disk.guarded or not is_disk_full(exc):
+            return False
+        log.warning("task %s met a full disk; it starts again once the disk guard has looked", name)
+        try:
+            await self.disk.wait_for_space(f"the {name} task", exc, room=False)
+        except Exception:
+            return False
+        await self._backoff(FULL_DISK_RETRY_S)
+        return not self.stopping.is_set()
 
     async def _backoff(self, seconds: float) -> None:
         """Wait ``seconds`` on the clock, or less if the run stops meanwhile."""

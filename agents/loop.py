@@ -23,6 +23,7 @@ from collections.abc import Hashable, Sequence
 from typing import Any
 
 from aar.config import ResolvedAgent
+from aar.disk import is_disk_full
 from aar.errors import AarError
 from aar.events import (
     AgentStatus,
@@ -213,17 +214,24 @@ class AgentLoop:
                 cost_usd=response.cost_usd,
             ),
         )
-        await self.store.append_step(
-            self.name,
-            step,
-            [("assistant", content), ("user", follow)],
-            steps=1,
-            input_tokens=u.input_tokens,
-            output_tokens=u.output_tokens,
-            cache_read_tokens=u.cache_read_tokens,
-            cache_write_tokens=u.cache_write_tokens,
-            cost_usd=response.cost_usd,
-        )
+        while True:
+            try:
+                await self.store.append_step(
+                    self.name,
+                    step,
+                    [("assistant", content), ("user", follow)],
+                    steps=1,
+                    input_tokens=u.input_tokens,
+                    output_tokens=u.output_tokens,
+                    cache_read_tokens=u.cache_read_tokens,
+                    cache_write_tokens=u.cache_write_tokens,
+                    cost_usd=response.cost_usd,
+                )
+                break
+            except Exception as exc:  # a full disk: the step waits for space and commits then, whole
+                if not is_disk_full(exc):
+                    raise
+                await self.ctx.disk.wait_for_space(f"{self.name}'s step {step}", exc)
         self.messages += [{"role": "assistant", "content": content}, {"role": "user", "content": follow}]
         self.step = step
         self._last_usage = u
@@ -272,6 +280,7 @@ class AgentLoop:
                 config=self.ctx.config,
                 sandbox=self.sandbox,
                 control=self.control,
+                disk=self.ctx.disk,
             )
             result = await self.toolbox.call(tool, raw, call)
         model_text, truncated = for_model(result.output)

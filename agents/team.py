@@ -269,7 +269,14 @@ async def _drive(
     """Run the loops and the poller (and loops revived meanwhile); on ``ctx.stop``, stop the agents and give
     them ``STOP_GRACE_S``."""
     polling = ctx.tasks.start("command-poller", poller.run, POLLER_POLICY)
-    guard = DiskGuard(ctx.paths.root, controls, ctx.store, reserve_mb=ctx.config.run.disk_reserve_mb, clock=ctx.clock)
+    guard = DiskGuard(
+        ctx.paths.root,
+        controls,
+        ctx.store,
+        reserve_mb=ctx.config.run.disk_reserve_mb,
+        signal=ctx.disk,
+        clock=ctx.clock,
+    )
     guarding = ctx.tasks.start("disk-guard", guard.run, GUARD_POLICY)
     tasks = {asyncio.create_task(loop.run(), name=f"agent:{loop.name}"): loop.name for loop in loops}
     stop = asyncio.create_task(ctx.stop.wait(), name="team-stop")

@@ -241,9 +241,16 @@ class Bench:
             self.api.close()
         return checks
 
-    def close(self) -> None:
-        """Give back the run's small disk, if it had one (its processes have ended)."""
+    def close(self, keep: bool = False) -> None:
+        """Give back the run's small disk, if it had one (its processes have ended); with ``keep``, its run
+        folders (stores and logs, not workspaces) are copied beside it first, to be read after the bench."""
         if self.mounted:
+            if keep:
+                kept = self.work / "kept"
+                for run in self.runs_dir.iterdir():
+                    shutil.copytree(
+                        run, kept / run.name, ignore=shutil.ignore_patterns("workspaces"), dirs_exist_ok=True
+                    )
             subprocess.run(["umount", "-l", str(self.runs_dir)], capture_output=True)
             self.mounted = False
 
@@ -351,6 +358,7 @@ def main(argv: list[str] | None = None) -> int:
     except ValueError as exc:
         parser.error(str(exc))
     kinds += [k for k, on in (("docker_restart", args.docker_restart), ("disk_fill", args.disk_fill)) if on]
+    kinds = list(dict.fromkeys(kinds))
     seed = args.seed if args.seed is not None else random.SystemRandom().randrange(1_000_000)
     anthropic = not args.no_anthropic
     started = time.monotonic()
@@ -386,7 +394,7 @@ def main(argv: list[str] | None = None) -> int:
             ref = base.scored_per_agent_hour()
     finally:
         for bench in benches:
-            bench.close()
+            bench.close(keep=args.work is not None)
         if args.work is None:
             shutil.rmtree(work, ignore_errors=True)
     violations = sum(len(c.violations) for c in checks)

@@ -20,6 +20,7 @@ from aar.events import (
     ClaimChecked,
     CommandApplied,
     CommandIssued,
+    DiskLow,
     ErrorRaised,
     EvalJobChanged,
     EventPayload,
@@ -154,6 +155,8 @@ class RunUpdate:
     """Rejected, failed and flagged submissions (read with the leaderboard)."""
     run_isolation: str = ""
     """What isolates the run's sandboxes, as the daemon recorded it (``none``: an UNISOLATED run)."""
+    disk_low: DiskLow | None = None
+    """The daemon's standing warning that the run's disk is full (the team waits for space), if any."""
     queue: QueueCounts | None = None
     revised: list[PostRow] = field(default_factory=list)
     """Posts read again because they were quarantined, restored, pinned or had their claims checked."""
@@ -194,6 +197,8 @@ class RunModel:
         self.flagged: list[SubmissionRow] = []
         self.unisolated = False
         """Set for good once the daemon records that the run has no isolation."""
+        self.disk_low: DiskLow | None = None
+        """Set while the team waits for space on the run's disk."""
         self.queue = QueueCounts()
         self.log = Tail(100)
         self.last_event_id = 0
@@ -255,6 +260,9 @@ class RunModel:
         if update.flagged is not None and update.flagged != self.flagged:
             self.flagged = update.flagged
             changes.board = True
+        if update.disk_low != self.disk_low:
+            self.disk_low = update.disk_low
+            changes.status = True
         if update.run_isolation == "none" and not self.unisolated:
             self.unisolated = True
             changes.status = True

@@ -16,14 +16,18 @@ import stat
 from dataclasses import dataclass
 from pathlib import Path
 
+from pydantic import ValidationError
+
 from aar.commands import Command
 from aar.config import load_config
 from aar.confined import ConfinedError, Root
+from aar.disk import DISK_META
 from aar.errors import AarError
 from aar.events import (
     ApprovalRequested,
     ClaimChecked,
     CommandApplied,
+    DiskLow,
     EvalJobChanged,
     EvalScored,
     SubmissionCreated,
@@ -142,6 +146,7 @@ class RunClient:
                 await self.store.get_meta("state", "created") or "created", holder_pid(self.paths.lock)
             ),
             run_isolation=await self.store.get_meta("isolation", "") or "",
+            disk_low=await self._disk_low(),
         )
         if slow:
             update.leaderboard = await self.store.leaderboard()
@@ -153,6 +158,14 @@ class RunClient:
         if slow or self._polls % INBOX_EVERY == 0:
             update.inbox_open = await self.store.inbox_open_count()
         return update
+
+    async def _disk_low(self) -> DiskLow | None:
+        """The daemon's standing disk warning; a value this TUI cannot read shows as no warning."""
+        text = await self.store.get_meta(DISK_META, "") or ""
+        try:
+            return DiskLow.model_validate_json(text) if text else None
+        except ValidationError:
+            return None
 
     async def _revised_posts(self, events: list[EventRow]) -> list[PostRow]:
         """Posts whose moderation or checked claims changed in ``events``, read again."""

@@ -21,4 +21,4 @@ class RunSection(Section):
     """Steps per agent before it finishes on its own; 0 means no limit."""
     disk_reserve_mb: Annotated[float, Field(ge=0, allow_inf_nan=False)] = 200.0
     """Free space (MB) the run's disk must keep: under it the team pauses until there is half as much again;
-    0 turns the check off."""
+    0 turns the look at free space off (a write that fails for want of space still pauses the team)."""

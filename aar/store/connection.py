@@ -74,10 +74,11 @@ class Connection:
             await self._begin()
             try:
                 yield
+                await self._db.execute("COMMIT")  # can fail too (a full disk): then nothing of it is kept
             except BaseException:
-                await self._db.execute("ROLLBACK")
+                if self._db.in_transaction:
+                    await self._db.execute("ROLLBACK")
                 raise
-            await self._db.execute("COMMIT")
 
     async def _insert_buffered_events(self) -> Callable[[], None]:
         """Inside a transaction the caller holds: insert the events emitted so far (the event log's buffer),

@@ -19,6 +19,7 @@ from pathlib import Path
 import aiosqlite
 
 from aar.clock import SYSTEM_CLOCK, Clock
+from aar.disk import is_disk_full
 from aar.errors import StoreError
 from aar.events import EventPayload
 from aar.store.connection import Connection
@@ -53,6 +54,8 @@ class EventLog(Connection):
         self._pending = asyncio.Event()
         self._full = asyncio.Event()
         self._closed = False
+        self.on_disk_full: Callable[[str, BaseException], None] | None = None
+        """Told when a commit failed for want of space (the daemon's disk guard listens)."""
         self._listeners: dict[str, list[EventListener]] = {}
         """Listeners by the event kind they hear."""
 
@@ -118,8 +121,10 @@ class EventLog(Connection):
             self._full.clear()
             try:
                 await self.flush()
-            except sqlite3.Error:
+            except sqlite3.Error as exc:
                 # The batch went back to the buffer; try again rather than lose it.
+                if self.on_disk_full is not None and is_disk_full(exc):
+                    self.on_disk_full("the event log", exc)
                 self._pending.set()
                 await asyncio.sleep(self._flush_interval)
 

@@ -21,6 +21,7 @@ from typing import Any, ClassVar
 from pydantic import BaseModel, ConfigDict, ValidationError
 
 from aar.config import RunConfig
+from aar.disk import DiskSignal, is_disk_full
 from aar.errors import AarError
 from aar.escape import LINE_BREAKERS
 from aar.store.protocols import AgentStore
@@ -115,6 +116,8 @@ class CallContext:
     config: RunConfig
     sandbox: SandboxSlot
     control: AgentControl
+    disk: DiskSignal | None = None
+    """Told when the call met a full disk (the disk guard then pauses the team)."""
 
 
 class Tool(ABC):
@@ -169,17 +172,29 @@ class Toolbox:
             return ToolResult(f"{name}: invalid input: {format_problems(exc)}", is_error=True)
         try:
             return await tool.run(args, call)
-        except ToolError as exc:
+        except Exception as exc:  # a tool's failure, even its bug, must not end the agent: report it and go on
+            return _failed(name, exc, call)
+
+
+def _failed(name: str, exc: Exception, call: CallContext) -> ToolResult:
+    """The error result of a call that raised ``exc``."""
+    if is_disk_full(exc):
+        if call.disk is not None:
+            call.disk.report(f"{call.agent}'s {name}", exc)
+        return ToolResult(
+            f"{name}: not done, the disk is full; the supervisor is told and the team pauses until there is "
+            "space; call it again then",
+            is_error=True,
+        )
+    match exc:
+        case ToolError() | AarError():
             return ToolResult(f"{name}: {exc}", is_error=True)
-        except AarError as exc:
-            return ToolResult(f"{name}: {exc}", is_error=True)
-        except OSError as exc:
+        case OSError():
             return ToolResult(
                 f"{name}: {exc.strerror or exc}{f': {exc.filename}' if exc.filename else ''}", is_error=True
             )
-        except Exception as exc:  # a tool's bug must not end the agent: report it and go on
-            log.exception("%s: tool %s failed", call.agent, name)
-            return ToolResult(f"{name} failed: {type(exc).__name__}: {exc}", is_error=True)
+    log.exception("%s: tool %s failed", call.agent, name)
+    return ToolResult(f"{name} failed: {type(exc).__name__}: {exc}", is_error=True)
 
 
 async def read_text(call: CallContext, path: str) -> str:

@@ -14,6 +14,8 @@ from aar.events import (
     ApprovalRequested,
     ClaimChecked,
     CommandApplied,
+    DiskBack,
+    DiskLow,
     EvalScored,
     EventPayload,
     Payload,
@@ -122,3 +124,13 @@ def test_an_unreadable_event_says_which_and_why() -> None:
 def test_pgr_with_and_without_its_interval() -> None:
     assert pgr(None) == "n/a" and pgr(0.41) == "0.410" and pgr(0.41, 0.355, 0.46) == "0.410 [0.35, 0.46]"
     assert pgr(0.41, 0.355, 0.46, ci_digits=3) == "0.410 [0.355, 0.460]"
+
+
+def test_a_full_disk_says_how_much_space_the_team_waits_for() -> None:
+    low = DiskLow(path="/runs/r1", free_mb=3.2, reserve_mb=200, need_mb=296.8, cause="under the 200 MB reserve")
+    assert describe(low, "inbox").text == (
+        "disk full: 3 MB free on /runs/r1 (under the 200 MB reserve); the team is paused until 297 MB more are free"
+    )
+    assert describe(DiskBack(path="/runs/r1", free_mb=900, paused_s=61.4), "log").text == (
+        "disk space is back: 900 MB free after 61s; the team goes on"
+    )

@@ -5,11 +5,13 @@ run stops, or raising when it is cancelled, is recorded, never swallowed."""
 from __future__ import annotations
 
 import asyncio
+import sqlite3
 
+from aar.disk import DiskSignal
 from aar.errors import AarError
 from aar.events import ErrorRaised
 from aar.store import RunStore
-from aar.tasks import CRASH, Restart, TaskSupervisor
+from aar.tasks import CRASH, FULL_DISK_RETRY_S, Restart, TaskSupervisor
 from tests.agents.helpers import events
 from tests.support import FakeClock, eventually
 
@@ -122,3 +124,43 @@ async def test_an_error_the_user_can_act_on_is_its_own_message(store: RunStore) 
 
     await tasks.start("team", no_key, CRASH)
     assert tasks.reason == "task team failed: anthropic: $ANTHROPIC_API_KEY is not set"
+
+
+async def test_a_task_that_meets_a_full_disk_waits_for_space_and_starts_again_without_an_error(
+    store: RunStore, clock: FakeClock
+) -> None:
+    """The disk guard says the disk is full (one inbox item for the run); a task that failed for it is not a
+    failure of its own: it waits for the guard's look (which gives back the ballast), then starts again, with
+    no error and no restart counted."""
+    disk = DiskSignal()
+    disk.watch(True)  # a guard watches
+    tasks = TaskSupervisor(store, disk=disk, clock=clock)
+    runs = 0
+
+    async def folds() -> None:
+        nonlocal runs
+        runs += 1
+        if runs == 1:
+            raise sqlite3.OperationalError("database or disk is full")
+
+    task = tasks.start("inbox", folds, Restart(max_restarts=0))
+    await eventually(lambda: disk.take_failure()[1] == 1, what="the full disk reported")
+    assert runs == 1 and not task.done(), "the task waits for the guard's look"
+    disk.judged(1, full=True)  # the guard looked: the team is paused, the ballast given back
+    await eventually(lambda: clock.sleepers == 1, what="the task's short wait before it starts again")
+    assert runs == 1
+    clock.advance(FULL_DISK_RETRY_S)
+    await asyncio.wait_for(task, 10)
+    assert runs == 2 and not tasks.crashed.is_set() and tasks.failures == {}
+    assert await _messages(store) == []
+
+
+async def test_with_no_guard_a_full_disk_is_a_failure_like_any_other(store: RunStore) -> None:
+    tasks = TaskSupervisor(store, disk=DiskSignal())
+
+    async def fails() -> None:
+        raise sqlite3.OperationalError("database or disk is full")
+
+    await asyncio.wait_for(tasks.start("inbox", fails, CRASH), 10)
+    assert tasks.crashed.is_set()
+    assert await _messages(store) == ["task inbox failed: OperationalError: database or disk is full; the run ends"]

@@ -18,7 +18,8 @@ from textual.screen import Screen
 from textual.widgets import RichLog
 
 from aar import inbox
-from aar.events import ApprovalRequested, SupervisorAsked
+from aar.disk import DISK_META
+from aar.events import ApprovalRequested, DiskLow, SupervisorAsked
 from aar.runtime import RunPaths
 from aar.store import RunStore
 from agents.agent_state import Decision, answer_text
@@ -579,3 +580,19 @@ async def test_inbox_keys_answer_approve_and_deny_through_the_real_poller(tmp_pa
         assert (deny.kind, deny.target) == ("deny", "agent-4")
         assert await daemon.approvals["call-4b"] == Decision(False, "not that folder")
         assert [c.status for c in await daemon.store.commands()] == ["applied"] * 3
+
+
+async def test_the_status_bar_warns_of_a_full_disk_while_the_team_waits_and_clears_after(run: RunPaths) -> None:
+    low = DiskLow(path=str(run.root), free_mb=3.0, reserve_mb=200.0, need_mb=297.0, cause="under the 200 MB reserve")
+    async with await RunStore.open(run.db) as daemon:
+        await daemon.set_meta(DISK_META, low.model_dump_json())
+    app = AarApp(run.root)
+    async with app.run_test(size=NARROW) as pilot:
+        await _ready(pilot)
+        assert "DISK FULL: free 297 MB" in await wait_screen(pilot, "DISK FULL"), (
+            "early in the line: 80 columns show it"
+        )
+        async with await RunStore.open(run.db) as daemon:
+            await daemon.set_meta(DISK_META, "")
+
+        await wait_for(pilot, lambda: "DISK FULL" not in screen_text(pilot.app), timeout=10)

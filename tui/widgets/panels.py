@@ -135,6 +135,8 @@ class StatusBar(Widget):
         line.append_text(status_text(m.state or "connecting", self))
         if m.unisolated:
             line.append(" UNISOLATED ", style="bold reverse red")
+        if m.disk_low is not None:
+            line.append(f" DISK FULL: free {m.disk_low.need_mb:.0f} MB ", style="bold reverse red")
         if m.inbox_open:  # early in the line: an 80-column terminal cuts its end
             line.append(" ")
             line.append(f" inbox {m.inbox_open} ", style="bold reverse")

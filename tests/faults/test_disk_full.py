@@ -1,0 +1,138 @@
+"""The run's disk fills while a team works: the daemon pauses the team, says how much space it needs (an inbox
+item and the standing warning the status bar shows), and goes on by itself once space is back; nothing
+committed is lost and the store passes its integrity check. The disk is a real one: a small tmpfs the run
+lives on, filled by a file as another program would."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import sqlite3
+import subprocess
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from aar.disk import DISK_META
+from aar.invariants import check_store
+from agents.disk_guard import REASON
+from tests.support import aar_cli, eventually_sync
+
+EXAMPLES = Path(__file__).parents[2] / "examples"
+DISK_MB = 512
+pytestmark = [pytest.mark.slow, pytest.mark.timeout(600)]
+
+
+def _query(db: Path, sql: str) -> list[tuple[object, ...]]:
+    with sqlite3.connect(f"file:{db}?mode=ro", uri=True, timeout=30) as raw:
+        return list(raw.execute(sql).fetchall())
+
+
+def _steps(db: Path) -> int:
+    return int(str(_query(db, "SELECT COUNT(*) FROM events WHERE kind = 'agent.step'")[0][0]))
+
+
+def _statuses(db: Path) -> dict[str, tuple[str, str]]:
+    """Each agent's status (its row) and the detail of its last status event."""
+    sql = (
+        "SELECT a.name, a.status, (SELECT json_extract(e.payload, '$.detail') FROM events e "
+        "WHERE e.agent = a.name AND e.kind = 'agent.status' ORDER BY e.id DESC LIMIT 1) FROM agents a"
+    )
+    return {str(n): (str(s), str(d)) for n, s, d in _query(db, sql)}
+
+
+def _tail(root: Path) -> str:
+    return (root / "logs" / "daemon.log").read_text()[-3000:]
+
+
+def _fill(disk: Path) -> Path:
+    """A file that takes every free byte of ``disk``."""
+    filler = disk / "filler"
+    with open(filler, "wb") as f, contextlib.suppress(OSError):  # full before all of it was allocated: full
+        os.posix_fallocate(f.fileno(), 0, os.statvfs(disk).f_bavail * os.statvfs(disk).f_frsize)
+    return filler
+
+
+@pytest.fixture
+def small_disk(tmp_path: Path) -> Iterator[Path]:
+    runs = tmp_path / "runs"
+    runs.mkdir()
+    if os.geteuid() != 0:
+        pytest.skip("mounting a small disk for the run needs root")
+    mounted = subprocess.run(
+        ["mount", "-t", "tmpfs", "-o", f"size={DISK_MB}m", "tmpfs", str(runs)], capture_output=True, text=True
+    )
+    assert mounted.returncode == 0, f"cannot mount a tmpfs for the run: {mounted.stderr}"
+    yield runs
+    subprocess.run(["umount", "-l", str(runs)], capture_output=True)
+
+
+def test_a_full_disk_pauses_the_team_which_goes_on_once_space_is_back(small_disk: Path) -> None:
+    cwd = small_disk.parent
+    started = aar_cli(
+        "run",
+        str(EXAMPLES / "demo.toml"),
+        "--no-attach",
+        *("--set", "team.count=2", "--set", "run.max_steps=400", "--set", "team.pace_s=0.2"),
+        *("--set", "evaluator.seeds=1", "--set", "run.disk_reserve_mb=20"),
+        cwd=cwd,
+    )
+    assert started.returncode == 0, started.stderr
+    (root,) = (p for p in small_disk.iterdir() if p.is_dir())
+    db = root / "run.db"
+    filler: Path | None = None
+    try:
+        eventually_sync(lambda: _steps(db) >= 4, what="the team to make steps", timeout=180)
+        assert (root / "disk-ballast").is_file(), "the daemon holds its ballast while there is space"
+        filler = _fill(small_disk)
+
+        def paused() -> bool:
+            statuses = _statuses(db)
+            return all(status == "paused" and detail == REASON for status, detail in statuses.values())
+
+        eventually_sync(
+            paused,
+            what=lambda: f"every agent to be paused for the disk: {_statuses(db)}, log {_tail(root)}",
+            timeout=300,  # an agent pauses after its tool call: one waiting on a queued evaluation waits for it
+        )
+        [(standing,)] = _query(db, f"SELECT value FROM meta WHERE key = '{DISK_META}'")
+        low = json.loads(str(standing))
+        assert low["need_mb"] > 0 and low["path"] == str(root), low
+
+        def inbox() -> list[str]:
+            listed = aar_cli("inbox", root.name, "--json", cwd=cwd)
+            assert listed.returncode == 0, listed.stderr
+            return [i["summary"] for i in json.loads(listed.stdout)]
+
+        eventually_sync(
+            lambda: any(s.startswith("disk full: ") and "MB more are free" in s for s in inbox()),
+            what=lambda: f"the inbox to say the disk is full: {inbox()}",
+            timeout=30,
+        )
+        held = _steps(db)
+        time.sleep(3)
+        assert _steps(db) == held, "a paused team makes no steps"
+
+        filler.unlink()
+        filler = None
+        eventually_sync(
+            lambda: _query(db, "SELECT COUNT(*) FROM events WHERE kind = 'disk.back'")[0][0] == 1,
+            what="the daemon to see the space back",
+            timeout=60,
+        )
+        eventually_sync(lambda: _steps(db) >= held + 4, what="the team to go on", timeout=120)
+        assert _query(db, f"SELECT value FROM meta WHERE key = '{DISK_META}'") == [("",)]
+    finally:
+        if filler is not None:
+            filler.unlink()
+        stopped = aar_cli("stop", root.name, cwd=cwd, timeout=180)
+    assert stopped.returncode == 0, stopped.stderr
+    assert not any(status == "error" for status, _ in _statuses(db).values()), _statuses(db)
+    errors = _query(db, "SELECT payload FROM events WHERE kind = 'error'")
+    assert errors == [], errors
+    checks = check_store(db)
+    assert [v for c in checks for v in c.violations] == []
+    assert any(c.name == "store_integrity" and c.count for c in checks)
