@@ -39,6 +39,16 @@ PREDICTIONS_HEADROOM = 1 << 20
 """Bytes of a predictions file beyond its numbers (keys, the training figures)."""
 BYTES_PER_PREDICTION = 64
 """Room for one probability in JSON (``repr`` of a float is at most 24 characters, plus a separator)."""
+KILLED_CODES = frozenset({137, -9})
+"""How a command killed by SIGKILL exits (through a shell, or as the sandbox reports the signal)."""
+
+
+class KilledFromOutside(RuntimeError):
+    """The method's process was killed by SIGKILL, not by the sandbox's limits (no timeout, not OOM-killed):
+    a fault of the machine (a killed sandbox, an operator's kill), so the job is retried, not failed (a
+    method that kills itself this way is retried once, then fails as any job that keeps failing)."""
+
+
 SAFE_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,63}\.py$")
 
 
@@ -144,6 +154,8 @@ async def _run_seed(sandbox: Any, filename: str, seed: int, ev: Evaluation) -> d
         ],
         timeout=min(ev.config.sandbox.exec_timeout_s, ev.config.evaluator.job_timeout_s),
     )
+    if not result.ok and not result.timed_out and not result.oom_killed and result.exit_code in KILLED_CODES:
+        raise KilledFromOutside(f"seed {seed}: the method's process was killed (SIGKILL) from outside its limits")
     if not result.ok:
         why = "timed out" if result.timed_out else f"exited with {result.exit_code}"
         raise JobError(f"seed {seed}: the method {why}: {failure_tail(result.stderr or result.stdout)}")

@@ -140,3 +140,33 @@ def test_a_worker_whose_daemon_died_before_it_started_exits_at_once(tmp_path: Pa
     process.start()
     process.join(60)  # a bound, not a wait: the worker returns within its start-up
     assert process.exitcode == 3, "a worker spawned for a daemon that is gone exits before taking jobs"
+
+
+KILLED_BY_SIGKILL = """
+import os
+import signal
+
+def run(ctx):
+    os.kill(os.getpid(), signal.SIGKILL)  # as a kill -9 from outside the sandbox would end it
+"""
+
+
+async def test_a_method_killed_by_sigkill_is_retried_not_failed_as_its_own_fault(
+    running: tuple[RunPaths, RunStore, WorkerSupervisor],
+) -> None:
+    """kill -9 of a verification's sandbox is the machine's fault (the chaos bench's sandbox kill failed
+    honest methods for good, charged to their agents): the job is retried. A method that kills itself so is
+    retried once, then fails as any job that keeps failing."""
+    _, store, supervisor = running
+    sub = await store.add_submission("agent-1", "method", {"filename": "dies.py"}, label="dies.py")
+    spec = {"submission_id": sub, "filename": "dies.py", "source": KILLED_BY_SIGKILL, "seeds": [0]}
+    job_id = await store.enqueue_job("method", spec, submission_id=sub)
+
+    async def settled() -> bool:
+        return (await _job(store, job_id)).status in ("done", "failed")
+
+    await eventually(settled, timeout=240, what="the method job to settle", interval=0.1)
+    job = await _job(store, job_id)
+    assert job.status == "failed" and job.attempts == 2, job
+    assert "KilledFromOutside: seed 0: the method's process was killed (SIGKILL)" in job.error
+    assert supervisor.restarts == 0
