@@ -51,8 +51,12 @@ class RunPaths:
 
     @property
     def heartbeats(self) -> Path:
-        """One file per evaluator worker, touched every second while its event loop runs."""
+        """One file per evaluator worker and one for the daemon, touched every second while its loop runs."""
         return self.root / "heartbeats"
+
+    def beat(self, name: str) -> Path:
+        """The heartbeat file of ``name`` (a worker's name, or ``daemon``)."""
+        return self.heartbeats / f"{name}.beat"
 
     def workspace(self, agent: str) -> Path:
         return self.workspaces / agent

@@ -20,7 +20,7 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-from aar import inbox
+from aar import inbox, pulse
 from aar.config import load_config
 from aar.errors import AarError
 from aar.events import ModelText, RunLog, RunState, RunStateChanged
@@ -41,6 +41,8 @@ INBOX_POLICY = Restart(backoff_s=0.25, max_restarts=10)
 """The inbox is derived from the log: a fold that failed is folded again."""
 PRINTER_POLICY = Restart(backoff_s=0.25, max_restarts=10)
 """The headless printer keeps its place in the log."""
+PULSE_POLICY = Restart(backoff_s=1.0, max_restarts=10)
+"""The daemon's heartbeat only touches a file and measures its own lateness."""
 DRAIN_TIMEOUT_S = 600.0
 """After the last agent finishes, how long submissions still queued may take to be scored."""
 
@@ -123,6 +125,7 @@ async def run_daemon(root: Path, *, printer: Callable[[EventRow], None] | None =
         follower = tasks.start("printer", _Follower(store, printer, ctx.stop).run, PRINTER_POLICY) if printer else None
         inbox_done = asyncio.Event()
         inbox_builder = tasks.start("inbox", lambda: inbox.follow(store, inbox_done), INBOX_POLICY)
+        tasks.start("pulse", lambda: pulse.beat(paths.beat(pulse.DAEMON), store), PULSE_POLICY)
         previous = await store.get_meta("state", "created")
         log.info("daemon pid %d drives %s (stored state %s)", os.getpid(), paths.run_id, previous)
         await store.set_meta("daemon_pid", str(os.getpid()))

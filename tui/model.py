@@ -35,6 +35,7 @@ from aar.events import (
     ToolReturned,
     Unreadable,
 )
+from aar.pulse import SILENT_S
 from aar.store import AgentRow, EventRow, LeaderboardRow, PostRow, SubmissionRow
 from tui.text import clip, one_line, visible
 
@@ -157,6 +158,8 @@ class RunUpdate:
     """What isolates the run's sandboxes, as the daemon recorded it (``none``: an UNISOLATED run)."""
     disk_low: DiskLow | None = None
     """The daemon's standing warning that the run's disk is full (the team waits for space), if any."""
+    daemon_silent_s: float | None = None
+    """Seconds since the daemon's heartbeat (None: no heartbeat file, an older daemon's run)."""
     queue: QueueCounts | None = None
     revised: list[PostRow] = field(default_factory=list)
     """Posts read again because they were quarantined, restored, pinned or had their claims checked."""
@@ -199,6 +202,8 @@ class RunModel:
         """Set for good once the daemon records that the run has no isolation."""
         self.disk_low: DiskLow | None = None
         """Set while the team waits for space on the run's disk."""
+        self.daemon_silent_s: float | None = None
+        """Seconds since the daemon last beat, as of the last poll."""
         self.queue = QueueCounts()
         self.log = Tail(100)
         self.last_event_id = 0
@@ -260,6 +265,9 @@ class RunModel:
         if update.flagged is not None and update.flagged != self.flagged:
             self.flagged = update.flagged
             changes.board = True
+        if (update.daemon_silent_s or 0) >= SILENT_S or (self.daemon_silent_s or 0) >= SILENT_S:
+            changes.status = True
+        self.daemon_silent_s = update.daemon_silent_s
         if update.disk_low != self.disk_low:
             self.disk_low = update.disk_low
             changes.status = True

@@ -33,6 +33,7 @@ from aar.events import (
     SubmissionCreated,
 )
 from aar.lock import holder_pid
+from aar.pulse import DAEMON, silent_for
 from aar.runs import observed_state
 from aar.runtime import RunPaths
 from aar.store import CommandRow, EventRow, InboxRow, JobRow, LeaderboardRow, MessageRow, PostRow, RunStore
@@ -147,6 +148,7 @@ class RunClient:
             ),
             run_isolation=await self.store.get_meta("isolation", "") or "",
             disk_low=await self._disk_low(),
+            daemon_silent_s=silent_for(self.paths.beat(DAEMON)),
         )
         if slow:
             update.leaderboard = await self.store.leaderboard()

@@ -205,7 +205,7 @@ class Worker:
 
 def heartbeat_file(paths: RunPaths, name: str) -> Path:
     """The file worker ``name`` touches while it is alive and well."""
-    return paths.heartbeats / f"{name}.beat"
+    return paths.beat(name)
 
 
 def hold_device(device: str) -> None:

@@ -8,6 +8,8 @@ same SQLite file, and the screen then shows the effect.
 
 from __future__ import annotations
 
+import os
+import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -20,6 +22,7 @@ from textual.widgets import RichLog
 from aar import inbox
 from aar.disk import DISK_META
 from aar.events import ApprovalRequested, DiskLow, SupervisorAsked
+from aar.pulse import DAEMON
 from aar.runtime import RunPaths
 from aar.store import RunStore
 from agents.agent_state import Decision, answer_text
@@ -596,3 +599,18 @@ async def test_the_status_bar_warns_of_a_full_disk_while_the_team_waits_and_clea
             await daemon.set_meta(DISK_META, "")
 
         await wait_for(pilot, lambda: "DISK FULL" not in screen_text(pilot.app), timeout=10)
+
+
+async def test_a_daemon_that_holds_the_lock_but_stopped_beating_shows_as_not_responding(run: RunPaths) -> None:
+    beat = run.beat(DAEMON)
+    beat.parent.mkdir(parents=True, exist_ok=True)
+    beat.touch()
+    app = AarApp(run.root)
+    async with app.run_test(size=NARROW) as pilot:
+        await _ready(pilot)
+        assert "NOT RESPONDING" not in screen_text(pilot.app), "a daemon that beats responds"
+        os.utime(beat, (time.time() - 42, time.time() - 42))  # frozen (SIGSTOP) 42 s ago, lock still held
+        text = await wait_screen(pilot, "NOT RESPONDING", timeout=10)
+        assert "NOT RESPONDING 4" in text, text
+        beat.touch()  # it was continued
+        await wait_for(pilot, lambda: "NOT RESPONDING" not in screen_text(pilot.app), timeout=10)

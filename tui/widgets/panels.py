@@ -8,6 +8,7 @@ from rich.text import Text
 from textual.app import RenderResult
 from textual.widget import Widget
 
+from aar.pulse import SILENT_S
 from aar.store import PostRow
 from tui.model import AgentView, Line, QueueCounts, RunModel, Tail
 from tui.renderables import data
@@ -135,6 +136,9 @@ class StatusBar(Widget):
         line.append_text(status_text(m.state or "connecting", self))
         if m.unisolated:
             line.append(" UNISOLATED ", style="bold reverse red")
+        silent = m.daemon_silent_s
+        if silent is not None and silent >= SILENT_S and m.state in ("starting", "running", "stopping"):
+            line.append(f" NOT RESPONDING {silent:.0f}s ", style="bold reverse red")
         if m.disk_low is not None:
             line.append(f" DISK FULL: free {m.disk_low.need_mb:.0f} MB ", style="bold reverse red")
         if m.inbox_open:  # early in the line: an 80-column terminal cuts its end
