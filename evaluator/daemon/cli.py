@@ -25,6 +25,7 @@ from pydantic import TypeAdapter, ValidationError
 from aar.config import TaskConfig, format_validation_error, load_config
 from aar.devices import ANY_DEVICE_PATTERN, cpu_index, missing_device
 from aar.errors import AarError
+from aar.escape import visible
 from aar.eval_jobs import JobStats
 
 if TYPE_CHECKING:
@@ -51,6 +52,15 @@ def parse(argv: list[str]) -> argparse.Namespace:
     p.add_argument("--device", default="auto", help="auto (CUDA when available), cpu, cuda or cuda:N")
     p.add_argument("--cache-dir", type=Path, default=None, help=f"baseline cache (default {default_cache()})")
     p.add_argument("--no-cache", action="store_true", help="train every baseline afresh")
+    p.add_argument(
+        "--verbose", action="store_true", help="print each method's ctx.log lines, per seed, under the table"
+    )
+    p.add_argument(
+        "--no-checks",
+        action="store_true",
+        help="skip the integrity checks a run's evaluator makes (the canary run on other weak labels doubles "
+        "each method's time)",
+    )
     p.add_argument(
         "--training",
         action="append",
@@ -81,13 +91,16 @@ def main(argv: list[str] | None = None, *, training_line: Callable[[JobStats], s
 def evaluate(args: argparse.Namespace) -> dict[str, Any]:
     import numpy as np
 
+    from evaluator.compute.context import MethodFn
     from evaluator.compute.hf.metrics import METER, Meter
     from evaluator.compute.loader import load_method
-    from evaluator.compute.pipeline import Cache, make_context, public_view, run_method, seed_baseline
+    from evaluator.compute.pipeline import CANARY, EVAL, Cache, make_context, public_view, run_method, seed_baseline
     from evaluator.compute.tasks import TASKS, load_task
     from evaluator.compute.training import resolve_device
+    from evaluator.daemon.canary import canary_flags, ceiling_flags, hard
     from evaluator.daemon.scoring import per_seed_accuracy, score
     from evaluator.daemon.stats import correct, difference_ci
+    from evaluator.daemon.submissions import is_majority
 
     start = time.perf_counter()
     if not re.fullmatch(ANY_DEVICE_PATTERN, args.device):
@@ -134,24 +147,43 @@ def evaluate(args: argparse.Namespace) -> dict[str, Any]:
         "baseline_seconds_per_seed": [round(s, 3) for s in baseline_s],
         "train_seconds_per_seed": [round(sum(b.seconds.values()), 3) for b in base],
         "baseline_training": _throughput(METER, total),
+        "verbose": args.verbose,
+        "checks": "off" if args.no_checks else "the evaluator service's: canary on other weak labels, seeds, ceiling",
         "methods": [],
     }
+
+    def outputs(fn: MethodFn, seed: int, role: str) -> tuple[np.ndarray, list[str]]:
+        """The method's P(y=1) on the test inputs (``feedback`` then ``final``) and its ``ctx.log`` lines."""
+        ctx = make_context(task, public, np.asarray(_weak_labels(task, data, seed, device, cache, role)), seed, device)
+        return run_method(fn, ctx), ctx.logs
+
     for name, fn in methods:
         METER.reset()
         t_method = time.perf_counter()
-        if name == "vanilla" and fn.__module__ == "evaluator.compute.methods.vanilla":
-            preds, seconds = vanilla, [b.seconds["vanilla"] for b in base]
+        logs: dict[str, list[str]] = {}
+        reference = name == "vanilla" and fn.__module__ == "evaluator.compute.methods.vanilla"
+        if reference:
+            full, seconds = np.array([b.vanilla for b in base]), [b.seconds["vanilla"] for b in base]
         else:
             rows, seconds = [], []
             for seed in seeds:
                 t = time.perf_counter()
-                ctx = make_context(
-                    task, public, np.asarray(_weak_labels(task, data, seed, device, cache)), seed, device
-                )
-                rows.append(run_method(fn, ctx)[part])
+                probs, logs[str(seed)] = outputs(fn, seed, EVAL)
+                rows.append(probs)
                 seconds.append(time.perf_counter() - t)
-            preds = np.array(rows)
+            full = np.array(rows)
+        preds = full[:, part]
         scored = score(args.split, labels, weak, ceiling, preds)
+        checks: dict[str, Any] = {}
+        if not args.no_checks:
+            # The evaluator service's own checks on a verified method, on this method's runs.
+            runs = [{"feedback": f[:n_fb], "final": f[n_fb:]} for f in full]
+            canaries = [{"feedback": c[:n_fb], "final": c[n_fb:]} for c in (outputs(fn, s, CANARY)[0] for s in seeds)]
+            flagged, checks = canary_flags(runs, canaries)
+            beyond, distances = ceiling_flags(runs, [b.ceiling for b in base])
+            checks |= distances
+            flagged += beyond + (["majority"] if is_majority([hard(r)[:n_fb].tolist() for r in runs]) else [])
+            scored = scored.model_copy(update={"flags": scored.flags + flagged})
         diff = difference_ci(
             correct(weak, labels), correct(ceiling, labels), correct(preds, labels), correct(vanilla, labels)
         )
@@ -160,6 +192,8 @@ def evaluate(args: argparse.Namespace) -> dict[str, Any]:
                 "method": name,
                 **scored.metrics,
                 "flags": scored.flags,
+                "checks": checks,
+                "logs": logs,
                 "vs_vanilla": None if diff is None else {"difference": diff[0], "ci_low": diff[1], "ci_high": diff[2]},
                 "acc_transfer_per_seed": per_seed_accuracy(preds, labels),
                 "seconds_per_seed": [round(s, 3) for s in seconds],
@@ -179,11 +213,12 @@ def _throughput(meter: Meter, total: Meter) -> dict[str, Any]:
     return stats.summary().model_dump()
 
 
-def _weak_labels(task: Any, data: Any, seed: int, device: str, cache: Any) -> list[float]:
-    """The weak labels of ``train_unlabel`` a method learns from: those of the baselines' weak model."""
-    from evaluator.compute.pipeline import EVAL, weak_run
+def _weak_labels(task: Any, data: Any, seed: int, device: str, cache: Any, role: str) -> list[float]:
+    """The weak labels of ``train_unlabel`` a method learns from: those of the baselines' weak model (role
+    ``eval``), or of the canary's (``canary``: another weak model of the same kind)."""
+    from evaluator.compute.pipeline import weak_run
 
-    return weak_run(task, data, seed, device, cache, role=EVAL).train_probs
+    return weak_run(task, data, seed, device, cache, role=role).train_probs
 
 
 def render(report: dict[str, Any], training_line: Callable[[JobStats], str] | None = None) -> str:
@@ -210,10 +245,33 @@ def render(report: dict[str, Any], training_line: Callable[[JobStats], str] | No
             f"{m['method']:<14} {pgr}  {ci:<16} {m['acc_weak']:6.3f} {m['acc_transfer']:8.3f} {m['acc_ceiling']:7.3f}  {vs_text:<24} {per_seed:6.2f}"
         )
     lines.append("")
+    for m in report["methods"]:
+        if "checks" not in m or (not m["checks"] and not m["flags"]):
+            continue
+        lines.append(f"{m['method']}: flags {', '.join(m['flags']) or 'none'}" + _checks_text(m["checks"]))
+        for seed, said in m.get("logs", {}).items() if report.get("verbose") else ():
+            lines += [f"  {m['method']} seed {seed}: {visible(line)}" for line in said]
     if training_line and (throughput := training_line(JobStats.model_validate(report.get("training", {})))):
         lines.append(f"training: {throughput}")
     lines.append(f"wall time {report['wall_s']:.1f}s")
     return "\n".join(lines)
+
+
+def _checks_text(checks: dict[str, Any]) -> str:
+    """What the checks measured, beside the lines they draw (``evaluator.daemon.canary``)."""
+    from evaluator.daemon.canary import BEYOND_SHARE, CANARY_TOLERANCE, SEED_TOLERANCE
+
+    parts = []
+    if "canary_moved_per_seed" in checks:
+        parts.append(
+            f"canary moved {min(checks['canary_moved_per_seed']):.4f} (ignores_labels under {CANARY_TOLERANCE:g})"
+        )
+    if "seed_moved" in checks:
+        parts.append(f"seeds moved {checks['seed_moved']:.4f} (seed_invariant under {SEED_TOLERANCE:g})")
+    if "ceiling_distance" in checks:
+        line = BEYOND_SHARE * checks["ceilings_distance"]
+        parts.append(f"distance to its ceiling {checks['ceiling_distance']:.4f} (beyond_weak under {line:.4f})")
+    return "; " + "; ".join(parts) if parts else ""
 
 
 if __name__ == "__main__":

@@ -171,6 +171,11 @@ def judge(
     return Verdict(True, flags, "", PredictionsJob(predictions=preds, submission_id=sub.id))
 
 
+def is_majority(outputs: Sequence[Sequence[int]]) -> bool:
+    """Whether any of the 0/1 ``outputs`` is (nearly) one class throughout: no method, a constant."""
+    return any(max(sum(o), len(o) - sum(o)) / max(1, len(o)) >= MAJORITY_SHARE for o in outputs)
+
+
 def output_flags(
     outputs: Sequence[Sequence[int]], earlier: Sequence[Output], sub: SubmissionRow, *, fixed_list: bool = True
 ) -> list[str]:
@@ -183,9 +188,7 @@ def output_flags(
     no probe however close it comes to earlier outputs, since good methods converge near the ceiling,
     and only a resubmission of the same output by its own earlier method is a ``duplicate``: the
     file it made first is linked to it (``method_links``), not held against it."""
-    flags = []
-    if any(max(sum(o), len(o) - sum(o)) / max(1, len(o)) >= MAJORITY_SHARE for o in outputs):
-        flags.append("majority")
+    flags = ["majority"] if is_majority(outputs) else []
     if not outputs:
         return flags
     n = len(outputs[0])

@@ -44,10 +44,41 @@ def test_aar_eval_prints_pgr_ci_accuracies_and_time(tmp_path: Path, capsys: pyte
     assert m["method"] == "mine" and m["ci_low"] < m["pgr"] < m["ci_high"]
     assert m["acc_weak"] < m["acc_transfer"] < m["acc_ceiling"]
     assert report["wall_s"] > 0 and len(m["seconds_per_seed"]) == 2
+    assert m["flags"] == [], "an honest method gets no flag from the service's checks"
+    assert m["logs"]["0"][0].endswith("2000 weak labels, 2000 test inputs") and set(m["logs"]) == {"0", "1"}
+    assert min(m["checks"]["canary_moved_per_seed"]) > 1e-3 and m["checks"]["seed_moved"] > 1e-3
     assert list((tmp_path / "cache").glob("toy-*/cpu-v2/baseline-1-*.json")), "baselines are cached by task and seed"
     assert main(argv[:-2]) == 0
     text = capsys.readouterr().out
     assert "PGR" in text and "95% CI" in text and "wall time" in text and "mine" in text
+
+
+FIXED_LIST = """
+import numpy as np
+
+def run(ctx):
+    ctx.log("answers \x1b[31mred\x1b[0m without the labels")
+    return np.random.default_rng(0).random(len(ctx.test_x))
+"""
+
+
+@pytest.mark.slow
+def test_aar_eval_shows_the_flags_a_run_would_raise_and_the_methods_log(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The service's own checks (canary on other weak labels, seeds, ceiling): a fixed answer is flagged as a
+    run's evaluator would flag it, and ``--verbose`` prints what the method logged, escaped."""
+    fixed = tmp_path / "fixed.py"
+    fixed.write_text(FIXED_LIST)
+    argv = ["--method", str(fixed), "--seeds", "2", "--size", "2000", "--cache-dir", str(tmp_path / "cache")]
+    assert main([*argv, "--verbose"]) == 0
+    text = capsys.readouterr().out
+    assert "fixed: flags ignores_labels, seed_invariant; canary moved 0.0000 (ignores_labels under 0.001)" in text
+    assert "  fixed seed 1: [   0.0s] answers \\x1b[31mred\\x1b[0m without the labels" in text
+    assert "\x1b" not in text, "a method's text reaches the terminal escaped"
+    assert main([*argv, "--no-checks", "--format", "json"]) == 0
+    (m,) = json.loads(capsys.readouterr().out)["methods"]
+    assert m["checks"] == {} and "ignores_labels" not in m["flags"]
 
 
 def test_aar_eval_rejects_a_file_without_run(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
