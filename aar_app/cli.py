@@ -19,6 +19,7 @@ from aar.escape import one_line, visible
 from aar.lock import holder_pid
 from aar.runs import check_resumable, create_run, find_run, list_runs, summarise
 from aar.runtime import RunPaths
+from aar.store.search_index import SEARCH_KINDS
 
 DEFAULT_RUNS_DIR = Path(os.environ.get("AAR_RUNS_DIR", "runs"))
 START_TIMEOUT_S = 60.0
@@ -80,6 +81,15 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--json", action="store_true", help="print JSON for scripts")
     p.add_argument("--all", action="store_true", help="also list items settled or acknowledged")
     p.add_argument("--ack", type=int, nargs="+", default=[], metavar="ID", help="acknowledge these items first")
+
+    p = sub.add_parser("search", help="full-text search of every agent's thinking, tool calls, outputs and posts")
+    p.add_argument("words", nargs="+", metavar="RUN QUERY", help="the run and the query (FTS5 syntax)")
+    runs_dir(p)
+    p.add_argument("--all", action="store_true", help="search every run under the runs folder: aar search --all QUERY")
+    p.add_argument("--agent", help="only this agent's")
+    p.add_argument("--kind", choices=SEARCH_KINDS, help="only this kind of text")
+    p.add_argument("--limit", type=int, default=50, help="at most this many hits per run (default 50)")
+    p.add_argument("--json", action="store_true", help="print JSON for scripts")
 
     p = sub.add_parser("exec", help="run a command in an agent's sandbox")
     p.add_argument("run")
@@ -265,6 +275,25 @@ def _cmd_inbox(args: argparse.Namespace) -> int:
     return inbox_main(paths, as_json=args.json, include_done=args.all, ack=args.ack)
 
 
+def _cmd_search(args: argparse.Namespace) -> int:
+    from aar_app.search_cli import main as search_main
+    from aar_app.search_cli import run_folders
+
+    if args.all:
+        if len(args.words) != 1:
+            raise AarError("with --all, give only the query: aar search --all QUERY")
+        runs, query = run_folders(args.runs_dir), args.words[0]
+    elif len(args.words) != 2:
+        raise AarError("give the run and the query: aar search RUN QUERY (or aar search --all QUERY)")
+    else:
+        runs, query = [find_run(args.runs_dir, args.words[0])], args.words[1]
+    if args.limit < 1:
+        raise AarError("--limit must be at least 1")
+    return search_main(
+        runs, query, agent=args.agent, kind=args.kind, limit=args.limit, as_json=args.json, every=args.all
+    )
+
+
 def _cmd_exec(args: argparse.Namespace) -> int:
     from sandbox.cli import exec_in_run
 
@@ -303,6 +332,7 @@ COMMANDS = {
     "stop": _cmd_stop,
     "report": _cmd_report,
     "inbox": _cmd_inbox,
+    "search": _cmd_search,
     "exec": _cmd_exec,
 }
 

@@ -7,6 +7,8 @@ the one that wrote it refuses to run rather than guess.
 
 from __future__ import annotations
 
+from aar.store.search_index import CREATE as SEARCH_INDEX
+
 MIGRATIONS: list[str] = [
     # 0 -> 1: the first schema.
     """
@@ -204,6 +206,10 @@ MIGRATIONS: list[str] = [
        AND substr(json_extract(t.content, block.fullkey || '.text'), 1, length('[Supervisor message, command #' || c.id || ']'))
            = '[Supervisor message, command #' || c.id || ']';
     """,
+    # 8 -> 9: full-text search over every transcript (thinking, tool calls, tool outputs) and post: posts by
+    # a trigger and from what the store holds, transcripts folded by the daemon from a cursor in ``meta``
+    # (``aar.store.search_index``).
+    SEARCH_INDEX,
 ]
 
 SCHEMA_VERSION = len(MIGRATIONS)

@@ -10,6 +10,7 @@ results; commands), relying on the busy timeout.
 
 from __future__ import annotations
 
+import contextlib
 import sqlite3
 from pathlib import Path
 
@@ -25,9 +26,12 @@ from aar.store.event_log import EventLog
 from aar.store.forum_table import ForumTable
 from aar.store.inbox_table import InboxTable
 from aar.store.schema import MIGRATIONS, PRAGMAS, SCHEMA_VERSION
+from aar.store.search_table import SearchTable, ensure_index
 
 
-class RunStore(EventLog, AgentTables, ForumTable, EvaluationTables, CommandsTable, InboxTable, BudgetTable):
+class RunStore(
+    EventLog, AgentTables, ForumTable, EvaluationTables, CommandsTable, InboxTable, BudgetTable, SearchTable
+):
     """Async access to one run's ``run.db``. Open with ``await RunStore.open(path)``."""
 
     @classmethod
@@ -50,6 +54,8 @@ class RunStore(EventLog, AgentTables, ForumTable, EvaluationTables, CommandsTabl
             for pragma in PRAGMAS:
                 await db.execute(pragma)
             await cls._migrate(db, path, create=create)
+            with contextlib.suppress(sqlite3.OperationalError):  # a read-only store searches as it is
+                await ensure_index(db)
         except BaseException:
             await db.close()
             raise
