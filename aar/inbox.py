@@ -48,6 +48,7 @@ from aar.events import (
     Unreadable,
     WorkspaceRepaired,
 )
+from aar.fold import fold_all
 
 if TYPE_CHECKING:
     from aar.store import RunStore
@@ -184,12 +185,7 @@ class FoldsInbox(Protocol):
 
 async def catch_up(store: FoldsInbox, *, batch: int = 5000) -> int:
     """Fold every committed event not yet in the inbox; returns how many events of ``KINDS`` were read."""
-    total = 0
-    while True:
-        read = await store.fold_inbox_batch(limit=batch)
-        total += read
-        if read < batch:
-            return total
+    return await fold_all(lambda n: store.fold_inbox_batch(limit=n), batch)
 
 
 async def follow(store: RunStore, stop: asyncio.Event, *, interval: float = FOLLOW_INTERVAL_S) -> None:

@@ -8,6 +8,7 @@ import sqlite3
 import aiosqlite
 
 from aar.errors import StoreError
+from aar.fold import fold_all
 from aar.store.connection import Connection
 from aar.store.search_index import CURSOR, FOLD, REBUILD, SearchHit, hit, query_sql, refused
 
@@ -46,12 +47,7 @@ class SearchTable(Connection):
 
     async def catch_up_search(self, *, batch: int = 2000) -> int:
         """Index every transcript row not yet in the index; returns how many were folded."""
-        total = 0
-        while True:
-            folded = await self.fold_search_batch(limit=batch)
-            total += folded
-            if folded < batch:
-                return total
+        return await fold_all(lambda n: self.fold_search_batch(limit=n), batch)
 
     async def ensure_search_index(self) -> bool:
         """Build the index from the store if it is missing; True when it was built."""

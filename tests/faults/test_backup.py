@@ -12,9 +12,8 @@ import pytest
 
 from aar.lock import holder_pid
 from aar.runtime import RunPaths
-from tests.support import aar_cli, eventually_sync
+from tests.support import aar_cli, eventually_sync, start_demo
 
-EXAMPLES = Path(__file__).parents[2] / "examples"
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(600)]
 
 
@@ -30,17 +29,8 @@ def _leaderboard(run: Path, cwd: Path) -> dict[tuple[int, str], dict[str, Any]]:
 
 
 def test_a_backup_of_a_live_run_resumes_elsewhere_with_its_leaderboard(tmp_path: Path) -> None:
-    started = aar_cli(
-        "run",
-        str(EXAMPLES / "demo.toml"),
-        "--no-attach",
-        *("--set", "team.count=2", "--set", "run.max_steps=400", "--set", "team.pace_s=0.2"),
-        *("--set", "evaluator.seeds=1"),
-        cwd=tmp_path,
-    )
-    assert started.returncode == 0, started.stderr
-    (root,) = (tmp_path / "runs").iterdir()
-    original = RunPaths(root)
+    original = start_demo(tmp_path, "team.count=2", "run.max_steps=400", "team.pace_s=0.2", "evaluator.seeds=1")
+    root = original.root
     copy = RunPaths(tmp_path / "elsewhere" / "copy")
     copy.root.parent.mkdir()
     try:

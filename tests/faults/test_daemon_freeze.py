@@ -16,9 +16,8 @@ import pytest
 from aar.lock import holder_pid
 from aar.pulse import DAEMON, FROZEN_S, silent_for
 from aar.runtime import RunPaths
-from tests.support import aar_cli, eventually_sync
+from tests.support import aar_cli, eventually_sync, start_demo
 
-EXAMPLES = Path(__file__).parents[2] / "examples"
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(300)]
 
 
@@ -29,16 +28,8 @@ def _warnings(db: Path) -> list[str]:
 
 
 def test_a_daemon_stopped_and_continued_says_how_long_it_was_gone(tmp_path: Path) -> None:
-    started = aar_cli(
-        "run",
-        str(EXAMPLES / "demo.toml"),
-        "--no-attach",
-        *("--set", "team.count=1", "--set", "run.max_steps=400", "--set", "team.pace_s=0.5"),
-        cwd=tmp_path,
-    )
-    assert started.returncode == 0, started.stderr
-    (root,) = (tmp_path / "runs").iterdir()
-    paths = RunPaths(root)
+    paths = start_demo(tmp_path, "team.count=1", "run.max_steps=400", "team.pace_s=0.5")
+    root = paths.root
     beat = paths.beat(DAEMON)
     try:
         eventually_sync(lambda: (silent_for(beat) or 99) < 2, what="the daemon's heartbeat", timeout=120)

@@ -19,9 +19,8 @@ import pytest
 from aar.disk import DISK_META
 from aar.invariants import check_store
 from agents.disk_guard import REASON
-from tests.support import aar_cli, eventually_sync
+from tests.support import aar_cli, eventually_sync, start_demo
 
-EXAMPLES = Path(__file__).parents[2] / "examples"
 DISK_MB = 512
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(600)]
 
@@ -72,16 +71,9 @@ def small_disk(tmp_path: Path) -> Iterator[Path]:
 
 def test_a_full_disk_pauses_the_team_which_goes_on_once_space_is_back(small_disk: Path) -> None:
     cwd = small_disk.parent
-    started = aar_cli(
-        "run",
-        str(EXAMPLES / "demo.toml"),
-        "--no-attach",
-        *("--set", "team.count=2", "--set", "run.max_steps=400", "--set", "team.pace_s=0.2"),
-        *("--set", "evaluator.seeds=1", "--set", "run.disk_reserve_mb=20"),
-        cwd=cwd,
-    )
-    assert started.returncode == 0, started.stderr
-    (root,) = (p for p in small_disk.iterdir() if p.is_dir())
+    root = start_demo(
+        cwd, "team.count=2", "run.max_steps=400", "team.pace_s=0.2", "evaluator.seeds=1", "run.disk_reserve_mb=20"
+    ).root
     db = root / "run.db"
     filler: Path | None = None
     try:

@@ -16,9 +16,8 @@ from aar.commands import Command, Pause, Redirect, Resume
 from aar.lock import holder_pid
 from aar.runtime import RunPaths
 from aar.store import RunStore
-from tests.support import aar_cli, eventually_sync
+from tests.support import aar_cli, eventually_sync, start_demo
 
-EXAMPLES = Path(__file__).parents[2] / "examples"
 AGENT = "agent-1"
 pytestmark = pytest.mark.slow
 
@@ -62,17 +61,8 @@ def _command_status(db: Path, command_id: int) -> object:
 
 
 def test_a_redirect_that_quotes_another_is_read_once_across_kill_9_and_resume(tmp_path: Path) -> None:
-    started = aar_cli(
-        "run",
-        str(EXAMPLES / "demo.toml"),
-        "--no-attach",
-        *("--set", "team.count=1", "--set", "run.max_steps=400", "--set", "team.pace_s=0.2"),
-        *("--set", "evaluator.seeds=1"),
-        cwd=tmp_path,
-    )
-    assert started.returncode == 0, started.stderr
-    (root,) = (tmp_path / "runs").iterdir()
-    paths = RunPaths(root)
+    paths = start_demo(tmp_path, "team.count=1", "run.max_steps=400", "team.pace_s=0.2", "evaluator.seeds=1")
+    root = paths.root
     db = paths.db
     try:
         # The first message quotes the marker the second one will carry (ids are given in order).

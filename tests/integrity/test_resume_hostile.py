@@ -15,9 +15,8 @@ from aar.lock import holder_pid
 from aar.runs import summarise
 from aar.runtime import RunPaths
 from tests.integrity.test_file_attacks import _hostile_workspaces
-from tests.support import aar_cli, eventually_sync
+from tests.support import aar_cli, eventually_sync, start_demo
 
-EXAMPLES = Path(__file__).parents[2] / "examples"
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(600)]
 
 
@@ -29,16 +28,8 @@ def _repaired(db: Path) -> dict[str, str]:
 
 def test_aar_resume_repairs_hostile_workspaces_and_says_which(base: Path) -> None:
     tmp_path = base  # short: a socket path must fit in 108 bytes
-    started = aar_cli(
-        "run",
-        str(EXAMPLES / "demo.toml"),
-        "--no-attach",
-        *("--set", "team.count=5", "--set", "run.max_steps=200", "--set", "evaluator.seeds=1"),
-        cwd=tmp_path,
-    )
-    assert started.returncode == 0, started.stderr
-    (root,) = (tmp_path / "runs").iterdir()
-    paths = RunPaths(root)
+    paths = start_demo(tmp_path, "team.count=5", "run.max_steps=200", "evaluator.seeds=1")
+    root = paths.root
     stopped = aar_cli("stop", root.name, cwd=tmp_path)
     assert stopped.returncode == 0, stopped.stderr
     eventually_sync(lambda: holder_pid(paths.lock) is None, what="the daemon to stop", timeout=120)

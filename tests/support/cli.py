@@ -7,6 +7,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+from aar.runtime import RunPaths
+
 
 def aar_cli(*args: str, cwd: Path, timeout: float = 300) -> subprocess.CompletedProcess[str]:
     """``aar ARGS`` in ``cwd``, with runs under ``cwd/runs``."""
@@ -14,3 +16,16 @@ def aar_cli(*args: str, cwd: Path, timeout: float = 300) -> subprocess.Completed
     return subprocess.run(
         [sys.executable, "-m", "aar_app.cli", *args], cwd=cwd, env=env, capture_output=True, text=True, timeout=timeout
     )
+
+
+DEMO = Path(__file__).resolve().parents[2] / "examples" / "demo.toml"
+
+
+def start_demo(cwd: Path, *overrides: str) -> RunPaths:
+    """``aar run examples/demo.toml --no-attach --set OVERRIDE ...`` in ``cwd``: the daemon runs detached, and
+    this returns the run's folder (the only one under ``cwd/runs``)."""
+    sets = [arg for override in overrides for arg in ("--set", override)]
+    started = aar_cli("run", str(DEMO), "--no-attach", *sets, cwd=cwd)
+    assert started.returncode == 0, started.stderr
+    (root,) = (p for p in (cwd / "runs").iterdir() if p.is_dir() and (p / "run.db").exists())
+    return RunPaths(root)
