@@ -109,7 +109,7 @@ def query_sql(*, agent: str | None, kind: str | None) -> str:
         where.append("kind = ?")
     return (
         f"SELECT agent, kind, step, ref, ts, snippet(search_fts, 0, '[', ']', '…', {SNIPPET_TOKENS}) AS snippet "
-        f"FROM search_fts WHERE {' AND '.join(where)} ORDER BY rank LIMIT ?"
+        f"FROM search_fts WHERE {' AND '.join(where)} ORDER BY rowid DESC LIMIT ?"
     )
 
 
