@@ -82,6 +82,12 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--all", action="store_true", help="also list items settled or acknowledged")
     p.add_argument("--ack", type=int, nargs="+", default=[], metavar="ID", help="acknowledge these items first")
 
+    p = sub.add_parser("digest", help="what happened since you left: new best, submissions, flags, waiting, spend")
+    p.add_argument("run", nargs="?")
+    runs_dir(p)
+    p.add_argument("--since", help="90s, 30m, 8h, 2d ago or a time (2026-11-30T03:00); default: your last detach")
+    p.add_argument("--json", action="store_true", help="print JSON for scripts")
+
     p = sub.add_parser("search", help="full-text search of every agent's thinking, tool calls, outputs and posts")
     p.add_argument("words", nargs="+", metavar="RUN QUERY", help="the run and the query (FTS5 syntax)")
     runs_dir(p)
@@ -275,6 +281,27 @@ def _cmd_inbox(args: argparse.Namespace) -> int:
     return inbox_main(paths, as_json=args.json, include_done=args.all, ack=args.ack)
 
 
+def _cmd_digest(args: argparse.Namespace) -> int:
+    from aar import digest
+    from aar.store import RunStore
+
+    paths = find_run(args.runs_dir, args.run)
+
+    async def build() -> digest.Digest:
+        async with await RunStore.open(paths.db) as store:
+            now = time.time()
+            if args.since is not None:
+                since = digest.parse_since(args.since, now=now)
+            else:
+                seen = await store.get_meta(digest.SEEN_META)
+                since = float(seen) if seen else now - digest.DEFAULT_SINCE_S
+            return await digest.build(store, paths.run_id, since, now=now)
+
+    found = asyncio.run(build())
+    print(found.model_dump_json(indent=2) if args.json else digest.render(found))
+    return 0
+
+
 def _cmd_search(args: argparse.Namespace) -> int:
     from aar_app.search_cli import main as search_main
     from aar_app.search_cli import run_folders
@@ -333,6 +360,7 @@ COMMANDS = {
     "report": _cmd_report,
     "inbox": _cmd_inbox,
     "search": _cmd_search,
+    "digest": _cmd_digest,
     "exec": _cmd_exec,
 }
 

@@ -11,8 +11,11 @@ forum posts as ``supervisor``. Several clients may watch one run.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
+import sqlite3
 import stat
+import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -21,6 +24,7 @@ from pydantic import ValidationError
 from aar.commands import Command
 from aar.config import load_config
 from aar.confined import ConfinedError, Root
+from aar.digest import SEEN_META
 from aar.disk import DISK_META
 from aar.errors import AarError
 from aar.events import (
@@ -111,6 +115,10 @@ class RunClient:
         return cls(store, paths, RunInfo(run_id=run_id, dollar_cap=cap, device=device, devices=devices))
 
     async def close(self) -> None:
+        """Record the supervisor's detach (the next ``aar digest`` starts there), then close the store; a store
+        that cannot be written (a read-only copy) is closed all the same."""
+        with contextlib.suppress(sqlite3.Error, AarError):
+            await self.store.set_meta(SEEN_META, f"{time.time():.3f}")
         await self.store.close()
 
     # ------------------------------------------------------------ following the run

@@ -202,6 +202,36 @@ class EventLog(Connection):
             args.extend(kinds)
         return f"SELECT {EVENT_COLUMNS} FROM events WHERE {' AND '.join(where)} ORDER BY id LIMIT ?", (*args, limit)
 
+    async def tally_by_agent(
+        self, kind: str, after_id: int, *, total: str | None = None, where: tuple[str, Sequence[str]] | None = None
+    ) -> dict[str | None, float]:
+        """Per agent, over the events of ``kind`` after ``after_id``: the sum of the payload field ``total``, or
+        their count; with ``where`` = (field, values), only those whose field is one of the values. Done in
+        SQL on the (kind, id) index: no payload is parsed in Python."""
+        value = "SUM(json_extract(payload, ?))" if total else "COUNT(*)"
+        args: list[object] = [f"$.{total}"] if total else []
+        sql = f"SELECT agent, {value} FROM events WHERE kind = ? AND id > ?"
+        args += [kind, after_id]
+        if where is not None:
+            field, values = where
+            sql += f" AND json_extract(payload, ?) IN ({','.join('?' * len(values))})"
+            args += [f"$.{field}", *values]
+        rows = await self._fetch(sql + " GROUP BY agent", args)
+        return {r[0]: float(r[1] or 0) for r in rows}
+
+    async def first_event_at(self, ts: float) -> int:
+        """The id of the first event written at or after ``ts`` (one past the last when none): a binary search
+        on ids, whose times grow with them, so a moment of a long run is found in a few reads."""
+        lo, hi = 1, int(await self._scalar("SELECT COALESCE(MAX(id), 0) FROM events")) + 1
+        while lo < hi:
+            mid = (lo + hi) // 2
+            row = await self._fetchone("SELECT ts FROM events WHERE id >= ? ORDER BY id LIMIT 1", (mid,))
+            if row is None or row[0] >= ts:
+                hi = mid
+            else:
+                lo = mid + 1
+        return lo
+
     async def latest_events(self, n: int = 1000, *, agent: str | None = None) -> list[EventRow]:
         """The newest ``n`` events (of one agent), oldest first: what an attaching view shows."""
         args: tuple[object, ...]

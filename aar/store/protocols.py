@@ -68,6 +68,10 @@ class TuiStore(StoreReader, Protocol):
         """Inbox items the supervisor has read (the supervisor's own table, not the run's)."""
         ...
 
+    async def set_meta(self, key: str, value: str) -> None:
+        """When the supervisor last detached (``aar.digest.SEEN_META``): where the next digest starts."""
+        ...
+
 
 class WorkerStore(Protocol):
     """The evaluator worker: it claims jobs, reports on them and records their results."""

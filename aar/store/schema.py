@@ -210,6 +210,11 @@ MIGRATIONS: list[str] = [
     # a trigger and from what the store holds, transcripts folded by the daemon from a cursor in ``meta``
     # (``aar.store.search_index``).
     SEARCH_INDEX,
+    # 9 -> 10: events by kind, so a question about one kind over a period (the digest's spend, pauses,
+    # monitor actions) reads those events, not every event of the period.
+    """
+    CREATE INDEX events_kind ON events (kind, id);
+    """,
 ]
 
 SCHEMA_VERSION = len(MIGRATIONS)

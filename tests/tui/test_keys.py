@@ -20,6 +20,7 @@ from textual.screen import Screen
 from textual.widgets import RichLog
 
 from aar import inbox
+from aar.digest import SEEN_META
 from aar.disk import DISK_META
 from aar.events import ApprovalRequested, DiskLow, SupervisorAsked
 from aar.pulse import DAEMON
@@ -517,6 +518,8 @@ async def test_q_detaches_and_leaves_the_run_alone(run: RunPaths) -> None:
     async with await RunStore.open(run.db) as store:
         assert await store.get_meta("state") == "running"
         assert await store.commands() == []
+        seen = await store.get_meta(SEEN_META)
+        assert seen is not None and abs(float(seen) - time.time()) < 60, "the detach is where the next digest starts"
 
 
 async def test_rejected_submissions_flag_counts_and_the_unisolated_mark_show(run: RunPaths) -> None:
