@@ -5,6 +5,9 @@ sandbox output, statuses, steps with their cost, now and then a monitor decision
 restart), 600 scored submissions and an inbox, written straight into a real store. The digest is built for
 the last hour and for the whole eight hours, ROUNDS times each: p50 and p99, target p99 < 500 ms.
 
+Then what the digest's index of events by kind costs the store's writes: the same events emitted and flushed
+through the store with the index and without it, alternating (the machines are shared and noisy).
+
 Usage: python bench/digest.py [EVENTS] [ROUNDS] (default 1,000,000 and 20)
 """
 
@@ -113,6 +116,37 @@ async def main(events: int, rounds: int) -> None:
                 )
 
 
+async def index_cost(events: int, rounds: int = 4) -> None:
+    """The write time of ``events`` events through ``emit`` and ``flush``, with the (kind, id) index / without."""
+    rng = random.Random(3)
+    payloads: list[EventPayload] = []
+    step = 0
+    while len(payloads) < events:
+        step += 1
+        payloads += _step(rng, step)
+    took = {"with": 0.0, "without": 0.0}
+    with tempfile.TemporaryDirectory(prefix="aar-bench-kind-") as tmp:
+        stores = {name: await RunStore.open(Path(tmp) / f"{name}.db", create=True) for name in took}
+        await stores["without"]._db.execute("DROP INDEX events_kind")
+        share = len(payloads) // rounds
+        for r in range(rounds):
+            order = ["with", "without"] if r % 2 == 0 else ["without", "with"]
+            for name in order:
+                start = time.perf_counter()
+                for p in payloads[r * share : (r + 1) * share]:
+                    stores[name].emit(AGENTS[r % 9], p)
+                await stores[name].flush()
+                took[name] += time.perf_counter() - start
+        for store in stores.values():
+            await store.close()
+    print(
+        f"event writes with the (kind, id) index {took['with']:.1f}s, without {took['without']:.1f}s: "
+        f"ratio {took['with'] / took['without']:.3f}"
+    )
+
+
 if __name__ == "__main__":
     args = [int(a) for a in sys.argv[1:3]]
-    asyncio.run(main(*(args + [1_000_000, 20][len(args) :])))
+    events, rounds = (args + [1_000_000, 20][len(args) :])[:2]
+    asyncio.run(main(events, rounds))
+    asyncio.run(index_cost(min(events, 400_000)))
