@@ -128,7 +128,7 @@ async def build(store: RunStore, run_id: str, since: float, *, now: float | None
             for d in of(item.agent):
                 d.waiting.append(line)
     after = await store.first_event_at(since) - 1
-    spend = await store.tally_by_agent("agent.step", after, total="cost_usd")
+    spend = await _spend_since(store, after)
     pauses = await store.tally_by_agent("agent.status", after, where=("status", ["paused"]))
     restarts = await store.tally_by_agent("sandbox.lifecycle", after, where=("action", ["restarted", "recreated"]))
     for agent in {*spend, *pauses, *restarts}:
@@ -155,6 +155,16 @@ async def build(store: RunStore, run_id: str, since: float, *, now: float | None
     return Digest(
         run_id=run_id, since=since, until=until, team=team, agents=list(by_agent.values()), run_errors=run_errors
     )
+
+
+async def _spend_since(store: RunStore, after: int) -> dict[str | None, float]:
+    """Each agent's spend in the events after ``after``: summed over those events, or, when they are most of
+    the run, its whole spend (the agents table, which the steps' events sum to) less the spend before."""
+    last = await store.first_event_at(float("inf")) - 1
+    if after >= last / 2:
+        return await store.tally_by_agent("agent.step", after, total="cost_usd")
+    before = await store.tally_by_agent("agent.step", 0, upto_id=after, total="cost_usd")
+    return {a.name: a.cost_usd - before.get(a.name, 0.0) for a in await store.agents()}
 
 
 def render(digest: Digest) -> str:

@@ -89,6 +89,10 @@ async def build_store(path: Path, events: int) -> float:
         await store.add_result(job, submission_id=sid, split="feedback", pgr=pgr, ci_low=pgr, ci_high=pgr, metrics={})
     await store._db.execute("UPDATE submissions SET ts = ? + id * ?", (start, HOURS * 3600 / 600))
     await store._db.execute("UPDATE eval_results SET ts = (SELECT ts FROM submissions s WHERE s.id = submission_id)")
+    await store._db.execute(  # as the agent loop keeps it: each agent's spend is the sum of its steps'
+        "UPDATE agents SET cost_usd = (SELECT COALESCE(SUM(json_extract(payload, '$.cost_usd')), 0) FROM events e"
+        " WHERE e.kind = 'agent.step' AND e.agent = agents.name)"
+    )
     await catch_up(store)
     await store.close()
     return end

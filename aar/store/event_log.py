@@ -203,15 +203,24 @@ class EventLog(Connection):
         return f"SELECT {EVENT_COLUMNS} FROM events WHERE {' AND '.join(where)} ORDER BY id LIMIT ?", (*args, limit)
 
     async def tally_by_agent(
-        self, kind: str, after_id: int, *, total: str | None = None, where: tuple[str, Sequence[str]] | None = None
+        self,
+        kind: str,
+        after_id: int,
+        *,
+        upto_id: int | None = None,
+        total: str | None = None,
+        where: tuple[str, Sequence[str]] | None = None,
     ) -> dict[str | None, float]:
-        """Per agent, over the events of ``kind`` after ``after_id``: the sum of the payload field ``total``, or
-        their count; with ``where`` = (field, values), only those whose field is one of the values. Done in
-        SQL on the (kind, id) index: no payload is parsed in Python."""
+        """Per agent, over the events of ``kind`` after ``after_id`` (and up to ``upto_id``): the sum of the
+        payload field ``total``, or their count; with ``where`` = (field, values), only those whose field is
+        one of the values. Done in SQL on the (kind, id) index: no payload is parsed in Python."""
         value = "SUM(json_extract(payload, ?))" if total else "COUNT(*)"
         args: list[object] = [f"$.{total}"] if total else []
         sql = f"SELECT agent, {value} FROM events WHERE kind = ? AND id > ?"
         args += [kind, after_id]
+        if upto_id is not None:
+            sql += " AND id <= ?"
+            args.append(upto_id)
         if where is not None:
             field, values = where
             sql += f" AND json_extract(payload, ?) IN ({','.join('?' * len(values))})"

@@ -36,13 +36,19 @@ async def _scored(store: RunStore, agent: str, pgr: float, *, flags: tuple[str, 
     return sid
 
 
+async def _step(store: RunStore, agent: str, step: int, cost: float) -> None:
+    """A step as the agent loop commits it: its ``agent.step`` event with its counters, in one transaction."""
+    store.emit(agent, AgentStepCompleted(step=step, input_tokens=1, output_tokens=1, cost_usd=cost))
+    await store.append_step(agent, step, [("assistant", [{"type": "text", "text": "..."}])], steps=1, cost_usd=cost)
+
+
 async def _run(store: RunStore) -> tuple[float, dict[str, int]]:
     """A night of two agents: some before the supervisor left, the rest after; returns when they left."""
     for name in ("agent-1", "agent-2"):
         await store.register_agent(name, backend="scripted", model="scripted")
     await _scored(store, "agent-1", 0.40)
     await _scored(store, "agent-2", 0.30)
-    store.emit("agent-1", AgentStepCompleted(step=1, input_tokens=1, output_tokens=1, cost_usd=1.0))
+    await _step(store, "agent-1", 1, 1.0)
     store.emit("agent-1", ErrorRaised(message="an old error", where="agent"))
     await store.flush()
     await asyncio.sleep(0.05)
@@ -52,8 +58,8 @@ async def _run(store: RunStore) -> tuple[float, dict[str, int]]:
         "better": await _scored(store, "agent-2", 0.55, label="out/\x1b[2Jconf.json"),
         "worse": await _scored(store, "agent-1", 0.35, flags=("probe",)),
     }
-    store.emit("agent-1", AgentStepCompleted(step=2, input_tokens=1, output_tokens=1, cost_usd=0.25))
-    store.emit("agent-2", AgentStepCompleted(step=1, input_tokens=1, output_tokens=1, cost_usd=0.5))
+    await _step(store, "agent-1", 2, 0.25)
+    await _step(store, "agent-2", 1, 0.5)
     store.emit("agent-1", AgentStatusChanged(status="paused", detail="by the supervisor"))
     store.emit("agent-1", SandboxLifecycle(action="restarted", backend="local"))
     store.emit(
@@ -84,6 +90,8 @@ async def test_the_digest_lists_exactly_what_happened_since_the_supervisor_left(
     assert [e.text for e in two.waiting] == ["ask: Which seed?"] and one.waiting == []
     assert (one.pauses, one.sandbox_restarts, two.pauses) == (1, 1, 0)
     assert one.spend_usd == 0.25 and two.spend_usd == 0.5 and team.spend_usd == 0.75, "spend since, not before"
+    whole = await digest.build(store, "r1", left - 3600)  # most of the run: its spend less the spend before
+    assert (whole.agents[0].spend_usd, whole.agents[1].spend_usd) == (1.25, 0.5)
     assert [e.text for e in one.errors] == [] and len(team.errors) == 1 == len(found.run_errors)
     text = digest.render(found)
     assert f"team: new best PGR 0.550 (#{ids['better']}; was 0.400) · 2 submissions (1 flagged)" in text
