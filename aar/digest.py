@@ -25,7 +25,7 @@ from aar.describe import describe
 from aar.errors import AarError
 from aar.escape import one_line
 from aar.events import ErrorRaised, MonitorDecided
-from aar.store import RunStore
+from aar.store.protocols import StoreReader
 
 SEEN_META = "supervisor_seen_ts"
 """The run's ``meta`` key: when the supervisor last detached (epoch seconds)."""
@@ -88,7 +88,7 @@ def parse_since(text: str, *, now: float) -> float:
         ) from None
 
 
-async def build(store: RunStore, run_id: str, since: float, *, now: float | None = None) -> Digest:
+async def build(store: StoreReader, run_id: str, since: float, *, now: float | None = None) -> Digest:
     until = time.time() if now is None else now
     agents = [a.name for a in await store.agents()]
     by_agent = {name: AgentDigest(agent=name) for name in agents}
@@ -157,7 +157,7 @@ async def build(store: RunStore, run_id: str, since: float, *, now: float | None
     )
 
 
-async def _spend_since(store: RunStore, after: int) -> dict[str | None, float]:
+async def _spend_since(store: StoreReader, after: int) -> dict[str | None, float]:
     """Each agent's spend in the events after ``after``: summed over those events, or, when they are most of
     the run, its whole spend (the agents table, which the steps' events sum to) less the spend before."""
     last = await store.first_event_at(float("inf")) - 1

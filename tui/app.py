@@ -128,6 +128,16 @@ class AarApp(App[int]):
         self._apply(message)
         self.call_after_refresh(gc.freeze)
         self.set_interval(self.poll_interval, self._tick, name="poll")
+        self.open_digest_if_away()
+
+    @work(group="digest", exit_on_error=False)
+    async def open_digest_if_away(self) -> None:
+        """After a long absence, the digest opens first (``tui.digest_after_min``)."""
+        from tui.screens.digest import DigestScreen
+
+        found = await self.client.away_digest()
+        if found is not None:
+            await self.push_screen(DigestScreen(found))
 
     def _tick(self) -> None:
         if not self._polling and self._client is not None and time.monotonic() >= self._retry_at:

@@ -24,7 +24,8 @@ from pydantic import ValidationError
 from aar.commands import Command
 from aar.config import load_config
 from aar.confined import ConfinedError, Root
-from aar.digest import SEEN_META
+from aar.digest import DEFAULT_SINCE_S, SEEN_META, Digest
+from aar.digest import build as build_digest
 from aar.disk import DISK_META
 from aar.errors import AarError
 from aar.events import (
@@ -78,6 +79,8 @@ class RunInfo:
     device: str
     devices: tuple[str, ...] = ()
     """The evaluator's devices, one worker each."""
+    digest_after_s: float = 0.0
+    """After an absence this long the digest opens on attach (``tui.digest_after_min``); 0 never."""
 
 
 @dataclass(frozen=True)
@@ -104,15 +107,17 @@ class RunClient:
         paths = RunPaths(Path(run_dir))
         store = await RunStore.open(paths.db)
         run_id = await store.get_meta("run_id") or paths.run_id
-        cap, device = 0.0, ""
+        cap, device, after = 0.0, "", 0.0
         devices: tuple[str, ...] = ()
         try:
             config = load_config(paths.config)
             devices = tuple(config.device_plan().evaluator)
             cap, device = config.run.dollar_cap, devices[0] if len(devices) == 1 else ""
+            after = config.tui.digest_after_min * 60
         except AarError:
             pass  # the status bar shows no cap rather than refusing to attach
-        return cls(store, paths, RunInfo(run_id=run_id, dollar_cap=cap, device=device, devices=devices))
+        info = RunInfo(run_id=run_id, dollar_cap=cap, device=device, devices=devices, digest_after_s=after)
+        return cls(store, paths, info)
 
     async def close(self) -> None:
         """Record the supervisor's detach (the next ``aar digest`` starts there), then close the store; a store
@@ -120,6 +125,21 @@ class RunClient:
         with contextlib.suppress(sqlite3.Error, AarError):
             await self.store.set_meta(SEEN_META, f"{time.time():.3f}")
         await self.store.close()
+
+    async def digest(self, since: float | None = None) -> Digest:
+        """What happened since ``since``, or else since the supervisor's last detach (8 hours without one)."""
+        now = time.time()
+        if since is None:
+            seen = await self.store.get_meta(SEEN_META)
+            since = float(seen) if seen else now - DEFAULT_SINCE_S
+        return await build_digest(self.store, self.info.run_id, since, now=now)
+
+    async def away_digest(self) -> Digest | None:
+        """The digest to open on attach: only after an absence longer than ``digest_after_s`` since a detach."""
+        seen = await self.store.get_meta(SEEN_META)
+        if not self.info.digest_after_s or not seen or time.time() - float(seen) < self.info.digest_after_s:
+            return None
+        return await self.digest(float(seen))
 
     # ------------------------------------------------------------ following the run
 

@@ -21,7 +21,7 @@ from aar.config.base import Section
 from aar.config.devices import DevicesConfig
 from aar.config.evaluator import EvaluatorConfig
 from aar.config.monitors import DEFAULT_MONITORS, MonitorConfig
-from aar.config.run import RunSection
+from aar.config.run import RunSection, TuiSection
 from aar.config.sandbox import SandboxConfig
 from aar.config.task import TaskConfig, ToyTaskConfig
 from aar.config.training import TrainingConfig
@@ -43,6 +43,7 @@ class RunConfig(Section):
     """The scripted backend's demo knobs (``misbehaving``); their defaults and checks live with the backend
     (``agents.scripted.options``), which refuses an unknown key before a run starts."""
     devices: DevicesConfig = DevicesConfig()
+    tui: TuiSection = TuiSection()
 
     @model_validator(mode="after")
     def _devices_fit(self) -> RunConfig:

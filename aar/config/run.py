@@ -22,3 +22,11 @@ class RunSection(Section):
     disk_reserve_mb: Annotated[float, Field(ge=0, allow_inf_nan=False)] = 200.0
     """Free space (MB) the run's disk must keep: under it the team pauses until there is half as much again;
     0 turns the look at free space off (a write that fails for want of space still pauses the team)."""
+
+
+class TuiSection(Section):
+    """``[tui]``: what the control room does on its own."""
+
+    digest_after_min: Annotated[float, Field(ge=0, allow_inf_nan=False)] = 30.0
+    """On attach, after an absence longer than this (minutes since the last detach), the digest of what
+    happened meanwhile opens first (``aar digest``); 0 never opens it."""

@@ -13,6 +13,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import ClassVar
 
+from textual import work
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import Grid, Horizontal
@@ -111,6 +112,14 @@ class MainScreen(RunScreen):
         Binding("l", "leaderboard", "Board", tooltip="Every scored submission with its PGR and flags", id="open.board"),
         Binding("e", "jobs", "Evals", tooltip="The evaluator's queue: baselines and submissions", id="open.jobs"),
         Binding("I", "inbox", "Inbox", tooltip="What needs you: approvals, questions, alerts", id="open.inbox"),
+        Binding(
+            "w",
+            "digest",
+            "Away",
+            show=False,  # the key bar is full at 80 columns; the palette lists it, and it opens by itself on attach
+            tooltip="What happened since you last left: the digest",
+            id="open.digest",
+        ),
         Binding(
             "dollar_sign",
             "budget",
@@ -348,6 +357,12 @@ class MainScreen(RunScreen):
         from tui.screens.leaderboard import LeaderboardScreen
 
         self.app.push_screen(LeaderboardScreen(self.model))
+
+    @work(group="digest", exclusive=True, exit_on_error=False)
+    async def action_digest(self) -> None:
+        from tui.screens.digest import DigestScreen
+
+        await self.app.push_screen(DigestScreen(await self.aar.client.digest()))
 
     def action_inbox(self) -> None:
         from tui.screens.inbox import InboxScreen
