@@ -21,6 +21,7 @@ from datetime import datetime
 
 from pydantic import BaseModel, Field
 
+from aar.costs import ToolCost, cost_by_tool
 from aar.describe import describe
 from aar.errors import AarError
 from aar.escape import one_line
@@ -63,6 +64,8 @@ class AgentDigest(BaseModel):
     errors: list[Evidence] = Field(default_factory=list)
     sandbox_restarts: int = 0
     spend_usd: float = 0.0
+    tools: list[ToolCost] = Field(default_factory=list)
+    """The spend by tool in the period, dearest first (``aar.costs``)."""
 
 
 class Digest(BaseModel):
@@ -136,6 +139,9 @@ async def build(store: StoreReader, run_id: str, since: float, *, now: float | N
             d.spend_usd += spend.get(agent, 0.0)
             d.pauses += int(pauses.get(agent, 0))
             d.sandbox_restarts += int(restarts.get(agent, 0))
+    for cost in await cost_by_tool(store, after_id=after):
+        if cost.agent in by_agent:
+            by_agent[cost.agent].tools.append(cost)
     while rows := await store.events_after(after, kinds=list(NOTED), limit=20_000):
         after = rows[-1].id
         for event in rows:
@@ -203,6 +209,9 @@ def _summary(d: AgentDigest) -> str:
 def _evidence(d: AgentDigest) -> list[str]:
     """The lines behind an agent's summary, each naming where it is recorded."""
     out = [f"  waiting (inbox {e.inbox_id}): {e.text}" for e in d.waiting]
+    if d.tools:
+        costs = ", ".join(f"{one_line(c.tool, 40)} ${c.cost_usd:.2f} ({c.calls} calls)" for c in d.tools[:4])
+        out.append(f"  cost by tool: {costs}")
     out += [f"  submission {e.text}" for e in d.submissions]
     out += [f"  monitor (event {e.event_id}): {e.text}" for e in d.monitor_actions]
     out += [f"  error (event {e.event_id}): {e.text}" for e in d.errors]

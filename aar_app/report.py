@@ -9,6 +9,7 @@ from typing import Any
 from pydantic import BaseModel
 
 from aar import escape
+from aar.costs import ToolCost, cost_by_tool
 from aar.describe import pgr
 from aar.events import AgentStatus, RunState, Unreadable
 from aar.runs import summarise
@@ -117,6 +118,8 @@ class Report(BaseModel):
     eval_jobs: dict[str, int]
     device_time: list[DeviceTime] = []
     """The evaluator's GPU-hours (and CPU-device hours) per agent."""
+    cost_by_tool: list[ToolCost] = []
+    """Each agent's spend by tool: a model call is charged to the tools whose output it read (``aar.costs``)."""
     budget_changes: list[BudgetChangeRow] = []
     """The supervisor's budget changes, in the order they applied."""
     unreadable: list[str] = []
@@ -146,6 +149,7 @@ async def build_report(paths: RunPaths) -> Report:
         used = await store.device_time()
         changes = await store.budget_changes()
         unreadable = await _unreadable(store)
+        tool_costs = await cost_by_tool(store)
     subs_by: dict[str, int] = {}
     flags: dict[str, int] = {}
     for sub in submissions:
@@ -186,6 +190,7 @@ async def build_report(paths: RunPaths) -> Report:
         forum_posts=len(posts),
         eval_jobs=job_counts,
         device_time=device_time(used),
+        cost_by_tool=tool_costs,
         budget_changes=changes,
         unreadable=unreadable,
     )
@@ -342,6 +347,12 @@ def render_markdown(report: Report) -> str:
                 [d.agent, d.jobs, f"{d.gpu_hours:.3f}", f"{d.cpu_hours:.3f}", ", ".join(d.devices)]
                 for d in report.device_time
             ],
+        )
+    if report.cost_by_tool:
+        lines += ["", "## Cost by tool", "", "A model call is charged to the tools whose output it read.", ""]
+        lines += _table(
+            ["agent", "tool", "calls", "cost"],
+            [[c.agent, c.tool, c.calls, f"${c.cost_usd:.4f}"] for c in report.cost_by_tool],
         )
     if report.unreadable:
         lines += [

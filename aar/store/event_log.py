@@ -15,6 +15,7 @@ import sqlite3
 import time
 from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
+from typing import Any
 
 import aiosqlite
 
@@ -227,6 +228,16 @@ class EventLog(Connection):
             args += [f"$.{field}", *values]
         rows = await self._fetch(sql + " GROUP BY agent", args)
         return {r[0]: float(r[1] or 0) for r in rows}
+
+    async def event_fields(self, kind: str, fields: Sequence[str], *, after_id: int = 0) -> list[tuple[Any, ...]]:
+        """``(agent, field, ...)`` of every event of ``kind`` after ``after_id``, in id order: payload fields read
+        in SQL on the (kind, id) index (a whole run's steps and tool calls, without parsing each payload)."""
+        picks = ", ".join("json_extract(payload, ?)" for _ in fields)
+        rows = await self._fetch(
+            f"SELECT agent, {picks} FROM events WHERE kind = ? AND id > ? ORDER BY id",
+            [*(f"$.{f}" for f in fields), kind, after_id],
+        )
+        return [tuple(r) for r in rows]
 
     async def first_event_at(self, ts: float) -> int:
         """The id of the first event written at or after ``ts`` (one past the last when none): a binary search
