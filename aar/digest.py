@@ -26,10 +26,9 @@ from aar.describe import describe
 from aar.errors import AarError
 from aar.escape import one_line
 from aar.events import ErrorRaised, MonitorDecided
+from aar.store.inbox_table import SEEN_META
 from aar.store.protocols import StoreReader
 
-SEEN_META = "supervisor_seen_ts"
-"""The run's ``meta`` key: when the supervisor last detached (epoch seconds)."""
 DEFAULT_SINCE_S = 8 * 3600.0
 NOTED = ("error", "monitor.decision")
 """The event kinds the digest lists one by one (the rest it counts or sums in SQL)."""
@@ -89,6 +88,12 @@ def parse_since(text: str, *, now: float) -> float:
         raise AarError(
             f"--since {text!r}: give a duration ago (90s, 30m, 8h, 2d) or a time (2026-11-30T03:00)"
         ) from None
+
+
+async def last_visit(store: StoreReader, *, now: float) -> float:
+    """Where a digest starts by default: the supervisor's last detach, or ``DEFAULT_SINCE_S`` ago."""
+    seen = await store.get_meta(SEEN_META)
+    return float(seen) if seen else now - DEFAULT_SINCE_S
 
 
 async def build(store: StoreReader, run_id: str, since: float, *, now: float | None = None) -> Digest:

@@ -290,11 +290,7 @@ def _cmd_digest(args: argparse.Namespace) -> int:
     async def build() -> digest.Digest:
         async with await RunStore.open(paths.db) as store:
             now = time.time()
-            if args.since is not None:
-                since = digest.parse_since(args.since, now=now)
-            else:
-                seen = await store.get_meta(digest.SEEN_META)
-                since = float(seen) if seen else now - digest.DEFAULT_SINCE_S
+            since = digest.parse_since(args.since, now=now) if args.since else await digest.last_visit(store, now=now)
             return await digest.build(store, paths.run_id, since, now=now)
 
     found = asyncio.run(build())

@@ -24,7 +24,7 @@ from pydantic import ValidationError
 from aar.commands import Command
 from aar.config import load_config
 from aar.confined import ConfinedError, Root
-from aar.digest import DEFAULT_SINCE_S, SEEN_META, Digest
+from aar.digest import Digest, last_visit
 from aar.digest import build as build_digest
 from aar.disk import DISK_META
 from aar.errors import AarError
@@ -42,6 +42,7 @@ from aar.pulse import DAEMON, silent_for
 from aar.runs import observed_state
 from aar.runtime import RunPaths
 from aar.store import CommandRow, EventRow, InboxRow, JobRow, LeaderboardRow, MessageRow, PostRow, RunStore
+from aar.store.inbox_table import SEEN_META
 from aar.store.protocols import TuiStore
 from tui.model import POSTS_KEPT, QueueCounts, RunUpdate
 
@@ -123,15 +124,13 @@ class RunClient:
         """Record the supervisor's detach (the next ``aar digest`` starts there), then close the store; a store
         that cannot be written (a read-only copy) is closed all the same."""
         with contextlib.suppress(sqlite3.Error, AarError):
-            await self.store.set_meta(SEEN_META, f"{time.time():.3f}")
+            await self.store.mark_seen(time.time())
         await self.store.close()
 
     async def digest(self, since: float | None = None) -> Digest:
         """What happened since ``since``, or else since the supervisor's last detach (8 hours without one)."""
         now = time.time()
-        if since is None:
-            seen = await self.store.get_meta(SEEN_META)
-            since = float(seen) if seen else now - DEFAULT_SINCE_S
+        since = await last_visit(self.store, now=now) if since is None else since
         return await build_digest(self.store, self.info.run_id, since, now=now)
 
     async def away_digest(self) -> Digest | None:

@@ -73,6 +73,10 @@ def _marks(values: Sequence[str]) -> str:
 _SET_CURSOR = "INSERT INTO meta (key, value) VALUES (?, ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value"
 
 
+SEEN_META = "supervisor_seen_ts"
+"""The run's ``meta`` key: when the supervisor last detached (epoch seconds); the digest starts there."""
+
+
 class InboxTable(Connection):
     async def inbox_cursor(self) -> int:
         return int(await self.get_meta(CURSOR_META, "0") or 0)
@@ -201,6 +205,10 @@ class InboxTable(Connection):
     async def inbox_open_count(self) -> int:
         """Open rows of the inbox: subjects with an open item."""
         return int(await self._scalar(f"SELECT COUNT(DISTINCT {_subject('i')}) {_FROM} WHERE {_OPEN}"))
+
+    async def mark_seen(self, ts: float) -> None:
+        """The supervisor detached at ``ts``: where the next digest starts (``SEEN_META``)."""
+        await self.set_meta(SEEN_META, f"{ts:.3f}")
 
     async def acknowledge(self, item_ids: Sequence[int], by: str) -> int:
         """Record that ``by`` saw these items and the open items of their subjects (a row of the inbox is

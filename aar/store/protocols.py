@@ -79,8 +79,8 @@ class TuiStore(StoreReader, Protocol):
         """Inbox items the supervisor has read (the supervisor's own table, not the run's)."""
         ...
 
-    async def set_meta(self, key: str, value: str) -> None:
-        """When the supervisor last detached (``aar.digest.SEEN_META``): where the next digest starts."""
+    async def mark_seen(self, ts: float) -> None:
+        """When the supervisor detached: where the next digest starts (``aar.digest``)."""
         ...
 
 

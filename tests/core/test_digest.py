@@ -23,6 +23,7 @@ from aar.events import (
 )
 from aar.inbox import catch_up
 from aar.store import RunStore
+from aar.store.inbox_table import SEEN_META
 from tests.support import aar_cli
 
 
@@ -114,7 +115,7 @@ async def test_aar_digest_starts_at_the_last_detach_and_prints_json(tmp_path: Pa
     folder.mkdir(parents=True)
     async with await RunStore.open(folder / "run.db", create=True) as store:
         left, ids = await _run(store)
-        await store.set_meta(digest.SEEN_META, f"{left:.3f}")
+        await store.set_meta(SEEN_META, f"{left:.3f}")
     out = aar_cli("digest", "r1", "--json", cwd=tmp_path)
     assert out.returncode == 0, out.stderr
     found = json.loads(out.stdout)

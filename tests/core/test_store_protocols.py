@@ -16,8 +16,8 @@ def _members(protocol: type) -> set[str]:
     return {name for name, _ in inspect.getmembers(protocol, inspect.isfunction) if not name.startswith("_")}
 
 
-def test_the_tui_writes_only_commands_posts_and_acknowledgements() -> None:
-    assert _members(TuiStore) - _members(StoreReader) == {"issue_command", "add_post", "acknowledge"}
+def test_the_tui_writes_only_commands_posts_acknowledgements_and_its_detach() -> None:
+    assert _members(TuiStore) - _members(StoreReader) == {"issue_command", "add_post", "acknowledge", "mark_seen"}
     writes = {"emit", "flush", "enqueue_job", "claim_job", "update_job", "add_result", "register_agent", "set_meta"}
     assert not writes & _members(TuiStore)
 

@@ -5,9 +5,9 @@ from __future__ import annotations
 
 import time
 
-from aar.digest import SEEN_META
 from aar.runtime import RunPaths
 from aar.store import RunStore
+from aar.store.inbox_table import SEEN_META
 from tests.tui.helpers import screen_text, wait_for, wait_screen
 from tui.app import AarApp
 from tui.screens.digest import DigestScreen

@@ -20,12 +20,12 @@ from textual.screen import Screen
 from textual.widgets import RichLog
 
 from aar import inbox
-from aar.digest import SEEN_META
 from aar.disk import DISK_META
 from aar.events import ApprovalRequested, DiskLow, SupervisorAsked
 from aar.pulse import DAEMON
 from aar.runtime import RunPaths
 from aar.store import RunStore
+from aar.store.inbox_table import SEEN_META
 from agents.agent_state import Decision, answer_text
 from tests.tui.daemon import Daemon, daemon_of
 from tests.tui.helpers import pending, screen_text, wait_for, wait_screen
