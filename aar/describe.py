@@ -40,6 +40,8 @@ from aar.events import (
     ForumPosted,
     ModelText,
     MonitorDecided,
+    NotifyFailed,
+    NotifySent,
     Payload,
     RunLog,
     RunStateChanged,
@@ -147,6 +149,14 @@ def _words(
                 f"disk full: {p.free_mb:.0f} MB free on {_flat(p.path, 120)} ({_flat(p.cause)}); the team is paused "
                 f"until {p.need_mb:.0f} MB more are free"
             ), "error"
+        case NotifySent():
+            return (
+                f"notify {_flat(p.notifier, 40)}: sent {p.items} item(s) ({_flat(', '.join(p.item_kinds))})",
+                "status",
+            )
+        case NotifyFailed():
+            end = "; dropped" if p.final else "; retrying"
+            return f"notify {_flat(p.notifier, 40)}: try {p.attempt} failed: {_flat(p.error)}{end}", "error"
         case DiskBack():
             return f"disk space is back: {p.free_mb:.0f} MB free after {p.paused_s:.0f}s; the team goes on", "status"
         case WorkspaceRepaired():

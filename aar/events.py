@@ -306,6 +306,27 @@ class DiskBack(Payload):
     """How long the team waited."""
 
 
+class NotifySent(Payload):
+    """Inbox items went out to the supervisor through a ``[[notify]]`` entry."""
+
+    kind: Literal["notify.sent"] = "notify.sent"
+    notifier: str
+    items: int
+    item_kinds: list[str]
+    attempt: int = 1
+
+
+class NotifyFailed(Payload):
+    """A send through a ``[[notify]]`` entry failed; ``final`` when no try is left (the items are dropped)."""
+
+    kind: Literal["notify.failed"] = "notify.failed"
+    notifier: str
+    items: int
+    error: str
+    attempt: int
+    final: bool = False
+
+
 EventPayload = Annotated[
     RunStateChanged
     | RunLog
@@ -333,7 +354,9 @@ EventPayload = Annotated[
     | BudgetChanged
     | WorkspaceRepaired
     | DiskLow
-    | DiskBack,
+    | DiskBack
+    | NotifySent
+    | NotifyFailed,
     Field(discriminator="kind"),
 ]
 

@@ -20,7 +20,7 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-from aar import inbox, pulse, search
+from aar import inbox, notify, pulse, search
 from aar.config import load_config
 from aar.errors import AarError
 from aar.events import ModelText, RunLog, RunState, RunStateChanged
@@ -127,6 +127,11 @@ async def run_daemon(root: Path, *, printer: Callable[[EventRow], None] | None =
         inbox_builder = tasks.start("inbox", lambda: inbox.follow(store, inbox_done), INBOX_POLICY)
         tasks.start("pulse", lambda: pulse.beat(paths.beat(pulse.DAEMON), store), PULSE_POLICY)
         indexer = tasks.start("search", lambda: search.follow(store, inbox_done), INBOX_POLICY)
+        notifier = (
+            tasks.start("notify", lambda: notify.follow(store, config.notify, paths.run_id, inbox_done), INBOX_POLICY)
+            if config.notify
+            else None
+        )
         previous = await store.get_meta("state", "created")
         log.info("daemon pid %d drives %s (stored state %s)", os.getpid(), paths.run_id, previous)
         await store.set_meta("daemon_pid", str(os.getpid()))
@@ -156,7 +161,7 @@ async def run_daemon(root: Path, *, printer: Callable[[EventRow], None] | None =
                 await asyncio.wait({follower}, timeout=SHUTDOWN_GRACE_S)
             inbox_done.set()
             # The inbox is derived: what the last fold leaves, the next daemon folds. A failure is recorded.
-            await asyncio.wait({inbox_builder, indexer}, timeout=SHUTDOWN_GRACE_S)
+            await asyncio.wait({inbox_builder, indexer, *([notifier] if notifier else [])}, timeout=SHUTDOWN_GRACE_S)
             await tasks.close(timeout=0)
             await store.close()
     return 0 if final_state in ("finished", "stopped") else 1

@@ -21,6 +21,7 @@ from aar.config.base import Section
 from aar.config.devices import DevicesConfig
 from aar.config.evaluator import EvaluatorConfig
 from aar.config.monitors import DEFAULT_MONITORS, MonitorConfig
+from aar.config.notify import NotifyConfig
 from aar.config.run import RunSection, TuiSection
 from aar.config.sandbox import SandboxConfig
 from aar.config.task import TaskConfig, ToyTaskConfig
@@ -44,6 +45,8 @@ class RunConfig(Section):
     (``agents.scripted.options``), which refuses an unknown key before a run starts."""
     devices: DevicesConfig = DevicesConfig()
     tui: TuiSection = TuiSection()
+    notify: list[NotifyConfig] = []
+    """Where inbox items reach the supervisor off the box (``aar.notify``)."""
 
     @model_validator(mode="after")
     def _devices_fit(self) -> RunConfig:

@@ -202,6 +202,16 @@ class InboxTable(Connection):
             rows.append(InboxRow(**fields, item_ids=[i for i, _ in group], reasons=[r for _, r in group]))
         return rows
 
+    async def inbox_items_after(self, after_id: int, *, limit: int = 500) -> list[InboxRow]:
+        """Inbox items raised after ``after_id``, one row each (not grouped), oldest first: what a notifier
+        sends on."""
+        rows = await self._fetch(
+            "SELECT i.*, a.by AS ack_by, a.ts AS ack_ts FROM inbox i LEFT JOIN inbox_acks a USING (source_event)"
+            " WHERE i.id > ? ORDER BY i.id LIMIT ?",
+            (after_id, limit),
+        )
+        return [InboxRow(**dict(r), item_ids=[r["id"]], reasons=[r["summary"]]) for r in rows]
+
     async def inbox_open_count(self) -> int:
         """Open rows of the inbox: subjects with an open item."""
         return int(await self._scalar(f"SELECT COUNT(DISTINCT {_subject('i')}) {_FROM} WHERE {_OPEN}"))

@@ -41,6 +41,8 @@ def sample(cls: type[Payload], text: str = "x") -> EventPayload:
         options = get_args(annotation) or (annotation,)
         if get_origin(annotation) is dict:
             values[name] = {"command": text}
+        elif get_origin(annotation) is list:
+            values[name] = [text]
         elif str in options:
             values[name] = text
         elif bool in options:
