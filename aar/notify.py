@@ -109,7 +109,7 @@ class Notifier:
         if self.cursor is None:
             saved = await self.store.get_meta(key)
             # A new entry starts at the inbox's end: it tells of what happens from now, not of the past.
-            self.cursor = int(saved) if saved else await self._newest()
+            self.cursor = int(saved) if saved else await self.store.inbox_newest_id()
         items = await self.store.inbox_items_after(self.cursor, limit=5000)
         for item in items:
             if self.wanted(item):
@@ -126,10 +126,6 @@ class Notifier:
             task = asyncio.create_task(self._send(sorted(batch, key=lambda i: i.id)), name=f"notify:{self.config.name}")
             self.sends.add(task)
             task.add_done_callback(self.sends.discard)
-
-    async def _newest(self) -> int:
-        items = await self.store.inbox_items_after(0, limit=1_000_000)
-        return items[-1].id if items else 0
 
     async def _send(self, batch: list[InboxRow]) -> None:
         body = payload(self.run_id, batch)

@@ -202,6 +202,10 @@ class InboxTable(Connection):
             rows.append(InboxRow(**fields, item_ids=[i for i, _ in group], reasons=[r for _, r in group]))
         return rows
 
+    async def inbox_newest_id(self) -> int:
+        """The id of the newest inbox item (0 when none)."""
+        return int(await self._scalar("SELECT COALESCE(MAX(id), 0) FROM inbox"))
+
     async def inbox_items_after(self, after_id: int, *, limit: int = 500) -> list[InboxRow]:
         """Inbox items raised after ``after_id``, one row each (not grouped), oldest first: what a notifier
         sends on."""
