@@ -2,8 +2,9 @@
 
 A step's model call reads the results of the tools the previous step called, and its cost is what that
 output made the agent spend: so a step's cost goes to the previous step's tools, in equal shares, and
-the first call of a run (or one after a step that called no tool) to ``NO_TOOL``. Summed over tools,
-an agent's costs are its spend. The evaluator's device time per job is the report's own table
+the first call of a run (or one after a step that called no tool) to ``NO_TOOL``. Spend outside a step
+(``agent.usage``: a compaction, a monitor's review) goes to its purpose in brackets, ``(compaction)``.
+Summed over tools, an agent's costs are its spend. The evaluator's device time per job is the report's own table
 (``device_time``).
 """
 
@@ -41,5 +42,7 @@ async def cost_by_tool(store: StoreReader, *, after_id: int = 0) -> list[ToolCos
         read = tools.get((str(agent), int(step) - 1)) or [NO_TOOL]
         for tool in read:
             cost[(str(agent), tool)] += float(usd or 0) / len(read)
+    for agent, purpose, usd in await store.event_fields("agent.usage", ["purpose", "cost_usd"], after_id=after_id):
+        cost[(str(agent), f"({purpose})")] += float(usd or 0)
     keys = sorted(set(cost) | set(calls), key=lambda k: (k[0], -cost.get(k, 0.0), k[1]))
     return [ToolCost(agent=a, tool=t, calls=calls.get((a, t), 0), cost_usd=cost.get((a, t), 0.0)) for a, t in keys]

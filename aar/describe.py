@@ -24,6 +24,7 @@ from aar.escape import clip, one_line, visible
 from aar.events import (
     AgentStatusChanged,
     AgentStepCompleted,
+    AgentUsage,
     ApprovalRequested,
     BudgetChanged,
     BudgetExceeded,
@@ -149,6 +150,11 @@ def _words(
                 f"disk full: {p.free_mb:.0f} MB free on {_flat(p.path, 120)} ({_flat(p.cause)}); the team is paused "
                 f"until {p.need_mb:.0f} MB more are free"
             ), "error"
+        case AgentUsage():
+            return (
+                f"{_flat(p.purpose, 40)}: {p.input_tokens} in / {p.output_tokens} out, ${p.cost_usd:.4f}",
+                "status",
+            )
         case NotifySent():
             return (
                 f"notify {_flat(p.notifier, 40)}: sent {p.items} item(s) ({_flat(', '.join(p.item_kinds))})",

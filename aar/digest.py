@@ -30,6 +30,8 @@ from aar.store.inbox_table import SEEN_META
 from aar.store.protocols import StoreReader
 
 DEFAULT_SINCE_S = 8 * 3600.0
+SPEND_KINDS = ("agent.step", "agent.usage")
+"""The events whose ``cost_usd`` sum to the agents' spend."""
 NOTED = ("error", "monitor.decision")
 """The event kinds the digest lists one by one (the rest it counts or sums in SQL)."""
 WAITING = ("approval", "ask")
@@ -170,12 +172,21 @@ async def build(store: StoreReader, run_id: str, since: float, *, now: float | N
 
 async def _spend_since(store: StoreReader, after: int) -> dict[str | None, float]:
     """Each agent's spend in the events after ``after``: summed over those events, or, when they are most of
-    the run, its whole spend (the agents table, which the steps' events sum to) less the spend before."""
+    the run, its whole spend (the agents table, which its steps' and usage events sum to) less the spend
+    before."""
     last = await store.first_event_at(float("inf")) - 1
-    if after >= last / 2:
-        return await store.tally_by_agent("agent.step", after, total="cost_usd")
-    before = await store.tally_by_agent("agent.step", 0, upto_id=after, total="cost_usd")
-    return {a.name: a.cost_usd - before.get(a.name, 0.0) for a in await store.agents()}
+    recent = after >= last / 2
+    spent: dict[str | None, float] = {}
+    for kind in SPEND_KINDS:
+        if recent:
+            part = await store.tally_by_agent(kind, after, total="cost_usd")
+        else:
+            part = await store.tally_by_agent(kind, 0, upto_id=after, total="cost_usd")
+        for agent, usd in part.items():
+            spent[agent] = spent.get(agent, 0.0) + usd
+    if recent:
+        return spent
+    return {a.name: a.cost_usd - spent.get(a.name, 0.0) for a in await store.agents()}
 
 
 def render(digest: Digest) -> str:

@@ -306,6 +306,19 @@ class DiskBack(Payload):
     """How long the team waited."""
 
 
+class AgentUsage(Payload):
+    """Spend charged to an agent outside its steps (a compaction's summary, a monitor's review of its work):
+    with the ``agent.step`` events, it sums to the agent's counters."""
+
+    kind: Literal["agent.usage"] = "agent.usage"
+    purpose: str
+    input_tokens: int = 0
+    output_tokens: int = 0
+    cache_read_tokens: int = 0
+    cache_write_tokens: int = 0
+    cost_usd: float = 0.0
+
+
 class NotifySent(Payload):
     """Inbox items went out to the supervisor through a ``[[notify]]`` entry."""
 
@@ -356,7 +369,8 @@ EventPayload = Annotated[
     | DiskLow
     | DiskBack
     | NotifySent
-    | NotifyFailed,
+    | NotifyFailed
+    | AgentUsage,
     Field(discriminator="kind"),
 ]
 

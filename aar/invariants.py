@@ -203,15 +203,17 @@ def _close(a: float, b: float) -> bool:
 
 def spend_matches_calls(conn: sqlite3.Connection) -> Checked:
     """Each agent's steps, tokens and dollars in the agents table equal the sum of its ``agent.step`` events
-    (one per model call that completed a step)."""
+    (one per model call that completed a step) and its ``agent.usage`` events (spend outside a step: a
+    compaction, a monitor's review)."""
     sums: dict[str, Counter[str]] = defaultdict(Counter)
     dollars: dict[str, float] = defaultdict(float)
-    for _, agent, p in _payloads(conn, "agent.step"):
-        name = agent or ""
-        sums[name]["steps"] += 1
-        sums[name]["input_tokens"] += int(p.get("input_tokens", 0))
-        sums[name]["output_tokens"] += int(p.get("output_tokens", 0))
-        dollars[name] += float(p.get("cost_usd", 0.0))
+    for kind in ("agent.step", "agent.usage"):
+        for _, agent, p in _payloads(conn, kind):
+            name = agent or ""
+            sums[name]["steps"] += kind == "agent.step"
+            sums[name]["input_tokens"] += int(p.get("input_tokens", 0))
+            sums[name]["output_tokens"] += int(p.get("output_tokens", 0))
+            dollars[name] += float(p.get("cost_usd", 0.0))
     agents = conn.execute("SELECT name, steps, input_tokens, output_tokens, cost_usd FROM agents").fetchall()
     bad: list[str] = []
     for a in agents:
@@ -219,12 +221,12 @@ def spend_matches_calls(conn: sqlite3.Connection) -> Checked:
         for column in ("steps", "input_tokens", "output_tokens"):
             if a[column] != got[column]:
                 bad.append(
-                    f"{a['name']}: {column} {a[column]} in the agents table, {got[column]} in its agent.step events"
+                    f"{a['name']}: {column} {a[column]} in the agents table, {got[column]} in its agent.step/usage events"
                 )
         if not _close(a["cost_usd"], dollars.get(a["name"], 0.0)):
             bad.append(
                 f"{a['name']}: ${a['cost_usd']:.6f} spent in the agents table, "
-                f"${dollars.get(a['name'], 0.0):.6f} in its agent.step events"
+                f"${dollars.get(a['name'], 0.0):.6f} in its agent.step/usage events"
             )
     for name in set(sums) - {a["name"] for a in agents}:
         bad.append(f"agent.step events of {name or 'no agent'}, who is not in the agents table")

@@ -27,7 +27,7 @@ import anthropic
 import httpx2
 
 from aar.config import AnthropicConfig, RunConfig
-from aar.events import LogLevel, RunLog
+from aar.events import AgentUsage, LogLevel, RunLog
 from aar.store import RunStore
 from agents.backend import ModelRequest, ModelResponse, TextCallback, Usage
 from agents.claude import compaction
@@ -177,13 +177,8 @@ class AnthropicBackend:
         if self._store is None:
             return
         u = response.usage
-        await self._store.add_usage(
-            request.agent,
-            input_tokens=u.input_tokens,
-            output_tokens=u.output_tokens,
-            cache_read_tokens=u.cache_read_tokens,
-            cache_write_tokens=u.cache_write_tokens,
-            cost_usd=response.cost_usd,
+        await self._store.record_usage(
+            request.agent, AgentUsage(purpose="compaction", cost_usd=response.cost_usd, **u.model_dump())
         )
         self._note(
             request.agent,

@@ -6,7 +6,8 @@ import time
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from aar.store.connection import Connection, dumps
+from aar.events import AgentUsage
+from aar.store.connection import INSERT_EVENTS, Connection, dumps
 from aar.store.rows import AgentRow, MessageRow, decode
 
 _AGENT_COUNTERS = ("steps", "input_tokens", "output_tokens", "cache_read_tokens", "cache_write_tokens", "cost_usd")
@@ -44,6 +45,24 @@ class AgentTables(Connection):
         await self._write(
             f"UPDATE agents SET {sets}, updated_ts = ? WHERE name = ?", (*deltas.values(), time.time(), name)
         )
+
+    async def record_usage(self, name: str, usage: AgentUsage) -> None:
+        """Spend outside a step (``usage.purpose``): the agent's counters and an ``agent.usage`` event, in one
+        transaction with the events emitted before it, so the counters always equal the sum of the events."""
+        now = time.time()
+        deltas = usage.model_dump(exclude={"kind", "purpose"})
+        put_back: Callable[[], None] = _nothing
+        try:
+            async with self._transaction():
+                sets = ", ".join(f"{k} = {k} + ?" for k in deltas)
+                await self._db.execute(
+                    f"UPDATE agents SET {sets}, updated_ts = ? WHERE name = ?", (*deltas.values(), now, name)
+                )
+                put_back = await self._insert_buffered_events()
+                await self._db.execute(INSERT_EVENTS, (now, name, usage.kind, usage.model_dump_json()))
+        except BaseException:
+            put_back()
+            raise
 
     async def agents(self) -> list[AgentRow]:
         return [AgentRow(**dict(r)) for r in await self._fetch("SELECT * FROM agents ORDER BY rowid")]

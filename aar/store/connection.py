@@ -27,6 +27,9 @@ def dumps(value: Any) -> str:
     return json.dumps(value, separators=(",", ":"), ensure_ascii=False)
 
 
+INSERT_EVENTS = "INSERT INTO events (ts, agent, kind, payload) VALUES (?, ?, ?, ?)"
+
+
 class Connection:
     """One aiosqlite connection, its write lock and the query helpers the tables use."""
 

@@ -23,16 +23,13 @@ from aar.clock import SYSTEM_CLOCK, Clock
 from aar.disk import is_disk_full
 from aar.errors import StoreError
 from aar.events import EventPayload
-from aar.store.connection import Connection
+from aar.store.connection import INSERT_EVENTS, Connection
 from aar.store.rows import EventRow, RawEventRow
 
 EVENT_COLUMNS = "id, ts, agent, kind, payload"
 
 EventListener = Callable[[str | None, EventPayload], None]
 """Called with ``(agent, payload)`` as each event is emitted; must be quick and must not raise."""
-
-
-INSERT_EVENTS = "INSERT INTO events (ts, agent, kind, payload) VALUES (?, ?, ?, ?)"
 
 
 class EventLog(Connection):

@@ -29,7 +29,7 @@ from typing import Any
 
 from aar.config import MonitorAction
 from aar.errors import AarError
-from aar.events import ForumPosted, RunLog, SubmissionCreated
+from aar.events import AgentUsage, ForumPosted, RunLog, SubmissionCreated
 from agents.anthropic_backend import AnthropicBackend
 from agents.backend import ModelRequest, ModelResponse
 from agents.monitors.base import Finding, Rule, RuleOptions, Seen, cut
@@ -184,13 +184,8 @@ class LlmReview(Rule):
 
     async def _charge(self, agent: str, response: ModelResponse) -> None:
         u = response.usage
-        await self.env.store.add_usage(
-            agent,
-            input_tokens=u.input_tokens,
-            output_tokens=u.output_tokens,
-            cache_read_tokens=u.cache_read_tokens,
-            cache_write_tokens=u.cache_write_tokens,
-            cost_usd=response.cost_usd,
+        await self.env.store.record_usage(
+            agent, AgentUsage(purpose="llm_review", cost_usd=response.cost_usd, **u.model_dump())
         )
 
     def _warn(self, message: str) -> None:

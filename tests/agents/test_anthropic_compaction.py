@@ -6,7 +6,7 @@ from typing import Any
 
 import pytest
 
-from aar.events import RunLog
+from aar.events import AgentUsage, RunLog
 from aar.store import RunStore
 from agents.anthropic_backend import DROPPED_NOTE
 from agents.backend import Usage
@@ -71,6 +71,10 @@ async def test_compact_summarises_on_the_cached_prefix_and_counts_the_cost(
     assert (row.input_tokens, row.output_tokens, row.cache_read_tokens, row.cache_write_tokens) == (10, 120, 5000, 30)
     assert row.cost_usd == pytest.approx((10 * 3 + 120 * 15 + 5000 * 0.3 + 30 * 3.75) / 1e6, abs=1e-12)
     await store.flush()
+    usage = [e.payload for e in await store.latest_events(agent="agent-1") if isinstance(e.payload, AgentUsage)]
+    assert [(u.purpose, u.output_tokens, u.cost_usd) for u in usage] == [("compaction", 120, row.cost_usd)], (
+        "the compaction's spend is in the event log too: the counters equal the events (chaos bench, 30 min)"
+    )
     notes = [e.payload.message for e in await store.latest_events(agent="agent-1") if isinstance(e.payload, RunLog)]
     assert any(f"transcript compacted: {len(messages)} messages" in n for n in notes)
 

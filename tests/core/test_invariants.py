@@ -140,7 +140,7 @@ CRAFTED: list[tuple[str, str, str]] = [
     (
         "spend_matches_calls",
         "DELETE FROM events WHERE id = (SELECT MAX(id) FROM events WHERE kind = 'agent.step')",
-        "in its agent.step events",
+        "in its agent.step/usage events",
     ),
     ("spend_matches_calls", "UPDATE agents SET cost_usd = cost_usd + 0.01", "spent in the agents table"),
     (

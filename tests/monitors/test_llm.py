@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from aar.config import RunConfig
-from aar.events import ForumPosted, RunLog, SubmissionCreated
+from aar.events import AgentUsage, ForumPosted, RunLog, SubmissionCreated
 from agents.monitors.llm import read_verdict
 from tests.agents.helpers import events
 from tests.fakes.anthropic_fixtures import API_KEY, KEY_ENV, fake_api
@@ -75,6 +75,7 @@ async def test_pause_verdict_after_a_529_pauses_and_is_charged(
         [command] = await commands(ctx)
         agent = await store.agent("agent-1")
         logs = [e.payload.message for e in await events(store, RunLog)]
+        usage = [e.payload for e in await events(store, AgentUsage)]
     p = decision.payload
     assert (p.rule, p.action, p.submission_id) == ("llm_review", "pause", sub)
     assert p.reason == f"method submission #{sub}: run() returns a literal list instead of training"
@@ -84,6 +85,9 @@ async def test_pause_verdict_after_a_529_pauses_and_is_charged(
     assert body["model"] == "claude-haiku-4-5" and "reward hacking" in str(body["system"])
     assert CHEAT in body["messages"][0]["content"][0]["text"]
     assert agent is not None and agent.output_tokens > 0 and agent.cost_usd > 0, "its spend counts in the run's"
+    assert [(u.purpose, u.output_tokens, u.cost_usd) for u in usage] == [
+        ("llm_review", agent.output_tokens, agent.cost_usd)
+    ], "and it is in the event log, which the agent's counters equal"
     assert agent.input_tokens + agent.cache_write_tokens + agent.cache_read_tokens > 0
     assert any("overloaded" in line and "retry 1/2" in line for line in logs)
     assert API_KEY not in str(logs)
