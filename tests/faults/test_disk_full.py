@@ -22,6 +22,7 @@ from agents.disk_guard import REASON
 from tests.support import aar_cli, eventually_sync, start_demo
 
 DISK_MB = 512
+ENDED = ("finished", "stopped", "out_of_budget")
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(600)]
 
 
@@ -77,13 +78,16 @@ def test_a_full_disk_pauses_the_team_which_goes_on_once_space_is_back(small_disk
     db = root / "run.db"
     filler: Path | None = None
     try:
-        eventually_sync(lambda: _steps(db) >= 4, what="the team to make steps", timeout=180)
+        eventually_sync(lambda: _steps(db) >= 2, what="the team to make steps", timeout=180)
         assert (root / "disk-ballast").is_file(), "the daemon holds its ballast while there is space"
         filler = _fill(small_disk)
 
         def paused() -> bool:
-            statuses = _statuses(db)
-            return all(status == "paused" and detail == REASON for status, detail in statuses.values())
+            """Every agent waits for the disk, but one that finished its plan in the step in flight (a scripted
+            researcher tries six ideas, and a loaded machine lets it get there while an evaluation runs)."""
+            statuses = list(_statuses(db).values())
+            waiting = [status == "paused" and detail == REASON for status, detail in statuses]
+            return any(waiting) and all(w or status in ENDED for w, (status, _) in zip(waiting, statuses, strict=True))
 
         eventually_sync(
             paused,
@@ -115,7 +119,7 @@ def test_a_full_disk_pauses_the_team_which_goes_on_once_space_is_back(small_disk
             what="the daemon to see the space back",
             timeout=60,
         )
-        eventually_sync(lambda: _steps(db) >= held + 4, what="the team to go on", timeout=120)
+        eventually_sync(lambda: _steps(db) >= held + 2, what="the team to go on", timeout=180)
         assert _query(db, f"SELECT value FROM meta WHERE key = '{DISK_META}'") == [("",)]
     finally:
         if filler is not None:
