@@ -109,7 +109,8 @@ async def build(store: StoreReader, run_id: str, since: float, *, now: float | N
     def of(agent: str | None) -> list[AgentDigest]:
         return [team, *([by_agent[agent]] if agent in by_agent else [])]
 
-    for row in await store.leaderboard():
+    board = await store.leaderboard()
+    for row in board:
         if row.pgr is None:
             continue
         for d in of(row.agent):
@@ -121,7 +122,7 @@ async def build(store: StoreReader, run_id: str, since: float, *, now: float | N
     for d in (team, *by_agent.values()):
         if d.new_best_submission is not None and d.best_before is not None and d.best_pgr == d.best_before:
             d.new_best_submission = None  # scored in the period, but no better than before
-    scores = {r.submission_id: r.pgr for r in await store.leaderboard() if r.pgr is not None}
+    scores = {r.submission_id: r.pgr for r in board if r.pgr is not None}
     for sub in await store.submissions():
         if sub.ts < since:
             continue
@@ -174,7 +175,7 @@ async def _spend_since(store: StoreReader, after: int) -> dict[str | None, float
     """Each agent's spend in the events after ``after``: summed over those events, or, when they are most of
     the run, its whole spend (the agents table, which its steps' and usage events sum to) less the spend
     before."""
-    last = await store.first_event_at(float("inf")) - 1
+    last = await store.last_event_id()
     recent = after >= last / 2
     spent: dict[str | None, float] = {}
     for kind in SPEND_KINDS:

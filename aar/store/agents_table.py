@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import AsyncIterator, Callable, Sequence
 from typing import Any
 
 from aar.events import AgentUsage
@@ -15,6 +16,15 @@ _AGENT_COUNTERS = ("steps", "input_tokens", "output_tokens", "cache_read_tokens"
 
 def _nothing() -> None:
     return None
+
+
+def _counted(name: str, deltas: dict[str, float], now: float) -> tuple[str, tuple[object, ...]]:
+    """The statement that adds ``deltas`` to agent ``name``'s counters; refuses a name that is no counter."""
+    unknown = set(deltas) - set(_AGENT_COUNTERS)
+    if unknown:
+        raise ValueError(f"unknown agent counters: {sorted(unknown)}")
+    sets = ", ".join(f"{k} = {k} + ?" for k in deltas)
+    return f"UPDATE agents SET {sets}, updated_ts = ? WHERE name = ?", (*deltas.values(), now, name)
 
 
 class AgentTables(Connection):
@@ -38,28 +48,25 @@ class AgentTables(Connection):
 
     async def add_usage(self, name: str, **deltas: float) -> None:
         """Add to an agent's counters (steps, tokens, cost) atomically."""
-        unknown = set(deltas) - set(_AGENT_COUNTERS)
-        if unknown:
-            raise ValueError(f"unknown agent counters: {sorted(unknown)}")
-        sets = ", ".join(f"{k} = {k} + ?" for k in deltas)
-        await self._write(
-            f"UPDATE agents SET {sets}, updated_ts = ? WHERE name = ?", (*deltas.values(), time.time(), name)
-        )
+        await self._write(*_counted(name, deltas, time.time()))
 
     async def record_usage(self, name: str, usage: AgentUsage) -> None:
         """Spend outside a step (``usage.purpose``): the agent's counters and an ``agent.usage`` event, in one
         transaction with the events emitted before it, so the counters always equal the sum of the events."""
         now = time.time()
-        deltas = usage.model_dump(exclude={"kind", "purpose"})
+        async with self._with_events(then=[(now, name, usage.kind, usage.model_dump_json())]):
+            await self._db.execute(*_counted(name, usage.model_dump(exclude={"kind", "purpose"}), now))
+
+    @contextlib.asynccontextmanager
+    async def _with_events(self, then: Sequence[tuple[float, str, str, str]] = ()) -> AsyncIterator[None]:
+        """A transaction that also commits the events emitted before it (the event log's buffer), then
+        ``then``; rolled back, the buffered events go back to the buffer, to be committed with the next batch."""
         put_back: Callable[[], None] = _nothing
         try:
             async with self._transaction():
-                sets = ", ".join(f"{k} = {k} + ?" for k in deltas)
-                await self._db.execute(
-                    f"UPDATE agents SET {sets}, updated_ts = ? WHERE name = ?", (*deltas.values(), now, name)
-                )
+                yield
                 put_back = await self._insert_buffered_events()
-                await self._db.execute(INSERT_EVENTS, (now, name, usage.kind, usage.model_dump_json()))
+                await self._db.executemany(INSERT_EVENTS, then)
         except BaseException:
             put_back()
             raise
@@ -85,26 +92,14 @@ class AgentTables(Connection):
         """Persist one agent step: its messages, its counters (steps, tokens, cost) and the events emitted
         before it (its ``agent.step`` among them) in one transaction, so a crash never leaves a transcript,
         its counters and its events disagreeing."""
-        unknown = set(deltas) - set(_AGENT_COUNTERS)
-        if unknown:
-            raise ValueError(f"unknown agent counters: {sorted(unknown)}")
         now = time.time()
-        put_back: Callable[[], None] = _nothing
-        try:
-            async with self._transaction():
-                await self._db.executemany(
-                    "INSERT INTO transcripts (agent, step, role, content, ts) VALUES (?, ?, ?, ?, ?)",
-                    [(agent, step, role, dumps(content), now) for role, content in messages],
-                )
-                if deltas:
-                    sets = ", ".join(f"{k} = {k} + ?" for k in deltas)
-                    await self._db.execute(
-                        f"UPDATE agents SET {sets}, updated_ts = ? WHERE name = ?", (*deltas.values(), now, agent)
-                    )
-                put_back = await self._insert_buffered_events()
-        except BaseException:
-            put_back()  # rolled back: the events go back to the buffer, to be committed with the next batch
-            raise
+        async with self._with_events():
+            await self._db.executemany(
+                "INSERT INTO transcripts (agent, step, role, content, ts) VALUES (?, ?, ?, ?, ?)",
+                [(agent, step, role, dumps(content), now) for role, content in messages],
+            )
+            if deltas:
+                await self._db.execute(*_counted(agent, deltas, now))
 
     async def deliver(self, agent: str, step: int, content: Any, command_ids: Sequence[int]) -> None:
         """Append the user message ``content`` that carries supervisor messages (redirects, broadcasts, answers)

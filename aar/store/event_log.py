@@ -239,7 +239,7 @@ class EventLog(Connection):
     async def first_event_at(self, ts: float) -> int:
         """The id of the first event written at or after ``ts`` (one past the last when none): a binary search
         on ids, whose times grow with them, so a moment of a long run is found in a few reads."""
-        lo, hi = 1, int(await self._scalar("SELECT COALESCE(MAX(id), 0) FROM events")) + 1
+        lo, hi = 1, await self.last_event_id() + 1
         while lo < hi:
             mid = (lo + hi) // 2
             row = await self._fetchone("SELECT ts FROM events WHERE id >= ? ORDER BY id LIMIT 1", (mid,))
