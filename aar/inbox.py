@@ -23,7 +23,6 @@ are kept on one line with their control characters spelled out
 from __future__ import annotations
 
 import asyncio
-import contextlib
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Literal, Protocol, TypedDict
 
@@ -48,7 +47,7 @@ from aar.events import (
     Unreadable,
     WorkspaceRepaired,
 )
-from aar.fold import fold_all
+from aar.fold import fold_all, until_stopped
 
 if TYPE_CHECKING:
     from aar.store import RunStore
@@ -193,9 +192,6 @@ async def follow(store: RunStore, stop: asyncio.Event, *, interval: float = FOLL
 
     A fold that fails raises: the daemon's supervisor records it and starts this again (the cursor is in
     the store, so nothing is folded twice or skipped)."""
-    while not stop.is_set():
-        await catch_up(store)
-        with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(stop.wait(), interval)
+    await until_stopped(lambda: catch_up(store), stop, interval)
     await store.flush()
     await catch_up(store)

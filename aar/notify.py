@@ -25,6 +25,7 @@ from aar.clock import SYSTEM_CLOCK, Clock
 from aar.config.notify import NotifyConfig
 from aar.escape import one_line
 from aar.events import NotifyFailed, NotifySent
+from aar.fold import until_stopped
 from aar.inbox import RANK_NAMES
 from aar.store import InboxRow, RunStore
 
@@ -173,12 +174,13 @@ async def follow(
     """The daemon's notify task: every ``interval``, each entry reads the new inbox items and sends what its
     rate allows, until ``stop``; sends still in flight then get a few seconds."""
     notifiers = [Notifier(c, store, run_id, clock=clock) for c in configs]
+
+    async def step_all() -> None:
+        for n in notifiers:
+            await n.step()
+
     try:
-        while not stop.is_set():
-            for n in notifiers:
-                await n.step()
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(stop.wait(), interval)
+        await until_stopped(step_all, stop, interval)
     finally:
         for n in notifiers:
             await n.drain(timeout=5.0)

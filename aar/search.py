@@ -4,8 +4,9 @@ they are written, in batches (``aar.store.search_index`` says why not a trigger 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 from typing import Protocol
+
+from aar.fold import until_stopped
 
 FOLLOW_INTERVAL_S = 1.0
 
@@ -17,8 +18,5 @@ class FoldsSearch(Protocol):
 async def follow(store: FoldsSearch, stop: asyncio.Event, *, interval: float = FOLLOW_INTERVAL_S) -> None:
     """Keep the index up with the transcripts until ``stop``, then fold what is left. A fold that fails
     raises: the daemon's supervisor records it and starts this again (the cursor is in the store)."""
-    while not stop.is_set():
-        await store.catch_up_search()
-        with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(stop.wait(), interval)
+    await until_stopped(store.catch_up_search, stop, interval)
     await store.catch_up_search()
