@@ -20,7 +20,8 @@ from typing import Any
 
 import numpy as np
 
-from evaluator.compute.tasks.base import Inputs, Learner, LossFn, Progress, Recipe, Split, Task, TaskData
+from evaluator.compute.tasks.base import Learner, Recipe, Split, Task, TaskData
+from evaluator.compute.tasks.mlp import MLPLearner
 
 DATA_VERSION = 1
 """Bump when the generator changes, so caches of older data are not reused."""
@@ -132,53 +133,3 @@ class ToyTask(Task):
     def load_inputs(self, name: str, folder: Path) -> Split:
         with np.load(folder / f"{name}.npz") as f:
             return Split(name, f.get("weak_x"), f.get("strong_x"))
-
-
-class MLPLearner(Learner):
-    """A linear model (``hidden=0``) or a one-hidden-layer MLP on float features."""
-
-    def __init__(self, hidden: int) -> None:
-        self.hidden = hidden
-
-    def fit(
-        self,
-        x: Inputs,
-        targets: np.ndarray,
-        *,
-        recipe: Recipe,
-        seed: int,
-        device: str,
-        loss: LossFn | None = None,
-        weights: np.ndarray | None = None,
-        progress: Progress | None = None,
-    ) -> Any:
-        import torch
-
-        from evaluator.compute.training import fit_loop
-
-        torch.manual_seed(seed)
-        dim = np.asarray(x).shape[1]
-        layers: list[torch.nn.Module] = [torch.nn.Linear(dim, 2)]
-        if self.hidden:
-            layers = [torch.nn.Linear(dim, self.hidden), torch.nn.ReLU(), torch.nn.Linear(self.hidden, 2)]
-        model = torch.nn.Sequential(*layers).to(device)
-        xt = torch.as_tensor(np.asarray(x, dtype=np.float32), device=device)
-        return fit_loop(
-            model,
-            lambda idx: model(xt[idx.to(device)]),
-            targets,
-            recipe=recipe,
-            seed=seed,
-            device=device,
-            loss=loss,
-            weights=weights,
-            progress=progress,
-        )
-
-    def predict_proba(self, model: Any, x: Inputs, *, device: str) -> np.ndarray:
-        import torch
-
-        from evaluator.compute.training import predict_loop
-
-        xt = torch.as_tensor(np.asarray(x, dtype=np.float32), device=device)
-        return predict_loop(lambda idx: model(xt[idx.to(device)]), len(xt))
