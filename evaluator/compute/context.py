@@ -20,6 +20,7 @@ See evaluator/README.md for the full API with examples.
 
 from __future__ import annotations
 
+import hashlib
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -27,7 +28,8 @@ from typing import Any
 
 import numpy as np
 
-from evaluator.compute.tasks.base import Inputs, Learner, LossFn, Progress, Recipe
+from evaluator.compute.hooks import Callback, Hooks
+from evaluator.compute.tasks.base import Inputs, Learner, LossFn, MethodError, Progress, Recipe
 
 
 @dataclass
@@ -44,6 +46,17 @@ class Student:
     def predict_train(self) -> np.ndarray:
         """P(y=1) on ``ctx.train_x`` (for self-training and filtering by the student's own view)."""
         return self.predict_proba(self.ctx.train_x)
+
+    def logits(self, x: Inputs | None = None) -> np.ndarray:
+        """The two-class logits ``[n, 2]`` for ``x`` (default ``ctx.test_x``)."""
+        return self.ctx.learner.logits(self.model, self.ctx.test_x if x is None else x, device=self.ctx.device)
+
+    def embed(self, x: Inputs | None = None, *, layer: int = -1) -> np.ndarray:
+        """The student's features ``[n, d]`` for ``x`` (default ``ctx.test_x``): the pooled hidden states of
+        ``layer`` (jsonl), the hidden layer of the MLP (toy)."""
+        return self.ctx.learner.embed(
+            self.model, self.ctx.test_x if x is None else x, device=self.ctx.device, layer=layer
+        )
 
 
 @dataclass
@@ -78,6 +91,7 @@ class MethodContext:
     logs: list[str] = field(default_factory=list)
     """Lines from ``log``, printed in the run summary."""
     started: float = field(default_factory=time.monotonic)
+    _embeds: dict[tuple[str, int], np.ndarray] = field(default_factory=dict, repr=False)
 
     @property
     def weak_labels(self) -> np.ndarray:
@@ -99,29 +113,54 @@ class MethodContext:
         idx: np.ndarray | None = None,
         weights: np.ndarray | None = None,
         loss: LossFn | None = None,
+        columns: dict[str, np.ndarray] | None = None,
         epochs: float | None = None,
         lr: float | None = None,
         batch_size: int | None = None,
         weight_decay: float | None = None,
+        schedule: str | None = None,
+        warmup: float | None = None,
         seed_offset: int = 0,
         x: Inputs | None = None,
+        init: Student | None = None,
+        on_step: Callback | None = None,
+        on_epoch: Callback | None = None,
+        best_by: Callable[[Student], float] | None = None,
     ) -> Student:
-        """Train a fresh strong model on ``targets`` (P(y=1) per row of ``train_x``, or of ``x``).
+        """Train a strong model on ``targets`` (P(y=1) per row of ``train_x``, or of ``x``).
 
-        ``idx`` trains on a subset of rows; ``weights`` weighs examples; ``loss`` replaces
-        soft cross-entropy (see ``evaluator.compute.tasks.base.LossFn``); the recipe keywords
-        override ``ctx.recipe``; ``seed_offset`` gives differently initialised students.
+        ``idx`` trains on a subset of rows; ``weights`` weighs examples; ``loss`` replaces soft
+        cross-entropy (an ``evaluator.compute.loss.Loss``, or ``loss(logits, targets, progress)``);
+        ``columns`` are per-example arrays the loss reads as ``batch.columns[name]``; the recipe
+        keywords (``schedule``: constant, linear or cosine, after ``warmup``, a share of the steps)
+        override ``ctx.recipe``; ``seed_offset`` gives differently initialised students. ``init``
+        continues training a copy of that student (warm start). ``on_step`` and ``on_epoch`` are
+        called with a ``TrainState`` (``.student``, ``.stop()``); with ``best_by(student) -> float``
+        the returned student is the epoch with the highest value.
         """
         inputs = self.train_x if x is None else x
         targets = np.asarray(targets, dtype=np.float64)
         if len(targets) != len(inputs):
-            raise ValueError(f"targets has {len(targets)} values for {len(inputs)} inputs")
+            raise MethodError(f"targets has {len(targets)} values for {len(inputs)} inputs")
+        for name, values in (columns or {}).items():
+            if len(values) != len(inputs):
+                raise MethodError(f"column {name!r} has {len(values)} values for {len(inputs)} inputs")
         if idx is not None:
             idx = np.asarray(idx)
             inputs = _take(inputs, idx)
             targets = targets[idx]
             weights = None if weights is None else np.asarray(weights)[idx]
-        recipe = self.recipe.replace(epochs=epochs, lr=lr, batch_size=batch_size, weight_decay=weight_decay)
+            columns = None if columns is None else {k: np.asarray(v)[idx] for k, v in columns.items()}
+        recipe = self.recipe.replace(
+            epochs=epochs, lr=lr, batch_size=batch_size, weight_decay=weight_decay, schedule=schedule, warmup=warmup
+        )
+        hooks = Hooks(
+            on_step=on_step,
+            on_epoch=on_epoch,
+            best_by=best_by,
+            wrap=lambda model: Student(model, self),
+            log=self.log,
+        )
         model = self.learner.fit(
             inputs,
             targets,
@@ -130,13 +169,47 @@ class MethodContext:
             device=self.device,
             loss=loss,
             weights=weights,
+            columns=columns,
             progress=self.progress,
+            hooks=hooks,
+            init=None if init is None else init.model,
         )
         return Student(model, self)
+
+    def embed(self, x: Inputs | None = None, *, layer: int = -1) -> np.ndarray:
+        """Features ``[n, d]`` of the frozen strong checkpoint for ``x`` (default ``train_x``): the
+        mean-pooled hidden states of ``layer`` on jsonl, the strong view itself on toy. Cached per
+        split: a second call on the same inputs costs a lookup."""
+        inputs = self.train_x if x is None else x
+        key = (_inputs_key(inputs), layer)
+        found = self._embeds.get(key)
+        if found is None:
+            found = self.learner.embed(None, inputs, device=self.device, layer=layer)
+            found.setflags(write=False)
+            self._embeds[key] = found
+        return found
+
+    def zero_shot(self, x: Inputs, template: str, label_words: list[str]) -> np.ndarray:
+        """The frozen strong model's log-probability of each label word after ``template`` filled with each
+        input (``template.format(x=text)``): ``[n, len(label_words)]``. For causal-LM (decoder) checkpoints."""
+        return self.learner.zero_shot(list(x), template, label_words, device=self.device)
 
     def log(self, message: str) -> None:
         """A line for the run summary (keep it short)."""
         self.logs.append(f"[{time.monotonic() - self.started:6.1f}s] {message}")
+
+
+def _inputs_key(x: Inputs) -> str:
+    """A digest of inputs: an array's bytes, or a list's texts."""
+    digest = hashlib.sha256()
+    if isinstance(x, np.ndarray):
+        digest.update(f"{x.dtype}{x.shape}".encode())
+        digest.update(np.ascontiguousarray(x).tobytes())
+    else:
+        for text in x:
+            digest.update(str(text).encode("utf-8", "surrogatepass"))
+            digest.update(b"\0")
+    return digest.hexdigest()
 
 
 def _take(x: Inputs, idx: np.ndarray) -> Inputs:

@@ -20,6 +20,7 @@ from typing import Any
 from aar.errors import AarError
 from evaluator.compute.hf.metrics import METER
 from evaluator.compute.loader import load_method
+from evaluator.compute.tasks.base import MethodError
 from evaluator.daemon.bundle import read_bundle
 
 
@@ -87,9 +88,11 @@ def _run(args: argparse.Namespace) -> int:
     start = time.perf_counter()
     try:
         probs = run_method(fn, ctx)
-    except Exception:
+    except Exception as exc:
         traceback.print_exc()
-        print(f"error: {name}: run(ctx) raised (traceback above)", file=sys.stderr)
+        # The last line is what the agent gets back first: the API's own line where it raised one.
+        line = str(exc) if isinstance(exc, MethodError) else "run(ctx) raised (traceback above)"
+        print(f"error: {name}: {line}", file=sys.stderr)
         return 1
     seconds = time.perf_counter() - start
     Predictions.dump(

@@ -19,6 +19,7 @@ from evaluator.compute.hf.metrics import METER
 from evaluator.compute.hf.recipe import choose
 from evaluator.compute.hf.tokens import Tokens
 from evaluator.compute.tasks.base import Recipe
+from evaluator.compute.training import Forward
 from tests.evaluator import hf_models
 
 pytestmark = pytest.mark.slow  # HF training
@@ -76,15 +77,15 @@ class OomLearner(HFLearner):
     cap = 130
     refused = 0
 
-    def _forward(self, model: Any, toks: Tokens, device: str) -> Callable[[torch.Tensor], torch.Tensor]:
-        inner: Callable[[torch.Tensor], torch.Tensor] = super()._forward(model, toks, device)
+    def _forward(self, model: Any, toks: Tokens, device: str) -> Forward:
+        inner: Forward = super()._forward(model, toks, device)
 
-        def forward(idx: torch.Tensor) -> torch.Tensor:
+        def forward(idx: torch.Tensor, hidden: bool = False) -> tuple[torch.Tensor, torch.Tensor | None]:
             width = int(toks.lengths[idx.numpy()].max())
             if len(idx) * width > self.cap:
                 OomLearner.refused += 1
                 raise torch.OutOfMemoryError(f"tried {len(idx) * width} tokens, cap {self.cap}")
-            return inner(idx)
+            return inner(idx, hidden)
 
         return forward
 

@@ -28,10 +28,19 @@ Inputs = Any
 """What a model reads: a float32 ``np.ndarray`` (toy) or a ``list[str]`` (jsonl)."""
 Progress = Callable[[float], None]
 """Called with the fraction done (0..1) as training goes."""
-LossFn = Callable[[Any, Any, float], Any]
-"""``loss(logits [B, 2], targets [B] = P(y=1), progress 0..1) -> per-example loss [B]`` (torch tensors)."""
+LossFn = Any
+"""An ``evaluator.compute.loss.Loss`` (it sees the whole ``LossBatch``), or the older
+``loss(logits [B, 2], targets [B] = P(y=1), progress 0..1) -> per-example loss [B]`` (torch tensors)."""
 
 SPLITS = ("weak_train", "train_unlabel", "feedback", "final")
+
+
+class MethodError(AarError):
+    """A method used the API wrongly (a loss of the wrong shape, a layer out of range, a callback that
+    raised): the job fails with this one line, and nothing already recorded is lost."""
+
+
+SCHEDULES = ("constant", "linear", "cosine")
 
 
 @dataclass(frozen=True)
@@ -42,6 +51,16 @@ class Recipe:
     lr: float
     batch_size: int
     weight_decay: float = 0.0
+    schedule: str = "constant"
+    """The learning rate after warm-up: ``constant``, or decayed to 0 by the end, ``linear`` or ``cosine``."""
+    warmup: float = 0.0
+    """The share of optimizer steps over which the learning rate rises linearly from 0 (0..1)."""
+
+    def __post_init__(self) -> None:
+        if self.schedule not in SCHEDULES:
+            raise MethodError(f"schedule {self.schedule!r} is not one of {', '.join(SCHEDULES)}")
+        if not 0 <= self.warmup < 1:
+            raise MethodError(f"warmup is a share of the steps, in [0, 1); got {self.warmup}")
 
     def replace(self, **changes: Any) -> Recipe:
         fields = {**self.__dict__, **{k: v for k, v in changes.items() if v is not None}}
@@ -105,12 +124,30 @@ class Learner(ABC):
         loss: LossFn | None = None,
         weights: np.ndarray | None = None,
         progress: Progress | None = None,
+        columns: dict[str, np.ndarray] | None = None,
+        hooks: Any = None,
+        init: Any = None,
     ) -> Any:
-        """Train a fresh model on ``targets`` (P(y=1) per example); return it."""
+        """Train a model on ``targets`` (P(y=1) per example); return it. A fresh one from the checkpoint,
+        or, with ``init``, a copy of that trained model (warm start; ``init`` itself is left as it was).
+        ``columns`` reach the loss per example; ``hooks`` (``evaluator.compute.hooks.Hooks``) run callbacks."""
 
     @abstractmethod
     def predict_proba(self, model: Any, x: Inputs, *, device: str) -> np.ndarray:
         """P(y=1) for every input."""
+
+    @abstractmethod
+    def logits(self, model: Any, x: Inputs, *, device: str) -> np.ndarray:
+        """The two-class logits ``[n, 2]`` of a trained model for every input."""
+
+    @abstractmethod
+    def embed(self, model: Any, x: Inputs, *, device: str, layer: int = -1) -> np.ndarray:
+        """Features ``[n, d]`` of every input: of the trained ``model``, or with ``model=None`` of the frozen
+        checkpoint (the strong view itself on toy). ``layer`` indexes the hidden states (-1: the last)."""
+
+    def zero_shot(self, texts: list[str], template: str, label_words: list[str], *, device: str) -> np.ndarray:
+        """Log-probabilities ``[n, len(label_words)]`` of each label word after the filled template."""
+        raise MethodError("zero_shot prompts a language model: it runs on the jsonl task's decoder checkpoints")
 
 
 class Task(ABC):
