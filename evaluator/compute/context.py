@@ -84,6 +84,9 @@ class MethodContext:
     """The default strong-model training recipe (epochs, lr, batch_size, weight_decay)."""
     learner: Learner
     """The strong model family; ``fit`` below is the convenient way to use it."""
+    weak_test_probs: np.ndarray | None = None
+    """The same weak model's P(y=1) for each row of ``test_x`` (for a retrained or ensembled weak
+    model that must label the test inputs too); None in a bundle written without them."""
     weak_learner: Learner | None = None
     """The weak model family (the weak checkpoint, for jsonl), to fit on ``weak_x`` with weak labels."""
     progress: Progress | None = None

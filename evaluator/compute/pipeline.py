@@ -22,13 +22,16 @@ import tempfile
 import time
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import numpy as np
 from pydantic import BaseModel
 
 from evaluator.compute.context import MethodContext, MethodFn, as_test_probs
 from evaluator.compute.tasks.base import Progress, Task, TaskData
+
+if TYPE_CHECKING:
+    from evaluator.daemon.bundle import WeakLabels
 
 CachedT = TypeVar("CachedT", bound=BaseModel)
 
@@ -54,6 +57,12 @@ class WeakRun(BaseModel):
     test_probs: list[float]
     """``feedback`` then ``final``."""
     seconds: float
+
+    def labels(self) -> WeakLabels:
+        """What a bundle carries of this weak model."""
+        from evaluator.daemon.bundle import WeakLabels
+
+        return WeakLabels(self.train_probs, self.test_probs)
 
 
 class SeedBaseline(BaseModel):
@@ -122,7 +131,14 @@ def train_ceiling(task: Task, data: TaskData, seed: int, device: str, progress: 
 
 
 def make_context(
-    task: Task, data: TaskData, weak_probs: np.ndarray, seed: int, device: str, progress: Progress | None = None
+    task: Task,
+    data: TaskData,
+    weak_probs: np.ndarray,
+    seed: int,
+    device: str,
+    progress: Progress | None = None,
+    *,
+    weak_test_probs: np.ndarray | list[float] | None = None,
 ) -> MethodContext:
     """The method's view: inputs and weak labels, never a ground-truth label of any split."""
     tu = data["train_unlabel"]
@@ -136,6 +152,7 @@ def make_context(
         n_feedback=len(data["feedback"]),
         weak_x=tu.weak_x,
         weak_test_x=weak_test_inputs(data),
+        weak_test_probs=None if weak_test_probs is None else np.asarray(weak_test_probs, dtype=np.float64),
         recipe=task.strong_recipe,
         learner=task.strong_learner(),
         weak_learner=task.weak_learner(),
@@ -235,7 +252,15 @@ def seed_baseline(
     ceiling = train_ceiling(task, data, seed, device, stage(0.2, 0.6, "ceiling"))
     seconds["ceiling"] = time.perf_counter() - start
     start = time.perf_counter()
-    ctx = make_context(task, public_view(data), np.asarray(weak.train_probs), seed, device, stage(0.6, 1.0, "vanilla"))
+    ctx = make_context(
+        task,
+        public_view(data),
+        np.asarray(weak.train_probs),
+        seed,
+        device,
+        stage(0.6, 1.0, "vanilla"),
+        weak_test_probs=weak.test_probs,
+    )
     van = run_method(vanilla.run, ctx)
     seconds["vanilla"] = time.perf_counter() - start
     seconds["weak"] = weak.seconds

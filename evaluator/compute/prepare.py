@@ -18,7 +18,7 @@ from aar.config import load_config
 from aar.devices import cpu_index
 from aar.errors import AarError
 from aar.runtime import RunPaths
-from evaluator.daemon.bundle import MANIFEST, write_bundle, write_heldout
+from evaluator.daemon.bundle import MANIFEST, WeakLabels, write_bundle, write_heldout
 from evaluator.daemon.runfiles import RunFiles
 
 
@@ -42,7 +42,9 @@ def prepare(root: Path) -> str:
     data = task.load()
     cache = Cache(files.cache, task, device)
     secret = files.data_seed()
-    weak = {s: weak_run(task, data, s, device, cache, role=PUBLIC, secret=secret).train_probs for s in seeds}
+    weak: dict[int, WeakLabels | list[float]] = {
+        s: weak_run(task, data, s, device, cache, role=PUBLIC, secret=secret).labels() for s in seeds
+    }
     for role in (EVAL, CANARY):  # the scored and the canary weak models, cached for the worker
         for s in seeds:
             weak_run(task, data, s, device, cache, role=role, secret=secret)

@@ -84,7 +84,14 @@ def _run(args: argparse.Namespace) -> int:
         raise AarError(f"seed {args.seed} has no weak labels in the bundle; use one of {bundle.seeds}")
     name, fn = load_method(args.method)
     device = resolve_device(args.device)
-    ctx = make_context(bundle.task, bundle.data, bundle.weak_probs[args.seed], args.seed, device)
+    ctx = make_context(
+        bundle.task,
+        bundle.data,
+        bundle.weak_probs[args.seed],
+        args.seed,
+        device,
+        weak_test_probs=bundle.weak_test.get(args.seed),
+    )
     start = time.perf_counter()
     try:
         probs = run_method(fn, ctx)

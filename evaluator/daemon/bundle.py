@@ -19,7 +19,8 @@ import json
 import os
 import shutil
 import tempfile
-from dataclasses import dataclass, replace
+from collections.abc import Mapping
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -33,6 +34,7 @@ BUNDLE_SCHEMA = 2
 """2: no ``weak_train`` (its ground truth and strong view are no method's business)."""
 MANIFEST = "task.json"
 WEAK_LABELS = "weak_labels.json"
+WEAK_TEST = "weak_test.json"
 HELDOUT = ("train_unlabel", "feedback", "final")
 PUBLIC_SPLITS = HELDOUT
 """The splits whose inputs the bundle carries (their labels are held out)."""
@@ -45,6 +47,7 @@ Weak-to-strong supervision: raise PGR = (acc_transfer - acc_weak) / (acc_ceiling
 - `train_unlabel.*`: inputs to train the strong model on (strong view, and the weak model's view);
   its labels are held out.
 - `weak_labels.json`: the weak model's P(label = 1) for each `train_unlabel` input, one list per seed.
+- `weak_test.json`: the same weak model's P(label = 1) for each test input (`feedback` then `final`), one list per seed.
   A verified method is scored with the labels of other weak models trained the same way (their own
   secret subsample of the weak model's training data and initialisation), never with these lists.
 - `feedback.*`: public test inputs ({n_feedback}); submit one 0/1 per input, in order, to get a score
@@ -61,6 +64,14 @@ No ground-truth label of any split is in this folder.
 """
 
 
+@dataclass(frozen=True)
+class WeakLabels:
+    """One weak model's P(y=1): on ``train_unlabel`` (the labels methods learn from) and on the test inputs."""
+
+    train: list[float]
+    test: list[float] | None = None
+
+
 @dataclass
 class Bundle:
     """A bundle read back: the task, its public data and the weak labels per seed."""
@@ -69,13 +80,15 @@ class Bundle:
     data: TaskData
     weak_probs: dict[int, np.ndarray]
     manifest: dict[str, Any]
+    weak_test: dict[int, np.ndarray] = field(default_factory=dict)
+    """The weak model's P(y=1) on the test inputs, per seed (empty in a bundle written without them)."""
 
     @property
     def seeds(self) -> list[int]:
         return sorted(self.weak_probs)
 
 
-def write_bundle(task: Task, data: TaskData, weak_probs: dict[int, list[float]], folder: Path) -> None:
+def write_bundle(task: Task, data: TaskData, weak_probs: Mapping[int, WeakLabels | list[float]], folder: Path) -> None:
     """Write the public bundle to ``folder`` atomically (a half-written bundle is never seen)."""
     folder = Path(folder)
     folder.parent.mkdir(parents=True, exist_ok=True)
@@ -103,21 +116,27 @@ def write_bundle(task: Task, data: TaskData, weak_probs: dict[int, list[float]],
         raise
 
 
-def write_weak_labels(folder: Path, weak_probs: dict[int, list[float]]) -> None:
-    """``weak_labels.json``: one list per seed, each P(y=1) rounded to 6 digits."""
-    (folder / WEAK_LABELS).write_text(
-        json.dumps({str(s): [round(float(p), 6) for p in v] for s, v in sorted(weak_probs.items())})
-    )
+def write_weak_labels(folder: Path, weak: Mapping[int, WeakLabels | list[float]]) -> None:
+    """``weak_labels.json`` (and ``weak_test.json`` where every seed has test predictions): one list per seed,
+    each P(y=1) rounded to 6 digits."""
+    sets = {s: v if isinstance(v, WeakLabels) else WeakLabels(list(v)) for s, v in sorted(weak.items())}
+    (folder / WEAK_LABELS).write_text(json.dumps({str(s): _rounded(v.train) for s, v in sets.items()}))
+    if sets and all(v.test is not None for v in sets.values()):
+        (folder / WEAK_TEST).write_text(json.dumps({str(s): _rounded(v.test or []) for s, v in sets.items()}))
 
 
-def stage_bundle(source: Path, folder: Path, weak_probs: dict[int, list[float]]) -> None:
+def _rounded(values: list[float]) -> list[float]:
+    return [round(float(p), 6) for p in values]
+
+
+def stage_bundle(source: Path, folder: Path, weak_probs: dict[int, WeakLabels]) -> None:
     """A copy of the bundle at ``source`` in ``folder`` with ``weak_probs`` as its weak labels.
 
     Scored runs and the canary are staged by this one function, so their files differ only in
-    the numbers of ``weak_labels.json``: the same names, order of writing and so of mtimes.
+    the numbers of ``weak_labels.json`` and ``weak_test.json``: the same names, order of writing and so of mtimes.
     The labels are written once, never rewritten after the copy.
     """
-    shutil.copytree(source, folder, ignore=shutil.ignore_patterns(WEAK_LABELS, MANIFEST, "README.md"))
+    shutil.copytree(source, folder, ignore=shutil.ignore_patterns(WEAK_LABELS, WEAK_TEST, MANIFEST, "README.md"))
     write_weak_labels(folder, weak_probs)
     for name in (MANIFEST, "README.md"):
         shutil.copyfile(source / name, folder / name)
@@ -137,8 +156,13 @@ def read_bundle(folder: Path) -> Bundle:
     data = TaskData({name: task.load_inputs(name, folder) for name in PUBLIC_SPLITS})
     for name in PUBLIC_SPLITS:
         data[name].y = None  # whatever is on disk, a method never gets a label
-    weak = {int(s): np.asarray(v, dtype=np.float64) for s, v in json.loads((folder / WEAK_LABELS).read_text()).items()}
-    return Bundle(task, data, weak, manifest)
+    weak = _read_lists(folder / WEAK_LABELS)
+    test = _read_lists(folder / WEAK_TEST) if (folder / WEAK_TEST).is_file() else {}
+    return Bundle(task, data, weak, manifest, test)
+
+
+def _read_lists(path: Path) -> dict[int, np.ndarray]:
+    return {int(s): np.asarray(v, dtype=np.float64) for s, v in json.loads(path.read_text()).items()}
 
 
 def write_heldout(data: TaskData, folder: Path) -> None:

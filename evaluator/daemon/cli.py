@@ -30,6 +30,7 @@ from aar.eval_jobs import JobStats
 
 if TYPE_CHECKING:
     from evaluator.compute.hf.metrics import Meter
+    from evaluator.daemon.bundle import WeakLabels
 
 
 def default_cache() -> Path:
@@ -46,6 +47,7 @@ def parse(argv: list[str]) -> argparse.Namespace:
     p.add_argument("--format", choices=["text", "json"], default="text")
     p.add_argument("--split", choices=["feedback", "final"], default="feedback")
     p.add_argument("--size", type=int, default=4000, help="toy: examples in train_unlabel")
+    p.add_argument("--variant", help="toy: the generator's parameter set, default or classic")
     p.add_argument("--data-dir", type=Path, help="jsonl: folder with train_label/train_unlabel/test.jsonl")
     p.add_argument("--weak-model", type=Path, help="jsonl: local HF checkpoint")
     p.add_argument("--strong-model", type=Path, help="jsonl: local HF checkpoint")
@@ -109,13 +111,14 @@ def evaluate(args: argparse.Namespace) -> dict[str, Any]:
     if problem:
         raise AarError(problem)
     training = load_config({}, [f"training.{kv}" for kv in args.training]).training
-    given = {"size": args.size, "data_dir": args.data_dir, "weak_model": args.weak_model}
+    given = {"size": args.size, "variant": args.variant, "data_dir": args.data_dir, "weak_model": args.weak_model}
     given |= {"strong_model": args.strong_model}
     fields = {k: v for k, v in given.items() if v is not None and k in TASKS[args.task].config.model_fields}
     try:
         config = TypeAdapter(TaskConfig).validate_python({"name": args.task, **fields})
     except ValidationError as exc:  # a jsonl path missing or not there
-        problems = [line.removeprefix("task.").replace("_", "-") for line in format_validation_error(exc)]
+        lines = format_validation_error(exc)
+        problems = [line.removeprefix("task.").removeprefix(f"{args.task}.").replace("_", "-") for line in lines]
         raise AarError("; ".join(f"--{p}" for p in problems)) from None
     task = load_task(config, training=training)
     methods = [load_method(m) for m in args.method]
@@ -154,7 +157,8 @@ def evaluate(args: argparse.Namespace) -> dict[str, Any]:
 
     def outputs(fn: MethodFn, seed: int, role: str) -> tuple[np.ndarray, list[str]]:
         """The method's P(y=1) on the test inputs (``feedback`` then ``final``) and its ``ctx.log`` lines."""
-        ctx = make_context(task, public, np.asarray(_weak_labels(task, data, seed, device, cache, role)), seed, device)
+        weak = _weak_labels(task, data, seed, device, cache, role)
+        ctx = make_context(task, public, np.asarray(weak.train), seed, device, weak_test_probs=weak.test)
         return run_method(fn, ctx), ctx.logs
 
     for name, fn in methods:
@@ -213,12 +217,13 @@ def _throughput(meter: Meter, total: Meter) -> dict[str, Any]:
     return stats.summary().model_dump()
 
 
-def _weak_labels(task: Any, data: Any, seed: int, device: str, cache: Any, role: str) -> list[float]:
+def _weak_labels(task: Any, data: Any, seed: int, device: str, cache: Any, role: str) -> WeakLabels:
     """The weak labels of ``train_unlabel`` a method learns from: those of the baselines' weak model (role
     ``eval``), or of the canary's (``canary``: another weak model of the same kind)."""
     from evaluator.compute.pipeline import weak_run
 
-    return weak_run(task, data, seed, device, cache, role=role).train_probs
+    labels: WeakLabels = weak_run(task, data, seed, device, cache, role=role).labels()
+    return labels
 
 
 def render(report: dict[str, Any], training_line: Callable[[JobStats], str] | None = None) -> str:

@@ -19,7 +19,7 @@ import numpy as np
 from aar.config import RunConfig, SandboxConfig
 from aar.devices import gpus_of
 from aar.runtime import RunPaths
-from evaluator.daemon.bundle import read_heldout
+from evaluator.daemon.bundle import WeakLabels, read_heldout
 from evaluator.daemon.job_specs import BaselinesJob, JobError, MethodJob, PredictionsJob
 from evaluator.daemon.runfiles import RunFiles
 from evaluator.daemon.scoring import Scored, describe, per_seed_accuracy, score
@@ -68,13 +68,14 @@ class Evaluation:
         """The run's secret: it draws the weak models of every role (``pipeline.weak_key``)."""
         return self.files.data_seed()
 
-    def weak_labels(self, role: str, seeds: list[int]) -> dict[int, list[float]]:
-        """The ``role`` weak model's P(y=1) on ``train_unlabel`` for each seed (cached, trained once)."""
+    def weak_labels(self, role: str, seeds: list[int]) -> dict[int, WeakLabels]:
+        """The ``role`` weak model's P(y=1) on ``train_unlabel`` and on the test inputs, for each seed
+        (cached, trained once)."""
         from evaluator.compute.pipeline import Cache, weak_run
 
         store = Cache(self.files.cache, self.task, self.device)
         return {
-            s: weak_run(self.task, self.data, s, self.device, store, role=role, secret=self.secret).train_probs
+            s: weak_run(self.task, self.data, s, self.device, store, role=role, secret=self.secret).labels()
             for s in seeds
         }
 

@@ -29,6 +29,7 @@ from evaluator.daemon.job_specs import JobError, MethodJob
 from evaluator.daemon.jobs import Report
 
 if TYPE_CHECKING:
+    from evaluator.daemon.bundle import WeakLabels
     from evaluator.daemon.jobs import Evaluation
 
 TAIL_LINES = 6
@@ -90,7 +91,7 @@ async def verify_method(
 
 
 async def _in_fresh_sandbox(
-    ev: Evaluation, spec: MethodJob, seeds: list[int], weak: dict[int, list[float]], report: Report
+    ev: Evaluation, spec: MethodJob, seeds: list[int], weak: dict[int, WeakLabels], report: Report
 ) -> list[dict[str, Any]]:
     """The method over ``seeds`` in a new sandbox whose bundle holds ``weak`` as its weak labels.
 

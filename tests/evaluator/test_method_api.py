@@ -243,6 +243,26 @@ def test_misuse_gets_one_clear_line(ctx: MethodContext) -> None:
         ctx.fit(ctx.weak_probs, best_by=lambda s: "high", epochs=1)  # type: ignore[arg-type,return-value]  # misuse under test
 
 
+def test_the_weak_models_test_predictions_travel_in_the_bundle(tmp_path: Path) -> None:
+    from evaluator.daemon.bundle import WeakLabels, read_bundle, write_bundle
+
+    task = ToyTask(ToyParams(size=400, data_seed=0))
+    data = task.load()
+    weak = train_weak(task, data, 0, "cpu")
+    write_bundle(task, data, {0: WeakLabels(weak.train_probs, weak.test_probs)}, tmp_path / "task")
+    bundle = read_bundle(tmp_path / "task")
+    ctx = make_context(bundle.task, bundle.data, bundle.weak_probs[0], 0, "cpu", weak_test_probs=bundle.weak_test[0])
+    assert ctx.weak_test_probs is not None and len(ctx.weak_test_probs) == len(ctx.test_x) == 400
+    np.testing.assert_allclose(ctx.weak_test_probs, weak.test_probs, atol=1e-6)
+    # The weak learner retrained on the weak labels reproduces them on the test inputs (the same view).
+    assert ctx.weak_learner is not None
+    refit = ctx.weak_learner.fit(ctx.weak_x, ctx.weak_probs, recipe=task.weak_recipe, seed=0, device="cpu")
+    agree = (ctx.weak_learner.predict_proba(refit, ctx.weak_test_x, device="cpu") > 0.5) == (ctx.weak_test_probs > 0.5)
+    assert agree.mean() > 0.9
+    write_bundle(task, data, {0: weak.train_probs}, tmp_path / "old")
+    assert read_bundle(tmp_path / "old").weak_test == {}, "a bundle without them reads back as none"
+
+
 METHOD = """
 from evaluator.compute.loss import Loss
 

@@ -25,7 +25,7 @@ from evaluator.compute.methods import REFERENCE_METHODS
 from evaluator.compute.pipeline import CANARY, EVAL
 from evaluator.compute.prepare import prepare
 from evaluator.compute.run_method import main as run_method
-from evaluator.daemon.bundle import WEAK_LABELS, stage_bundle
+from evaluator.daemon.bundle import WEAK_LABELS, WEAK_TEST, stage_bundle
 from evaluator.daemon.canary import (
     CANARY_TOLERANCE,
     IGNORES_LABELS,
@@ -114,6 +114,7 @@ def _looks(bundle: Path) -> tuple[list[str], list[str]]:
 def test_the_canary_cannot_be_told_from_the_scored_run(bundles: Bundles) -> None:
     # By its files: the same names, the same order of mtimes, sizes within a few bytes a number.
     assert _looks(bundles.scored) == _looks(bundles.canary)
+    assert {WEAK_LABELS, WEAK_TEST} <= set(_looks(bundles.canary)[0]), "both carry the weak model's test predictions"
     for name in _looks(bundles.scored)[0]:
         a, b = (os.stat(folder / name).st_size for folder in (bundles.scored, bundles.canary))
         assert abs(a - b) <= 0.02 * max(a, b), name
