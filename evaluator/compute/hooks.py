@@ -33,8 +33,10 @@ class TrainState:
     student: Any = None
     """The student being trained (a ``Student``: ``predict_proba``, ``embed``, ``logits``); its weights move on after."""
     stopped: bool = False
+    metric: float | None = None
+    """This epoch's ``best_by`` value (in ``on_epoch``, where ``best_by`` is given)."""
     best: float | None = None
-    """The best ``best_by`` value so far."""
+    """The best ``best_by`` value so far, this epoch's included."""
 
     @property
     def progress(self) -> float:
@@ -68,23 +70,23 @@ class Hooks:
         _call("on_step", self.on_step, state)
 
     def after_epoch(self, state: TrainState) -> None:
+        """The metric first (so ``on_epoch`` sees this epoch's ``metric`` and the ``best`` so far), then ``on_epoch``."""
+        if self.best_by is not None:
+            value = _call("best_by", self.best_by, state.student)
+            try:
+                score = float(value)
+            except (TypeError, ValueError):
+                raise MethodError(
+                    f"best_by returned {type(value).__name__}; it must return a number (higher is better)"
+                ) from None
+            if math.isnan(score):
+                raise MethodError("best_by returned NaN; it must return a number (higher is better)")
+            if self.best is None or score > self.best:
+                self.best_weights = {k: v.detach().to("cpu", copy=True) for k, v in state.model.state_dict().items()}
+                self.best_epoch = state.epoch
+                self.best = score
+            state.metric, state.best = score, self.best
         _call("on_epoch", self.on_epoch, state)
-        if self.best_by is None:
-            return
-        value = _call("best_by", self.best_by, state.student)
-        try:
-            score = float(value)
-        except (TypeError, ValueError):
-            raise MethodError(
-                f"best_by returned {type(value).__name__}; it must return a number (higher is better)"
-            ) from None
-        if math.isnan(score):
-            raise MethodError("best_by returned NaN; it must return a number (higher is better)")
-        if self.best is None or score > self.best:
-            self.best_weights = {k: v.detach().to("cpu", copy=True) for k, v in state.model.state_dict().items()}
-            self.best_epoch = state.epoch
-            self.best = score
-        state.best = self.best
 
     def restore(self, model: Any) -> None:
         """Load the best weights, when a metric chose some."""

@@ -265,8 +265,12 @@ class HFLearner(Learner):
         def rows(idx: torch.Tensor) -> torch.Tensor:
             ids, mask = toks.pad(idx.numpy(), pad)
             attention = torch.from_numpy(mask).to(device)
-            out = net(input_ids=torch.from_numpy(ids).to(device), attention_mask=attention, output_hidden_states=True)
-            states: torch.Tensor = pooled(out.hidden_states[layer], attention)
+            # The backbone's last layer needs no list of every layer's (a classifier's output has no last_hidden_state).
+            last = model is None and layer in (-1, layers - 1)
+            out = net(
+                input_ids=torch.from_numpy(ids).to(device), attention_mask=attention, output_hidden_states=not last
+            )
+            states: torch.Tensor = pooled(out.last_hidden_state if last else out.hidden_states[layer], attention)
             return states
 
         return self._infer(net, toks, rows, device)
@@ -319,11 +323,14 @@ class HFLearner(Learner):
         from transformers import AutoModel
 
         check_checkpoint(self.checkpoint)
+        bf16 = uses_bf16(self.training, device)
         try:
+            net = AutoModel.from_pretrained(self.checkpoint, attn_implementation=attention(self.training, device, bf16))
+        except (ValueError, ImportError):
             net = AutoModel.from_pretrained(self.checkpoint, attn_implementation="eager")
-        except (OSError, ValueError) as exc:
+        except OSError as exc:
             raise AarError(f"{self.checkpoint}: cannot load the model ({str(exc).splitlines()[0][:200]})") from None
-        net.aar_bf16 = uses_bf16(self.training, device)
+        net.aar_bf16 = bf16
         return net.float().to(device).eval()
 
     def _infer(self, model: Any, toks: Tokens, rows: Any, device: str) -> np.ndarray:
