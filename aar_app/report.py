@@ -14,7 +14,7 @@ from aar.describe import pgr
 from aar.events import AgentStatus, RunState, Unreadable
 from aar.runs import summarise
 from aar.runtime import RunPaths
-from aar.store import AgentRow, BudgetChangeRow, LeaderboardRow, RunStore, SubmissionRow
+from aar.store import AgentRow, BudgetChangeRow, LeaderboardRow, ReferenceRow, RunStore, SubmissionRow
 
 
 class AgentReport(BaseModel):
@@ -106,6 +106,8 @@ class Report(BaseModel):
     leaderboard: list[LeaderboardEntry]
     final: list[LeaderboardEntry]
     """Scores on the private ``final`` split; empty until ``aar report --final``."""
+    references: list[ReferenceRow] = []
+    """The evaluator's own baselines (vanilla, unsupervised), newest per split: the lines to beat."""
     flags: dict[str, int]
     """How many submissions carry each flag (probe, majority, over_budget, ...), rejected ones included."""
     flags_by_agent: dict[str, dict[str, int]] = {}
@@ -142,6 +144,7 @@ async def build_report(paths: RunPaths) -> Report:
     async with await RunStore.open(paths.db) as store:
         agents = await store.agents()
         board = await store.leaderboard(include_final=True)
+        references = await store.references(include_final=True)
         submissions = await store.submissions()
         posts = await store.posts(limit=1_000_000)
         jobs = await store.jobs(limit=1_000_000)
@@ -182,6 +185,7 @@ async def build_report(paths: RunPaths) -> Report:
         agents=[_agent(a, subs_by, posts_by, best) for a in agents],
         leaderboard=[_entry(r) for r in board if r.split != "final"],
         final=[_entry(r) for r in board if r.split == "final"],
+        references=references,
         flags=flags,
         flags_by_agent=by_agent,
         flagged=flagged,
@@ -241,7 +245,7 @@ def _submission(entry: LeaderboardEntry) -> str:
     return " · ".join([str(entry.submission_id), *entry.links])
 
 
-def _pgr(entry: LeaderboardEntry) -> str:
+def _pgr(entry: LeaderboardEntry | ReferenceRow) -> str:
     """``0.412 [0.351, 0.470]``: a report keeps the interval's third decimal."""
     return pgr(entry.pgr, entry.ci_low, entry.ci_high, ci_digits=3)
 
@@ -276,6 +280,10 @@ def render_markdown(report: Report) -> str:
     ]
     headers = ["#", "agent", "submission", "file", "kind", "split", "PGR [95% CI]", "flags"]
     lines += _table(headers, board) if board else ["No scored submission yet."]
+    if report.references:
+        lines += ["", "Baselines the evaluator scored itself (a submission below the unsupervised one does no better"]
+        lines += ["than not using the weak labels):", ""]
+        lines += _table(["baseline", "split", "PGR [95% CI]"], [[r.label, r.split, _pgr(r)] for r in report.references])
     if report.final:
         lines += ["", "## Final (private split)", ""]
         final = [[e.agent, e.submission_id, e.label or "-", _pgr(e)] for e in report.final]

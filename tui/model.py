@@ -36,7 +36,7 @@ from aar.events import (
     Unreadable,
 )
 from aar.pulse import SILENT_S
-from aar.store import AgentRow, EventRow, LeaderboardRow, PostRow, SubmissionRow
+from aar.store import AgentRow, EventRow, LeaderboardRow, PostRow, ReferenceRow, SubmissionRow
 from tui.text import clip, one_line, visible
 
 TAIL_LINES = 300
@@ -152,6 +152,8 @@ class RunUpdate:
     """Posts in the store, read when new ones arrive (the model keeps the newest ``POSTS_KEPT``)."""
     state: str = ""
     leaderboard: list[LeaderboardRow] | None = None
+    references: list[ReferenceRow] | None = None
+    """The evaluator's own baselines (vanilla, unsupervised), shown among the submissions as lines to beat."""
     flagged: list[SubmissionRow] | None = None
     """Rejected, failed and flagged submissions (read with the leaderboard)."""
     run_isolation: str = ""
@@ -197,6 +199,7 @@ class RunModel:
         self.posts: deque[PostRow] = deque(maxlen=POSTS_KEPT)
         self.post_count = 0
         self.leaderboard: list[LeaderboardRow] = []
+        self.references: list[ReferenceRow] = []
         self.flagged: list[SubmissionRow] = []
         self.unisolated = False
         """Set for good once the daemon records that the run has no isolation."""
@@ -261,6 +264,9 @@ class RunModel:
                 changes.agents.add(view.name)
         if update.leaderboard is not None and update.leaderboard != self.leaderboard:
             self.leaderboard = update.leaderboard
+            changes.board = True
+        if update.references is not None and update.references != self.references:
+            self.references = update.references
             changes.board = True
         if update.flagged is not None and update.flagged != self.flagged:
             self.flagged = update.flagged

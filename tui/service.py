@@ -179,6 +179,7 @@ class RunClient:
         )
         if slow:
             update.leaderboard = await self.store.leaderboard()
+            update.references = await self.store.references()
             update.flagged = [
                 s for s in await self.store.submissions() if s.flags or s.status in ("rejected", "failed")
             ]

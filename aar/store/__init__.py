@@ -11,6 +11,7 @@ from aar.store.rows import (
     MessageRow,
     PostClaim,
     PostRow,
+    ReferenceRow,
     ResultRow,
     SubmissionRow,
 )
@@ -27,6 +28,7 @@ __all__ = [
     "MessageRow",
     "PostClaim",
     "PostRow",
+    "ReferenceRow",
     "ResultRow",
     "RunStore",
     "SubmissionRow",

@@ -8,7 +8,7 @@ from typing import Any
 
 from aar.eval_jobs import JobStats
 from aar.store.connection import Connection, dumps
-from aar.store.rows import JobRow, LeaderboardRow, ResultRow, SubmissionRow, decode
+from aar.store.rows import JobRow, LeaderboardRow, ReferenceRow, ResultRow, SubmissionRow, decode
 
 CHARGE = "device_s = device_s + CASE WHEN status = 'running' AND claimed_ts IS NOT NULL THEN MAX(0, ? - claimed_ts) ELSE 0 END"
 """SQL that adds the running attempt's device-seconds (the ``?`` is now): put in the UPDATE that ends it."""
@@ -202,6 +202,17 @@ class EvaluationTables(Connection):
                 args.append(value)
         rows = await self._fetch(f"SELECT * FROM eval_results WHERE {' AND '.join(where)} ORDER BY id", args)
         return [ResultRow(**decode(r)) for r in rows]
+
+    async def references(self, *, include_final: bool = False) -> list[ReferenceRow]:
+        """The newest score of each baseline the evaluator ran itself (no submission), per split."""
+        splits = "" if include_final else "AND split != 'final'"
+        rows = await self._fetch(
+            "SELECT id AS result_id, json_extract(metrics, '$.baseline') AS baseline, pgr, ci_low, ci_high, split, ts"
+            " FROM eval_results WHERE id IN (SELECT MAX(id) FROM eval_results WHERE submission_id IS NULL"
+            f" AND json_extract(metrics, '$.baseline') IS NOT NULL {splits}"
+            " GROUP BY json_extract(metrics, '$.baseline'), split) ORDER BY pgr IS NULL, pgr DESC, id"
+        )
+        return [ReferenceRow(**dict(r)) for r in rows]
 
     async def leaderboard(self, *, include_final: bool = False) -> list[LeaderboardRow]:
         """Every scored submission, best PGR first; flags are the submission's and the result's."""

@@ -207,6 +207,29 @@ class LeaderboardRow(_Row):
     """The submission's relations that are not flags (``SubmissionRow.links``)."""
 
 
+class ReferenceRow(_Row):
+    """A baseline the evaluator scored itself (no submission): a line to measure submissions against."""
+
+    result_id: int
+    baseline: str
+    """``vanilla`` (naive transfer) or ``unsupervised`` (the weak labels only name clusters)."""
+    pgr: float | None
+    ci_low: float | None
+    ci_high: float | None
+    split: str
+    ts: float
+
+    @property
+    def label(self) -> str:
+        return REFERENCE_LABELS.get(self.baseline, self.baseline)
+
+
+REFERENCE_LABELS = {
+    "vanilla": "vanilla transfer",
+    "unsupervised": "unsupervised clusters",
+}
+
+
 JSON_COLUMNS = frozenset({"payload", "spec", "metrics", "flags", "content", "claims", "stats", "links"})
 
 

@@ -161,6 +161,38 @@ async def test_leaderboard_joins_results_and_flags(store: RunStore) -> None:
     assert len(await store.leaderboard(include_final=True)) == 3
 
 
+async def test_references_are_the_newest_baseline_scores_per_split(store: RunStore) -> None:
+    j = await store.enqueue_job("baselines", {})
+    s1 = await store.add_submission("ann", "method", {"source": "x"})
+    for pgr, baseline, split in [
+        (0.20, "vanilla", "feedback"),
+        (0.25, "vanilla", "feedback"),  # a re-run of the baselines: the newer one counts
+        (0.60, "unsupervised", "feedback"),
+        (0.22, "vanilla", "final"),
+    ]:
+        await store.add_result(
+            j,
+            submission_id=None,
+            split=split,
+            pgr=pgr,
+            ci_low=pgr - 0.1,
+            ci_high=pgr + 0.1,
+            metrics={"baseline": baseline},
+        )
+    await store.add_result(j, submission_id=None, split="feedback", pgr=0.9, ci_low=0.8, ci_high=1.0, metrics={})
+    await store.add_result(
+        j, submission_id=s1, split="feedback", pgr=0.7, ci_low=0.6, ci_high=0.8, metrics={"baseline": "x"}
+    )
+    refs = await store.references()
+    assert [(r.baseline, r.pgr, r.split) for r in refs] == [
+        ("unsupervised", 0.6, "feedback"),
+        ("vanilla", 0.25, "feedback"),
+    ]
+    assert refs[0].label == "unsupervised clusters"
+    assert [(r.baseline, r.split) for r in await store.references(include_final=True)][-1] == ("vanilla", "final")
+    assert [r.agent for r in await store.leaderboard()] == ["ann"], "baselines are not submissions"
+
+
 async def test_commands_round_trip(store: RunStore) -> None:
     cid = await store.issue_command(Redirect(text="try filtering"), "ann")
     pending = await store.pending_commands()

@@ -41,6 +41,7 @@ from tui.screens.jobs import JobsScreen
 from tui.screens.leaderboard import LeaderboardScreen
 from tui.screens.main import MainScreen
 from tui.widgets.key_bar import KeyBar
+from tui.widgets.leaderboard_table import LeaderboardTable
 
 NARROW = (80, 24)
 WIDE = (160, 48)
@@ -434,6 +435,37 @@ async def test_a_submission_scored_twice_on_one_split_shows_both_results(run: Ru
         await _open(pilot, "l", LeaderboardScreen)
         text = await wait_screen(pilot, "0.440 [0.40, 0.48]")
         assert "0.410 [0.36, 0.46]" in text
+
+
+async def test_the_baselines_sit_among_the_submissions_as_reference_rows(run: RunPaths) -> None:
+    async with await RunStore.open(run.db) as daemon:
+        job = await daemon.enqueue_job("baselines", {}, status="done")
+        for baseline, pgr in (("vanilla", 0.25), ("unsupervised", 0.6)):
+            await daemon.add_result(
+                job,
+                submission_id=None,
+                split="feedback",
+                pgr=pgr,
+                ci_low=pgr - 0.05,
+                ci_high=pgr + 0.05,
+                metrics={"baseline": baseline},
+            )
+    app = AarApp(run.root)
+    async with app.run_test(size=WIDE) as pilot:
+        await _ready(pilot)
+        await _open(pilot, "l", LeaderboardScreen)
+        text = await wait_screen(pilot, "unsupervised clusters")
+        lines = text.splitlines()
+
+        def line_of(needle: str) -> int:
+            return next(i for i, line in enumerate(lines) if needle in line)
+
+        # Each baseline sits where its PGR falls among the submissions (0.970 and 0.410 in this run).
+        assert line_of("0.970 [0.92, 1.02]") < line_of("0.600 [0.55, 0.65]") < line_of("0.410 [0.36, 0.46]")
+        assert line_of("0.410 [0.36, 0.46]") < line_of("0.250 [0.20, 0.30]")
+        assert "ref" in lines[line_of("vanilla transfer")]
+        table = app.screen.query_one(LeaderboardTable)
+        assert [getattr(r, "submission_id", "ref") for r in table.rows_shown][:3] == [3, "ref", 1]
 
 
 @pytest.mark.parametrize(

@@ -58,7 +58,9 @@ async def to_submission(app: AarApp, submission_id: int) -> None:
     screen = LeaderboardScreen(app.model)
     await app.push_screen(screen)
     table = screen.query_one(LeaderboardTable)
-    index = next((i for i, r in enumerate(table.rows_shown) if r.submission_id == submission_id), None)
+    index = next(
+        (i for i, r in enumerate(table.rows_shown) if getattr(r, "submission_id", None) == submission_id), None
+    )
     if index is None:
         app.notify(f"submission #{submission_id} has no score on the leaderboard yet", markup=False)
     else:

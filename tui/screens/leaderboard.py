@@ -20,7 +20,9 @@ NOTE = (
     " (methods: over seeds), never reported by an agent. Flags: probe, duplicate, majority, over_budget,"
     " rate_limited, malformed, ignores_labels, seed_invariant, beyond_weak, review, unisolated; copy of #N"
     " (a near copy of another agent's file) is a relation, not a flag against the later submitter; so is"
-    " 'method behind #N' beside a submission (the method made its author's earlier file #N)."
+    " 'method behind #N' beside a submission (the method made its author's earlier file #N). Rows marked ref are"
+    " the evaluator's own baselines: vanilla transfer, and an unsupervised one that uses the weak labels only to"
+    " name clusters; a submission below it does no better than not using the weak labels."
 )
 
 
@@ -61,6 +63,6 @@ class LeaderboardScreen(RunScreen):
             + (" · UNISOLATED: every score was made without sandbox isolation" if self.model.unisolated else "")
         )
         self.query_one("#board-title", Static).update(title)
-        self.query_one(LeaderboardTable).show(rows)
+        self.query_one(LeaderboardTable).show(rows, self.model.references)
         self.query_one("#board-flag-counts", Static).update(counts_text(self.model.flagged))
         self.query_one(FlaggedTable).show(self.model.flagged)

@@ -193,7 +193,7 @@ class MainScreen(RunScreen):
         if changes.posts:
             self.query_one(ForumPanel).show(self.model.posts, self.model.post_count)
         if changes.board:
-            self.query_one(LeaderboardTable).show(self.model.leaderboard)
+            self.query_one(LeaderboardTable).show(self.model.leaderboard, self.model.references)
         if changes.status:
             self._status_bar.refresh()
 
