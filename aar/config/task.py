@@ -9,6 +9,15 @@ from pydantic import AfterValidator, Discriminator, Field, Tag
 
 from aar.config.base import Section
 
+TOY_VARIANTS = ("default", "classic")
+"""The names of ``evaluator.compute.tasks.toy.VARIANTS`` (kept here: config loads without the evaluator)."""
+
+
+def _toy_variant(value: str) -> str:
+    if value not in TOY_VARIANTS:
+        raise ValueError(f"unknown toy variant {value!r}; known: {', '.join(TOY_VARIANTS)}")
+    return value
+
 
 class ToyTaskConfig(Section):
     """The synthetic task: CPU, seconds per seed."""
@@ -17,6 +26,9 @@ class ToyTaskConfig(Section):
     """Which task: ``toy`` (the default when ``name`` is left out) or ``jsonl``."""
     size: Annotated[int, Field(ge=100)] = 4000
     """Number of examples per split."""
+    variant: Annotated[str, AfterValidator(_toy_variant)] = "default"
+    """The generator's parameter set: ``default`` (modes across a shallow dip, where clusters do not give
+    the labels) or ``classic`` (version 1's two Gaussians with a wide gap, which clustering solves)."""
 
 
 def _existing(value: Path) -> Path:

@@ -59,7 +59,9 @@ Write a method (a Python file defining `run(ctx)`; see the evaluator README for 
 
     python -m evaluator.compute.run_method my_method.py --bundle task --seed 0 --out preds.json
 
-Reference methods to start from: `from evaluator.compute.methods import vanilla, confidence, filtering, bootstrap`.
+Reference methods to start from (`from evaluator.compute.methods import ...`): vanilla, confidence, filtering,
+bootstrap, product, entropy, window, knn, s2s, early_stop;
+`cluster` is the bar to clear (k-means clusters of the strong view named by the weak labels' majority).
 No ground-truth label of any split is in this folder.
 """
 

@@ -88,6 +88,12 @@ BAD_CONFIGS: list[tuple[str, dict[str, Any], list[str], str]] = [
         [],
         "task.data_dir: path does not exist: /nonexistent/w2s",
     ),
+    (
+        "unknown toy variant",
+        {"task": {"variant": "hard"}},
+        [],
+        "task.variant: unknown toy variant 'hard'; known: default, classic",
+    ),
     ("bad device", {"evaluator": {"device": "tpu"}}, [], "evaluator.device: must match"),
     ("bad override value", {}, ["team.count=-2"], "team.count: Input should be greater than or equal to 1 (got -2)"),
     ("override of unknown key", {}, ["team.colour=3"], "team.colour: unknown key"),

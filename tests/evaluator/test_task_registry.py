@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 from typing import get_args
 
@@ -9,10 +10,11 @@ import pytest
 from pydantic import BaseModel
 
 from aar.config import JsonlTaskConfig, RunConfig, TaskConfig, ToyTaskConfig, load_config
+from aar.config.task import TOY_VARIANTS
 from aar.errors import AarError, ConfigError
 from evaluator.compute.tasks import TASKS, load_task, task_from_bundle
 from evaluator.compute.tasks.jsonl import JsonlTask
-from evaluator.compute.tasks.toy import ToyTask
+from evaluator.compute.tasks.toy import VARIANTS, ToyParams, ToyTask
 
 
 def test_every_task_model_has_a_registered_task() -> None:
@@ -34,6 +36,20 @@ def test_a_task_table_without_name_is_the_toy_task() -> None:
     assert isinstance(config.task, ToyTaskConfig)
     task = load_task(config.task, data_seed=3)
     assert isinstance(task, ToyTask) and task.params.size == 500 and task.params.data_seed == 3
+
+
+def test_the_toy_variant_reaches_the_task_and_its_names_agree_with_the_config() -> None:
+    assert tuple(VARIANTS) == TOY_VARIANTS, "the config validates against the generator's variant names"
+    default = load_task(load_config({}).task, data_seed=3)
+    assert isinstance(default, ToyTask) and default.params == ToyParams(data_seed=3)
+    assert replace(default.params, data_seed=0) == VARIANTS["default"]
+    classic = load_task(load_config({"task": {"variant": "classic", "size": 500}}).task, data_seed=3)
+    assert isinstance(classic, ToyTask)
+    assert classic.params == ToyParams.variant("classic", size=500, data_seed=3)
+    assert (classic.params.margin, classic.params.modes, classic.params.threshold_labels) == (2.5, 1, False)
+    assert classic.key != load_task(load_config({"task": {"size": 500}}).task, data_seed=3).key
+    with pytest.raises(ValueError, match="unknown toy variant 'hard'; known: default, classic"):
+        ToyParams.variant("hard")
 
 
 def test_jsonl_needs_its_three_paths_one_line_each(tmp_path: Path) -> None:

@@ -37,7 +37,7 @@ class TaskKind(Generic[ConfigT]):
 def _toy(config: ToyTaskConfig, data_seed: int, training: TrainingConfig | None) -> Task:
     from evaluator.compute.tasks.toy import ToyParams, ToyTask
 
-    return ToyTask(ToyParams(size=config.size, data_seed=data_seed))
+    return ToyTask(ToyParams.variant(config.variant, size=config.size, data_seed=data_seed))
 
 
 def _toy_bundle(spec: dict[str, Any], folder: Path) -> Task:
