@@ -78,7 +78,9 @@ def main() -> None:
         start = time.perf_counter()
         assert ctx.embed() is features
         best["again"] = min(best["again"], time.perf_counter() - start)
-    print(f"{args.rows} rows (mean 64 tokens), 4-layer GPT-2 shape (128 wide), CPU, 1 thread; fastest of {args.repeats}")
+    print(
+        f"{args.rows} rows (mean 64 tokens), 4-layer GPT-2 shape (128 wide), CPU, 1 thread; fastest of {args.repeats}"
+    )
     print(f"backbone load (once per process): {load:.3f}s")
     for name, seconds in best.items():
         print(f"  {name:<8} {seconds:8.4f}s")

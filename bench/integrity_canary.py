@@ -65,9 +65,7 @@ def main(argv: list[str] | None = None) -> None:
 
         start = time.perf_counter()  # trained afresh here (a run trains them once, in prepare)
         fresh = Cache(None, ev.task, "cpu")
-        labels = {
-            s: weak_run(ev.task, ev.data, s, "cpu", fresh, role=CANARY, secret=ev.secret).train_probs for s in seeds
-        }
+        labels = {s: weak_run(ev.task, ev.data, s, "cpu", fresh, role=CANARY, secret=ev.secret).labels() for s in seeds}
         weak_s = time.perf_counter() - start
         start = time.perf_counter()
         stage_bundle(public, Path(tmp) / "new", labels)

@@ -35,7 +35,7 @@ if TYPE_CHECKING:
 
 CachedT = TypeVar("CachedT", bound=BaseModel)
 
-CACHE_VERSION = 2
+CACHE_VERSION = 3
 
 PUBLIC, EVAL, CANARY = "public", "eval", "canary"
 """Roles of weak models: labels in the public bundle, labels scored, labels of the canary."""
@@ -66,7 +66,7 @@ class WeakRun(BaseModel):
 
 
 class SeedBaseline(BaseModel):
-    """Weak, ceiling and vanilla test predictions (P(y=1), ``feedback`` then ``final``) of one seed."""
+    """Weak, ceiling, vanilla and unsupervised test predictions (P(y=1), ``feedback`` then ``final``) of one seed."""
 
     seed: int
     task_key: str
@@ -74,6 +74,8 @@ class SeedBaseline(BaseModel):
     weak: list[float]
     ceiling: list[float]
     vanilla: list[float]
+    unsupervised: list[float]
+    """The ``cluster`` reference: k-means clusters of the strong features named by the weak labels' majority."""
     seconds: dict[str, float]
 
 
@@ -236,12 +238,13 @@ def seed_baseline(
     *,
     secret: int = 0,
 ) -> SeedBaseline:
-    """Weak (the ``eval`` weak model), ceiling and vanilla of one seed, from the cache or trained now."""
+    """Weak (the ``eval`` weak model), ceiling, vanilla and the unsupervised reference of one seed, from the
+    cache or trained now."""
     name = baseline_name(seed, secret)
     found = cache.get(name, SeedBaseline)
     if found is not None:
         return found
-    from evaluator.compute.methods import vanilla
+    from evaluator.compute.methods import cluster, vanilla
 
     def stage(lo: float, hi: float, label: str) -> Progress | None:
         return None if progress is None else (lambda f: progress(lo + (hi - lo) * f, label))
@@ -263,6 +266,9 @@ def seed_baseline(
     )
     van = run_method(vanilla.run, ctx)
     seconds["vanilla"] = time.perf_counter() - start
+    start = time.perf_counter()
+    unsupervised = run_method(cluster.run, ctx)
+    seconds["unsupervised"] = time.perf_counter() - start
     seconds["weak"] = weak.seconds
     result = SeedBaseline(
         seed=seed,
@@ -271,6 +277,7 @@ def seed_baseline(
         weak=weak.test_probs,
         ceiling=ceiling.tolist(),
         vanilla=van.tolist(),
+        unsupervised=unsupervised.tolist(),
         seconds=seconds,
     )
     cache.put(name, result)

@@ -230,7 +230,7 @@ def render(report: dict[str, Any], training_line: Callable[[JobStats], str] | No
     lines = [
         f"task {report['task']} ({report['task_key']}), split {report['split']}, {len(report['seeds'])} seeds on {report['device']}; "
         f"CI: {report['ci']}",
-        f"baselines (weak + ceiling + vanilla) per seed: {', '.join(f'{s:.2f}s' for s in report['train_seconds_per_seed'])}",
+        f"baselines (weak + ceiling + vanilla + unsupervised) per seed: {', '.join(f'{s:.2f}s' for s in report['train_seconds_per_seed'])}",
         "",
         f"{'method':<14} {'PGR':>6}  {'95% CI':<16} {'weak':>6} {'transfer':>8} {'ceiling':>7}  {'vs vanilla [95% CI]':<24} {'s/seed':>6}",
     ]

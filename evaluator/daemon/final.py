@@ -2,7 +2,7 @@
 
 Each scored method submission's final predictions (kept by verification)
 are scored against the final labels with the same per-seed baselines, and
-so is vanilla transfer (a result without a submission, for reference).
+so are vanilla transfer and the unsupervised reference (results without a submission).
 Prediction submissions carry feedback predictions only, so they have no
 final score. A second call is refused: the final split is a one-shot
 measurement, and scoring it again is how results get cherry-picked.
@@ -47,10 +47,10 @@ async def score_final(store: RunStore, paths: RunPaths, config: RunConfig) -> li
     ceiling = np.array([b.ceiling[n_fb:] for b in base])
     await store.set_meta(META_KEY, str(time.time()))
     job_id = await enqueue(store, FinalJob(seeds=seeds), status="done")
-    vanilla = score(
-        "final", labels, weak, ceiling, np.array([b.vanilla[n_fb:] for b in base]), extra={"baseline": "vanilla"}
-    )
-    await store.add_result(job_id, submission_id=None, **vanilla.model_dump())
+    for name in ("vanilla", "unsupervised"):
+        predictions = np.array([getattr(b, name)[n_fb:] for b in base])
+        reference = score("final", labels, weak, ceiling, predictions, extra={"baseline": name})
+        await store.add_result(job_id, submission_id=None, **reference.model_dump())
     for sub in await store.submissions(kind="method"):
         if sub.status != "scored":
             continue

@@ -115,6 +115,8 @@ class Evaluation:
 
 
 def run_baselines(ev: Evaluation, spec: BaselinesJob, report: Report) -> list[Scored]:
+    """Vanilla's PGR (with each seed's accuracies), and the unsupervised reference's: the two lines every
+    submission is read against on the leaderboard."""
     seeds = ev.seeds if spec.seeds is None else spec.seeds
     start = time.perf_counter()
     weak, ceiling, vanilla, rows = ev.baseline_matrices(seeds, report, cache=spec.cache)
@@ -134,7 +136,11 @@ def run_baselines(ev: Evaluation, spec: BaselinesJob, report: Report) -> list[Sc
         "wall_s": round(time.perf_counter() - start, 3),
         "device": ev.device,
     }
-    return [score("feedback", labels, weak, ceiling, vanilla, extra=extra)]
+    unsupervised = np.array([r.unsupervised[: ev.n_feedback] for r in rows])
+    return [
+        score("feedback", labels, weak, ceiling, vanilla, extra=extra),
+        score("feedback", labels, weak, ceiling, unsupervised, extra={"baseline": "unsupervised", "device": ev.device}),
+    ]
 
 
 def run_predictions(ev: Evaluation, spec: PredictionsJob, report: Report) -> list[Scored]:

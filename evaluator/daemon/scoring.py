@@ -69,6 +69,7 @@ def describe(scored: Scored) -> str:
     """One line for job details and CLI output."""
     m = scored.metrics
     accs = f"weak {m['acc_weak']:.3f}, transfer {m['acc_transfer']:.3f}, ceiling {m['acc_ceiling']:.3f}"
+    name = f"{m['baseline']} " if isinstance(m.get("baseline"), str) else ""
     if scored.pgr is None:
-        return f"{NO_PGR} ({accs})"
-    return f"PGR {scored.pgr:.3f} [95% CI {scored.ci_low:.3f}, {scored.ci_high:.3f}] ({accs})"
+        return f"{name}{NO_PGR} ({accs})"
+    return f"{name}PGR {scored.pgr:.3f} [95% CI {scored.ci_low:.3f}, {scored.ci_high:.3f}] ({accs})"

@@ -88,10 +88,13 @@ async def test_service_scores_feedback_and_final_only_once(tmp_path: Path) -> No
     rows = await score_final(store, paths, ctx.config)
     assert [(r.split, r.submission_id) for r in rows] == [
         ("final", None),
+        ("final", None),
         ("final", method),
-    ]  # vanilla, then the method
-    assert rows[0].metrics["baseline"] == "vanilla" and rows[0].pgr is not None and rows[1].pgr is not None
+    ]  # vanilla and the unsupervised reference, then the method
+    assert [r.metrics["baseline"] for r in rows[:2]] == ["vanilla", "unsupervised"]
+    assert all(r.pgr is not None for r in rows)
+    assert [r.baseline for r in await store.references(include_final=True) if r.split == "final"] != []
     with pytest.raises(FinalAlreadyScored, match="once per run"):
         await score_final(store, paths, ctx.config)
-    assert len(await store.results(split="final")) == 2
+    assert len(await store.results(split="final")) == 3
     await store.close()

@@ -78,7 +78,8 @@ async def test_worker_killed_mid_job_requeues_and_completes(
     assert job.status == "done", job.error
     assert job.attempts == 2, "the killed attempt counts, the second one completed"
     assert supervisor.pid != first_pid and supervisor.restarts == 1
-    (result,) = [r for r in await store.results() if r.job_id == job_id]
+    result, unsupervised = [r for r in await store.results() if r.job_id == job_id]
+    assert (result.metrics["baseline"], unsupervised.metrics["baseline"]) == ("vanilla", "unsupervised")
     low, estimate, high = interval(result)
     assert low < estimate < high
     assert len(result.metrics["per_seed"]) == 6
