@@ -143,6 +143,14 @@ class Answer(_Command):
     """The answer, as the agent will read it."""
 
 
+class TransferMethod(_Command):
+    """Re-run a verified method on every transfer target of the run (``[[transfer.targets]]``)."""
+
+    kind: Literal["transfer"] = "transfer"
+    submission_id: int
+    """The method submission to transfer."""
+
+
 BUDGET_POOL = "pool"
 """``Budget.source`` that draws dollars from what ``run.dollar_cap`` leaves unallocated."""
 
@@ -179,11 +187,12 @@ Command = Annotated[
     | RestorePost
     | PinPost
     | Answer
-    | Budget,
+    | Budget
+    | TransferMethod,
     Field(discriminator="kind"),
 ]
 
-RUN_COMMANDS = (StopRun, QuarantinePost, RestorePost, PinPost)
+RUN_COMMANDS = (StopRun, QuarantinePost, RestorePost, PinPost, TransferMethod)
 """Commands for the run itself (the forum among it), always stored with target ``@run``."""
 
 _ADAPTER: TypeAdapter[Command] = TypeAdapter(Command)

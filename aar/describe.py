@@ -44,6 +44,7 @@ from aar.events import (
     NotifyFailed,
     NotifySent,
     Payload,
+    ReviewVerdict,
     RunLog,
     RunStateChanged,
     SandboxExited,
@@ -211,6 +212,10 @@ def _words(
             return f"monitor {_flat(p.monitor, 60)} -> {p.action}: {_part(p.reason)}", "error"
         case ClaimChecked():
             return _claim(p, audience)
+        case ReviewVerdict():
+            note = f": {_part(p.note)}" if p.note else ""
+            said = f"submission #{p.submission_id} reviewed by {_flat(p.by, 40)}: {p.verdict}{note}"
+            return ("⚖ " if pane else "") + said, "error" if p.verdict == "reject" else "command"
         case SupervisorAsked():
             if pane:
                 return f"? asks the supervisor: {_part(p.question)}  [I inbox, a answer]", "approval"

@@ -51,6 +51,22 @@ class MethodJob(_Spec):
     """Seeds to run it over; None means the run's."""
 
 
+class TransferJob(_Spec):
+    """A verified method re-run on a transfer target (``[[transfer.targets]]``): that task's own bundle,
+    baselines and canary, in a fresh sandbox, scored on the target's feedback split (never its final)."""
+
+    kind: Literal["transfer"] = "transfer"
+    submission_id: int
+    """The method submission this transfers."""
+    target: str
+    """The target's name in the run's config."""
+    filename: str = "method.py"
+    source: str
+    """Python source defining ``run(ctx)`` (the submission's, as verified)."""
+    seeds: list[int] | None = None
+    """Seeds to run it over; None means the target's (``seeds`` of its table)."""
+
+
 class FinalJob(_Spec):
     """The record of ``aar report --final`` scoring the private split (done outside the worker)."""
 
@@ -59,9 +75,9 @@ class FinalJob(_Spec):
     """Seeds the final scores are over."""
 
 
-JobSpec = Annotated[BaselinesJob | PredictionsJob | MethodJob | FinalJob, Field(discriminator="kind")]
+JobSpec = Annotated[BaselinesJob | PredictionsJob | MethodJob | TransferJob | FinalJob, Field(discriminator="kind")]
 _ADAPTER: TypeAdapter[JobSpec] = TypeAdapter(JobSpec)
-JOB_KINDS = ("baselines", "predictions", "method", "final")
+JOB_KINDS = ("baselines", "predictions", "method", "transfer", "final")
 
 
 class UnreadableSpec(BaseModel):

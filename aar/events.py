@@ -340,6 +340,26 @@ class NotifyFailed(Payload):
     final: bool = False
 
 
+Verdict = Literal["accept", "reject", "needs-work"]
+"""The supervisor's verdict on a submission: ``accept`` it into the reviewed results, ``reject`` it, or send it
+back (``needs-work``)."""
+
+
+class ReviewVerdict(Payload):
+    """The supervisor reviewed a submission (``aar review --verdict``); the event's agent is the submission's
+    author. The latest verdict on a submission stands; every one stays in the log."""
+
+    kind: Literal["review.verdict"] = "review.verdict"
+    submission_id: int
+    verdict: Verdict
+    note: str
+    """Why, in the supervisor's words (may be empty)."""
+    by: str
+    """Who gave it: ``supervisor``, or the OS user who ran ``aar review``."""
+    post_id: int | None = None
+    """The forum post that told the team (author ``supervisor``)."""
+
+
 EventPayload = Annotated[
     RunStateChanged
     | RunLog
@@ -370,7 +390,8 @@ EventPayload = Annotated[
     | DiskBack
     | NotifySent
     | NotifyFailed
-    | AgentUsage,
+    | AgentUsage
+    | ReviewVerdict,
     Field(discriminator="kind"),
 ]
 

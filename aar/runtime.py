@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -82,6 +83,9 @@ class RunContext:
     """Time as the budget guards and the monitors read it (a test hands in one it moves by hand)."""
     disk: DiskSignal = field(default_factory=DiskSignal)
     """How a write that met a full disk tells the disk guard, and waits for space (``aar.disk``)."""
+    transfer: Callable[[int], Awaitable[str]] | None = None
+    """Enqueue a method's transfer jobs (a supervisor's ``transfer`` command); its effect in words, or raises an
+    ``AarError`` saying why not. Set by the daemon, which knows the evaluator; None where transfer is unavailable."""
     tasks: TaskSupervisor = field(init=False)
     """The supervisor every background task of the run is started under; stops restarting once ``stop`` is set."""
 

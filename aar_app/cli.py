@@ -97,6 +97,50 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--limit", type=int, default=50, help="at most this many hits per run (default 50)")
     p.add_argument("--json", action="store_true", help="print JSON for scripts")
 
+    p = sub.add_parser("transfer", help="re-run the best verified methods on the run's transfer targets")
+    p.add_argument("run", nargs="?")
+    runs_dir(p)
+    which = p.add_mutually_exclusive_group()
+    which.add_argument("--top", type=int, metavar="K", help="the top K verified methods (default: transfer.top_k)")
+    which.add_argument("--submission", type=int, metavar="ID", help="this method submission only")
+    p.add_argument("--json", action="store_true", help="print JSON for scripts")
+
+    p = sub.add_parser("review", help="the top verified methods with everything known of each; record a verdict")
+    p.add_argument("run", nargs="?")
+    runs_dir(p)
+    p.add_argument("--top", type=int, metavar="K", help="the top K verified methods (default: transfer.top_k)")
+    p.add_argument(
+        "--verdict",
+        nargs=2,
+        metavar=("ID", "VERDICT"),
+        help="record a verdict (accept, reject or needs-work) on any submission, a prediction file too; "
+        "the team reads it on the forum",
+    )
+    p.add_argument("--note", help="why, with --verdict (posted to the forum with it)")
+    p.add_argument("--json", action="store_true", help="print JSON for scripts")
+
+    p = sub.add_parser(
+        "export",
+        help="write a verified method's reproducible record to a folder (it holds the run's SECRET data seed)",
+        description="Write a verified method's source, manifest.json (aar version, lockfile hash, task configs, "
+        "seeds, data hashes, per-seed results, PGR with CI, verdict) and a README to one folder (default "
+        "RUN/exports/sub-ID/); `aar eval --reproduce DIR` re-runs it. WARNING: the folder holds the run's secret "
+        "data seed, with which anyone can regenerate the toy task's held-out labels: keep it where no agent can "
+        "read it.",
+    )
+    p.add_argument("run")
+    p.add_argument("--submission", type=int, metavar="ID", required=True, help="the verified method submission")
+    p.add_argument("--out", type=Path, metavar="DIR", help="the folder (default: RUN/exports/sub-ID/)")
+    p.add_argument("--force", action="store_true", help="replace the folder if it is not empty")
+    runs_dir(p)
+
+    p = sub.add_parser("compare", help="two methods side by side: per-seed PGR, the paired difference, the diff")
+    p.add_argument("run")
+    p.add_argument("a", metavar="A", help="a method submission id, or vanilla")
+    p.add_argument("b", metavar="B", help="a method submission id, or vanilla")
+    runs_dir(p)
+    p.add_argument("--json", action="store_true", help="print JSON for scripts")
+
     p = sub.add_parser("exec", help="run a command in an agent's sandbox")
     p.add_argument("run")
     p.add_argument("agent")
@@ -342,6 +386,31 @@ def _cmd_sandbox(argv: list[str]) -> int:
     return build_main(argv[1:])
 
 
+def _compare(args: argparse.Namespace) -> int:
+    from aar_app.compare_cli import main as compare_main
+
+    return compare_main(find_run(args.runs_dir, args.run), args.a, args.b, as_json=args.json)
+
+
+def _transfer(args: argparse.Namespace) -> int:
+    from aar_app.transfer_cli import main as transfer_main
+
+    return transfer_main(find_run(args.runs_dir, args.run), top=args.top, submission=args.submission, as_json=args.json)
+
+
+def _cmd_review(args: argparse.Namespace) -> int:
+    from aar_app.review_cli import main as review_main
+
+    paths = find_run(args.runs_dir, args.run)
+    return review_main(paths, top=args.top, as_json=args.json, verdict=args.verdict, note=args.note)
+
+
+def _export(args: argparse.Namespace) -> int:
+    from aar_app.export_cli import main as export_main
+
+    return export_main(find_run(args.runs_dir, args.run), submission=args.submission, out=args.out, force=args.force)
+
+
 PASS_THROUGH = {"eval": _cmd_eval, "sandbox": _cmd_sandbox}
 """Subcommands whose own parsers take every argument after their name."""
 
@@ -356,8 +425,12 @@ COMMANDS = {
     "report": _cmd_report,
     "inbox": _cmd_inbox,
     "search": _cmd_search,
+    "review": _cmd_review,
     "digest": _cmd_digest,
     "exec": _cmd_exec,
+    "transfer": _transfer,
+    "compare": _compare,
+    "export": _export,
 }
 
 

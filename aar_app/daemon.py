@@ -11,6 +11,7 @@ inbox up with the event log, and records every state change. Killed at any momen
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 import os
 import signal
@@ -28,6 +29,7 @@ from aar.lock import DaemonLock
 from aar.runtime import RunContext, RunPaths
 from aar.store import EventRow, RunStore
 from aar.tasks import CRASH, Restart
+from evaluator.daemon.transfer import transfer_command
 
 log = logging.getLogger("aar.daemon")
 
@@ -117,7 +119,9 @@ async def run_daemon(root: Path, *, printer: Callable[[EventRow], None] | None =
     config = load_config(paths.config)
     with DaemonLock(paths.lock) as lock:
         store = await RunStore.open(paths.db)
-        ctx = RunContext(paths=paths, config=config, store=store)
+        ctx = RunContext(
+            paths=paths, config=config, store=store, transfer=functools.partial(transfer_command, store, config)
+        )
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
             loop.add_signal_handler(sig, ctx.stop.set)

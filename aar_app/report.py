@@ -11,10 +11,11 @@ from pydantic import BaseModel
 from aar import escape
 from aar.costs import ToolCost, cost_by_tool
 from aar.describe import pgr
-from aar.events import AgentStatus, RunState, Unreadable
+from aar.events import AgentStatus, RunState, Unreadable, Verdict
+from aar.review import Reviewed, Score, Scores, scores_by_submission
 from aar.runs import summarise
 from aar.runtime import RunPaths
-from aar.store import AgentRow, BudgetChangeRow, LeaderboardRow, ReferenceRow, RunStore, SubmissionRow
+from aar.store import AgentRow, BudgetChangeRow, LeaderboardRow, ReferenceRow, RunStore, SubmissionRow, VerdictRow
 
 
 class AgentReport(BaseModel):
@@ -97,6 +98,36 @@ class FlaggedSubmission(BaseModel):
     """The evaluator's one-line reason for a rejection or failure; empty when it was scored."""
 
 
+class ReviewedEntry(Reviewed):
+    """A submission the supervisor gave a verdict on (``aar review --verdict``), with its scores."""
+
+    verdict: Verdict
+    """The latest verdict on it; the event log keeps every one."""
+    note: str
+    by: str
+
+
+VERDICT_ORDER: dict[str, int] = {"accept": 0, "needs-work": 1, "reject": 2}
+"""Accepted results first, then those sent back, then the rejected."""
+
+
+def reviewed(
+    verdicts: dict[int, VerdictRow], submissions: list[SubmissionRow], scores: dict[int, Scores]
+) -> list[ReviewedEntry]:
+    """Every reviewed submission, accepted first, then needs-work, then rejected; best PGR first within each."""
+    subs = {s.id: s for s in submissions}
+    out = []
+    for sid, v in verdicts.items():
+        if sid in subs:
+            fields = Reviewed.fields(subs[sid], scores.get(sid, Scores()))
+            out.append(ReviewedEntry(**fields, verdict=v.verdict, note=v.note, by=v.by))
+    return sorted(out, key=lambda e: (VERDICT_ORDER[e.verdict], -_value(e.feedback), e.submission_id))
+
+
+def _value(score: Score | None) -> float:
+    return float("-inf") if score is None or score.pgr is None else score.pgr
+
+
 class Report(BaseModel):
     run: str
     state: RunState
@@ -126,6 +157,8 @@ class Report(BaseModel):
     """The supervisor's budget changes, in the order they applied."""
     unreadable: list[str] = []
     """One line per event this aar could not read (a newer aar's kind, a damaged row), which the report skips."""
+    reviewed: list[ReviewedEntry] = []
+    """The supervisor's verdicts: accepted submissions first, then needs-work, then rejected."""
 
 
 def _entry(row: LeaderboardRow) -> LeaderboardEntry:
@@ -153,6 +186,8 @@ async def build_report(paths: RunPaths) -> Report:
         changes = await store.budget_changes()
         unreadable = await _unreadable(store)
         tool_costs = await cost_by_tool(store)
+        verdicts = await store.verdicts()
+        scores = scores_by_submission(await store.results(include_transfer=True))
     subs_by: dict[str, int] = {}
     flags: dict[str, int] = {}
     for sub in submissions:
@@ -197,6 +232,7 @@ async def build_report(paths: RunPaths) -> Report:
         cost_by_tool=tool_costs,
         budget_changes=changes,
         unreadable=unreadable,
+        reviewed=reviewed(verdicts, submissions, scores),
     )
 
 
@@ -288,6 +324,7 @@ def render_markdown(report: Report) -> str:
         lines += ["", "## Final (private split)", ""]
         final = [[e.agent, e.submission_id, e.label or "-", _pgr(e)] for e in report.final]
         lines += _table(["agent", "submission", "file", "PGR [95% CI]"], final)
+    lines += _reviewed_section(report.reviewed)
     lines += ["", "## Agents", ""]
     lines += _table(
         [
@@ -373,3 +410,26 @@ def render_markdown(report: Report) -> str:
         if len(report.unreadable) > UNREADABLE_SHOWN:
             lines.append(f"- and {len(report.unreadable) - UNREADABLE_SHOWN} more")
     return "\n".join(lines) + "\n"
+
+
+def _reviewed_section(entries: list[ReviewedEntry]) -> list[str]:
+    """The supervisor's verdicts: the accepted results with their notes, then the rest; the leaderboard above
+    stays every score."""
+    if not entries:
+        return []
+    accepted = [e for e in entries if e.verdict == "accept"]
+    rest = [e for e in entries if e.verdict != "accept"]
+    lines = ["", "## Reviewed results", ""]
+    headers = ["submission", "agent", "file", "PGR [95% CI]", "transfer", "by", "note"]
+
+    def row(e: ReviewedEntry) -> list[Any]:
+        transfer = "; ".join(t.text() for t in e.transfers) or "-"
+        score = e.feedback.text() if e.feedback else "not scored"
+        return [e.submission_id, e.agent, e.label or "-", score, transfer, e.by, e.note or "-"]
+
+    lines += ["Accepted by the supervisor:", ""]
+    lines += _table(headers, [row(e) for e in accepted]) if accepted else ["None yet."]
+    if rest:
+        lines += ["", "Not accepted (needs work, then rejected):", ""]
+        lines += _table(["verdict", *headers], [[e.verdict, *row(e)] for e in rest])
+    return lines

@@ -8,7 +8,7 @@ within a second. What waits for the step in flight (pause, stop, a redirect
 read before the next model call) says so in its effect.
 
 Targets: an agent's name, ``*`` for every running agent, ``@run`` for the
-run itself (``stop_run``).
+run itself (``stop_run``, moderation, ``transfer``).
 """
 
 from __future__ import annotations
@@ -37,7 +37,9 @@ from aar.commands import (
     Resume,
     Stop,
     StopRun,
+    TransferMethod,
 )
+from aar.errors import AarError
 from aar.events import CommandApplied
 from aar.store import RunStore
 from aar.store.rows import CommandRow
@@ -68,8 +70,11 @@ class CommandPoller:
         wake: asyncio.Event | None = None,
         budgets: BudgetDesk | None = None,
         revive: Callable[[str], Awaitable[str]] | None = None,
+        transfer: Callable[[int], Awaitable[str]] | None = None,
     ) -> None:
         self.budgets = budgets
+        self.transfer = transfer
+        """Enqueues a method's transfer jobs (``RunContext.transfer``); None where the run cannot."""
         self.revive = revive
         """Called after a budget change to an agent that ran out of budget; starts it again if it now has room
         (returns what to add to the effect)."""
@@ -121,6 +126,13 @@ class CommandPoller:
             return "the run stops after every agent's step in flight"
         if isinstance(command, QuarantinePost | RestorePost | PinPost):
             return await self._moderate(command)
+        if isinstance(command, TransferMethod):
+            if self.transfer is None:
+                raise CommandRefused("transfer is not available in this run")
+            try:
+                return await self.transfer(command.submission_id)
+            except AarError as exc:
+                raise CommandRefused(str(exc)) from None
         if row.target == ALL_AGENTS and isinstance(command, Answer | Budget):
             raise CommandRefused(f"{command.kind} names one agent, not {ALL_AGENTS}")
         if row.target == ALL_AGENTS:
@@ -196,5 +208,5 @@ class CommandPoller:
             case Stop(reason=reason):
                 await self.store.set_meta(STOP_META.format(agent=control.name), "supervisor")
                 return await control.request_stop("supervisor", reason or "stopped by the supervisor")
-            case StopRun() | QuarantinePost() | RestorePost() | PinPost():
+            case StopRun() | QuarantinePost() | RestorePost() | PinPost() | TransferMethod():
                 raise CommandRefused(f"{command.kind} targets the run, not an agent")

@@ -216,7 +216,15 @@ async def run_team(ctx: RunContext, *, backend_factory: BackendFactory = make_ba
             ctx,
             loops,
             controls,
-            CommandPoller(ctx.store, controls, ctx.stop, wake=ctx.commands_waiting, budgets=desk, revive=revive),
+            CommandPoller(
+                ctx.store,
+                controls,
+                ctx.stop,
+                wake=ctx.commands_waiting,
+                budgets=desk,
+                revive=revive,
+                transfer=ctx.transfer,
+            ),
             revived,
         )
     finally:

@@ -31,12 +31,14 @@ from pathlib import Path
 
 # Run as a script, this file's folder comes first on sys.path and its name would shadow the package.
 sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != Path(__file__).resolve().parent]
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from aar.events import MonitorDecided, SandboxOutput, SupervisorAsked  # noqa: E402
 from aar.inbox import catch_up  # noqa: E402
 from aar.lock import DaemonLock  # noqa: E402
 from aar.runtime import RunPaths  # noqa: E402
 from aar.store import RunStore  # noqa: E402
+from bench.timing import key_to_frame  # noqa: E402
 
 ITEMS = 10_000
 AGENTS = [f"agent-{i}" for i in range(1, 10)]
@@ -122,19 +124,8 @@ async def _opens(paths: RunPaths, n: int) -> tuple[list[float], list[float], lis
         await pilot.pause(0.5)
 
         async def one(key: str, ready: Callable[[], bool]) -> float:
-            drawn: asyncio.Future[float] = asyncio.get_running_loop().create_future()
-
-            def stamp() -> None:
-                if not drawn.done():
-                    drawn.set_result(time.perf_counter())
-
-            start, cpu0 = time.perf_counter(), time.process_time()
-            app.simulate_key(key)
-            while not ready():
-                await asyncio.sleep(0.0005)
-            app.call_after_refresh(stamp)
-            took = (await drawn - start) * 1000
-            cpu[key].append((time.process_time() - cpu0) * 1000)
+            took, spent = await key_to_frame(app, key, ready)
+            cpu[key].append(spent)
             app.simulate_key("escape")
             while not isinstance(app.screen, MainScreen):
                 await asyncio.sleep(0.001)

@@ -27,24 +27,15 @@ from pathlib import Path
 
 # Run as a script, this file's folder comes first on sys.path and its name would shadow the package.
 sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != Path(__file__).resolve().parent]
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from aar.config import RunConfig, dump_config  # noqa: E402
 from aar.runtime import RunPaths  # noqa: E402
 from aar.store import RunStore  # noqa: E402
+from bench.timing import until_done  # noqa: E402
 
 AGENTS = ("ann", "bob", "cy", "dee")
 SIDES = {"1 device": ["cpu:0"], "2 devices": ["cpu:0", "cpu:1"]}
-
-
-async def _until_done(store: RunStore, ids: list[int]) -> None:
-    while True:
-        jobs = [await store.job(i) for i in ids]
-        failed = [j for j in jobs if j is not None and j.status == "failed"]
-        if failed:
-            raise SystemExit(f"job {failed[0].id} failed: {failed[0].error}")
-        if all(j is not None and j.status == "done" for j in jobs):
-            return
-        await asyncio.sleep(0.05)
 
 
 async def side(paths: RunPaths, devices: list[str], seeds: int, source: str) -> tuple[float, dict[str, str]]:
@@ -57,14 +48,14 @@ async def side(paths: RunPaths, devices: list[str], seeds: int, source: str) -> 
     running = asyncio.create_task(pool.run(stop))
     try:
         warm = [await store.enqueue_job("baselines", {"seeds": list(range(seeds))}) for _ in devices]
-        await _until_done(store, warm)
+        await until_done(store, warm)
         ids = []
         start = time.perf_counter()
         for agent in AGENTS:
             sub = await store.add_submission(agent, "method", {"filename": "vanilla.py", "source": source})
             spec = {"submission_id": sub, "filename": "vanilla.py", "source": source, "seeds": list(range(seeds))}
             ids.append(await store.enqueue_job("method", spec, submission_id=sub))
-        await _until_done(store, ids)
+        await until_done(store, ids)
         seconds = time.perf_counter() - start
         placed: dict[str, str] = {}
         for k, job_id in enumerate(ids):
@@ -90,7 +81,7 @@ async def bench(seeds: int, repeats: int) -> float:
     paths.config.write_text(dump_config(config))
     prepare(root)
     await (await RunStore.open(paths.db, create=True)).close()
-    source = (Path(__file__).resolve().parents[1] / "evaluator" / "methods" / "vanilla.py").read_text()
+    source = (Path(__file__).resolve().parents[1] / "evaluator" / "compute" / "methods" / "vanilla.py").read_text()
     times: dict[str, list[float]] = {name: [] for name in SIDES}
     for r in range(repeats):
         for name, devices in SIDES.items():

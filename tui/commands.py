@@ -32,6 +32,7 @@ NOUNS: dict[str, str] = {
     "inspect": "Inspect",
     "dialog": "Dialog",
     "inbox": "Inbox",
+    "review": "Review",
 }
 """The noun of a binding's palette title, by the first part of its id."""
 

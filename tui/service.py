@@ -3,9 +3,9 @@
 Widgets never touch SQLite or the file system; the app calls a ``RunClient``
 from workers and hears back through messages. The client reads the store
 (events by ``id > last_seen``, agents, forum, leaderboard, jobs,
-transcripts), lists the agents' workspace files read-only, and writes the
-two things a supervisor may write: commands (which the daemon applies) and
-forum posts as ``supervisor``. Several clients may watch one run.
+transcripts), lists the agents' workspace files read-only, and writes what
+a supervisor may write: commands (which the daemon applies), forum posts as
+``supervisor``, and verdicts on submissions. Several clients may watch one run.
 """
 
 from __future__ import annotations
@@ -36,15 +36,21 @@ from aar.events import (
     EvalJobChanged,
     EvalScored,
     SubmissionCreated,
+    Verdict,
 )
 from aar.lock import holder_pid
 from aar.pulse import DAEMON, silent_for
+from aar.review import Candidate
+from aar.review import candidates as review_candidates
+from aar.review_lineage import ReviewDetail
+from aar.review_lineage import detail as review_detail
 from aar.runs import observed_state
 from aar.runtime import RunPaths
-from aar.store import CommandRow, EventRow, InboxRow, JobRow, LeaderboardRow, MessageRow, PostRow, RunStore
+from aar.store import CommandRow, EventRow, InboxRow, JobRow, LeaderboardRow, MessageRow, PostRow, RunStore, VerdictRow
 from aar.store.inbox_table import SEEN_META
 from aar.store.protocols import TuiStore
 from tui.model import POSTS_KEPT, QueueCounts, RunUpdate
+from tui.text import throughput_line
 
 SUPERVISOR = "supervisor"
 BACKLOG_EVENTS = 3000
@@ -61,6 +67,8 @@ INBOX_SHOWN = 200
 """Inbox items the inbox screen lists (the top of the ranking); the badge counts them all."""
 MAX_FILE_BYTES = 256 * 1024
 MAX_FILES = 2000
+REVIEW_TOP = 20
+"""The fewest verified methods the review desk lists."""
 SCORING = (EvalJobChanged, EvalScored, SubmissionCreated)
 """Events after which the leaderboard and the queue are read at the next poll rather than the tenth."""
 
@@ -82,6 +90,8 @@ class RunInfo:
     """The evaluator's devices, one worker each."""
     digest_after_s: float = 0.0
     """After an absence this long the digest opens on attach (``tui.digest_after_min``); 0 never."""
+    review_top: int = REVIEW_TOP
+    """Verified methods the review desk lists (the best first): ``transfer.top_k``, at least ``REVIEW_TOP``."""
 
 
 @dataclass(frozen=True)
@@ -108,16 +118,19 @@ class RunClient:
         paths = RunPaths(Path(run_dir))
         store = await RunStore.open(paths.db)
         run_id = await store.get_meta("run_id") or paths.run_id
-        cap, device, after = 0.0, "", 0.0
+        cap, device, after, top = 0.0, "", 0.0, REVIEW_TOP
         devices: tuple[str, ...] = ()
         try:
             config = load_config(paths.config)
             devices = tuple(config.device_plan().evaluator)
             cap, device = config.run.dollar_cap, devices[0] if len(devices) == 1 else ""
             after = config.tui.digest_after_min * 60
+            top = max(config.transfer.top_k, REVIEW_TOP)
         except AarError:
             pass  # the status bar shows no cap rather than refusing to attach
-        info = RunInfo(run_id=run_id, dollar_cap=cap, device=device, devices=devices, digest_after_s=after)
+        info = RunInfo(
+            run_id=run_id, dollar_cap=cap, device=device, devices=devices, digest_after_s=after, review_top=top
+        )
         return cls(store, paths, info)
 
     async def close(self) -> None:
@@ -280,6 +293,21 @@ class RunClient:
         except ConfinedError as exc:
             raise AarError(f"{agent}: {exc}") from None
 
+    async def review(self) -> list[Candidate]:
+        """The review desk's candidates: the best ``review_top`` verified methods, then every reviewed one."""
+        return await review_candidates(self.store, self.info.review_top, throughput=throughput_line)
+
+    async def verdicts(self) -> dict[int, VerdictRow]:
+        """The verdict that stands on each reviewed submission."""
+        return await self.store.verdicts()
+
+    async def review_detail(self, submission_id: int) -> ReviewDetail:
+        """A candidate's source, the same agent's method before it, and the steps that led to it."""
+        sub = await self.store.submission(submission_id)
+        if sub is None:
+            raise AarError(f"no submission #{submission_id} in this run")
+        return await review_detail(self.store, sub)
+
     # ------------------------------------------------------------ writes
 
     async def command(self, command: Command, target: str) -> int:
@@ -293,6 +321,11 @@ class RunClient:
         return await self.store.add_post(
             SUPERVISOR, title.strip() or body.strip().splitlines()[0][:60], body, parent_id=parent_id
         )
+
+    async def verdict(self, submission_id: int, verdict: Verdict, note: str, *, by: str) -> VerdictRow:
+        """The supervisor's verdict on a submission: an event and a forum post from ``supervisor`` that tells
+        the team (what ``aar review --verdict`` writes)."""
+        return await self.store.record_verdict(submission_id, verdict, note, by=by)
 
 
 def _list_files(root: Path) -> list[WorkspaceFile]:

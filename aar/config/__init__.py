@@ -1,5 +1,5 @@
 """Run configuration: one model per section (``run``, ``agents``, ``anthropic``, ``sandbox``, ``task``,
-``evaluator``, ``monitors``, ``devices``, ``training``) under the root (``models``),
+``evaluator``, ``monitors``, ``devices``, ``training``, ``transfer``) under the root (``models``),
 ``--set`` overrides (``overrides``), reading (``loading``) and writing (``serialise``) a run file in TOML."""
 
 from aar.config.agents import DEFAULT_DIRECTIONS, AgentConfig, BudgetConfig, ResolvedAgent, TeamConfig
@@ -16,6 +16,7 @@ from aar.config.sandbox import SandboxConfig
 from aar.config.serialise import dump_config
 from aar.config.task import JsonlTaskConfig, TaskConfig, ToyTaskConfig
 from aar.config.training import ModelTrainingConfig, TrainingConfig
+from aar.config.transfer import TransferConfig, TransferTarget
 
 __all__ = [
     "DEFAULT_DIRECTIONS",
@@ -40,6 +41,8 @@ __all__ = [
     "TeamConfig",
     "ToyTaskConfig",
     "TrainingConfig",
+    "TransferConfig",
+    "TransferTarget",
     "apply_override",
     "dump_config",
     "format_validation_error",

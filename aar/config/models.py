@@ -26,6 +26,7 @@ from aar.config.run import RunSection, TuiSection
 from aar.config.sandbox import SandboxConfig
 from aar.config.task import TaskConfig, ToyTaskConfig
 from aar.config.training import TrainingConfig
+from aar.config.transfer import TransferConfig
 from aar.devices import DevicePlan, plan_devices
 
 
@@ -45,6 +46,8 @@ class RunConfig(Section):
     (``agents.scripted.options``), which refuses an unknown key before a run starts."""
     devices: DevicesConfig = DevicesConfig()
     tui: TuiSection = TuiSection()
+    transfer: TransferConfig = TransferConfig()
+    """Other tasks the best methods are re-run on (``aar transfer``)."""
     notify: list[NotifyConfig] = []
     """Where inbox items reach the supervisor off the box (``aar.notify``)."""
 

@@ -1,6 +1,7 @@
 """The run store: SQLite (WAL) tables that are the run's bus and record."""
 
 from aar.store.rows import (
+    TRANSFER_SPLIT,
     AgentRow,
     BudgetChangeRow,
     CommandRow,
@@ -14,10 +15,12 @@ from aar.store.rows import (
     ReferenceRow,
     ResultRow,
     SubmissionRow,
+    VerdictRow,
 )
 from aar.store.store import RunStore
 
 __all__ = [
+    "TRANSFER_SPLIT",
     "AgentRow",
     "BudgetChangeRow",
     "CommandRow",
@@ -32,4 +35,5 @@ __all__ = [
     "ResultRow",
     "RunStore",
     "SubmissionRow",
+    "VerdictRow",
 ]

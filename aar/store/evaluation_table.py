@@ -8,7 +8,7 @@ from typing import Any
 
 from aar.eval_jobs import JobStats
 from aar.store.connection import Connection, dumps
-from aar.store.rows import JobRow, LeaderboardRow, ReferenceRow, ResultRow, SubmissionRow, decode
+from aar.store.rows import TRANSFER_SPLIT, JobRow, LeaderboardRow, ReferenceRow, ResultRow, SubmissionRow, decode
 
 CHARGE = "device_s = device_s + CASE WHEN status = 'running' AND claimed_ts IS NOT NULL THEN MAX(0, ? - claimed_ts) ELSE 0 END"
 """SQL that adds the running attempt's device-seconds (the ``?`` is now): put in the UPDATE that ends it."""
@@ -194,12 +194,18 @@ class EvaluationTables(Connection):
             (self.clock.time(), job_id, submission_id, split, pgr, ci_low, ci_high, dumps(metrics), dumps(list(flags))),
         )
 
-    async def results(self, *, submission_id: int | None = None, split: str | None = None) -> list[ResultRow]:
+    async def results(
+        self, *, submission_id: int | None = None, split: str | None = None, include_transfer: bool = False
+    ) -> list[ResultRow]:
+        """Scores, oldest first; a transfer target's (split ``transfer``) only when asked for by split or by
+        ``include_transfer``: what agents, claims and the leaderboard read is the home task's."""
         where, args = ["1"], []
         for column, value in (("submission_id", submission_id), ("split", split)):
             if value is not None:
                 where.append(f"{column} = ?")
                 args.append(value)
+        if split is None and not include_transfer:
+            where.append(f"split != '{TRANSFER_SPLIT}'")
         rows = await self._fetch(f"SELECT * FROM eval_results WHERE {' AND '.join(where)} ORDER BY id", args)
         return [ResultRow(**decode(r)) for r in rows]
 
@@ -216,7 +222,7 @@ class EvaluationTables(Connection):
 
     async def leaderboard(self, *, include_final: bool = False) -> list[LeaderboardRow]:
         """Every scored submission, best PGR first; flags are the submission's and the result's."""
-        splits = "" if include_final else "AND r.split != 'final'"
+        splits = f"AND r.split != '{TRANSFER_SPLIT}'" + ("" if include_final else " AND r.split != 'final'")
         rows = await self._fetch(
             "SELECT r.id AS result_id, s.agent, s.id AS submission_id, s.kind, s.label, r.pgr, r.ci_low, r.ci_high, r.flags AS rflags,"
             " s.flags AS sflags, s.links, r.split, r.ts FROM eval_results r JOIN submissions s ON s.id = r.submission_id"

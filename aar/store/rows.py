@@ -9,7 +9,7 @@ from pydantic import BaseModel, ConfigDict, ValidationInfo, field_validator
 
 from aar.commands import Command
 from aar.eval_jobs import JobSpec, JobStats, UnreadableSpec, parse_spec
-from aar.events import AgentStatus, EventPayload, Unreadable, read_payload
+from aar.events import AgentStatus, EventPayload, Unreadable, Verdict, read_payload
 
 
 class _Row(BaseModel):
@@ -161,6 +161,10 @@ class JobRow(_Row):
         return parse_spec(str(info.data.get("kind", "")), value)
 
 
+TRANSFER_SPLIT = "transfer"
+"""The split of a transfer target's score (``aar transfer``): the target's feedback split, never the home task's."""
+
+
 class ResultRow(_Row):
     id: int
     ts: float
@@ -172,6 +176,11 @@ class ResultRow(_Row):
     ci_high: float | None
     metrics: dict[str, Any]
     flags: list[str]
+
+    @property
+    def target(self) -> str:
+        """The transfer target scored here; empty for the home task's splits."""
+        return str(self.metrics.get("target", "")) if self.split == TRANSFER_SPLIT else ""
 
 
 class CommandRow(_Row):
@@ -290,3 +299,18 @@ class BudgetChangeRow(_Row):
     """Added to the agent's budget (negative: taken away)."""
     source: str
     """Another agent's name (moved), ``pool`` (the run's dollar cap) or empty."""
+
+
+class VerdictRow(_Row):
+    """The supervisor's verdict on a submission, read back from its ``review.verdict`` event."""
+
+    event_id: int
+    ts: float
+    submission_id: int
+    agent: str | None
+    """The submission's author."""
+    verdict: Verdict
+    note: str
+    by: str
+    post_id: int | None = None
+    """The forum post that told the team."""

@@ -2,7 +2,7 @@
 
 ``RunStore`` puts the tables together (``event_log``, ``agents_table``,
 ``forum_table``, ``evaluation_table``, ``commands_table``, ``inbox_table``,
-``budget_table``) over one
+``budget_table``, ``review_table``) over one
 connection (``connection``). One process writes events (the daemon). The
 evaluator worker and the TUI write only their own small tables (jobs and
 results; commands), relying on the busy timeout.
@@ -25,12 +25,21 @@ from aar.store.evaluation_table import EvaluationTables
 from aar.store.event_log import EventLog
 from aar.store.forum_table import ForumTable
 from aar.store.inbox_table import InboxTable
+from aar.store.review_table import ReviewTable
 from aar.store.schema import MIGRATIONS, PRAGMAS, SCHEMA_VERSION
 from aar.store.search_table import SearchTable, ensure_index
 
 
 class RunStore(
-    EventLog, AgentTables, ForumTable, EvaluationTables, CommandsTable, InboxTable, BudgetTable, SearchTable
+    EventLog,
+    AgentTables,
+    ForumTable,
+    EvaluationTables,
+    CommandsTable,
+    InboxTable,
+    BudgetTable,
+    SearchTable,
+    ReviewTable,
 ):
     """Async access to one run's ``run.db``. Open with ``await RunStore.open(path)``."""
 

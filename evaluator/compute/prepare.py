@@ -9,12 +9,13 @@ scored and the canary weak model of every evaluation seed (cached; see
 
 from __future__ import annotations
 
+import fcntl
 import json
 import sys
 import time
 from pathlib import Path
 
-from aar.config import load_config
+from aar.config import RunConfig, load_config
 from aar.devices import cpu_index
 from aar.errors import AarError
 from aar.runtime import RunPaths
@@ -23,22 +24,36 @@ from evaluator.daemon.runfiles import RunFiles
 
 
 def prepare(root: Path) -> str:
-    from evaluator.compute.pipeline import CANARY, EVAL, PUBLIC, Cache, weak_run
+    """The home task's bundle and held-out labels, on the run's first evaluator device."""
     from evaluator.compute.training import resolve_device
 
     paths = RunPaths(root)
     config = load_config(paths.config)
-    files = RunFiles(paths)
+    first = config.device_plan().evaluator[0]  # the first evaluator device; a core stands in as the CPU
+    device = resolve_device("cpu" if cpu_index(first) is not None else first)
+    return build_bundle(RunFiles(paths), config, device)
+
+
+def build_bundle(files: RunFiles, config: RunConfig, device: str) -> str:
+    """Write ``files``' bundle and held-out labels (the home task's, or a transfer target's) unless they are
+    there for this task and these seeds; what was done, in one line."""
+    files.root.mkdir(parents=True, exist_ok=True)
+    with (files.root / ".prepare.lock").open("a") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)  # two workers preparing one target: the second finds it done
+        return _build_bundle(files, config, device)
+
+
+def _build_bundle(files: RunFiles, config: RunConfig, device: str) -> str:
+    from evaluator.compute.pipeline import CANARY, EVAL, PUBLIC, Cache, weak_run
+
     task = files.task(config, create=True)
-    seeds = list(range(config.evaluator.seeds))
+    seeds = files.seeds(config)
     manifest = files.bundle / MANIFEST
     if manifest.exists():
         done = json.loads(manifest.read_text())
         if done.get("task_key") == task.key and done.get("seeds") == seeds and (files.heldout / "final.json").exists():
             return f"bundle ready ({task.key}, seeds {seeds})"
     start = time.perf_counter()
-    first = config.device_plan().evaluator[0]  # the first evaluator device; a core stands in as the CPU
-    device = resolve_device("cpu" if cpu_index(first) is not None else first)
     data = task.load()
     cache = Cache(files.cache, task, device)
     secret = files.data_seed()

@@ -171,6 +171,19 @@ def write_heldout(data: TaskData, folder: Path) -> None:
     folder.mkdir(parents=True, exist_ok=True)
     for name in HELDOUT:
         (folder / f"{name}.json").write_text(json.dumps([int(v) for v in data[name].labels]))
+        subsets = data[name].subsets
+        if subsets is not None:
+            (folder / f"{name}{SUBSETS}").write_text(json.dumps(subsets))
+
+
+SUBSETS = "_subsets.json"
+"""Beside a split's held-out labels: each row's subset, where the data names them."""
+
+
+def read_subsets(folder: Path, split: str) -> list[str] | None:
+    """Each row's subset of ``split``; None where the task names none."""
+    path = folder / f"{split}{SUBSETS}"
+    return [str(s) for s in json.loads(path.read_text())] if path.is_file() else None
 
 
 def read_heldout(folder: Path, split: str) -> np.ndarray:

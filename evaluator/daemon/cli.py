@@ -5,7 +5,8 @@ cached by task and seed under ``--cache-dir``, so comparing several methods
 trains weak and ceiling once. Scores the ``feedback`` split unless told
 otherwise; the CI is a 95% bootstrap over seeds and test examples, and each
 method is also compared with vanilla transfer (a paired bootstrap of the
-difference).
+difference). ``--reproduce DIR`` re-runs a method exported by ``aar export`` instead
+(``evaluator.daemon.reproduce``).
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ from typing import TYPE_CHECKING, Any
 from pydantic import TypeAdapter, ValidationError
 
 from aar.config import TaskConfig, format_validation_error, load_config
+from aar.config.task import TASK_NAMES
 from aar.devices import ANY_DEVICE_PATTERN, cpu_index, missing_device
 from aar.errors import AarError
 from aar.escape import visible
@@ -39,7 +41,7 @@ def default_cache() -> Path:
 
 def parse(argv: list[str]) -> argparse.Namespace:
     p = argparse.ArgumentParser(prog="aar eval", description="Evaluate weak-to-strong methods: PGR with a 95% CI.")
-    p.add_argument("--task", choices=["toy", "jsonl"], default="toy")
+    p.add_argument("--task", choices=list(TASK_NAMES), default="toy")
     p.add_argument(
         "--method", action="append", help="reference method name or a .py file defining run(ctx); repeat to compare"
     )
@@ -51,7 +53,7 @@ def parse(argv: list[str]) -> argparse.Namespace:
     p.add_argument("--data-dir", type=Path, help="jsonl: folder with train_label/train_unlabel/test.jsonl")
     p.add_argument("--weak-model", type=Path, help="jsonl: local HF checkpoint")
     p.add_argument("--strong-model", type=Path, help="jsonl: local HF checkpoint")
-    p.add_argument("--device", default="auto", help="auto (CUDA when available), cpu, cuda or cuda:N")
+    p.add_argument("--device", default=None, help="auto (CUDA when available; the default), cpu, cuda or cuda:N")
     p.add_argument("--cache-dir", type=Path, default=None, help=f"baseline cache (default {default_cache()})")
     p.add_argument("--no-cache", action="store_true", help="train every baseline afresh")
     p.add_argument(
@@ -70,7 +72,17 @@ def parse(argv: list[str]) -> argparse.Namespace:
         metavar="KEY=VALUE",
         help="jsonl: a [training] key, e.g. max_tokens_per_batch=4096 or strong.lora=true (repeat)",
     )
+    p.add_argument(
+        "--reproduce",
+        type=Path,
+        metavar="DIR",
+        help="re-run a method exported by `aar export` (its folder holds the run's secret data seed): checks the "
+        "data, re-runs it on the home task and every transfer target with the recorded seeds, and compares each "
+        "PGR with the recorded CI (--device defaults to the recorded one)",
+    )
     args = p.parse_args(argv)
+    args.device_given = args.device is not None
+    args.device = args.device or "auto"
     if args.seeds < 1:
         p.error("--seeds must be at least 1")
     args.method = args.method or ["vanilla"]
@@ -81,6 +93,10 @@ def main(argv: list[str] | None = None, *, training_line: Callable[[JobStats], s
     """``aar eval``; ``training_line`` renders the training throughput (the composition root passes the
     TUI's text helper; run alone, the text report leaves that line out and ``--format json`` has it)."""
     args = parse(sys.argv[1:] if argv is None else argv)
+    if args.reproduce is not None:
+        from evaluator.daemon.reproduce import main as reproduce_main
+
+        return reproduce_main(args)
     try:
         report = evaluate(args)
     except AarError as exc:

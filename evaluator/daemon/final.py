@@ -20,7 +20,7 @@ from aar.errors import AarError
 from aar.runtime import RunPaths
 from aar.store import ResultRow, RunStore
 from evaluator.compute.pipeline import Cache, SeedBaseline, baseline_name
-from evaluator.daemon.bundle import read_heldout
+from evaluator.daemon.bundle import read_heldout, read_subsets
 from evaluator.daemon.job_specs import FinalJob, enqueue
 from evaluator.daemon.runfiles import RunFiles
 from evaluator.daemon.scoring import score
@@ -40,6 +40,7 @@ async def score_final(store: RunStore, paths: RunPaths, config: RunConfig) -> li
         raise FinalAlreadyScored(f"the final split of this run was already scored ({when}); it is scored once per run")
     files = RunFiles(paths)
     labels = read_heldout(files.heldout, "final")
+    subsets = read_subsets(files.heldout, "final")
     seeds = list(range(config.evaluator.seeds))
     base = _baselines(files, config, seeds)
     n_fb = len(base[0].weak) - len(labels)
@@ -49,7 +50,7 @@ async def score_final(store: RunStore, paths: RunPaths, config: RunConfig) -> li
     job_id = await enqueue(store, FinalJob(seeds=seeds), status="done")
     for name in ("vanilla", "unsupervised"):
         predictions = np.array([getattr(b, name)[n_fb:] for b in base])
-        reference = score("final", labels, weak, ceiling, predictions, extra={"baseline": name})
+        reference = score("final", labels, weak, ceiling, predictions, extra={"baseline": name}, subsets=subsets)
         await store.add_result(job_id, submission_id=None, **reference.model_dump())
     for sub in await store.submissions(kind="method"):
         if sub.status != "scored":
@@ -58,7 +59,8 @@ async def score_final(store: RunStore, paths: RunPaths, config: RunConfig) -> li
         if not all(p.exists() for p in runs):
             continue
         transfer = np.array([json.loads(p.read_text())["final"] for p in runs])
-        result = score("final", labels, weak, ceiling, transfer, extra={"method": sub.payload.get("filename", "")})
+        extra = {"method": sub.payload.get("filename", "")}
+        result = score("final", labels, weak, ceiling, transfer, extra=extra, subsets=subsets)
         await store.add_result(job_id, submission_id=sub.id, **result.model_dump())
     return await store.results(split="final")
 

@@ -16,6 +16,7 @@ from aar.eval_jobs import (
     JobSpec,
     MethodJob,
     PredictionsJob,
+    TransferJob,
     UnreadableSpec,
     spec_body,
 )
@@ -30,6 +31,7 @@ __all__ = [
     "JobSpec",
     "MethodJob",
     "PredictionsJob",
+    "TransferJob",
     "enqueue",
     "read_spec",
 ]

@@ -4,6 +4,7 @@ baselines    weak, ceiling and vanilla over the run's seeds (cached); result: va
 predictions  one 0/1 per feedback input, scored against every seed's baselines
 method       a submitted method re-run over the run's seeds in a fresh sandbox, scored outside it,
              and once more over every seed on the canary (another weak model's labels; ``evaluator.daemon.canary``)
+transfer     a verified method re-run the same way on a transfer target's own task, bundle and baselines
 """
 
 from __future__ import annotations
@@ -11,16 +12,17 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 from functools import cached_property
 from typing import Any
 
 import numpy as np
 
-from aar.config import RunConfig, SandboxConfig
+from aar.config import RunConfig, SandboxConfig, TransferTarget
 from aar.devices import gpus_of
 from aar.runtime import RunPaths
-from evaluator.daemon.bundle import WeakLabels, read_heldout
-from evaluator.daemon.job_specs import BaselinesJob, JobError, MethodJob, PredictionsJob
+from evaluator.daemon.bundle import WeakLabels, read_heldout, read_subsets
+from evaluator.daemon.job_specs import BaselinesJob, JobError, MethodJob, PredictionsJob, TransferJob
 from evaluator.daemon.runfiles import RunFiles
 from evaluator.daemon.scoring import Scored, describe, per_seed_accuracy, score
 
@@ -31,13 +33,36 @@ Report = Callable[[float, str], None]
 class Evaluation:
     """The run's task, data and baselines, loaded once per worker process."""
 
-    def __init__(self, paths: RunPaths, config: RunConfig, device: str, *, pool_device: str = "") -> None:
+    def __init__(
+        self,
+        paths: RunPaths,
+        config: RunConfig,
+        device: str,
+        *,
+        pool_device: str = "",
+        target: TransferTarget | None = None,
+    ) -> None:
         self.paths = paths
         self.config = config
         self.device = device
         self.pool_device = pool_device or config.evaluator.device
         """The worker's device in the pool (``cuda:1``); ``device`` is torch's name for it here."""
-        self.files = RunFiles(paths)
+        self.files = RunFiles(paths, target)
+        self._targets: dict[str, Evaluation] = {}
+
+    def for_target(self, name: str) -> Evaluation:
+        """The same worker's view of the transfer target ``name``: its task, files and seeds (built once)."""
+        if self.files.target is not None:
+            raise JobError("a transfer target has no targets of its own")
+        if name not in self._targets:
+            target = self.config.transfer.target(name)
+            if target is None:
+                known = ", ".join(t.name for t in self.config.transfer.targets) or "none"
+                raise JobError(f"no transfer target {name!r} in the run's config (known: {known})")
+            self._targets[name] = Evaluation(
+                self.paths, self.config, self.device, pool_device=self.pool_device, target=target
+            )
+        return self._targets[name]
 
     @property
     def sandbox_config(self) -> SandboxConfig:
@@ -64,6 +89,11 @@ class Evaluation:
         return read_heldout(self.files.heldout, "feedback")
 
     @cached_property
+    def feedback_subsets(self) -> list[str] | None:
+        """Each feedback row's subset where the task names them (PGR is then reported per subset too)."""
+        return read_subsets(self.files.heldout, "feedback")
+
+    @cached_property
     def secret(self) -> int:
         """The run's secret: it draws the weak models of every role (``pipeline.weak_key``)."""
         return self.files.data_seed()
@@ -81,7 +111,7 @@ class Evaluation:
 
     @property
     def seeds(self) -> list[int]:
-        return list(range(self.config.evaluator.seeds))
+        return self.files.seeds(self.config)
 
     @property
     def n_feedback(self) -> int:
@@ -138,8 +168,16 @@ def run_baselines(ev: Evaluation, spec: BaselinesJob, report: Report) -> list[Sc
     }
     unsupervised = np.array([r.unsupervised[: ev.n_feedback] for r in rows])
     return [
-        score("feedback", labels, weak, ceiling, vanilla, extra=extra),
-        score("feedback", labels, weak, ceiling, unsupervised, extra={"baseline": "unsupervised", "device": ev.device}),
+        score("feedback", labels, weak, ceiling, vanilla, extra=extra, subsets=ev.feedback_subsets),
+        score(
+            "feedback",
+            labels,
+            weak,
+            ceiling,
+            unsupervised,
+            extra={"baseline": "unsupervised", "device": ev.device},
+            subsets=ev.feedback_subsets,
+        ),
     ]
 
 
@@ -151,17 +189,57 @@ def run_predictions(ev: Evaluation, spec: PredictionsJob, report: Report) -> lis
     report(0.95, "scoring")
     return [
         score(
-            "feedback", ev.feedback_labels, weak, ceiling, preds[None, :], extra={"share_of_ones": float(preds.mean())}
+            "feedback",
+            ev.feedback_labels,
+            weak,
+            ceiling,
+            preds[None, :],
+            extra={"share_of_ones": float(preds.mean())},
+            subsets=ev.feedback_subsets,
         )
     ]
 
 
 async def run_method_job(ev: Evaluation, spec: MethodJob, report: Report) -> list[Scored]:
+    verified = await _verified(ev, spec, report)
+    return [verified.scored]
+
+
+async def run_transfer_job(home: Evaluation, spec: TransferJob, report: Report) -> list[Scored]:
+    """The method on a transfer target, verified as on the home task (its own baselines, a fresh sandbox, the
+    canary and the ceiling check), scored on the target's feedback split with a paired CI against vanilla there."""
+    from evaluator.compute.prepare import build_bundle
+
+    ev = home.for_target(spec.target)
+    report(0.0, f"{spec.target}: preparing its bundle")
+    await asyncio.to_thread(build_bundle, ev.files, ev.config, ev.device)
+    verified = await _verified(ev, spec, report)
+    vanilla = score("transfer", ev.feedback_labels, verified.weak, verified.ceiling, verified.vanilla)
+    extra = {"target": spec.target, "task_key": ev.task.key, "target_seeds": ev.seeds, "vanilla_pgr": vanilla.pgr}
+    scored = verified.scored
+    return [scored.model_copy(update={"split": "transfer", "metrics": {**scored.metrics, **extra}})]
+
+
+@dataclass(frozen=True)
+class Verified:
+    """A method verified on one task: its score, and the per-seed predictions it was read against."""
+
+    scored: Scored
+    weak: np.ndarray
+    ceiling: np.ndarray
+    vanilla: np.ndarray
+    transfer: np.ndarray
+
+
+async def _verified(ev: Evaluation, spec: MethodJob | TransferJob, report: Report) -> Verified:
+    """The method over ``ev``'s seeds in fresh sandboxes (scored and canary), with every check a verified
+    method gets, scored on ``ev``'s feedback split."""
     from evaluator.daemon.canary import canary_flags, ceiling_flags
+    from evaluator.daemon.stats import correct, difference_ci
     from evaluator.daemon.verify import verify_method
 
     seeds = ev.seeds if spec.seeds is None else spec.seeds
-    weak, ceiling, _, rows = await asyncio.to_thread(
+    weak, ceiling, vanilla, rows = await asyncio.to_thread(
         ev.baseline_matrices, seeds, lambda f, d: report(0.2 * f, f"baselines: {d}")
     )
     runs, canaries = await verify_method(ev, spec, seeds, lambda f, d: report(0.2 + 0.78 * f, d))
@@ -174,8 +252,12 @@ async def run_method_job(ev: Evaluation, spec: MethodJob, report: Report) -> lis
     if transfer.shape != (len(seeds), n):
         raise JobError(f"the method's predictions have shape {transfer.shape}, expected {(len(seeds), n)}")
     labels = ev.feedback_labels
+    diff = difference_ci(
+        correct(weak, labels), correct(ceiling, labels), correct(transfer, labels), correct(vanilla, labels)
+    )
     extra = {
         "method": spec.filename,
+        "vs_vanilla": None if diff is None else {"diff": diff[0], "ci_low": diff[1], "ci_high": diff[2]},
         "sandbox": runs[0].get("sandbox", "") if runs else "",
         "per_seed": [
             {"seed": s, "acc_transfer": a, "seconds": r.get("seconds")}
@@ -183,8 +265,8 @@ async def run_method_job(ev: Evaluation, spec: MethodJob, report: Report) -> lis
         ],
         **canary_metrics,
     }
-    scored = score("seeds", labels, weak, ceiling, transfer, extra=extra)
-    return [scored.model_copy(update={"flags": scored.flags + flags})]
+    scored = score("seeds", labels, weak, ceiling, transfer, extra=extra, subsets=ev.feedback_subsets)
+    return Verified(scored.model_copy(update={"flags": scored.flags + flags}), weak, ceiling, vanilla, transfer)
 
 
 def summary(results: list[Scored]) -> str:

@@ -27,6 +27,7 @@ from evaluator.daemon.pool import WorkerPool
 from evaluator.daemon.runfiles import RunFiles
 from evaluator.daemon.submissions import earlier_predictions, judge, method_links, output_flags
 from evaluator.daemon.task_copy import install_bundle
+from evaluator.daemon.transfer import auto_transfer
 
 POLL_S = 0.2
 
@@ -82,12 +83,17 @@ async def serve(ctx: RunContext) -> None:
     watcher = JobWatcher(store, files, n_feedback)
     await watcher.prime()
     supervised = asyncio.create_task(supervisor.run(ctx.stop), name="evaluator-worker")
+    transferred_at = -1  # ``transfer.auto`` looks again each time another method is scored
     try:
         while not ctx.stop.is_set():
             if supervised.done():
                 supervised.result()  # it only returns early by raising
             await intake(ctx, n_feedback, unisolated=unisolated)
             await watcher.poll()
+            if ctx.config.transfer.auto and watcher.methods_scored != transferred_at:
+                transferred_at = watcher.methods_scored
+                for planned in await auto_transfer(store, ctx.config):
+                    notify("info", f"transfer.auto: {planned.line()}")
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(ctx.stop.wait(), POLL_S)
     finally:
@@ -155,6 +161,8 @@ class JobWatcher:
         self.files = files
         self.n_feedback = n_feedback
         self.seen: dict[int, tuple[str, float, str, int]] = {}
+        self.methods_scored = 0
+        """Method jobs seen done since this watcher started."""
 
     async def prime(self) -> None:
         """Remember finished jobs whose submissions are settled, so a resume does not re-announce them."""
@@ -183,13 +191,18 @@ class JobWatcher:
             )
             if job.status == "done":
                 await self._scored(job, agent)
-            elif job.status == "failed" and job.submission_id is not None:
+            elif job.status == "failed" and job.submission_id is not None and job.kind != "transfer":
                 await self.store.update_submission(
                     job.submission_id, status="failed", error=job.error or "the evaluation failed"
                 )
 
     async def _scored(self, job: JobRow, agent: str | None) -> None:
-        rows = [r for r in await self.store.results(submission_id=job.submission_id) if r.job_id == job.id]
+        self.methods_scored += job.kind == "method"
+        rows = [
+            r
+            for r in await self.store.results(submission_id=job.submission_id, include_transfer=True)
+            if r.job_id == job.id
+        ]
         for r in rows:
             note = str(r.metrics.get("note", ""))
             self.store.emit(
@@ -204,7 +217,7 @@ class JobWatcher:
                     detail=note or job.detail[:300],
                 ),
             )
-        if job.submission_id is not None:
+        if job.submission_id is not None and job.kind != "transfer":  # a transfer scores an already-scored method
             flags, links = await self._output_flags(job, rows) if job.kind == "method" else (None, None)
             await self.store.update_submission(job.submission_id, status="scored", flags=flags, links=links)
 
@@ -225,7 +238,9 @@ class JobWatcher:
         return list(dict.fromkeys(sub.flags + flags)), method_links(outputs, previous, sub)
 
     async def _agent(self, job: JobRow) -> str | None:
-        if job.submission_id is None:
+        """Whose job this is, so its events reach that agent; None for the evaluator's own jobs and for
+        transfers, which the supervisor asked for and the team never sees (nor the targets' scores)."""
+        if job.submission_id is None or job.kind == "transfer":
             return None
         sub = await self.store.submission(job.submission_id)
         return sub.agent if sub else None

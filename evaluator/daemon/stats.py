@@ -147,3 +147,24 @@ def _counts(rng: np.random.Generator, n: int, resamples: int) -> np.ndarray:
     """How often each of ``n`` items is drawn in each of ``resamples`` draws of ``n`` with replacement."""
     picks = rng.integers(0, n, size=(resamples, n)) + (np.arange(resamples) * n)[:, None]
     return np.bincount(picks.ravel(), minlength=resamples * n).reshape(resamples, n).astype(np.float64)
+
+
+def _ranks(values: np.ndarray) -> np.ndarray:
+    """1-based ranks, ties given their average rank."""
+    order = np.argsort(values, kind="mergesort")
+    ranks = np.empty(len(values), dtype=np.float64)
+    ranks[order] = np.arange(1, len(values) + 1)
+    _, inverse, counts = np.unique(values, return_inverse=True, return_counts=True)
+    averaged: np.ndarray = (np.bincount(inverse, weights=ranks) / counts)[inverse]
+    return averaged
+
+
+def roc_auc(probs: np.ndarray, labels: np.ndarray) -> np.ndarray:
+    """ROC AUC of each row of P(y=1) against ``labels`` (ties count half); nan where the labels hold one class."""
+    labels = np.asarray(labels)
+    positive = labels == 1
+    n_pos, n_neg = int(positive.sum()), int((~positive).sum())
+    rows = np.atleast_2d(np.asarray(probs, dtype=np.float64))
+    if n_pos == 0 or n_neg == 0:
+        return np.full(len(rows), np.nan)
+    return np.array([(_ranks(r)[positive].sum() - n_pos * (n_pos + 1) / 2) / (n_pos * n_neg) for r in rows])

@@ -25,7 +25,7 @@ from typing import TYPE_CHECKING, Any
 
 from aar.removal import remove_path
 from evaluator.compute.pipeline import CANARY, EVAL
-from evaluator.daemon.job_specs import JobError, MethodJob
+from evaluator.daemon.job_specs import JobError, MethodJob, TransferJob
 from evaluator.daemon.jobs import Report
 
 if TYPE_CHECKING:
@@ -67,7 +67,7 @@ def method_filename(name: str) -> str:
 
 
 async def verify_method(
-    ev: Evaluation, spec: MethodJob, seeds: list[int], report: Report
+    ev: Evaluation, spec: MethodJob | TransferJob, seeds: list[int], report: Report
 ) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
     """Per-seed predictions of the method (``feedback`` and ``final`` lists of P(y=1)) with the
     weak labels it is scored on, and on the canary; which of the two runs first is drawn in secret."""
@@ -91,7 +91,7 @@ async def verify_method(
 
 
 async def _in_fresh_sandbox(
-    ev: Evaluation, spec: MethodJob, seeds: list[int], weak: dict[int, WeakLabels], report: Report
+    ev: Evaluation, spec: MethodJob | TransferJob, seeds: list[int], weak: dict[int, WeakLabels], report: Report
 ) -> list[dict[str, Any]]:
     """The method over ``seeds`` in a new sandbox whose bundle holds ``weak`` as its weak labels.
 

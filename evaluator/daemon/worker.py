@@ -29,7 +29,15 @@ from aar.eval_jobs import JobStats
 from aar.runtime import RunPaths
 from aar.store import JobRow, RunStore
 from aar.store.protocols import WorkerStore
-from evaluator.daemon.job_specs import BaselinesJob, FinalJob, JobError, MethodJob, PredictionsJob, read_spec
+from evaluator.daemon.job_specs import (
+    BaselinesJob,
+    FinalJob,
+    JobError,
+    MethodJob,
+    PredictionsJob,
+    TransferJob,
+    read_spec,
+)
 
 BEAT_S = 1.0
 """How often a worker touches its heartbeat file (``RunPaths.heartbeats``)."""
@@ -153,7 +161,9 @@ class Worker:
         from evaluator.daemon.jobs import summary
 
         already = (
-            {r.job_id for r in await store.results(submission_id=job.submission_id)} if job.submission_id else set()
+            {r.job_id for r in await store.results(submission_id=job.submission_id, include_transfer=True)}
+            if job.submission_id
+            else set()
         )
         if job.id not in already:  # a retried job whose first attempt already wrote its result
             for r in results:
@@ -189,6 +199,8 @@ class Worker:
                 return await asyncio.to_thread(jobs.run_predictions, ev, spec, report)
             case MethodJob():
                 return await jobs.run_method_job(ev, spec, report)
+            case TransferJob():
+                return await jobs.run_transfer_job(ev, spec, report)
             case FinalJob():
                 raise JobError("a final job records `aar report --final`; the worker has nothing to run")
 

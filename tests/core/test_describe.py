@@ -19,6 +19,7 @@ from aar.events import (
     EvalScored,
     EventPayload,
     Payload,
+    ReviewVerdict,
     SandboxExited,
     SupervisorAsked,
     ToolCalled,
@@ -136,3 +137,22 @@ def test_a_full_disk_says_how_much_space_the_team_waits_for() -> None:
     assert describe(DiskBack(path="/runs/r1", free_mb=900, paused_s=61.4), "log").text == (
         "disk space is back: 900 MB free after 61s; the team goes on"
     )
+
+
+def test_a_verdict_says_whose_submission_and_why_in_every_audience() -> None:
+    verdict = row(ReviewVerdict(submission_id=7, verdict="reject", note="overfits", by="alice", post_id=3), "agent-2")
+    assert describe(verdict, "pane") == Description("⚖ submission #7 reviewed by alice: reject: overfits", "error")
+    assert describe(verdict, "log").text == "submission #7 reviewed by alice: reject: overfits"
+    assert describe(verdict, "inbox").text == "submission #7 reviewed by alice: reject: overfits"
+    accepted = ReviewVerdict(submission_id=7, verdict="accept", note="", by="supervisor")
+    assert describe(accepted, "log") == Description("submission #7 reviewed by supervisor: accept", "command")
+
+
+@pytest.mark.parametrize("audience", AUDIENCES)
+def test_a_verdicts_note_and_author_stay_text(audience: Audience) -> None:
+    hostile = ReviewVerdict(
+        submission_id=7, verdict="needs-work", note=f"\u202e{HOSTILE}", by="eve\x1b]52;c;x\x07", post_id=1
+    )
+    line = describe(row(hostile), audience).text
+    assert "\x1b" not in line and "\u202e" not in line and "\n" not in line, line
+    assert "\\u202e[bold]loud[/bold] \\x1b[8mhidden" in line and "eve\\x1b]52;c;x\\x07" in line, line

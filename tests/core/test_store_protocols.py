@@ -16,8 +16,17 @@ def _members(protocol: type) -> set[str]:
     return {name for name, _ in inspect.getmembers(protocol, inspect.isfunction) if not name.startswith("_")}
 
 
-def test_the_tui_writes_only_commands_posts_acknowledgements_and_its_detach() -> None:
-    assert _members(TuiStore) - _members(StoreReader) == {"issue_command", "add_post", "acknowledge", "mark_seen"}
+def test_the_tui_writes_only_commands_posts_acknowledgements_verdicts_and_its_detach() -> None:
+    """``record_verdict`` joined deliberately (the review desk): a verdict is a supervisor's write like
+    ``add_post``, an event and a supervisor post in one transaction, the same one ``aar review --verdict`` makes;
+    it drives nothing in the run (no job, no agent row)."""
+    assert _members(TuiStore) - _members(StoreReader) == {
+        "issue_command",
+        "add_post",
+        "acknowledge",
+        "mark_seen",
+        "record_verdict",
+    }
     writes = {"emit", "flush", "enqueue_job", "claim_job", "update_job", "add_result", "register_agent", "set_meta"}
     assert not writes & _members(TuiStore)
 

@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 
+from evaluator.compute.pipeline import CACHE_VERSION
 from evaluator.daemon.cli import main
 
 METHOD = """
@@ -47,7 +48,9 @@ def test_aar_eval_prints_pgr_ci_accuracies_and_time(tmp_path: Path, capsys: pyte
     assert m["flags"] == [], "an honest method gets no flag from the service's checks"
     assert m["logs"]["0"][0].endswith("2000 weak labels, 2000 test inputs") and set(m["logs"]) == {"0", "1"}
     assert min(m["checks"]["canary_moved_per_seed"]) > 1e-3 and m["checks"]["seed_moved"] > 1e-3
-    assert list((tmp_path / "cache").glob("toy-*/cpu-v2/baseline-1-*.json")), "baselines are cached by task and seed"
+    assert list((tmp_path / "cache").glob(f"toy-*/cpu-v{CACHE_VERSION}/baseline-1-*.json")), (
+        "baselines are cached by task and seed"
+    )
     assert main(argv[:-2]) == 0
     text = capsys.readouterr().out
     assert "PGR" in text and "95% CI" in text and "wall time" in text and "mine" in text

@@ -46,7 +46,7 @@ async def test_each_spec_reads_back_as_written(tmp_path: Path) -> None:
         ("predictions", {"predictions": [0, 2]}, "predictions.1: Input should be less than or equal to 1"),
         ("method", {"source": "x"}, "submission_id: Field required"),
         ("baselines", {"seeds": [0], "cahce": False}, "cahce: Extra inputs are not permitted"),
-        ("score", {}, "unknown job kind 'score' (known: baselines, predictions, method, final)"),
+        ("score", {}, "unknown job kind 'score' (known: baselines, predictions, method, transfer, final)"),
     ],
 )
 async def test_a_malformed_spec_is_one_line(tmp_path: Path, kind: str, spec: dict[str, object], expected: str) -> None:

@@ -10,9 +10,10 @@ import pytest
 from pydantic import BaseModel
 
 from aar.config import JsonlTaskConfig, RunConfig, TaskConfig, ToyTaskConfig, load_config
-from aar.config.task import TOY_VARIANTS
+from aar.config.task import TASK_NAMES, TOY_VARIANTS, DigitsTaskConfig
 from aar.errors import AarError, ConfigError
 from evaluator.compute.tasks import TASKS, load_task, task_from_bundle
+from evaluator.compute.tasks.digits import DigitsParams, DigitsTask
 from evaluator.compute.tasks.jsonl import JsonlTask
 from evaluator.compute.tasks.toy import VARIANTS, ToyParams, ToyTask
 
@@ -29,6 +30,7 @@ def test_every_task_model_has_a_registered_task() -> None:
         assert get_args(kind.config.model_fields["name"].annotation) == (name,), (
             f"{name} is registered under another name"
         )
+    assert tuple(TASKS) == TASK_NAMES, "what `aar eval --task` offers is every registered task"
 
 
 def test_a_task_table_without_name_is_the_toy_task() -> None:
@@ -48,8 +50,15 @@ def test_the_toy_variant_reaches_the_task_and_its_names_agree_with_the_config() 
     assert classic.params == ToyParams.variant("classic", size=500, data_seed=3)
     assert (classic.params.margin, classic.params.modes, classic.params.threshold_labels) == (2.5, 1, False)
     assert classic.key != load_task(load_config({"task": {"size": 500}}).task, data_seed=3).key
-    with pytest.raises(ValueError, match="unknown toy variant 'hard'; known: default, classic"):
+    with pytest.raises(ValueError, match="unknown toy variant 'hard'; known: default, classic, tilt, imbalanced, wide"):
         ToyParams.variant("hard")
+
+
+def test_the_digits_table_reaches_its_task() -> None:
+    config = load_config({"task": {"name": "digits", "weak_pool": 4}})
+    assert isinstance(config.task, DigitsTaskConfig)
+    task = load_task(config.task, data_seed=3)
+    assert isinstance(task, DigitsTask) and task.params == DigitsParams(weak_pool=4, data_seed=3)
 
 
 def test_jsonl_needs_its_three_paths_one_line_each(tmp_path: Path) -> None:
@@ -76,7 +85,9 @@ def test_jsonl_needs_its_three_paths_one_line_each(tmp_path: Path) -> None:
 def test_an_unknown_task_is_one_line() -> None:
     with pytest.raises(ConfigError) as caught:
         load_config({"task": {"name": "mnist"}})
-    assert str(caught.value).splitlines() == ["config: task.name: Input should be 'toy' or 'jsonl' (got 'mnist')"]
+    assert str(caught.value).splitlines() == [
+        "config: task.name: Input should be 'toy' or 'jsonl' or 'digits' (got 'mnist')"
+    ]
     with pytest.raises(ConfigError, match=r"task.size: unknown key \(allowed: name, data_dir"):
         load_config({"task": {"name": "jsonl", "size": 5}})
 

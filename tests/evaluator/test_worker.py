@@ -24,10 +24,11 @@ pytestmark = pytest.mark.slow  # runs the evaluator worker process (torch traini
 
 @contextlib.asynccontextmanager
 async def supervised(
-    tmp_path: Path, *, job_timeout_s: float = 120
+    tmp_path: Path, *, job_timeout_s: float = 120, **sections: dict[str, object]
 ) -> AsyncIterator[tuple[RunPaths, RunStore, WorkerSupervisor]]:
-    """A prepared toy run (2 seeds) with its worker started by the supervisor."""
-    paths = make_run(tmp_path / "run", evaluator={"seeds": 2}, task={"size": 2000})
+    """A prepared toy run (2 seeds, unless ``sections`` say otherwise) with its worker started by the supervisor."""
+    defaults: dict[str, dict[str, object]] = {"evaluator": {"seeds": 2}, "task": {"size": 2000}}
+    paths = make_run(tmp_path / "run", **{**defaults, **sections})
     await asyncio.to_thread(prepare, paths.root)
     store = await RunStore.open(paths.db, create=True)
     supervisor = WorkerSupervisor(paths, store, job_timeout_s=job_timeout_s, poll_s=0.1)

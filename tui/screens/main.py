@@ -113,6 +113,14 @@ class MainScreen(RunScreen):
         Binding("e", "jobs", "Evals", tooltip="The evaluator's queue: baselines and submissions", id="open.jobs"),
         Binding("I", "inbox", "Inbox", tooltip="What needs you: approvals, questions, alerts", id="open.inbox"),
         Binding(
+            "R",
+            "review",
+            "Review",
+            show=False,  # the key bar stays two lines at 80 columns; the palette, the README and the board list it
+            tooltip="The review desk: the best methods, their sources, lineage and scores, and your verdicts",
+            id="open.review",
+        ),
+        Binding(
             "w",
             "digest",
             "Away",
@@ -385,6 +393,12 @@ class MainScreen(RunScreen):
             self._send(payload, target)
 
         self.app.push_screen(PromptScreen(f"Change {target}'s budget", placeholder=HELP), entered)
+
+    @work(group="review-open", exclusive=True, exit_on_error=False)
+    async def action_review(self) -> None:
+        from tui.screens.review import open_desk
+
+        await open_desk(self.aar)
 
     def action_jobs(self) -> None:
         from tui.screens.jobs import JobsScreen

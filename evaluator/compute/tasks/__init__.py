@@ -1,4 +1,5 @@
-"""Built-in tasks: ``toy`` (synthetic, CPU, seconds) and ``jsonl`` (the AAR format with HF checkpoints).
+"""Built-in tasks: ``toy`` (synthetic, CPU, seconds), ``digits`` (scikit-learn's handwritten digits, CPU,
+seconds) and ``jsonl`` (the AAR format with HF checkpoints).
 
 ``TASKS`` is the registry: a task's name, the config model that names it (one member of
 :data:`aar.config.TaskConfig`) and how to build it from that config or from a bundle.
@@ -14,12 +15,13 @@ from pathlib import Path
 from typing import Any, Generic, TypeVar
 
 from aar.config import JsonlTaskConfig, TaskConfig, ToyTaskConfig, TrainingConfig
+from aar.config.task import DigitsTaskConfig
 from aar.errors import AarError
 from evaluator.compute.tasks.base import Recipe, Split, Task, TaskData
 
 __all__ = ["TASKS", "Recipe", "Split", "Task", "TaskData", "TaskKind", "load_task", "task_from_bundle"]
 
-ConfigT = TypeVar("ConfigT", ToyTaskConfig, JsonlTaskConfig)
+ConfigT = TypeVar("ConfigT", ToyTaskConfig, JsonlTaskConfig, DigitsTaskConfig)
 
 
 @dataclass(frozen=True)
@@ -58,16 +60,30 @@ def _jsonl_bundle(spec: dict[str, Any], folder: Path) -> Task:
     return JsonlTask.from_bundle(spec, folder)
 
 
+def _digits(config: DigitsTaskConfig, data_seed: int, training: TrainingConfig | None) -> Task:
+    from evaluator.compute.tasks.digits import DigitsParams, DigitsTask
+
+    return DigitsTask(DigitsParams(weak_pool=config.weak_pool, weak_noise=config.weak_noise, data_seed=data_seed))
+
+
+def _digits_bundle(spec: dict[str, Any], folder: Path) -> Task:
+    from evaluator.compute.tasks.digits import DigitsTask
+
+    return DigitsTask.from_bundle(spec, folder)
+
+
 TASKS: dict[str, TaskKind[Any]] = {
     "toy": TaskKind(ToyTaskConfig, _toy, _toy_bundle),
     "jsonl": TaskKind(JsonlTaskConfig, _jsonl, _jsonl_bundle),
+    "digits": TaskKind(DigitsTaskConfig, _digits, _digits_bundle),
 }
 
 
 def load_task(config: TaskConfig, *, data_seed: int = 0, training: TrainingConfig | None = None) -> Task:
     """The task a run config names (nothing heavy is imported or loaded yet).
 
-    ``data_seed`` seeds the toy data; a run passes its secret one (see ``evaluator.daemon.runfiles``).
+    ``data_seed`` seeds the toy data and the digits' split; a run passes its secret one (see
+    ``evaluator.daemon.runfiles``).
     ``training`` says how the jsonl task trains its Hugging Face models.
     """
     return TASKS[config.name].build(config, data_seed, training)

@@ -75,6 +75,9 @@ class Split:
     weak_x: Inputs | None
     strong_x: Inputs | None
     y: np.ndarray | None = None
+    subsets: list[str] | None = None
+    """Each row's ``subset`` where the data names one (in-distribution, out-of-distribution): PGR is reported
+    per subset too. Not secret, but kept with the held-out labels, which is where the scorer reads it."""
 
     def __len__(self) -> int:
         return len(self.strong_x if self.strong_x is not None else self.weak_inputs)

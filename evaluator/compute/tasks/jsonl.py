@@ -48,6 +48,22 @@ def row_label(row: dict[str, Any]) -> int:
     raise ValueError("a row has no 'label' (0/1)")
 
 
+def read_subsets(path: Path) -> list[str] | None:
+    """Each row's ``subset`` (a string) where every row has one; None where none has; a row without one among
+    rows with one is an error naming the line."""
+    subsets: list[str | None] = []
+    for line in path.read_text().splitlines():
+        if line.strip():
+            value = json.loads(line).get("subset")
+            subsets.append(None if value is None else str(value))
+    if all(s is None for s in subsets):
+        return None
+    missing = next((n for n, s in enumerate(subsets, 1) if s is None), None)
+    if missing is not None:
+        raise AarError(f"{path.name}: row {missing} has no 'subset' while others do; give every row one, or none")
+    return [str(s) for s in subsets]
+
+
 @overload
 def read_jsonl(path: Path, *, labels: Literal[True]) -> tuple[list[str], np.ndarray]: ...
 @overload
@@ -117,6 +133,7 @@ class JsonlTask(Task):
         wt_x, wt_y = read_jsonl(self.data_dir / FILES["weak_train"], labels=True)
         tu_x, tu_y = read_jsonl(self.data_dir / FILES["train_unlabel"], labels=True)
         te_x, te_y = read_jsonl(self.data_dir / FILES["test"], labels=True)
+        subsets = read_subsets(self.data_dir / FILES["test"])
         order = np.random.default_rng(0).permutation(len(te_x))
         half = len(order) // 2
         if half == 0:
@@ -126,8 +143,20 @@ class JsonlTask(Task):
             {
                 "weak_train": Split("weak_train", wt_x, wt_x, wt_y),
                 "train_unlabel": Split("train_unlabel", tu_x, tu_x, tu_y),
-                "feedback": Split("feedback", [te_x[i] for i in fb], [te_x[i] for i in fb], te_y[fb]),
-                "final": Split("final", [te_x[i] for i in fi], [te_x[i] for i in fi], te_y[fi]),
+                "feedback": Split(
+                    "feedback",
+                    [te_x[i] for i in fb],
+                    [te_x[i] for i in fb],
+                    te_y[fb],
+                    None if subsets is None else [subsets[i] for i in fb],
+                ),
+                "final": Split(
+                    "final",
+                    [te_x[i] for i in fi],
+                    [te_x[i] for i in fi],
+                    te_y[fi],
+                    None if subsets is None else [subsets[i] for i in fi],
+                ),
             }
         )
 

@@ -1,0 +1,147 @@
+"""What the review desk shows of one candidate beyond its scores: its source, the same agent's method before
+it, and its lineage (the transcript steps that led to it).
+
+The lineage is read from the author's tool calls up to the submission: each ``write_file`` / ``edit_file``
+of the submitted file, each result the evaluator showed the agent (``submit_predictions``,
+``submit_method``, ``leaderboard``), and each forum read (``forum_read``, ``forum_search``). Every line
+names its step, so the desk can open the transcript there. Pure store reads, plain strings: the agent's
+text is carried as it is and escaped where it is shown.
+"""
+
+from __future__ import annotations
+
+import difflib
+import posixpath
+from typing import Any, Literal
+
+from pydantic import BaseModel
+
+from aar.escape import one_line
+from aar.events import SubmissionCreated, ToolCalled, ToolReturned
+from aar.store import SubmissionRow
+from aar.store.protocols import StoreReader
+
+WRITES = frozenset({"write_file", "edit_file"})
+RESULTS = frozenset({"submit_predictions", "submit_method", "leaderboard"})
+READS = frozenset({"forum_read", "forum_search"})
+LINEAGE_SHOWN = 200
+"""Lineage lines kept (the newest before the submission); the transcript keeps them all."""
+PAGE = 5000
+"""Tool events read per query while walking the author's history."""
+DIFF_CONTEXT = 3
+KINDS = ("tool.call", "tool.result", "submission.created")
+Step = Literal["write", "result", "read"]
+
+
+class LineageStep(BaseModel):
+    """One transcript step that led to a submission."""
+
+    agent: str
+    step: int
+    event_id: int
+    ts: float
+    what: Step
+    text: str
+    """One line, escaped: ``write_file methods/boot.py (42 lines)``."""
+
+
+class ReviewDetail(BaseModel):
+    """The chosen candidate's source, the method before it and its lineage."""
+
+    submission: SubmissionRow
+    source: str
+    """The method's source; a prediction file's size in words (it has no source)."""
+    previous: SubmissionRow | None
+    """The same agent's method submitted just before it (what the diff is against)."""
+    previous_source: str
+    lineage: list[LineageStep]
+
+
+def method_source(sub: SubmissionRow) -> str:
+    if sub.kind == "method" and isinstance(source := sub.payload.get("source"), str):
+        return source
+    predictions = sub.payload.get("predictions")
+    count = len(predictions) if isinstance(predictions, list) else 0
+    return f"# a prediction file ({count} predictions): no source to show\n"
+
+
+async def detail(store: StoreReader, submission: SubmissionRow) -> ReviewDetail:
+    methods = await store.submissions(agent=submission.agent, kind="method")
+    before = [m for m in methods if m.id < submission.id]
+    previous = before[-1] if before else None
+    return ReviewDetail(
+        submission=submission,
+        source=method_source(submission),
+        previous=previous,
+        previous_source=method_source(previous) if previous else "",
+        lineage=await lineage(store, submission),
+    )
+
+
+def _same_file(path: object, sub: SubmissionRow) -> bool:
+    if not isinstance(path, str) or not path:
+        return False
+    if sub.label:
+        return posixpath.normpath(path) == posixpath.normpath(sub.label)
+    return posixpath.basename(path) == sub.payload.get("filename")
+
+
+async def lineage(store: StoreReader, sub: SubmissionRow) -> list[LineageStep]:
+    """The steps of ``sub``'s author up to its submission that wrote its file, showed it the evaluator's
+    results, or read the forum; the newest ``LINEAGE_SHOWN``, oldest first. The submission's own
+    ``submission.created`` event ends the walk; without one (a store written by hand), its time does."""
+    out: list[LineageStep] = []
+    after = 0
+    while True:
+        rows = await store.events_after(after, agent=sub.agent, kinds=KINDS, limit=PAGE)
+        for row in rows:
+            payload = row.payload
+            if isinstance(payload, SubmissionCreated) and payload.submission_id == sub.id:
+                return out[-LINEAGE_SHOWN:]
+            if isinstance(payload, ToolCalled | ToolReturned) and (line := _line(payload, sub)) is not None:
+                what, text = line
+                out.append(
+                    LineageStep(agent=sub.agent, step=payload.step, event_id=row.id, ts=row.ts, what=what, text=text)
+                )
+        if len(rows) < PAGE:
+            return [s for s in out if s.ts <= sub.ts][-LINEAGE_SHOWN:]
+        after = rows[-1].id
+
+
+def _line(payload: ToolCalled | ToolReturned, sub: SubmissionRow) -> tuple[Step, str] | None:
+    if isinstance(payload, ToolReturned):
+        return ("result", f"{payload.tool} → {one_line(payload.output, 160)}") if payload.tool in RESULTS else None
+    if payload.tool in WRITES and _same_file(payload.input.get("path"), sub):
+        return "write", _write_text(payload.tool, payload.input)
+    if payload.tool in READS:
+        return "read", _read_text(payload.tool, payload.input)
+    return None
+
+
+def _write_text(tool: str, args: dict[str, Any]) -> str:
+    path = one_line(str(args.get("path", "")), 80)
+    if tool == "write_file":
+        content = args.get("content")
+        lines = len(content.splitlines()) if isinstance(content, str) else 0
+        return f"write_file {path} ({lines} lines)"
+    old, new = args.get("old"), args.get("new")
+    removed = len(old.splitlines()) if isinstance(old, str) else 0
+    added = len(new.splitlines()) if isinstance(new, str) else 0
+    return f"edit_file {path} (-{removed} +{added} lines)"
+
+
+def _read_text(tool: str, args: dict[str, Any]) -> str:
+    if tool == "forum_search":
+        return f"forum_search {one_line(str(args.get('query', '')), 80)!r}"
+    if args.get("thread") is not None:
+        return f"forum_read thread #{one_line(str(args['thread']), 20)}"
+    return f"forum_read the latest {one_line(str(args.get('limit', 20)), 10)} posts"
+
+
+def unified_diff(old: str, new: str, old_name: str, new_name: str) -> list[str]:
+    """The lines of a unified diff from ``old`` to ``new`` (``---``/``+++`` headers, ``@@`` hunks)."""
+    return list(
+        difflib.unified_diff(
+            old.splitlines(), new.splitlines(), fromfile=old_name, tofile=new_name, lineterm="", n=DIFF_CONTEXT
+        )
+    )
