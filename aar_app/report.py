@@ -128,6 +128,46 @@ def _value(score: Score | None) -> float:
     return float("-inf") if score is None or score.pgr is None else score.pgr
 
 
+class FinalEntry(Reviewed):
+    """A method scored on ``final``, beside its feedback score, its transfer targets and its verdict."""
+
+    verdict: str | None
+    warning: str
+    """One line where the final PGR falls outside the feedback CI (a sign of overfitting the feedback split)."""
+
+
+def final_table(
+    verdicts: dict[int, VerdictRow], submissions: list[SubmissionRow], scores: dict[int, Scores]
+) -> list[FinalEntry]:
+    """Every submission scored on ``final``, best final PGR first."""
+    out = []
+    for sub in submissions:
+        found = scores.get(sub.id)
+        if found is None or found.final is None:
+            continue
+        fields = Reviewed.fields(sub, found)
+        verdict = verdicts.get(sub.id)
+        out.append(
+            FinalEntry(
+                **fields,
+                verdict=verdict.verdict if verdict else None,
+                warning=_outside(fields["feedback"], fields["final"]),
+            )
+        )
+    return sorted(out, key=lambda e: (-_value(e.final), e.submission_id))
+
+
+def _outside(feedback: Score | None, final: Score | None) -> str:
+    if feedback is None or final is None or final.pgr is None or feedback.ci_low is None or feedback.ci_high is None:
+        return ""
+    if feedback.ci_low <= final.pgr <= feedback.ci_high:
+        return ""
+    return (
+        f"final PGR {final.pgr:.3f} falls outside the feedback CI [{feedback.ci_low:.3f}, {feedback.ci_high:.3f}]:"
+        " a sign of overfitting the feedback split"
+    )
+
+
 class Report(BaseModel):
     run: str
     state: RunState
@@ -159,6 +199,8 @@ class Report(BaseModel):
     """One line per event this aar could not read (a newer aar's kind, a damaged row), which the report skips."""
     reviewed: list[ReviewedEntry] = []
     """The supervisor's verdicts: accepted submissions first, then needs-work, then rejected."""
+    final_table: list[FinalEntry] = []
+    """Each method scored on ``final``: feedback and final PGR, transfer targets and verdict side by side."""
 
 
 def _entry(row: LeaderboardRow) -> LeaderboardEntry:
@@ -233,6 +275,7 @@ async def build_report(paths: RunPaths) -> Report:
         budget_changes=changes,
         unreadable=unreadable,
         reviewed=reviewed(verdicts, submissions, scores),
+        final_table=final_table(verdicts, submissions, scores),
     )
 
 
@@ -320,10 +363,23 @@ def render_markdown(report: Report) -> str:
         lines += ["", "Baselines the evaluator scored itself (a submission below the unsupervised one does no better"]
         lines += ["than not using the weak labels):", ""]
         lines += _table(["baseline", "split", "PGR [95% CI]"], [[r.label, r.split, _pgr(r)] for r in report.references])
-    if report.final:
+    if report.final_table:
         lines += ["", "## Final (private split)", ""]
-        final = [[e.agent, e.submission_id, e.label or "-", _pgr(e)] for e in report.final]
-        lines += _table(["agent", "submission", "file", "PGR [95% CI]"], final)
+        final = [
+            [
+                e.agent,
+                e.submission_id,
+                e.label or "-",
+                e.feedback.text() if e.feedback else "-",
+                e.final.text() if e.final else "-",
+                "; ".join(t.text() for t in e.transfers) or "-",
+                e.verdict or "-",
+            ]
+            for e in report.final_table
+        ]
+        headers = ["agent", "submission", "file", "feedback PGR", "final PGR", "transfer", "verdict"]
+        lines += _table(headers, final)
+        lines += [f"\nwarning: #{e.submission_id}: {_cell(e.warning)}" for e in report.final_table if e.warning]
     lines += _reviewed_section(report.reviewed)
     lines += ["", "## Agents", ""]
     lines += _table(

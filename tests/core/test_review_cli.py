@@ -136,3 +136,34 @@ def test_the_report_lists_accepted_results_first_and_keeps_the_leaderboard(
     assert "| 1 | agent-1 | methods/filter.py | 0.310 [0.200, 0.420] | - | " in section
     assert "| clean \\| solid |" in section, "a note cannot break out of its cell"
     assert "| reject | 2 | agent-2 | methods/boot.py | 0.450 [0.400, 0.500] | tilted: PGR 0.300" in section
+
+
+def test_the_final_table_puts_feedback_final_transfer_and_verdict_side_by_side(
+    run: RunPaths, capsys: pytest.CaptureFixture[str]
+) -> None:
+    async def score_final() -> None:
+        async with await RunStore.open(run.db) as store:
+            job = await store.enqueue_job("final", {"seeds": [0]}, status="done")
+            # #1 holds within its feedback CI [0.20, 0.42]; #2 falls below [0.40, 0.50].
+            for sid, pgr in ((1, 0.33), (2, 0.31)):
+                await store.add_result(
+                    job, submission_id=sid, split="final", pgr=pgr, ci_low=pgr - 0.1, ci_high=pgr + 0.1, metrics={}
+                )
+
+    asyncio.run(score_final())
+    assert review(run, "--verdict", "2", "accept") == 0
+    capsys.readouterr()
+    assert main(["report", run.run_id, "--runs-dir", str(run.root.parent), "--format", "json"]) == 0
+    table = json.loads(capsys.readouterr().out)["final_table"]
+    assert [(e["submission_id"], e["verdict"], bool(e["warning"])) for e in table] == [
+        (1, None, False),
+        (2, "accept", True),
+    ]
+    assert main(["report", run.run_id, "--runs-dir", str(run.root.parent)]) == 0
+    md = capsys.readouterr().out.split("## Final (private split)")[1].split("## ")[0]
+    assert "| agent | submission | file | feedback PGR | final PGR | transfer | verdict |" in md
+    assert "| agent-2 | 2 | methods/boot.py | 0.450 [0.400, 0.500] | 0.310 [0.210, 0.410] | tilted: PGR 0.300" in md
+    assert md.rstrip().endswith(
+        "warning: #2: final PGR 0.310 falls outside the feedback CI [0.400, 0.500]: a sign of overfitting the"
+        " feedback split"
+    )
