@@ -10,6 +10,7 @@ import json
 import os
 import sqlite3
 import subprocess
+import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -22,6 +23,8 @@ from agents.disk_guard import REASON
 from tests.support import aar_cli, eventually_sync, start_demo
 
 DISK_MB = 512
+LEFT_MB = 8
+"""What the filler leaves free: under the run's reserve (``run.disk_reserve_mb=20``), so the team is paused."""
 ENDED = ("finished", "stopped", "out_of_budget")
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(600)]
 
@@ -48,12 +51,37 @@ def _tail(root: Path) -> str:
     return (root / "logs" / "daemon.log").read_text()[-3000:]
 
 
-def _fill(disk: Path) -> Path:
-    """A file that takes every free byte of ``disk``."""
-    filler = disk / "filler"
-    with open(filler, "wb") as f, contextlib.suppress(OSError):  # full before all of it was allocated: full
-        os.posix_fallocate(f.fileno(), 0, os.statvfs(disk).f_bavail * os.statvfs(disk).f_frsize)
-    return filler
+class Filler:
+    """Another program that fills ``disk`` as a runaway log would: a file that takes all but ``LEFT_MB`` of the
+    free space (under the run's 20 MB reserve), and takes again whatever the run frees (a verification's folder
+    removed, a WAL checkpointed, the ballast given back). Without the top-up, space freed just after a one-off
+    fill let the team go on and, on a loaded machine, finish unpaused; with nothing at all left, whether the
+    daemon could still record the pause hung on which of it and the filler took the ballast first."""
+
+    def __init__(self, disk: Path) -> None:
+        self.disk = disk
+        self.path = disk / "filler"
+        self.stop = threading.Event()
+        self.path.touch()
+        self._top_up()
+        self.thread = threading.Thread(target=self._keep_full, name="filler", daemon=True)
+        self.thread.start()
+
+    def _top_up(self) -> None:
+        stat = os.statvfs(self.disk)
+        with open(self.path, "r+b") as f, contextlib.suppress(OSError):  # full before all was allocated: full
+            take = stat.f_bavail * stat.f_frsize - LEFT_MB * 1024 * 1024
+            if take > 0:
+                os.posix_fallocate(f.fileno(), 0, os.fstat(f.fileno()).st_size + take)
+
+    def _keep_full(self) -> None:
+        while not self.stop.wait(0.1):
+            self._top_up()
+
+    def remove(self) -> None:
+        self.stop.set()
+        self.thread.join(30)
+        self.path.unlink()
 
 
 @pytest.fixture
@@ -76,11 +104,11 @@ def test_a_full_disk_pauses_the_team_which_goes_on_once_space_is_back(small_disk
         cwd, "team.count=2", "run.max_steps=400", "team.pace_s=0.2", "evaluator.seeds=1", "run.disk_reserve_mb=20"
     ).root
     db = root / "run.db"
-    filler: Path | None = None
+    filler: Filler | None = None
     try:
         eventually_sync(lambda: _steps(db) >= 2, what="the team to make steps", timeout=180)
         assert (root / "disk-ballast").is_file(), "the daemon holds its ballast while there is space"
-        filler = _fill(small_disk)
+        filler = Filler(small_disk)
 
         def paused() -> bool:
             """Every agent waits for the disk, but one that finished its plan in the step in flight (a scripted
@@ -112,7 +140,7 @@ def test_a_full_disk_pauses_the_team_which_goes_on_once_space_is_back(small_disk
         time.sleep(3)
         assert _steps(db) == held, "a paused team makes no steps"
 
-        filler.unlink()
+        filler.remove()
         filler = None
         eventually_sync(
             lambda: _query(db, "SELECT COUNT(*) FROM events WHERE kind = 'disk.back'")[0][0] == 1,
@@ -123,7 +151,7 @@ def test_a_full_disk_pauses_the_team_which_goes_on_once_space_is_back(small_disk
         assert _query(db, f"SELECT value FROM meta WHERE key = '{DISK_META}'") == [("",)]
     finally:
         if filler is not None:
-            filler.unlink()
+            filler.remove()
         stopped = aar_cli("stop", root.name, cwd=cwd, timeout=180)
     assert stopped.returncode == 0, stopped.stderr
     assert not any(status == "error" for status, _ in _statuses(db).values()), _statuses(db)
