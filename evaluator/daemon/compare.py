@@ -2,8 +2,8 @@
 
 Read from what the evaluator kept, nothing is re-run: each verified method's per-seed predictions
 (``verify/<sub>/seed<N>.json``, and ``targets/<name>/verify/...`` for a transfer target), the baselines'
-predictions in the cache and the held-out labels. The seeds are shared (the same weak model, ceiling and data
-per seed), so the difference's 95% interval is paired: the same resampled seeds and examples for both
+predictions in the worker's cache (``final.cached_baselines``: the lookup ``aar report --final`` makes) and
+the held-out labels. The seeds are shared (the same weak model, ceiling and data per seed), so the difference's 95% interval is paired: the same resampled seeds and examples for both
 (``stats.difference_ci``, the interval a method's ``vs vanilla`` shows). ``vanilla`` stands for the evaluator's
 own vanilla baseline. The ``final`` split is compared only once ``aar report --final`` has scored it.
 Numpy only: no torch.
@@ -21,7 +21,9 @@ import numpy as np
 from aar.config import RunConfig
 from aar.errors import AarError
 from aar.runtime import RunPaths
+from evaluator.compute.pipeline import SeedBaseline
 from evaluator.daemon.bundle import read_heldout
+from evaluator.daemon.final import cached_baselines
 from evaluator.daemon.runfiles import RunFiles
 from evaluator.daemon.stats import correct, difference_ci, pgr, pgr_with_ci
 
@@ -74,9 +76,9 @@ class Comparison:
     """PGR(a) - PGR(b) with its paired 95% CI; None where either PGR is undefined."""
 
 
-def _predictions(files: RunFiles, side: Side, seed: int, baseline: dict[str, list[float]]) -> list[float] | None:
+def _predictions(files: RunFiles, side: Side, seed: int, baseline: SeedBaseline) -> list[float] | None:
     if side.submission_id is None:
-        return baseline["vanilla"]
+        return baseline.vanilla
     path = files.verify(side.submission_id) / f"seed{seed}.json"
     if not path.is_file():
         return None
@@ -84,31 +86,23 @@ def _predictions(files: RunFiles, side: Side, seed: int, baseline: dict[str, lis
     return [float(v) for v in run["feedback"] + run["final"]]
 
 
-def _baseline(files: RunFiles, seed: int) -> dict[str, list[float]] | None:
-    """One seed's cached baselines (weak, ceiling, vanilla over feedback then final): the newest file."""
-    found = sorted(files.cache.glob(f"*/*/baseline-{seed}-*.json"), key=lambda p: p.stat().st_mtime)
-    if not found:
-        return None
-    data: dict[str, list[float]] = json.loads(found[-1].read_text())
-    return data
-
-
-def compare_scope(files: RunFiles, seeds: list[int], a: Side, b: Side, split: str, scope: str) -> Comparison | None:
+def compare_scope(files: RunFiles, config: RunConfig, a: Side, b: Side, split: str, scope: str) -> Comparison | None:
     """``a`` against ``b`` on the seeds both have on this task's ``split``; None where they share none."""
     labels = read_heldout(files.heldout, split)
     n_feedback = len(read_heldout(files.heldout, "feedback"))
     part = slice(0, n_feedback) if split == "feedback" else slice(n_feedback, None)
     used, weak, ceiling, pa, pb = [], [], [], [], []
-    for seed in seeds:
-        baseline = _baseline(files, seed)
-        if baseline is None:
+    for seed in files.seeds(config):
+        found = cached_baselines(files, config, [seed])
+        if found is None:
             continue
+        (baseline,) = found
         got_a, got_b = _predictions(files, a, seed, baseline), _predictions(files, b, seed, baseline)
         if got_a is None or got_b is None:
             continue
         used.append(seed)
-        weak.append(baseline["weak"][part])
-        ceiling.append(baseline["ceiling"][part])
+        weak.append(baseline.weak[part])
+        ceiling.append(baseline.ceiling[part])
         pa.append(got_a[part])
         pb.append(got_b[part])
     if not used:
@@ -139,7 +133,7 @@ def compare(
     home = RunFiles(paths)
     splits = ["feedback", "final"] if final_scored else ["feedback"]
     for split in splits:
-        found = compare_scope(home, home.seeds(config), a, b, split, split)
+        found = compare_scope(home, config, a, b, split, split)
         if found is None:
             notes.append(f"{split}: no seed where both were verified")
         else:
@@ -148,9 +142,7 @@ def compare(
         notes.append("final: not scored yet (`aar report RUN --final` scores it, once)")
     for target in config.transfer.targets:
         files = RunFiles(paths, target)
-        found = (
-            compare_scope(files, files.seeds(config), a, b, "feedback", target.name) if files.heldout.is_dir() else None
-        )
+        found = compare_scope(files, config, a, b, "feedback", target.name) if files.heldout.is_dir() else None
         if found is None:
             notes.append(f"{target.name}: not transferred for both (`aar transfer RUN --submission ID`)")
         else:

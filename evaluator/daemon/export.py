@@ -28,7 +28,6 @@ import aar
 from aar.config import JsonlTaskConfig, RunConfig, TaskConfig, TransferTarget, load_config
 from aar.errors import AarError
 from aar.eval_jobs import MethodJob
-from aar.events import ReviewVerdict
 from aar.runtime import RunPaths
 from aar.store import TRANSFER_SPLIT, ResultRow, RunStore
 from evaluator.daemon.runfiles import RunFiles
@@ -163,7 +162,7 @@ class Manifest(_Model):
     """The private split's score (``aar report --final``), if it was taken; never re-run."""
     targets: list[TaskRecord]
     verdict: dict[str, Any] | None
-    """The latest ``review.verdict`` event on this submission (``aar review --verdict``), if any."""
+    """The verdict that stands on this submission (``aar review --verdict``; its latest event), if any."""
     warning: str = SECRET_WARNING
 
 
@@ -312,16 +311,9 @@ async def _device(store: RunStore) -> str:
 
 
 async def _verdict(store: RunStore, submission_id: int) -> dict[str, Any] | None:
-    """The latest ``review.verdict`` on the submission (the one that stands), with its event's id and time."""
-    kind = ReviewVerdict.model_fields["kind"].default
-    latest: dict[str, Any] | None = None
-    last = 0
-    while rows := await store.events_after(last, kinds=[kind], limit=1000):
-        for row in rows:
-            if isinstance(row.payload, ReviewVerdict) and row.payload.submission_id == submission_id:
-                latest = {"event_id": row.id, "ts": row.ts, **row.payload.model_dump(mode="json")}
-        last = rows[-1].id
-    return latest
+    """The verdict that stands on the submission (its latest ``review.verdict``), with its event's id and time."""
+    standing = (await store.verdicts()).get(submission_id)
+    return None if standing is None else standing.model_dump(mode="json")
 
 
 def default_folder(paths: RunPaths, submission_id: int) -> Path:

@@ -66,6 +66,18 @@ async def score_final(store: RunStore, paths: RunPaths, config: RunConfig) -> li
 
 
 def _baselines(files: RunFiles, config: RunConfig, seeds: list[int]) -> list[SeedBaseline]:
+    found = cached_baselines(files, config, seeds)
+    if found is None:
+        raise AarError(
+            "the baselines of this run are not finished; let the daemon's evaluator finish them (aar resume), then"
+            " score final"
+        )
+    return found
+
+
+def cached_baselines(files: RunFiles, config: RunConfig, seeds: list[int]) -> list[SeedBaseline] | None:
+    """The worker's cached baselines of ``seeds`` on ``files``' task (its key, its secret, this cache version),
+    all from one device's cache; None until every one of them is there."""
     task = files.task(config)
     secret = files.data_seed()
     for folder in sorted((files.cache / task.key).glob("*")) if (files.cache / task.key).exists() else []:
@@ -73,6 +85,4 @@ def _baselines(files: RunFiles, config: RunConfig, seeds: list[int]) -> list[See
         found = [b for s in seeds if (b := cache.get(baseline_name(s, secret), SeedBaseline)) is not None]
         if len(found) == len(seeds):
             return found
-    raise AarError(
-        "the baselines of this run are not finished; let the daemon's evaluator finish them (aar resume), then score final"
-    )
+    return None

@@ -10,9 +10,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from aar.config import load_config
 from aar.runtime import RunPaths
 from aar.store import RunStore
 from aar_app.cli import main as aar_main
+from evaluator.compute.pipeline import Cache, SeedBaseline, baseline_name
 from evaluator.daemon.runfiles import RunFiles
 from evaluator.daemon.stats import correct, difference_ci
 from tests.evaluator.helpers import make_run
@@ -35,11 +37,20 @@ def _lay_out(root: Path) -> tuple[RunPaths, int, int, int]:
         flipped: list[float] = np.where(rng.random(2 * N) < flip, 1 - labels, labels).astype(float).tolist()
         return flipped
 
-    cache = files.cache / "toy-key" / "cpu-v3"
-    cache.mkdir(parents=True)
+    task = files.task(load_config(paths.config), create=True)  # draws the run's secret, as prepare does
+    cache = Cache(files.cache, task, "cpu")
     for seed in (0, 1):
-        baseline = {"weak": noisy(0.3), "ceiling": noisy(0.05), "vanilla": noisy(0.2), "unsupervised": noisy(0.5)}
-        (cache / f"baseline-{seed}-00ff.json").write_text(json.dumps(baseline))
+        baseline = SeedBaseline(
+            seed=seed,
+            task_key=task.key,
+            device="cpu",
+            weak=noisy(0.3),
+            ceiling=noisy(0.05),
+            vanilla=noisy(0.2),
+            unsupervised=noisy(0.5),
+            seconds={},
+        )
+        cache.put(baseline_name(seed, files.data_seed()), baseline)
 
     async def submit() -> tuple[int, int, int]:
         async with await RunStore.open(paths.db, create=True) as store:
@@ -80,6 +91,7 @@ def test_the_paired_difference_is_the_evaluators_and_the_diff_is_escaped(
     files = RunFiles(paths)
     labels = np.array(json.loads((files.heldout / "feedback.json").read_text()))
     baselines = [json.loads(p.read_text()) for p in sorted(files.cache.glob("*/*/baseline-*.json"))]
+    assert len(baselines) == 2
     runs = {
         sid: np.array([json.loads((files.verify(sid) / f"seed{s}.json").read_text())["feedback"] for s in (0, 1)])
         for sid in (a, b)
