@@ -21,7 +21,7 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-from aar import inbox, notify, pulse, search
+from aar import checkpoint, inbox, notify, pulse, search
 from aar.config import load_config
 from aar.errors import AarError
 from aar.events import ModelText, RunLog, RunState, RunStateChanged
@@ -40,7 +40,8 @@ EVALUATOR_POLICY = Restart(backoff_s=1.0, max_restarts=5)
 MONITORS_POLICY = Restart(backoff_s=0.5, max_restarts=5)
 """The monitors keep their rules' state and hear the stream while they wait to start again."""
 INBOX_POLICY = Restart(backoff_s=0.25, max_restarts=10)
-"""The inbox and the search index are derived from the store: a fold that failed is folded again."""
+"""The inbox, the search index and replay's checkpoints are derived from the store: a fold that failed is
+folded again."""
 PRINTER_POLICY = Restart(backoff_s=0.25, max_restarts=10)
 """The headless printer keeps its place in the log."""
 PULSE_POLICY = Restart(backoff_s=1.0, max_restarts=10)
@@ -131,6 +132,7 @@ async def run_daemon(root: Path, *, printer: Callable[[EventRow], None] | None =
         inbox_builder = tasks.start("inbox", lambda: inbox.follow(store, inbox_done), INBOX_POLICY)
         tasks.start("pulse", lambda: pulse.beat(paths.beat(pulse.DAEMON), store), PULSE_POLICY)
         indexer = tasks.start("search", lambda: search.follow(store, inbox_done), INBOX_POLICY)
+        checkpoints = tasks.start("checkpoints", lambda: checkpoint.follow(store, inbox_done), INBOX_POLICY)
         notifier = (
             tasks.start("notify", lambda: notify.follow(store, config.notify, paths.run_id, inbox_done), INBOX_POLICY)
             if config.notify
@@ -165,7 +167,9 @@ async def run_daemon(root: Path, *, printer: Callable[[EventRow], None] | None =
                 await asyncio.wait({follower}, timeout=SHUTDOWN_GRACE_S)
             inbox_done.set()
             # The inbox is derived: what the last fold leaves, the next daemon folds. A failure is recorded.
-            await asyncio.wait({inbox_builder, indexer, *([notifier] if notifier else [])}, timeout=SHUTDOWN_GRACE_S)
+            await asyncio.wait(
+                {inbox_builder, indexer, checkpoints, *([notifier] if notifier else [])}, timeout=SHUTDOWN_GRACE_S
+            )
             await tasks.close(timeout=0)
             await store.close()
     return 0 if final_state in ("finished", "stopped") else 1

@@ -26,6 +26,19 @@ def next_in_turn(queued: list[tuple[int, str | None]], served: dict[str, float])
     return first[agent]
 
 
+_ANNOUNCED = (
+    " AND {job} IN (SELECT json_extract(payload, '$.job_id') FROM events"
+    " WHERE kind = 'eval.result' AND id <= ? AND json_valid(payload))"
+)
+"""A result as of an event: its job's ``eval.result`` events came at or before it. The worker writes a result
+before the daemon announces it (up to a poll later), and a replay shows the log's account of the run."""
+
+
+def _announced(job: str, upto_event: int | None) -> tuple[str, tuple[int, ...]]:
+    """The clause (and its argument) that keeps the results announced by ``upto_event``; none when None."""
+    return ("", ()) if upto_event is None else (_ANNOUNCED.format(job=job), (upto_event,))
+
+
 class EvaluationTables(Connection):
     async def add_submission(
         self, agent: str, kind: str, payload: dict[str, Any], *, flags: Sequence[str] = (), label: str = ""
@@ -209,24 +222,30 @@ class EvaluationTables(Connection):
         rows = await self._fetch(f"SELECT * FROM eval_results WHERE {' AND '.join(where)} ORDER BY id", args)
         return [ResultRow(**decode(r)) for r in rows]
 
-    async def references(self, *, include_final: bool = False) -> list[ReferenceRow]:
-        """The newest score of each baseline the evaluator ran itself (no submission), per split."""
+    async def references(self, *, include_final: bool = False, upto_event: int | None = None) -> list[ReferenceRow]:
+        """The newest score of each baseline the evaluator ran itself (no submission), per split; with
+        ``upto_event``, as of that event (``_ANNOUNCED``)."""
         splits = "" if include_final else "AND split != 'final'"
+        then, args = _announced("job_id", upto_event)
         rows = await self._fetch(
             "SELECT id AS result_id, json_extract(metrics, '$.baseline') AS baseline, pgr, ci_low, ci_high, split, ts"
             " FROM eval_results WHERE id IN (SELECT MAX(id) FROM eval_results WHERE submission_id IS NULL"
-            f" AND json_extract(metrics, '$.baseline') IS NOT NULL {splits}"
-            " GROUP BY json_extract(metrics, '$.baseline'), split) ORDER BY pgr IS NULL, pgr DESC, id"
+            f" AND json_extract(metrics, '$.baseline') IS NOT NULL {splits}{then}"
+            " GROUP BY json_extract(metrics, '$.baseline'), split) ORDER BY pgr IS NULL, pgr DESC, id",
+            args,
         )
         return [ReferenceRow(**dict(r)) for r in rows]
 
-    async def leaderboard(self, *, include_final: bool = False) -> list[LeaderboardRow]:
-        """Every scored submission, best PGR first; flags are the submission's and the result's."""
+    async def leaderboard(self, *, include_final: bool = False, upto_event: int | None = None) -> list[LeaderboardRow]:
+        """Every scored submission, best PGR first; flags are the submission's and the result's. With
+        ``upto_event``, the leaderboard as of that event: the results announced by then (``_ANNOUNCED``)."""
         splits = f"AND r.split != '{TRANSFER_SPLIT}'" + ("" if include_final else " AND r.split != 'final'")
+        then, args = _announced("r.job_id", upto_event)
         rows = await self._fetch(
             "SELECT r.id AS result_id, s.agent, s.id AS submission_id, s.kind, s.label, r.pgr, r.ci_low, r.ci_high, r.flags AS rflags,"
             " s.flags AS sflags, s.links, r.split, r.ts FROM eval_results r JOIN submissions s ON s.id = r.submission_id"
-            f" WHERE 1 {splits} ORDER BY r.pgr IS NULL, r.pgr DESC, r.id"
+            f" WHERE 1 {splits}{then} ORDER BY r.pgr IS NULL, r.pgr DESC, r.id",
+            args,
         )
         out = []
         for r in rows:

@@ -32,6 +32,16 @@ _OPEN = "i.cleared_event IS NULL AND a.source_event IS NULL"
 _FROM = "FROM inbox i LEFT JOIN inbox_acks a USING (source_event)"
 
 
+def _open_at(event_id: int, ts: float) -> str:
+    """SQL for an item open as of event ``event_id`` (at ``ts``): raised by then, neither settled nor
+    acknowledged by then. Numbers only, typed here, so they are written into the SQL."""
+    upto = int(event_id)
+    return (
+        f"i.source_event <= {upto} AND (i.cleared_event IS NULL OR i.cleared_event > {upto})"
+        f" AND (a.source_event IS NULL OR a.ts > {float(ts)!r})"
+    )
+
+
 def _subject(alias: str) -> str:
     """SQL for what an item is about: its post, else its submission, else its job, else its agent's tool
     call, else the item alone. The inbox lists one row per subject: a contradicted post's monitor flag and
@@ -50,7 +60,7 @@ _GROUPED = (
     # Every item with its subject, and its place in its group: open items group apart from settled ones,
     # the most urgent (then newest) first.
     "WITH items AS (SELECT i.*, a.by AS ack_by, a.ts AS ack_ts, " + _subject("i") + " AS subject,"
-    f" CASE WHEN {_OPEN} THEN 1 ELSE 0 END AS live {_FROM}{{where}}),"
+    f" CASE WHEN {{live}} THEN 1 ELSE 0 END AS live {_FROM}{{where}}),"
     " grouped AS (SELECT *, ROW_NUMBER() OVER per_subject AS nth, COUNT(*) OVER (PARTITION BY subject, live) AS size"
     " FROM items WINDOW per_subject AS (PARTITION BY subject, live ORDER BY rank, id DESC))"
 )
@@ -183,24 +193,32 @@ class InboxTable(Connection):
             await self._db.execute("DELETE FROM meta WHERE key = ?", (CURSOR_META,))
         await catch_up(self)
 
-    async def inbox(self, *, open_only: bool = True, limit: int = 500) -> list[InboxRow]:
+    async def inbox(
+        self, *, open_only: bool = True, limit: int = 500, as_of: tuple[int, float] | None = None
+    ) -> list[InboxRow]:
         """One row per subject (``_subject``: a post, a submission, a job, a tool call), its most urgent item
         with every item's reason (``reasons``, ``item_ids``), ranked: blocking first, then alerts, then
         notices, newest first; but an agent's blocking items and alerts stay together, at the rank of the
         most urgent of them, so the alert about an agent that asks is read with its question, not below every
-        other agent's questions. Items of the run (no agent) and notices stand alone."""
-        where = f" WHERE {_OPEN}" if open_only else ""
-        heads = await self._fetch(_RANKED.format(where=where), (limit,))
+        other agent's questions. Items of the run (no agent) and notices stand alone.
+
+        ``as_of`` = (event id, its time): the inbox as it was then (a replay): items raised by that event, open
+        if neither settled nor acknowledged by then, with what came later left out of their rows."""
+        live = _OPEN if as_of is None else _open_at(*as_of)
+        where = f" WHERE {live}" if open_only else ""
+        if as_of is not None and not open_only:
+            where = f" WHERE i.source_event <= {int(as_of[0])}"
+        heads = await self._fetch(_RANKED.format(live=live, where=where), (limit,))
         members: dict[tuple[str, int], list[tuple[int, str]]] = {}
         if any(h["size"] > 1 for h in heads):
-            for m in await self._fetch(_MEMBERS.format(where=where)):
+            for m in await self._fetch(_MEMBERS.format(live=live, where=where)):
                 members.setdefault((m["subject"], m["live"]), []).append((m["id"], m["summary"]))
         rows = []
         for head in heads:
             group = members.get((head["subject"], head["live"]), [(head["id"], head["summary"])])
             fields = {k: v for k, v in dict(head).items() if k not in _GROUP_FIELDS}
             rows.append(InboxRow(**fields, item_ids=[i for i, _ in group], reasons=[r for _, r in group]))
-        return rows
+        return rows if as_of is None else [_then(row, *as_of) for row in rows]
 
     async def inbox_newest_id(self) -> int:
         """The id of the newest inbox item (0 when none)."""
@@ -216,9 +234,10 @@ class InboxTable(Connection):
         )
         return [InboxRow(**dict(r), item_ids=[r["id"]], reasons=[r["summary"]]) for r in rows]
 
-    async def inbox_open_count(self) -> int:
-        """Open rows of the inbox: subjects with an open item."""
-        return int(await self._scalar(f"SELECT COUNT(DISTINCT {_subject('i')}) {_FROM} WHERE {_OPEN}"))
+    async def inbox_open_count(self, *, as_of: tuple[int, float] | None = None) -> int:
+        """Open rows of the inbox: subjects with an open item (as of an event and its time, with ``as_of``)."""
+        live = _OPEN if as_of is None else _open_at(*as_of)
+        return int(await self._scalar(f"SELECT COUNT(DISTINCT {_subject('i')}) {_FROM} WHERE {live}"))
 
     async def mark_seen(self, ts: float) -> None:
         """The supervisor detached at ``ts``: where the next digest starts (``SEEN_META``)."""
@@ -237,6 +256,16 @@ class InboxTable(Connection):
             for item_id in item_ids:
                 await self._db.execute(sql, (by, now, item_id, item_id))
             return self._db.total_changes - before
+
+
+def _then(row: InboxRow, event_id: int, ts: float) -> InboxRow:
+    """``row`` as it was at event ``event_id`` (at ``ts``): a settlement or an acknowledgement after it unsaid."""
+    update: dict[str, object] = {}
+    if row.cleared_event is not None and row.cleared_event > event_id:
+        update["cleared_event"] = None
+    if row.ack_ts is not None and row.ack_ts > ts:
+        update |= {"ack_by": None, "ack_ts": None}
+    return row.model_copy(update=update) if update else row
 
 
 @dataclass

@@ -215,6 +215,15 @@ MIGRATIONS: list[str] = [
     """
     CREATE INDEX events_kind ON events (kind, id);
     """,
+    # 10 -> 11: replay's state checkpoints, one every ``aar.checkpoint.EVERY`` events, written by the daemon
+    # (``aar.checkpoint``): derived data that only makes a jump to a moment fast; deleting them loses nothing.
+    """
+    CREATE TABLE checkpoints (
+        event_id INTEGER PRIMARY KEY,
+        ts       REAL NOT NULL,
+        state    TEXT NOT NULL
+    );
+    """,
 ]
 
 SCHEMA_VERSION = len(MIGRATIONS)

@@ -2,7 +2,7 @@
 
 ``RunStore`` puts the tables together (``event_log``, ``agents_table``,
 ``forum_table``, ``evaluation_table``, ``commands_table``, ``inbox_table``,
-``budget_table``, ``review_table``) over one
+``budget_table``, ``review_table``, ``checkpoint_table``) over one
 connection (``connection``). One process writes events (the daemon). The
 evaluator worker and the TUI write only their own small tables (jobs and
 results; commands), relying on the busy timeout.
@@ -20,6 +20,7 @@ from aar.clock import SYSTEM_CLOCK, Clock
 from aar.errors import StoreError
 from aar.store.agents_table import AgentTables
 from aar.store.budget_table import BudgetTable
+from aar.store.checkpoint_table import CheckpointTable
 from aar.store.commands_table import CommandsTable
 from aar.store.evaluation_table import EvaluationTables
 from aar.store.event_log import EventLog
@@ -40,6 +41,7 @@ class RunStore(
     BudgetTable,
     SearchTable,
     ReviewTable,
+    CheckpointTable,
 ):
     """Async access to one run's ``run.db``. Open with ``await RunStore.open(path)``."""
 
