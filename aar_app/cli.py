@@ -59,6 +59,13 @@ def _parser() -> argparse.ArgumentParser:
         if name == "resume":
             p.add_argument("--headless", action="store_true")
             p.add_argument("--no-attach", action="store_true")
+        else:
+            p.add_argument(
+                "--at",
+                default=None,
+                metavar="MOMENT",
+                help="replay the run as it was then: 3h (after its start), 2026-11-30T03:00, or event:123456",
+            )
 
     p = sub.add_parser("backup", help="copy a run, live or not, to a new folder that `aar resume` continues")
     p.add_argument("run")
@@ -72,8 +79,27 @@ def _parser() -> argparse.ArgumentParser:
     p = sub.add_parser("report", help="leaderboard, costs, flags and per-agent summaries")
     p.add_argument("run", nargs="?")
     runs_dir(p)
-    p.add_argument("--format", choices=["md", "json"], default="md")
+    p.add_argument(
+        "--format",
+        choices=["md", "json", "html"],
+        default="md",
+        help="md (the progress chart as an SVG beside it), json, or html (one self-contained page to send)",
+    )
     p.add_argument("--final", action="store_true", help="score the private final split (once per run)")
+    p.add_argument(
+        "--out",
+        type=Path,
+        metavar="PATH",
+        help="write the report to PATH (md: the chart beside it as PATH's stem + -chart.svg); default: stdout, "
+        "with md's chart in RUN/report/chart.svg",
+    )
+    p.add_argument(
+        "--reference",
+        type=_pgr_line,
+        action="append",
+        metavar="PGR",
+        help="a reference line on the progress chart, e.g. 0.23 (repeatable; replaces [report] reference_pgr)",
+    )
 
     p = sub.add_parser("inbox", help="what needs the supervisor: approvals, questions, alerts (ranked)")
     p.add_argument("run", nargs="?")
@@ -186,10 +212,10 @@ def _start(paths: RunPaths, *, headless: bool, attach: bool) -> int:
     return _attach(paths) if attach else 0
 
 
-def _attach(paths: RunPaths) -> int:
+def _attach(paths: RunPaths, at: str | None = None) -> int:
     from tui.app import run_tui
 
-    code = run_tui(paths.root)
+    code = run_tui(paths.root, at=at)
     state = summarise(paths).state
     print(f"detached from {paths.run_id} ({state}); `aar attach {paths.run_id}` to come back")
     return code
@@ -294,8 +320,19 @@ def _wait_released(paths: RunPaths, timeout: float) -> bool:
     return True
 
 
+def _pgr_line(text: str) -> float:
+    """A ``--reference`` value: a finite PGR (the chart draws it as a line)."""
+    try:
+        value = float(text)
+    except ValueError:
+        value = float("nan")
+    if not -10 <= value <= 10:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a PGR between -10 and 10 (e.g. 0.23)")
+    return value
+
+
 def _cmd_report(args: argparse.Namespace) -> int:
-    from aar_app.report import build_report, render_markdown
+    from aar_app.report_out import render_report
 
     paths = find_run(args.runs_dir, args.run)
     if args.final:
@@ -310,11 +347,15 @@ def _cmd_report(args: argparse.Namespace) -> int:
                 await score_final(store, paths, config)
 
         asyncio.run(final())
-    report = asyncio.run(build_report(paths))
-    print(
-        json.dumps(report.model_dump(mode="json"), indent=2) if args.format == "json" else render_markdown(report),
-        end="\n" if args.format == "json" else "",
-    )
+    text, beside = asyncio.run(render_report(paths, args.format, out=args.out, reference_pgr=args.reference))
+    if args.out is None:
+        print(text, end="")
+        return 0
+    try:
+        args.out.write_text(text, encoding="utf-8")
+    except OSError as exc:
+        raise AarError(f"--out {args.out}: {exc.strerror or exc}") from None
+    print("wrote " + ", ".join(str(p) for p in [args.out, *beside]))
     return 0
 
 
@@ -418,7 +459,7 @@ PASS_THROUGH = {"eval": _cmd_eval, "sandbox": _cmd_sandbox}
 COMMANDS = {
     "run": _cmd_run,
     "resume": _cmd_resume,
-    "attach": lambda a: _attach(find_run(a.runs_dir, a.run)),
+    "attach": lambda a: _attach(find_run(a.runs_dir, a.run), a.at),
     "ls": _cmd_ls,
     "backup": _cmd_backup,
     "stop": _cmd_stop,

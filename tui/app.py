@@ -28,10 +28,11 @@ from textual.worker import Worker, WorkerState
 
 from aar.commands import Command
 from aar.errors import AarError
+from aar.replay_steps import At, StepUnit
 from tui.commands import AarCommands
 from tui.keymap import load_keymap
-from tui.messages import CommandSent, PollFailed, RunConnected, RunUpdated
-from tui.model import Changes, RunModel
+from tui.messages import CommandSent, MomentLoaded, PollFailed, ReplayRequested, RunConnected, RunUpdated
+from tui.model import Changes, ReplayMark, RunModel
 from tui.screens.main import MainScreen
 from tui.service import NotAttached, RunClient
 from tui.text import one_line
@@ -49,15 +50,47 @@ class AarApp(App[int]):
     CSS_PATH = "theme.tcss"
     COMMANDS = App.COMMANDS | {AarCommands}
     BINDINGS: ClassVar[list[BindingType]] = [
-        Binding("q", "detach", "Detach", tooltip="Leave the TUI; the run keeps going", id="app.detach")
+        Binding("q", "detach", "Detach", tooltip="Leave the TUI; the run keeps going", id="app.detach"),
+        Binding("L", "live", "Live", tooltip="Leave the replay: the run as it is now", id="replay.live"),
+        Binding("comma", "replay_step('event', -1)", "-event", tooltip="The event before", id="replay.event-back"),
+        Binding("full_stop", "replay_step('event', 1)", "+event", tooltip="The event after", id="replay.event-on"),
+        Binding(
+            "left_square_bracket", "replay_step('minute', -1)", "-min", tooltip="A minute back", id="replay.minute-back"
+        ),
+        Binding(
+            "right_square_bracket", "replay_step('minute', 1)", "+min", tooltip="A minute on", id="replay.minute-on"
+        ),
+        Binding(
+            "left_curly_bracket",
+            "replay_step('submission', -1)",
+            "-sub",
+            tooltip="The submission before",
+            id="replay.submission-back",
+        ),
+        Binding(
+            "right_curly_bracket",
+            "replay_step('submission', 1)",
+            "+sub",
+            tooltip="The submission after",
+            id="replay.submission-on",
+        ),
     ]
+    REPLAY_ACTIONS = frozenset({"live", "replay_step"})
+    """Actions that exist only while a past moment is shown."""
     ENABLE_COMMAND_PALETTE = True
 
     def __init__(
-        self, run_dir: Path, *, poll_interval: float = POLL_INTERVAL, keymap: Mapping[str, str] | None = None
+        self,
+        run_dir: Path,
+        *,
+        poll_interval: float = POLL_INTERVAL,
+        keymap: Mapping[str, str] | None = None,
+        at_event: int | None = None,
     ) -> None:
-        """``keymap``: binding ids to keys (``tui.keymap.load_keymap`` reads the user's), over the defaults."""
+        """``keymap``: binding ids to keys (``tui.keymap.load_keymap`` reads the user's), over the defaults.
+        ``at_event``: open on the replay of the run as it was at this event (``aar attach --at``)."""
         super().__init__()
+        self.at_event = at_event
         if keymap:
             self.set_keymap(dict(keymap))
         self.run_dir = Path(run_dir)
@@ -73,6 +106,9 @@ class AarApp(App[int]):
         self.poll_failures = 0
         """Polls failed in a row; each doubles the wait before the next."""
         self._retry_at = 0.0
+        self._generation = 0
+        """Counts the moments shown (each replay jump, the return to live): a poll read for an earlier one is
+        dropped, so a batch of the live run never lands on a replay."""
 
     def on_mount(self) -> None:
         self.push_screen(MainScreen(self.model))
@@ -128,7 +164,10 @@ class AarApp(App[int]):
         self._apply(message)
         self.call_after_refresh(gc.freeze)
         self.set_interval(self.poll_interval, self._tick, name="poll")
-        self.open_digest_if_away()
+        if self.at_event is not None:
+            self.post_message(ReplayRequested(self.at_event))
+        else:
+            self.open_digest_if_away()
 
     @work(group="digest", exit_on_error=False)
     async def open_digest_if_away(self) -> None:
@@ -140,18 +179,22 @@ class AarApp(App[int]):
             await self.push_screen(DigestScreen(found))
 
     def _tick(self) -> None:
+        if self.model.replay is not None:
+            return  # a replay shows one moment; nothing new is read until it goes back to live
         if not self._polling and self._client is not None and time.monotonic() >= self._retry_at:
             self._polling = True
             self.poll()
 
     @work(group="poll", exit_on_error=False)
     async def poll(self) -> None:
+        generation = self._generation
         try:
             update = await self.client.poll()
         except Exception as exc:  # the store can be locked, moved or damaged; keep the screen and retry
             self.post_message(PollFailed(exc))
         else:
-            self.post_message(RunUpdated(update))
+            if generation == self._generation:
+                self.post_message(RunUpdated(update))
         finally:
             self._polling = False
 
@@ -168,7 +211,59 @@ class AarApp(App[int]):
 
     @on(RunUpdated)
     def updated(self, message: RunUpdated) -> None:
-        self._apply(message)
+        if self.model.replay is None:
+            self._apply(message)
+
+    # ------------------------------------------------------------ replay
+
+    @on(ReplayRequested)
+    def replay_requested(self, message: ReplayRequested) -> None:
+        """Show the run as it was at an event: back on the main screen, with REPLAY in the status bar."""
+        while len(self.screen_stack) > 1 and not isinstance(self.screen, MainScreen):
+            self.pop_screen()
+        self.show_moment(message.event_id)
+
+    @work(group="moment", exclusive=True, exit_on_error=False)
+    async def show_moment(self, event_id: int, ts: float | None = None) -> None:
+        """Read the state at ``event_id`` (at ``ts``, when a step moved the time past it) and show it."""
+        at = await self.client.at(event_id)
+        update = await self.client.moment(at.event_id)
+        self.post_message(MomentLoaded(update, ReplayMark(at.event_id, at.ts if ts is None else ts)))
+
+    @work(group="moment", exclusive=True, exit_on_error=False)
+    async def go_live(self) -> None:
+        """The live run again: the backlog read afresh, then polls as on attach."""
+        update = await self.client.live_backlog()
+        self.post_message(MomentLoaded(update, None))
+
+    @on(MomentLoaded)
+    def moment_loaded(self, message: MomentLoaded) -> None:
+        self._generation += 1
+        changes = self.model.rewind()
+        self.model.replay = message.mark
+        self.client.replaying = message.mark is not None
+        self.model.apply(message.update)
+        if message.mark is None:
+            self.notify("live again", markup=False)
+        self._refresh_screens(changes)
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        """The replay's keys are there only while a past moment is shown."""
+        if action in self.REPLAY_ACTIONS:
+            return self.model.replay is not None
+        return True
+
+    def action_live(self) -> None:
+        self.go_live()
+
+    @work(group="moment", exclusive=True, exit_on_error=False)
+    async def action_replay_step(self, unit: StepUnit, direction: int) -> None:
+        mark = self.model.replay
+        if mark is None:
+            return
+        at = await self.client.step(At(mark.event_id, mark.ts), unit, direction)
+        update = await self.client.moment(at.event_id)
+        self.post_message(MomentLoaded(update, ReplayMark(at.event_id, at.ts)))
 
     def _apply(self, message: RunUpdated | RunConnected) -> None:
         if self.model.problem is not None:
@@ -202,8 +297,16 @@ class AarApp(App[int]):
         """Write a supervisor command from a worker; ``CommandSent`` says when it is in the store.
 
         A run that has ended has no daemon to apply it, and a command left pending would
-        surprise the supervisor when ``aar resume`` applies it later, so none is written.
+        surprise the supervisor when ``aar resume`` applies it later, so none is written. Nor is one
+        written in a replay: the screen shows the past, and a command would act on the present.
         """
+        if (mark := self.model.replay) is not None:
+            self.notify(
+                f"this is a replay (#{mark.event_id}), so {command.kind} is not sent; L goes back to live",
+                severity="warning",
+                markup=False,
+            )
+            return
         if self.model.state in ENDED_RUN:
             self.notify(
                 f"the run is {self.model.state}, so nothing would apply {command.kind};"
@@ -238,13 +341,26 @@ class AarApp(App[int]):
         self.exit(0)
 
 
-def run_tui(run_dir: Path) -> int:
-    """Attach a TUI to the run at ``run_dir`` and block until the user detaches; returns 0.
+def run_tui(run_dir: Path, *, at: str | None = None) -> int:
+    """Attach a TUI to the run at ``run_dir`` and block until the user detaches; returns 0. ``at``: open on
+    the replay of that moment (``3h``, ``2026-11-30T03:00``, ``event:123456``).
 
-    A keymap file that cannot be used is an error before the screen opens (the run, if any, goes on).
+    A keymap file that cannot be used, or a moment the run does not have, is an error before the screen
+    opens (the run, if any, goes on).
     """
     run_dir = Path(run_dir)
     if not (run_dir / "run.db").is_file():
         raise AarError(f"no run store at {run_dir / 'run.db'}; `aar ls` lists the runs")
-    result = AarApp(run_dir, keymap=load_keymap()).run()
+    keymap = load_keymap()
+    at_event = asyncio.run(_resolve_at(run_dir, at)) if at else None
+    result = AarApp(run_dir, keymap=keymap, at_event=at_event).run()
     return 0 if result is None else int(result)
+
+
+async def _resolve_at(run_dir: Path, text: str) -> int:
+    """The event id of the moment ``text`` names in the run at ``run_dir`` (one line of error otherwise)."""
+    client = await RunClient.open(run_dir)
+    try:
+        return await client.resolve_at(text)
+    finally:
+        await client.store.close()

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from textual.message import Message
 
-from tui.model import RunUpdate
+from tui.model import ReplayMark, RunUpdate
 from tui.service import RunClient
 
 
@@ -41,3 +41,20 @@ class CommandSent(Message):
         self.command_id = command_id
         self.kind = kind
         self.target = target
+
+
+class ReplayRequested(Message):
+    """Show the run as it was at this event (from the timeline, or ``aar attach --at``)."""
+
+    def __init__(self, event_id: int) -> None:
+        super().__init__()
+        self.event_id = event_id
+
+
+class MomentLoaded(Message):
+    """The state of a past moment is read, to replace what the screens show; ``mark`` None: the live run."""
+
+    def __init__(self, update: RunUpdate, mark: ReplayMark | None) -> None:
+        super().__init__()
+        self.update = update
+        self.mark = mark

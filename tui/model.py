@@ -134,6 +134,14 @@ class AgentView:
 
 
 @dataclass(frozen=True)
+class ReplayMark:
+    """The moment a replay shows: the last event folded, and its time."""
+
+    event_id: int
+    ts: float
+
+
+@dataclass(frozen=True)
 class QueueCounts:
     queued: int = 0
     running: int = 0
@@ -214,6 +222,8 @@ class RunModel:
         """Why the store cannot be read right now, shown in the status bar until a poll succeeds."""
         self.inbox_open = 0
         """Open items in the supervisor's inbox (the status bar's badge)."""
+        self.replay: ReplayMark | None = None
+        """Set while the screen shows a past moment (replay), not the live run."""
 
     @property
     def spend(self) -> float:
@@ -225,6 +235,25 @@ class RunModel:
 
     def agent_names(self) -> list[str]:
         return list(self.agents)
+
+    def rewind(self) -> Changes:
+        """Forget what was folded, before a replay's moment (or the live run again) is folded afresh.
+
+        The agents stay registered (their panes hold these views), each blanked to a row of no steps, no
+        spend and ``idle``: an agent the moment does not list had not started then. Returns every change.
+        """
+        for view in self.agents.values():
+            view.row = view.row.model_copy(update=_BLANK_AGENT)
+            view.tail, view.sandbox = Tail(), Tail()
+            view.pending.clear()
+        self.state, self.problem = "", None
+        self.posts.clear()
+        self.post_count = 0
+        self.leaderboard, self.references, self.flagged = [], [], []
+        self.queue, self.log = QueueCounts(), Tail(100)
+        self.last_event_id = self.inbox_open = 0
+        self.disk_low = None
+        return Changes(agents=set(self.agents), roster=True, posts=True, board=True, status=True, revised=True)
 
     def apply(self, update: RunUpdate) -> Changes:
         changes = Changes()
@@ -332,6 +361,17 @@ class RunModel:
             line = describe(event, "pane")
             self.log.write(line.tone, line.text)
 
+
+_BLANK_AGENT: dict[str, object] = {
+    "status": "idle",
+    "steps": 0,
+    "input_tokens": 0,
+    "output_tokens": 0,
+    "cache_read_tokens": 0,
+    "cache_write_tokens": 0,
+    "cost_usd": 0.0,
+}
+"""An agent's counters before its first step."""
 
 _QUIET = (RunStateChanged, AgentStepCompleted, SandboxLifecycle, SubmissionCreated, EvalJobChanged, CommandIssued)
 """Events of an agent its activity does not show: its row, the leaderboard and the queue do."""

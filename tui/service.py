@@ -39,16 +39,25 @@ from aar.events import (
     Verdict,
 )
 from aar.lock import holder_pid
+from aar.progress import Progress, ProgressFeed
 from aar.pulse import DAEMON, silent_for
+from aar.replay import MomentError, parse_at, state_at
+from aar.replay import bounds as replay_bounds
+from aar.replay import resolve as resolve_moment
+from aar.replay_steps import At, NoFurther, StepUnit
+from aar.replay_steps import step as replay_step
 from aar.review import Candidate
 from aar.review import candidates as review_candidates
 from aar.review_lineage import ReviewDetail
 from aar.review_lineage import detail as review_detail
-from aar.runs import observed_state
+from aar.runs import LIVE_STATES, observed_state
 from aar.runtime import RunPaths
 from aar.store import CommandRow, EventRow, InboxRow, JobRow, LeaderboardRow, MessageRow, PostRow, RunStore, VerdictRow
 from aar.store.inbox_table import SEEN_META
 from aar.store.protocols import TuiStore
+from aar.store.search_index import SearchHit, SearchQueryError
+from aar.timeline import Timeline, load_timeline
+from aar.timeline import step_at as timeline_step_at
 from tui.model import POSTS_KEPT, QueueCounts, RunUpdate
 from tui.text import throughput_line
 
@@ -67,6 +76,8 @@ INBOX_SHOWN = 200
 """Inbox items the inbox screen lists (the top of the ranking); the badge counts them all."""
 MAX_FILE_BYTES = 256 * 1024
 MAX_FILES = 2000
+SEARCH_HITS = 50
+"""Hits a search on the timeline lists (the newest)."""
 REVIEW_TOP = 20
 """The fewest verified methods the review desk lists."""
 SCORING = (EvalJobChanged, EvalScored, SubmissionCreated)
@@ -75,6 +86,10 @@ SCORING = (EvalJobChanged, EvalScored, SubmissionCreated)
 
 class CommandRejected(AarError):
     """A command the store refuses to write (a forum post without a body, a command that does not validate)."""
+
+
+class ReplayRefused(AarError):
+    """A write asked of a client that shows a past moment: a replay changes nothing."""
 
 
 class NotAttached(AarError):
@@ -112,6 +127,9 @@ class RunClient:
         self.last_post_id = 0
         self._polls = 0
         self._slow_due = True
+        self._progress = ProgressFeed(paths.config)
+        self.replaying = False
+        """Set while the screen shows a past moment: every write is then refused (``ReplayRefused``)."""
 
     @classmethod
     async def open(cls, run_dir: Path) -> RunClient:
@@ -236,6 +254,57 @@ class RunClient:
             queued=counts.get("queued", 0), running=counts.get("running", 0), failed=counts.get("failed", 0)
         )
 
+    async def live_backlog(self) -> RunUpdate:
+        """The backlog again, posts and all, after a replay: what attaching now would show."""
+        self.last_post_id, self._slow_due = 0, True
+        return await self.backlog()
+
+    async def at(self, event_id: int) -> At:
+        """The moment of an event: its id and time (``NoFurther`` for an id the run does not have)."""
+        found = await self.store.event_beside(event_id + 1, -1)
+        if found is None or found[0] != event_id:
+            raise NoFurther(f"this run has no event #{event_id}")
+        return At(*found)
+
+    async def step(self, at: At, unit: StepUnit, direction: int) -> At:
+        """The replay's moment one event, minute or submission on (``direction`` > 0) or back."""
+        return await replay_step(self.store, at, unit, direction)
+
+    async def moment(self, event_id: int) -> RunUpdate:
+        """The run as it was at event ``event_id`` (``aar.replay.state_at``), as one update that fills the
+        screen: the newest events up to it, the agents, posts, leaderboard, flagged submissions, evaluator queue
+        and open inbox count of then. Writes nothing, and leaves the live follow where it was."""
+        then = await state_at(self.store, event_id)
+        return RunUpdate(
+            events=then.events,
+            agents=then.agents,
+            posts=then.posts,
+            post_count=then.post_count,
+            state=then.state,
+            leaderboard=then.leaderboard,
+            references=then.references,
+            flagged=then.flagged,
+            run_isolation=await self.store.get_meta("isolation", "") or "",
+            queue=QueueCounts(queued=then.queue.queued, running=then.queue.running, failed=then.queue.failed),
+            inbox_open=then.inbox_open,
+        )
+
+    async def resolve_at(self, text: str) -> int:
+        """The event of a moment as ``aar attach --at`` gives it (``3h``, ``2026-11-30T03:00``, ``event:123``):
+        the last event at or before it. A finished, stopped or crashed run ends at its last event; a live one
+        now. Raises ``MomentError`` in one line (malformed, before the start, after the end, no such event)."""
+        span = await replay_bounds(self.store)
+        if span is None:
+            raise MomentError("this run has no event yet, so no moment to show")
+        stored = await self.store.get_meta("state", "created") or "created"
+        live = observed_state(stored, holder_pid(self.paths.lock)) in LIVE_STATES
+        spec = parse_at(text, start_ts=span[0], end_ts=None if live else span[1], now=time.time())
+        return await resolve_moment(self.store, spec)
+
+    def _writable(self, what: str) -> None:
+        if self.replaying:
+            raise ReplayRefused(f"this is a replay, so {what} is not written; L goes back to live")
+
     # ------------------------------------------------------------ reads on demand
 
     async def leaderboard(self) -> list[LeaderboardRow]:
@@ -257,6 +326,7 @@ class RunClient:
 
     async def acknowledge(self, item_ids: list[int], by: str) -> int:
         """Record that ``by`` saw these inbox items; returns how many were new."""
+        self._writable("an acknowledgement")
         return await self.store.acknowledge(item_ids, by)
 
     async def transcript(self, agent: str, *, after_id: int = 0) -> list[MessageRow]:
@@ -267,6 +337,27 @@ class RunClient:
 
     async def search_posts(self, query: str) -> list[PostRow]:
         return await self.store.search_posts(query)
+
+    async def timeline(self, upto_id: int | None = None, *, after: Timeline | None = None) -> Timeline:
+        """The run over wall time, a lane per agent with its marks (``aar.timeline``), up to ``upto_id``;
+        ``after``: the timeline read before, which only the events since are added to (itself if there are none)."""
+        return await load_timeline(self.store, upto_id=upto_id, after=after)
+
+    async def step_at(self, agent: str, event_id: int) -> int | None:
+        """The step ``agent`` was at when ``event_id`` was written (where a timeline's mark opens its transcript)."""
+        return await timeline_step_at(self.store, agent, event_id)
+
+    async def event_at(self, ts: float) -> int:
+        """The first event written at or after ``ts`` (a search hit's moment, to replay)."""
+        return await self.store.first_event_at(ts)
+
+    async def search(self, query: str, *, limit: int = SEARCH_HITS) -> list[SearchHit]:
+        """The newest ``limit`` matches of ``query`` (FTS5) in every transcript and post; a query FTS5 cannot
+        parse is an ``AarError`` in one line (``aar search``'s)."""
+        try:
+            return await self.store.search(query, limit=limit)
+        except SearchQueryError as exc:
+            raise AarError(str(exc)) from None
 
     async def thread(self, post_id: int) -> list[PostRow]:
         """A post and its replies, oldest first."""
@@ -293,6 +384,10 @@ class RunClient:
         except ConfinedError as exc:
             raise AarError(f"{agent}: {exc}") from None
 
+    async def progress(self) -> Progress:
+        """The progress chart's series (``aar.progress``); each read after the first costs only the new spend."""
+        return await self._progress.read(self.store)
+
     async def review(self) -> list[Candidate]:
         """The review desk's candidates: the best ``review_top`` verified methods, then every reviewed one."""
         return await review_candidates(self.store, self.info.review_top, throughput=throughput_line)
@@ -312,10 +407,12 @@ class RunClient:
 
     async def command(self, command: Command, target: str) -> int:
         """Write a supervisor command; the daemon applies it and reports a ``command.applied`` event."""
+        self._writable(f"the {command.kind} command")
         return await self.store.issue_command(command, target)
 
     async def post(self, title: str, body: str, *, parent_id: int | None = None) -> int:
         """Post to the forum as the supervisor (agents read it with their forum tools)."""
+        self._writable("a forum post")
         if not body.strip():
             raise CommandRejected("a forum post needs a body")
         return await self.store.add_post(
@@ -325,6 +422,7 @@ class RunClient:
     async def verdict(self, submission_id: int, verdict: Verdict, note: str, *, by: str) -> VerdictRow:
         """The supervisor's verdict on a submission: an event and a forum post from ``supervisor`` that tells
         the team (what ``aar review --verdict`` writes)."""
+        self._writable("a verdict")
         return await self.store.record_verdict(submission_id, verdict, note, by=by)
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterable
+from datetime import datetime
 
 from rich.text import Text
 from textual.app import RenderResult
@@ -10,7 +11,7 @@ from textual.widget import Widget
 
 from aar.pulse import SILENT_S
 from aar.store import PostRow
-from tui.model import AgentView, Line, QueueCounts, RunModel, Tail
+from tui.model import AgentView, Line, QueueCounts, ReplayMark, RunModel, Tail
 from tui.renderables import data
 from tui.text import dollars, one_line
 from tui.widgets.line_view import LineView
@@ -134,6 +135,8 @@ class StatusBar(Widget):
         line.append_text(data(m.run_id, "bold"))
         line.append(" ")
         line.append_text(status_text(m.state or "connecting", self))
+        if m.replay is not None:  # first after the state: the screen is the past, and must say so
+            line.append(f" {replay_banner(m.replay)} ", style="bold reverse yellow")
         if m.unisolated:
             line.append(" UNISOLATED ", style="bold reverse red")
         silent = m.daemon_silent_s
@@ -160,6 +163,12 @@ class StatusBar(Widget):
         if log:
             line.append_text(data(f" · {one_line(log[0].text, 80)}", "dim"))
         return line
+
+
+def replay_banner(mark: ReplayMark) -> str:
+    """``REPLAY 12-06 03:00:12 #123456 · L live``: the moment shown, in local time, and the way back."""
+    when = datetime.fromtimestamp(mark.ts).strftime("%m-%d %H:%M:%S")
+    return f"REPLAY {when} #{mark.event_id} · L live"
 
 
 def _pool_text(q: QueueCounts, devices: int) -> str:
