@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 import time
+from collections.abc import Sequence
 from typing import Any
 
 from pydantic import BaseModel
@@ -12,6 +13,7 @@ from aar import escape
 from aar.costs import ToolCost, cost_by_tool
 from aar.describe import pgr
 from aar.events import AgentStatus, RunState, Unreadable, Verdict
+from aar.progress import Progress, load_progress, supervisor_references
 from aar.review import Reviewed, Score, Scores, scores_by_submission
 from aar.runs import summarise
 from aar.runtime import RunPaths
@@ -201,6 +203,9 @@ class Report(BaseModel):
     """The supervisor's verdicts: accepted submissions first, then needs-work, then rejected."""
     final_table: list[FinalEntry] = []
     """Each method scored on ``final``: feedback and final PGR, transfer targets and verdict side by side."""
+    progress: Progress
+    """The progress charts' series: the best verified PGR over agent-hours and dollars, for the team and each
+    agent, every scored point, and the reference lines (``aar.progress``)."""
 
 
 def _entry(row: LeaderboardRow) -> LeaderboardEntry:
@@ -214,8 +219,10 @@ def _agent(row: AgentRow, subs: dict[str, int], posts: dict[str, int], best: dic
     )
 
 
-async def build_report(paths: RunPaths) -> Report:
+async def build_report(paths: RunPaths, *, reference_pgr: Sequence[float] | None = None) -> Report:
+    """The run's report; ``reference_pgr``: the PGR lines the chart draws (default: ``[report] reference_pgr``)."""
     summary = summarise(paths)
+    supervisor = supervisor_references(paths.config) if reference_pgr is None else list(reference_pgr)
     async with await RunStore.open(paths.db) as store:
         agents = await store.agents()
         board = await store.leaderboard(include_final=True)
@@ -230,6 +237,7 @@ async def build_report(paths: RunPaths) -> Report:
         tool_costs = await cost_by_tool(store)
         verdicts = await store.verdicts()
         scores = scores_by_submission(await store.results(include_transfer=True))
+        progress = await load_progress(store, supervisor=supervisor)
     subs_by: dict[str, int] = {}
     flags: dict[str, int] = {}
     for sub in submissions:
@@ -276,6 +284,7 @@ async def build_report(paths: RunPaths) -> Report:
         unreadable=unreadable,
         reviewed=reviewed(verdicts, submissions, scores),
         final_table=final_table(verdicts, submissions, scores),
+        progress=progress,
     )
 
 
@@ -342,7 +351,8 @@ def _table(headers: list[str], rows: list[list[Any]]) -> list[str]:
     return out
 
 
-def render_markdown(report: Report) -> str:
+def render_markdown(report: Report, *, chart: str | None = None) -> str:
+    """The report in markdown; ``chart``: where the progress chart's image was written (the link's target)."""
     age_h = (time.time() - report.created_ts) / 3600 if report.created_ts else 0.0
     lines = [
         f"# Run {_cell(report.run)}",
@@ -350,9 +360,8 @@ def render_markdown(report: Report) -> str:
         f"State **{report.state}**, started {age_h:.1f} h ago, spend ${report.spend_usd:.2f}, "
         f"{report.events} events, {report.forum_posts} forum posts, {report.submissions} submissions.",
         "",
-        "## Leaderboard",
-        "",
     ]
+    lines += [*_progress_section(report.progress, chart), "## Leaderboard", ""]
     board = [
         [i + 1, e.agent, _submission(e), e.label or "-", e.kind, e.split, _pgr(e), ", ".join(e.flags) or "-"]
         for i, e in enumerate(report.leaderboard)
@@ -466,6 +475,33 @@ def render_markdown(report: Report) -> str:
         if len(report.unreadable) > UNREADABLE_SHOWN:
             lines.append(f"- and {len(report.unreadable) - UNREADABLE_SHOWN} more")
     return "\n".join(lines) + "\n"
+
+
+def _progress_section(progress: Progress, chart: str | None) -> list[str]:
+    """The headline: the best verified PGR against agent-hours and dollars, the image, and each rise."""
+    team = progress.team
+    best = "no verified method counts yet" if team.best_pgr is None else f"best verified PGR {team.best_pgr:.3f}"
+    lines = ["## Progress", "", f"{best} after {team.hours:.1f} agent-hours and ${team.usd:.2f}."]
+    if chart:
+        lines += ["", f"![Best verified PGR over agent-hours and dollars]({_link(chart)})"]
+    if team.steps:
+        lines += ["", "Each rise of the team's best verified PGR:", ""]
+        rows = [[f"{s.hours:.2f}", f"${s.usd:.2f}", f"{s.pgr:.3f}", s.submission_id, s.agent] for s in team.steps]
+        lines += _table(["agent-hours", "dollars", "best PGR", "submission", "agent"], rows)
+    refs = ", ".join(f"{r.label} {r.pgr:.2f}" for r in progress.references)
+    flags = ", ".join(progress.not_counted_flags)
+    lines += [
+        "",
+        f"Lines: {refs}. A verified method flagged {flags} counts only once the supervisor accepts it; one the"
+        " supervisor rejected never counts.",
+        "",
+    ]
+    return lines
+
+
+def _link(target: str) -> str:
+    """A link target markdown keeps whole: in angle brackets, with the brackets themselves escaped."""
+    return "<" + target.replace("<", "%3C").replace(">", "%3E") + ">"
 
 
 def _reviewed_section(entries: list[ReviewedEntry]) -> list[str]:

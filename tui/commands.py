@@ -33,6 +33,9 @@ NOUNS: dict[str, str] = {
     "dialog": "Dialog",
     "inbox": "Inbox",
     "review": "Review",
+    "timeline": "Timeline",
+    "chart": "Chart",
+    "replay": "Replay",
 }
 """The noun of a binding's palette title, by the first part of its id."""
 

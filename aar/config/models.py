@@ -22,6 +22,7 @@ from aar.config.devices import DevicesConfig
 from aar.config.evaluator import EvaluatorConfig
 from aar.config.monitors import DEFAULT_MONITORS, MonitorConfig
 from aar.config.notify import NotifyConfig
+from aar.config.report import ReportSection
 from aar.config.run import RunSection, TuiSection
 from aar.config.sandbox import SandboxConfig
 from aar.config.task import TaskConfig, ToyTaskConfig
@@ -50,6 +51,8 @@ class RunConfig(Section):
     """Other tasks the best methods are re-run on (``aar transfer``)."""
     notify: list[NotifyConfig] = []
     """Where inbox items reach the supervisor off the box (``aar.notify``)."""
+    report: ReportSection = ReportSection()
+    """What the progress chart draws beside the run's numbers (``aar.progress``)."""
 
     @model_validator(mode="after")
     def _devices_fit(self) -> RunConfig:

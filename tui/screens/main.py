@@ -129,12 +129,29 @@ class MainScreen(RunScreen):
             id="open.digest",
         ),
         Binding(
+            "T",
+            "timeline",
+            "Timeline",
+            show=False,  # the palette and the README list it; the key bar stays two lines at 80 columns
+            tooltip="What happened when: a lane per agent over wall time, with its submissions, posts, flags, "
+            "pauses, errors and budget events",
+            id="open.timeline",
+        ),
+        Binding(
             "dollar_sign",
             "budget",
             "Budget",
             show=False,  # the palette and the README list it; the key bar stays two lines at 80 columns
             tooltip="Raise, lower or move the focused agent's budget",
             id="agent.budget",
+        ),
+        Binding(
+            "C",
+            "chart",
+            "Chart",
+            show=False,  # the palette and the README list it; the key bar stays two lines at 80 columns
+            tooltip="Progress: the best verified PGR over agent-hours and dollars, for the team and each agent",
+            id="open.chart",
         ),
     ]
 
@@ -400,7 +417,18 @@ class MainScreen(RunScreen):
 
         await open_desk(self.aar)
 
+    @work(group="timeline-open", exclusive=True, exit_on_error=False)
+    async def action_timeline(self) -> None:
+        from tui.screens.timeline import open_timeline
+
+        await open_timeline(self.aar)
+
     def action_jobs(self) -> None:
         from tui.screens.jobs import JobsScreen
 
         self.app.push_screen(JobsScreen())
+
+    def action_chart(self) -> None:
+        from tui.screens.chart import ChartScreen
+
+        self.app.push_screen(ChartScreen())
