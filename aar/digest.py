@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import re
 import time
+from dataclasses import dataclass
 from datetime import datetime
 
 from pydantic import BaseModel, Field
@@ -190,16 +191,30 @@ async def _spend_since(store: StoreReader, after: int) -> dict[str | None, float
     return {a.name: a.cost_usd - spent.get(a.name, 0.0) for a in await store.agents()}
 
 
-def render(digest: Digest) -> str:
-    """The digest as text for a terminal: the team's line, then each agent's, then their evidence."""
+@dataclass(frozen=True)
+class DigestLine:
+    """One line of the digest, with the agent it is about and what it links to (None: a summary line)."""
+
+    text: str
+    agent: str | None = None
+    evidence: Evidence | None = None
+
+
+def digest_lines(digest: Digest) -> list[DigestLine]:
+    """The digest line by line: its title, the team's line, then each agent's and its evidence."""
     when = datetime.fromtimestamp(digest.since).strftime("%m-%d %H:%M")
     hours = (digest.until - digest.since) / 3600
-    lines = [f"{digest.run_id} since {when} ({hours:.1f}h)", _summary(digest.team)]
-    lines += [f"  error (event {e.event_id}): {e.text}" for e in digest.run_errors]
+    lines = [DigestLine(f"{digest.run_id} since {when} ({hours:.1f}h)"), DigestLine(_summary(digest.team))]
+    lines += [DigestLine(f"  error (event {e.event_id}): {e.text}", None, e) for e in digest.run_errors]
     for d in digest.agents:
-        lines.append(_summary(d))
+        lines.append(DigestLine(_summary(d), d.agent))
         lines += _evidence(d)
-    return "\n".join(lines)
+    return lines
+
+
+def render(digest: Digest) -> str:
+    """The digest as text for a terminal: the team's line, then each agent's, then their evidence."""
+    return "\n".join(line.text for line in digest_lines(digest))
 
 
 def _summary(d: AgentDigest) -> str:
@@ -223,13 +238,13 @@ def _summary(d: AgentDigest) -> str:
     return f"{d.agent}: " + " · ".join(parts)
 
 
-def _evidence(d: AgentDigest) -> list[str]:
+def _evidence(d: AgentDigest) -> list[DigestLine]:
     """The lines behind an agent's summary, each naming where it is recorded."""
-    out = [f"  waiting (inbox {e.inbox_id}): {e.text}" for e in d.waiting]
+    out = [DigestLine(f"  waiting (inbox {e.inbox_id}): {e.text}", d.agent, e) for e in d.waiting]
     if d.tools:
         costs = ", ".join(f"{one_line(c.tool, 40)} ${c.cost_usd:.2f} ({c.calls} calls)" for c in d.tools[:4])
-        out.append(f"  cost by tool: {costs}")
-    out += [f"  submission {e.text}" for e in d.submissions]
-    out += [f"  monitor (event {e.event_id}): {e.text}" for e in d.monitor_actions]
-    out += [f"  error (event {e.event_id}): {e.text}" for e in d.errors]
+        out.append(DigestLine(f"  cost by tool: {costs}", d.agent))
+    out += [DigestLine(f"  submission {e.text}", d.agent, e) for e in d.submissions]
+    out += [DigestLine(f"  monitor (event {e.event_id}): {e.text}", d.agent, e) for e in d.monitor_actions]
+    out += [DigestLine(f"  error (event {e.event_id}): {e.text}", d.agent, e) for e in d.errors]
     return out
