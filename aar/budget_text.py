@@ -1,8 +1,10 @@
-"""What the supervisor types to change a budget, read into a ``budget`` command's fields.
+"""What the supervisor types for a budget: a change (the TUI's ``$``), or a whole budget (a branch's).
 
-``+2`` or ``+$2`` adds two dollars; ``-5000 tokens`` takes tokens away;
-``+600s`` adds ten minutes of wall clock; ``from bob`` moves the amount from
-another agent, ``from pool`` draws dollars from what the run's cap leaves.
+A change: ``+2`` or ``+$2`` adds two dollars; ``-5000 tokens`` takes tokens
+away; ``+600s`` adds ten minutes of wall clock; ``from bob`` moves the amount
+from another agent, ``from pool`` draws dollars from what the run's cap leaves.
+A whole budget: the same amounts, comma-separated, one per resource:
+``$2, 50k, 30m`` is two dollars, 50,000 tokens and half an hour.
 """
 
 from __future__ import annotations
@@ -10,6 +12,7 @@ from __future__ import annotations
 import re
 
 from aar.commands import Budget, BudgetResource
+from aar.config import BudgetConfig
 
 _ENTRY = re.compile(
     r"^(?P<sign>[+-])?\s*\$?\s*(?P<amount>\d+(?:\.\d+)?|\.\d+)\s*(?P<unit>\$|dollars?|usd|tokens?|tok|k|s|secs?|seconds?|m|min|minutes?|h|hours?)?"
@@ -56,3 +59,27 @@ def parse_budget(text: str) -> Budget:
     if amount == 0:
         raise BadBudgetEntry(f"an amount of 0 changes nothing; {HELP}")
     return Budget(resource=resource, amount=amount, source=match["source"] or "")
+
+
+WHOLE_HELP = "e.g. $2 (dollars), $2, 50k (and tokens), $2, 50000 tokens, 30m (and wall clock)"
+
+
+def parse_budget_config(text: str) -> BudgetConfig:
+    """The budget ``text`` gives (``$2, 50k, 30m``; empty: no limit of any kind); raise ``BadBudgetEntry`` in
+    one line."""
+    fields: dict[str, float] = {}
+    for part in (p.strip() for p in text.split(",")):
+        if not part:
+            continue
+        match = _ENTRY.match(part)
+        if match is None or match["sign"] or match["source"]:
+            raise BadBudgetEntry(f"cannot read {part!r} as an amount of a budget; {WHOLE_HELP}")
+        resource, scale = _UNITS[(match["unit"] or "").lower()]
+        if resource in fields:
+            raise BadBudgetEntry(f"{resource} is given twice in {text.strip()!r}; give each resource once")
+        fields[resource] = float(match["amount"]) * scale
+    return BudgetConfig(
+        dollars=fields.get("dollars", 0.0),
+        tokens=int(fields.get("tokens", 0)),
+        wall_clock_s=fields.get("wall_clock_s", 0.0),
+    )

@@ -151,6 +151,22 @@ class TransferMethod(_Command):
     """The method submission to transfer."""
 
 
+class Branch(_Command):
+    """Start a new agent from the target's transcript up to ``step``, in the workspace of the target's nearest
+    snapshot at or before that step, with ``guidance`` as the first thing it reads and a budget of its own;
+    the target is unchanged."""
+
+    kind: Literal["branch"] = "branch"
+    step: Annotated[int, Field(ge=0)]
+    """The target's step to branch after (0: from its start)."""
+    guidance: NonBlank
+    """The supervisor's guidance, as the branch will read it."""
+    dollars: Annotated[float, Field(ge=0, allow_inf_nan=False)] = 0.0
+    tokens: Annotated[int, Field(ge=0)] = 0
+    wall_clock_s: Annotated[float, Field(ge=0, allow_inf_nan=False)] = 0.0
+    """The branch's own budget (0: no limit); under ``run.dollar_cap`` its dollars must fit what the cap leaves."""
+
+
 BUDGET_POOL = "pool"
 """``Budget.source`` that draws dollars from what ``run.dollar_cap`` leaves unallocated."""
 
@@ -188,7 +204,8 @@ Command = Annotated[
     | PinPost
     | Answer
     | Budget
-    | TransferMethod,
+    | TransferMethod
+    | Branch,
     Field(discriminator="kind"),
 ]
 

@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING, Any, Literal
 
 from aar.escape import clip, one_line, visible
 from aar.events import (
+    AgentBranched,
     AgentStatusChanged,
     AgentStepCompleted,
     AgentUsage,
@@ -212,6 +213,11 @@ def _words(
             return f"monitor {_flat(p.monitor, 60)} -> {p.action}: {_part(p.reason)}", "error"
         case ClaimChecked():
             return _claim(p, audience)
+        case AgentBranched():
+            said = f"branched from {_flat(p.parent, 40)} at step {p.step} (workspace of step {p.snapshot_step})"
+            if audience != "inbox":
+                said += f"; guidance: {_part(p.guidance)}"
+            return ("⑂ " if pane else "") + said, "command"
         case ReviewVerdict():
             note = f": {_part(p.note)}" if p.note else ""
             said = f"submission #{p.submission_id} reviewed by {_flat(p.by, 40)}: {p.verdict}{note}"

@@ -360,6 +360,27 @@ class ReviewVerdict(Payload):
     """The forum post that told the team (author ``supervisor``)."""
 
 
+class AgentBranched(Payload):
+    """A new agent (the event's agent) was branched from ``parent`` at ``step``: it starts with the parent's
+    transcript up to that step, the workspace of the nearest snapshot at or before it, and the supervisor's
+    guidance as the first thing it reads; the parent is unchanged."""
+
+    kind: Literal["agent.branched"] = "agent.branched"
+    command_id: int
+    parent: str
+    step: int
+    """The parent's step the branch starts after."""
+    snapshot_id: int
+    snapshot_step: int
+    """The step of the workspace snapshot it started from (at or before ``step``)."""
+    guidance: str
+    """The supervisor's guidance, as the branch reads it first."""
+    dollars: float = 0.0
+    tokens: int = 0
+    wall_clock_s: float = 0.0
+    """The branch's own budget (0: no limit)."""
+
+
 EventPayload = Annotated[
     RunStateChanged
     | RunLog
@@ -391,7 +412,8 @@ EventPayload = Annotated[
     | NotifySent
     | NotifyFailed
     | AgentUsage
-    | ReviewVerdict,
+    | ReviewVerdict
+    | AgentBranched,
     Field(discriminator="kind"),
 ]
 

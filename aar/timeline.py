@@ -20,6 +20,7 @@ from typing import Literal
 from aar.describe import describe, pgr
 from aar.escape import one_line
 from aar.events import (
+    AgentBranched,
     AgentStatusChanged,
     AgentStepCompleted,
     BudgetChanged,
@@ -66,6 +67,7 @@ EVENT_KINDS: tuple[str, ...] = (
     "budget.warning",
     "budget.exceeded",
     "budget.changed",
+    "agent.branched",
 )
 """The event kinds a timeline reads (``eval.result`` only for the scores and flags of submissions)."""
 ONLY: dict[str, tuple[str, tuple[str, ...]]] = {
@@ -247,6 +249,8 @@ def _marks(rows: list[EventRow], labels: dict[int, str], earlier: list[Mark]) ->
                 out.append(_mark(row, "budget", p.limit))
             case BudgetChanged() as p:
                 out.append(_mark(row, "budget", p.resource))
+            case AgentBranched() as p:
+                out.append(_mark(row, "control", "branch", step=p.step))
     for row, p in created:
         out.append(_submission(row, p, scores.get(p.submission_id), flagged[p.submission_id], labels))
     return out

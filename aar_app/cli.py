@@ -101,6 +101,19 @@ def _parser() -> argparse.ArgumentParser:
         help="a reference line on the progress chart, e.g. 0.23 (repeatable; replaces [report] reference_pgr)",
     )
 
+    p = sub.add_parser("branch", help="start a new agent from an agent's past step, with guidance and its own budget")
+    p.add_argument("run")
+    p.add_argument("agent")
+    runs_dir(p)
+    p.add_argument("--step", type=int, required=True, help="the agent's step to branch after (0: its start)")
+    p.add_argument("--guidance", required=True, help="what the branch reads first, from the supervisor")
+    p.add_argument(
+        "--budget",
+        default="",
+        metavar="AMOUNTS",
+        help="the branch's own budget, e.g. '$2, 50k, 30m' (dollars, tokens, wall clock); default: no limit",
+    )
+
     p = sub.add_parser("inbox", help="what needs the supervisor: approvals, questions, alerts (ranked)")
     p.add_argument("run", nargs="?")
     runs_dir(p)
@@ -446,6 +459,13 @@ def _cmd_review(args: argparse.Namespace) -> int:
     return review_main(paths, top=args.top, as_json=args.json, verdict=args.verdict, note=args.note)
 
 
+def _branch(args: argparse.Namespace) -> int:
+    from aar_app.branch_cli import main as branch_main
+
+    paths = find_run(args.runs_dir, args.run)
+    return branch_main(paths, args.agent, step=args.step, guidance=args.guidance, budget=args.budget)
+
+
 def _export(args: argparse.Namespace) -> int:
     from aar_app.export_cli import main as export_main
 
@@ -472,6 +492,7 @@ COMMANDS = {
     "transfer": _transfer,
     "compare": _compare,
     "export": _export,
+    "branch": _branch,
 }
 
 

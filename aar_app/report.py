@@ -17,7 +17,16 @@ from aar.progress import Progress, load_progress, supervisor_references
 from aar.review import Reviewed, Score, Scores, scores_by_submission
 from aar.runs import summarise
 from aar.runtime import RunPaths
-from aar.store import AgentRow, BudgetChangeRow, LeaderboardRow, ReferenceRow, RunStore, SubmissionRow, VerdictRow
+from aar.store import (
+    AgentRow,
+    BranchRow,
+    BudgetChangeRow,
+    LeaderboardRow,
+    ReferenceRow,
+    RunStore,
+    SubmissionRow,
+    VerdictRow,
+)
 
 
 class AgentReport(BaseModel):
@@ -35,6 +44,8 @@ class AgentReport(BaseModel):
     submissions: int
     forum_posts: int
     best_pgr: float | None
+    lineage: str = ""
+    """A branch's parent and step (``agent-2@35``); empty for an agent of the config."""
 
 
 class LeaderboardEntry(BaseModel):
@@ -203,6 +214,9 @@ class Report(BaseModel):
     """The supervisor's verdicts: accepted submissions first, then needs-work, then rejected."""
     final_table: list[FinalEntry] = []
     """Each method scored on ``final``: feedback and final PGR, transfer targets and verdict side by side."""
+    branches: list[BranchRow] = []
+    """Agents branched from another's past step: parent, step, the workspace snapshot's step, the guidance and
+    the branch's own budget, oldest first."""
     progress: Progress
     """The progress charts' series: the best verified PGR over agent-hours and dollars, for the team and each
     agent, every scored point, and the reference lines (``aar.progress``)."""
@@ -238,6 +252,7 @@ async def build_report(paths: RunPaths, *, reference_pgr: Sequence[float] | None
         verdicts = await store.verdicts()
         scores = scores_by_submission(await store.results(include_transfer=True))
         progress = await load_progress(store, supervisor=supervisor)
+        branches = await store.branches()
     subs_by: dict[str, int] = {}
     flags: dict[str, int] = {}
     for sub in submissions:
@@ -285,6 +300,7 @@ async def build_report(paths: RunPaths, *, reference_pgr: Sequence[float] | None
         reviewed=reviewed(verdicts, submissions, scores),
         final_table=final_table(verdicts, submissions, scores),
         progress=progress,
+        branches=branches,
     )
 
 
@@ -391,6 +407,7 @@ def render_markdown(report: Report, *, chart: str | None = None) -> str:
         lines += [f"\nwarning: #{e.submission_id}: {_cell(e.warning)}" for e in report.final_table if e.warning]
     lines += _reviewed_section(report.reviewed)
     lines += ["", "## Agents", ""]
+    agent_name = {a.name: f"{a.name} (⑂ {a.lineage})" if a.lineage else a.name for a in report.agents}
     lines += _table(
         [
             "agent",
@@ -406,7 +423,7 @@ def render_markdown(report: Report, *, chart: str | None = None) -> str:
         ],
         [
             [
-                a.name,
+                agent_name[a.name],
                 a.model,
                 a.status,
                 a.steps,
@@ -420,6 +437,7 @@ def render_markdown(report: Report, *, chart: str | None = None) -> str:
             for a in report.agents
         ],
     )
+    lines += _branches_section(report.branches)
     if report.flags:
         lines += ["", "## Flags", ""] + [f"- {flag}: {n}" for flag, n in sorted(report.flags.items())]
         names = sorted(report.flags)
@@ -502,6 +520,23 @@ def _progress_section(progress: Progress, chart: str | None) -> list[str]:
 def _link(target: str) -> str:
     """A link target markdown keeps whole: in angle brackets, with the brackets themselves escaped."""
     return "<" + target.replace("<", "%3C").replace(">", "%3E") + ">"
+
+
+def _budget_text(row: BranchRow) -> str:
+    parts = [f"${row.dollars:.2f}" if row.dollars else "", f"{row.tokens} tokens" if row.tokens else ""]
+    parts.append(f"{row.wall_clock_s / 60:.0f} min" if row.wall_clock_s else "")
+    return ", ".join(p for p in parts if p) or "no limit"
+
+
+def _branches_section(branches: list[BranchRow]) -> list[str]:
+    """Each branch's lineage: parent, step, the workspace it started from, its budget and the guidance."""
+    if not branches:
+        return []
+    rows = [
+        [b.agent, b.parent, b.step, b.snapshot_step, _budget_text(b), b.guidance.replace("\n", " ")] for b in branches
+    ]
+    headers = ["branch", "parent", "after step", "workspace of step", "budget", "guidance"]
+    return ["", "## Branches", "", *_table(headers, rows)]
 
 
 def _reviewed_section(entries: list[ReviewedEntry]) -> list[str]:

@@ -89,7 +89,7 @@ def render_html(report: Report, *, chart: str, timeline: str, timeline_note: str
 def _agents(report: Report) -> list[str]:
     rows = [
         [
-            a.name,
+            f"{a.name} (⑂ {a.lineage})" if a.lineage else a.name,
             a.model,
             a.status,
             a.steps,

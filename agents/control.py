@@ -25,6 +25,7 @@ from aar.commands import (
     ApprovalOff,
     ApprovalOn,
     Approve,
+    Branch,
     Budget,
     Command,
     Deny,
@@ -71,8 +72,11 @@ class CommandPoller:
         budgets: BudgetDesk | None = None,
         revive: Callable[[str], Awaitable[str]] | None = None,
         transfer: Callable[[int], Awaitable[str]] | None = None,
+        branch: Callable[[int, str, Branch], Awaitable[str]] | None = None,
     ) -> None:
         self.budgets = budgets
+        self.branch = branch
+        """Makes and starts a branch: (command id, parent, command) -> its effect; None where the run cannot."""
         self.transfer = transfer
         """Enqueues a method's transfer jobs (``RunContext.transfer``); None where the run cannot."""
         self.revive = revive
@@ -131,6 +135,15 @@ class CommandPoller:
                 raise CommandRefused("transfer is not available in this run")
             try:
                 return await self.transfer(command.submission_id)
+            except AarError as exc:
+                raise CommandRefused(str(exc)) from None
+        if isinstance(command, Branch):
+            if self.branch is None:
+                raise CommandRefused("branching is not available in this run")
+            if row.target == ALL_AGENTS:
+                raise CommandRefused(f"branch names one agent, not {ALL_AGENTS}")
+            try:
+                return await self.branch(row.id, row.target, command)
             except AarError as exc:
                 raise CommandRefused(str(exc)) from None
         if row.target == ALL_AGENTS and isinstance(command, Answer | Budget):
@@ -210,3 +223,5 @@ class CommandPoller:
                 return await control.request_stop("supervisor", reason or "stopped by the supervisor")
             case StopRun() | QuarantinePost() | RestorePost() | PinPost() | TransferMethod():
                 raise CommandRefused(f"{command.kind} targets the run, not an agent")
+            case Branch():
+                raise CommandRefused("branch is made by the team, not applied to a running agent")

@@ -43,6 +43,7 @@ from agents.backend import ContextOverflow, ModelBackend, ModelRequest, ModelRes
 from agents.budget import BudgetGuard, Overrun
 from agents.coalesce import Coalescer
 from agents.sandbox_slot import SandboxSlot
+from agents.snapshot_keeper import SUBMIT_TOOLS, SnapshotKeeper
 from agents.tools import CallContext, Toolbox, ToolResult, for_model
 from agents.transcript import merged, start_message
 
@@ -67,6 +68,8 @@ class AgentLoop:
         system: str,
         budget: BudgetGuard,
         max_tokens: int,
+        base_step: int = 0,
+        snapshots: SnapshotKeeper | None = None,
     ) -> None:
         self.ctx = ctx
         self.store: AgentStore = ctx.store
@@ -79,6 +82,11 @@ class AgentLoop:
         self.system = system
         self.budget = budget
         self.max_tokens = max_tokens
+        self.snapshots = snapshots
+        self.base_step = base_step
+        """A branch's: the parent's step it starts after; its own steps (what ``run.max_steps`` counts) are the
+        ones after it."""
+        """Snapshots the workspace between steps (a branch starts from one); None: never."""
         self.tools = toolbox.specs()
         self.messages: list[dict[str, Any]] = []
         """The live transcript as committed: exactly what the store holds (archived rows aside)."""
@@ -127,6 +135,8 @@ class AgentLoop:
         watchdog: asyncio.Task[None] | None = None
         try:
             await self.budget.load()
+            if self.snapshots is not None:
+                await self.snapshots.start(self.step)
             watchdog = self._start_watchdog()
             while True:
                 ended = await self._checkpoint() or await self._step()
@@ -159,7 +169,7 @@ class AgentLoop:
         """Between steps: stop, budgets, a question waiting for its answer, pause. An ending, or None to go on."""
         if self.control.stopping:
             return await self._stopped()
-        over = await self.budget.check(self.step)
+        over = await self.budget.check(self.step - self.base_step)
         if over is not None:
             return await self._over(over)
         if self.control.asking is not None:
@@ -191,10 +201,12 @@ class AgentLoop:
         content = response.content or [{"type": "text", "text": "(empty reply)"}]
         results: list[dict[str, Any]] = []
         finished: str | None = None
+        submitted = False
         for block in content:
             if block.get("type") == "tool_use":
                 result = await self._run_tool(block, step)
                 results.append(_result_block(block["id"], result))
+                submitted = submitted or (block.get("name") in SUBMIT_TOOLS and not result.is_error)
                 if result.finish and not result.is_error:
                     finished = str(block.get("input", {}).get("summary", ""))
         follow = results or [
@@ -235,6 +247,8 @@ class AgentLoop:
         self.messages += [{"role": "assistant", "content": content}, {"role": "user", "content": follow}]
         self.step = step
         self._last_usage = u
+        if self.snapshots is not None:
+            await self.snapshots.after_step(step, submitted=submitted)
         if finished is not None:
             return ("finished", finished[:300])
         return None
@@ -367,7 +381,7 @@ class AgentLoop:
 
     async def _stopped(self) -> Ending:
         if self.control.stop_kind == "budget":
-            over = await self.budget.check(self.step)
+            over = await self.budget.check(self.step - self.base_step)
             if over is not None:
                 return await self._over(over)
         return ("stopped", self.control.stop_reason)

@@ -24,16 +24,18 @@ from collections.abc import Callable
 from typing import Any
 
 import aar.commands as commands_
-from aar.commands import ALL_AGENTS
+from aar.commands import ALL_AGENTS, Branch
 from aar.config import ResolvedAgent, RunConfig
 from aar.devices import sandbox_config_for
 from aar.events import ApprovalRequested, ErrorRaised, SupervisorAsked, ToolCalled, ToolReturned, Unreadable
 from aar.runtime import RunContext
 from aar.store import RunStore
+from aar.store.branch_table import BranchRow
 from aar.store.rows import AgentRow, CommandRow
 from aar.tasks import Restart, describe
 from agents.agent_state import AgentControl, Redirect, answer_text
 from agents.backend import ModelBackend
+from agents.branching import Brancher, branch_agent
 from agents.budget import BudgetGuard
 from agents.budget_desk import BudgetDesk
 from agents.control import STOP_META, CommandPoller
@@ -41,6 +43,7 @@ from agents.disk_guard import DiskGuard
 from agents.loop import AgentLoop
 from agents.prompts import system_prompt
 from agents.sandbox_slot import SandboxSlot
+from agents.snapshot_keeper import SnapshotKeeper
 from agents.tools import default_toolbox
 from agents.transcript import tool_call_ids
 
@@ -80,12 +83,12 @@ async def _has_work(store: RunStore, row: AgentRow) -> bool:
     return True
 
 
-def _unread_redirects(commands: list[CommandRow], agent: str) -> list[Redirect]:
+def _unread_redirects(commands: list[CommandRow], agent: str, *, after: int = 0) -> list[Redirect]:
     """Redirects and answers applied to ``agent`` by an earlier daemon; the loop drops those its ``deliveries``
-    rows say it has read."""
+    rows say it has read. ``after``: a branch's command, so the broadcasts before it are not the branch's."""
     out = []
     for c in commands:
-        if c.status != "applied" or c.target not in (agent, ALL_AGENTS):
+        if c.status != "applied" or c.target not in (agent, ALL_AGENTS) or c.id <= after:
             continue
         if isinstance(c.command, commands_.Redirect):
             out.append(Redirect(c.id, c.command.text))
@@ -156,6 +159,19 @@ async def run_team(ctx: RunContext, *, backend_factory: BackendFactory = make_ba
     agents = config.resolved_agents()
     for agent in agents:
         await store.register_agent(agent.name, backend=agent.backend, model=agent.model, direction=agent.direction)
+    by_name = {a.name: a for a in agents}
+    branched: dict[str, BranchRow] = {}
+    """The branches by name: what was applied before a branch's command is not the branch's, and its steps
+    count from the step it was branched at."""
+    for made in await store.branches():
+        if made.parent not in by_name:  # a parent that left the config: its branches cannot be rebuilt
+            store.emit(
+                made.agent, ErrorRaised(message=f"branch of {made.parent}, which this run no longer has", where="team")
+            )
+            continue
+        by_name[made.agent] = branch_agent(by_name[made.parent], made)
+        agents.append(by_name[made.agent])
+        branched[made.agent] = made
     rows = {r.name: r for r in await store.agents()}
     commands = await store.commands(limit=1_000_000)
     controls: dict[str, AgentControl] = {}
@@ -183,15 +199,32 @@ async def run_team(ctx: RunContext, *, backend_factory: BackendFactory = make_ba
 
     backends: dict[str, ModelBackend] = {}
     loops: list[AgentLoop] = []
-    by_name = {a.name: a for a in agents}
     revived: asyncio.Queue[AgentLoop] = asyncio.Queue()
+    desk = BudgetDesk(store, {a.name: a.budget for a in agents}, dollar_cap=config.run.dollar_cap)
+    brancher = Brancher(ctx, desk)
 
     async def start(agent: ResolvedAgent) -> AgentLoop:
         if agent.backend not in backends:
             backends[agent.backend] = backend_factory(agent.backend, config, store)
-        loop = make_loop(ctx, agent, backends[agent.backend], controls[agent.name])
-        await loop.load(_unread_redirects(await store.commands(limit=1_000_000), agent.name))
+        made = branched.get(agent.name)
+        loop = make_loop(ctx, agent, backends[agent.backend], controls[agent.name], base_step=made.step if made else 0)
+        commands = await store.commands(limit=1_000_000)
+        await loop.load(_unread_redirects(commands, agent.name, after=made.command_id if made else 0))
         return loop
+
+    async def branch(command_id: int, parent: str, command: Branch) -> str:
+        """Make the branch ``command`` asks for and start it (a ``branch`` command applied)."""
+        made = await brancher.make(command_id, parent, command)
+        effect = f"{made.agent} branched from {parent} after step {made.step} (workspace of step {made.snapshot_step})"
+        if made.agent in controls:
+            return effect + "; it already runs"
+        agent = branch_agent(by_name[parent], made)
+        by_name[agent.name], branched[agent.name] = agent, made
+        desk.configured[agent.name] = agent.budget
+        parent_control = controls.get(parent)
+        controls[agent.name] = AgentControl(agent.name, approval=parent_control.approval if parent_control else False)
+        await revived.put(await start(agent))
+        return effect + "; it goes on"
 
     async def revive(name: str) -> str:
         """After a budget change: start again an agent that had run out of budget, if it now has room."""
@@ -211,22 +244,22 @@ async def run_team(ctx: RunContext, *, backend_factory: BackendFactory = make_ba
     try:
         for agent in runnable:
             loops.append(await start(agent))
-        desk = BudgetDesk(store, {a.name: a.budget for a in agents}, dollar_cap=config.run.dollar_cap)
-        await _drive(
-            ctx,
-            loops,
+        poller = CommandPoller(
+            ctx.store,
             controls,
-            CommandPoller(
-                ctx.store,
-                controls,
-                ctx.stop,
-                wake=ctx.commands_waiting,
-                budgets=desk,
-                revive=revive,
-                transfer=ctx.transfer,
-            ),
-            revived,
+            ctx.stop,
+            wake=ctx.commands_waiting,
+            budgets=desk,
+            revive=revive,
+            transfer=ctx.transfer,
+            branch=branch,
         )
+        # What waits in the queue applies before the team can end for want of work: a branch asked of a run
+        # whose agents had all finished starts when it is resumed.
+        await poller.poll_once()
+        while not revived.empty():
+            loops.append(revived.get_nowait())
+        await _drive(ctx, loops, controls, poller, revived)
     finally:
         for kind, backend in backends.items():
             try:
@@ -239,7 +272,10 @@ async def run_team(ctx: RunContext, *, backend_factory: BackendFactory = make_ba
         await store.flush()
 
 
-def make_loop(ctx: RunContext, agent: ResolvedAgent, backend: ModelBackend, control: AgentControl) -> AgentLoop:
+def make_loop(
+    ctx: RunContext, agent: ResolvedAgent, backend: ModelBackend, control: AgentControl, *, base_step: int = 0
+) -> AgentLoop:
+    """``base_step``: a branch's, the parent's step it starts after (its steps count from there)."""
     config = ctx.config
     return AgentLoop(
         ctx,
@@ -257,6 +293,16 @@ def make_loop(ctx: RunContext, agent: ResolvedAgent, backend: ModelBackend, cont
         system=system_prompt(agent, config),
         budget=make_guard(ctx, agent),
         max_tokens=config.anthropic.max_tokens,
+        base_step=base_step,
+        snapshots=SnapshotKeeper(
+            ctx.store,
+            ctx.paths.root,
+            agent.name,
+            ctx.paths.workspace(agent.name),
+            every_s=config.run.snapshot_every_min * 60,
+            budget_mb=config.run.snapshot_budget_mb,
+            clock=ctx.clock,
+        ),
     )
 
 

@@ -26,7 +26,7 @@ from textual.binding import Binding, BindingType
 from textual.signal import Signal
 from textual.worker import Worker, WorkerState
 
-from aar.commands import Command
+from aar.commands import Branch, Command
 from aar.errors import AarError
 from aar.replay_steps import At, StepUnit
 from tui.commands import AarCommands
@@ -298,8 +298,12 @@ class AarApp(App[int]):
 
         A run that has ended has no daemon to apply it, and a command left pending would
         surprise the supervisor when ``aar resume`` applies it later, so none is written. Nor is one
-        written in a replay: the screen shows the past, and a command would act on the present.
+        written in a replay: the screen shows the past, and a command would act on the present; a branch alone
+        is (it starts a new agent now from the past step shown, and the daemon says if the run has ended).
         """
+        if isinstance(command, Branch):
+            self._send(command, target)
+            return
         if (mark := self.model.replay) is not None:
             self.notify(
                 f"this is a replay (#{mark.event_id}), so {command.kind} is not sent; L goes back to live",
@@ -319,7 +323,12 @@ class AarApp(App[int]):
 
     @work(group="commands", exit_on_error=False)
     async def _send(self, command: Command, target: str) -> None:
-        command_id = await self.client.command(command, target)
+        if isinstance(command, Branch):
+            if not await self.client.daemon_alive():
+                raise AarError(f"the run has no daemon to make the branch; `aar resume {self.model.run_id}` first")
+            command_id = await self.client.branch(command, target)
+        else:
+            command_id = await self.client.command(command, target)
         self.post_message(CommandSent(command_id, command.kind, target))
 
     @on(CommandSent)

@@ -21,7 +21,8 @@ from pathlib import Path
 
 from pydantic import ValidationError
 
-from aar.commands import Command
+from aar import snapshots
+from aar.commands import Branch, Command
 from aar.config import load_config
 from aar.confined import ConfinedError, Root
 from aar.digest import Digest, last_visit
@@ -29,6 +30,7 @@ from aar.digest import build as build_digest
 from aar.disk import DISK_META
 from aar.errors import AarError
 from aar.events import (
+    AgentStepCompleted,
     ApprovalRequested,
     ClaimChecked,
     CommandApplied,
@@ -55,6 +57,7 @@ from aar.runtime import RunPaths
 from aar.store import CommandRow, EventRow, InboxRow, JobRow, LeaderboardRow, MessageRow, PostRow, RunStore, VerdictRow
 from aar.store.inbox_table import SEEN_META
 from aar.store.protocols import TuiStore
+from aar.store.rows import SnapshotRow
 from aar.store.search_index import SearchHit, SearchQueryError
 from aar.timeline import Timeline, load_timeline
 from aar.timeline import step_at as timeline_step_at
@@ -370,6 +373,23 @@ class RunClient:
     async def workspace_files(self, agent: str) -> list[WorkspaceFile]:
         return await asyncio.to_thread(_list_files, self.paths.workspace(agent))
 
+    async def snapshots_of(self, agent: str) -> list[SnapshotRow]:
+        """``agent``'s workspace snapshots, oldest first (without their file lists)."""
+        return await self.store.snapshots(agent)
+
+    async def snapshot_files(self, snapshot_id: int) -> list[WorkspaceFile]:
+        """The files of a workspace snapshot, as the listing of the workspace shows them."""
+        row = await self.store.snapshot(snapshot_id)
+        if row is None:
+            raise AarError(f"snapshot #{snapshot_id} is gone (pruned under run.snapshot_budget_mb)")
+        return [WorkspaceFile(e.path, e.size) for e in row.manifest or []]
+
+    async def read_snapshot_file(self, snapshot_id: int, relative: str) -> str:
+        """A file's text as it was in a snapshot (the first 256 KiB, as ``read_workspace_file``)."""
+        raw = await snapshots.read_file(self.store, self.paths.root, snapshot_id, relative, limit=MAX_FILE_BYTES + 1)
+        more = len(raw) > MAX_FILE_BYTES
+        return raw[:MAX_FILE_BYTES].decode("utf-8", errors="replace") + ("\n… (truncated)" if more else "")
+
     async def read_workspace_file(self, agent: str, relative: str) -> str:
         """A workspace file's text (the first 256 KiB), read as the agents' file tools read: relative to
         the workspace's directory fd, no link followed, non-blocking, regular files only (``aar.confined``)."""
@@ -409,6 +429,24 @@ class RunClient:
         """Write a supervisor command; the daemon applies it and reports a ``command.applied`` event."""
         self._writable(f"the {command.kind} command")
         return await self.store.issue_command(command, target)
+
+    async def branch(self, command: Branch, target: str) -> int:
+        """Write a ``branch`` command, in a replay too: it acts on the present (a new agent starts now from the
+        past step shown) and changes nothing of the past."""
+        return await self.store.issue_command(command, target)
+
+    async def daemon_alive(self) -> bool:
+        """A daemon holds the run now (so a command written now is applied)."""
+        return holder_pid(self.paths.lock) is not None
+
+    async def last_step(self, agent: str, *, upto_id: int | None = None) -> int:
+        """``agent``'s last step at or before event ``upto_id`` (now: None); 0 before its first."""
+        rows = await self.store.events_of(["agent.step"], agent=agent, upto_id=upto_id, newest=1)
+        for row in rows:
+            if isinstance(row.payload, AgentStepCompleted):
+                return row.payload.step
+        branch = await self.store.branch(agent)
+        return branch.step if branch is not None else 0
 
     async def post(self, title: str, body: str, *, parent_id: int | None = None) -> int:
         """Post to the forum as the supervisor (agents read it with their forum tools)."""

@@ -22,6 +22,12 @@ class RunSection(Section):
     disk_reserve_mb: Annotated[float, Field(ge=0, allow_inf_nan=False)] = 200.0
     """Free space (MB) the run's disk must keep: under it the team pauses until there is half as much again;
     0 turns the look at free space off (a write that fails for want of space still pauses the team)."""
+    snapshot_every_min: Annotated[float, Field(ge=0, allow_inf_nan=False)] = 10.0
+    """Minutes between two snapshots of an agent's workspace (taken after a step; one is also taken at its
+    start and after each step that submits); a branch starts from the nearest one. 0: only those."""
+    snapshot_budget_mb: Annotated[float, Field(gt=0, allow_inf_nan=False)] = 2048.0
+    """Disk the workspace snapshots may use (content-addressed: an unchanged file is stored once); beyond it the
+    oldest snapshots that no submission or branch refers to are removed."""
 
 
 class TuiSection(Section):

@@ -1,5 +1,6 @@
 """The run store: SQLite (WAL) tables that are the run's bus and record."""
 
+from aar.store.branch_table import BranchRow
 from aar.store.rows import (
     TRANSFER_SPLIT,
     AgentRow,
@@ -22,6 +23,7 @@ from aar.store.store import RunStore
 __all__ = [
     "TRANSFER_SPLIT",
     "AgentRow",
+    "BranchRow",
     "BudgetChangeRow",
     "CommandRow",
     "EventRow",

@@ -126,12 +126,14 @@ class AgentTables(Connection):
         return [MessageRow(**decode(r)) for r in rows]
 
     async def replace_transcript(self, agent: str, step: int, messages: Sequence[tuple[str, Any]]) -> None:
-        """Compaction: keep the old messages as history under role ``archived:<role>``, start anew."""
+        """Compaction: keep the old messages as history under role ``archived:<role>`` (and the step that archived
+        them, so a branch knows what was live at an earlier step), start anew."""
         now = time.time()
         async with self._transaction():
             await self._db.execute(
-                "UPDATE transcripts SET role = 'archived:' || role WHERE agent = ? AND role NOT LIKE 'archived:%'",
-                (agent,),
+                "UPDATE transcripts SET role = 'archived:' || role, compacted_at = ?"
+                " WHERE agent = ? AND role NOT LIKE 'archived:%'",
+                (step, agent),
             )
             await self._db.executemany(
                 "INSERT INTO transcripts (agent, step, role, content, ts) VALUES (?, ?, ?, ?, ?)",

@@ -35,6 +35,11 @@ class CommandsTable(Connection):
             (status, effect, time.time(), command_id),
         )
 
+    async def command(self, command_id: int) -> CommandRow | None:
+        """One command, as it stands (a writer waiting for the daemon's answer reads its status and effect)."""
+        row = await self._fetchone("SELECT * FROM commands WHERE id = ?", (command_id,))
+        return None if row is None else _command_row(row)
+
     async def commands(self, *, limit: int = 200) -> list[CommandRow]:
         rows = await self._fetch("SELECT * FROM commands ORDER BY id DESC LIMIT ?", (limit,))
         return [_command_row(r) for r in reversed(rows)]

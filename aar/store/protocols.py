@@ -13,6 +13,8 @@ from typing import Any, Protocol
 
 from aar.commands import Command
 from aar.events import EventPayload, Verdict
+from aar.snapshot_blobs import SnapshotEntry
+from aar.store.branch_table import BranchRow
 from aar.store.checkpoint_table import CheckpointRow, EventFold
 from aar.store.rows import (
     AgentRow,
@@ -25,6 +27,7 @@ from aar.store.rows import (
     PostRow,
     ReferenceRow,
     ResultRow,
+    SnapshotRow,
     SubmissionRow,
     VerdictRow,
 )
@@ -32,7 +35,15 @@ from aar.store.search_index import SearchHit
 from aar.store.store import RunStore
 
 
-class StoreReader(Protocol):
+class SnapshotReader(Protocol):
+    """Reads workspace snapshots (``aar.snapshots.restore``, ``read_file``: a branch, the inspect screen)."""
+
+    async def snapshot(self, snapshot_id: int) -> SnapshotRow | None: ...
+    async def snapshots(self, agent: str | None = None) -> list[SnapshotRow]: ...
+    async def nearest_snapshot(self, agent: str, step: int) -> SnapshotRow | None: ...
+
+
+class StoreReader(SnapshotReader, Protocol):
     """Reads every view a supervisor sees; writes nothing."""
 
     async def agents(self) -> list[AgentRow]: ...
@@ -44,6 +55,10 @@ class StoreReader(Protocol):
     ) -> list[EventRow]: ...
     async def transcript(self, agent: str, *, after_id: int = 0) -> list[MessageRow]: ...
     async def commands(self, *, limit: int = 200) -> list[CommandRow]: ...
+    async def command(self, command_id: int) -> CommandRow | None: ...
+    async def branch(self, agent: str) -> BranchRow | None: ...
+    async def branches(self) -> list[BranchRow]: ...
+    async def transcript_as_of(self, agent: str, step: int) -> list[MessageRow]: ...
     async def get_meta(self, key: str, default: str | None = None) -> str | None: ...
     async def posts(self, *, after_id: int = 0, limit: int = 200, parent_id: int | None = None) -> list[PostRow]: ...
     async def post(self, post_id: int) -> PostRow | None: ...
@@ -201,6 +216,27 @@ class AgentStore(Protocol):
     ) -> list[LeaderboardRow]: ...
 
 
-def _run_store_satisfies_each(store: RunStore) -> tuple[TuiStore, WorkerStore, AgentStore, ReviewStore]:
+class Snapshots(SnapshotReader, Protocol):
+    """Takes, pins and prunes workspace snapshots (the daemon, through ``aar.snapshots``)."""
+
+    async def add_snapshot(
+        self,
+        agent: str,
+        step: int,
+        *,
+        ts: float,
+        reason: str,
+        manifest: Sequence[SnapshotEntry],
+        added_bytes: int,
+        skipped: int,
+    ) -> int: ...
+    async def pin_snapshot(self, snapshot_id: int) -> None: ...
+    async def delete_snapshots(self, ids: Sequence[int]) -> int: ...
+    async def snapshot_blob_refs(self, ids: Sequence[int] | None = None) -> dict[str, int]: ...
+
+
+def _run_store_satisfies_each(
+    store: RunStore,
+) -> tuple[TuiStore, WorkerStore, AgentStore, ReviewStore, Snapshots]:
     """Never called: mypy checks that ``RunStore`` is each consumer's store."""
-    return store, store, store, store
+    return store, store, store, store, store

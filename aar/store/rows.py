@@ -10,6 +10,7 @@ from pydantic import BaseModel, ConfigDict, ValidationInfo, field_validator
 from aar.commands import Command
 from aar.eval_jobs import JobSpec, JobStats, UnreadableSpec, parse_spec
 from aar.events import AgentStatus, EventPayload, Unreadable, Verdict, read_payload
+from aar.snapshot_blobs import SnapshotEntry
 
 
 class _Row(BaseModel):
@@ -63,6 +64,8 @@ class AgentRow(_Row):
     approval: bool = False
     started_ts: float | None = None
     updated_ts: float = 0.0
+    lineage: str = ""
+    """A branch's parent and the step it started after (``agent-2@35``); empty for an agent of the config."""
 
 
 class MessageRow(_Row):
@@ -314,3 +317,26 @@ class VerdictRow(_Row):
     by: str
     post_id: int | None = None
     """The forum post that told the team."""
+
+
+class SnapshotRow(_Row):
+    """A snapshot of an agent's workspace after a step (``aar.snapshots``)."""
+
+    id: int
+    agent: str
+    step: int
+    ts: float
+    """When the walk of the workspace started."""
+    reason: str
+    """Why it was taken (``start``, ``interval``, ``submission``...)."""
+    files: int
+    bytes: int
+    """The files' total size."""
+    added_bytes: int
+    """The size of the blobs it wrote: the content no earlier snapshot had."""
+    skipped: int
+    """Files (and folders, links, special files, bad names) left out of it: over a limit, or not regular files."""
+    pinned: bool = False
+    """Referred to by a submission or a branch: ``aar.snapshots.prune`` keeps it."""
+    manifest: list[SnapshotEntry] | None = None
+    """Its files, in walk order; None where it was not read (listings)."""

@@ -224,6 +224,44 @@ MIGRATIONS: list[str] = [
         state    TEXT NOT NULL
     );
     """,
+    # 11 -> 12: branches, agents started from another's past step (``aar.store.branch_table``); the step whose
+    # compaction archived each transcript row, so a branch takes what was live after its step.
+    """
+    ALTER TABLE transcripts ADD COLUMN compacted_at INTEGER;
+    ALTER TABLE agents ADD COLUMN lineage TEXT NOT NULL DEFAULT '';
+    CREATE TABLE branches (
+        agent         TEXT PRIMARY KEY REFERENCES agents (name),
+        parent        TEXT NOT NULL REFERENCES agents (name),
+        step          INTEGER NOT NULL,
+        snapshot_id   INTEGER NOT NULL,
+        snapshot_step INTEGER NOT NULL,
+        guidance      TEXT NOT NULL,
+        dollars       REAL NOT NULL DEFAULT 0,
+        tokens        INTEGER NOT NULL DEFAULT 0,
+        wall_clock_s  REAL NOT NULL DEFAULT 0,
+        command_id    INTEGER NOT NULL UNIQUE,
+        ts            REAL NOT NULL
+    );
+    CREATE INDEX branches_parent ON branches (parent);
+    """,
+    # 12 -> 13: content-addressed snapshots of the agents' workspaces (``aar.snapshots``): the blobs live in
+    # ``snapshots/blobs/`` beside the store, each row lists its files and their blobs in ``manifest`` (JSON).
+    """
+    CREATE TABLE snapshots (
+        id          INTEGER PRIMARY KEY,
+        agent       TEXT NOT NULL,
+        step        INTEGER NOT NULL,
+        ts          REAL NOT NULL,
+        reason      TEXT NOT NULL,
+        files       INTEGER NOT NULL,
+        bytes       INTEGER NOT NULL,  -- the files' total size
+        added_bytes INTEGER NOT NULL,  -- the size of the new blobs it wrote
+        skipped     INTEGER NOT NULL,
+        pinned      INTEGER NOT NULL DEFAULT 0,
+        manifest    TEXT NOT NULL      -- a JSON list of entries (aar.snapshot_blobs.SnapshotEntry)
+    );
+    CREATE INDEX snapshots_agent ON snapshots (agent, step);
+    """,
 ]
 
 SCHEMA_VERSION = len(MIGRATIONS)

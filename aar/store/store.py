@@ -2,7 +2,7 @@
 
 ``RunStore`` puts the tables together (``event_log``, ``agents_table``,
 ``forum_table``, ``evaluation_table``, ``commands_table``, ``inbox_table``,
-``budget_table``, ``review_table``, ``checkpoint_table``) over one
+``budget_table``, ``review_table``, ``checkpoint_table``, ``branch_table``, ``snapshot_table``) over one
 connection (``connection``). One process writes events (the daemon). The
 evaluator worker and the TUI write only their own small tables (jobs and
 results; commands), relying on the busy timeout.
@@ -19,6 +19,7 @@ import aiosqlite
 from aar.clock import SYSTEM_CLOCK, Clock
 from aar.errors import StoreError
 from aar.store.agents_table import AgentTables
+from aar.store.branch_table import BranchTable
 from aar.store.budget_table import BudgetTable
 from aar.store.checkpoint_table import CheckpointTable
 from aar.store.commands_table import CommandsTable
@@ -29,10 +30,12 @@ from aar.store.inbox_table import InboxTable
 from aar.store.review_table import ReviewTable
 from aar.store.schema import MIGRATIONS, PRAGMAS, SCHEMA_VERSION
 from aar.store.search_table import SearchTable, ensure_index
+from aar.store.snapshot_table import SnapshotTable
 
 
 class RunStore(
     EventLog,
+    BranchTable,
     AgentTables,
     ForumTable,
     EvaluationTables,
@@ -42,6 +45,7 @@ class RunStore(
     SearchTable,
     ReviewTable,
     CheckpointTable,
+    SnapshotTable,
 ):
     """Async access to one run's ``run.db``. Open with ``await RunStore.open(path)``."""
 

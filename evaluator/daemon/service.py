@@ -48,11 +48,12 @@ async def prepare_workspaces(ctx: RunContext) -> None:
         tail = (err or out).decode(errors="replace").strip().splitlines()[-3:]
         raise AarError(f"preparing the evaluator's task failed: {' | '.join(tail)}")
     ctx.store.emit(None, RunLog(message=f"evaluator: {out.decode().strip()}"))
-    for agent in ctx.config.resolved_agents():
+    names = [a.name for a in ctx.config.resolved_agents()] + [b.agent for b in await ctx.store.branches()]
+    for name in names:
         # A resumed run keeps a current copy; one an agent broke (a link, a FIFO) is replaced, and said so.
-        done = await asyncio.to_thread(install_bundle, files.bundle, ctx.paths.workspace(agent.name))
+        done = await asyncio.to_thread(install_bundle, files.bundle, ctx.paths.workspace(name))
         if done.found or done.error:
-            ctx.store.emit(agent.name, WorkspaceRepaired(found=done.found, error=done.error))
+            ctx.store.emit(name, WorkspaceRepaired(found=done.found, error=done.error))
 
 
 async def serve(ctx: RunContext) -> None:

@@ -4,6 +4,7 @@ a reader gets back, as the same model (hypothesis draws the field values from ea
 from __future__ import annotations
 
 import asyncio
+import functools
 import types
 import typing
 from collections.abc import Iterator
@@ -48,6 +49,11 @@ def _of(annotation: Any) -> st.SearchStrategy[Any]:
     return simple[annotation]
 
 
+def _at_least(low: Any, value: Any) -> Any:
+    """``value`` reflected above ``low`` when it is below it (a field's ``ge`` bound)."""
+    return value if value >= low else low + abs(value - low)
+
+
 def _model(cls: type[BaseModel]) -> st.SearchStrategy[Any]:
     fields = {}
     for name, info in cls.model_fields.items():
@@ -56,6 +62,8 @@ def _model(cls: type[BaseModel]) -> st.SearchStrategy[Any]:
         strategy = _of(info.annotation)
         if any(getattr(m, "min_length", None) for m in info.metadata):  # NonBlank: stripped, then not empty
             strategy = strategy.filter(lambda s: bool(s.strip()))
+        for low in (m.ge for m in info.metadata if getattr(m, "ge", None) is not None):  # a bound: Field(ge=0)
+            strategy = strategy.map(functools.partial(_at_least, low))
         fields[name] = strategy
     return st.builds(cls, **fields)
 

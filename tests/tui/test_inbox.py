@@ -13,6 +13,7 @@ from typing import Any
 import pytest
 
 from aar import inbox
+from aar.budget_text import BadBudgetEntry, parse_budget
 from aar.commands import Budget
 from aar.events import MonitorDecided, SupervisorAsked
 from aar.runtime import RunContext, RunPaths
@@ -23,7 +24,6 @@ from tests.agents.helpers import Playbook, config, factory, run_context, text, t
 from tests.tui.helpers import pending, screen_text, wait_for, wait_screen
 from tests.tui.synthetic import build_run
 from tui.app import AarApp
-from tui.budget_text import BadBudgetEntry, parse_budget
 from tui.screens.inbox import InboxScreen
 from tui.screens.main import MainScreen
 from tui.widgets.inbox_list import InboxList

@@ -15,6 +15,7 @@ from textual.widgets.option_list import Option
 from textual.worker import Worker
 
 from aar.store import MessageRow
+from aar.store.rows import SnapshotRow
 from tui.model import AgentView, Changes
 from tui.renderables import data
 from tui.screens.base import RunScreen
@@ -24,6 +25,8 @@ from tui.widgets.key_bar import KeyBar
 from tui.widgets.lines import status_text
 from tui.widgets.transcript import message_lines
 
+STEP_HEADER = "── step "
+"""How ``tui.widgets.transcript.message_lines`` starts a message."""
 TRANSCRIPT_LINES = 5_000
 """Lines the transcript view keeps (the store keeps every message): each costs a render when written."""
 WRITE_CHUNK = 100
@@ -53,6 +56,20 @@ class InspectScreen(RunScreen):
             "w", "reload_files", "Reload files", tooltip="List the agent's workspace files again", id="inspect.files"
         ),
         Binding(
+            "v",
+            "older_snapshot",
+            "Snapshot",
+            tooltip="The workspace as an earlier snapshot had it (again: an older one; after the oldest, as it is now)",
+            id="inspect.snapshot",
+        ),
+        Binding(
+            "B",
+            "branch",
+            "Branch",
+            tooltip="A new agent from this transcript after the step at the top of the view, with your guidance",
+            id="inspect.branch",
+        ),
+        Binding(
             "tab",
             "app.focus_next",
             "Switch pane",
@@ -67,6 +84,8 @@ class InspectScreen(RunScreen):
         self.view = view
         self.last_message_id = 0
         self.files: list[WorkspaceFile] = []
+        self.snapshot: SnapshotRow | None = None
+        """The snapshot the workspace pane shows; None: the workspace as it is now."""
         self._loading: Worker[None] | None = None
 
     def compose(self) -> ComposeResult:
@@ -144,9 +163,46 @@ class InspectScreen(RunScreen):
         if not self.last_message_id and not log.lines:
             log.write(Text("no messages yet", style="dim"))
 
+    def step_shown(self) -> int:
+        """The step at the top of the transcript view (its last step when the view follows the end)."""
+        log = self.query_one("#transcript", RichLog)
+        top = round(log.scroll_y)
+        step = 0
+        for y, strip in enumerate(log.lines):
+            text = strip.text
+            if text.startswith(STEP_HEADER):
+                if y > top and step:
+                    break
+                step = step_of(text)
+        return max(step, 0)
+
+    def action_branch(self) -> None:
+        from tui.screens.branch_dialog import ask_branch
+
+        ask_branch(self, self.view.name, self.step_shown())
+
     @work(group="files", exclusive=True, exit_on_error=False)
     async def action_reload_files(self) -> None:
-        self.files = await self.aar.client.workspace_files(self.view.name)
+        await self._list_files()
+
+    @work(group="files", exclusive=True, exit_on_error=False)
+    async def action_older_snapshot(self) -> None:
+        taken = await self.aar.client.snapshots_of(self.view.name)
+        older = taken if self.snapshot is None else [s for s in taken if s.id < self.snapshot.id]
+        self.snapshot = older[-1] if older else None
+        if not taken:
+            self.notify(f"{self.view.name} has no workspace snapshot yet", severity="warning", markup=False)
+        await self._list_files()
+
+    async def _list_files(self) -> None:
+        client, shown = self.aar.client, self.snapshot
+        pane = self.query_one("#workspace")
+        if shown is None:
+            self.files = await client.workspace_files(self.view.name)
+            pane.border_title = "workspace"
+        else:
+            self.files = await client.snapshot_files(shown.id)
+            pane.border_title = f"workspace · snapshot #{shown.id} after step {shown.step} ({shown.reason}) · v older"
         options = self.query_one("#file-list", OptionList)
         options.clear_options()
         options.add_options(Option(data(f"{f.path}  {_size(f.size)}"), id=f.path) for f in self.files)
@@ -162,13 +218,17 @@ class InspectScreen(RunScreen):
 
     @work(group="file-view", exclusive=True, exit_on_error=False)
     async def show_file(self, path: str) -> None:
-        text = await self.aar.client.read_workspace_file(self.view.name, path)
+        shown = self.snapshot
+        if shown is None:
+            text = await self.aar.client.read_workspace_file(self.view.name, path)
+        else:
+            text = await self.aar.client.read_snapshot_file(shown.id, path)
         view = self.query_one("#file-view", RichLog)
         view.clear()
         view.border_title = data(path)
         lines = text.split("\n")
         await _write_chunked(view, [data(line) for line in lines[:FILE_LINES]])
-        if len(lines) > FILE_LINES:
+        if len(lines) > FILE_LINES and shown is None:
             whole = self.aar.client.paths.workspace(self.view.name) / path
             # Wrapped, unlike the file's lines: the path must be readable in a narrow pane.
             view.write(
@@ -177,3 +237,9 @@ class InspectScreen(RunScreen):
                     style="dim",
                 )
             )
+
+
+def step_of(header: str) -> int:
+    """The step a ``── step N ·`` header names; -1 for any other line."""
+    number = header.removeprefix(STEP_HEADER).split(" ", 1)[0]
+    return int(number) if number.isdigit() else -1

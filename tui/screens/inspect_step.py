@@ -10,10 +10,8 @@ from textual.widgets import RichLog
 
 from aar.store import MessageRow
 from tui.model import AgentView
-from tui.screens.inspect import InspectScreen
+from tui.screens.inspect import STEP_HEADER, InspectScreen, step_of
 
-HEADER = "── step "
-"""How ``tui.widgets.transcript.message_lines`` starts a message."""
 RETRY_S = 0.05
 
 
@@ -42,15 +40,10 @@ class InspectAtStep(InspectScreen):
             return
         for y, strip in enumerate(log.lines):
             text = strip.text
-            if text.startswith(HEADER) and _step_of(text) >= self.step:
+            if text.startswith(STEP_HEADER) and step_of(text) >= self.step:
                 self.scrolled_to = y
                 break
         else:
             self.scrolled_to = max(0, len(log.lines) - 1)
         log.border_title = f"transcript · at step {self.step}"
         log.scroll_to(y=self.scrolled_to, animate=False, immediate=True)
-
-
-def _step_of(header: str) -> int:
-    number = header.removeprefix(HEADER).split(" ", 1)[0]
-    return int(number) if number.isdigit() else -1

@@ -146,6 +146,15 @@ class MainScreen(RunScreen):
             id="agent.budget",
         ),
         Binding(
+            "B",
+            "branch",
+            "Branch",
+            show=False,  # the palette and the README list it; the key bar stays two lines at 80 columns
+            tooltip="A new agent from the focused agent's step shown (its last, or the replay's moment), with your "
+            "guidance and its own budget",
+            id="agent.branch",
+        ),
+        Binding(
             "C",
             "chart",
             "Chart",
@@ -397,7 +406,7 @@ class MainScreen(RunScreen):
     def action_budget(self) -> None:
         if not (target := self._target()):
             return
-        from tui.budget_text import HELP, BadBudgetEntry, parse_budget
+        from aar.budget_text import HELP, BadBudgetEntry, parse_budget
 
         def entered(text: str | None) -> None:
             if not text:
@@ -422,6 +431,15 @@ class MainScreen(RunScreen):
         from tui.screens.timeline import open_timeline
 
         await open_timeline(self.aar)
+
+    @work(group="branch-open", exclusive=True, exit_on_error=False)
+    async def action_branch(self) -> None:
+        if not (target := self._target()):
+            return
+        from tui.screens.branch_dialog import ask_branch
+
+        mark = self.model.replay
+        ask_branch(self, target, await self.aar.client.last_step(target, upto_id=mark.event_id if mark else None))
 
     def action_jobs(self) -> None:
         from tui.screens.jobs import JobsScreen

@@ -51,7 +51,7 @@ KIND_NAMES: dict[MarkKind | None, str] = {
 }
 LEGEND = (
     "◆ method  ● predictions  ◇○ unscored  ✎ post  ⚑ flag  ✖ error  ↻ restart  ‖ pause  ✉ message  ▸ command  "
-    "? question  $ budget  ◎ search hit  · colour: PGR"
+    "? question  ⑂ branch  $ budget  ◎ search hit  · colour: PGR"
 )
 
 

@@ -18,6 +18,8 @@ def _header(index: int, view: AgentView, focused: bool, widget: Widget) -> Text:
     row = view.row
     head = Text(("▶ " if focused else "  ") + f"{index} ", style="bold", end="")
     head.append(row.name, style="bold")
+    if row.lineage:
+        head.append_text(data(f" ⑂ {row.lineage}", "dim"))
     head.append(" ")
     head.append_text(status_text(view.status, widget))
     if view.pending:

@@ -87,6 +87,8 @@ def glyph(mark: Mark) -> str:
         case "control":
             if mark.what in PAUSES:
                 return "‖"
+            if mark.what == "branch":
+                return "⑂"
             return "✉" if mark.what in MESSAGES else "?" if mark.what == "ask" else "▸"
         case "budget":
             return "$"
