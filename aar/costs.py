@@ -14,6 +14,7 @@ from collections import defaultdict
 
 from pydantic import BaseModel
 
+from aar.escape import one_line
 from aar.store.protocols import StoreReader
 
 NO_TOOL = "(no tool output)"
@@ -26,6 +27,12 @@ class ToolCost(BaseModel):
     """Calls of the tool (in the period)."""
     cost_usd: float
     """The model calls that read its output."""
+
+
+async def dearest_tools(store: StoreReader, agent: str, *, most: int = 3) -> str:
+    """``agent``'s dearest tools so far on one line (``bash $1.20 (14 calls), ...``); empty before any spend."""
+    mine = [c for c in await cost_by_tool(store) if c.agent == agent and c.cost_usd > 0][:most]
+    return ", ".join(f"{one_line(c.tool, 40)} ${c.cost_usd:.2f} ({c.calls} calls)" for c in mine)
 
 
 async def cost_by_tool(store: StoreReader, *, after_id: int = 0) -> list[ToolCost]:

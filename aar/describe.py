@@ -196,11 +196,13 @@ def _words(
                 return f"⚑ {p.command}{target}{refused}: {_flat(p.effect)}", tone
             return f"{p.command} -> {_flat(p.target, 40)}{refused}: {_flat(p.effect)}", tone
         case BudgetExceeded():
+            dearest = f"; dearest: {_flat(p.dearest)}" if p.dearest else ""
             if pane:
-                return f"! budget {p.limit} exceeded: {p.used:g} of {p.cap:g}", "error"
-            return f"{p.limit} budget spent (100%): {p.used:g} of {p.cap:g}", "error"
+                return f"! budget {p.limit} exceeded: {p.used:g} of {p.cap:g}{dearest}", "error"
+            return f"{p.limit} budget spent (100%): {p.used:g} of {p.cap:g}{dearest}", "error"
         case BudgetWarned():
             share = f"at {p.fraction:.0%}: {p.used:g} of {p.cap:g}"
+            share += f"; dearest: {_flat(p.dearest)}" if p.dearest else ""
             return (f"! budget {p.limit} {share}" if pane else f"{p.limit} budget {share}"), "error"
         case BudgetChanged():
             moved = f" ({'from' if p.delta > 0 else 'to'} {_flat(p.source, 40)})" if p.source else ""

@@ -198,6 +198,8 @@ class BudgetExceeded(Payload):
     limit: Literal["tokens", "dollars", "wall_clock", "run_dollars", "steps"]
     used: float
     cap: float
+    dearest: str = ""
+    """For a spend limit: the agent's dearest tools so far, on one line (``bash $1.20 (14 calls), ...``)."""
 
 
 class ErrorRaised(Payload):
@@ -256,6 +258,8 @@ class BudgetWarned(Payload):
     cap: float
     fraction: float = 0.8
     """The share of the budget reached when the warning was given."""
+    dearest: str = ""
+    """For a spend limit: the agent's dearest tools so far, on one line (``bash $1.20 (14 calls), ...``)."""
 
 
 class BudgetChanged(Payload):

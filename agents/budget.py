@@ -16,6 +16,7 @@ from typing import Literal
 
 from aar.clock import SYSTEM_CLOCK, Clock
 from aar.config import BudgetConfig
+from aar.costs import dearest_tools
 from aar.events import AgentStatus, BudgetWarned
 from aar.store import RunStore
 from aar.store.rows import AgentRow
@@ -24,6 +25,8 @@ Limit = Literal["tokens", "dollars", "wall_clock", "run_dollars", "steps"]
 ACTIVE_META = "active_s:{agent}"
 WARNED_META = "budget_warned:{agent}"
 """Meta key: the (limit, cap) pairs an 80% warning was given for, so a resumed agent does not repeat them."""
+SPEND_LIMITS: frozenset[str] = frozenset({"tokens", "dollars", "run_dollars"})
+"""Limits whose warning names the dearest tools."""
 WARN_AT = 0.8
 """Share of a budget at which the supervisor is warned (once per limit and cap)."""
 
@@ -147,6 +150,11 @@ class BudgetGuard:
         )
         return None
 
+    async def dearest(self, limit: Limit) -> str:
+        """For a spend limit, the agent's dearest tools so far (``aar.costs``), which the warning and the inbox
+        item name; empty for the others."""
+        return await dearest_tools(self.store, self.agent) if limit in SPEND_LIMITS else ""
+
     async def _warn(self, *usage: tuple[Limit, float, float]) -> None:
         fresh = [(limit, used, cap) for limit, used, cap in usage if cap and used >= WARN_AT * cap]
         fresh = [u for u in fresh if (u[0], float(u[2])) not in self._warned]
@@ -154,5 +162,8 @@ class BudgetGuard:
             return
         for limit, used, cap in fresh:
             self._warned.add((limit, float(cap)))
-            self.store.emit(self.agent, BudgetWarned(limit=limit, used=used, cap=cap, fraction=WARN_AT))
+            dearest = await self.dearest(limit)
+            self.store.emit(
+                self.agent, BudgetWarned(limit=limit, used=used, cap=cap, fraction=WARN_AT, dearest=dearest)
+            )
         await self.store.set_meta(WARNED_META.format(agent=self.agent), json.dumps(sorted(self._warned)))

@@ -388,7 +388,8 @@ class AgentLoop:
 
     async def _over(self, over: Overrun) -> Ending:
         if self.status != over.status:
-            self.store.emit(self.name, BudgetExceeded(limit=over.limit, used=over.used, cap=over.cap))
+            dearest = await self.budget.dearest(over.limit)
+            self.store.emit(self.name, BudgetExceeded(limit=over.limit, used=over.used, cap=over.cap, dearest=dearest))
         return (over.status, over.describe())
 
     async def _set_status(self, status: AgentStatus, detail: str = "", *, store: bool = True) -> None:

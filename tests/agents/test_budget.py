@@ -6,7 +6,9 @@ import asyncio
 from pathlib import Path
 from typing import Any
 
+from aar.describe import describe
 from aar.events import BudgetExceeded, SandboxOutput
+from aar.store import EventRow
 from agents.backend import ModelRequest, Usage
 from agents.team import run_team
 from tests.agents.helpers import Heard, Playbook, config, events, factory, run_context, tool, turns_of
@@ -43,6 +45,13 @@ async def test_dollar_budget(tmp_path: Path) -> None:
     agents, exceeded = await run_until_done(tmp_path, backend, team={"budget": {"dollars": 1.0}})
     assert agents["agent-1"].status == "out_of_budget" and agents["agent-1"].steps == 3
     assert exceeded[0].payload.limit == "dollars" and exceeded[0].payload.used == 1.2
+    # Where the money went, named in the event and in the inbox line the supervisor reads: each step's cost
+    # goes to the tools whose output its model call read (the first read none).
+    assert exceeded[0].payload.dearest == "forum_read $0.80 (3 calls), (no tool output) $0.40 (0 calls)"
+    said = describe(
+        EventRow(id=1, ts=0.0, agent="agent-1", kind="budget.exceeded", payload=exceeded[0].payload), "inbox"
+    )
+    assert said.text.endswith("; dearest: forum_read $0.80 (3 calls), (no tool output) $0.40 (0 calls)")
 
 
 async def test_step_limit_finishes_the_agent(tmp_path: Path) -> None:

@@ -46,7 +46,7 @@ class BranchScreen(ModalScreen[Branch | None]):
             yield TextArea(id="compose-text", soft_wrap=True, show_line_numbers=False)
             yield Label("", id="branch-problem", markup=False)
             yield Label(
-                "the guidance above is what the branch reads first · ctrl+s branch · escape cancel",
+                "above: the guidance it reads first · ctrl+s branch · escape cancel",
                 classes="dialog-help",
             )
 

@@ -69,7 +69,7 @@ class JobsScreen(RunScreen):
                 Text(job.status, style=STATUS_STYLES.get(job.status, "")),
                 Text(str(job.attempts)),
                 Text(f"{job.progress:.0%}"),
-                data(job.device or job.worker),
+                data(_where(job)),
                 _detail(job),
             )
         if jobs:
@@ -77,6 +77,15 @@ class JobsScreen(RunScreen):
         else:
             table.add_row(Text("no jobs yet", style="dim"))
         self.query_one("#jobs-title", Static).update(self._title())
+
+
+def _where(job: JobRow) -> str:
+    """The job's device and, once an attempt finished, the device time it took (GPU-seconds on a GPU)."""
+    where, s = job.device or job.worker, job.device_s
+    if not s:
+        return where
+    took = f"{s:.2f}s" if s < 1 else f"{s:.1f}s" if s < 10 else f"{s:.0f}s" if s < 3600 else f"{s / 3600:.1f}h"
+    return f"{where} {took}"
 
 
 def _detail(job: JobRow) -> Text:
