@@ -38,6 +38,7 @@ from aar.events import (
     EvalJobChanged,
     EvalScored,
     MonitorDecided,
+    NotifyFailed,
     RunLog,
     SandboxExited,
     SandboxLifecycle,
@@ -77,6 +78,7 @@ KINDS: tuple[str, ...] = (
     "error",
     "workspace.repaired",
     "disk.low",
+    "notify.failed",
 )
 """The event kinds ``derive`` looks at; the builder reads no others (model text and sandbox output are most
 of a run's events) but the kinds this aar does not know, which it reports."""
@@ -84,7 +86,7 @@ WAITS: tuple[str, ...] = ("approval", "ask")
 """Item kinds that block an agent and are settled by later events (``Clear``)."""
 
 ItemKind = Literal[
-    "approval", "ask", "monitor", "claim", "flagged", "budget", "eval_failed", "sandbox", "warning", "error"
+    "approval", "ask", "monitor", "claim", "flagged", "budget", "eval_failed", "sandbox", "warning", "error", "notify"
 ]
 
 
@@ -171,6 +173,8 @@ def _raised(event: EventRow) -> tuple[ItemKind, int, _About] | None:
             return "sandbox", ALERT, {}
         case DiskLow():
             return "warning", ALERT, {}
+        case NotifyFailed(final=True):  # no try left: the alerts it carried are lost, and the supervisor must know
+            return "notify", ALERT, {}
         case ErrorRaised():
             return "error", ALERT, {}
     return None

@@ -101,7 +101,11 @@ class Notifier:
         self.cursor: int | None = None
 
     def wanted(self, item: InboxRow) -> bool:
+        """An item this entry sends: of its kinds and rank, and never a failed send's own item (sending that
+        through the hook that failed would fail again, and raise another)."""
         c = self.config
+        if item.kind == "notify":
+            return False
         return (not c.kinds or item.kind in c.kinds) and item.rank <= RANKS[c.min_rank]
 
     async def step(self) -> None:

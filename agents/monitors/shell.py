@@ -23,7 +23,7 @@ import re
 from fnmatch import fnmatchcase
 
 from aar.config import MonitorConfig
-from aar.events import SandboxExited, ToolCalled
+from aar.events import AgentBranched, SandboxExited, ToolCalled
 from agents.monitors.base import Finding, MonitorEnv, Seen, SyncRule, cut
 
 _FIXED = re.compile(
@@ -71,7 +71,7 @@ MEMO_SIZE = 4096
 def workspaces_of(agents: frozenset[str]) -> re.Pattern[str]:
     """Matches a path into one of ``agents``' workspaces (``../agent-2``, ``workspaces/agent-2``)."""
     names = "|".join(sorted(map(re.escape, agents))) or "(?!)"
-    return re.compile(rf"(?:\.\./|workspaces/)({names})\b")
+    return re.compile(rf"(?:\.\./|workspaces/)({names})(?![\w-])")  # agent-1 is not agent-1-b1's prefix
 
 
 def named(agents: frozenset[str]) -> re.Pattern[str]:
@@ -151,20 +151,31 @@ def _searches_outside(args: str) -> bool:
 
 
 class LabelHunting(SyncRule):
-    kinds = frozenset({"tool.call", "sandbox.exit"})
+    kinds = frozenset({"tool.call", "sandbox.exit", "agent.branched"})
     _WRITTEN = ("content", "new")
     """The inputs of ``write_file`` and ``edit_file`` that become a file's text."""
     _WRITERS = frozenset({"write_file", "edit_file"})
 
     def __init__(self, config: MonitorConfig, env: MonitorEnv) -> None:
         super().__init__(config, env)
-        self.others = {a: workspaces_of(self.env.agents - {a}) for a in self.env.agents}
-        self.names = {a: named(self.env.agents - {a}) for a in self.env.agents}
+        self.agents = set(self.env.agents)
+        """The run's agents: the config's, and each branch once its ``agent.branched`` event is seen."""
+        self._know_agents()
         self._judged: dict[tuple[str, str], str | None] = {}
         """``hunting``'s verdicts by (agent, text): agents run the same commands again and again."""
 
+    def _know_agents(self) -> None:
+        everyone = frozenset(self.agents)
+        self.others = {a: workspaces_of(everyone - {a}) for a in everyone}
+        self.names = {a: named(everyone - {a}) for a in everyone}
+
     def see(self, seen: Seen, *, replay: bool = False) -> list[Finding]:
         call, agent = seen.payload, seen.agent
+        if isinstance(call, AgentBranched) and agent is not None and agent not in self.agents:
+            self.agents.add(agent)  # on a resume's replay too: a branch is an agent like the others
+            self._know_agents()
+            self._judged.clear()
+            return []
         if replay or agent is None:
             return []
         if isinstance(call, SandboxExited):
@@ -180,7 +191,7 @@ class LabelHunting(SyncRule):
         given = call.input
         command, path = given.get("command"), given.get("path")
         text = str(command) if path is None else str(path) if command is None else f"{command} {path}"
-        others = self.others.get(agent) or workspaces_of(self.env.agents - {agent})
+        others = self.others.get(agent) or workspaces_of(frozenset(self.agents) - {agent})
         why = self._hunting(agent, text, others) if text else None
         if why is None and call.tool in self._WRITERS:
             for key in self._WRITTEN:

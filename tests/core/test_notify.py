@@ -19,7 +19,7 @@ from aar.config import dump_config, load_config
 from aar.config.notify import NotifyConfig
 from aar.errors import ConfigError
 from aar.events import ErrorRaised, NotifyFailed, NotifySent, SupervisorAsked
-from aar.inbox import catch_up
+from aar.inbox import ALERT, catch_up
 from aar.notify import Notifier
 from aar.store import RunStore
 from tests.agents.helpers import events
@@ -127,7 +127,17 @@ async def test_a_failing_hook_is_retried_and_each_failure_is_an_event(store: Run
     failed = [e.payload for e in await events(store, NotifyFailed)]
     assert [(f.attempt, f.final) for f in failed] == [(1, False), (2, True)]
     assert "HTTP Error 500" in failed[0].error and len(hook.bodies) == 2
-    assert [i.kind for i in await store.inbox()] == ["error"], "a failed send raises no inbox item of its own"
+    # The last failure (no try left: the alert is lost) raises an inbox item, which no hook is asked to send:
+    # through the hook that failed it would fail again, and raise another.
+    await catch_up(store)
+    items = await store.inbox()
+    assert sorted(i.kind for i in items) == ["error", "notify"]
+    (lost,) = [i for i in items if i.kind == "notify"]
+    assert lost.rank == ALERT and "try 2 failed" in lost.summary and lost.summary.endswith("; dropped")
+    hook.status = 200
+    await n.step()
+    await _settle(n)
+    assert len(hook.bodies) == 2 and not n.pending, "the failure's own item is not sent"
 
 
 async def test_a_command_gets_the_batch_on_stdin(store: RunStore, tmp_path: Path) -> None:
