@@ -528,15 +528,21 @@ def _budget_text(row: BranchRow) -> str:
     return ", ".join(p for p in parts if p) or "no limit"
 
 
-def _branches_section(branches: list[BranchRow]) -> list[str]:
-    """Each branch's lineage: parent, step, the workspace it started from, its budget and the guidance."""
-    if not branches:
-        return []
-    rows = [
+BRANCH_HEADERS = ["branch", "parent", "after step", "workspace of step", "budget", "guidance"]
+
+
+def branch_rows(branches: list[BranchRow]) -> list[list[Any]]:
+    """Each branch's lineage (``BRANCH_HEADERS``): parent, step, the workspace it started from, its budget and
+    the guidance; the markdown and the HTML reports show the same table."""
+    return [
         [b.agent, b.parent, b.step, b.snapshot_step, _budget_text(b), b.guidance.replace("\n", " ")] for b in branches
     ]
-    headers = ["branch", "parent", "after step", "workspace of step", "budget", "guidance"]
-    return ["", "## Branches", "", *_table(headers, rows)]
+
+
+def _branches_section(branches: list[BranchRow]) -> list[str]:
+    if not branches:
+        return []
+    return ["", "## Branches", "", *_table(BRANCH_HEADERS, branch_rows(branches))]
 
 
 def _reviewed_section(entries: list[ReviewedEntry]) -> list[str]:

@@ -16,7 +16,7 @@ from typing import Any
 
 from aar.describe import pgr
 from aar.store import ReferenceRow
-from aar_app.report import LeaderboardEntry, Report, flag_name
+from aar_app.report import BRANCH_HEADERS, LeaderboardEntry, Report, branch_rows, flag_name
 from aar_app.report_svg import esc
 
 CSP = "default-src 'none'; style-src 'unsafe-inline'; img-src data:"
@@ -102,7 +102,10 @@ def _agents(report: Report) -> list[str]:
         for a in report.agents
     ]
     headers = ["agent", "model", "status", "steps", "tokens in/out", "cost", "submissions", "posts", "best PGR"]
-    return ['<h2 id="agents">Agents</h2>', _table(headers, rows) if rows else "<p>No agent yet.</p>"]
+    out = ['<h2 id="agents">Agents</h2>', _table(headers, rows) if rows else "<p>No agent yet.</p>"]
+    if report.branches:
+        out += ['<h2 id="branches">Branches</h2>', _table(BRANCH_HEADERS, branch_rows(report.branches))]
+    return out
 
 
 def _flag_sections(report: Report) -> list[str]:

@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 
+from aar.store import BranchRow, RunStore
 from aar_app.report_html import CSP
 from tests.support import aar_cli
 from tests.support.browser import headless_chromium
@@ -73,3 +74,37 @@ async def test_a_run_with_no_result_yet_still_makes_a_page(tmp_path: Path) -> No
     text = (await _page(tmp_path, scored=False)).read_text()
     assert "no verified method counts yet after 3.0 agent-hours and $7.50" in text
     assert "No scored submission yet." in text and "no scored submission yet</text>" in text
+
+
+async def test_a_branch_is_in_both_reports_with_its_lineage_and_its_guidance_escaped(tmp_path: Path) -> None:
+    root = tmp_path / "runs" / RUN
+    await progress_run(root, scored=True)
+    async with await RunStore.open(root / "run.db") as store:
+        made = BranchRow(
+            agent="agent-1-b1",
+            parent="agent-1",
+            step=2,
+            snapshot_id=1,
+            snapshot_step=1,
+            guidance="<script>x()</script> [bold]try\nfiltering",
+            dollars=2.0,
+            tokens=50_000,
+            command_id=7,
+        )
+        messages = await store.transcript_as_of("agent-1", 2)
+        await store.create_branch(made, backend="scripted", model="m", direction="d", messages=messages, guidance="g")
+    md = aar_cli("report", RUN, cwd=tmp_path)
+    assert md.returncode == 0, md.stderr
+    assert "| agent-1-b1 (⑂ agent-1@2) |" in md.stdout and "## Branches" in md.stdout
+    row = next(line for line in md.stdout.splitlines() if line.startswith("| agent-1-b1 | agent-1 |"))
+    assert "| 2 | 1 | $2.00, 50000 tokens |" in row and "try filtering" in row
+    page = (await _page_of(tmp_path)).read_text()
+    assert 'id="branches"' in page and "agent-1-b1 (⑂ agent-1@2)" in page
+    assert "&lt;script&gt;x()&lt;/script&gt; [bold]try filtering" in page and "<script>x()" not in page
+
+
+async def _page_of(tmp_path: Path) -> Path:
+    page = tmp_path / "with-branch.html"
+    out = aar_cli("report", RUN, "--format", "html", "--out", str(page), cwd=tmp_path)
+    assert out.returncode == 0, out.stderr
+    return page
