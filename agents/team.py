@@ -35,7 +35,7 @@ from aar.store.rows import AgentRow, CommandRow
 from aar.tasks import Restart, describe
 from agents.agent_state import AgentControl, Redirect, answer_text
 from agents.backend import ModelBackend
-from agents.branching import Brancher, branch_agent
+from agents.branching import Brancher, BranchRefused, branch_agent
 from agents.budget import BudgetGuard
 from agents.budget_desk import BudgetDesk
 from agents.control import STOP_META, CommandPoller
@@ -214,6 +214,9 @@ async def run_team(ctx: RunContext, *, backend_factory: BackendFactory = make_ba
 
     async def branch(command_id: int, parent: str, command: Branch) -> str:
         """Make the branch ``command`` asks for and start it (a ``branch`` command applied)."""
+        if parent not in by_name and await store.agent(parent) is not None:
+            # Checked before anything is made: a branch the team could not run would be made again and again.
+            raise BranchRefused(f"{parent} is no longer in this run's config, so a branch of it cannot run")
         made = await brancher.make(command_id, parent, command)
         effect = f"{made.agent} branched from {parent} after step {made.step} (workspace of step {made.snapshot_step})"
         if made.agent in controls:
