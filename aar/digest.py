@@ -7,7 +7,8 @@ the spend. Every line names its evidence (a submission ``#N``, an event, an
 inbox item, a step), so it can be opened. It reads the store as it is: the
 leaderboard and submissions tables, the inbox, and the events since the moment
 (found by their time, which grows with their id), so it costs one pass over the
-events of the period, not of the run.
+events of the period, not of the run, and the cost ledger's rows of the period
+for the spend by agent and tool (``aar.store.cost_ledger``).
 
 ``aar digest RUN [--since 8h] [--json]`` prints it; without ``--since`` it starts
 at the supervisor's last detach (``SEEN_META``, written by the TUI on leaving).
@@ -31,8 +32,6 @@ from aar.store.inbox_table import SEEN_META
 from aar.store.protocols import StoreReader
 
 DEFAULT_SINCE_S = 8 * 3600.0
-SPEND_KINDS = ("agent.step", "agent.usage")
-"""The events whose ``cost_usd`` sum to the agents' spend."""
 NOTED = ("error", "monitor.decision")
 """The event kinds the digest lists one by one (the rest it counts or sums in SQL)."""
 WAITING = ("approval", "ask")
@@ -140,7 +139,10 @@ async def build(store: StoreReader, run_id: str, since: float, *, now: float | N
             for d in of(item.agent):
                 d.waiting.append(line)
     after = await store.first_event_at(since) - 1
-    spend = await _spend_since(store, after)
+    costs = await cost_by_tool(store, since=since)
+    spend: dict[str | None, float] = {}
+    for cost in costs:
+        spend[cost.agent] = spend.get(cost.agent, 0.0) + cost.cost_usd
     pauses = await store.tally_by_agent("agent.status", after, where=("status", ["paused"]))
     restarts = await store.tally_by_agent("sandbox.lifecycle", after, where=("action", ["restarted", "recreated"]))
     for agent in {*spend, *pauses, *restarts}:
@@ -148,7 +150,7 @@ async def build(store: StoreReader, run_id: str, since: float, *, now: float | N
             d.spend_usd += spend.get(agent, 0.0)
             d.pauses += int(pauses.get(agent, 0))
             d.sandbox_restarts += int(restarts.get(agent, 0))
-    for cost in await cost_by_tool(store, after_id=after):
+    for cost in costs:
         if cost.agent in by_agent:
             by_agent[cost.agent].tools.append(cost)
     while rows := await store.events_after(after, kinds=list(NOTED), limit=20_000):
@@ -170,25 +172,6 @@ async def build(store: StoreReader, run_id: str, since: float, *, now: float | N
     return Digest(
         run_id=run_id, since=since, until=until, team=team, agents=list(by_agent.values()), run_errors=run_errors
     )
-
-
-async def _spend_since(store: StoreReader, after: int) -> dict[str | None, float]:
-    """Each agent's spend in the events after ``after``: summed over those events, or, when they are most of
-    the run, its whole spend (the agents table, which its steps' and usage events sum to) less the spend
-    before."""
-    last = await store.last_event_id()
-    recent = after >= last / 2
-    spent: dict[str | None, float] = {}
-    for kind in SPEND_KINDS:
-        if recent:
-            part = await store.tally_by_agent(kind, after, total="cost_usd")
-        else:
-            part = await store.tally_by_agent(kind, 0, upto_id=after, total="cost_usd")
-        for agent, usd in part.items():
-            spent[agent] = spent.get(agent, 0.0) + usd
-    if recent:
-        return spent
-    return {a.name: a.cost_usd - spent.get(a.name, 0.0) for a in await store.agents()}
 
 
 @dataclass(frozen=True)

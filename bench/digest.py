@@ -6,7 +6,8 @@ restart), 600 scored submissions and an inbox, written straight into a real stor
 the last hour and for the whole eight hours, ROUNDS times each: p50 and p99, target p99 < 500 ms.
 
 Then what the digest's index of events by kind costs the store's writes: the same events emitted and flushed
-through the store with the index and without it, alternating (the machines are shared and noisy).
+through a store with the index and through one without, in turns (the machines are shared and noisy). The cost
+ledger (``aar.store.cost_ledger``) is written with each step's transcript, not on the event path.
 
 Usage: python bench/digest.py [EVENTS] [ROUNDS] (default 1,000,000 and 20)
 """
@@ -38,7 +39,7 @@ from aar.events import (  # noqa: E402
     ToolReturned,
 )
 from aar.inbox import catch_up  # noqa: E402
-from aar.store import RunStore  # noqa: E402
+from aar.store import RunStore, cost_ledger  # noqa: E402
 
 AGENTS = [f"agent-{i}" for i in range(1, 10)]
 HOURS = 8.0
@@ -82,6 +83,7 @@ async def build_store(path: Path, events: int) -> float:
         ts = start + (end - start) * len(rows) / events
         rows += [(ts, agent, p.kind, p.model_dump_json()) for p in _step(rng, step)]
     await store._db.executemany("INSERT INTO events (ts, agent, kind, payload) VALUES (?, ?, ?, ?)", rows[:events])
+    await store._db.executescript(cost_ledger.BACKFILL)  # as the agent loop keeps it, step by step
     for n in range(600):
         sid = await store.add_submission(AGENTS[n % 9], "predictions", {}, flags=("probe",) if n % 50 == 0 else ())
         job = await store.enqueue_job("predictions", {}, submission_id=sid, status="done")
@@ -120,21 +122,32 @@ async def main(events: int, rounds: int) -> None:
                 )
 
 
-async def index_cost(events: int, rounds: int = 4) -> None:
-    """The write time of ``events`` events through ``emit`` and ``flush``, with the (kind, id) index / without."""
+DROP_LEDGER = "".join(f"DROP TRIGGER events_cost_{k};" for k in ("tool_call", "agent_step", "agent_usage"))
+WITHOUT = {
+    "the (kind, id) index": "DROP INDEX events_kind",
+    "the agents' status index": "DROP INDEX events_status",
+    "the cost ledger": DROP_LEDGER,
+}
+"""What the digest adds to the store's writes, each taken away in a store of its own."""
+
+
+async def write_cost(events: int, rounds: int = 4) -> None:
+    """The write time of ``events`` events through ``emit`` and ``flush``: with everything, and without each
+    of ``WITHOUT``, in turns."""
     rng = random.Random(3)
     payloads: list[EventPayload] = []
     step = 0
     while len(payloads) < events:
         step += 1
         payloads += _step(rng, step)
-    took = {"with": 0.0, "without": 0.0}
+    took = {name: 0.0 for name in ("all", *WITHOUT)}
     with tempfile.TemporaryDirectory(prefix="aar-bench-kind-") as tmp:
-        stores = {name: await RunStore.open(Path(tmp) / f"{name}.db", create=True) for name in took}
-        await stores["without"]._db.execute("DROP INDEX events_kind")
+        stores = {name: await RunStore.open(Path(tmp) / f"{n}.db", create=True) for n, name in enumerate(took)}
+        for name, drop in WITHOUT.items():
+            await stores[name]._db.executescript(drop)
         share = len(payloads) // rounds
         for r in range(rounds):
-            order = ["with", "without"] if r % 2 == 0 else ["without", "with"]
+            order = list(took) if r % 2 == 0 else list(reversed(took))
             for name in order:
                 start = time.perf_counter()
                 for p in payloads[r * share : (r + 1) * share]:
@@ -143,8 +156,45 @@ async def index_cost(events: int, rounds: int = 4) -> None:
                 took[name] += time.perf_counter() - start
         for store in stores.values():
             await store.close()
+    for name in WITHOUT:
+        print(
+            f"event writes with {name} {took['all']:.1f}s, without {took[name]:.1f}s: "
+            f"ratio {took['all'] / took[name]:.3f}"
+        )
+
+
+async def ledger_cost(steps: int = 3000, rounds: int = 6) -> None:
+    """What the cost ledger adds to committing an agent's step (its events, transcript and counters in one
+    transaction, as the agent loop commits it): a store that keeps it, and one whose ledger triggers are
+    dropped, in turns."""
+    rng = random.Random(5)
+    took = {"with": 0.0, "without": 0.0}
+    with tempfile.TemporaryDirectory(prefix="aar-bench-ledger-") as tmp:
+        stores = {name: await RunStore.open(Path(tmp) / f"{name}.db", create=True) for name in took}
+        await stores["without"]._db.executescript(DROP_LEDGER)
+        for store in stores.values():
+            for agent in AGENTS:
+                await store.register_agent(agent, backend="scripted", model="scripted")
+        share = steps // rounds
+        for r in range(rounds):
+            for name in ["with", "without"] if r % 2 == 0 else ["without", "with"]:
+                store = stores[name]
+                start = time.perf_counter()
+                for n in range(r * share, (r + 1) * share):
+                    agent, step = AGENTS[n % 9], n // 9 + 1
+                    for p in _step(rng, step):
+                        store.emit(agent, p)
+                    use = {"type": "tool_use", "id": f"c{n}", "name": "bash", "input": {"command": "python t.py"}}
+                    content = [{"type": "text", "text": "thinking about the weak labels " * 20}, use]
+                    result = [{"type": "tool_result", "tool_use_id": f"c{n}", "content": "epoch 1 loss 0.41\n" * 20}]
+                    await store.append_step(
+                        agent, step, [("assistant", content), ("user", result)], steps=1, cost_usd=0.01
+                    )
+                took[name] += time.perf_counter() - start
+        for store in stores.values():
+            await store.close()
     print(
-        f"event writes with the (kind, id) index {took['with']:.1f}s, without {took['without']:.1f}s: "
+        f"step commits with the cost ledger {took['with']:.1f}s, without {took['without']:.1f}s: "
         f"ratio {took['with'] / took['without']:.3f}"
     )
 
@@ -153,4 +203,5 @@ if __name__ == "__main__":
     args = [int(a) for a in sys.argv[1:3]]
     events, rounds = (args + [1_000_000, 20][len(args) :])[:2]
     asyncio.run(main(events, rounds))
-    asyncio.run(index_cost(min(events, 400_000)))
+    asyncio.run(write_cost(min(events, 400_000)))
+    asyncio.run(ledger_cost())

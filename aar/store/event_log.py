@@ -11,11 +11,11 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import re
 import sqlite3
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from pathlib import Path
-from typing import Any
 
 import aiosqlite
 
@@ -23,6 +23,7 @@ from aar.clock import SYSTEM_CLOCK, Clock
 from aar.disk import is_disk_full
 from aar.errors import StoreError
 from aar.events import EventPayload
+from aar.store import cost_ledger
 from aar.store.connection import INSERT_EVENTS, Connection
 from aar.store.rows import EventRow, RawEventRow
 
@@ -30,6 +31,16 @@ EVENT_COLUMNS = "id, ts, agent, kind, payload"
 
 EventListener = Callable[[str | None, EventPayload], None]
 """Called with ``(agent, payload)`` as each event is emitted; must be quick and must not raise."""
+
+
+_NAME = re.compile(r"^\$?[a-z_.]+$")
+
+
+def _literal(name: str) -> str:
+    """An event kind or a payload path as an SQL string literal; refuses anything else."""
+    if not _NAME.match(name):
+        raise ValueError(f"not an event kind or payload field: {name!r}")
+    return f"'{name}'"
 
 
 class EventLog(Connection):
@@ -211,30 +222,28 @@ class EventLog(Connection):
     ) -> dict[str | None, float]:
         """Per agent, over the events of ``kind`` after ``after_id`` (and up to ``upto_id``): the sum of the
         payload field ``total``, or their count; with ``where`` = (field, values), only those whose field is
-        one of the values. Done in SQL on the (kind, id) index: no payload is parsed in Python."""
+        one of the values. Done in SQL on the (kind, id) index: no payload is parsed in Python. The kind and
+        the field of ``where`` are written into the SQL, so that an index on that field of that kind (the
+        agents' statuses, ``events_status``) serves it; both come from aar's code, never from an agent."""
         value = "SUM(json_extract(payload, ?))" if total else "COUNT(*)"
         args: list[object] = [f"$.{total}"] if total else []
-        sql = f"SELECT agent, {value} FROM events WHERE kind = ? AND id > ?"
-        args += [kind, after_id]
+        sql = f"SELECT agent, {value} FROM events WHERE kind = {_literal(kind)} AND id > ?"
+        args.append(after_id)
         if upto_id is not None:
             sql += " AND id <= ?"
             args.append(upto_id)
         if where is not None:
             field, values = where
-            sql += f" AND json_extract(payload, ?) IN ({','.join('?' * len(values))})"
-            args += [f"$.{field}", *values]
+            sql += f" AND json_extract(payload, {_literal('$.' + field)}) IN ({','.join('?' * len(values))})"
+            args += values
         rows = await self._fetch(sql + " GROUP BY agent", args)
         return {r[0]: float(r[1] or 0) for r in rows}
 
-    async def event_fields(self, kind: str, fields: Sequence[str], *, after_id: int = 0) -> list[tuple[Any, ...]]:
-        """``(agent, field, ...)`` of every event of ``kind`` after ``after_id``, in id order: payload fields read
-        in SQL on the (kind, id) index (a whole run's steps and tool calls, without parsing each payload)."""
-        picks = ", ".join("json_extract(payload, ?)" for _ in fields)
-        rows = await self._fetch(
-            f"SELECT agent, {picks} FROM events WHERE kind = ? AND id > ? ORDER BY id",
-            [*(f"$.{f}" for f in fields), kind, after_id],
-        )
-        return [tuple(r) for r in rows]
+    async def tool_costs(self, *, since: float = 0.0) -> list[tuple[str, str, int, float]]:
+        """``(agent, tool, calls, usd)`` summed over the cost ledger's rows from ``since`` on
+        (``aar.store.cost_ledger``)."""
+        rows = await self._fetch(cost_ledger.BY_TOOL, (since, cost_ledger.first_minute(since)))
+        return [(str(r[0]), str(r[1]), int(r[2]), float(r[3])) for r in rows]
 
     async def event_values(
         self, kinds: Sequence[str], field: str, *, after_id: int = 0

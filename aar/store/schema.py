@@ -7,6 +7,7 @@ the one that wrote it refuses to run rather than guess.
 
 from __future__ import annotations
 
+from aar.store.cost_ledger import CREATE as COST_LEDGER
 from aar.store.search_index import CREATE as SEARCH_INDEX
 
 MIGRATIONS: list[str] = [
@@ -261,6 +262,13 @@ MIGRATIONS: list[str] = [
         manifest    TEXT NOT NULL      -- a JSON list of entries (aar.snapshot_blobs.SnapshotEntry)
     );
     CREATE INDEX snapshots_agent ON snapshots (agent, step);
+    """,
+    # 13 -> 14: what each tool cost, a ledger kept as spend commits (``aar.store.cost_ledger``), with the rows of
+    # every step already written; the agents' statuses by value, so counting a night's pauses (the digest) reads
+    # the pauses, not every status change.
+    COST_LEDGER
+    + """
+    CREATE INDEX events_status ON events (json_extract(payload, '$.status'), id) WHERE kind = 'agent.status';
     """,
 ]
 
