@@ -213,32 +213,19 @@ class AgentLoop:
             {"type": "text", "text": CUT_OFF_TEXT if response.stop_reason == "max_tokens" else CONTINUE_TEXT}
         ]
         u = response.usage
-        # Emitted first, committed with the step: the agents table's spend and the agent.step events agree
-        # whenever the daemon dies (the event used to wait in the buffer after the step had committed).
-        self.store.emit(
-            self.name,
-            AgentStepCompleted(
-                step=step,
-                input_tokens=u.input_tokens,
-                output_tokens=u.output_tokens,
-                cache_read_tokens=u.cache_read_tokens,
-                cache_write_tokens=u.cache_write_tokens,
-                cost_usd=response.cost_usd,
-            ),
+        # Committed with the step, in its transaction: the agents table's spend and the agent.step events agree
+        # whenever the daemon dies.
+        completed = AgentStepCompleted(
+            step=step,
+            input_tokens=u.input_tokens,
+            output_tokens=u.output_tokens,
+            cache_read_tokens=u.cache_read_tokens,
+            cache_write_tokens=u.cache_write_tokens,
+            cost_usd=response.cost_usd,
         )
         while True:
             try:
-                await self.store.append_step(
-                    self.name,
-                    step,
-                    [("assistant", content), ("user", follow)],
-                    steps=1,
-                    input_tokens=u.input_tokens,
-                    output_tokens=u.output_tokens,
-                    cache_read_tokens=u.cache_read_tokens,
-                    cache_write_tokens=u.cache_write_tokens,
-                    cost_usd=response.cost_usd,
-                )
+                await self.store.append_step(self.name, step, [("assistant", content), ("user", follow)], completed)
                 break
             except Exception as exc:  # a full disk: the step waits for space and commits then, whole
                 if not is_disk_full(exc):

@@ -16,7 +16,12 @@ temporary folder is left, ``aar report`` succeeds, every resume worked).
 the submissions scored per agent-hour of both (target: ratio >= 0.8).
 Last line: ``faults N (by kind), resumes R, invariants K checked, violations V``.
 
-Usage: python bench/chaos.py [--minutes 30] [--seed S] [--baseline] [--faults a,b] [--docker-restart] [--disk-fill]
+With ``--docker`` the agents' sandboxes are containers of the offline minimal image (busybox and bash: the
+scripted researchers' Python commands fail in them, their steps, posts and the supervision go on), so
+``docker kill`` of a container and, with ``--docker-restart``, a restart of the engine are among the faults.
+
+Usage: python bench/chaos.py [--minutes 30] [--seed S] [--baseline] [--faults a,b] [--docker [--docker-restart]]
+       [--disk-fill]
 """
 
 from __future__ import annotations
@@ -69,12 +74,13 @@ ORPHAN_GRACE_S = 10.0
 """After the stop, how long the run's processes may take to end."""
 
 
-def team_config(runs_dir: Path, base_url: str | None, *, scripted: int = SCRIPTED) -> Path:
-    """The demo's team (scripted researchers, one misbehaving) and two Claude agents, with no step limit."""
-    config = load_config(
-        ROOT / "examples" / "demo.toml",
-        ["run.max_steps=0", "team.pace_s=0.5", "evaluator.seeds=1", f"run.runs_dir={runs_dir}"],
-    )
+def team_config(runs_dir: Path, base_url: str | None, *, scripted: int = SCRIPTED, docker: str | None = None) -> Path:
+    """The demo's team (scripted researchers, one misbehaving) and two Claude agents, with no step limit; with
+    ``docker`` (an image), the agents' sandboxes are containers of it."""
+    overrides = ["run.max_steps=0", "team.pace_s=0.5", "evaluator.seeds=1", f"run.runs_dir={runs_dir}"]
+    if docker is not None:
+        overrides += ["sandbox.backend=docker", f"sandbox.image={docker}", "sandbox.memory=512m"]
+    config = load_config(ROOT / "examples" / "demo.toml", overrides)
     data = config.model_dump(mode="json", exclude_none=True)
     data["run"]["name"] = "chaos"
     data["agents"] = [{"name": f"agent-{i + 1}"} for i in range(scripted)]
@@ -93,9 +99,18 @@ class Bench:
     """One run of the team, with or without faults, and what it left behind."""
 
     def __init__(
-        self, work: Path, *, seed: int, kinds: list[str], anthropic: bool, label: str, disk_mb: int = 0
+        self,
+        work: Path,
+        *,
+        seed: int,
+        kinds: list[str],
+        anthropic: bool,
+        label: str,
+        disk_mb: int = 0,
+        docker: str | None = None,
     ) -> None:
         self.work = work
+        self.docker = docker
         self.label = label
         self.rng = random.Random(seed)
         self.kinds = kinds
@@ -158,7 +173,7 @@ class Bench:
 
     def start(self) -> None:
         base_url = self.api.start() if self.api else None
-        config_file = team_config(self.runs_dir, base_url)
+        config_file = team_config(self.runs_dir, base_url, docker=self.docker)
         started = self.aar("run", str(config_file), "--no-attach", timeout=300)
         if started.returncode != 0:
             raise SystemExit(f"chaos: the run did not start: {started.stderr.strip()[-2000:]}")
@@ -323,9 +338,10 @@ def run_once(
     anthropic: bool,
     label: str,
     disk_mb: int = 0,
+    docker: str | None = None,
 ) -> Bench:
     """Start a run (kept in ``benches``, so it is given back whatever happens) and drive it for ``minutes``."""
-    bench = Bench(work, seed=seed, kinds=kinds, anthropic=anthropic, label=label, disk_mb=disk_mb)
+    bench = Bench(work, seed=seed, kinds=kinds, anthropic=anthropic, label=label, disk_mb=disk_mb, docker=docker)
     benches.append(bench)
     print(f"{label}: starting ({minutes:g} min, seed {seed}, faults: {', '.join(kinds) or 'none'})", flush=True)
     bench.start()
@@ -341,7 +357,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seed", type=int, default=None)
     parser.add_argument("--baseline", action="store_true", help="also run the team without faults, as long")
     parser.add_argument("--faults", default="", help="comma-separated fault names to fire (default: those on)")
-    parser.add_argument("--docker-restart", action="store_true", help="also restart the Docker engine")
+    parser.add_argument(
+        "--docker",
+        action="store_true",
+        help="the agents' sandboxes are Docker containers (the offline minimal image, imported if missing)",
+    )
+    parser.add_argument("--docker-restart", action="store_true", help="also restart the Docker engine (with --docker)")
     parser.add_argument("--disk-fill", action="store_true", help="also fill the run's disk (needs a small one)")
     parser.add_argument("--no-anthropic", action="store_true", help="scripted agents only (no fake API server)")
     parser.add_argument("--work", type=Path, default=None, help="keep the runs here (default: a temporary folder)")
@@ -359,6 +380,9 @@ def main(argv: list[str] | None = None) -> int:
         parser.error(str(exc))
     kinds += [k for k, on in (("docker_restart", args.docker_restart), ("disk_fill", args.disk_fill)) if on]
     kinds = list(dict.fromkeys(kinds))
+    docker = _minimal_image() if args.docker else None
+    if docker is None and "docker_restart" in kinds:
+        parser.error("--docker-restart needs --docker: with local sandboxes the engine restart touches no agent")
     seed = args.seed if args.seed is not None else random.SystemRandom().randrange(1_000_000)
     anthropic = not args.no_anthropic
     started = time.monotonic()
@@ -376,6 +400,7 @@ def main(argv: list[str] | None = None) -> int:
             anthropic=anthropic,
             label="chaos",
             disk_mb=disk_mb,
+            docker=docker,
         )
         checks = chaos.finish()
         rate = chaos.scored_per_agent_hour()
@@ -389,6 +414,7 @@ def main(argv: list[str] | None = None) -> int:
                 kinds=[],
                 anthropic=anthropic,
                 label="baseline",
+                docker=docker,
             )
             base.finish()
             ref = base.scored_per_agent_hour()
@@ -425,6 +451,18 @@ def main(argv: list[str] | None = None) -> int:
         f"invariants {len(checks)} checked, violations {violations}"
     )
     return 1 if violations else 0
+
+
+def _minimal_image() -> str:
+    """The offline minimal image's tag, imported into the engine if it is not there."""
+    import docker
+
+    from sandbox.minimal_image import ensure_minimal_image
+
+    try:
+        return ensure_minimal_image(docker.from_env())
+    except docker.errors.DockerException as exc:
+        raise SystemExit(f"chaos: --docker needs a Docker engine that answers: {exc}") from exc
 
 
 async def _attach_tui(run_dir: Path) -> int:

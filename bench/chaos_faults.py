@@ -33,6 +33,10 @@ from aar.store import RunStore
 from bench import chaos_procs as procs
 from bench.chaos_api import ChaosApi
 
+DOCKER_STOP_S = 60.0
+"""How long the Docker engine may take to stop, and then to answer again, when it is restarted."""
+DOCKERD_LOG = "/tmp/aar-dockerd.log"
+"""Where a restarted ``dockerd`` writes (where ``scripts/test`` starts it)."""
 API_REFUSED_S = 20.0
 """How long the API refuses connections."""
 DISK_FULL_S = 30.0
@@ -206,11 +210,43 @@ def _containers_under(root: Path) -> list[str]:
 
 
 def docker_restart(run: LiveRun) -> str:
-    command = os.environ.get("AAR_CHAOS_DOCKER_RESTART", "service docker restart")
-    done = subprocess.run(command, shell=True, capture_output=True, text=True, timeout=120)
-    if done.returncode != 0:
-        raise Skip(f"{command!r} failed: {done.stderr.strip()[-200:]}")
-    return f"docker engine restarted ({command})"
+    """The engine restarted: by ``AAR_CHAOS_DOCKER_RESTART`` when it is set (``service docker restart`` under
+    a service manager), else the running ``dockerd`` stopped with SIGTERM and started again with the same
+    command line (one started by hand, as ``scripts/test`` starts it). Waits until the engine answers."""
+    command = os.environ.get("AAR_CHAOS_DOCKER_RESTART")
+    if command:
+        done = subprocess.run(command, shell=True, capture_output=True, text=True, timeout=120)
+        if done.returncode != 0:
+            raise Skip(f"{command!r} failed: {done.stderr.strip()[-200:]}")
+        how = command
+    else:
+        engines = [p for p in procs.all_procs() if p.name == "dockerd"]
+        if len(engines) != 1:
+            raise Skip(f"{len(engines)} dockerd processes; set AAR_CHAOS_DOCKER_RESTART to restart the engine")
+        (engine,) = engines
+        argv = [a.decode() for a in Path(f"/proc/{engine.pid}/cmdline").read_bytes().split(b"\0") if a]
+        procs.kill(engine, signal.SIGTERM)
+        if not _gone(engine, DOCKER_STOP_S):
+            procs.kill(engine)
+        log = open(DOCKERD_LOG, "ab")  # noqa: SIM115 (the new engine keeps it)
+        subprocess.Popen(argv, stdout=log, stderr=log, stdin=subprocess.DEVNULL, start_new_session=True)
+        log.close()
+        how = f"SIGTERM to dockerd {engine.pid}, then {' '.join(argv)}"
+    deadline = time.monotonic() + DOCKER_STOP_S
+    while subprocess.run(["docker", "info"], capture_output=True, timeout=30).returncode != 0:
+        if time.monotonic() > deadline:
+            raise RuntimeError(f"the Docker engine did not answer {DOCKER_STOP_S:g} s after its restart ({how})")
+        time.sleep(0.5)
+    return f"docker engine restarted ({how})"
+
+
+def _gone(proc: procs.Proc, within_s: float) -> bool:
+    deadline = time.monotonic() + within_s
+    while proc.alive():
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(0.2)
+    return True
 
 
 def api_refuse(run: LiveRun) -> str:

@@ -7,7 +7,7 @@ import time
 from collections.abc import AsyncIterator, Callable, Sequence
 from typing import Any
 
-from aar.events import AgentUsage
+from aar.events import AgentStepCompleted, AgentUsage
 from aar.store.connection import INSERT_EVENTS, Connection, dumps
 from aar.store.rows import AgentRow, MessageRow, decode
 
@@ -88,12 +88,28 @@ class AgentTables(Connection):
             [(agent, step, role, dumps(content), now) for role, content in messages],
         )
 
-    async def append_step(self, agent: str, step: int, messages: Sequence[tuple[str, Any]], **deltas: float) -> None:
-        """Persist one agent step: its messages, its counters (steps, tokens, cost) and the events emitted
-        before it (its ``agent.step`` among them) in one transaction, so a crash never leaves a transcript,
-        its counters and its events disagreeing."""
+    async def append_step(
+        self,
+        agent: str,
+        step: int,
+        messages: Sequence[tuple[str, Any]],
+        completed: AgentStepCompleted | None = None,
+        **deltas: float,
+    ) -> None:
+        """Persist one agent step: its messages, its counters and the events emitted before it, then its
+        ``agent.step`` event ``completed`` (whose tokens and cost, with the step itself, are added to the
+        counters besides ``deltas``), in one transaction, so a crash never leaves a transcript, its counters
+        and its events disagreeing. ``completed`` is given here, not emitted before: in the buffer, the
+        store's flusher could commit it in a batch of its own, and a kill -9 between the two commits would
+        leave a step's spend in the events and not in the counters."""
         now = time.time()
-        async with self._with_events():
+        then: list[tuple[float, str, str, str]] = []
+        if completed is not None:
+            then.append((now, agent, completed.kind, completed.model_dump_json()))
+            deltas = {**deltas, "steps": deltas.get("steps", 0) + 1}
+            for counter, spent in completed.model_dump(include=set(_AGENT_COUNTERS)).items():
+                deltas[counter] = deltas.get(counter, 0) + spent
+        async with self._with_events(then=then):
             await self._db.executemany(
                 "INSERT INTO transcripts (agent, step, role, content, ts) VALUES (?, ?, ?, ?, ?)",
                 [(agent, step, role, dumps(content), now) for role, content in messages],

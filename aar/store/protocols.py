@@ -12,7 +12,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any, Protocol
 
 from aar.commands import Command
-from aar.events import EventPayload, Verdict
+from aar.events import AgentStepCompleted, EventPayload, Verdict
 from aar.snapshot_blobs import SnapshotEntry
 from aar.store.branch_table import BranchRow
 from aar.store.checkpoint_table import CheckpointRow, EventFold
@@ -192,7 +192,12 @@ class AgentStore(Protocol):
     async def transcript(self, agent: str, *, after_id: int = 0) -> list[MessageRow]: ...
     async def append_messages(self, agent: str, step: int, messages: Sequence[tuple[str, Any]]) -> None: ...
     async def append_step(
-        self, agent: str, step: int, messages: Sequence[tuple[str, Any]], **deltas: float
+        self,
+        agent: str,
+        step: int,
+        messages: Sequence[tuple[str, Any]],
+        completed: AgentStepCompleted | None = None,
+        **deltas: float,
     ) -> None: ...
     async def replace_transcript(self, agent: str, step: int, messages: Sequence[tuple[str, Any]]) -> None: ...
     async def deliver(self, agent: str, step: int, content: Any, command_ids: Sequence[int]) -> None: ...

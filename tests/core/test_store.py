@@ -63,8 +63,8 @@ async def test_a_step_commits_with_the_events_emitted_before_it(tmp_path: Path) 
     writer = await RunStore.open(tmp_path / "run.db", create=True, flush_interval=60)
     try:
         await writer.register_agent("ann", backend="scripted", model="m")
-        writer.emit("ann", AgentStepCompleted(step=1, input_tokens=10, output_tokens=2, cost_usd=0.25))
-        await writer.append_step("ann", 1, [("assistant", "hi"), ("user", "ok")], steps=1, cost_usd=0.25)
+        completed = AgentStepCompleted(step=1, input_tokens=10, output_tokens=2, cost_usd=0.25)
+        await writer.append_step("ann", 1, [("assistant", "hi"), ("user", "ok")], completed)
         writer.emit("ann", RunLog(message="after the step"))  # buffered: not part of the step
         with sqlite3.connect(tmp_path / "run.db") as raw:  # what a crash now would leave on disk
             kinds = raw.execute("SELECT kind, json_extract(payload, '$.cost_usd') FROM events").fetchall()
@@ -74,6 +74,48 @@ async def test_a_step_commits_with_the_events_emitted_before_it(tmp_path: Path) 
         await writer.close()
     with sqlite3.connect(tmp_path / "run.db") as raw:
         assert [k for (k,) in raw.execute("SELECT kind FROM events ORDER BY id")] == ["agent.step", "log"]
+
+
+async def test_a_step_event_never_commits_in_a_batch_of_the_flusher_s_own(tmp_path: Path) -> None:
+    """The step's agent.step event is not left in the buffer, where the store's flusher could take it while
+    the step waits for the write lock and commit it alone: a kill -9 between the two commits left a step's
+    spend in the events and not in the counters (the chaos bench, with Docker sandboxes, found one)."""
+    writer = await RunStore.open(tmp_path / "run.db", create=True, flush_interval=0.01)
+    try:
+        await writer.register_agent("ann", backend="scripted", model="m")
+        await writer._lock.acquire()  # another write in progress
+        writer.emit("ann", RunLog(message="a tool ran"))
+        await asyncio.sleep(0.1)  # the flusher waits for the lock first
+        step = asyncio.create_task(
+            writer.append_step("ann", 1, [("assistant", "hi")], AgentStepCompleted(step=1, cost_usd=0.5))
+        )
+        await asyncio.sleep(0.05)
+        with sqlite3.connect(tmp_path / "run.db") as raw:  # watch every commit from outside
+            seen: list[tuple[int, float]] = []
+
+            def commits() -> None:
+                steps = raw.execute("SELECT COUNT(*) FROM events WHERE kind = 'agent.step'").fetchone()[0]
+                seen.append((steps, raw.execute("SELECT cost_usd FROM agents").fetchone()[0]))
+
+            writer._lock.release()
+            while not step.done():
+                commits()
+                await asyncio.sleep(0)
+            await step
+            commits()
+        assert (1, 0.0) not in seen, "the step's event was on disk before its counters"
+        assert seen[-1] == (1, 0.5)
+    finally:
+        await writer.close()
+
+
+async def test_a_step_whose_commit_fails_leaves_no_agent_step_event(store: RunStore) -> None:
+    await store.register_agent("ann", backend="scripted", model="m")
+    with pytest.raises(TypeError):
+        await store.append_step("ann", 1, [("assistant", {1j})], AgentStepCompleted(step=1, cost_usd=0.5))
+    await store.flush()
+    assert [r.kind for r in await store.events_after(0)] == []
+    assert (await store.agent("ann")).cost_usd == 0.0  # type: ignore[union-attr]
 
 
 async def test_schema_version_and_refusals(tmp_path: Path) -> None:
