@@ -70,6 +70,7 @@ CACHES = ("torchinductor_",)
 """What the run's processes keep in TMPDIR on purpose, across runs (torch's compile cache): not left behind."""
 SMALL_DISK_MB = 1024
 """With ``--disk-fill``: the size of the tmpfs the run lives on (the fault fills it)."""
+DOCKER_FAULTS = ("docker_kill", "docker_restart")
 ORPHAN_GRACE_S = 10.0
 """After the stop, how long the run's processes may take to end."""
 
@@ -145,6 +146,9 @@ class Bench:
         self.elapsed_s = 0.0
         self.last_fault_event = 0
         """The newest committed event when the last fault fired: the monitors must have judged up to it."""
+        self.last_docker_fault = 0
+        """The newest committed event after the last ``DOCKER_FAULTS`` fault: every agent's sandbox ran a
+        command after it."""
 
     # ------------------------------------------------------------ what faults use
 
@@ -227,6 +231,8 @@ class Bench:
             return
         self.fired[kind] += 1
         self.last_fault_event = before
+        if kind in DOCKER_FAULTS:
+            self.last_docker_fault = self._last_event()
         print(f"  {at:6.1f}s {kind}: {said}", flush=True)
 
     def _last_event(self) -> int:
@@ -251,6 +257,8 @@ class Bench:
         checks = check_store(self.paths.db)
         checks.append(monitor_decisions_recorded(self.paths.root, self.last_fault_event))
         checks += [self._no_orphans(), self._no_temp_folders(), self._tuis_ok(), self._report_ok()]
+        if self.last_docker_fault:
+            checks.append(self._sandboxes_back())
         checks.append(Checked("faults_survived", sum(self.fired.values()) + self.resumes, list(self.problems)))
         if self.api is not None:
             self.api.close()
@@ -309,6 +317,42 @@ class Bench:
                 tail = err.decode(errors="replace").strip().splitlines()[-3:]
                 bad.append(f"a TUI exited {tui.returncode}: {' / '.join(tail)}")
         return Checked("tuis_attached_and_detached", len(self.tuis), bad)
+
+    def _sandboxes_back(self) -> Checked:
+        """After the last container killed or engine restarted, the sandboxes serve again: each agent's last
+        ``bash`` call that returned after it ran in its sandbox to its end (its container recreated, with its
+        workspace), rather than failing on a dead one. Agents that ran none after it (finished) are not counted."""
+        with sqlite3.connect(f"file:{self.paths.db}?mode=ro", uri=True, timeout=30) as db:
+            last = dict(
+                db.execute(
+                    "SELECT agent, json_extract(payload, '$.call_id') FROM events WHERE kind = 'tool.result'"
+                    " AND json_extract(payload, '$.tool') = 'bash' AND id > ? ORDER BY id",
+                    (self.last_docker_fault,),
+                ).fetchall()
+            )
+            ran = {
+                str(c)
+                for (c,) in db.execute(
+                    "SELECT json_extract(payload, '$.call_id') FROM events WHERE kind = 'sandbox.exit' AND id > ?",
+                    (self.last_docker_fault,),
+                )
+            }
+            recreated = db.execute(
+                "SELECT COUNT(*) FROM events WHERE kind = 'sandbox.lifecycle' AND json_extract(payload, '$.action')"
+                " IN ('restarted', 'recreated')"
+            ).fetchone()[0]
+        db.close()
+        lost = [
+            f"{a}: its last bash call ({c}) after the last Docker fault never ran"
+            for a, c in last.items()
+            if c not in ran
+        ]
+        print(
+            f"{self.label}: sandboxes restarted or recreated {recreated} times; "
+            f"{len(last)} agents ran bash after the last Docker fault",
+            flush=True,
+        )
+        return Checked("sandboxes_back_after_docker_faults", len(last), lost)
 
     def _report_ok(self) -> Checked:
         report = self.aar("report", self.paths.run_id, "--format", "json", timeout=300)

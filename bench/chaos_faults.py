@@ -224,6 +224,8 @@ def docker_restart(run: LiveRun) -> str:
         if len(engines) != 1:
             raise Skip(f"{len(engines)} dockerd processes; set AAR_CHAOS_DOCKER_RESTART to restart the engine")
         (engine,) = engines
+        if os.geteuid() != 0:
+            raise Skip("restarting a dockerd needs root (or AAR_CHAOS_DOCKER_RESTART)")
         argv = [a.decode() for a in Path(f"/proc/{engine.pid}/cmdline").read_bytes().split(b"\0") if a]
         procs.kill(engine, signal.SIGTERM)
         if not _gone(engine, DOCKER_STOP_S):

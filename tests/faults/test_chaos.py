@@ -26,17 +26,38 @@ KNOWN_DEFECTS: dict[str, str] = {}
 pytestmark = pytest.mark.slow
 
 
-def test_three_minutes_of_chaos_break_no_invariant(tmp_path: Path) -> None:
+def _chaos(tmp_path: Path, *argv: str) -> subprocess.CompletedProcess[str]:
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
-    argv = ["--minutes", "3", "--seed", str(SEED), "--work", str(tmp_path)]
-    done = subprocess.run(
-        [sys.executable, str(ROOT / "bench" / "chaos.py"), *argv],
+    return subprocess.run(
+        [sys.executable, str(ROOT / "bench" / "chaos.py"), *argv, "--work", str(tmp_path)],
         cwd=ROOT,
         env=env,
         capture_output=True,
         text=True,
         timeout=1200,
     )
+
+
+@pytest.mark.docker
+def test_containers_killed_and_the_engine_restarted_break_no_invariant(tmp_path: Path) -> None:
+    """The team on Docker sandboxes (the offline minimal image): containers killed, the engine restarted (as
+    root), the daemon killed; every sandbox comes back and no invariant breaks."""
+    faults = "docker_kill,docker_restart,daemon_kill9,supervisor"
+    done = _chaos(tmp_path, "--minutes", "2", "--seed", "11", "--docker", "--docker-restart", "--faults", faults)
+    out = done.stdout + done.stderr
+    lines = done.stdout.strip().splitlines()
+    said = LAST_LINE.match(lines[-1]) if lines else None
+    assert said, f"no summary line; the bench said:\n{out[-3000:]}"
+    kinds = dict(part.rsplit(" ", 1) for part in said[2].split(", ") if part != "none")
+    wanted = {"docker_kill", "daemon_kill9"} | ({"docker_restart"} if os.geteuid() == 0 else set())
+    assert wanted <= set(kinds), out[-3000:]
+    back = [m for m in map(INVARIANT.match, lines) if m and m[1] == "sandboxes_back_after_docker_faults"]
+    assert back and back[0][3] == "ok" and int(back[0][2]) >= 1, out[-6000:]
+    assert said[5] == "0" and done.returncode == 0, out[-6000:]
+
+
+def test_three_minutes_of_chaos_break_no_invariant(tmp_path: Path) -> None:
+    done = _chaos(tmp_path, "--minutes", "3", "--seed", str(SEED))
     out = done.stdout + done.stderr
     lines = done.stdout.strip().splitlines()
     said = LAST_LINE.match(lines[-1]) if lines else None
