@@ -17,7 +17,7 @@ from typing import Any, Literal
 from pydantic import BaseModel
 
 from aar.escape import one_line
-from aar.events import SubmissionCreated, ToolCalled, ToolReturned
+from aar.events import ToolCalled, ToolReturned
 from aar.store import SubmissionRow
 from aar.store.protocols import StoreReader
 
@@ -26,10 +26,12 @@ RESULTS = frozenset({"submit_predictions", "submit_method", "leaderboard"})
 READS = frozenset({"forum_read", "forum_search"})
 LINEAGE_SHOWN = 200
 """Lineage lines kept (the newest before the submission); the transcript keeps them all."""
-PAGE = 5000
-"""Tool events read per query while walking the author's history."""
+PAGE = 500
+"""Tool events read per query while walking the author's history back."""
 DIFF_CONTEXT = 3
-KINDS = ("tool.call", "tool.result", "submission.created")
+TOOL_KINDS = ("tool.call", "tool.result")
+CHOSEN_TOOLS = {"tool.call": ("tool", sorted(WRITES | READS)), "tool.result": ("tool", sorted(RESULTS))}
+"""Of the author's tool events, those of tools that can give a lineage line."""
 Step = Literal["write", "result", "read"]
 
 
@@ -88,24 +90,30 @@ def _same_file(path: object, sub: SubmissionRow) -> bool:
 
 async def lineage(store: StoreReader, sub: SubmissionRow) -> list[LineageStep]:
     """The steps of ``sub``'s author up to its submission that wrote its file, showed it the evaluator's
-    results, or read the forum; the newest ``LINEAGE_SHOWN``, oldest first. The submission's own
-    ``submission.created`` event ends the walk; without one (a store written by hand), its time does."""
+    results, or read the forum; the newest ``LINEAGE_SHOWN``, oldest first. Walked back from the
+    submission's own ``submission.created`` event (without one, a store written by hand, from the end, up
+    to its time), a page of the tools that can matter at a time (chosen in SQL), so a long history is not
+    read to show its last steps."""
+    created = await store.events_of(
+        ["submission.created"], agent=sub.agent, only={"submission.created": ("submission_id", [sub.id])}
+    )
+    upto = created[0].id if created else None
     out: list[LineageStep] = []
-    after = 0
-    while True:
-        rows = await store.events_after(after, agent=sub.agent, kinds=KINDS, limit=PAGE)
-        for row in rows:
+    while len(out) < LINEAGE_SHOWN:
+        rows = await store.events_of(TOOL_KINDS, agent=sub.agent, upto_id=upto, only=CHOSEN_TOOLS, newest=PAGE)
+        for row in reversed(rows):
             payload = row.payload
-            if isinstance(payload, SubmissionCreated) and payload.submission_id == sub.id:
-                return out[-LINEAGE_SHOWN:]
-            if isinstance(payload, ToolCalled | ToolReturned) and (line := _line(payload, sub)) is not None:
+            if not isinstance(payload, ToolCalled | ToolReturned) or (not created and row.ts > sub.ts):
+                continue
+            if (line := _line(payload, sub)) is not None:
                 what, text = line
                 out.append(
                     LineageStep(agent=sub.agent, step=payload.step, event_id=row.id, ts=row.ts, what=what, text=text)
                 )
         if len(rows) < PAGE:
-            return [s for s in out if s.ts <= sub.ts][-LINEAGE_SHOWN:]
-        after = rows[-1].id
+            break
+        upto = rows[0].id - 1
+    return out[:LINEAGE_SHOWN][::-1]
 
 
 def _line(payload: ToolCalled | ToolReturned, sub: SubmissionRow) -> tuple[Step, str] | None:
