@@ -266,7 +266,7 @@ class EventLog(Connection):
         agent: str | None = None,
         after_id: int = 0,
         upto_id: int | None = None,
-        only: Mapping[str, tuple[str, Sequence[str]]] | None = None,
+        only: Mapping[str, tuple[str, Sequence[str | int]]] | None = None,
         newest: int | None = None,
     ) -> list[EventRow]:
         """The events of ``kinds`` (every kind: None) of ``agent`` after ``after_id`` and up to ``upto_id``, in id

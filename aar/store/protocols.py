@@ -97,7 +97,7 @@ class StoreReader(SnapshotReader, Protocol):
         agent: str | None = None,
         after_id: int = 0,
         upto_id: int | None = None,
-        only: Mapping[str, tuple[str, Sequence[str]]] | None = None,
+        only: Mapping[str, tuple[str, Sequence[str | int]]] | None = None,
         newest: int | None = None,
     ) -> list[EventRow]: ...
     async def search(
