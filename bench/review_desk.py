@@ -7,7 +7,8 @@ scored on ``seeds``) and 50 prediction files, 2,000 tool events per agent for th
 best method (agent-9's last) a 1,000-line rewrite of its 1,000-line method before.
 
 1. ``l`` opens the leaderboard (the reference), until the frame after it is on screen; then back.
-2. ``R`` opens the review desk, until the frame after the best candidate's source and lineage are drawn.
+2. ``R`` opens the review desk, until the frame after the best candidate's source and lineage are drawn. The
+   first open builds the desk's screen (printed apart); later ones show the same screen on the store's latest.
 3. ``down`` moves to the next candidate, until the frame after its source is drawn (then ``up`` back).
 4. ``d`` shows the best method's 2,000-line diff, until the frame after it is drawn (then ``d`` back).
 
@@ -174,14 +175,18 @@ async def bench(opens: int) -> None:
         paths, best = await _make_run(Path(tmp) / "run")
         with DaemonLock(paths.lock):  # held as a live daemon holds it
             found = await _measure(paths, best, opens)
+    first = found["desk"][0][0], found["desk"][1][0]
+    found["desk"] = (found["desk"][0][1:], found["desk"][1][1:])
     print(_line("open the leaderboard (reference)", *found["board"]))
-    print(_line(f"open the review desk, {METHODS + PREDICTIONS} submissions", *found["desk"]))
+    print(f"the desk's first open (builds the screen): {first[0]:.1f} ms, CPU {first[1]:.1f} ms")
+    print(_line(f"open the review desk again, {METHODS + PREDICTIONS} submissions", *found["desk"]))
     print(_line("switch to the next candidate", *found["switch"]))
     print(_line("show the 2,000-line diff (d)", *found["diff"]))
     desk, board = _pct(found["desk"][0], 0.99), _pct(found["board"][0], 0.99)
     switch = _pct(found["switch"][0], 0.99)
     print(
-        f"review desk open p99 {desk:.1f} ms (target < 150); vs the leaderboard {desk / board:.2f}x;"
+        f"review desk open p99 {desk:.1f} ms (target < 150), first open {first[0]:.1f} ms; vs the leaderboard"
+        f" {desk / board:.2f}x;"
         f" switch p99 {switch:.1f} ms ({switch / board:.2f}x)"
     )
 

@@ -129,6 +129,25 @@ async def test_a_verdict_asks_for_a_note_and_is_recorded_with_its_post(desk_run:
         assert post.title == "Review of submission #5: reject" and NOTE in post.body
 
 
+async def test_the_desk_opened_again_is_the_same_desk_on_the_store_s_latest(desk_run: RunPaths) -> None:
+    """Built once: opened again it shows what the store holds now (a verdict written meanwhile by ``aar
+    review``), the best candidate chosen again and its source, not the diff it was left on."""
+    app = AarApp(desk_run.root)
+    async with app.run_test(size=WIDE) as pilot:
+        screen = await _desk(pilot)
+        await pilot.press("down", "d")
+        await wait_for(pilot, lambda: screen.query_one(CodeView).kind == "diff")
+        await pilot.press("escape")
+        await wait_for(pilot, lambda: not isinstance(app.screen, ReviewScreen))
+        async with await RunStore.open(desk_run.db) as store:
+            await store.record_verdict(5, "accept", "holds up", by="aar review")
+        await _open(pilot, "R", ReviewScreen)
+        assert app.screen is screen, "the desk was not built again"
+        await wait_for(pilot, lambda: screen.chosen is not None and screen.chosen.submission_id == 5)
+        assert screen.query_one(CodeView).kind == "source"
+        await wait_screen(pilot, "✓ accept by")
+
+
 async def test_escape_in_the_verdict_dialog_writes_nothing(desk_run: RunPaths) -> None:
     app = AarApp(desk_run.root)
     async with await RunStore.open(desk_run.db) as store:

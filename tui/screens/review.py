@@ -196,6 +196,23 @@ class ReviewScreen(RunScreen):
         if changes.board:
             self.load()
 
+    def known(self, submission_id: int) -> ReviewDetail | None:
+        """A candidate's detail if the desk has read it (it never changes)."""
+        return self._details.get(submission_id)
+
+    def reopen(self, found: list[Candidate], detail: ReviewDetail | None, *, submission_id: int | None) -> None:
+        """Shown again (``open_desk``): the latest candidates, ``submission_id`` chosen, its source (not a diff)."""
+        if detail is not None:
+            self._details[detail.submission.id] = detail
+        was_diff, self.diff = self.diff, False
+        self.query_one("#review-list", OptionList).focus()
+        if found == self.candidates and self.chosen is not None and self.chosen.submission_id == submission_id:
+            if was_diff:
+                self._show_code()
+            return  # as it was left: nothing to draw again
+        self.chosen, self.detail, self._want = None, None, submission_id
+        self._fill(found)
+
     # ------------------------------------------------------------ reading
 
     @work(group="review", exclusive=True, exit_on_error=False)
@@ -340,9 +357,28 @@ class ReviewScreen(RunScreen):
         self.app.push_screen(InspectAtStep(view, step.step))
 
 
+DESK = "review-desk"
+"""The name the desk is installed under: built once, then shown again on the store's latest (its widgets'
+compose, styles and first layout took half of each open)."""
+
+
 async def open_desk(app: AarApp, submission_id: int | None = None) -> None:
     """Read the candidates and the first one's detail, then open the desk on them: its first frame is whole."""
     found = await app.client.review()
     first = next((c for c in found if c.submission_id == submission_id), found[0] if found else None)
-    detail = await app.client.review_detail(first.submission_id) if first else None
-    await app.push_screen(ReviewScreen(found, detail, submission_id=first.submission_id if first else None))
+    want = first.submission_id if first else None
+    desk = app.get_screen(DESK) if app.is_screen_installed(DESK) else None
+    if isinstance(desk, ReviewScreen) and desk in app.screen_stack:
+        desk = None  # open already, under this screen: a desk of its own
+    known = desk.known(want) if isinstance(desk, ReviewScreen) and want is not None else None
+    detail = known or (await app.client.review_detail(want) if want is not None else None)
+    if isinstance(desk, ReviewScreen):
+        desk.reopen(found, detail, submission_id=want)
+        await app.push_screen(DESK)
+        return
+    screen = ReviewScreen(found, detail, submission_id=want)
+    if not app.is_screen_installed(DESK):
+        app.install_screen(screen, DESK)
+        await app.push_screen(DESK)
+    else:
+        await app.push_screen(screen)
