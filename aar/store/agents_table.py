@@ -56,6 +56,7 @@ class AgentTables(Connection):
         now = time.time()
         async with self._with_events(then=[(now, name, usage.kind, usage.model_dump_json())]):
             await self._db.execute(*_counted(name, usage.model_dump(exclude={"kind", "purpose"}), now))
+        self._tell(name, usage)
 
     @contextlib.asynccontextmanager
     async def _with_events(self, then: Sequence[tuple[float, str, str, str]] = ()) -> AsyncIterator[None]:
@@ -116,6 +117,8 @@ class AgentTables(Connection):
             )
             if deltas:
                 await self._db.execute(*_counted(agent, deltas, now))
+        if completed is not None:
+            self._tell(agent, completed)  # heard as if emitted, once it is on disk
 
     async def deliver(self, agent: str, step: int, content: Any, command_ids: Sequence[int]) -> None:
         """Append the user message ``content`` that carries supervisor messages (redirects, broadcasts, answers)

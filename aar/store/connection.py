@@ -20,6 +20,7 @@ import aiosqlite
 
 from aar.clock import SYSTEM_CLOCK, Clock
 from aar.errors import StoreError
+from aar.events import EventPayload
 
 
 def dumps(value: Any) -> str:
@@ -82,6 +83,10 @@ class Connection:
                 if self._db.in_transaction:
                     await self._db.execute("ROLLBACK")
                 raise
+
+    def _tell(self, agent: str | None, payload: EventPayload) -> None:
+        """Tell the event log's listeners of an event written outside its buffer (a step's, after its commit).
+        A store without an event log has none."""
 
     async def _insert_buffered_events(self) -> Callable[[], None]:
         """Inside a transaction the caller holds: insert the events emitted so far (the event log's buffer),

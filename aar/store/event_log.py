@@ -100,6 +100,9 @@ class EventLog(Connection):
         """Buffer one event; it is committed within ``flush_interval`` seconds."""
         self._buffer.append((time.time(), agent, payload.kind, payload.model_dump_json()))
         self._buffered()
+        self._tell(agent, payload)
+
+    def _tell(self, agent: str | None, payload: EventPayload) -> None:
         for listener in self._listeners.get(payload.kind, ()):
             listener(agent, payload)
 

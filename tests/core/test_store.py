@@ -14,7 +14,7 @@ import pytest
 
 from aar.commands import Redirect
 from aar.errors import StoreError
-from aar.events import AgentStatusChanged, AgentStepCompleted, RunLog, SandboxOutput
+from aar.events import AgentStatusChanged, AgentStepCompleted, AgentUsage, RunLog, SandboxOutput
 from aar.store import RunStore
 from aar.store.schema import MIGRATIONS, SCHEMA_VERSION
 from tests.support import eventually, found
@@ -107,6 +107,18 @@ async def test_a_step_event_never_commits_in_a_batch_of_the_flusher_s_own(tmp_pa
         assert seen[-1] == (1, 0.5)
     finally:
         await writer.close()
+
+
+async def test_listeners_hear_a_step_and_a_usage_once_they_are_committed(store: RunStore) -> None:
+    await store.register_agent("ann", backend="scripted", model="m")
+    heard: list[tuple[str | None, str]] = []
+    store.subscribe(lambda agent, payload: heard.append((agent, payload.kind)), ["agent.step", "agent.usage"])
+    await store.append_step("ann", 1, [("assistant", "hi")], AgentStepCompleted(step=1, cost_usd=0.5))
+    await store.record_usage("ann", AgentUsage(purpose="compaction", cost_usd=0.1))
+    assert heard == [("ann", "agent.step"), ("ann", "agent.usage")]
+    with pytest.raises(TypeError):
+        await store.append_step("ann", 2, [("assistant", {1j})], AgentStepCompleted(step=2, cost_usd=0.5))
+    assert len(heard) == 2, "a step that did not commit is not heard"
 
 
 async def test_a_step_whose_commit_fails_leaves_no_agent_step_event(store: RunStore) -> None:
