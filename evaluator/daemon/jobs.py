@@ -214,10 +214,16 @@ async def run_transfer_job(home: Evaluation, spec: TransferJob, report: Report) 
     report(0.0, f"{spec.target}: preparing its bundle")
     await asyncio.to_thread(build_bundle, ev.files, ev.config, ev.device)
     verified = await _verified(ev, spec, report)
+    from evaluator.daemon.submissions import is_majority
+
     vanilla = score("transfer", ev.feedback_labels, verified.weak, verified.ceiling, verified.vanilla)
     extra = {"target": spec.target, "task_key": ev.task.key, "target_seeds": ev.seeds, "vanilla_pgr": vanilla.pgr}
     scored = verified.scored
-    return [scored.model_copy(update={"split": "transfer", "metrics": {**scored.metrics, **extra}})]
+    # The output check the home task's watcher makes on a method (``output_flags``) that holds on a target too:
+    # probes and duplicates are of the agent's own earlier files on the home task, and were judged there.
+    majority = ["majority"] if is_majority((verified.transfer > 0.5).astype(int).tolist()) else []
+    update = {"split": "transfer", "metrics": {**scored.metrics, **extra}, "flags": [*scored.flags, *majority]}
+    return [scored.model_copy(update=update)]
 
 
 @dataclass(frozen=True)
