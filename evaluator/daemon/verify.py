@@ -141,14 +141,36 @@ async def _run_seeds(sandbox: Any, filename: str, seeds: list[int], ev: Evaluati
     limit = min(ev.config.sandbox.exec_timeout_s * len(seeds), ev.config.evaluator.job_timeout_s)
     result = await sandbox.exec(run_method_argv(filename, seeds, ev.method_device), timeout=limit)
     if not result.ok:
-        # The seed it was on: the first whose predictions it did not write (the earlier ones are done).
-        names = {f.path for f in await sandbox.list_files(".", recursive=False)}
-        seed = next((s for s in seeds if PREDICTIONS.format(seed=s) not in names), seeds[-1])
+        seed = await _failed_seed(sandbox, seeds, ev)
         if not result.timed_out and not result.oom_killed and result.exit_code in KILLED_CODES:
             raise KilledFromOutside(f"seed {seed}: the method's process was killed (SIGKILL) from outside its limits")
         why = "timed out" if result.timed_out else f"exited with {result.exit_code}"
         raise JobError(f"seed {seed}: the method {why}: {failure_tail(result.stderr or result.stdout)}")
     return [await _read_seed(sandbox, seed, ev) for seed in seeds]
+
+
+def _expected(ev: Evaluation) -> tuple[int, int]:
+    """How many ``feedback`` and ``final`` predictions a seed's file holds."""
+    return ev.n_feedback, len(ev.data["final"])
+
+
+def _size_limit(ev: Evaluation) -> int:
+    """The most bytes a seed's predictions file can honestly take."""
+    return PREDICTIONS_HEADROOM + BYTES_PER_PREDICTION * sum(_expected(ev))
+
+
+async def _failed_seed(sandbox: Any, seeds: list[int], ev: Evaluation) -> int:
+    """The seed a failed run was on: the first whose predictions cannot be read (the earlier ones were
+    written as they finished). Bounded reads of the expected names, never a listing: the method may have
+    left a million files."""
+    from sandbox.base import SandboxError
+
+    for seed in seeds:
+        try:
+            await sandbox.read_file(PREDICTIONS.format(seed=seed), limit=_size_limit(ev))
+        except (OSError, SandboxError):
+            return seed
+    return seeds[-1]
 
 
 async def _read_seed(sandbox: Any, seed: int, ev: Evaluation) -> dict[str, Any]:
@@ -157,10 +179,9 @@ async def _read_seed(sandbox: Any, seed: int, ev: Evaluation) -> dict[str, Any]:
     from sandbox.base import SandboxError
 
     out = PREDICTIONS.format(seed=seed)
-    expected = (ev.n_feedback, len(ev.data["final"]))
-    limit = PREDICTIONS_HEADROOM + BYTES_PER_PREDICTION * sum(expected)
+    expected = _expected(ev)
     try:
-        data = json.loads(await sandbox.read_file(out, limit=limit))
+        data = json.loads(await sandbox.read_file(out, limit=_size_limit(ev)))
     except (ValueError, OSError, SandboxError) as exc:
         raise JobError(f"seed {seed}: the method wrote no readable {out}: {exc}") from None
     if not isinstance(data, dict):
