@@ -80,6 +80,10 @@ class Sandbox(ABC):
     def __init__(self, name: str, workspace: Path) -> None:
         self.name = name
         self.workspace = workspace
+        self.trace_opens = True
+        """Record each command's failed opens (``ExecResult.touched``) where the backend can: the shell
+        monitor reads them from an agent's commands. The evaluator's verification sandboxes turn it off,
+        since nothing reads them there and tracing costs a third of a Python start."""
 
     @abstractmethod
     async def start(self) -> None:

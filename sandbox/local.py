@@ -196,7 +196,8 @@ class LocalSandbox(HostFiles, Sandbox):
     ) -> ExecResult:
         await self.start()
         state = ExecState(token=uuid.uuid4().hex)
-        trace = TraceReader() if self._bwrap and strace_path() else None  # failed opens: sandbox.touched
+        # Failed opens (``sandbox.touched``), where asked for.
+        trace = TraceReader() if self.trace_opens and self._bwrap and strace_path() else None
         full, preexec, host_cwd, home = self._command(as_argv(command), cwd, trace)
         environ = (
             base_env(home=home, path=local_path(), gpus=self.config.gpus) | (env or {}) | {MARKER_VAR: state.token}

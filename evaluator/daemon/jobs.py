@@ -209,15 +209,22 @@ async def run_transfer_job(home: Evaluation, spec: TransferJob, report: Report) 
     """The method on a transfer target, verified as on the home task (its own baselines, a fresh sandbox, the
     canary and the ceiling check), scored on the target's feedback split with a paired CI against vanilla there."""
     from evaluator.compute.prepare import build_bundle
+    from evaluator.daemon.stats import correct, pgr
+    from evaluator.daemon.submissions import is_majority
 
     ev = home.for_target(spec.target)
     report(0.0, f"{spec.target}: preparing its bundle")
     await asyncio.to_thread(build_bundle, ev.files, ev.config, ev.device)
     verified = await _verified(ev, spec, report)
-    vanilla = score("transfer", ev.feedback_labels, verified.weak, verified.ceiling, verified.vanilla)
-    extra = {"target": spec.target, "task_key": ev.task.key, "target_seeds": ev.seeds, "vanilla_pgr": vanilla.pgr}
+    # Vanilla's PGR on the target, the point alone (its paired CI against the method is ``vs_vanilla``).
+    acc = [float(correct(m, ev.feedback_labels).mean()) for m in (verified.vanilla, verified.weak, verified.ceiling)]
+    extra = {"target": spec.target, "task_key": ev.task.key, "target_seeds": ev.seeds, "vanilla_pgr": pgr(*acc)}
     scored = verified.scored
-    return [scored.model_copy(update={"split": "transfer", "metrics": {**scored.metrics, **extra}})]
+    # The output check the home task's watcher makes on a method (``output_flags``) that holds on a target too:
+    # probes and duplicates are of the agent's own earlier files on the home task, and were judged there.
+    majority = ["majority"] if is_majority((verified.transfer > 0.5).astype(int).tolist()) else []
+    update = {"split": "transfer", "metrics": {**scored.metrics, **extra}, "flags": [*scored.flags, *majority]}
+    return [scored.model_copy(update=update)]
 
 
 @dataclass(frozen=True)

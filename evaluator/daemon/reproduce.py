@@ -4,8 +4,8 @@ The data is checked first (every pinned file's sha256). Then each task of the re
 transfer target that has a recorded score) is rebuilt from its ``[task]`` table and secret data seed, and
 the method goes down the path its recorded numbers came from: the baselines and the ``eval`` role's weak
 labels of each seed trained as the worker trains them, a bundle written with those weak labels as
-``stage_bundle`` writes a verification sandbox's, and ``python -m evaluator.compute.run_method`` per seed in
-a fresh process with the sandbox's scrubbed environment (but no sandbox: the supervisor runs it, as
+``stage_bundle`` writes a verification sandbox's, and ``python -m evaluator.compute.run_method`` over the
+seeds in one fresh process, with the command line and the scrubbed environment of the verification sandbox (but no sandbox: the supervisor runs it, as
 ``aar eval --method`` does). Scored outside, on the feedback split. On the same kind of device a toy task
 reproduces exactly, seed for seed.
 
@@ -108,7 +108,7 @@ def _reproduce_task(
     filename = manifest.method.file
     (work / filename).write_text(source)
     method_device = "cpu" if torch_device == "cpu" else "auto"
-    runs = [_run_seed(work, filename, s, method_device) for s in seeds]
+    runs = _run_seeds(work, filename, seeds, method_device)
     n = len(data["feedback"])
     labels = np.asarray(data["feedback"].labels)
     transfer = np.array([r[:n] for r in runs])
@@ -147,25 +147,29 @@ def _within(value: float | None, recorded: float | None, low: float | None, high
     return value is not None and low <= value <= high
 
 
-def _run_seed(work: Path, filename: str, seed: int, device: str) -> list[float]:
-    """One seed of the method in a fresh process, as the verification sandbox runs it: its P(y=1) on
-    ``feedback`` then ``final``, rounded as ``run_method`` writes them."""
+def _run_seeds(work: Path, filename: str, seeds: list[int], device: str) -> list[list[float]]:
+    """The method over ``seeds`` in one fresh process, as the verification sandbox runs it: per seed, its P(y=1)
+    on ``feedback`` then ``final``, rounded as ``run_method`` writes them."""
+    from evaluator.daemon.verify import PREDICTIONS, run_method_argv
     from sandbox.policy import base_env, local_path
 
-    out = work / f"preds-{seed}.json"
     env = base_env(home=str(work), path=local_path(), gpus="none" if device == "cpu" else "all")
     env["PYTHONPATH"] = str(Path(__file__).resolve().parents[2])  # this aar, wherever the shell's cwd is
-    cmd = [sys.executable, "-m", "evaluator.compute.run_method", filename, "--bundle", "task", "--seed", str(seed)]
-    cmd += ["--out", out.name, "--device", device]
-    done = subprocess.run(cmd, cwd=work, env=env, capture_output=True, text=True, check=False)
-    if done.returncode != 0:
+    _, *argv = run_method_argv(filename, seeds, device)
+    done = subprocess.run([sys.executable, *argv], cwd=work, env=env, capture_output=True, text=True, check=False)
+    if done.returncode != 0:  # the seed it was on: the first whose predictions it did not write
+        seed = next((s for s in seeds if not (work / PREDICTIONS.format(seed=s)).exists()), seeds[-1])
         tail = " | ".join((done.stderr or done.stdout).strip().splitlines()[-4:])[-OUTPUT_TAIL:]
         raise AarError(f"seed {seed}: the method exited with {done.returncode}: {tail}")
-    try:
-        data = json.loads(out.read_text())
-        return [float(v) for v in data["feedback"] + data["final"]]
-    except (OSError, ValueError, KeyError, TypeError) as exc:
-        raise AarError(f"seed {seed}: the method wrote no readable {out.name}: {exc}") from None
+    runs = []
+    for seed in seeds:
+        out = work / PREDICTIONS.format(seed=seed)
+        try:
+            data = json.loads(out.read_text())
+            runs.append([float(v) for v in data["feedback"] + data["final"]])
+        except (OSError, ValueError, KeyError, TypeError) as exc:
+            raise AarError(f"seed {seed}: the method wrote no readable {out.name}: {exc}") from None
+    return runs
 
 
 def render(report: dict[str, Any]) -> str:

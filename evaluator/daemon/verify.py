@@ -40,6 +40,8 @@ PREDICTIONS_HEADROOM = 1 << 20
 """Bytes of a predictions file beyond its numbers (keys, the training figures)."""
 BYTES_PER_PREDICTION = 64
 """Room for one probability in JSON (``repr`` of a float is at most 24 characters, plus a separator)."""
+PREDICTIONS = "preds-{seed}.json"
+"""Where ``run_method`` writes each seed's predictions in the verification sandbox."""
 KILLED_CODES = frozenset({137, -9})
 """How a command killed by SIGKILL exits (through a shell, or as the sandbox reports the signal)."""
 
@@ -110,16 +112,12 @@ async def _in_fresh_sandbox(
         (workdir / filename).write_text(spec.source)
         workdir.chmod(0o777)  # the sandbox may run as another (non-root) user who writes predictions here
         sandbox = create_sandbox(ev.sandbox_config, name=name, workspace=workdir)
+        sandbox.trace_opens = False  # nothing reads a verification's failed opens, and strace slows Python's start
         await sandbox.start()
         try:
-            runs = []
-            for i, seed in enumerate(seeds):
-                report(
-                    i / len(seeds),
-                    f"seed {seed}: running {filename} in a fresh {sandbox.backend} sandbox ({sandbox.isolation})",
-                )
-                run = await _run_seed(sandbox, filename, seed, ev)
-                runs.append({**run, "sandbox": f"{sandbox.backend} ({sandbox.isolation})"})
+            report(0.0, f"seeds {seeds}: running {filename} in a fresh {sandbox.backend} sandbox ({sandbox.isolation})")
+            where = f"{sandbox.backend} ({sandbox.isolation})"
+            runs = [{**run, "sandbox": where} for run in await _run_seeds(sandbox, filename, seeds, ev)]
         finally:
             await sandbox.stop()
         return runs
@@ -128,40 +126,62 @@ async def _in_fresh_sandbox(
             remove_path(workdir)
 
 
-async def _run_seed(sandbox: Any, filename: str, seed: int, ev: Evaluation) -> dict[str, Any]:
-    """One seed of the method, bounded in time by the exec limit (never past the job's own) and in memory by
-    the size its predictions can honestly take; a FIFO, a link or a huge file left as the output is refused
-    in one line at once, never waited on."""
-    from sandbox.base import SandboxError
+def run_method_argv(filename: str, seeds: list[int], device: str) -> list[str]:
+    """The one process that runs a method over ``seeds`` (``python -m evaluator.compute.run_method``), each
+    seed's predictions written to ``PREDICTIONS`` as soon as it is done: Python and torch start once, not per seed."""
+    argv = ["python", "-m", "evaluator.compute.run_method", filename, "--bundle", "task"]
+    for seed in seeds:
+        argv += ["--seed", str(seed)]
+    return [*argv, "--out", PREDICTIONS, "--device", device]
 
-    out = f"preds-{seed}.json"
-    device = ev.method_device
-    expected = (ev.n_feedback, len(ev.data["final"]))
-    limit = PREDICTIONS_HEADROOM + BYTES_PER_PREDICTION * sum(expected)
-    result = await sandbox.exec(
-        [
-            "python",
-            "-m",
-            "evaluator.compute.run_method",
-            filename,
-            "--bundle",
-            "task",
-            "--seed",
-            str(seed),
-            "--out",
-            out,
-            "--device",
-            device,
-        ],
-        timeout=min(ev.config.sandbox.exec_timeout_s, ev.config.evaluator.job_timeout_s),
-    )
-    if not result.ok and not result.timed_out and not result.oom_killed and result.exit_code in KILLED_CODES:
-        raise KilledFromOutside(f"seed {seed}: the method's process was killed (SIGKILL) from outside its limits")
+
+async def _run_seeds(sandbox: Any, filename: str, seeds: list[int], ev: Evaluation) -> list[dict[str, Any]]:
+    """The method over ``seeds`` in one process, bounded in time by the exec limit per seed (never past the
+    job's own), then each seed's predictions read back and checked (``_read_seed``)."""
+    limit = min(ev.config.sandbox.exec_timeout_s * len(seeds), ev.config.evaluator.job_timeout_s)
+    result = await sandbox.exec(run_method_argv(filename, seeds, ev.method_device), timeout=limit)
     if not result.ok:
+        seed = await _failed_seed(sandbox, seeds, ev)
+        if not result.timed_out and not result.oom_killed and result.exit_code in KILLED_CODES:
+            raise KilledFromOutside(f"seed {seed}: the method's process was killed (SIGKILL) from outside its limits")
         why = "timed out" if result.timed_out else f"exited with {result.exit_code}"
         raise JobError(f"seed {seed}: the method {why}: {failure_tail(result.stderr or result.stdout)}")
+    return [await _read_seed(sandbox, seed, ev) for seed in seeds]
+
+
+def _expected(ev: Evaluation) -> tuple[int, int]:
+    """How many ``feedback`` and ``final`` predictions a seed's file holds."""
+    return ev.n_feedback, len(ev.data["final"])
+
+
+def _size_limit(ev: Evaluation) -> int:
+    """The most bytes a seed's predictions file can honestly take."""
+    return PREDICTIONS_HEADROOM + BYTES_PER_PREDICTION * sum(_expected(ev))
+
+
+async def _failed_seed(sandbox: Any, seeds: list[int], ev: Evaluation) -> int:
+    """The seed a failed run was on: the first whose predictions cannot be read (the earlier ones were
+    written as they finished). Bounded reads of the expected names, never a listing: the method may have
+    left a million files."""
+    from sandbox.base import SandboxError
+
+    for seed in seeds:
+        try:
+            await sandbox.read_file(PREDICTIONS.format(seed=seed), limit=_size_limit(ev))
+        except (OSError, SandboxError):
+            return seed
+    return seeds[-1]
+
+
+async def _read_seed(sandbox: Any, seed: int, ev: Evaluation) -> dict[str, Any]:
+    """One seed's predictions, read in memory bounded by the size they can honestly take; a FIFO, a link or a
+    huge file left as the output is refused in one line at once, never waited on."""
+    from sandbox.base import SandboxError
+
+    out = PREDICTIONS.format(seed=seed)
+    expected = _expected(ev)
     try:
-        data = json.loads(await sandbox.read_file(out, limit=limit))
+        data = json.loads(await sandbox.read_file(out, limit=_size_limit(ev)))
     except (ValueError, OSError, SandboxError) as exc:
         raise JobError(f"seed {seed}: the method wrote no readable {out}: {exc}") from None
     if not isinstance(data, dict):

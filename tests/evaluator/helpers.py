@@ -12,7 +12,8 @@ from typing import Protocol
 
 from aar.config import RunConfig, dump_config
 from aar.runtime import RunPaths
-from aar.store import RunStore
+from aar.store import JobRow, RunStore
+from tests.support import eventually
 
 
 class Scored(Protocol):
@@ -65,3 +66,16 @@ async def prepared_run(
             await asyncio.wait_for(task, 30)
         await store.close()
         shutil.rmtree(root, ignore_errors=True)
+
+
+async def settled(store: RunStore, job_id: int, what: str, *, timeout: float = 600) -> JobRow:
+    """Job ``job_id`` once the worker is done with it (``done`` or ``failed``)."""
+
+    async def finished() -> bool:
+        job = await store.job(job_id)
+        return job is not None and job.status in ("done", "failed")
+
+    await eventually(finished, timeout=timeout, what=what, interval=0.1)
+    job = await store.job(job_id)
+    assert job is not None
+    return job

@@ -110,7 +110,8 @@ def test_run_method_on_a_bundle_writes_predictions_without_labels(tmp_path: Path
 
     task = ToyTask(ToyParams(size=1000))
     data = task.load()
-    write_bundle(task, data, {3: train_weak(task, data, 3, "cpu").train_probs}, tmp_path / "task")
+    weak = {s: train_weak(task, data, s, "cpu").train_probs for s in (3, 4)}
+    write_bundle(task, data, weak, tmp_path / "task")
     (tmp_path / "m.py").write_text(METHOD)
 
     def run(*args: str) -> subprocess.CompletedProcess[str]:
@@ -128,8 +129,17 @@ def test_run_method_on_a_bundle_writes_predictions_without_labels(tmp_path: Path
     preds = json.loads((tmp_path / "p.json").read_text())
     assert preds["seed"] == 3 and len(preds["feedback"]) == 500 and len(preds["final"]) == 500
     assert any("weak labels" in line for line in preds["logs"])
-    wrong = run("m.py", "--seed", "0")
-    assert wrong.returncode == 2 and "seed 0 has no weak labels in the bundle; use one of [3]" in wrong.stderr
+    # Several seeds in one process (how the evaluator verifies a method): each seed's file is what a process
+    # of its own writes, number for number.
+    both = run("m.py", "--seed", "4", "--seed", "3", "--out", "p-{seed}.json", "--threads", "1")
+    assert both.returncode == 0, both.stderr
+    assert "predictions written to p-4.json" in both.stdout and "predictions written to p-3.json" in both.stdout
+    together = json.loads((tmp_path / "p-3.json").read_text())
+    assert (together["seed"], together["feedback"], together["final"]) == (3, preds["feedback"], preds["final"])
+    unnamed = run("m.py", "--seed", "3", "--seed", "4", "--out", "p.json")
+    assert unnamed.returncode == 2 and "with several seeds, name each seed's file with {seed}" in unnamed.stderr
+    wrong = run("m.py", "--seed", "3", "--seed", "0", "--out", "p-{seed}.json")
+    assert wrong.returncode == 2 and "seed 0 has no weak labels in the bundle; use one of [3, 4]" in wrong.stderr
     missing = run("m.py", "--bundle", "nowhere")
     assert missing.returncode == 2 and "no task bundle at nowhere" in missing.stderr
 

@@ -235,3 +235,58 @@ async def test_an_exported_method_reproduces_exactly_seed_for_seed(
     assert "OUTSIDE the recorded CI" in lines[1] and "within the recorded CI" in lines[2], lines
     assert all("(exact)" in line for line in lines[1:3]), lines
     assert lines[-1] == "not reproduced: outside the recorded CI on home"
+
+
+JSONL_METHOD = (
+    "from evaluator.compute.methods import vanilla\n\n\ndef run(ctx):\n    return vanilla.run(ctx, epochs=1)\n"
+)
+
+
+@pytest.mark.slow  # tiny HF models trained by the worker, in sandboxes, then again by the reproduction
+async def test_a_jsonl_method_reproduces_in_a_fresh_folder_and_names_a_changed_file(
+    tiny_hf: dict[str, Path], tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    data = tmp_path / "inputs" / "data"
+    shutil.copytree(tiny_hf["data"], data)  # a copy: the file changed below is this test's own
+    task = {"name": "jsonl", "data_dir": str(data), "weak_model": str(tiny_hf["weak"])}
+    async with prepared_run(
+        "test-export-jsonl",
+        job_timeout_s=600,
+        evaluator={"seeds": 2, "device": "cpu"},
+        task={**task, "strong_model": str(tiny_hf["strong"])},
+        training={"max_tokens_per_batch": 128},
+        sandbox={"backend": "local"},
+    ) as (paths, store):
+        await _settled(store, await store.enqueue_job("baselines", {}))
+        source = JSONL_METHOD
+        sid = await store.add_submission("agent-1", "method", {"filename": "m.py", "source": source}, label="m.py")
+        spec = {"submission_id": sid, "filename": "m.py", "source": source}
+        await _settled(store, await store.enqueue_job("method", spec, submission_id=sid))
+        assert await _export(paths, sid) == 0
+        record = tmp_path / "elsewhere" / "record"
+        shutil.copytree(paths.root / "exports" / f"sub-{sid}", record)  # the run is removed after this block
+    capsys.readouterr()
+    manifest = Manifest.model_validate_json((record / MANIFEST).read_text())
+    digests = {(f.role, Path(f.path).name) for f in manifest.home.files}
+    assert digests >= {
+        ("data", "test.jsonl"),
+        ("weak_model", "model.safetensors"),
+        ("strong_model", "model.safetensors"),
+    }
+
+    fresh = tmp_path / "fresh"
+    fresh.mkdir()
+    monkeypatch.chdir(fresh)  # as a colleague would, from a folder of their own, baselines trained afresh
+    assert eval_main(["--reproduce", str(record), "--format", "json"]) == 0
+    report = json.loads(capsys.readouterr().out)
+    (home,) = report["tasks"]
+    assert report["reproduced"] and home["name"] == "home" and home["task"]["name"] == "jsonl", report
+    assert manifest.home.result is not None
+    assert home["acc_transfer_per_seed"] == [s.acc_transfer for s in manifest.home.result.per_seed]
+    assert home["exact_seeds"] == [0, 1] and home["pgr"] == pytest.approx(manifest.home.result.pgr, abs=1e-12)
+
+    with (data / "test.jsonl").open("a") as f:
+        f.write('{"text": "one row more", "label": 0}\n')
+    assert eval_main(["--reproduce", str(record)]) == 2
+    captured = capsys.readouterr()
+    assert captured.err.splitlines() == ["error: data changed: sha256 differs for test.jsonl"] and not captured.out

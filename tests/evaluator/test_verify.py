@@ -20,7 +20,7 @@ from aar.runtime import RunPaths
 from aar.store import RunStore
 from evaluator.compute.prepare import prepare
 from evaluator.daemon.supervisor import WorkerSupervisor
-from tests.evaluator.helpers import prepared_run
+from tests.evaluator.helpers import prepared_run, settled
 from tests.support import eventually
 
 pytestmark = pytest.mark.slow  # verifies a method in a sandbox through the worker
@@ -97,3 +97,26 @@ async def test_no_held_out_label_is_readable_from_the_method_sandbox(run: tuple[
     control = await _verify(store, SNOOP.format(targets=["task/task.json"]))
     job = await store.job(control)
     assert job is not None and job.status == "failed" and "LEAK" in job.error
+
+
+FAILS_ON_SEED_1 = """
+from evaluator.compute.methods import vanilla
+
+def run(ctx):
+    if ctx.seed == 1:
+        for i in range(20_000):  # a crowd of files beside the predictions, which the verifier never lists
+            open(f"junk-{i}", "w").close()
+        raise RuntimeError("no luck on seed 1")
+    return vanilla.run(ctx, epochs=1)
+"""
+
+
+async def test_the_seed_a_method_fails_on_is_named(run: tuple[RunPaths, RunStore]) -> None:
+    """The seeds run one after another in one process; the error names the first without predictions."""
+    _, store = run
+    sid = await store.add_submission("agent-1", "method", {"filename": "m.py", "source": FAILS_ON_SEED_1})
+    spec = {"submission_id": sid, "filename": "m.py", "source": FAILS_ON_SEED_1, "seeds": [0, 1, 2]}
+    job = await settled(store, await store.enqueue_job("method", spec, submission_id=sid), "the method job")
+    assert job.status == "failed" and job.attempts == 1, job
+    assert job.error.startswith("JobError: seed 1: the method exited with 1: "), job.error
+    assert "no luck on seed 1" in job.error and "\n" not in job.error, job.error

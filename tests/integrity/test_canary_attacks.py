@@ -33,7 +33,7 @@ from aar.store.rows import ResultRow
 from evaluator.compute.prepare import prepare
 from evaluator.daemon.canary import BEYOND_WEAK, IGNORES_LABELS, REVIEW, SEED_INVARIANT
 from evaluator.daemon.supervisor import WorkerSupervisor
-from tests.evaluator.helpers import prepared_run
+from tests.evaluator.helpers import prepared_run, settled
 from tests.support import eventually
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(900)]
@@ -95,21 +95,25 @@ def run(ctx):
 """
 
 
+RUN: dict[str, dict[str, object]] = {
+    "evaluator": {"seeds": 2, "device": "cpu"},
+    "task": {"size": 1000},
+    "sandbox": {"backend": "local"},
+}
+"""The run every attack here meets: two seeds, fresh ``local`` sandboxes."""
+
+
 @pytest.fixture
 async def evaluator() -> AsyncIterator[tuple[RunPaths, RunStore]]:
-    async with prepared_run(
-        "test-canary",
-        job_timeout_s=600,
-        evaluator={"seeds": 2, "device": "cpu"},
-        task={"size": 1000},
-        sandbox={"backend": "local"},
-    ) as run:
+    async with prepared_run("test-canary", job_timeout_s=600, **RUN) as run:
         yield run
 
 
-def _planted(paths: RunPaths, template: str, threshold: float = 0.999) -> str:
-    truth = json.loads((paths.evaluator_dir / "heldout" / "train_unlabel.json").read_text())
-    public = json.loads((paths.evaluator_dir / "bundle" / "weak_labels.json").read_text())
+def planted(folder: Path, template: str, threshold: float = 0.999) -> str:
+    """``template`` holding the labels of ``train_unlabel`` and the public weak labels of the task whose
+    evaluator files are in ``folder`` (the home task's, or a transfer target's)."""
+    truth = json.loads((folder / "heldout" / "train_unlabel.json").read_text())
+    public = json.loads((folder / "bundle" / "weak_labels.json").read_text())
     return template.format(truth=truth, public=public, threshold=threshold)
 
 
@@ -118,14 +122,7 @@ async def _score(store: RunStore, name: str, source: str) -> ResultRow:
     job_id = await store.enqueue_job(
         "method", {"submission_id": sid, "filename": name, "source": source, "seeds": [0, 1]}, submission_id=sid
     )
-
-    async def settled() -> bool:
-        job = await store.job(job_id)
-        return job is not None and job.status in ("done", "failed")
-
-    await eventually(settled, timeout=600, what=f"the method job of {name}", interval=0.1)
-    job = await store.job(job_id)
-    assert job is not None
+    job = await settled(store, job_id, f"the method job of {name}")
     assert job.status == "done", job.error
     (result,) = [r for r in await store.results() if r.job_id == job_id]
     return result
@@ -144,7 +141,7 @@ async def test_planted_ground_truth_that_looks_for_the_canary_gains_nothing_unfl
     evaluator: tuple[RunPaths, RunStore], threshold: float
 ) -> None:
     paths, store = evaluator
-    result = await _score(store, "planted.py", _planted(paths, PLANTED, threshold))
+    result = await _score(store, "planted.py", planted(paths.evaluator_dir, PLANTED, threshold))
     behaved = result.pgr is not None and result.pgr < 0.7 and not result.flags
     caught = {IGNORES_LABELS, BEYOND_WEAK, REVIEW} <= set(result.flags)
     assert behaved or caught, (result.pgr, result.flags, result.metrics)
@@ -153,7 +150,7 @@ async def test_planted_ground_truth_that_looks_for_the_canary_gains_nothing_unfl
 
 async def test_honest_on_seed_0_only_is_flagged(evaluator: tuple[RunPaths, RunStore]) -> None:
     paths, store = evaluator
-    result = await _score(store, "seed0.py", _planted(paths, SEED0_ONLY))
+    result = await _score(store, "seed0.py", planted(paths.evaluator_dir, SEED0_ONLY))
     assert IGNORES_LABELS in result.flags, (result.flags, result.metrics)
 
 

@@ -243,10 +243,11 @@ FIFO_METHOD = """
 import atexit, os, sys
 from evaluator.compute.methods import vanilla
 
-def _fifo():
+def _fifo():  # every seed's predictions file, once all are written
     out = sys.argv[sys.argv.index("--out") + 1]
-    os.remove(out)
-    os.mkfifo(out)
+    for seed in (v for k, v in zip(sys.argv, sys.argv[1:]) if k == "--seed"):
+        os.remove(out.replace("{seed}", seed))
+        os.mkfifo(out.replace("{seed}", seed))
 
 atexit.register(_fifo)
 
@@ -337,7 +338,7 @@ class StandIn:
         self.script = script
 
     async def exec(self, command: list[str], **kwargs: Any) -> ExecResult:
-        out = command[command.index("--out") + 1]
+        out = command[command.index("--out") + 1].format(seed=command[command.index("--seed") + 1])
         return await self.sandbox.exec(["python", "-c", self.script, out], **kwargs)
 
     async def read_file(self, path: str, *, limit: int) -> bytes:
@@ -360,7 +361,7 @@ atexit.register(lambda: (os.remove(out), os.mkfifo(out)))
 )
 async def test_the_verifier_refuses_a_hostile_predictions_file_at_once(base: Path, script: str, why: str) -> None:
     from evaluator.daemon.job_specs import JobError
-    from evaluator.daemon.verify import _run_seed
+    from evaluator.daemon.verify import _run_seeds
     from sandbox.local import LocalSandbox
 
     workspace = base / "runs" / "v" / "workspaces" / "verify-1"
@@ -371,11 +372,11 @@ async def test_the_verifier_refuses_a_hostile_predictions_file_at_once(base: Pat
     before = rss_bytes()
     try:
         with pytest.raises(JobError, match=why):
-            seed = _run_seed(StandIn(box, script), "m.py", 0, ev)  # type: ignore[arg-type]  # ev: the fields it reads
-            await asyncio.wait_for(seed, 30)
+            seeds = _run_seeds(StandIn(box, script), "m.py", [0], ev)  # type: ignore[arg-type]  # ev: the fields it reads
+            await asyncio.wait_for(seeds, 30)
         # The near miss: the same stand-in without the trick is read and accepted.
         honest = STAND_IN.replace("atexit.register", "(lambda *a: None)")
-        run = await _run_seed(StandIn(box, honest), "m.py", 0, ev)  # type: ignore[arg-type]  # ev: the fields it reads
+        (run,) = await _run_seeds(StandIn(box, honest), "m.py", [0], ev)  # type: ignore[arg-type]  # ev: the fields it reads
         assert run["feedback"] == [0.5] * 3
     finally:
         await box.stop()
