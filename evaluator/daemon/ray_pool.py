@@ -41,6 +41,8 @@ class Flight:
 
     job: JobRow
     since: float
+    done: asyncio.Future[Any]
+    """The task's value (a ``TaskOutcome``) or its error, set the moment it ends."""
     device: str = ""
 
 
@@ -97,6 +99,7 @@ class RayPool:
         self.address = await asyncio.to_thread(connect, self.config)
         self._start()
         self.notify("info", f"evaluator jobs run on the Ray cluster at {self.address}")
+        stopped = asyncio.create_task(stop.wait())
         try:
             while not stop.is_set():
                 await self._look_at_nodes()
@@ -104,9 +107,14 @@ class RayPool:
                 await self._collect()
                 await self._progress()
                 await self._check_timeouts()
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(stop.wait(), self.poll_s)
+                # Wake when a task ends (recorded at once, the next job submitted), or after ``poll_s`` for the queue.
+                await asyncio.wait(
+                    [stopped, *(f.done for f in self.flights.values())],
+                    timeout=self.poll_s,
+                    return_when=asyncio.FIRST_COMPLETED,
+                )
         finally:
+            stopped.cancel()
             await self._shutdown()
             if owned:
                 await asyncio.to_thread(ray.shutdown)
@@ -170,17 +178,14 @@ class RayPool:
             if job is None:
                 return
             ref = self._remote.remote(str(self.paths.root), job, self._board)
-            self.flights[ref] = Flight(job, time.monotonic())
+            self.flights[ref] = Flight(job, time.monotonic(), asyncio.wrap_future(ref.future()))
 
     async def _collect(self) -> None:
-        if not self.flights:
-            return
-        refs = list(self.flights)
-        ready, _ = await asyncio.to_thread(self._ray.wait, refs, num_returns=len(refs), timeout=0)
+        ready = [ref for ref, flight in self.flights.items() if flight.done.done()]
         for ref in ready:
             flight = self.flights.pop(ref)
             try:
-                outcome: TaskOutcome = await asyncio.to_thread(self._ray.get, ref)
+                outcome: TaskOutcome = flight.done.result()
             except Exception as exc:  # the task's failure, or its node's: recorded on the job, never raised here
                 await self._failed(flight, exc)
                 continue
@@ -249,6 +254,7 @@ class RayPool:
     async def _shutdown(self) -> None:
         """Cancel what runs; those jobs go back to the queue without spending an attempt."""
         for ref, flight in self.flights.items():
+            flight.done.cancel()  # nobody waits for it now
             with contextlib.suppress(Exception):
                 await asyncio.to_thread(self._ray.cancel, ref, force=True)
             job = await self.store.job(flight.job.id)
