@@ -99,6 +99,30 @@ async def test_the_same_scores_per_seed_as_the_local_worker(tmp_path: Path, ray_
         await store.close()
 
 
+async def test_a_job_whose_task_raises_its_own_error_fails_at_once_with_it(
+    tmp_path: Path, ray_cluster: LocalCluster
+) -> None:
+    """A prediction file of the wrong length is the submission's fault (``JobError``): raised on the node, it
+    comes back through Ray and fails the job at once, with the same line a local worker records."""
+    paths, store = await prepared(tmp_path)
+    try:
+        job_id = await store.enqueue_job("predictions", {"predictions": [1.0, 0.0, 1.0]})
+        async with on_ray(paths, store, RayConfig(address=ray_cluster.address, num_cpus=1)):
+
+            async def failed() -> JobRow | None:
+                job = await store.job(job_id)
+                return job if job is not None and job.status == "failed" else None
+
+            job = await eventually(failed, timeout=120, what="the job to fail", interval=0.1)
+        assert job.attempts == 1 and job.detail == "failed; not retried"
+        assert job.error.startswith("JobError: 3 predictions for ") and job.error.endswith(" feedback inputs"), (
+            job.error
+        )
+        assert await store.results() == []
+    finally:
+        await store.close()
+
+
 async def test_two_jobs_that_each_ask_for_a_gpu_never_share_one(tmp_path: Path, ray_cluster: LocalCluster) -> None:
     """Each node declares one GPU; two jobs asking for one GPU each (and no CPU) run at once, one per node."""
     paths, store = await prepared(tmp_path)
