@@ -209,9 +209,8 @@ class RayPool:
             return
         if isinstance(exc, exceptions.RayTaskError):
             cause = getattr(exc, "cause", None) or exc
-            await record_failure(
-                store=self.store, job=job, error=f"{type(cause).__name__}: {cause}", final=isinstance(cause, JobError)
-            )
+            error = f"{type(cause).__name__}: {cause}"
+            await record_failure(self.store, job, error, final=isinstance(cause, JobError))
             return
         # The node or the worker process went away under the job: like a local worker's death.
         where = flight.device or "its node"
