@@ -36,6 +36,7 @@ from aar.events import (
     DiskBack,
     DiskLow,
     ErrorRaised,
+    EvalClusterChanged,
     EvalJobChanged,
     EvalScored,
     EventPayload,
@@ -186,6 +187,8 @@ def _words(
             flags = f" flags {flags}" if flags else ""
             score = pgr(p.pgr, p.ci_low, p.ci_high, ci_digits=2 if pane else 3)
             return ("★ " if pane else "") + f"scored submission {p.submission_id}: PGR {score}{flags}", "eval"
+        case EvalClusterChanged():
+            return f"ray cluster {_flat(p.address, 60)}: {p.headline()}", "status"
         case CommandIssued():
             return f"issued {p.command} -> {_flat(p.target, 40)}", "command"
         case CommandApplied():

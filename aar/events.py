@@ -165,6 +165,55 @@ class EvalJobChanged(Payload):
     detail: str = ""
 
 
+class ClusterNode(BaseModel):
+    """One node of the Ray cluster evaluator jobs run on, as the daemon last saw it."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    node: str
+    """Ray's node id, its first 8 hex digits (what job devices name: ``cpu@3f2a9c1e``)."""
+    address: str
+    """The node's IP address."""
+    alive: bool
+    cpus: float = 0.0
+    gpus: float = 0.0
+    """GPUs the node declares."""
+    gpus_busy: float = 0.0
+    """GPUs this run's jobs hold on it."""
+    jobs: list[int] = []
+    """This run's jobs running on it."""
+
+
+CLUSTER_KIND: Literal["eval.cluster"] = "eval.cluster"
+
+
+class EvalClusterChanged(Payload):
+    """The Ray cluster's nodes, their GPUs and which job runs where (``evaluator.backend = "ray"``); written
+    when any of it changes."""
+
+    kind: Literal["eval.cluster"] = CLUSTER_KIND
+    address: str
+    nodes: list[ClusterNode] = []
+    capacity: int = 0
+    """Jobs the live nodes can run at once, as each job asks (``[ray]``)."""
+
+    def headline(self) -> str:
+        """``2/3 nodes · GPUs 1/2 busy · 2 jobs running`` (what ``aar ls`` and the jobs screen show)."""
+        alive = [n for n in self.nodes if n.alive]
+        gpus, busy = sum(n.gpus for n in alive), sum(n.gpus_busy for n in alive)
+        running = sum(len(n.jobs) for n in alive)
+        return f"{len(alive)}/{len(self.nodes)} nodes · GPUs {busy:g}/{gpus:g} busy · {running} jobs running"
+
+    def lines(self) -> list[str]:
+        """The headline, then one line per node: its GPUs and the jobs it runs (``aar ls``, the jobs screen)."""
+        out = [f"ray {self.address}: {self.headline()}"]
+        for n in self.nodes:
+            state = f"GPUs {n.gpus_busy:g}/{n.gpus:g} busy, CPUs {n.cpus:g}" if n.alive else "lost"
+            jobs = f" · running {', '.join(f'#{j}' for j in n.jobs)}" if n.jobs else ""
+            out.append(f"  node {n.node} {n.address} · {state}{jobs}")
+        return out
+
+
 class EvalScored(Payload):
     kind: Literal["eval.result"] = "eval.result"
     job_id: int
@@ -401,6 +450,7 @@ EventPayload = Annotated[
     | SubmissionCreated
     | EvalJobChanged
     | EvalScored
+    | EvalClusterChanged
     | CommandIssued
     | CommandApplied
     | BudgetExceeded

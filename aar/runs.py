@@ -13,7 +13,7 @@ from pydantic import BaseModel, TypeAdapter, ValidationError
 
 from aar.config import RunConfig, dump_config
 from aar.errors import RunNotFound, RunNotWritable, StoreError
-from aar.events import RunState
+from aar.events import CLUSTER_KIND, EvalClusterChanged, RunState
 from aar.lock import holder_pid
 from aar.runtime import RunPaths
 from aar.store import RunStore
@@ -71,6 +71,8 @@ class RunSummary(BaseModel):
     spend_usd: float
     created_ts: float
     events: int
+    cluster: EvalClusterChanged | None = None
+    """The Ray cluster its evaluator jobs run on, as the daemon last saw it (a live run on ``evaluator.backend = "ray"``)."""
 
 
 def observed_state(stored: str, daemon_pid: int | None) -> RunState:
@@ -89,6 +91,9 @@ def summarise(paths: RunPaths) -> RunSummary:
         meta = dict(db.execute("SELECT key, value FROM meta").fetchall())
         agents, spend = db.execute("SELECT COUNT(*), COALESCE(SUM(cost_usd), 0) FROM agents").fetchone()
         events = db.execute("SELECT COALESCE(MAX(id), 0) FROM events").fetchone()[0]
+        seen = db.execute(
+            "SELECT payload FROM events WHERE kind = ? ORDER BY id DESC LIMIT 1", (CLUSTER_KIND,)
+        ).fetchone()
     pid = holder_pid(paths.lock)
     state = observed_state(meta.get("state", "created"), pid)
     return RunSummary(
@@ -100,7 +105,15 @@ def summarise(paths: RunPaths) -> RunSummary:
         spend_usd=spend,
         created_ts=float(meta.get("created_ts", "0")),
         events=events,
+        cluster=_cluster(seen[0]) if seen and state in LIVE_STATES else None,
     )
+
+
+def _cluster(payload: str) -> EvalClusterChanged | None:
+    try:
+        return EvalClusterChanged.model_validate_json(payload)
+    except ValidationError:
+        return None
 
 
 def list_runs(runs_dir: Path) -> list[RunSummary]:

@@ -236,7 +236,8 @@ def _attach(paths: RunPaths, at: str | None = None) -> int:
 
 def _preflight(config: RunConfig) -> None:
     """Fail before a run exists, not minutes into it: the features' options must fit their models, sandboxes
-    need isolation, every device must exist, a Claude team needs its key and prices."""
+    need isolation, every device must exist, a Ray cluster must answer with room for a job, a Claude team needs its key
+    and prices."""
     from agents.options import option_problems
     from sandbox.factory import check_isolation
 
@@ -248,6 +249,10 @@ def _preflight(config: RunConfig) -> None:
     missing = missing_devices(config.device_plan())
     if missing:
         raise ConfigError(missing)
+    if config.evaluator.backend == "ray":
+        from evaluator.daemon.ray_cluster import check_cluster
+
+        print(visible(check_cluster(config.ray)), file=sys.stderr)
     if any(agent.backend == "anthropic" for agent in config.resolved_agents()):
         from agents.anthropic_backend import AnthropicBackend
 
@@ -298,6 +303,8 @@ def _cmd_ls(args: argparse.Namespace) -> int:
         print(
             f"{one_line(r.run, 64):<32} {r.state:<9} {r.agents:>6} {'$' + format(r.spend_usd, '.2f'):>9} {r.events:>8} {shown:>7}"
         )
+        for line in r.cluster.lines() if r.cluster else []:
+            print(f"  {visible(line)}")
     return 0
 
 

@@ -30,11 +30,13 @@ from aar.digest import build as build_digest
 from aar.disk import DISK_META
 from aar.errors import AarError
 from aar.events import (
+    CLUSTER_KIND,
     AgentStepCompleted,
     ApprovalRequested,
     ClaimChecked,
     CommandApplied,
     DiskLow,
+    EvalClusterChanged,
     EvalJobChanged,
     EvalScored,
     SubmissionCreated,
@@ -315,6 +317,12 @@ class RunClient:
 
     async def jobs(self, limit: int = 200) -> list[JobRow]:
         return await self.store.jobs(limit=limit)
+
+    async def cluster(self) -> EvalClusterChanged | None:
+        """The Ray cluster the evaluator's jobs run on, as the daemon last saw it; None on the local backend."""
+        rows = await self.store.events_of([CLUSTER_KIND], newest=1)
+        payload = rows[-1].payload if rows else None
+        return payload if isinstance(payload, EvalClusterChanged) else None
 
     async def submission_agents(self) -> dict[int, str]:
         """Who made each submission (the jobs screen names the agent behind each job)."""

@@ -1,5 +1,5 @@
 """Run configuration: one model per section (``run``, ``agents``, ``anthropic``, ``sandbox``, ``task``,
-``evaluator``, ``monitors``, ``devices``, ``training``, ``transfer``, ``report``) under the root (``models``),
+``evaluator``, ``ray``, ``monitors``, ``devices``, ``training``, ``transfer``, ``report``) under the root (``models``),
 ``--set`` overrides (``overrides``), reading (``loading``) and writing (``serialise``) a run file in TOML."""
 
 from aar.config.agents import DEFAULT_DIRECTIONS, AgentConfig, BudgetConfig, ResolvedAgent, TeamConfig
@@ -11,6 +11,7 @@ from aar.config.loading import format_validation_error, load_config
 from aar.config.models import RunConfig
 from aar.config.monitors import DEFAULT_MONITORS, MonitorAction, MonitorConfig, MonitorRule
 from aar.config.overrides import apply_override, parse_override
+from aar.config.ray import RayConfig
 from aar.config.report import ReportSection
 from aar.config.run import RunSection
 from aar.config.sandbox import SandboxConfig
@@ -34,6 +35,7 @@ __all__ = [
     "MonitorAction",
     "MonitorConfig",
     "MonitorRule",
+    "RayConfig",
     "ReportSection",
     "ResolvedAgent",
     "RunConfig",

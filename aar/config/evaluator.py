@@ -1,8 +1,8 @@
-"""``[evaluator]``: the scoring worker's device, seeds and the agents' submission budgets."""
+"""``[evaluator]``: where jobs run (this machine's workers or a Ray cluster), the scoring worker's device, seeds and the agents' submission budgets."""
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Literal
 
 from pydantic import Field
 
@@ -10,6 +10,9 @@ from aar.config.base import Section
 
 
 class EvaluatorConfig(Section):
+    backend: Literal["local", "ray"] = "local"
+    """``local``: worker processes on this machine (``[devices] evaluator``); ``ray``: each job a task on the Ray
+    cluster of ``[ray]`` (install the ``ray`` extra). The daemon stays the store's one writer either way."""
     device: Annotated[str, Field(pattern=r"^(auto|cpu|cuda(:\d+)?)$")] = "auto"
     """Torch device of the worker: ``auto`` uses CUDA when available."""
     seeds: Annotated[int, Field(ge=1, le=64)] = 3

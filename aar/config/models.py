@@ -22,6 +22,7 @@ from aar.config.devices import DevicesConfig
 from aar.config.evaluator import EvaluatorConfig
 from aar.config.monitors import DEFAULT_MONITORS, MonitorConfig
 from aar.config.notify import NotifyConfig
+from aar.config.ray import RayConfig
 from aar.config.report import ReportSection
 from aar.config.run import RunSection, TuiSection
 from aar.config.sandbox import SandboxConfig
@@ -40,6 +41,8 @@ class RunConfig(Section):
     sandbox: SandboxConfig = SandboxConfig()
     task: TaskConfig = ToyTaskConfig()
     evaluator: EvaluatorConfig = EvaluatorConfig()
+    ray: RayConfig = RayConfig()
+    """The Ray cluster evaluator jobs run on when ``evaluator.backend = "ray"``."""
     monitors: list[MonitorConfig] = list(DEFAULT_MONITORS)
     """Monitors that run beside the team; the built-in set unless listed."""
     scripted: dict[str, Any] = {}

@@ -127,11 +127,11 @@ class EvaluationTables(Connection):
         return await self.job(job_id)
 
     async def update_job(self, job_id: int, **fields: Any) -> None:
-        """Set job columns (status, progress, detail, error, worker, attempts, stats: a ``JobStats``).
+        """Set job columns (status, progress, detail, error, worker, device, attempts, stats: a ``JobStats``).
 
         A status that ends a running attempt charges the device time since it was claimed.
         """
-        allowed = {"status", "progress", "detail", "error", "worker", "attempts", "stats"}
+        allowed = {"status", "progress", "detail", "error", "worker", "device", "attempts", "stats"}
         unknown = set(fields) - allowed
         if unknown:
             raise ValueError(f"unknown job fields: {sorted(unknown)}")

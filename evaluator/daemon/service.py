@@ -14,7 +14,7 @@ import asyncio
 import contextlib
 import json
 import sys
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 from aar.errors import AarError
 from aar.events import EvalJobChanged, EvalScored, LogLevel, RunLog, SubmissionCreated, WorkspaceRepaired
@@ -26,8 +26,12 @@ from evaluator.daemon.outputs import behaves_like_a_fixed_list, earlier_method_o
 from evaluator.daemon.pool import WorkerPool
 from evaluator.daemon.runfiles import RunFiles
 from evaluator.daemon.submissions import earlier_predictions, judge, method_links, output_flags
+from evaluator.daemon.supervisor import Notify
 from evaluator.daemon.task_copy import install_bundle
 from evaluator.daemon.transfer import auto_transfer
+
+if TYPE_CHECKING:
+    from evaluator.daemon.ray_pool import RayPool
 
 POLL_S = 0.2
 
@@ -65,19 +69,7 @@ async def serve(ctx: RunContext) -> None:
     def notify(level: LogLevel, message: str) -> None:
         store.emit(None, RunLog(level=level, message=message))
 
-    plan = ctx.config.device_plan()
-    sandboxes = ", ".join(f"{name} {'+'.join(devices)}" for name, devices in plan.agents.items())
-    notify(
-        "info", f"devices: evaluator {', '.join(plan.evaluator)}" + (f"; sandboxes {sandboxes}" if sandboxes else "")
-    )
-    supervisor = WorkerPool(
-        ctx.paths,
-        store,
-        plan.evaluator,
-        job_timeout_s=ctx.config.evaluator.job_timeout_s,
-        notify=notify,
-        clock=ctx.clock,
-    )
+    supervisor = _pool(ctx, notify)
     await supervisor.recover()
     await _enqueue_baselines(store, ctx.config.evaluator.seeds)
     unisolated = await asyncio.to_thread(_unisolated, ctx)
@@ -102,6 +94,35 @@ async def serve(ctx: RunContext) -> None:
             await supervised
         await watcher.poll()
         await store.flush()
+
+
+def _pool(ctx: RunContext, notify: Notify) -> WorkerPool | RayPool:
+    """Where jobs run: one local worker per device of the pool, or tasks on the Ray cluster of ``[ray]``."""
+    config = ctx.config
+    if config.evaluator.backend == "ray":
+        from evaluator.daemon.ray_pool import RayPool
+
+        return RayPool(
+            ctx.paths,
+            ctx.store,
+            config.ray,
+            job_timeout_s=config.evaluator.job_timeout_s,
+            notify=notify,
+            announce=lambda view: ctx.store.emit(None, view),
+        )
+    plan = config.device_plan()
+    sandboxes = ", ".join(f"{name} {'+'.join(devices)}" for name, devices in plan.agents.items())
+    notify(
+        "info", f"devices: evaluator {', '.join(plan.evaluator)}" + (f"; sandboxes {sandboxes}" if sandboxes else "")
+    )
+    return WorkerPool(
+        ctx.paths,
+        ctx.store,
+        plan.evaluator,
+        job_timeout_s=config.evaluator.job_timeout_s,
+        notify=notify,
+        clock=ctx.clock,
+    )
 
 
 async def _enqueue_baselines(store: RunStore, seeds: int) -> None:

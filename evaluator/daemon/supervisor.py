@@ -31,7 +31,8 @@ from aar.events import LogLevel
 from aar.removal import remove_path
 from aar.runtime import RunPaths
 from aar.store import JobRow, RunStore
-from evaluator.daemon.worker import MAX_ATTEMPTS, heartbeat_file, worker_main
+from evaluator.daemon.execution import MAX_ATTEMPTS
+from evaluator.daemon.worker import heartbeat_file, worker_main
 
 HEARTBEAT_TIMEOUT_S = 60.0
 """A worker whose heartbeat has not moved for this long (on the supervisor's clock) is hung."""

@@ -21,7 +21,7 @@ import time
 import traceback
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING
 
 from aar.config import load_config
 from aar.devices import cpu_count, cpu_index, cuda_index
@@ -29,22 +29,14 @@ from aar.eval_jobs import JobStats
 from aar.runtime import RunPaths
 from aar.store import JobRow, RunStore
 from aar.store.protocols import WorkerStore
-from evaluator.daemon.job_specs import (
-    BaselinesJob,
-    FinalJob,
-    JobError,
-    MethodJob,
-    PredictionsJob,
-    TransferJob,
-    read_spec,
-)
+from evaluator.daemon.execution import MAX_ATTEMPTS, record_done, record_failure, run_job
+from evaluator.daemon.job_specs import JobError
+
+if TYPE_CHECKING:
+    from evaluator.daemon.jobs import Evaluation
 
 BEAT_S = 1.0
 """How often a worker touches its heartbeat file (``RunPaths.heartbeats``)."""
-MAX_ATTEMPTS = 2
-"""A job runs at most twice: once, and once more after an unexpected error or a dead worker.
-A ``JobError`` (the submission's own fault: a method that fails, a malformed file) and a run past
-``job_timeout_s`` are final at once, so one submission holds a device for one timeout at most."""
 log = logging.getLogger("aar.evaluator.daemon.worker")
 
 
@@ -75,9 +67,9 @@ class Worker:
         self.progress_s = progress_s
         self.config = load_config(paths.config)
         self.device = device or self.config.evaluator.device
-        self._evaluation: Any = None
+        self._evaluation: Evaluation | None = None
 
-    def evaluation(self) -> Any:
+    def evaluation(self) -> Evaluation:
         if self._evaluation is None:
             from evaluator.compute.training import resolve_device
             from evaluator.daemon.jobs import Evaluation
@@ -128,13 +120,15 @@ class Worker:
 
     async def execute(self, store: WorkerStore, job: JobRow) -> None:
         from evaluator.compute.hf.metrics import METER
+        from evaluator.daemon.jobs import summary
 
         METER.reset()
         box = ProgressBox()
         writer = asyncio.create_task(self._write_progress(store, job.id, box))
         start = time.perf_counter()
         try:
-            results = await self._dispatch(job, box.report)
+            ev = await asyncio.to_thread(self.evaluation)  # the first builds it (torch loads): not on the loop
+            results = await run_job(ev, job, box.report)
         except Exception as exc:  # a job's failure is recorded on the job; the worker goes on
             writer.cancel()
             error = f"{type(exc).__name__}: {exc}"
@@ -146,63 +140,18 @@ class Worker:
                 error,
                 traceback.format_exc(),
             )
-            if isinstance(exc, JobError):
-                await store.update_job(job.id, status="failed", error=error, detail="failed; not retried")
-            elif job.attempts < MAX_ATTEMPTS:
-                await store.update_job(
-                    job.id, status="queued", error=error, detail=f"attempt {job.attempts} failed; retrying"
-                )
-            else:
-                await store.update_job(
-                    job.id, status="failed", error=error, detail=f"failed after {job.attempts} attempts"
-                )
+            await record_failure(store, job, error, final=isinstance(exc, JobError))
             return
         writer.cancel()
-        from evaluator.daemon.jobs import summary
-
-        already = (
-            {r.job_id for r in await store.results(submission_id=job.submission_id, include_transfer=True)}
-            if job.submission_id
-            else set()
-        )
-        if job.id not in already:  # a retried job whose first attempt already wrote its result
-            for r in results:
-                await store.add_result(
-                    job.id,
-                    submission_id=job.submission_id,
-                    split=r.split,
-                    pgr=r.pgr,
-                    ci_low=r.ci_low,
-                    ci_high=r.ci_high,
-                    metrics={**r.metrics, "job_s": round(time.perf_counter() - start, 3)},
-                    flags=r.flags,
-                )
         stats = METER.snapshot()
-        await store.update_job(
-            job.id,
-            status="done",
-            progress=1.0,
-            detail=summary(results),
-            error="",
+        await record_done(
+            store,
+            job,
+            results,
+            job_s=time.perf_counter() - start,
             stats=stats.summary() if stats.examples else JobStats(),
+            detail=summary(results),
         )
-
-    async def _dispatch(self, job: JobRow, report: Any) -> Any:
-        from evaluator.daemon import jobs
-
-        spec = read_spec(job)
-        ev = await asyncio.to_thread(self.evaluation)  # the first builds it (torch loads): not on the loop
-        match spec:
-            case BaselinesJob():
-                return await asyncio.to_thread(jobs.run_baselines, ev, spec, report)
-            case PredictionsJob():
-                return await asyncio.to_thread(jobs.run_predictions, ev, spec, report)
-            case MethodJob():
-                return await jobs.run_method_job(ev, spec, report)
-            case TransferJob():
-                return await jobs.run_transfer_job(ev, spec, report)
-            case FinalJob():
-                raise JobError("a final job records `aar report --final`; the worker has nothing to run")
 
     async def _write_progress(self, store: WorkerStore, job_id: int, box: ProgressBox) -> None:
         parent = os.getppid()

@@ -118,6 +118,18 @@ sections = {
             "query_budget": count,
             "rate_limit_per_min": positive,
             "job_timeout_s": positive,
+            "backend": st.sampled_from(["local", "ray"]),
+        },
+    ),
+    "ray": table(
+        {},
+        {
+            "address": st.sampled_from(["auto", "127.0.0.1:6379", "ray://head.lab:10001"]),
+            "num_cpus": st.floats(min_value=0, max_value=64),
+            "num_gpus": st.floats(min_value=0, max_value=8),
+            "memory_mb": st.integers(min_value=0, max_value=10**6),
+            "resources": st.dictionaries(st.from_regex(r"^[A-Za-z_][A-Za-z0-9_]{0,15}$", fullmatch=True), positive),
+            "connect_timeout_s": st.floats(min_value=0.1, max_value=600),
         },
     ),
 }

@@ -39,6 +39,8 @@ def _of(annotation: Any) -> st.SearchStrategy[Any]:
         return st.lists(_of(args[0]), max_size=3)
     if origin is dict:
         return st.dictionaries(st.text(max_size=10), JSON, max_size=3)
+    if isinstance(annotation, type) and issubclass(annotation, BaseModel):  # a nested model (a cluster's nodes)
+        return _model(annotation)
     simple: dict[Any, st.SearchStrategy[Any]] = {
         type(None): st.none(),
         bool: st.booleans(),

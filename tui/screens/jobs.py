@@ -57,7 +57,12 @@ class JobsScreen(RunScreen):
     async def load(self) -> None:
         jobs = await self.aar.client.jobs()
         agents = await self.aar.client.submission_agents()
-        self.query_one("#jobs-devices", Static).update(device_lines(self.aar.model.devices, jobs, agents))
+        cluster = await self.aar.client.cluster()
+        # On a Ray cluster the devices are where the running jobs are (``cpu@3f2a9c1e``), not the local pool.
+        devices = device_lines(self.aar.model.devices if cluster is None else (), jobs, agents)
+        if cluster is not None:
+            devices = Text("\n").join([*(data(line) for line in cluster.lines()), devices])
+        self.query_one("#jobs-devices", Static).update(devices)
         table = self.query_one(DataTable)
         cursor = table.cursor_row
         table.clear()

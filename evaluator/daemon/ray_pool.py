@@ -1,0 +1,267 @@
+"""Evaluator jobs as Ray tasks: the daemon's side of ``evaluator.backend = "ray"``.
+
+The fair queue stays here: the pool claims the store's next job only while the cluster's live nodes have
+room for one more (``ray_cluster.capacity``), and submits it as a task asking for ``[ray]``'s resources.
+The task (``ray_task.run_on_node``) never opens ``run.db``; its results come back as the task's value and
+are recorded here, by the daemon, the store's one writer. A task that raises is retried as a local
+worker's job is (``execution.record_failure``); a task whose node or worker was lost is requeued the same
+way, and the next free node takes it; results already recorded stay as they are. Where each job runs, and
+the nodes with their GPUs, are written as the job's device (``cuda:0@3f2a9c1e``) and as
+``eval.cluster`` events for the jobs screen and ``aar ls``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from aar.config import RayConfig
+from aar.events import ClusterNode, EvalClusterChanged
+from aar.runtime import RunPaths
+from aar.store import JobRow, RunStore
+from evaluator.daemon.execution import MAX_ATTEMPTS, record_done, record_failure
+from evaluator.daemon.job_specs import JobError
+from evaluator.daemon.ray_cluster import capacity, connect, import_ray, nodes_of, prepare, request
+from evaluator.daemon.ray_task import ProgressBoard, TaskOutcome, run_on_node
+from evaluator.daemon.supervisor import Notify, sweep_verify_folders
+
+WORKER = "ray"
+"""The ``worker`` column of a job the cluster holds."""
+
+Announce = Callable[[EvalClusterChanged], None]
+
+
+@dataclass
+class Flight:
+    """A job submitted to the cluster."""
+
+    job: JobRow
+    since: float
+    done: asyncio.Future[Any]
+    """The task's value (a ``TaskOutcome``) or its error, set the moment it ends."""
+    device: str = ""
+
+
+class RayPool:
+    def __init__(
+        self,
+        paths: RunPaths,
+        store: RunStore,
+        config: RayConfig,
+        *,
+        job_timeout_s: float,
+        notify: Notify | None = None,
+        announce: Announce | None = None,
+        poll_s: float = 0.2,
+        nodes_every_s: float = 1.0,
+    ) -> None:
+        self.paths = paths
+        self.store = store
+        self.config = config
+        self.job_timeout_s = job_timeout_s
+        self.notify = notify or (lambda level, message: None)
+        self.announce = announce or (lambda view: None)
+        self.poll_s = poll_s
+        self.nodes_every_s = nodes_every_s
+        self.address = ""
+        self.flights: dict[Any, Flight] = {}
+        """In-flight tasks by their ObjectRef."""
+        self.room = 0
+        self._nodes: list[ClusterNode] = []
+        self._nodes_at = -1e9
+        self._shown: EvalClusterChanged | None = None
+        self._ray: Any = None
+        self._remote: Any = None
+        self._board: Any = None
+
+    async def recover(self) -> None:
+        """At start: what a previous daemon left running goes back to the queue without spending an attempt."""
+        for job_id in await self.store.requeue_running():
+            job = await self.store.job(job_id)
+            if job is not None:
+                await self.store.update_job(
+                    job_id,
+                    attempts=max(0, job.attempts - 1),
+                    error="the evaluator stopped while the job ran",
+                    detail="requeued; will run again",
+                )
+        await asyncio.to_thread(sweep_verify_folders, self.paths.workspaces)
+
+    async def run(self, stop: asyncio.Event) -> None:
+        """Feed the cluster from the fair queue and record what comes back, until ``stop`` is set."""
+        prepare(self.config)
+        ray = self._ray = import_ray()
+        owned = not ray.is_initialized()
+        self.address = await asyncio.to_thread(connect, self.config)
+        self._start()
+        self.notify("info", f"evaluator jobs run on the Ray cluster at {self.address}")
+        stopped = asyncio.create_task(stop.wait())
+        try:
+            while not stop.is_set():
+                await self._look_at_nodes()
+                await self._submit()
+                await self._collect()
+                await self._progress()
+                await self._check_timeouts()
+                # Wake when a task ends (recorded at once, the next job submitted), or after ``poll_s`` for the queue.
+                await asyncio.wait(
+                    [stopped, *(f.done for f in self.flights.values())],
+                    timeout=self.poll_s,
+                    return_when=asyncio.FIRST_COMPLETED,
+                )
+        finally:
+            stopped.cancel()
+            await self._shutdown()
+            if owned:
+                await asyncio.to_thread(ray.shutdown)
+
+    def _start(self) -> None:
+        ray = self._ray
+        asked = request(self.config)
+        self._remote = ray.remote(run_on_node).options(
+            max_retries=0,  # the daemon requeues: its queue decides what runs next
+            num_cpus=asked.get("CPU", 0),
+            num_gpus=asked.get("GPU", 0),
+            memory=asked.get("memory"),
+            resources=self.config.resources or None,
+        )
+        self._board = self._new_board()
+
+    def _new_board(self) -> Any:
+        ray = self._ray
+        from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
+
+        here = ray.get_runtime_context().get_node_id()
+        return (
+            ray.remote(ProgressBoard)
+            .options(num_cpus=0, scheduling_strategy=NodeAffinitySchedulingStrategy(node_id=here, soft=True))
+            .remote()
+        )
+
+    async def _look_at_nodes(self) -> None:
+        now = time.monotonic()
+        if now - self._nodes_at < self.nodes_every_s:
+            return
+        self._nodes_at = now
+        raw = await asyncio.to_thread(self._ray.nodes)
+        self.room = capacity(raw, request(self.config))
+        self._nodes = nodes_of(raw)
+        self._show()
+
+    def _show(self) -> None:
+        """Announce the cluster when its nodes, or which job runs where, changed."""
+        gpus_each = self.config.num_gpus
+        placed: dict[str, list[int]] = {}
+        for flight in self.flights.values():
+            if "@" in flight.device:
+                placed.setdefault(flight.device.rsplit("@", 1)[1], []).append(flight.job.id)
+        nodes = [
+            n.model_copy(
+                update={"jobs": sorted(placed.get(n.node, [])), "gpus_busy": gpus_each * len(placed.get(n.node, []))}
+            )
+            if n.alive
+            else n
+            for n in self._nodes
+        ]
+        view = EvalClusterChanged(address=self.address, nodes=nodes, capacity=self.room)
+        if view != self._shown:
+            self._shown = view
+            self.announce(view)
+
+    async def _submit(self) -> None:
+        while len(self.flights) < self.room and await self.store.jobs(status="queued", limit=1):
+            job = await self.store.claim_job(WORKER, device="", max_attempts=MAX_ATTEMPTS)
+            if job is None:
+                return
+            ref = self._remote.remote(str(self.paths.root), job, self._board)
+            self.flights[ref] = Flight(job, time.monotonic(), asyncio.wrap_future(ref.future()))
+
+    async def _collect(self) -> None:
+        ready = [ref for ref, flight in self.flights.items() if flight.done.done()]
+        for ref in ready:
+            flight = self.flights.pop(ref)
+            try:
+                outcome: TaskOutcome = flight.done.result()
+            except Exception as exc:  # the task's failure, or its node's: recorded on the job, never raised here
+                await self._failed(flight, exc)
+                continue
+            await self.store.update_job(flight.job.id, device=outcome.device)
+            await record_done(
+                self.store, flight.job, outcome.results, job_s=outcome.job_s, stats=outcome.stats, detail=outcome.detail
+            )
+        if ready:
+            self._show()
+
+    async def _failed(self, flight: Flight, exc: BaseException) -> None:
+        exceptions = self._ray.exceptions
+        job = flight.job
+        if isinstance(exc, exceptions.TaskCancelledError):
+            await self.store.update_job(
+                job.id,
+                status="failed",
+                error=f"timed out after {self.job_timeout_s:.0f}s",
+                detail="killed; not retried",
+            )
+            return
+        if isinstance(exc, exceptions.RayTaskError):
+            cause = getattr(exc, "cause", None) or exc
+            error = f"{type(cause).__name__}: {cause}"
+            await record_failure(self.store, job, error, final=isinstance(cause, JobError))
+            return
+        # The node or the worker process went away under the job: like a local worker's death.
+        where = flight.device or "its node"
+        why = f"lost with {where} ({type(exc).__name__})"
+        if job.submission_id is not None:
+            await asyncio.to_thread(sweep_verify_folders, self.paths.workspaces, [job.submission_id])
+        await record_failure(self.store, job, why, final=False)
+        self.notify("warning", f"eval job {job.id} {why}; " + ("requeued" if job.attempts < MAX_ATTEMPTS else "failed"))
+
+    async def _progress(self) -> None:
+        if not self.flights:
+            return
+        try:
+            placed, progress = await asyncio.to_thread(self._ray.get, self._board.take.remote(), timeout=10)
+        except Exception as exc:  # the board's node went away: tasks in flight keep their old board
+            self.notify("warning", f"the Ray progress board was lost ({type(exc).__name__}); starting another")
+            self._board = self._new_board()
+            return
+        by_id = {f.job.id: f for f in self.flights.values()}
+        for job_id, device in placed.items():
+            if job_id in by_id:
+                by_id[job_id].device = device
+                await self.store.update_job(job_id, device=device)
+        for job_id, (fraction, detail) in progress.items():
+            if job_id in by_id:
+                await self.store.update_job(job_id, progress=round(fraction, 4), detail=detail)
+        if placed:
+            self._show()
+
+    async def _check_timeouts(self) -> None:
+        now = time.monotonic()
+        for ref, flight in list(self.flights.items()):
+            if now - flight.since > self.job_timeout_s:
+                self.notify(
+                    "warning", f"eval job {flight.job.id} ran past {self.job_timeout_s:.0f}s; cancelling its task"
+                )
+                await asyncio.to_thread(self._ray.cancel, ref, force=True)
+                flight.since = float("inf")  # cancelled once; its ref errors and is collected
+
+    async def _shutdown(self) -> None:
+        """Cancel what runs; those jobs go back to the queue without spending an attempt."""
+        for ref, flight in self.flights.items():
+            flight.done.cancel()  # nobody waits for it now
+            with contextlib.suppress(Exception):
+                await asyncio.to_thread(self._ray.cancel, ref, force=True)
+            job = await self.store.job(flight.job.id)
+            if job is not None and job.status == "running":
+                await self.store.update_job(
+                    job.id,
+                    status="queued",
+                    attempts=max(0, job.attempts - 1),
+                    detail="interrupted by shutdown; will run again",
+                )
+        self.flights.clear()
