@@ -58,6 +58,15 @@ class RunConfig(Section):
     """What the progress chart draws beside the run's numbers (``aar.progress``)."""
 
     @model_validator(mode="after")
+    def _no_network_beside_a_cluster(self) -> RunConfig:
+        if self.evaluator.backend == "ray" and self.sandbox.network:
+            raise ValueError(
+                'sandbox.network = true with evaluator.backend = "ray": a sandbox could reach the Ray cluster, '
+                "which runs what it is sent outside any sandbox; turn sandbox.network off"
+            )
+        return self
+
+    @model_validator(mode="after")
     def _devices_fit(self) -> RunConfig:
         self.device_plan()  # raises ValueError naming the conflicting key
         return self

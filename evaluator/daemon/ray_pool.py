@@ -44,6 +44,9 @@ class Flight:
     done: asyncio.Future[Any]
     """The task's value (a ``TaskOutcome``) or its error, set the moment it ends."""
     device: str = ""
+    timed_out: bool = False
+    """Cancelled for running past the job timeout: whatever error its ref then gives (a forced cancel reads
+    as ``WorkerCrashedError``), the job timed out; it is not a lost node to retry."""
 
 
 class RayPool:
@@ -122,7 +125,9 @@ class RayPool:
     def _start(self) -> None:
         ray = self._ray
         asked = request(self.config)
-        self._remote = ray.remote(run_on_node).options(
+        # A GPU task's process is not reused (Ray's default only when num_gpus is given to ray.remote itself):
+        # a process that started CUDA stays on its first GPU whatever CUDA_VISIBLE_DEVICES a later task gets.
+        self._remote = ray.remote(max_calls=1 if asked.get("GPU", 0) else 0)(run_on_node).options(
             max_retries=0,  # the daemon requeues: its queue decides what runs next
             num_cpus=asked.get("CPU", 0),
             num_gpus=asked.get("GPU", 0),
@@ -147,7 +152,11 @@ class RayPool:
         if now - self._nodes_at < self.nodes_every_s:
             return
         self._nodes_at = now
-        raw = await asyncio.to_thread(self._ray.nodes)
+        try:
+            raw = await asyncio.to_thread(self._ray.nodes)
+        except Exception as exc:  # the head away for a while: keep the last view, look again next time
+            self.notify("warning", f"the Ray cluster did not answer ({type(exc).__name__}); looking again")
+            return
         self.room = capacity(raw, request(self.config))
         self._nodes = nodes_of(raw)
         self._show()
@@ -199,7 +208,7 @@ class RayPool:
     async def _failed(self, flight: Flight, exc: BaseException) -> None:
         exceptions = self._ray.exceptions
         job = flight.job
-        if isinstance(exc, exceptions.TaskCancelledError):
+        if flight.timed_out or isinstance(exc, exceptions.TaskCancelledError):
             await self.store.update_job(
                 job.id,
                 status="failed",
@@ -215,7 +224,8 @@ class RayPool:
         # The node or the worker process went away under the job: like a local worker's death.
         where = flight.device or "its node"
         why = f"lost with {where} ({type(exc).__name__})"
-        if job.submission_id is not None:
+        siblings = {f.job.submission_id for f in self.flights.values()}  # its transfers, say, running elsewhere
+        if job.submission_id is not None and job.submission_id not in siblings:
             await asyncio.to_thread(sweep_verify_folders, self.paths.workspaces, [job.submission_id])
         await record_failure(self.store, job, why, final=False)
         self.notify("warning", f"eval job {job.id} {why}; " + ("requeued" if job.attempts < MAX_ATTEMPTS else "failed"))
@@ -247,8 +257,11 @@ class RayPool:
                 self.notify(
                     "warning", f"eval job {flight.job.id} ran past {self.job_timeout_s:.0f}s; cancelling its task"
                 )
-                await asyncio.to_thread(self._ray.cancel, ref, force=True)
-                flight.since = float("inf")  # cancelled once; its ref errors and is collected
+                flight.timed_out, flight.since = True, float("inf")  # cancelled once; its ref errors and is collected
+                try:
+                    await asyncio.to_thread(self._ray.cancel, ref, force=True)
+                except Exception as exc:  # the cluster away: the task is cut off with it, and its ref errors
+                    self.notify("warning", f"could not cancel eval job {flight.job.id} ({type(exc).__name__})")
 
     async def _shutdown(self) -> None:
         """Cancel what runs; those jobs go back to the queue without spending an attempt."""

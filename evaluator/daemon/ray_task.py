@@ -21,7 +21,6 @@ from pydantic import BaseModel
 from aar.eval_jobs import JobStats
 from aar.runtime import RunPaths
 from aar.store import JobRow
-from evaluator.daemon.job_specs import JobError
 from evaluator.daemon.scoring import Scored
 
 if TYPE_CHECKING:
@@ -108,6 +107,11 @@ def _evaluation(paths: RunPaths, device: str) -> Evaluation:
     return _EVALUATIONS[key]
 
 
+class NodeSetupError(RuntimeError):
+    """A node that cannot run the job (the run folder is not mounted there): the node's fault, not the
+    submission's (a ``JobError``), so the job is tried again, on whichever node has room."""
+
+
 def run_on_node(run_dir: str, job: JobRow, board: Any) -> TaskOutcome:
     """The Ray task's body (``ray.remote`` wraps it in the daemon): run ``job`` of the run at ``run_dir``."""
     import ray
@@ -124,7 +128,7 @@ def run_on_node(run_dir: str, job: JobRow, board: Any) -> TaskOutcome:
     board.placed.remote(job.id, where)
     paths = RunPaths(Path(run_dir))
     if not paths.config.is_file():
-        raise JobError(
+        raise NodeSetupError(
             f"the run folder {run_dir} is not on node {node}: put runs_dir on storage every node mounts at that path"
         )
     METER.reset()

@@ -32,12 +32,19 @@ async def prepared(tmp_path: Path) -> tuple[RunPaths, RunStore]:
 
 @contextlib.asynccontextmanager
 async def on_ray(
-    paths: RunPaths, store: RunStore, config: RayConfig, views: list[EvalClusterChanged] | None = None
+    paths: RunPaths,
+    store: RunStore,
+    config: RayConfig,
+    views: list[EvalClusterChanged] | None = None,
+    *,
+    job_timeout_s: float = 300,
 ) -> AsyncIterator[Any]:
     from evaluator.daemon.ray_pool import RayPool
 
     shown = views if views is not None else []
-    pool = RayPool(paths, store, config, job_timeout_s=300, announce=shown.append, poll_s=0.1, nodes_every_s=0.3)
+    pool = RayPool(
+        paths, store, config, job_timeout_s=job_timeout_s, announce=shown.append, poll_s=0.1, nodes_every_s=0.3
+    )
     stop = asyncio.Event()
     task = asyncio.create_task(pool.run(stop))
     try:
@@ -118,6 +125,28 @@ async def test_a_job_whose_task_raises_its_own_error_fails_at_once_with_it(
         assert job.error.startswith("JobError: 3 predictions for ") and job.error.endswith(" feedback inputs"), (
             job.error
         )
+        assert await store.results() == []
+    finally:
+        await store.close()
+
+
+async def test_a_job_past_its_timeout_is_cancelled_and_failed_not_taken_for_a_lost_node(
+    tmp_path: Path, ray_cluster: LocalCluster
+) -> None:
+    """A forced cancel makes the task's ref raise WorkerCrashedError, the error a lost node gives: the pool
+    knows it cancelled the job, so it fails it as timed out, once, rather than requeueing it."""
+    paths, store = await prepared(tmp_path)
+    try:
+        job_id = await store.enqueue_job("baselines", BASELINES)
+        config = RayConfig(address=ray_cluster.address, num_cpus=1)
+        async with on_ray(paths, store, config, job_timeout_s=1.0):
+
+            async def failed() -> JobRow | None:
+                job = await store.job(job_id)
+                return job if job is not None and job.status == "failed" else None
+
+            job = await eventually(failed, timeout=120, what="the job to time out", interval=0.1)
+        assert (job.error, job.detail, job.attempts) == ("timed out after 1s", "killed; not retried", 1)
         assert await store.results() == []
     finally:
         await store.close()

@@ -44,6 +44,12 @@ def test_demo_is_offline() -> None:
 
 
 BAD_CONFIGS: list[tuple[str, dict[str, Any], list[str], str]] = [
+    (
+        "a networked sandbox beside a Ray cluster",
+        {"evaluator": {"backend": "ray"}, "sandbox": {"network": True}},
+        [],
+        'sandbox.network = true with evaluator.backend = "ray": a sandbox could reach the Ray cluster',
+    ),
     ("unknown top-level key", {"teem": {}}, [], "teem: unknown key (allowed: run, team, agents"),
     ("unknown nested key", {"team": {"cuont": 3}}, [], "team.cuont: unknown key (allowed: count, backend"),
     ("negative count", {"team": {"count": 0}}, [], "team.count: Input should be greater than or equal to 1 (got 0)"),
