@@ -379,6 +379,11 @@ class AgentLoop:
             self.store.emit(self.name, BudgetExceeded(limit=over.limit, used=over.used, cap=over.cap, dearest=dearest))
         return (over.status, over.describe())
 
+    async def going_on(self, why: str) -> None:
+        """Started again after it had ended (a raised budget): idle until its first step, so its row no longer
+        says why it ended once the supervisor is told it goes on."""
+        await self._set_status("idle", why)
+
     async def _set_status(self, status: AgentStatus, detail: str = "", *, store: bool = True) -> None:
         """Announce a status (an event, if it changed or has a detail) and keep the agents row up to date."""
         if store and status != self._stored:

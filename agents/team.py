@@ -241,7 +241,9 @@ async def run_team(ctx: RunContext, *, backend_factory: BackendFactory = make_ba
             return f"; {name} is still out of budget ({over.describe()})"
         controls[name].lift_budget_stop()
         controls[name].ended = False
-        await revived.put(await start(by_name[name]))
+        loop = await start(by_name[name])
+        await loop.going_on("its budget was raised")
+        await revived.put(loop)
         return f"; {name} goes on"
 
     try:
