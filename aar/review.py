@@ -32,9 +32,9 @@ EVENT_PAGE = 100_000
 
 async def top_methods(store: StoreReader, k: int) -> list[int]:
     """The ``k`` best verified methods by feedback PGR, ties broken by the CI's lower end."""
-    board = [r for r in await store.leaderboard() if r.kind == "method" and r.split == "seeds" and r.pgr is not None]
-    board.sort(key=lambda r: (-(r.pgr or 0.0), -(r.ci_low if r.ci_low is not None else -math.inf), r.submission_id))
-    return list(dict.fromkeys(r.submission_id for r in board))[:k]
+    board = await store.method_scores("seeds")
+    board.sort(key=lambda r: (-r[1], -(r[2] if r[2] is not None else -math.inf), r[0]))
+    return list(dict.fromkeys(sid for sid, _, _ in board))[:k]
 
 
 # ------------------------------------------------------------ scores
@@ -192,9 +192,9 @@ async def candidates(
     scoring job's stats (the kernel has no opinion on how: ``tui.text.throughput_line``)."""
     best = await top_methods(store, top)
     verdicts = await store.verdicts()
-    scores = scores_by_submission(await store.results(include_transfer=True))
-    posts = [p for p in await store.posts(limit=1_000_000) if p.claims]
     ids = list(dict.fromkeys([*best, *sorted(verdicts)]))
+    scores = scores_by_submission(await store.results(include_transfer=True, submission_ids=ids))
+    posts = await store.claiming_posts()
     subs = {s.id: s for s in [await store.submission(i) for i in ids] if s is not None}  # not every payload
     monitors = {a: await _monitor_lines(store, a) for a in {subs[i].agent for i in ids if i in subs}}
     out = []

@@ -1,5 +1,5 @@
 """What the review desk shows of one candidate beyond its scores: its source, the same agent's method before
-it, and its lineage (the transcript steps that led to it).
+it, the reference method it is closest to, and its lineage (the transcript steps that led to it).
 
 The lineage is read from the author's tool calls up to the submission: each ``write_file`` / ``edit_file``
 of the submitted file, each result the evaluator showed the agent (``submit_predictions``,
@@ -18,6 +18,7 @@ from pydantic import BaseModel
 
 from aar.escape import one_line
 from aar.events import ToolCalled, ToolReturned
+from aar.reference_methods import Closest, closest_reference
 from aar.store import SubmissionRow
 from aar.store.protocols import StoreReader
 
@@ -56,6 +57,8 @@ class ReviewDetail(BaseModel):
     previous: SubmissionRow | None
     """The same agent's method submitted just before it (what the diff is against)."""
     previous_source: str
+    reference: Closest | None
+    """The reference method its source is most like (none for a prediction file)."""
     lineage: list[LineageStep]
 
 
@@ -71,11 +74,13 @@ async def detail(store: StoreReader, submission: SubmissionRow) -> ReviewDetail:
     methods = await store.submissions(agent=submission.agent, kind="method")
     before = [m for m in methods if m.id < submission.id]
     previous = before[-1] if before else None
+    source = method_source(submission)
     return ReviewDetail(
         submission=submission,
-        source=method_source(submission),
+        source=source,
         previous=previous,
         previous_source=method_source(previous) if previous else "",
+        reference=closest_reference(source) if submission.kind == "method" else None,
         lineage=await lineage(store, submission),
     )
 

@@ -14,9 +14,10 @@ from dataclasses import asdict
 
 from aar.config import load_config
 from aar.escape import one_line, visible
+from aar.reference_methods import reference_source
 from aar.runtime import RunPaths
 from aar.store import RunStore
-from evaluator.daemon.compare import VANILLA, CompareError, Comparison, Side, compare, reference_source, source_diff
+from evaluator.daemon.compare import VANILLA, CompareError, Comparison, Side, compare, source_diff
 
 
 async def _side(store: RunStore, which: str) -> Side:

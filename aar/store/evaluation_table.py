@@ -208,15 +208,24 @@ class EvaluationTables(Connection):
         )
 
     async def results(
-        self, *, submission_id: int | None = None, split: str | None = None, include_transfer: bool = False
+        self,
+        *,
+        submission_id: int | None = None,
+        split: str | None = None,
+        include_transfer: bool = False,
+        submission_ids: Sequence[int] | None = None,
     ) -> list[ResultRow]:
         """Scores, oldest first; a transfer target's (split ``transfer``) only when asked for by split or by
-        ``include_transfer``: what agents, claims and the leaderboard read is the home task's."""
+        ``include_transfer``: what agents, claims and the leaderboard read is the home task's. With
+        ``submission_ids``, only those submissions' (the review desk's few candidates of many)."""
         where, args = ["1"], []
         for column, value in (("submission_id", submission_id), ("split", split)):
             if value is not None:
                 where.append(f"{column} = ?")
                 args.append(value)
+        if submission_ids is not None:
+            where.append(f"submission_id IN ({','.join('?' * len(submission_ids))})")
+            args.extend(submission_ids)
         if split is None and not include_transfer:
             where.append(f"split != '{TRANSFER_SPLIT}'")
         rows = await self._fetch(f"SELECT * FROM eval_results WHERE {' AND '.join(where)} ORDER BY id", args)
@@ -235,6 +244,16 @@ class EvaluationTables(Connection):
             args,
         )
         return [ReferenceRow(**dict(r)) for r in rows]
+
+    async def method_scores(self, split: str) -> list[tuple[int, float, float | None]]:
+        """``(submission_id, pgr, ci_low)`` of every scored method's result on ``split``, read without their
+        metrics (what ranks the best methods)."""
+        rows = await self._fetch(
+            "SELECT r.submission_id, r.pgr, r.ci_low FROM eval_results r JOIN submissions s ON s.id = r.submission_id"
+            " WHERE s.kind = 'method' AND r.split = ? AND r.pgr IS NOT NULL",
+            (split,),
+        )
+        return [(r[0], r[1], r[2]) for r in rows]
 
     async def leaderboard(self, *, include_final: bool = False, upto_event: int | None = None) -> list[LeaderboardRow]:
         """Every scored submission, best PGR first; flags are the submission's and the result's. With

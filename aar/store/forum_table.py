@@ -37,6 +37,11 @@ class ForumTable(Connection):
             )
         return [_post(r) for r in await self._fetch(sql, args)]
 
+    async def claiming_posts(self) -> list[PostRow]:
+        """Every post with checked claims, in id order."""
+        rows = await self._fetch("SELECT * FROM forum_posts WHERE claims != '[]' ORDER BY id")
+        return [_post(r) for r in rows]
+
     async def post(self, post_id: int) -> PostRow | None:
         row = await self._fetchone("SELECT * FROM forum_posts WHERE id = ?", (post_id,))
         return _post(row) if row else None

@@ -14,7 +14,6 @@ from __future__ import annotations
 import difflib
 import json
 from dataclasses import dataclass
-from pathlib import Path
 
 import numpy as np
 
@@ -148,12 +147,6 @@ def compare(
         else:
             out.append(found)
     return out, notes
-
-
-def reference_source(name: str) -> str:
-    """The source of a reference method, read as text (importing it would load torch)."""
-    path = Path(__file__).resolve().parents[1] / "compute" / "methods" / f"{name}.py"
-    return path.read_text()
 
 
 def source_diff(a: Side, b: Side) -> list[str]:

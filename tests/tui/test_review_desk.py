@@ -13,6 +13,7 @@ import pytest
 from textual.binding import Binding
 from textual.widgets import Input, OptionList, RichLog
 
+from aar.reference_methods import closest_reference
 from aar.runtime import RunPaths
 from aar.store import LeaderboardRow, RunStore
 from tests.tui.helpers import screen_text, wait_for, wait_screen
@@ -102,6 +103,25 @@ async def test_d_shows_the_diff_against_the_agents_method_before(desk_run: RunPa
         await pilot.press("down")  # #4 has no method before it
         await wait_screen(pilot, "agent-1 submitted no method before #4")
         await pilot.press("d")
+        await wait_for(pilot, lambda: view.kind == "source" and view.lines[1] == "def run(ctx):")
+
+
+async def test_f_shows_the_diff_from_the_closest_reference_method(desk_run: RunPaths) -> None:
+    app = AarApp(desk_run.root)
+    async with app.run_test(size=WIDE) as pilot:
+        screen = await _desk(pilot)
+        assert screen.detail is not None
+        closest = closest_reference(screen.detail.source)
+        assert closest is not None and screen.detail.reference == closest
+        await pilot.press("f")
+        view = screen.query_one(CodeView)
+        await wait_for(pilot, lambda: view.kind == "diff")
+        assert f"--- reference {closest.name}" in view.lines and f"+++ #5 {LABEL}" in view.lines
+        assert "+    return ctx.train(labels, epochs=3, bootstrap=True)" in view.lines
+        await wait_screen(pilot, f"from reference · {closest.name} → #5 · {closest.similarity:.0%} alike")
+        await pilot.press("d")  # from the reference's diff straight to the previous method's
+        await wait_for(pilot, lambda: f"--- #4 {LABEL}" in view.lines)
+        await pilot.press("f", "f")
         await wait_for(pilot, lambda: view.kind == "source" and view.lines[1] == "def run(ctx):")
 
 

@@ -4,11 +4,10 @@ Left, the candidates (``aar.review``: the best verified methods, then every revi
 chosen one's lineage: the steps of its author that wrote the file, the evaluator's results it saw and the
 forum reads before it submitted; Enter on a step opens the transcript there. Right, everything the run
 knows of the candidate (scores per seed, final and on each transfer target, flags, canary, monitors,
-claiming posts, device time, the verdict) and its source, or its diff against the same agent's method
-before it. A verdict (accept, reject, needs work) asks for a note and is written as ``aar review
+claiming posts, device time, the verdict) and its source, its diff against the same agent's method
+before it (``d``), or its diff from the reference method it is closest to (``f``: what the agent changed
+of a published method, and how little when it is a renamed copy). A verdict (accept, reject, needs work) asks for a note and is written as ``aar review
 --verdict`` writes it: an event and a forum post that tells the team. Agent text is data throughout.
-The diff is against the agent's previous method only: the evaluator's reference methods are its own
-source, which the TUI does not reach into.
 """
 
 from __future__ import annotations
@@ -45,6 +44,8 @@ if TYPE_CHECKING:
 MARKS: dict[str, tuple[str, str]] = {"accept": ("✓", "green"), "reject": ("✗", "red"), "needs-work": ("↺", "yellow")}
 """A verdict's mark in the list, in a glyph and a colour."""
 WHAT = {"write": "write ", "result": "result", "read": "read  "}
+Diff = Literal["previous", "reference"] | None
+"""What the code pane shows: the source (None), or its diff against the previous method or a reference."""
 
 
 def verdict_text(v: VerdictRow | None) -> Text:
@@ -126,6 +127,13 @@ class ReviewScreen(RunScreen):
             id="review.diff",
         ),
         Binding(
+            "f",
+            "toggle_reference",
+            "From reference",
+            tooltip="The chosen method's source, or its diff from the reference method it is closest to",
+            id="review.reference",
+        ),
+        Binding(
             "a", "verdict('accept')", "Accept", tooltip="Accept the chosen submission, with a note", id="review.accept"
         ),
         Binding(
@@ -161,7 +169,7 @@ class ReviewScreen(RunScreen):
         self.candidates: list[Candidate] = []
         self.chosen: Candidate | None = None
         self.detail: ReviewDetail | None = None
-        self.diff = False
+        self.diff: Diff = None
         self._want = submission_id
         self._found = found
         self._details: dict[int, ReviewDetail] = {detail.submission.id: detail} if detail else {}
@@ -204,7 +212,7 @@ class ReviewScreen(RunScreen):
         """Shown again (``open_desk``): the latest candidates, ``submission_id`` chosen, its source (not a diff)."""
         if detail is not None:
             self._details[detail.submission.id] = detail
-        was_diff, self.diff = self.diff, False
+        was_diff, self.diff = self.diff, None
         self.query_one("#review-list", OptionList).focus()
         if found == self.candidates and self.chosen is not None and self.chosen.submission_id == submission_id:
             if was_diff:
@@ -292,9 +300,12 @@ class ReviewScreen(RunScreen):
         if detail is None:
             return
         sub = detail.submission
-        if not self.diff:
+        if self.diff is None:
             view.border_title = data(f"source · {sub.label or sub.kind}")
             view.show(detail.source, kind="source")
+            return
+        if self.diff == "reference":
+            self._show_reference(detail, view)
             return
         if detail.previous is None:
             view.border_title = data(f"diff · {sub.agent} submitted no method before #{sub.id}")
@@ -310,10 +321,25 @@ class ReviewScreen(RunScreen):
         view.border_title = data(f"diff · #{prev.id} → #{sub.id}")
         view.show(lines or [f"(the same source as #{prev.id})"], kind="diff")
 
+    def _show_reference(self, detail: ReviewDetail, view: CodeView) -> None:
+        sub, ref = detail.submission, detail.reference
+        if ref is None:
+            what = "a prediction file has no source" if sub.kind != "method" else "no reference method is installed"
+            view.border_title = data(f"from reference · #{sub.id}")
+            view.show(f"# {what}: nothing to compare with", kind="diff")
+            return
+        lines = unified_diff(ref.source, detail.source, f"reference {ref.name}", f"#{sub.id} {sub.label or sub.kind}")
+        view.border_title = data(f"from reference · {ref.name} → #{sub.id} · {ref.similarity:.0%} alike")
+        view.show(lines or [f"(the same source as the reference method {ref.name})"], kind="diff")
+
     # ------------------------------------------------------------ keys
 
     def action_toggle_diff(self) -> None:
-        self.diff = not self.diff
+        self.diff = None if self.diff == "previous" else "previous"
+        self._show_code()
+
+    def action_toggle_reference(self) -> None:
+        self.diff = None if self.diff == "reference" else "reference"
         self._show_code()
 
     def action_verdict(self, verdict: Literal["accept", "reject", "needs-work"]) -> None:
