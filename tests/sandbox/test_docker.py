@@ -26,15 +26,22 @@ def engine() -> docker.DockerClient:
     client.close()
 
 
+@pytest.mark.parametrize("kind", ["docker", "docker-host"])
 async def test_container_is_locked_down(
-    make_sandbox: Callable[..., Sandbox], engine: docker.DockerClient, layout: RunLayout
+    make_sandbox: Callable[..., Sandbox], engine: docker.DockerClient, layout: RunLayout, kind: str
 ) -> None:
-    box = make_sandbox("docker", memory="300m", cpus=0.5, pids=77)
+    """On this machine's engine and on one of ``sandbox.hosts`` alike."""
+    box = make_sandbox(kind, memory="300m", cpus=0.5, pids=77)
     assert isinstance(box, DockerSandbox)
     result = await box.exec("id -u; cat /proc/self/status | grep CapEff; ls /workspace/..")
     assert result.ok
     uid, caps = result.stdout.splitlines()[:2]
     assert uid == str(box.uid) != "0" and caps.split()[-1] == "0000000000000000"
+    if kind == "docker-host":
+        assert box.host is not None
+        with pytest.raises(docker.errors.NotFound):  # it runs on the other engine, not this one
+            engine.api.inspect_container(box.container_name)
+        engine = docker.DockerClient(base_url=box.host.url)
     attrs = engine.api.inspect_container(box.container_name)
     host = attrs["HostConfig"]
     assert host["NetworkMode"] == "none" and host["CapDrop"] == ["ALL"] and "no-new-privileges" in host["SecurityOpt"]

@@ -1,0 +1,91 @@
+"""Sandboxes on ``sandbox.hosts``: a run refuses, in one line, hosts that do not answer or lack the image, and an
+agent whose host goes away gets its sandbox back on another host, with its workspace.
+
+The hosts are real Docker engines on this machine (``tests.support.engines``), each on its own socket.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import docker
+import docker.errors
+import pytest
+
+from aar.config import SandboxConfig
+from aar.events import SandboxLifecycle
+from aar.store import RunStore
+from agents.sandbox_slot import SandboxSlot
+from sandbox.base import SandboxError
+from sandbox.docker_backend import DockerSandbox
+from sandbox.factory import check_isolation
+from sandbox.hosts import HostPool
+from tests.support.engines import Engine, start_engine
+
+pytestmark = pytest.mark.docker  # and so slow (tests/conftest.py)
+
+LOCAL_ENGINE = "unix:///var/run/docker.sock"
+
+
+def _config(image: str, *hosts: object, **more: object) -> SandboxConfig:
+    return SandboxConfig.model_validate({"backend": "docker", "image": image, "hosts": list(hosts)} | more)
+
+
+def test_every_host_must_answer_and_hold_the_image(second_engine: Engine, tmp_path: Path) -> None:
+    good = second_engine.host().model_dump()
+    assert check_isolation(_config(second_engine.image, good)) == "docker"
+    gone = {"url": f"unix://{tmp_path}/nothing.sock", "name": "gone", "cpus": 1, "memory": "1g"}
+    with pytest.raises(SandboxError) as refused:
+        check_isolation(_config(second_engine.image, good, gone))
+    assert str(refused.value).startswith("sandbox.hosts: gone does not answer (") and "\n" not in str(refused.value)
+    with pytest.raises(SandboxError) as refused:
+        check_isolation(_config("aar-no-such-image:never", good))
+    assert str(refused.value).startswith("sandbox.hosts: second has no image aar-no-such-image:never; load it there")
+
+
+async def test_a_host_that_goes_away_gets_the_sandbox_recreated_elsewhere_with_its_workspace(
+    store: RunStore, tmp_path: Path, docker_image: str
+) -> None:
+    doomed = start_engine()
+    local = docker.from_env()
+    slot: SandboxSlot | None = None
+    try:
+        hosts = [doomed.host("doomed"), {"url": LOCAL_ENGINE, "name": "here", "cpus": 4, "memory": "4g"}]
+        config = _config(docker_image, *hosts, memory="256m")
+        await store.register_agent("agent-1", backend="scripted", model="m")
+        pool = HostPool(config, ["agent-1"])
+        assert pool.where("agent-1").host == "doomed"
+        workspace = tmp_path / "workspaces" / "agent-1"
+        slot = SandboxSlot(config, store=store, agent="agent-1", run_id="r1", workspace=workspace, hosts=pool)
+        box = await slot.get()
+        assert isinstance(box, DockerSandbox) and box.host_label == "doomed"
+        assert (await box.exec("echo kept > notes.txt && mkdir -p out && echo 42 > out/n")).ok
+        with pytest.raises(docker.errors.NotFound):
+            local.api.inspect_container(box.container_name)
+
+        doomed.stop()  # the node goes away mid-run, its container with it
+
+        again = await (await slot.get()).exec("cat notes.txt out/n")
+        assert again.ok and again.stdout == "kept\n42\n"
+        assert box.host_label == "here" and pool.dead == {"doomed"}
+        assert local.api.inspect_container(box.container_name)["State"]["Running"]
+        await store.flush()
+        seen = [
+            (e.payload.action, e.payload.host)
+            for e in await store.events_of(["sandbox.lifecycle"], agent="agent-1")
+            if isinstance(e.payload, SandboxLifecycle)
+        ]
+        assert seen == [("started", "doomed"), ("failed", "doomed"), ("recreated", "here")]
+    finally:
+        if slot is not None:
+            await slot.close()
+        local.close()
+        doomed.remove()
+
+
+async def test_with_no_host_left_the_command_fails_in_one_line(second_engine: Engine, tmp_path: Path) -> None:
+    """A sandbox without a placement to fall back on (``aar exec``) says its host is gone; it does not hang."""
+    config = _config(second_engine.image, {"url": f"unix://{tmp_path}/nothing.sock", "cpus": 1, "memory": "1g"})
+    box = DockerSandbox(config, name="a", workspace=tmp_path / "ws", host=config.hosts[0])
+    with pytest.raises(SandboxError, match=r"^sandbox.hosts: unix://.*/nothing.sock does not answer \("):
+        await box.start()
