@@ -38,7 +38,7 @@ from aar.config import HostConfig, SandboxConfig
 from sandbox.base import EventCallback, ExecResult, OutputCallback, Sandbox, SandboxError
 from sandbox.docker_stream import ExecStream, kill_tokens, oom_kills
 from sandbox.files import INSIDE_ROOT, HostFiles, Workspace
-from sandbox.hosts import docker_client, is_gone
+from sandbox.hosts import docker_client, is_gone, sees_workspace
 from sandbox.output import OutputPump
 from sandbox.policy import MARKER_VAR, ExecState, as_argv, base_env, emit_lifecycle, inside_cwd, memory_bytes
 
@@ -223,16 +223,8 @@ class DockerSandbox(HostFiles, Sandbox):
     def _check_shared_workspace(self) -> None:
         """The container must see this side's workspace: a host that mounts other storage at that path (or none)
         would have the agent work in a folder that aar's file tools, snapshots and the evaluator never see."""
-        nonce = uuid.uuid4().hex
-        probe = self.workspace / f".aar-shared-{nonce}"
-        probe.write_text(nonce)
-        try:
-            api = self._api()
-            exec_id = api.exec_create(self._container_id, ["cat", f"{INSIDE_ROOT}/{probe.name}"], user=self.user)
-            seen = api.exec_start(exec_id["Id"]).decode(errors="replace").strip()
-        finally:
-            probe.unlink(missing_ok=True)
-        if seen != nonce:
+        api = self._api()
+        if not sees_workspace(api, self._started_id, self.user, self.workspace):
             with contextlib.suppress(Exception):
                 api.remove_container(self._container_id, force=True)
             self._container_id = None

@@ -12,6 +12,7 @@ away placed again on the hosts left.
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -19,6 +20,7 @@ from typing import Any
 from aar.config import HostConfig, SandboxConfig
 from aar.placement import Placement, PlacementError, place
 from sandbox.base import SandboxError
+from sandbox.files import INSIDE_ROOT
 
 PROBE_TIMEOUT_S = 5
 
@@ -53,6 +55,19 @@ def is_gone(exc: BaseException) -> bool:
     if isinstance(exc, requests.exceptions.ConnectionError | requests.exceptions.Timeout | ConnectionError):
         return True
     return isinstance(exc, docker.errors.DockerException) and not isinstance(exc, docker.errors.APIError)
+
+
+def sees_workspace(api: Any, container: str, user: str, workspace: Path) -> bool:
+    """Whether ``container`` sees, at ``/workspace``, a file just written to ``workspace`` on this side."""
+    nonce = uuid.uuid4().hex
+    probe = workspace / f".aar-shared-{nonce}"
+    probe.write_text(nonce)
+    try:
+        created = api.exec_create(container, ["cat", f"{INSIDE_ROOT}/{probe.name}"], user=user)
+        seen = api.exec_start(created["Id"])
+    finally:
+        probe.unlink(missing_ok=True)
+    return bool(seen.decode(errors="replace").strip() == nonce)
 
 
 def host_problem(host: HostConfig, image: str) -> str:

@@ -6,6 +6,10 @@ The hosts are real Docker engines on this machine (``tests.support.engines``), e
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
+import tempfile
 from pathlib import Path
 
 import docker
@@ -89,3 +93,84 @@ async def test_with_no_host_left_the_command_fails_in_one_line(second_engine: En
     box = DockerSandbox(config, name="a", workspace=tmp_path / "ws", host=config.hosts[0])
     with pytest.raises(SandboxError, match=r"^sandbox.hosts: unix://.*/nothing.sock does not answer \("):
         await box.start()
+
+
+async def test_a_host_that_does_not_share_the_workspace_is_refused(docker_image: str) -> None:
+    shared = Path(tempfile.mkdtemp(prefix="aar-shared-"))
+    elsewhere = start_engine(hiding=shared)
+    try:
+        config = _config(elsewhere.image, elsewhere.host("elsewhere").model_dump())
+        box = DockerSandbox(config, name="a", workspace=shared / "ws", host=config.hosts[0])
+        with pytest.raises(SandboxError) as refused:
+            await box.start()
+        assert str(refused.value).startswith(f"sandbox.hosts: elsewhere does not see {shared / 'ws'} as this machine")
+        assert "NFS" in str(refused.value)
+        client = docker.DockerClient(base_url=elsewhere.url)
+        try:
+            assert client.containers.list(all=True) == [], "the refused container is not left behind"
+        finally:
+            client.close()
+    finally:
+        elsewhere.remove()
+        subprocess.run(["rm", "-rf", str(shared)], check=False)
+
+
+RUN = """
+[run]
+name = "hosts"
+runs_dir = "{runs}"
+
+[team]
+count = 2
+
+[sandbox]
+backend = "docker"
+image = "{image}"
+gpus_each = {gpus_each}
+memory = "256m"
+
+[[sandbox.hosts]]
+name = "node-2"
+url = "{url}"
+gpus = 1
+cpus = 2
+memory = "2g"
+"""
+
+GONE_HOST = """
+[[sandbox.hosts]]
+name = "gone"
+url = "unix://{base}/nothing.sock"
+gpus = 1
+cpus = 2
+memory = "2g"
+"""
+
+
+@pytest.mark.parametrize(
+    ("gpus_each", "gone", "said"),
+    [
+        (0, True, "sandbox.hosts: gone does not answer ("),
+        (1, False, "sandbox.hosts: no host has room for agent-2, which asks for 1 GPU"),
+    ],
+    ids=["a host that does not answer", "not enough GPUs"],
+)
+def test_aar_run_refuses_bad_hosts_in_one_line_before_the_run_exists(
+    second_engine: Engine, tmp_path: Path, docker_image: str, gpus_each: int, gone: bool, said: str
+) -> None:
+    runs = tmp_path / "runs"
+    text = RUN.format(runs=runs, image=docker_image, url=second_engine.url, gpus_each=gpus_each)
+    config = tmp_path / "hosts.toml"
+    config.write_text(text + (GONE_HOST.format(base=tmp_path) if gone else ""))
+    done = subprocess.run(
+        [sys.executable, "-m", "aar_app.cli", "run", str(config), "--headless"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        cwd=tmp_path,
+        env={**os.environ},
+    )
+    assert done.returncode != 0
+    lines = done.stderr.strip().splitlines()
+    assert len(lines) == 1 and said in lines[0], lines
+    assert not runs.exists() or not any(runs.iterdir()), "no run folder is made for a run that cannot start"

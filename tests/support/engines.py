@@ -59,8 +59,11 @@ class Engine:
         shutil.rmtree(self.root, ignore_errors=True)
 
 
-def start_engine() -> Engine:
-    """A fresh engine with the minimal image; skips the test where ``dockerd`` is not installed or not root."""
+def start_engine(*, hiding: Path | None = None) -> Engine:
+    """A fresh engine with the minimal image; skips the test where ``dockerd`` is not installed or not root.
+
+    ``hiding``: a folder this engine sees as an empty one (it runs in its own mount namespace with a tmpfs
+    there), as a node that does not mount the run's shared storage would."""
     dockerd = shutil.which("dockerd")
     if dockerd is None:
         pytest.skip("dockerd is not installed: no second Docker engine to place sandboxes on")
@@ -83,6 +86,9 @@ def start_engine() -> Engine:
         "--iptables=false",
         "--ip6tables=false",
     ]
+    if hiding is not None:
+        hide = f'mount -t tmpfs aar-hidden "{hiding}" && exec "$0" "$@"'
+        argv = ["unshare", "--mount", "--propagation", "private", "sh", "-c", hide, *argv]
     engine = Engine(root, subprocess.Popen(argv, stdout=log, stderr=subprocess.STDOUT, start_new_session=True))
 
     def answers() -> docker.DockerClient | None:
