@@ -2,8 +2,8 @@
 
 A client for a host is built from its URL alone (``unix://``, ``tcp://`` with
 TLS verified both ways, ``ssh://`` through the ``ssh`` binary and its
-config); nothing of ``DOCKER_HOST`` or the environment leaks into which engine
-a sandbox runs on. ``check_hosts`` is the fail-closed probe a run makes
+config); nothing of ``DOCKER_HOST`` or the environment (a CA bundle, a
+proxy) comes between aar and the engine. ``check_hosts`` is the fail-closed probe a run makes
 before it starts: every host must answer and hold the image. ``HostPool`` is
 the run's placement as it goes: the plan from the config (``aar.placement``),
 agents added later (branches) placed on demand, and an agent whose host went
@@ -27,13 +27,15 @@ PROBE_TIMEOUT_S = 5
 
 def docker_client(host: HostConfig | None, *, timeout: int | None) -> Any:
     """A Docker client for ``host`` (this machine's engine, as ``DOCKER_HOST`` says, when None)."""
-    import docker
-
     if host is None:
+        import docker
+
         return docker.from_env(timeout=timeout)
+    from sandbox.docker_client import EnvFreeClient
+
     scheme = host.url.split("://", 1)[0]
     if scheme == "ssh":
-        return docker.DockerClient(base_url=host.url, use_ssh_client=True, timeout=timeout)
+        return EnvFreeClient(base_url=host.url, use_ssh_client=True, timeout=timeout)
     if scheme == "tcp":
         from docker.tls import TLSConfig
 
@@ -43,8 +45,8 @@ def docker_client(host: HostConfig | None, *, timeout: int | None) -> Any:
         if missing:
             raise SandboxError(f"sandbox.hosts: {host.label}: no TLS file {missing[0]}")
         tls = TLSConfig(client_cert=(host.tls.client_cert, host.tls.client_key), ca_cert=host.tls.ca_cert, verify=True)
-        return docker.DockerClient(base_url=host.url.replace("tcp://", "https://", 1), tls=tls, timeout=timeout)
-    return docker.DockerClient(base_url=host.url, timeout=timeout)
+        return EnvFreeClient(base_url=host.url.replace("tcp://", "https://", 1), tls=tls, timeout=timeout)
+    return EnvFreeClient(base_url=host.url, timeout=timeout)
 
 
 def is_gone(exc: BaseException) -> bool:

@@ -24,7 +24,7 @@ from sandbox.base import SandboxError
 from sandbox.docker_backend import DockerSandbox
 from sandbox.factory import check_isolation
 from sandbox.hosts import HostPool
-from tests.support.engines import Engine, start_engine
+from tests.support.engines import Engine, make_ca, start_engine
 
 pytestmark = pytest.mark.docker  # and so slow (tests/conftest.py)
 
@@ -174,3 +174,27 @@ def test_aar_run_refuses_bad_hosts_in_one_line_before_the_run_exists(
     lines = done.stderr.strip().splitlines()
     assert len(lines) == 1 and said in lines[0], lines
     assert not runs.exists() or not any(runs.iterdir()), "no run folder is made for a run that cannot start"
+
+
+async def test_a_tcp_host_is_reached_over_tls_verified_both_ways(docker_image: str, tmp_path: Path) -> None:
+    node = start_engine(tls=True)
+    try:
+        host = node.host("tls-node", over_tls=True)
+        assert host.url.startswith("tcp://127.0.0.1:") and host.tls is not None
+        config = _config(node.image, host.model_dump())
+        assert check_isolation(config) == "docker"
+        box = DockerSandbox(config, name="a", workspace=tmp_path / "ws", host=config.hosts[0])
+        try:
+            result = await box.exec("id -u; echo over-tls > made")
+            assert result.ok and result.stdout.strip() == str(box.uid)
+            assert (tmp_path / "ws" / "made").read_text() == "over-tls\n"
+        finally:
+            await box.stop()
+        make_ca(tmp_path / "other", "ca")  # an engine this CA did not sign is not the engine we meant
+        stranger = host.model_copy(
+            update={"tls": host.tls.model_copy(update={"ca_cert": str(tmp_path / "other/ca.pem")})}
+        )
+        with pytest.raises(SandboxError, match=r"^sandbox.hosts: tls-node does not answer \("):
+            check_isolation(_config(node.image, stranger.model_dump()))
+    finally:
+        node.remove()

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import socket
 import subprocess
 import tempfile
 from collections.abc import Iterator
@@ -34,13 +35,18 @@ class Engine:
     root: Path
     process: subprocess.Popen[bytes]
     image: str = DEFAULT_TAG
+    tcp_url: str = ""
+    """``tcp://127.0.0.1:PORT`` (TLS verified both ways) when started with ``tls``."""
 
     @property
     def url(self) -> str:
         return f"unix://{self.root}/docker.sock"
 
-    def host(self, name: str = "second", **capacity: object) -> HostConfig:
+    def host(self, name: str = "second", *, over_tls: bool = False, **capacity: object) -> HostConfig:
         fields: dict[str, object] = {"url": self.url, "name": name, "cpus": 4, "memory": "4g"}
+        if over_tls:
+            fields["url"] = self.tcp_url
+            fields["tls"] = tls_files(self.root / "certs", "ca.pem", "cert.pem", "key.pem")
         return HostConfig.model_validate(fields | capacity)
 
     def stop(self) -> None:
@@ -59,11 +65,51 @@ class Engine:
         shutil.rmtree(self.root, ignore_errors=True)
 
 
-def start_engine(*, hiding: Path | None = None) -> Engine:
+def tls_files(folder: Path, ca: str, cert: str, key: str) -> dict[str, str]:
+    return {"ca_cert": str(folder / ca), "client_cert": str(folder / cert), "client_key": str(folder / key)}
+
+
+def _openssl(folder: Path, *args: str) -> None:
+    subprocess.run(["openssl", *args], cwd=folder, capture_output=True, check=True)
+
+
+def make_ca(folder: Path, name: str = "ca") -> None:
+    """A throwaway certificate authority: ``{name}.pem`` and ``{name}-key.pem`` in ``folder``."""
+    folder.mkdir(parents=True, exist_ok=True)
+    _openssl(
+        folder,
+        *("req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes"),
+        *("-keyout", f"{name}-key.pem", "-out", f"{name}.pem", "-days", "1", "-subj", f"/CN=aar-test-{name}"),
+    )
+
+
+def sign(folder: Path, name: str, usage: str, alt: str = "") -> None:
+    """``{name}.pem`` and ``{name}-key.pem`` signed by ``folder``'s ``ca`` for ``usage`` (serverAuth, clientAuth)."""
+    _openssl(
+        folder,
+        *("req", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes"),
+        *("-keyout", f"{name}-key.pem", "-out", f"{name}.csr", "-subj", f"/CN=aar-test-{name}"),
+    )
+    (folder / f"{name}.ext").write_text(f"extendedKeyUsage={usage}\n" + (f"subjectAltName={alt}\n" if alt else ""))
+    _openssl(
+        folder,
+        *("x509", "-req", "-in", f"{name}.csr", "-CA", "ca.pem", "-CAkey", "ca-key.pem", "-CAcreateserial"),
+        *("-out", f"{name}.pem", "-days", "1", "-extfile", f"{name}.ext"),
+    )
+
+
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+def start_engine(*, hiding: Path | None = None, tls: bool = False) -> Engine:
     """A fresh engine with the minimal image; skips the test where ``dockerd`` is not installed or not root.
 
     ``hiding``: a folder this engine sees as an empty one (it runs in its own mount namespace with a tmpfs
-    there), as a node that does not mount the run's shared storage would."""
+    there), as a node that does not mount the run's shared storage would. ``tls``: it also listens on
+    ``tcp://127.0.0.1:PORT`` with ``--tlsverify`` (a CA, a server and a client certificate made here)."""
     dockerd = shutil.which("dockerd")
     if dockerd is None:
         pytest.skip("dockerd is not installed: no second Docker engine to place sandboxes on")
@@ -86,10 +132,22 @@ def start_engine(*, hiding: Path | None = None) -> Engine:
         "--iptables=false",
         "--ip6tables=false",
     ]
+    tcp_url = ""
+    if tls:
+        certs = root / "certs"
+        make_ca(certs)
+        sign(certs, "server", "serverAuth", "IP:127.0.0.1")
+        sign(certs, "client", "clientAuth")
+        (certs / "client.pem").rename(certs / "cert.pem")
+        (certs / "client-key.pem").rename(certs / "key.pem")
+        tcp_url = f"tcp://127.0.0.1:{_free_port()}"
+        argv += [f"--host={tcp_url}", "--tlsverify", f"--tlscacert={certs}/ca.pem"]
+        argv += [f"--tlscert={certs}/server.pem", f"--tlskey={certs}/server-key.pem"]
     if hiding is not None:
         hide = f'mount -t tmpfs aar-hidden "{hiding}" && exec "$0" "$@"'
         argv = ["unshare", "--mount", "--propagation", "private", "sh", "-c", hide, *argv]
-    engine = Engine(root, subprocess.Popen(argv, stdout=log, stderr=subprocess.STDOUT, start_new_session=True))
+    process = subprocess.Popen(argv, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+    engine = Engine(root, process, tcp_url=tcp_url)
 
     def answers() -> docker.DockerClient | None:
         if engine.process.poll() is not None:
