@@ -38,7 +38,7 @@ from aar.config import HostConfig, SandboxConfig
 from sandbox.base import EventCallback, ExecResult, OutputCallback, Sandbox, SandboxError
 from sandbox.docker_stream import ExecStream, kill_tokens, oom_kills
 from sandbox.files import INSIDE_ROOT, HostFiles, Workspace
-from sandbox.hosts import docker_client, is_gone, sees_workspace
+from sandbox.hosts import answers, docker_client, is_gone, sees_workspace
 from sandbox.output import OutputPump
 from sandbox.policy import MARKER_VAR, ExecState, as_argv, base_env, emit_lifecycle, inside_cwd, memory_bytes
 
@@ -350,10 +350,18 @@ class DockerSandbox(HostFiles, Sandbox):
         # Whatever the command left running (``setsid``, a double fork) dies with it: read the exit
         # code and sweep its token at once, so the sweep costs no more than the inspect.
         exit_code, _ = await asyncio.gather(asyncio.to_thread(stream.exit_code), self._kill([state.token]))
+        if exit_code is None and not (state.killed or state.timed_out) and await self._host_went_away():
+            await pump.finish()
+            after = "; the next command runs on another host" if self.relocate is not None else ""
+            raise HostGone(f"sandbox.hosts: {self.host_label} went away during the command{after}")
         if exit_code == 137 and not (state.killed or state.timed_out):
             await self._check_oom(state, pump)
         await pump.finish()
         return state.result(exit_code, pump.tail("stdout"), pump.tail("stderr"), pump.total)
+
+    async def _host_went_away(self) -> bool:
+        """On one of ``sandbox.hosts``: its engine no longer answers (a command's end without an exit code)."""
+        return self.host is not None and not await asyncio.to_thread(answers, self.host)
 
     async def _check_oom(self, state: ExecState, pump: OutputPump) -> None:
         with contextlib.suppress(Exception):

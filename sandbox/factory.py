@@ -28,16 +28,9 @@ def _client() -> Any:
 
 def docker_available() -> bool:
     """True when a Docker engine answers a ping (DOCKER_HOST or the default socket)."""
-    try:
-        client = _client()
-    except Exception:
-        return False
-    try:
-        return bool(client.ping())
-    except Exception:
-        return False
-    finally:
-        client.close()
+    from sandbox.hosts import answers
+
+    return answers(None, timeout=PROBE_TIMEOUT_S)
 
 
 @functools.cache

@@ -72,6 +72,20 @@ def sees_workspace(api: Any, container: str, user: str, workspace: Path) -> bool
     return bool(seen.decode(errors="replace").strip() == nonce)
 
 
+def answers(host: HostConfig | None, *, timeout: int = PROBE_TIMEOUT_S) -> bool:
+    """Whether ``host``'s engine (this machine's when None) answers a ping within ``timeout``."""
+    try:
+        client = docker_client(host, timeout=timeout)
+    except Exception:
+        return False
+    try:
+        return bool(client.ping())
+    except Exception:
+        return False
+    finally:
+        client.close()
+
+
 def host_problem(host: HostConfig, image: str) -> str:
     """Why a run cannot place sandboxes on ``host`` (one line), or "" when it answers and holds ``image``."""
     import docker.errors

@@ -6,6 +6,7 @@ The hosts are real Docker engines on this machine (``tests.support.engines``), e
 
 from __future__ import annotations
 
+import asyncio
 import os
 import subprocess
 import sys
@@ -16,7 +17,7 @@ import docker
 import docker.errors
 import pytest
 
-from aar.config import SandboxConfig
+from aar.config import HostConfig, SandboxConfig
 from aar.events import SandboxLifecycle
 from aar.store import RunStore
 from agents.sandbox_slot import SandboxSlot
@@ -25,6 +26,7 @@ from sandbox.docker_backend import DockerSandbox
 from sandbox.factory import check_isolation
 from sandbox.hosts import HostPool
 from tests.support.engines import Engine, make_ca, start_engine
+from tests.support.waiting import eventually
 
 pytestmark = pytest.mark.docker  # and so slow (tests/conftest.py)
 
@@ -198,3 +200,32 @@ async def test_a_tcp_host_is_reached_over_tls_verified_both_ways(docker_image: s
             check_isolation(_config(node.image, stranger.model_dump()))
     finally:
         node.remove()
+
+
+async def test_a_host_that_goes_away_during_a_command_says_so_and_the_next_runs_elsewhere(
+    tmp_path: Path, docker_image: str
+) -> None:
+    doomed = start_engine()
+    try:
+        config = _config(
+            docker_image, doomed.host("doomed"), {"url": LOCAL_ENGINE, "name": "here", "cpus": 4, "memory": "4g"}
+        )
+        pool = HostPool(config, ["a"])
+
+        def relocate(gone: str) -> tuple[HostConfig, SandboxConfig]:
+            placed = pool.move("a", gone)
+            return pool.hosts[placed.host], pool.config_for(placed)
+
+        box = DockerSandbox(config, name="a", workspace=tmp_path / "ws", host=config.hosts[0], relocate=relocate)
+        try:
+            running = asyncio.create_task(box.exec("echo begun > begun; sleep 600", timeout=300))
+            await eventually(lambda: (tmp_path / "ws" / "begun").exists(), timeout=30, what="the command to start")
+            doomed.process.kill()  # abruptly: no engine left to stop the container or end the stream cleanly
+            with pytest.raises(SandboxError, match=r"^sandbox.hosts: doomed went away during the command"):
+                await asyncio.wait_for(running, 60)
+            after = await box.exec("cat begun")
+            assert after.ok and after.stdout == "begun\n" and box.host_label == "here"
+        finally:
+            await box.stop()
+    finally:
+        doomed.remove()

@@ -10,8 +10,10 @@ its own with ``start_engine``.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
+import signal
 import socket
 import subprocess
 import tempfile
@@ -60,9 +62,53 @@ class Engine:
                 self.process.wait(timeout=10)
 
     def remove(self) -> None:
+        """Stop the engine, end what an abrupt kill left behind (its containerd shims and their containers),
+        unmount its layers and delete its folder."""
         self.stop()
-        subprocess.run(["umount", "-R", str(self.root / "exec")], capture_output=True, check=False)
+        leftovers = _processes_of(self.root)
+        for pid in leftovers:  # a shim's children first (each container's pid 1 takes its namespace with it)
+            for child in _children(pid):
+                _signal(child, signal.SIGKILL)
+        for pid in leftovers:
+            _signal(pid, signal.SIGKILL)
+        eventually_sync(lambda: not _processes_of(self.root), timeout=30, what=f"the processes of {self.root} to end")
+        mounts = [line.split()[1] for line in Path("/proc/mounts").read_text().splitlines()]
+        for mount in sorted((m for m in mounts if m.startswith(f"{self.root}/")), reverse=True):
+            subprocess.run(["umount", "-l", mount], capture_output=True, check=False)
         shutil.rmtree(self.root, ignore_errors=True)
+
+
+def _cmdline(pid: int) -> str:
+    try:
+        return Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+    except OSError:
+        return ""
+
+
+def _pids() -> list[int]:
+    return [int(entry.name) for entry in Path("/proc").iterdir() if entry.name.isdigit()]
+
+
+def _processes_of(root: Path) -> list[int]:
+    """Processes whose command line names ``root`` (the engine's containerd and shims)."""
+    return [pid for pid in _pids() if f"{root}/" in _cmdline(pid)]
+
+
+def _children(parent: int) -> list[int]:
+    found = []
+    for pid in _pids():
+        try:
+            stat = Path(f"/proc/{pid}/stat").read_text()
+        except OSError:
+            continue
+        if int(stat.rsplit(")", 1)[1].split()[1]) == parent:
+            found.append(pid)
+    return found
+
+
+def _signal(pid: int, sig: signal.Signals) -> None:
+    with contextlib.suppress(ProcessLookupError):
+        os.kill(pid, sig)
 
 
 def tls_files(folder: Path, ca: str, cert: str, key: str) -> dict[str, str]:
