@@ -51,22 +51,24 @@ class SandboxSlot:
     async def get(self) -> Sandbox:
         """The started sandbox; raises ``SandboxError`` (one line) when it cannot start."""
         async with self._lock:
-            if self._sandbox is None:
-                from sandbox.factory import create_sandbox
-
-                self.workspace.mkdir(parents=True, exist_ok=True)
-                if self.hosts is not None:
-                    self._sandbox = self._on_host()
-                else:
-                    self._sandbox = await asyncio.to_thread(
-                        create_sandbox, self.config, name=self.name, workspace=self.workspace, on_event=self._on_event
-                    )
             try:
+                if self._sandbox is None:
+                    self._sandbox = await self._make()
                 await self._sandbox.start()
-            except SandboxError as exc:
+            except SandboxError as exc:  # no engine, no image, no host with room
                 self.store.emit(self.agent, ErrorRaised(message=str(exc), where="sandbox"))
                 raise
             return self._sandbox
+
+    async def _make(self) -> Sandbox:
+        from sandbox.factory import create_sandbox
+
+        self.workspace.mkdir(parents=True, exist_ok=True)
+        if self.hosts is not None:
+            return self._on_host()
+        return await asyncio.to_thread(
+            create_sandbox, self.config, name=self.name, workspace=self.workspace, on_event=self._on_event
+        )
 
     def _on_host(self) -> Sandbox:
         from sandbox.docker_backend import DockerSandbox

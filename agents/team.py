@@ -203,7 +203,8 @@ async def run_team(ctx: RunContext, *, backend_factory: BackendFactory = make_ba
     revived: asyncio.Queue[AgentLoop] = asyncio.Queue()
     desk = BudgetDesk(store, {a.name: a.budget for a in agents}, dollar_cap=config.run.dollar_cap)
     brancher = Brancher(ctx, desk)
-    hosts = HostPool(config.sandbox, [a.name for a in agents]) if config.sandbox.hosts else None
+    # The config's agents as its plan says (checked when it loaded); a branch is placed when it first runs.
+    hosts = HostPool(config.sandbox, [a.name for a in config.resolved_agents()]) if config.sandbox.hosts else None
 
     async def start(agent: ResolvedAgent) -> AgentLoop:
         if agent.backend not in backends:

@@ -4,12 +4,19 @@ line when its config loads."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
 from aar.config import RunConfig
+from aar.events import ErrorRaised
 from aar.placement import Ask, Placement, PlacementError, Room, place, size_bytes
+from aar.store import RunStore
+from agents.sandbox_slot import SandboxSlot
+from sandbox.base import SandboxError
+from sandbox.hosts import HostPool
 
 G = 1024**3
 ONE_GPU = Ask(gpus=1, cpus=1, memory=G)
@@ -150,3 +157,19 @@ def test_tcp_with_tls_is_accepted() -> None:
 def test_the_local_device_pool_and_hosts_do_not_mix() -> None:
     with pytest.raises(ValueError, match=r"with sandbox\.hosts, placement picks each agent's"):
         RunConfig.model_validate({"sandbox": {"hosts": [HOST]}, "devices": {"sandboxes": ["cuda:0"]}})
+
+
+async def test_an_agent_the_hosts_have_no_room_for_gets_a_one_line_tool_error(store: RunStore, tmp_path: Path) -> None:
+    """A branch made during the run is placed when it first runs; where no host has room, its sandbox fails
+    in one line (an ``error`` event the supervisor sees), not the team."""
+    config = _config(hosts=[{**HOST, "gpus": 3}], gpus_each=1).sandbox
+    pool = HostPool(config, ["agent-1", "agent-2", "agent-3"])
+    slot = SandboxSlot(config, store=store, agent="branch-1", run_id="r", workspace=tmp_path / "b", hosts=pool)
+    with pytest.raises(SandboxError, match=r"^sandbox\.hosts: no host has room for branch-1, which asks for 1 GPU"):
+        await slot.get()
+    await store.flush()
+    errors = [e.payload for e in await store.events_of(["error"], agent="branch-1")]
+    assert len(errors) == 1 and isinstance(errors[0], ErrorRaised) and errors[0].where == "sandbox"
+    assert "no host has room for branch-1" in errors[0].message
+    with pytest.raises(SandboxError, match=r"no host has room for agent-1.*\(here gone\)"):
+        pool.move("agent-1", "here")
