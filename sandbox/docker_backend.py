@@ -74,6 +74,14 @@ def device_requests(gpus: str) -> list[Any]:
     return [DeviceRequest(device_ids=gpus.split(","), capabilities=[["gpu"]])]
 
 
+def visible_inside(gpus: str) -> str:
+    """``sandbox.gpus`` as the container sees it: the engine passes only the requested GPUs in, numbered from 0
+    (``2,3`` outside is ``0,1`` inside), so ``CUDA_VISIBLE_DEVICES`` must name them that way or hide them all."""
+    if gpus in ("none", "all"):
+        return gpus
+    return ",".join(str(i) for i in range(len(gpus.split(","))))
+
+
 class DockerSandbox(HostFiles, Sandbox):
     backend = "docker"
     isolation = "docker"
@@ -192,7 +200,7 @@ class DockerSandbox(HostFiles, Sandbox):
                 detach=True,
                 user=self.user,
                 working_dir=INSIDE_ROOT,
-                environment=base_env(home=INSIDE_ROOT, path=None, gpus=config.gpus),
+                environment=base_env(home=INSIDE_ROOT, path=None, gpus=visible_inside(config.gpus)),
                 network_mode="bridge" if config.network else "none",
                 mem_limit=memory,
                 memswap_limit=memory,
@@ -325,7 +333,9 @@ class DockerSandbox(HostFiles, Sandbox):
     ) -> ExecResult:
         state = ExecState(token=uuid.uuid4().hex)
         environment = (
-            base_env(home=INSIDE_ROOT, path=None, gpus=self.config.gpus) | (env or {}) | {MARKER_VAR: state.token}
+            base_env(home=INSIDE_ROOT, path=None, gpus=visible_inside(self.config.gpus))
+            | (env or {})
+            | {MARKER_VAR: state.token}
         )
         exec_id = await self._open_exec(as_argv(command), environment, inside_cwd(cwd))
         stream = ExecStream(self._stream_client.api, exec_id)

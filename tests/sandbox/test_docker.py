@@ -13,7 +13,7 @@ import pytest
 
 from aar.config import SandboxConfig
 from sandbox.base import Sandbox, SandboxError, Stream
-from sandbox.docker_backend import DockerSandbox, device_requests
+from sandbox.docker_backend import DockerSandbox, device_requests, visible_inside
 from tests.sandbox.conftest import RunLayout
 
 pytestmark = pytest.mark.docker  # and so slow (tests/conftest.py)
@@ -147,6 +147,17 @@ def test_gpu_setting_maps_to_device_requests() -> None:
     assert every["Count"] == -1 and every["Capabilities"] == [["gpu"]]
     (some,) = device_requests("0,1")
     assert some["DeviceIDs"] == ["0", "1"] and some["Capabilities"] == [["gpu"]]
+    (placed,) = device_requests("2,3")
+    assert placed["DeviceIDs"] == ["2", "3"]
+    # Inside, the engine numbers the GPUs it passed in from 0: CUDA_VISIBLE_DEVICES=2,3 there would hide them.
+    assert [visible_inside(g) for g in ("none", "all", "0", "1", "2,3", "5,0,7")] == [
+        "none",
+        "all",
+        "0",
+        "0",
+        "0,1",
+        "0,1,2",
+    ]
 
 
 async def test_cancelled_exec_leaves_nothing_running(make_sandbox: Callable[..., Sandbox]) -> None:
