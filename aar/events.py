@@ -140,6 +140,8 @@ class SandboxLifecycle(Payload):
     isolation: str = ""
     """What isolates the sandbox, e.g. ``docker``, ``bubblewrap`` or ``none``."""
     detail: str = ""
+    host: str = ""
+    """Which of ``sandbox.hosts`` runs it (its name, else its URL); empty on this machine's own engine."""
 
 
 class ForumPosted(Payload):

@@ -46,6 +46,7 @@ from agents.sandbox_slot import SandboxSlot
 from agents.snapshot_keeper import SnapshotKeeper
 from agents.tools import default_toolbox
 from agents.transcript import tool_call_ids
+from sandbox.hosts import HostPool
 
 log = logging.getLogger("aar.agents.team")
 
@@ -202,12 +203,21 @@ async def run_team(ctx: RunContext, *, backend_factory: BackendFactory = make_ba
     revived: asyncio.Queue[AgentLoop] = asyncio.Queue()
     desk = BudgetDesk(store, {a.name: a.budget for a in agents}, dollar_cap=config.run.dollar_cap)
     brancher = Brancher(ctx, desk)
+    # The config's agents as its plan says (checked when it loaded); a branch is placed when it first runs.
+    hosts = HostPool(config.sandbox, [a.name for a in config.resolved_agents()]) if config.sandbox.hosts else None
 
     async def start(agent: ResolvedAgent) -> AgentLoop:
         if agent.backend not in backends:
             backends[agent.backend] = backend_factory(agent.backend, config, store)
         made = branched.get(agent.name)
-        loop = make_loop(ctx, agent, backends[agent.backend], controls[agent.name], base_step=made.step if made else 0)
+        loop = make_loop(
+            ctx,
+            agent,
+            backends[agent.backend],
+            controls[agent.name],
+            base_step=made.step if made else 0,
+            hosts=hosts,
+        )
         commands = await store.commands(limit=1_000_000)
         await loop.load(_unread_redirects(commands, agent.name, after=made.command_id if made else 0))
         return loop
@@ -278,9 +288,16 @@ async def run_team(ctx: RunContext, *, backend_factory: BackendFactory = make_ba
 
 
 def make_loop(
-    ctx: RunContext, agent: ResolvedAgent, backend: ModelBackend, control: AgentControl, *, base_step: int = 0
+    ctx: RunContext,
+    agent: ResolvedAgent,
+    backend: ModelBackend,
+    control: AgentControl,
+    *,
+    base_step: int = 0,
+    hosts: HostPool | None = None,
 ) -> AgentLoop:
-    """``base_step``: a branch's, the parent's step it starts after (its steps count from there)."""
+    """``base_step``: a branch's, the parent's step it starts after (its steps count from there); ``hosts``: the
+    run's placement on ``sandbox.hosts`` (None runs the sandbox on this machine)."""
     config = ctx.config
     return AgentLoop(
         ctx,
@@ -294,6 +311,7 @@ def make_loop(
             agent=agent.name,
             run_id=ctx.run_id,
             workspace=ctx.paths.workspace(agent.name),
+            hosts=hosts,
         ),
         system=system_prompt(agent, config),
         budget=make_guard(ctx, agent),

@@ -13,6 +13,13 @@ removed is noticed when the next exec cannot be created; it is then recreated
 on the same workspace and a ``SandboxLifecycle(action="recreated")`` event
 says so. A second ``DockerSandbox`` on the same workspace (``aar exec`` while
 the daemon runs) adopts the running container instead of replacing it.
+
+On one of ``sandbox.hosts`` the container runs on that host's engine under
+the same policy, and the workspace is bind-mounted from the same path there,
+so it must be on storage every host mounts alike: each start checks that the
+container sees a file just written on this side. A host whose engine stops
+answering makes the sandbox ``failed``; with ``relocate`` (the run's
+placement) it is then recreated on another host, on the same workspace.
 """
 
 from __future__ import annotations
@@ -23,13 +30,15 @@ import hashlib
 import os
 import re
 import uuid
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from aar.config import SandboxConfig
+from aar.config import HostConfig, SandboxConfig
 from sandbox.base import EventCallback, ExecResult, OutputCallback, Sandbox, SandboxError
 from sandbox.docker_stream import ExecStream, kill_tokens, oom_kills
 from sandbox.files import INSIDE_ROOT, HostFiles, Workspace
+from sandbox.hosts import answers, docker_client, is_gone, sees_workspace
 from sandbox.output import OutputPump
 from sandbox.policy import MARKER_VAR, ExecState, as_argv, base_env, emit_lifecycle, inside_cwd, memory_bytes
 
@@ -38,6 +47,13 @@ KEEPALIVE = ["sh", "-c", "trap 'exit 0' TERM INT; while :; do sleep 3600 & wait 
 KILL_GRACE_S = 3.0
 """After the kill exec, how long the command's output may take to end before the container is killed."""
 SANDBOX_UID = 1000
+
+Relocate = Callable[[str], tuple[HostConfig, SandboxConfig]]
+"""Given the host that went away, where the sandbox goes now and its settings there (raises ``SandboxError``)."""
+
+
+class HostGone(SandboxError):
+    """The engine of the sandbox's host does not answer."""
 
 
 def container_name(name: str, workspace: Path) -> str:
@@ -58,16 +74,34 @@ def device_requests(gpus: str) -> list[Any]:
     return [DeviceRequest(device_ids=gpus.split(","), capabilities=[["gpu"]])]
 
 
+def visible_inside(gpus: str) -> str:
+    """``sandbox.gpus`` as the container sees it: the engine passes only the requested GPUs in, numbered from 0
+    (``2,3`` outside is ``0,1`` inside), so ``CUDA_VISIBLE_DEVICES`` must name them that way or hide them all."""
+    if gpus in ("none", "all"):
+        return gpus
+    return ",".join(str(i) for i in range(len(gpus.split(","))))
+
+
 class DockerSandbox(HostFiles, Sandbox):
     backend = "docker"
     isolation = "docker"
 
     def __init__(
-        self, config: SandboxConfig, *, name: str, workspace: Path, on_event: EventCallback | None = None
+        self,
+        config: SandboxConfig,
+        *,
+        name: str,
+        workspace: Path,
+        on_event: EventCallback | None = None,
+        host: HostConfig | None = None,
+        relocate: Relocate | None = None,
     ) -> None:
         super().__init__(name, workspace)
         self.config = config
         self.on_event = on_event
+        self.host = host
+        """One of ``sandbox.hosts``; None for this machine's engine."""
+        self.relocate = relocate
         self.container_name = container_name(name, workspace)
         host_uid = os.getuid()
         self.uid, self.gid = (host_uid, os.getgid()) if host_uid != 0 else (SANDBOX_UID, SANDBOX_UID)
@@ -86,27 +120,43 @@ class DockerSandbox(HostFiles, Sandbox):
 
     # ------------------------------------------------------------ lifecycle
 
+    @property
+    def host_label(self) -> str:
+        return self.host.label if self.host is not None else ""
+
     def _api(self) -> Any:
         if self._client is None:
-            import docker
-
             try:
-                self._client = docker.from_env(timeout=120)
+                self._client = docker_client(self.host, timeout=120)
                 self._client.ping()
-                self._stream_client = docker.from_env(timeout=None)  # a quiet command must not time the stream out
+                # A quiet command must not time the stream out.
+                self._stream_client = docker_client(self.host, timeout=None)
             except Exception as exc:
                 self._client = None
+                if self.host is not None:
+                    raise HostGone(
+                        f"sandbox.hosts: {self.host_label} does not answer ({exc.__class__.__name__})"
+                    ) from None
                 raise SandboxError(
                     f'no Docker engine answers ({exc.__class__.__name__}); start dockerd or set sandbox.backend = "local"'
                 ) from None
         return self._client.api
 
     async def start(self) -> None:
+        gone: HostGone | None = None
         async with self._lock:
             if self._container_id is not None:
                 return
-            detail = await asyncio.to_thread(self._ensure)
-        await emit_lifecycle(self.on_event, "started", self.backend, self.isolation, detail)
+            try:
+                detail = await asyncio.to_thread(self._ensure)
+            except HostGone as exc:
+                if self.relocate is None:
+                    raise
+                gone = exc
+        if gone is not None:  # placed on a host that went away before it started: place it again
+            await self._rehome(str(gone))
+            return
+        await emit_lifecycle(self.on_event, "started", self.backend, self.isolation, detail, host=self.host_label)
 
     def _ensure(self) -> str:
         import docker.errors
@@ -125,9 +175,12 @@ class DockerSandbox(HostFiles, Sandbox):
         if info and info["State"].get("Running") and info["Config"].get("Image") == self.config.image:
             self._container_id, self.adopted = info["Id"], True
             self._oom_seen = oom_kills(api, info["Id"], self.user)
-            return f"adopted running container {self.container_name}"
+            return f"adopted running container {self.container_name}{self._on_host()}"
         self._create()
-        return f"container {self.container_name}, image {self.config.image}"
+        return f"container {self.container_name}, image {self.config.image}{self._on_host()}"
+
+    def _on_host(self) -> str:
+        return f" on host {self.host_label}" if self.host is not None else ""
 
     def _create(self) -> None:
         import docker.errors
@@ -147,7 +200,7 @@ class DockerSandbox(HostFiles, Sandbox):
                 detach=True,
                 user=self.user,
                 working_dir=INSIDE_ROOT,
-                environment=base_env(home=INSIDE_ROOT, path=None, gpus=config.gpus),
+                environment=base_env(home=INSIDE_ROOT, path=None, gpus=visible_inside(config.gpus)),
                 network_mode="bridge" if config.network else "none",
                 mem_limit=memory,
                 memswap_limit=memory,
@@ -172,11 +225,47 @@ class DockerSandbox(HostFiles, Sandbox):
         self._oom_seen = 0
         self._killed_why = ""
         self.adopted = False
+        if self.host is not None:
+            self._check_shared_workspace()
+
+    def _check_shared_workspace(self) -> None:
+        """The container must see this side's workspace: a host that mounts other storage at that path (or none)
+        would have the agent work in a folder that aar's file tools, snapshots and the evaluator never see."""
+        api = self._api()
+        if not sees_workspace(api, self._started_id, self.user, self.workspace):
+            with contextlib.suppress(Exception):
+                api.remove_container(self._container_id, force=True)
+            self._container_id = None
+            raise SandboxError(
+                f"sandbox.hosts: {self.host_label} does not see {self.workspace} as this machine does; put runs_dir"
+                " on storage every host mounts at the same path (NFS or similar)"
+            )
+
+    def _drop_clients(self) -> None:
+        for client in (self._client, self._stream_client):
+            if client is not None:
+                with contextlib.suppress(Exception):
+                    client.close()
+        self._client = self._stream_client = None
+
+    async def _rehome(self, why: str) -> None:
+        """The host went away: the sandbox is dead there; recreate it where the run's placement says now."""
+        assert self.relocate is not None
+        old = self.host_label
+        await emit_lifecycle(self.on_event, "failed", self.backend, self.isolation, why, host=old)
+        async with self._lock:
+            self.host, self.config = self.relocate(old)
+            self._drop_clients()
+            self._container_id = None
+            await asyncio.to_thread(self._create)
+        detail = f"on host {self.host_label}: host {old} does not answer; workspace kept"
+        await emit_lifecycle(self.on_event, "recreated", self.backend, self.isolation, detail, host=self.host_label)
 
     async def _recreate(self, why: str) -> None:
         async with self._lock:
             await asyncio.to_thread(self._create)
-        await emit_lifecycle(self.on_event, "recreated", self.backend, self.isolation, f"{why}; workspace kept")
+        detail = f"{why}; workspace kept"
+        await emit_lifecycle(self.on_event, "recreated", self.backend, self.isolation, detail, host=self.host_label)
 
     async def stop(self) -> None:
         import docker.errors
@@ -185,9 +274,15 @@ class DockerSandbox(HostFiles, Sandbox):
         if self._container_id is None:
             return
         container, self._container_id = self._container_id, None
-        with contextlib.suppress(docker.errors.NotFound):
+        try:
             await asyncio.to_thread(self._api().remove_container, container, force=True)
-        await emit_lifecycle(self.on_event, "stopped", self.backend, self.isolation)
+        except docker.errors.NotFound:
+            pass
+        except Exception as exc:
+            if not (isinstance(exc, HostGone) or is_gone(exc)):
+                raise
+            # A host that went away took its container with it: nothing is left to remove.
+        await emit_lifecycle(self.on_event, "stopped", self.backend, self.isolation, host=self.host_label)
 
     # ------------------------------------------------------------ commands
 
@@ -215,6 +310,14 @@ class DockerSandbox(HostFiles, Sandbox):
                         f"could not run the command in {self.container_name}: {exc.explanation or exc}"
                     ) from None
                 why = self._killed_why or "the container had stopped"
+            except Exception as exc:
+                if not is_gone(exc) or self.host is None:
+                    raise
+                why = f"sandbox.hosts: {self.host_label} does not answer ({exc.__class__.__name__})"
+                if self.relocate is None or attempt == 2:
+                    raise HostGone(why) from None
+                await self._rehome(why)
+                continue
             await self._recreate(why)
         raise SandboxError(f"could not run the command in {self.container_name}")
 
@@ -230,7 +333,9 @@ class DockerSandbox(HostFiles, Sandbox):
     ) -> ExecResult:
         state = ExecState(token=uuid.uuid4().hex)
         environment = (
-            base_env(home=INSIDE_ROOT, path=None, gpus=self.config.gpus) | (env or {}) | {MARKER_VAR: state.token}
+            base_env(home=INSIDE_ROOT, path=None, gpus=visible_inside(self.config.gpus))
+            | (env or {})
+            | {MARKER_VAR: state.token}
         )
         exec_id = await self._open_exec(as_argv(command), environment, inside_cwd(cwd))
         stream = ExecStream(self._stream_client.api, exec_id)
@@ -255,10 +360,18 @@ class DockerSandbox(HostFiles, Sandbox):
         # Whatever the command left running (``setsid``, a double fork) dies with it: read the exit
         # code and sweep its token at once, so the sweep costs no more than the inspect.
         exit_code, _ = await asyncio.gather(asyncio.to_thread(stream.exit_code), self._kill([state.token]))
+        if exit_code is None and not (state.killed or state.timed_out) and await self._host_went_away():
+            await pump.finish()
+            after = "; the next command runs on another host" if self.relocate is not None else ""
+            raise HostGone(f"sandbox.hosts: {self.host_label} went away during the command{after}")
         if exit_code == 137 and not (state.killed or state.timed_out):
             await self._check_oom(state, pump)
         await pump.finish()
         return state.result(exit_code, pump.tail("stdout"), pump.tail("stderr"), pump.total)
+
+    async def _host_went_away(self) -> bool:
+        """On one of ``sandbox.hosts``: its engine no longer answers (a command's end without an exit code)."""
+        return self.host is not None and not await asyncio.to_thread(answers, self.host)
 
     async def _check_oom(self, state: ExecState, pump: OutputPump) -> None:
         with contextlib.suppress(Exception):

@@ -28,16 +28,9 @@ def _client() -> Any:
 
 def docker_available() -> bool:
     """True when a Docker engine answers a ping (DOCKER_HOST or the default socket)."""
-    try:
-        client = _client()
-    except Exception:
-        return False
-    try:
-        return bool(client.ping())
-    except Exception:
-        return False
-    finally:
-        client.close()
+    from sandbox.hosts import answers
+
+    return answers(None, timeout=PROBE_TIMEOUT_S)
 
 
 @functools.cache
@@ -55,7 +48,8 @@ def _docker_has_image(image: str) -> bool:
 
 
 def resolve_backend(config: SandboxConfig) -> str:
-    """``docker`` or ``local``: what ``auto`` means on this machine."""
+    """``docker`` or ``local``: what ``auto`` means on this machine (the evaluator's sandboxes, and the agents' when
+    there are no ``sandbox.hosts``)."""
     if config.backend != "auto":
         return config.backend
     return "docker" if _docker_has_image(config.image) else "local"
@@ -100,10 +94,14 @@ def effective_isolation(config: SandboxConfig) -> str:
 
 
 def check_isolation(config: SandboxConfig) -> str:
-    """The run's isolation; raises the one-line ``no_isolation_error`` when there is none and it is required."""
+    """The run's isolation; raises the one-line ``no_isolation_error`` when there is none and it is required,
+    and, fail closed, a one-line ``SandboxError`` when one of ``sandbox.hosts`` does not answer or lacks the image."""
+    from sandbox.hosts import check_hosts
+
     isolation = effective_isolation(config)
     if isolation not in ISOLATED and config.isolation == "required":
         raise no_isolation_error(config)
+    check_hosts(config)
     return isolation
 
 

@@ -9,20 +9,18 @@ is inherited, by construction rather than by a deny-list that could miss one.
 from __future__ import annotations
 
 import os
-import re
 import sys
 import time
 from dataclasses import dataclass, field
 
 from aar.config import SandboxConfig
 from aar.events import LifecycleAction, SandboxLifecycle
+from aar.placement import size_bytes
 from sandbox.base import EventCallback, ExecResult, SandboxError
 from sandbox.files import INSIDE_ROOT
 
 MARKER_VAR = "AAR_EXEC"
 """Set in every command's environment to a per-exec token, so its whole process tree can be found."""
-
-_UNITS = {"": 1, "k": 1024, "m": 1024**2, "g": 1024**3}
 
 
 def no_isolation_error(config: SandboxConfig) -> SandboxError:
@@ -49,10 +47,10 @@ def as_argv(command: str | list[str]) -> list[str]:
 
 def memory_bytes(text: str) -> int:
     """``"512m"`` -> 536870912 (the config's memory syntax)."""
-    match = re.fullmatch(r"(\d+(?:\.\d+)?)([kmgKMG]?)", text.strip())
-    if not match:
-        raise SandboxError(f"sandbox.memory = {text!r}: use a size like 512m or 4g")
-    return int(float(match.group(1)) * _UNITS[match.group(2).lower()])
+    try:
+        return size_bytes(text)
+    except ValueError:
+        raise SandboxError(f"sandbox.memory = {text!r}: use a size like 512m or 4g") from None
 
 
 def base_env(*, home: str, path: str | None, gpus: str = "none") -> dict[str, str]:
@@ -113,8 +111,14 @@ class ExecState:
 
 
 async def emit_lifecycle(
-    on_event: EventCallback | None, action: LifecycleAction, backend: str, isolation: str, detail: str = ""
+    on_event: EventCallback | None,
+    action: LifecycleAction,
+    backend: str,
+    isolation: str,
+    detail: str = "",
+    *,
+    host: str = "",
 ) -> None:
-    """Tell the run what happened to a sandbox (started, stopped, recreated, failed)."""
+    """Tell the run what happened to a sandbox (started, stopped, recreated, failed), and on which host."""
     if on_event is not None:
-        await on_event(SandboxLifecycle(action=action, backend=backend, isolation=isolation, detail=detail))
+        await on_event(SandboxLifecycle(action=action, backend=backend, isolation=isolation, detail=detail, host=host))

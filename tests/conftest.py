@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-pytest_plugins = ["tests.support.fixtures"]
+pytest_plugins = ["tests.support.fixtures", "tests.support.engines"]
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:

@@ -14,7 +14,7 @@ from aar.config.overrides import apply_override, parse_override
 from aar.config.ray import RayConfig
 from aar.config.report import ReportSection
 from aar.config.run import RunSection
-from aar.config.sandbox import SandboxConfig
+from aar.config.sandbox import HostConfig, SandboxConfig
 from aar.config.serialise import dump_config
 from aar.config.task import JsonlTaskConfig, TaskConfig, ToyTaskConfig
 from aar.config.training import ModelTrainingConfig, TrainingConfig
@@ -29,6 +29,7 @@ __all__ = [
     "BudgetConfig",
     "DevicesConfig",
     "EvaluatorConfig",
+    "HostConfig",
     "JsonlTaskConfig",
     "ModelPrice",
     "ModelTrainingConfig",

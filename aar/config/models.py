@@ -30,6 +30,7 @@ from aar.config.task import TaskConfig, ToyTaskConfig
 from aar.config.training import TrainingConfig
 from aar.config.transfer import TransferConfig
 from aar.devices import DevicePlan, plan_devices
+from aar.placement import Placement, place
 
 
 class RunConfig(Section):
@@ -65,6 +66,24 @@ class RunConfig(Section):
                 "which runs what it is sent outside any sandbox; turn sandbox.network off"
             )
         return self
+
+    @model_validator(mode="after")
+    def _hosts_fit(self) -> RunConfig:
+        if self.sandbox.hosts and (self.devices.sandboxes or self.devices.agents):
+            raise ValueError(
+                "devices.sandboxes and devices.agents name this machine's GPUs; with sandbox.hosts, placement"
+                " picks each agent's: set sandbox.gpus_each instead"
+            )
+        self.host_plan()  # raises ValueError (one line) when the hosts have no room for the team
+        return self
+
+    def host_plan(self) -> dict[str, Placement]:
+        """Which of ``sandbox.hosts`` runs each agent's sandbox, and on which GPUs (empty without hosts)."""
+        hosts = self.sandbox.hosts
+        if not hosts:
+            return {}
+        ask = self.sandbox.ask()
+        return place({a.name: ask for a in self.resolved_agents()}, [h.room() for h in hosts])
 
     @model_validator(mode="after")
     def _devices_fit(self) -> RunConfig:

@@ -10,10 +10,13 @@ from pathlib import Path
 
 import pytest
 
+from aar.events import SandboxLifecycle
+from aar.store import RunStore
 from agents.scripted.attacker import plan
 from sandbox.bwrap import bwrap_path
 from sandbox.factory import docker_available
-from tests.integrity.attack_run import API_KEY, Outcome, attack, step_label
+from tests.integrity.attack_run import AGENT, API_KEY, Outcome, attack, step_label
+from tests.support.engines import Engine
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(600)]
 ATTACK_STEPS = 29
@@ -101,3 +104,29 @@ async def test_docker(base: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     print(outcome.line())
     _every_attack_was_tried(outcome)
     _commands_really_ran(outcome)
+
+
+@pytest.mark.docker
+async def test_docker_on_another_host(
+    base: Path, monkeypatch: pytest.MonkeyPatch, second_engine: Engine, docker_image: str
+) -> None:
+    """The agent's sandbox on one of ``sandbox.hosts`` (a second engine on its own socket); the evaluator's
+    verification sandboxes stay on this machine's engine (``docker_image``)."""
+    monkeypatch.setenv("ANTHROPIC_API_KEY", API_KEY)
+    host = second_engine.host("node-2")
+    sandbox = {"backend": "docker", "image": docker_image, "memory": "1g", "hosts": [host.model_dump()]}
+    outcome = await attack(base, "docker-host", sandbox)
+    print(outcome.line())
+    _every_attack_was_tried(outcome)
+    _commands_really_ran(outcome)
+    assert outcome.paths is not None
+    store = await RunStore.open(outcome.paths.db)
+    try:
+        placed = {
+            (e.payload.action, e.payload.host)
+            for e in await store.events_of(["sandbox.lifecycle"], agent=AGENT)
+            if isinstance(e.payload, SandboxLifecycle)
+        }
+    finally:
+        await store.close()
+    assert ("started", "node-2") in placed, placed

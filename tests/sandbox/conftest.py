@@ -16,10 +16,11 @@ from pathlib import Path
 
 import pytest
 
-from aar.config import SandboxConfig
+from aar.config import HostConfig, SandboxConfig
 from aar.events import SandboxLifecycle
 from sandbox.base import Sandbox
 from sandbox.bwrap import bwrap_path
+from tests.support.engines import Engine
 
 DB_SECRET = "RUN-DB-SECRET-7f3a"
 LABEL_SECRET = "HELD-OUT-LABELS-91c2"
@@ -50,7 +51,7 @@ def make_layout(base: Path) -> RunLayout:
 
 def sandbox_config(kind: str, docker_image: str | None = None, **overrides: object) -> SandboxConfig:
     base: dict[str, object] = {
-        "backend": "docker" if kind == "docker" else "local",
+        "backend": "docker" if kind.startswith("docker") else "local",
         "memory": "256m",
         "pids": 128,
         "cpus": 1.0,
@@ -74,13 +75,18 @@ def layout() -> Iterator[RunLayout]:
         shutil.rmtree(base, ignore_errors=True)
 
 
-def build_sandbox(kind: str, layout: RunLayout, image: str | None, **overrides: object) -> Sandbox:
-    """A sandbox of ``kind`` (local-bwrap, local-plain, docker) on ``layout``'s workspace."""
+def build_sandbox(
+    kind: str, layout: RunLayout, image: str | None, host: HostConfig | None = None, **overrides: object
+) -> Sandbox:
+    """A sandbox of ``kind`` (local-bwrap, local-plain, docker, docker-host: docker on ``host``, a second
+    engine of ``sandbox.hosts``) on ``layout``'s workspace."""
+    if host is not None:
+        overrides = {"hosts": [host.model_dump()]} | overrides
     config = sandbox_config(kind, image, **overrides)
-    if kind == "docker":
+    if kind.startswith("docker"):
         from sandbox.docker_backend import DockerSandbox
 
-        return DockerSandbox(config, name="agent-1", workspace=layout.workspace, on_event=layout.record)
+        return DockerSandbox(config, name="agent-1", workspace=layout.workspace, on_event=layout.record, host=host)
     if kind == "local-bwrap" and bwrap_path() is None:
         pytest.fail("bubblewrap does not work here; scripts/test installs it (apt-get install -y bubblewrap)")
     from sandbox.local import LocalSandbox
@@ -96,8 +102,13 @@ async def make_sandbox(request: pytest.FixtureRequest, layout: RunLayout) -> Asy
     made: list[Sandbox] = []
 
     def build(kind: str, **overrides: object) -> Sandbox:
-        image = request.getfixturevalue("docker_image") if kind == "docker" else None
-        made.append(build_sandbox(kind, layout, image, **overrides))
+        image, host = None, None
+        if kind == "docker":
+            image = request.getfixturevalue("docker_image")
+        elif kind == "docker-host":
+            engine: Engine = request.getfixturevalue("second_engine")
+            image, host = engine.image, engine.host()
+        made.append(build_sandbox(kind, layout, image, host, **overrides))
         return made[-1]
 
     try:
@@ -112,6 +123,7 @@ async def make_sandbox(request: pytest.FixtureRequest, layout: RunLayout) -> Asy
         pytest.param("local-bwrap", marks=pytest.mark.slow),  # bubblewrap runs: the slow tier
         "local-plain",
         pytest.param("docker", marks=pytest.mark.docker),
+        pytest.param("docker-host", marks=pytest.mark.docker),  # on a second engine, as one of sandbox.hosts
     ]
 )
 async def sandbox(request: pytest.FixtureRequest, make_sandbox: Callable[..., Sandbox]) -> Sandbox:

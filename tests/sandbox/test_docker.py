@@ -13,7 +13,7 @@ import pytest
 
 from aar.config import SandboxConfig
 from sandbox.base import Sandbox, SandboxError, Stream
-from sandbox.docker_backend import DockerSandbox, device_requests
+from sandbox.docker_backend import DockerSandbox, device_requests, visible_inside
 from tests.sandbox.conftest import RunLayout
 
 pytestmark = pytest.mark.docker  # and so slow (tests/conftest.py)
@@ -26,15 +26,22 @@ def engine() -> docker.DockerClient:
     client.close()
 
 
+@pytest.mark.parametrize("kind", ["docker", "docker-host"])
 async def test_container_is_locked_down(
-    make_sandbox: Callable[..., Sandbox], engine: docker.DockerClient, layout: RunLayout
+    make_sandbox: Callable[..., Sandbox], engine: docker.DockerClient, layout: RunLayout, kind: str
 ) -> None:
-    box = make_sandbox("docker", memory="300m", cpus=0.5, pids=77)
+    """On this machine's engine and on one of ``sandbox.hosts`` alike."""
+    box = make_sandbox(kind, memory="300m", cpus=0.5, pids=77)
     assert isinstance(box, DockerSandbox)
     result = await box.exec("id -u; cat /proc/self/status | grep CapEff; ls /workspace/..")
     assert result.ok
     uid, caps = result.stdout.splitlines()[:2]
     assert uid == str(box.uid) != "0" and caps.split()[-1] == "0000000000000000"
+    if kind == "docker-host":
+        assert box.host is not None
+        with pytest.raises(docker.errors.NotFound):  # it runs on the other engine, not this one
+            engine.api.inspect_container(box.container_name)
+        engine = docker.DockerClient(base_url=box.host.url)
     attrs = engine.api.inspect_container(box.container_name)
     host = attrs["HostConfig"]
     assert host["NetworkMode"] == "none" and host["CapDrop"] == ["ALL"] and "no-new-privileges" in host["SecurityOpt"]
@@ -140,6 +147,17 @@ def test_gpu_setting_maps_to_device_requests() -> None:
     assert every["Count"] == -1 and every["Capabilities"] == [["gpu"]]
     (some,) = device_requests("0,1")
     assert some["DeviceIDs"] == ["0", "1"] and some["Capabilities"] == [["gpu"]]
+    (placed,) = device_requests("2,3")
+    assert placed["DeviceIDs"] == ["2", "3"]
+    # Inside, the engine numbers the GPUs it passed in from 0: CUDA_VISIBLE_DEVICES=2,3 there would hide them.
+    assert [visible_inside(g) for g in ("none", "all", "0", "1", "2,3", "5,0,7")] == [
+        "none",
+        "all",
+        "0",
+        "0",
+        "0,1",
+        "0,1,2",
+    ]
 
 
 async def test_cancelled_exec_leaves_nothing_running(make_sandbox: Callable[..., Sandbox]) -> None:

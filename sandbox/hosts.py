@@ -1,0 +1,156 @@
+"""``sandbox.hosts``: reaching each Docker engine, checking it before a run, and keeping track of placement.
+
+A client for a host is built from its URL alone (``unix://``, ``tcp://`` with
+TLS verified both ways, ``ssh://`` through the ``ssh`` binary and its
+config); nothing of ``DOCKER_HOST`` or the environment (a CA bundle, a
+proxy) comes between aar and the engine. ``check_hosts`` is the fail-closed probe a run makes
+before it starts: every host must answer and hold the image. ``HostPool`` is
+the run's placement as it goes: the plan from the config (``aar.placement``),
+agents added later (branches) placed on demand, and an agent whose host went
+away placed again on the hosts left.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from aar.config import HostConfig, SandboxConfig
+from aar.placement import Placement, PlacementError, place
+from sandbox.base import SandboxError
+from sandbox.files import INSIDE_ROOT
+
+PROBE_TIMEOUT_S = 5
+
+
+def docker_client(host: HostConfig | None, *, timeout: int | None) -> Any:
+    """A Docker client for ``host`` (this machine's engine, as ``DOCKER_HOST`` says, when None)."""
+    if host is None:
+        import docker
+
+        return docker.from_env(timeout=timeout)
+    from sandbox.docker_client import EnvFreeClient
+
+    scheme = host.url.split("://", 1)[0]
+    if scheme == "ssh":
+        return EnvFreeClient(base_url=host.url, use_ssh_client=True, timeout=timeout)
+    if scheme == "tcp":
+        from docker.tls import TLSConfig
+
+        assert host.tls is not None  # the config refuses tcp:// without it
+        files = (host.tls.ca_cert, host.tls.client_cert, host.tls.client_key)
+        missing = [f for f in files if not Path(f).is_file()]
+        if missing:
+            raise SandboxError(f"sandbox.hosts: {host.label}: no TLS file {missing[0]}")
+        tls = TLSConfig(client_cert=(host.tls.client_cert, host.tls.client_key), ca_cert=host.tls.ca_cert, verify=True)
+        return EnvFreeClient(base_url=host.url.replace("tcp://", "https://", 1), tls=tls, timeout=timeout)
+    return EnvFreeClient(base_url=host.url, timeout=timeout)
+
+
+def is_gone(exc: BaseException) -> bool:
+    """True when ``exc`` says the engine itself did not answer (a host that went away), not that it refused."""
+    import docker.errors
+    import requests.exceptions
+
+    if isinstance(exc, requests.exceptions.ConnectionError | requests.exceptions.Timeout | ConnectionError):
+        return True
+    return isinstance(exc, docker.errors.DockerException) and not isinstance(exc, docker.errors.APIError)
+
+
+def sees_workspace(api: Any, container: str, user: str, workspace: Path) -> bool:
+    """Whether ``container`` sees, at ``/workspace``, a file just written to ``workspace`` on this side."""
+    nonce = uuid.uuid4().hex
+    probe = workspace / f".aar-shared-{nonce}"
+    probe.write_text(nonce)
+    try:
+        created = api.exec_create(container, ["cat", f"{INSIDE_ROOT}/{probe.name}"], user=user)
+        seen = api.exec_start(created["Id"])
+    finally:
+        probe.unlink(missing_ok=True)
+    return bool(seen.decode(errors="replace").strip() == nonce)
+
+
+def answers(host: HostConfig | None, *, timeout: int = PROBE_TIMEOUT_S) -> bool:
+    """Whether ``host``'s engine (this machine's when None) answers a ping within ``timeout``."""
+    try:
+        client = docker_client(host, timeout=timeout)
+    except Exception:
+        return False
+    try:
+        return bool(client.ping())
+    except Exception:
+        return False
+    finally:
+        client.close()
+
+
+def host_problem(host: HostConfig, image: str) -> str:
+    """Why a run cannot place sandboxes on ``host`` (one line), or "" when it answers and holds ``image``."""
+    import docker.errors
+
+    try:
+        client = docker_client(host, timeout=PROBE_TIMEOUT_S)
+    except SandboxError as exc:
+        return str(exc)
+    except Exception as exc:
+        return f"sandbox.hosts: {host.label} does not answer ({exc.__class__.__name__}); is its engine running?"
+    try:
+        client.ping()
+        client.api.inspect_image(image)
+    except docker.errors.ImageNotFound:
+        return (
+            f"sandbox.hosts: {host.label} has no image {image}; load it there"
+            f" (`docker save {image} | docker -H {host.url} load`) or set sandbox.image"
+        )
+    except Exception as exc:
+        return f"sandbox.hosts: {host.label} does not answer ({exc.__class__.__name__}); is its engine running?"
+    finally:
+        client.close()
+    return ""
+
+
+def check_hosts(config: SandboxConfig) -> None:
+    """Fail closed: raise ``SandboxError`` (one line) unless every host answers and holds the image."""
+    for host in config.hosts:
+        problem = host_problem(host, config.image)
+        if problem:
+            raise SandboxError(problem)
+
+
+class HostPool:
+    """Where each agent's sandbox runs now; one per run, shared by its agents' sandbox slots."""
+
+    def __init__(self, config: SandboxConfig, agents: Sequence[str]) -> None:
+        self.config = config
+        self.hosts = {h.label: h for h in config.hosts}
+        self._rooms = [h.room() for h in config.hosts]
+        self._ask = config.ask()
+        self.placed: dict[str, Placement] = place(dict.fromkeys(agents, self._ask), self._rooms)
+        self.dead: set[str] = set()
+        """Hosts that stopped answering during this run: nothing is placed on them again."""
+
+    def where(self, agent: str) -> Placement:
+        """``agent``'s placement, placing it now if it has none (a branch made during the run)."""
+        if agent not in self.placed:
+            self.placed[agent] = self._place(agent)
+        return self.placed[agent]
+
+    def move(self, agent: str, gone: str) -> Placement:
+        """Place ``agent`` again, off host ``gone`` (and every host gone before); ``SandboxError`` if none has room."""
+        self.dead.add(gone)
+        self.placed.pop(agent, None)
+        self.placed[agent] = self._place(agent)
+        return self.placed[agent]
+
+    def _place(self, agent: str) -> Placement:
+        around = {name: (p, self._ask) for name, p in self.placed.items()}
+        try:
+            return place({agent: self._ask}, self._rooms, placed=around, dead=self.dead)[agent]
+        except PlacementError as exc:
+            raise SandboxError(str(exc)) from None
+
+    def config_for(self, placement: Placement) -> SandboxConfig:
+        """The sandbox settings on ``placement``: the run's, with the GPUs placement chose."""
+        return self.config.model_copy(update={"gpus": placement.gpus_setting})
