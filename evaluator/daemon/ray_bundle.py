@@ -82,6 +82,9 @@ def _member(member: tarfile.TarInfo, dest: str) -> tarfile.TarInfo:
     set-id bits); the folder it goes into is private (the node's copy is ``mkdtemp``'s, 0700)."""
     if not (member.isfile() or member.isdir()):
         raise BundleError(f"a bundle holds {member.name!r}, which is neither a file nor a folder")
+    name = PurePosixPath(member.name)
+    if name.is_absolute() or ".." in name.parts:  # the data filter would strip or refuse these; never packed
+        raise BundleError(f"a bundle holds {member.name!r}, a name outside its folder")
     return tarfile.data_filter(member, dest)
 
 
