@@ -39,4 +39,4 @@ class RayConfig(Section):
     max_retries: Annotated[int, Field(ge=0, le=10)] = 2
     """Times a job whose task raised (an unexpected error in the job's code, or a method killed from outside
     its limits) is tried again before it fails with that error. A submission's own error (``JobError``) fails
-    at once; a node lost under a job requeues it without spending a retry (up to ``MAX_NODES_LOST`` times)."""
+    at once; a node lost under a job requeues it without spending a retry (a job that has lost 3 nodes fails)."""

@@ -8,10 +8,10 @@ folder is shared; its results, and what it wrote in its copy, come back as the t
 recorded here, by the daemon, the store's one writer. Retries are the daemon's (Ray's ``max_retries`` is 0),
 so a job tried again goes back to the fair queue: a task that raises is requeued until it has been tried
 ``ray.max_retries`` more times, then failed with its error (a submission's own ``JobError`` fails at once);
-a task whose node or worker was lost is requeued without spending a retry, up to ``MAX_NODES_LOST`` times,
-and the next free node takes it; results already recorded stay as they are. Where each job runs, and
-the nodes with their GPUs, are written as the job's device (``cuda:0@3f2a9c1e``) and as
-``eval.cluster`` events for the jobs screen and ``aar ls``.
+a task whose node or worker was lost is requeued without spending a retry (until it has lost
+``MAX_NODES_LOST`` nodes), and the next free node takes it; results already recorded stay as they are.
+Where each job runs, and the nodes with their GPUs, are written as the job's device (``cuda:0@3f2a9c1e``)
+and as ``eval.cluster`` events for the jobs screen and ``aar ls``.
 """
 
 from __future__ import annotations

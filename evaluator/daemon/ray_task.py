@@ -14,6 +14,7 @@ from __future__ import annotations
 import asyncio
 import atexit
 import contextlib
+import math
 import tempfile
 import threading
 import time
@@ -192,7 +193,7 @@ def run_on_node(folder: RunFolder, job: JobRow, board: Any, bundle: bytes = b"")
     # A method's sandbox trains on as many threads as the CPUs the job asked for (Ray's num_cpus is accounting
     # only, and Ray sets OMP_NUM_THREADS to it for this process alone): a node of N CPUs runs N single-CPU jobs
     # side by side, not N jobs each on every core.
-    threads = int(context.get_assigned_resources().get("CPU", 0))
+    threads = math.ceil(context.get_assigned_resources().get("CPU", 0))
     if folder.shared:
         paths = RunPaths(Path(folder.shared))
         if not paths.config.is_file():
