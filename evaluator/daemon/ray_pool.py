@@ -160,7 +160,7 @@ class RayPool:
         if self._shelf is None:
             return RunFolder(shared=str(self.paths.root)), b""
         digest, ref = self._shelf.current()
-        return RunFolder(digest=digest, keep=not self._single_use), ref
+        return RunFolder(digest=digest), ref
 
     def _new_board(self) -> Any:
         ray = self._ray

@@ -5,19 +5,22 @@ unpacks from the bundle the daemon put in Ray's object store (``evaluator.daemon
 ``ray.run_folder = "shared"``, from the run folder itself (on storage every node mounts at the same path).
 It runs the job with every integrity check (:func:`evaluator.daemon.execution.run_job`), streams its
 progress to the daemon's :class:`ProgressBoard` actor, and returns a :class:`TaskOutcome` (with what the
-job wrote in its copy): the daemon, the store's one writer, records it. A task process keeps the run's
-loaded task, and its unpacked copy, between jobs, as a local worker does.
+job wrote in its copy): the daemon, the store's one writer, records it. On a shared run folder a task process
+keeps the run's loaded task between jobs, as a local worker does; a private copy lives for one job only, so
+no node keeps the run's labels after its jobs (a copy a killed task left is removed by the node's next task).
 """
 
 from __future__ import annotations
 
 import asyncio
-import atexit
 import contextlib
 import math
+import os
+import stat
 import tempfile
 import threading
 import time
+from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -59,8 +62,6 @@ class RunFolder(BaseModel):
 
     digest: str = ""
     shared: str = ""
-    keep: bool = True
-    """Keep the unpacked copy for this process's next job (False where Ray runs one task per process)."""
 
 
 class ProgressBoard:
@@ -101,12 +102,12 @@ class _Reporter:
 
 
 _EVALUATIONS: dict[tuple[str, str, int], Evaluation] = {}
-"""The run's task and data per (run folder, device, threads), loaded once per task process."""
-_UNPACKED: dict[str, Path] = {}
-"""This process's unpacked copy of a bundle by its digest (one at a time: a newer bundle replaces it)."""
+"""The run's task and data per (shared run folder, device, threads), loaded once per task process."""
 _LOOP: asyncio.AbstractEventLoop | None = None
 """The task process's event loop, kept between jobs with its one training thread (torch's thread pool is built
 once, as in a local worker)."""
+COPY_PREFIX = "aar-job-"
+"""A job's private copy of the run folder: ``<tmp>/aar-job-<pid>-<random>``."""
 
 
 def _loop() -> asyncio.AbstractEventLoop:
@@ -117,57 +118,61 @@ def _loop() -> asyncio.AbstractEventLoop:
     return _LOOP
 
 
-def _evaluation(paths: RunPaths, device: str, threads: int) -> Evaluation:
+def _load(paths: RunPaths, device: str, threads: int) -> Evaluation:
+    from aar.config import load_config
+    from evaluator.compute.training import resolve_device
+    from evaluator.daemon.jobs import Evaluation
+
+    # ``auto`` where Ray gave a GPU: torch checks it is there (a node may declare GPUs it has not).
+    torch_device = resolve_device("auto" if device.startswith("cuda") else "cpu")
+    return Evaluation(paths, load_config(paths.config), torch_device, pool_device=device, threads=threads)
+
+
+def _shared_evaluation(paths: RunPaths, device: str, threads: int) -> Evaluation:
     key = (str(paths.root), device, threads)
     if key not in _EVALUATIONS:
-        from aar.config import load_config
-        from evaluator.compute.training import resolve_device
-        from evaluator.daemon.jobs import Evaluation
-
-        # ``auto`` where Ray gave a GPU: torch checks it is there (a node may declare GPUs it has not).
-        torch_device = resolve_device("auto" if device.startswith("cuda") else "cpu")
-        _EVALUATIONS[key] = Evaluation(
-            paths, load_config(paths.config), torch_device, pool_device=device, threads=threads
-        )
+        _EVALUATIONS[key] = _load(paths, device, threads)
     return _EVALUATIONS[key]
 
 
-def _forget(digest: str) -> None:
-    """Remove the unpacked copy of ``digest`` and what this process loaded from it."""
-    folder = _UNPACKED.pop(digest, None)
-    if folder is None:
-        return
-    for key in [k for k in _EVALUATIONS if k[0] == str(folder)]:
-        del _EVALUATIONS[key]
-    with contextlib.suppress(OSError):
-        remove_path(folder)
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
 
 
-def _forget_all() -> None:
-    for digest in list(_UNPACKED):
-        _forget(digest)
+def sweep_orphan_copies(tmp: Path) -> None:
+    """Remove the copies that tasks killed mid-job left (their process is gone): a lost worker never reaches
+    its ``finally``, and its copy holds the run's feedback labels."""
+    for folder in tmp.glob(f"{COPY_PREFIX}*-*"):
+        pid = folder.name.removeprefix(COPY_PREFIX).split("-", 1)[0]
+        info = folder.lstat()
+        if pid.isdigit() and stat.S_ISDIR(info.st_mode) and info.st_uid == os.getuid() and not _alive(int(pid)):
+            with contextlib.suppress(OSError):
+                remove_path(folder)
 
 
-atexit.register(_forget_all)
-
-
-def _unpacked(digest: str, bundle: bytes) -> Path:
-    """The run folder of ``bundle`` on this node: a private folder (0700) laid out as the run folder is, with
-    an empty ``workspaces/`` for the verification sandboxes; unpacked once per digest in this process."""
-    if digest in _UNPACKED:
-        return _UNPACKED[digest]
-    _forget_all()
+@contextlib.contextmanager
+def private_copy(digest: str, bundle: bytes) -> Iterator[RunPaths]:
+    """The run folder of ``bundle`` on this node for one job: a private folder (0700) laid out as the run folder
+    is, with an empty ``workspaces/`` for the verification sandboxes; removed when the job ends."""
     if digest_of(bundle) != digest:
         raise NodeSetupError(f"the job bundle reached the node altered (its digest is not {digest[:12]})")
-    folder = Path(tempfile.mkdtemp(prefix="aar-job-"))
+    tmp = Path(tempfile.gettempdir())
+    sweep_orphan_copies(tmp)
+    folder = Path(tempfile.mkdtemp(prefix=f"{COPY_PREFIX}{os.getpid()}-", dir=tmp))
     try:
         unpack(bundle, folder)
-        RunPaths(folder).workspaces.mkdir()
-    except BaseException:
-        remove_path(folder)
-        raise
-    _UNPACKED[digest] = folder
-    return folder
+        paths = RunPaths(folder)
+        paths.workspaces.mkdir()
+        yield paths
+    finally:
+        with contextlib.suppress(OSError):
+            remove_path(folder)
 
 
 class NodeSetupError(RuntimeError):
@@ -201,24 +206,21 @@ def run_on_node(folder: RunFolder, job: JobRow, board: Any, bundle: bytes = b"")
                 f"the run folder {folder.shared} is not on node {node}: put runs_dir on storage every node mounts "
                 'at that path, or set ray.run_folder = "object_store"'
             )
+        where_files: contextlib.AbstractContextManager[RunPaths] = contextlib.nullcontext(paths)
     else:
-        paths = RunPaths(_unpacked(folder.digest, bundle))
+        where_files = private_copy(folder.digest, bundle)
     METER.reset()
     start = time.perf_counter()
-    before: Snapshot = {} if folder.shared else snapshot(paths.root / EVALUATOR)
+    with where_files as paths:
+        before: Snapshot = {} if folder.shared else snapshot(paths.root / EVALUATOR)
 
-    async def run() -> list[Scored]:
-        ev = await asyncio.to_thread(_evaluation, paths, device, threads)
-        return await run_job(ev, job, _Reporter(board, job.id))
+        async def run() -> list[Scored]:
+            load = _shared_evaluation if folder.shared else _load
+            ev = await asyncio.to_thread(load, paths, device, threads)
+            return await run_job(ev, job, _Reporter(board, job.id))
 
-    try:
         results = _loop().run_until_complete(run())
         written = b"" if folder.shared else written_since(paths.root, before)
-    except BaseException:
-        _forget(folder.digest)  # what a failed job left half-written is not the next job's start
-        raise
-    if not folder.keep:
-        _forget(folder.digest)
     stats = METER.snapshot()
     return TaskOutcome(
         results=results,

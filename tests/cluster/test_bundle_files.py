@@ -104,3 +104,21 @@ def test_a_bundle_round_trips_and_only_what_a_job_wrote_comes_back(tmp_path: Pat
     (run / "evaluator" / "cache").mkdir()
     (run / "evaluator" / "cache" / "w.json").write_text("[]")
     assert shelf.current()[0] != digest and len(puts) == 2, "new content, a new bundle"
+
+
+def test_a_copy_left_by_a_task_killed_mid_job_is_swept_by_the_next(tmp_path: Path) -> None:
+    """A lost worker never reaches its ``finally``: the next task on the node removes its copy (its process is
+    gone), never one whose process lives."""
+    import os
+    import subprocess
+
+    from evaluator.daemon.ray_task import COPY_PREFIX, sweep_orphan_copies
+
+    gone = subprocess.Popen(["true"])
+    gone.wait()
+    orphan, live = tmp_path / f"{COPY_PREFIX}{gone.pid}-abc", tmp_path / f"{COPY_PREFIX}{os.getpid()}-def"
+    for folder in (orphan, live):
+        (folder / "evaluator" / "heldout").mkdir(parents=True)
+        (folder / "evaluator" / "heldout" / "feedback.json").write_text("[1, 0]")
+    sweep_orphan_copies(tmp_path)
+    assert not orphan.exists() and (live / "evaluator" / "heldout" / "feedback.json").is_file()
