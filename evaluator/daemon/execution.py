@@ -76,11 +76,14 @@ async def record_done(
     await store.update_job(job.id, status="done", progress=1.0, detail=detail, error="", stats=stats)
 
 
-async def record_failure(store: WorkerStore, job: JobRow, error: str, *, final: bool) -> None:
-    """A failed attempt: back in the queue while attempts remain, else (or when ``final``) failed with ``error``."""
+async def record_failure(
+    store: WorkerStore, job: JobRow, error: str, *, final: bool, max_attempts: int = MAX_ATTEMPTS
+) -> None:
+    """A failed attempt: back in the queue while attempts remain (of ``max_attempts``), else (or when ``final``)
+    failed with ``error``."""
     if final:
         await store.update_job(job.id, status="failed", error=error, detail="failed; not retried")
-    elif job.attempts < MAX_ATTEMPTS:
+    elif job.attempts < max_attempts:
         await store.update_job(job.id, status="queued", error=error, detail=f"attempt {job.attempts} failed; retrying")
     else:
         await store.update_job(job.id, status="failed", error=error, detail=f"failed after {job.attempts} attempts")

@@ -41,12 +41,16 @@ class Evaluation:
         *,
         pool_device: str = "",
         target: TransferTarget | None = None,
+        threads: int = 0,
     ) -> None:
         self.paths = paths
         self.config = config
         self.device = device
         self.pool_device = pool_device or config.evaluator.device
         """The worker's device in the pool (``cuda:1``); ``device`` is torch's name for it here."""
+        self.threads = threads
+        """torch CPU threads of a method in its verification sandbox (0: torch's default, every core the
+        sandbox may use); a Ray task sets the CPUs its job asked for."""
         self.files = RunFiles(paths, target)
         self._targets: dict[str, Evaluation] = {}
 
@@ -60,7 +64,7 @@ class Evaluation:
                 known = ", ".join(t.name for t in self.config.transfer.targets) or "none"
                 raise JobError(f"no transfer target {name!r} in the run's config (known: {known})")
             self._targets[name] = Evaluation(
-                self.paths, self.config, self.device, pool_device=self.pool_device, target=target
+                self.paths, self.config, self.device, pool_device=self.pool_device, target=target, threads=self.threads
             )
         return self._targets[name]
 

@@ -2,12 +2,16 @@
 
 The fair queue stays here: the pool claims the store's next job only while the cluster's live nodes have
 room for one more (``ray_cluster.capacity``), and submits it as a task asking for ``[ray]``'s resources.
-The task (``ray_task.run_on_node``) never opens ``run.db``; its results come back as the task's value and
-are recorded here, by the daemon, the store's one writer. A task that raises is retried as a local
-worker's job is (``execution.record_failure``); a task whose node or worker was lost is requeued the same
-way, and the next free node takes it; results already recorded stay as they are. Where each job runs, and
-the nodes with their GPUs, are written as the job's device (``cuda:0@3f2a9c1e``) and as
-``eval.cluster`` events for the jobs screen and ``aar ls``.
+The task (``ray_task.run_on_node``) never opens ``run.db``: it gets what it reads of the run folder as a
+bundle in Ray's object store (packed and put once per content, ``ray_bundle.BundleShelf``) unless the run
+folder is shared; its results, and what it wrote in its copy, come back as the task's value and are
+recorded here, by the daemon, the store's one writer. Retries are the daemon's (Ray's ``max_retries`` is 0),
+so a job tried again goes back to the fair queue: a task that raises is requeued until it has been tried
+``ray.max_retries`` more times, then failed with its error (a submission's own ``JobError`` fails at once);
+a task whose node or worker was lost is requeued without spending a retry (until it has lost
+``MAX_NODES_LOST`` nodes), and the next free node takes it; results already recorded stay as they are.
+Where each job runs, and the nodes with their GPUs, are written as the job's device (``cuda:0@3f2a9c1e``)
+and as ``eval.cluster`` events for the jobs screen and ``aar ls``.
 """
 
 from __future__ import annotations
@@ -23,14 +27,18 @@ from aar.config import RayConfig
 from aar.events import ClusterNode, EvalClusterChanged
 from aar.runtime import RunPaths
 from aar.store import JobRow, RunStore
-from evaluator.daemon.execution import MAX_ATTEMPTS, record_done, record_failure
+from evaluator.daemon.execution import record_done, record_failure
 from evaluator.daemon.job_specs import JobError
+from evaluator.daemon.ray_bundle import EVALUATOR, BundleShelf, unpack
 from evaluator.daemon.ray_cluster import capacity, connect, import_ray, nodes_of, prepare, request
-from evaluator.daemon.ray_task import ProgressBoard, TaskOutcome, run_on_node
+from evaluator.daemon.ray_task import ProgressBoard, RunFolder, TaskOutcome, run_on_node
 from evaluator.daemon.supervisor import Notify, sweep_verify_folders
 
 WORKER = "ray"
 """The ``worker`` column of a job the cluster holds."""
+MAX_NODES_LOST = 3
+"""Nodes a job may lose under it before it fails: a job that takes its node down every time (a raylet killed
+for memory, say) must not go round the cluster for ever. Counted by this daemon; a restart starts again."""
 
 Announce = Callable[[EvalClusterChanged], None]
 
@@ -79,7 +87,11 @@ class RayPool:
         self._shown: EvalClusterChanged | None = None
         self._ray: Any = None
         self._remote: Any = None
+        self._single_use = False
         self._board: Any = None
+        self._shelf: BundleShelf | None = None
+        self.lost: dict[int, int] = {}
+        """Nodes each job lost under it."""
 
     async def recover(self) -> None:
         """At start: what a previous daemon left running goes back to the queue without spending an attempt."""
@@ -127,7 +139,8 @@ class RayPool:
         asked = request(self.config)
         # A GPU task's process is not reused (Ray's default only when num_gpus is given to ray.remote itself):
         # a process that started CUDA stays on its first GPU whatever CUDA_VISIBLE_DEVICES a later task gets.
-        self._remote = ray.remote(max_calls=1 if asked.get("GPU", 0) else 0)(run_on_node).options(
+        self._single_use = bool(asked.get("GPU", 0))
+        self._remote = ray.remote(max_calls=1 if self._single_use else 0)(run_on_node).options(
             max_retries=0,  # the daemon requeues: its queue decides what runs next
             num_cpus=asked.get("CPU", 0),
             num_gpus=asked.get("GPU", 0),
@@ -135,6 +148,19 @@ class RayPool:
             resources=self.config.resources or None,
         )
         self._board = self._new_board()
+        if self.config.run_folder == "object_store":
+            self._shelf = BundleShelf(self.paths.root, ray.put)
+
+    @property
+    def max_attempts(self) -> int:
+        return self.config.max_retries + 1
+
+    def _folder(self) -> tuple[RunFolder, Any]:
+        """Where the next task finds the run's files, and the bundle's object ref to hand it (blocking)."""
+        if self._shelf is None:
+            return RunFolder(shared=str(self.paths.root)), b""
+        digest, ref = self._shelf.current()
+        return RunFolder(digest=digest), ref
 
     def _new_board(self) -> Any:
         ray = self._ray
@@ -183,10 +209,11 @@ class RayPool:
 
     async def _submit(self) -> None:
         while len(self.flights) < self.room and await self.store.jobs(status="queued", limit=1):
-            job = await self.store.claim_job(WORKER, device="", max_attempts=MAX_ATTEMPTS)
+            folder, bundle = await asyncio.to_thread(self._folder)
+            job = await self.store.claim_job(WORKER, device="", max_attempts=self.max_attempts)
             if job is None:
                 return
-            ref = self._remote.remote(str(self.paths.root), job, self._board)
+            ref = self._remote.remote(folder, job, self._board, bundle)
             self.flights[ref] = Flight(job, time.monotonic(), asyncio.wrap_future(ref.future()))
 
     async def _collect(self) -> None:
@@ -199,6 +226,9 @@ class RayPool:
                 await self._failed(flight, exc)
                 continue
             await self.store.update_job(flight.job.id, device=outcome.device)
+            if outcome.written:  # before the job reads done: `aar report --final` finds its outputs then
+                await asyncio.to_thread(unpack, outcome.written, self.paths.root / EVALUATOR)
+            self.lost.pop(flight.job.id, None)
             await record_done(
                 self.store, flight.job, outcome.results, job_s=outcome.job_s, stats=outcome.stats, detail=outcome.detail
             )
@@ -219,16 +249,25 @@ class RayPool:
         if isinstance(exc, exceptions.RayTaskError):
             cause = getattr(exc, "cause", None) or exc
             error = f"{type(cause).__name__}: {cause}"
-            await record_failure(self.store, job, error, final=isinstance(cause, JobError))
+            final = isinstance(cause, JobError)
+            await record_failure(self.store, job, error, final=final, max_attempts=self.max_attempts)
+            if not final:
+                self.notify("warning", f"eval job {job.id} attempt {job.attempts} raised {type(cause).__name__}")
             return
-        # The node or the worker process went away under the job: like a local worker's death.
+        # The node or the worker process went away under the job: requeued without spending a retry.
         where = flight.device or "its node"
         why = f"lost with {where} ({type(exc).__name__})"
         siblings = {f.job.submission_id for f in self.flights.values()}  # its transfers, say, running elsewhere
         if job.submission_id is not None and job.submission_id not in siblings:
             await asyncio.to_thread(sweep_verify_folders, self.paths.workspaces, [job.submission_id])
-        await record_failure(self.store, job, why, final=False)
-        self.notify("warning", f"eval job {job.id} {why}; " + ("requeued" if job.attempts < MAX_ATTEMPTS else "failed"))
+        lost = self.lost[job.id] = self.lost.get(job.id, 0) + 1
+        if lost < MAX_NODES_LOST:
+            await self.store.update_job(
+                job.id, status="queued", attempts=max(0, job.attempts - 1), error=why, detail="node lost; requeued"
+            )
+        else:
+            await self.store.update_job(job.id, status="failed", error=why, detail=f"failed: lost {lost} nodes")
+        self.notify("warning", f"eval job {job.id} {why}; " + ("requeued" if lost < MAX_NODES_LOST else "failed"))
 
     async def _progress(self) -> None:
         if not self.flights:

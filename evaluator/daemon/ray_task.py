@@ -1,17 +1,26 @@
 """What runs on a Ray node for one evaluator job: the same job code as a local worker, with no store.
 
-The task never opens ``run.db``: it reads the run's config and evaluator files from the run folder (on
-storage every node mounts at the same path; on one machine, the folder itself), runs the job with every
-integrity check (:func:`evaluator.daemon.execution.run_job`), streams its progress to the daemon's
-:class:`ProgressBoard` actor, and returns a :class:`TaskOutcome`: the daemon, the store's one writer,
-records it. A task process keeps the run's loaded task between jobs, as a local worker does.
+The task never opens ``run.db``. It reads the run's config and evaluator files from a private copy it
+unpacks from the bundle the daemon put in Ray's object store (``evaluator.daemon.ray_bundle``), or, with
+``ray.run_folder = "shared"``, from the run folder itself (on storage every node mounts at the same path).
+It runs the job with every integrity check (:func:`evaluator.daemon.execution.run_job`), streams its
+progress to the daemon's :class:`ProgressBoard` actor, and returns a :class:`TaskOutcome` (with what the
+job wrote in its copy): the daemon, the store's one writer, records it. On a shared run folder a task process
+keeps the run's loaded task between jobs, as a local worker does; a private copy lives for one job only, so
+no node keeps the run's labels after its jobs (a copy a killed task left is removed by the node's next task).
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import math
+import os
+import stat
+import tempfile
 import threading
 import time
+from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -19,8 +28,10 @@ from typing import TYPE_CHECKING, Any
 from pydantic import BaseModel
 
 from aar.eval_jobs import JobStats
+from aar.removal import remove_path
 from aar.runtime import RunPaths
 from aar.store import JobRow
+from evaluator.daemon.ray_bundle import EVALUATOR, Snapshot, digest_of, snapshot, unpack, written_since
 from evaluator.daemon.scoring import Scored
 
 if TYPE_CHECKING:
@@ -40,6 +51,17 @@ class TaskOutcome(BaseModel):
     detail: str
     device: str
     """Where it ran: ``cuda:0@3f2a9c1e`` (the GPU Ray gave it, on that node) or ``cpu@3f2a9c1e``."""
+    written: bytes = b""
+    """What the job wrote under ``evaluator/`` of its private copy (a method's verified outputs, the cache it
+    filled), as a bundle for the daemon to keep; empty on a shared run folder, where it wrote in place."""
+
+
+class RunFolder(BaseModel):
+    """Where a task finds the run's files: the bundle of digest ``digest``, handed to it beside this, or the
+    shared run folder ``shared``."""
+
+    digest: str = ""
+    shared: str = ""
 
 
 class ProgressBoard:
@@ -79,11 +101,13 @@ class _Reporter:
         self.board.report.remote(self.job_id, max(0.0, min(1.0, fraction)), detail[:300])
 
 
-_EVALUATIONS: dict[tuple[str, str], Evaluation] = {}
-"""The run's task and data per (run folder, device), loaded once per task process."""
+_EVALUATIONS: dict[tuple[str, str, int], Evaluation] = {}
+"""The run's task and data per (shared run folder, device, threads), loaded once per task process."""
 _LOOP: asyncio.AbstractEventLoop | None = None
 """The task process's event loop, kept between jobs with its one training thread (torch's thread pool is built
 once, as in a local worker)."""
+COPY_PREFIX = "aar-job-"
+"""A job's private copy of the run folder: ``<tmp>/aar-job-<pid>-<random>``."""
 
 
 def _loop() -> asyncio.AbstractEventLoop:
@@ -94,17 +118,61 @@ def _loop() -> asyncio.AbstractEventLoop:
     return _LOOP
 
 
-def _evaluation(paths: RunPaths, device: str) -> Evaluation:
-    key = (str(paths.root), device)
-    if key not in _EVALUATIONS:
-        from aar.config import load_config
-        from evaluator.compute.training import resolve_device
-        from evaluator.daemon.jobs import Evaluation
+def _load(paths: RunPaths, device: str, threads: int) -> Evaluation:
+    from aar.config import load_config
+    from evaluator.compute.training import resolve_device
+    from evaluator.daemon.jobs import Evaluation
 
-        # ``auto`` where Ray gave a GPU: torch checks it is there (a node may declare GPUs it has not).
-        torch_device = resolve_device("auto" if device.startswith("cuda") else "cpu")
-        _EVALUATIONS[key] = Evaluation(paths, load_config(paths.config), torch_device, pool_device=device)
+    # ``auto`` where Ray gave a GPU: torch checks it is there (a node may declare GPUs it has not).
+    torch_device = resolve_device("auto" if device.startswith("cuda") else "cpu")
+    return Evaluation(paths, load_config(paths.config), torch_device, pool_device=device, threads=threads)
+
+
+def _shared_evaluation(paths: RunPaths, device: str, threads: int) -> Evaluation:
+    key = (str(paths.root), device, threads)
+    if key not in _EVALUATIONS:
+        _EVALUATIONS[key] = _load(paths, device, threads)
     return _EVALUATIONS[key]
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def sweep_orphan_copies(tmp: Path) -> None:
+    """Remove the copies that tasks killed mid-job left (their process is gone): a lost worker never reaches
+    its ``finally``, and its copy holds the run's feedback labels."""
+    for folder in tmp.glob(f"{COPY_PREFIX}*-*"):
+        pid = folder.name.removeprefix(COPY_PREFIX).split("-", 1)[0]
+        info = folder.lstat()
+        if pid.isdigit() and stat.S_ISDIR(info.st_mode) and info.st_uid == os.getuid() and not _alive(int(pid)):
+            with contextlib.suppress(OSError):
+                remove_path(folder)
+
+
+@contextlib.contextmanager
+def private_copy(digest: str, bundle: bytes) -> Iterator[RunPaths]:
+    """The run folder of ``bundle`` on this node for one job: a private folder (0700) laid out as the run folder
+    is, with an empty ``workspaces/`` for the verification sandboxes; removed when the job ends."""
+    if digest_of(bundle) != digest:
+        raise NodeSetupError(f"the job bundle reached the node altered (its digest is not {digest[:12]})")
+    tmp = Path(tempfile.gettempdir())
+    sweep_orphan_copies(tmp)
+    folder = Path(tempfile.mkdtemp(prefix=f"{COPY_PREFIX}{os.getpid()}-", dir=tmp))
+    try:
+        unpack(bundle, folder)
+        paths = RunPaths(folder)
+        paths.workspaces.mkdir()
+        yield paths
+    finally:
+        with contextlib.suppress(OSError):
+            remove_path(folder)
 
 
 class NodeSetupError(RuntimeError):
@@ -112,33 +180,47 @@ class NodeSetupError(RuntimeError):
     submission's (a ``JobError``), so the job is tried again, on whichever node has room."""
 
 
-def run_on_node(run_dir: str, job: JobRow, board: Any) -> TaskOutcome:
-    """The Ray task's body (``ray.remote`` wraps it in the daemon): run ``job`` of the run at ``run_dir``."""
+def run_on_node(folder: RunFolder, job: JobRow, board: Any, bundle: bytes = b"") -> TaskOutcome:
+    """The Ray task's body (``ray.remote`` wraps it in the daemon): run ``job`` of the run in ``folder``
+    (``bundle``, resolved by Ray from the object ref the daemon passed, holds its files unless it is shared)."""
     import ray
 
     from evaluator.compute.hf.metrics import METER
     from evaluator.daemon.execution import run_job
     from evaluator.daemon.jobs import summary
 
-    context = ray.get_runtime_context()
+    context: Any = ray.get_runtime_context()
     node = context.get_node_id()[:8]
     gpus = context.get_accelerator_ids().get("GPU", [])
     device = f"cuda:{gpus[0]}" if gpus else "cpu"
     where = f"{device}@{node}"
     board.placed.remote(job.id, where)
-    paths = RunPaths(Path(run_dir))
-    if not paths.config.is_file():
-        raise NodeSetupError(
-            f"the run folder {run_dir} is not on node {node}: put runs_dir on storage every node mounts at that path"
-        )
+    # A method's sandbox trains on as many threads as the CPUs the job asked for (Ray's num_cpus is accounting
+    # only, and Ray sets OMP_NUM_THREADS to it for this process alone): a node of N CPUs runs N single-CPU jobs
+    # side by side, not N jobs each on every core.
+    threads = math.ceil(context.get_assigned_resources().get("CPU", 0))
+    if folder.shared:
+        paths = RunPaths(Path(folder.shared))
+        if not paths.config.is_file():
+            raise NodeSetupError(
+                f"the run folder {folder.shared} is not on node {node}: put runs_dir on storage every node mounts "
+                'at that path, or set ray.run_folder = "object_store"'
+            )
+        where_files: contextlib.AbstractContextManager[RunPaths] = contextlib.nullcontext(paths)
+    else:
+        where_files = private_copy(folder.digest, bundle)
     METER.reset()
     start = time.perf_counter()
+    with where_files as paths:
+        before: Snapshot = {} if folder.shared else snapshot(paths.root / EVALUATOR)
 
-    async def run() -> list[Scored]:
-        ev = await asyncio.to_thread(_evaluation, paths, device)
-        return await run_job(ev, job, _Reporter(board, job.id))
+        async def run() -> list[Scored]:
+            load = _shared_evaluation if folder.shared else _load
+            ev = await asyncio.to_thread(load, paths, device, threads)
+            return await run_job(ev, job, _Reporter(board, job.id))
 
-    results = _loop().run_until_complete(run())
+        results = _loop().run_until_complete(run())
+        written = b"" if folder.shared else written_since(paths.root, before)
     stats = METER.snapshot()
     return TaskOutcome(
         results=results,
@@ -146,4 +228,5 @@ def run_on_node(run_dir: str, job: JobRow, board: Any) -> TaskOutcome:
         job_s=time.perf_counter() - start,
         detail=summary(results),
         device=where,
+        written=written,
     )

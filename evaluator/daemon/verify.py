@@ -126,20 +126,20 @@ async def _in_fresh_sandbox(
             remove_path(workdir)
 
 
-def run_method_argv(filename: str, seeds: list[int], device: str) -> list[str]:
+def run_method_argv(filename: str, seeds: list[int], device: str, threads: int = 0) -> list[str]:
     """The one process that runs a method over ``seeds`` (``python -m evaluator.compute.run_method``), each
     seed's predictions written to ``PREDICTIONS`` as soon as it is done: Python and torch start once, not per seed."""
     argv = ["python", "-m", "evaluator.compute.run_method", filename, "--bundle", "task"]
     for seed in seeds:
         argv += ["--seed", str(seed)]
-    return [*argv, "--out", PREDICTIONS, "--device", device]
+    return [*argv, "--out", PREDICTIONS, "--device", device, *(["--threads", str(threads)] if threads else [])]
 
 
 async def _run_seeds(sandbox: Any, filename: str, seeds: list[int], ev: Evaluation) -> list[dict[str, Any]]:
     """The method over ``seeds`` in one process, bounded in time by the exec limit per seed (never past the
     job's own), then each seed's predictions read back and checked (``_read_seed``)."""
     limit = min(ev.config.sandbox.exec_timeout_s * len(seeds), ev.config.evaluator.job_timeout_s)
-    result = await sandbox.exec(run_method_argv(filename, seeds, ev.method_device), timeout=limit)
+    result = await sandbox.exec(run_method_argv(filename, seeds, ev.method_device, ev.threads), timeout=limit)
     if not result.ok:
         seed = await _failed_seed(sandbox, seeds, ev)
         if not result.timed_out and not result.oom_killed and result.exit_code in KILLED_CODES:

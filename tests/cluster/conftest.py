@@ -57,9 +57,10 @@ def stop_cluster(local: LocalCluster) -> None:
     local.cluster.shutdown()
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")
 def ray_cluster() -> Iterator[LocalCluster]:
-    """Two nodes with one CPU and one GPU each (a GPU Ray counts, standing in for one on a CPU machine)."""
+    """Two nodes with one CPU and one GPU each (a GPU Ray counts, standing in for one on a CPU machine); one for
+    every module that asks (starting a cluster takes a while)."""
     local = start_cluster({"num_cpus": 1, "num_gpus": 1}, {"num_cpus": 1, "num_gpus": 1})
     try:
         yield local

@@ -50,6 +50,18 @@ BAD_CONFIGS: list[tuple[str, dict[str, Any], list[str], str]] = [
         [],
         'sandbox.network = true with evaluator.backend = "ray": a sandbox could reach the Ray cluster',
     ),
+    (
+        "a run folder neither shared nor sent",
+        {"ray": {"run_folder": "nfs"}},
+        [],
+        "ray.run_folder: Input should be 'object_store' or 'shared' (got 'nfs')",
+    ),
+    (
+        "negative retries",
+        {"ray": {"max_retries": -1}},
+        [],
+        "ray.max_retries: Input should be greater than or equal to 0",
+    ),
     ("unknown top-level key", {"teem": {}}, [], "teem: unknown key (allowed: run, team, agents"),
     ("unknown nested key", {"team": {"cuont": 3}}, [], "team.cuont: unknown key (allowed: count, backend"),
     ("negative count", {"team": {"count": 0}}, [], "team.count: Input should be greater than or equal to 1 (got 0)"),

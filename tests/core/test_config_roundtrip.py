@@ -130,6 +130,8 @@ sections = {
             "memory_mb": st.integers(min_value=0, max_value=10**6),
             "resources": st.dictionaries(st.from_regex(r"^[A-Za-z_][A-Za-z0-9_]{0,15}$", fullmatch=True), positive),
             "connect_timeout_s": st.floats(min_value=0.1, max_value=600),
+            "run_folder": st.sampled_from(["object_store", "shared"]),
+            "max_retries": st.integers(min_value=0, max_value=10),
         },
     ),
 }
