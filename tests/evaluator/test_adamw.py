@@ -11,7 +11,7 @@ import torch
 from evaluator.compute.adamw import EagerAdamW
 
 
-def _model(seed: int) -> torch.nn.Module:
+def _model(seed: int) -> torch.nn.Sequential:
     torch.manual_seed(seed)
     return torch.nn.Sequential(torch.nn.Linear(7, 16), torch.nn.GELU(), torch.nn.Linear(16, 2))
 
