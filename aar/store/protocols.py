@@ -183,7 +183,12 @@ class WorkerStore(Protocol):
         flags: Sequence[str] = (),
     ) -> int: ...
     async def results(
-        self, *, submission_id: int | None = None, split: str | None = None, include_transfer: bool = False
+        self,
+        *,
+        submission_id: int | None = None,
+        split: str | None = None,
+        include_transfer: bool = False,
+        submission_ids: Sequence[int] | None = None,
     ) -> list[ResultRow]: ...
     async def close(self) -> None: ...
 
@@ -221,7 +226,12 @@ class AgentStore(Protocol):
     async def submission(self, submission_id: int) -> SubmissionRow | None: ...
     async def submissions(self, *, agent: str | None = None, kind: str | None = None) -> list[SubmissionRow]: ...
     async def results(
-        self, *, submission_id: int | None = None, split: str | None = None, include_transfer: bool = False
+        self,
+        *,
+        submission_id: int | None = None,
+        split: str | None = None,
+        include_transfer: bool = False,
+        submission_ids: Sequence[int] | None = None,
     ) -> list[ResultRow]: ...
     async def leaderboard(
         self, *, include_final: bool = False, upto_event: int | None = None
