@@ -30,7 +30,8 @@ from tests.support.waiting import eventually
 
 pytestmark = pytest.mark.docker  # and so slow (tests/conftest.py)
 
-LOCAL_ENGINE = "unix:///var/run/docker.sock"
+LOCAL_ENGINE = os.environ.get("DOCKER_HOST", "unix:///var/run/docker.sock")
+"""This machine's engine, where the ``docker_image`` fixture found it."""
 
 
 def _config(image: str, *hosts: object, **more: object) -> SandboxConfig:
@@ -49,13 +50,34 @@ def test_every_host_must_answer_and_hold_the_image(second_engine: Engine, tmp_pa
     assert str(refused.value).startswith("sandbox.hosts: second has no image aar-no-such-image:never; load it there")
 
 
+def test_an_engine_that_cannot_start_skips_with_its_log_and_leaves_nothing(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Where dockerd cannot run (an unprivileged container), the tests that need a second engine skip, saying
+    why, instead of erroring; no engine and no folder of it is left behind."""
+    fake = tmp_path / "dockerd"
+    fake.write_text("#!/bin/sh\necho 'failed to start daemon: operation not permitted' >&2\nexit 1\n")
+    fake.chmod(0o755)
+    monkeypatch.setattr("shutil.which", lambda name: str(fake) if name == "dockerd" else None)
+    monkeypatch.setattr("os.geteuid", lambda: 0)
+    monkeypatch.delenv("AAR_TEST_NO_DOCKER", raising=False)
+    before = set(Path("/tmp").glob("aar-d2-*"))
+    with pytest.raises(pytest.skip.Exception, match=r"it exited.*operation not permitted"):
+        start_engine()
+    assert set(Path("/tmp").glob("aar-d2-*")) <= before
+    monkeypatch.setenv("AAR_TEST_NO_DOCKER", "1")
+    with pytest.raises(pytest.skip.Exception, match="AAR_TEST_NO_DOCKER"):
+        start_engine()
+
+
 async def test_a_host_that_goes_away_gets_the_sandbox_recreated_elsewhere_with_its_workspace(
     store: RunStore, tmp_path: Path, docker_image: str
 ) -> None:
-    doomed = start_engine()
+    doomed: Engine | None = None
     local = docker.from_env()
     slot: SandboxSlot | None = None
     try:
+        doomed = start_engine()
         hosts = [doomed.host("doomed"), {"url": LOCAL_ENGINE, "name": "here", "cpus": 4, "memory": "4g"}]
         config = _config(docker_image, *hosts, memory="256m")
         await store.register_agent("agent-1", backend="scripted", model="m")
@@ -86,7 +108,8 @@ async def test_a_host_that_goes_away_gets_the_sandbox_recreated_elsewhere_with_i
         if slot is not None:
             await slot.close()
         local.close()
-        doomed.remove()
+        if doomed is not None:
+            doomed.remove()
 
 
 async def test_with_no_host_left_the_command_fails_in_one_line(second_engine: Engine, tmp_path: Path) -> None:
@@ -99,8 +122,9 @@ async def test_with_no_host_left_the_command_fails_in_one_line(second_engine: En
 
 async def test_a_host_that_does_not_share_the_workspace_is_refused(docker_image: str) -> None:
     shared = Path(tempfile.mkdtemp(prefix="aar-shared-"))
-    elsewhere = start_engine(hiding=shared)
+    elsewhere: Engine | None = None
     try:
+        elsewhere = start_engine(hiding=shared)
         config = _config(elsewhere.image, elsewhere.host("elsewhere").model_dump())
         box = DockerSandbox(config, name="a", workspace=shared / "ws", host=config.hosts[0])
         with pytest.raises(SandboxError) as refused:
@@ -113,7 +137,8 @@ async def test_a_host_that_does_not_share_the_workspace_is_refused(docker_image:
         finally:
             client.close()
     finally:
-        elsewhere.remove()
+        if elsewhere is not None:
+            elsewhere.remove()
         subprocess.run(["rm", "-rf", str(shared)], check=False)
 
 
@@ -220,6 +245,7 @@ async def test_a_host_that_goes_away_during_a_command_says_so_and_the_next_runs_
         try:
             running = asyncio.create_task(box.exec("echo begun > begun; sleep 600", timeout=300))
             await eventually(lambda: (tmp_path / "ws" / "begun").exists(), timeout=30, what="the command to start")
+            assert doomed.process is not None
             doomed.process.kill()  # abruptly: no engine left to stop the container or end the stream cleanly
             with pytest.raises(SandboxError, match=r"^sandbox.hosts: doomed went away during the command"):
                 await asyncio.wait_for(running, 60)
