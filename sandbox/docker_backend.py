@@ -212,6 +212,7 @@ class DockerSandbox(HostFiles, Sandbox):
                 volumes={str(self.workspace.resolve()): {"bind": INSIDE_ROOT, "mode": "rw"}},
                 labels={"aar.sandbox": self.name, "aar.workspace": str(self.workspace.resolve())},
                 hostname="sandbox",
+                use_config_proxy=False,  # else docker-py copies the CLI config's proxies (credentials) in
             )
         except docker.errors.APIError as exc:
             with contextlib.suppress(docker.errors.APIError):  # created but not started: do not leave it behind
