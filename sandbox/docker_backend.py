@@ -38,7 +38,7 @@ from aar.config import HostConfig, SandboxConfig
 from sandbox.base import EventCallback, ExecResult, OutputCallback, Sandbox, SandboxError
 from sandbox.docker_stream import ExecStream, kill_tokens, oom_kills
 from sandbox.files import INSIDE_ROOT, HostFiles, Workspace
-from sandbox.hosts import answers, docker_client, is_gone, sees_workspace
+from sandbox.hosts import API_TIMEOUT_S, answers, docker_client, is_gone, sees_workspace
 from sandbox.output import OutputPump
 from sandbox.policy import MARKER_VAR, ExecState, as_argv, base_env, emit_lifecycle, inside_cwd, memory_bytes
 
@@ -127,10 +127,11 @@ class DockerSandbox(HostFiles, Sandbox):
     def _api(self) -> Any:
         if self._client is None:
             try:
-                self._client = docker_client(self.host, timeout=120)
+                self._client = docker_client(self.host, timeout=API_TIMEOUT_S)
                 self._client.ping()
-                # A quiet command must not time the stream out.
-                self._stream_client = docker_client(self.host, timeout=None)
+                # The commands' own client (a stream holds its connection). Its timeout bounds exec_create and
+                # exec_inspect; a quiet command's stream is not held to it (ExecStream: keepalive instead).
+                self._stream_client = docker_client(self.host, timeout=API_TIMEOUT_S)
             except Exception as exc:
                 self._client = None
                 if self.host is not None:

@@ -7,10 +7,16 @@ The hosts are real Docker engines on this machine (``tests.support.engines``), e
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
+import shutil
+import socket
 import subprocess
 import sys
 import tempfile
+import threading
+import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import docker
@@ -24,7 +30,7 @@ from agents.sandbox_slot import SandboxSlot
 from sandbox.base import SandboxError
 from sandbox.docker_backend import DockerSandbox
 from sandbox.factory import check_isolation
-from sandbox.hosts import HostPool
+from sandbox.hosts import HostPool, answers, check_hosts
 from tests.support.engines import Engine, make_ca, start_engine
 from tests.support.waiting import eventually
 
@@ -110,6 +116,69 @@ async def test_a_host_that_goes_away_gets_the_sandbox_recreated_elsewhere_with_i
         local.close()
         if doomed is not None:
             doomed.remove()
+
+
+@pytest.fixture
+def silent_socket() -> Iterator[Path]:
+    """A unix socket that accepts every connection and never says a word: a host behind a partition."""
+    folder = Path(tempfile.mkdtemp(prefix="aar-silent-", dir="/tmp"))  # short: a socket path has a length limit
+    server = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    server.bind(str(folder / "silent.sock"))
+    server.listen(16)
+    held: list[socket.socket] = []
+
+    def accept() -> None:
+        with contextlib.suppress(OSError):
+            while True:
+                held.append(server.accept()[0])
+
+    threading.Thread(target=accept, daemon=True).start()
+    try:
+        yield folder / "silent.sock"
+    finally:
+        server.close()
+        for conn in held:
+            conn.close()
+        shutil.rmtree(folder, ignore_errors=True)
+
+
+def test_a_host_that_accepts_but_never_answers_fails_the_check_within_its_deadline(
+    silent_socket: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    config = _config("any:image", {"url": f"unix://{silent_socket}", "name": "silent", "cpus": 1, "memory": "1g"})
+    began = time.monotonic()
+    with pytest.raises(SandboxError) as refused:
+        check_hosts(config, timeout=1)
+    assert time.monotonic() - began < 3
+    said = str(refused.value)
+    assert said.startswith("sandbox.hosts: silent does not answer") and "\n" not in said
+    assert not answers(config.hosts[0], timeout=1)
+    assert time.monotonic() - began < 5
+
+    def ignores_timeouts(host: object, *, timeout: float | None) -> object:  # as docker-py's ssh:// client does
+        time.sleep(30)
+        raise AssertionError("never reached in time")
+
+    monkeypatch.setattr("sandbox.hosts.docker_client", ignores_timeouts)
+    began = time.monotonic()
+    with pytest.raises(SandboxError, match=r"^sandbox.hosts: silent does not answer within 2 s"):
+        check_hosts(config, timeout=1)
+    assert not answers(config.hosts[0], timeout=1)
+    assert time.monotonic() - began < 4
+
+
+async def test_a_quiet_command_outlasts_the_request_timeout(
+    second_engine: Engine, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Every request to a host is bounded, but a command's output stream waits as long as the command is quiet."""
+    monkeypatch.setattr("sandbox.docker_backend.API_TIMEOUT_S", 1)
+    config = _config(second_engine.image, second_engine.host().model_dump())
+    box = DockerSandbox(config, name="a", workspace=tmp_path / "ws", host=config.hosts[0])
+    try:
+        result = await box.exec("sleep 3; echo woke")
+        assert result.ok and result.stdout == "woke\n"
+    finally:
+        await box.stop()
 
 
 async def test_with_no_host_left_the_command_fails_in_one_line(second_engine: Engine, tmp_path: Path) -> None:
