@@ -16,7 +16,8 @@ import sys
 import tempfile
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
+from dataclasses import dataclass
 from pathlib import Path
 
 import docker
@@ -28,7 +29,7 @@ from aar.events import SandboxLifecycle
 from aar.store import RunStore
 from agents.sandbox_slot import SandboxSlot
 from sandbox.base import SandboxError
-from sandbox.docker_backend import DockerSandbox
+from sandbox.docker_backend import ABANDON_TIMEOUT_S, DockerSandbox, abandon
 from sandbox.factory import check_isolation
 from sandbox.hosts import HostPool, answers, check_hosts
 from tests.support.engines import Engine, make_ca, start_engine
@@ -179,6 +180,99 @@ async def test_a_quiet_command_outlasts_the_request_timeout(
         assert result.ok and result.stdout == "woke\n"
     finally:
         await box.stop()
+
+
+@dataclass
+class OnDoomed:
+    """agent-1's slot, placed on ``doomed`` (a fresh engine of its own) with this machine's engine to move to."""
+
+    doomed: Engine
+    pool: HostPool
+    slot: SandboxSlot
+
+
+@contextlib.asynccontextmanager
+async def on_doomed(store: RunStore, workspace: Path, image: str) -> AsyncIterator[OnDoomed]:
+    doomed: Engine | None = None
+    slot: SandboxSlot | None = None
+    try:
+        doomed = start_engine()
+        here = {"url": LOCAL_ENGINE, "name": "here", "cpus": 4, "memory": "4g"}
+        config = _config(image, doomed.host("doomed"), here, memory="256m")
+        await store.register_agent("agent-1", backend="scripted", model="m")
+        pool = HostPool(config, ["agent-1"])
+        slot = SandboxSlot(config, store=store, agent="agent-1", run_id="r1", workspace=workspace, hosts=pool)
+        yield OnDoomed(doomed, pool, slot)
+    finally:
+        if slot is not None:
+            await slot.close()
+        if doomed is not None:
+            doomed.remove()
+
+
+async def _lifecycle(store: RunStore, agent: str) -> list[tuple[str, str]]:
+    await store.flush()
+    return [
+        (e.payload.action, e.payload.host)
+        for e in await store.events_of(["sandbox.lifecycle"], agent=agent)
+        if isinstance(e.payload, SandboxLifecycle)
+    ]
+
+
+async def test_a_host_gone_before_the_sandbox_starts_places_it_elsewhere_and_it_counts_as_started(
+    store: RunStore, tmp_path: Path, docker_image: str
+) -> None:
+    async with on_doomed(store, tmp_path / "ws", docker_image) as run:
+        run.doomed.stop()
+        box = await run.slot.get()
+        assert isinstance(box, DockerSandbox) and box.host_label == "here" and run.pool.dead == {"doomed"}
+        assert (await box.exec("echo ran")).stdout == "ran\n"
+        assert await _lifecycle(store, "agent-1") == [("failed", "doomed"), ("started", "here")]
+        row = await store.agent("agent-1")
+        assert row is not None and row.isolation == "docker", "the agent row gets its isolation"
+
+
+async def test_commands_that_find_the_host_gone_together_move_the_sandbox_once_and_a_blip_moves_nothing(
+    store: RunStore, tmp_path: Path, docker_image: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    async with on_doomed(store, tmp_path / "ws", docker_image) as run:
+        box = await run.slot.get()
+        assert isinstance(box, DockerSandbox) and box.host_label == "doomed"
+        run.doomed.stop()
+
+        with monkeypatch.context() as blip:  # the host answers the second ping: one failure is not a host gone
+            blip.setattr("sandbox.docker_backend.answers", lambda host: True)
+            with pytest.raises(SandboxError, match=r"^sandbox.hosts: doomed does not answer"):
+                await box.exec("echo never")
+        assert box.host_label == "doomed" and run.pool.dead == set()
+
+        done = await asyncio.gather(*(box.exec(f"echo {n}") for n in range(3)))
+        assert [r.stdout for r in done] == ["0\n", "1\n", "2\n"]
+        assert box.host_label == "here" and run.pool.dead == {"doomed"}, "moved once, and not off the new host"
+        assert await _lifecycle(store, "agent-1") == [
+            ("started", "doomed"),
+            ("failed", "doomed"),
+            ("recreated", "here"),
+        ]
+
+
+async def test_a_container_left_on_a_host_given_up_on_is_removed_if_it_answers(
+    second_engine: Engine, tmp_path: Path, silent_socket: Path
+) -> None:
+    config = _config(second_engine.image, second_engine.host().model_dump())
+    box = DockerSandbox(config, name="a", workspace=tmp_path / "ws", host=config.hosts[0])
+    await box.start()
+    await asyncio.to_thread(abandon, config.hosts[0], box.container_name)
+    client = docker.DockerClient(base_url=second_engine.url)
+    try:
+        with pytest.raises(docker.errors.NotFound):
+            client.api.inspect_container(box.container_name)
+    finally:
+        client.close()
+    silent = HostConfig.model_validate({"url": f"unix://{silent_socket}", "name": "silent", "cpus": 1, "memory": "1g"})
+    began = time.monotonic()
+    await asyncio.to_thread(abandon, silent, box.container_name)  # best effort, and short
+    assert time.monotonic() - began < ABANDON_TIMEOUT_S + 1
 
 
 async def test_with_no_host_left_the_command_fails_in_one_line(second_engine: Engine, tmp_path: Path) -> None:
