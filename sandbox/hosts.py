@@ -185,6 +185,18 @@ class HostPool:
         self.placed[agent] = self._place(agent)
         return self.placed[agent]
 
+    def release(self, agent: str) -> None:
+        """``agent`` stopped and its sandbox is gone: its GPUs, CPUs and memory are free for another (a branch)."""
+        self.placed.pop(agent, None)
+
+    def room_problem(self, agent: str) -> str:
+        """Why ``agent`` (one more, e.g. a branch about to be made) would fit on no host now (one line), or ""."""
+        try:
+            self._place(agent)
+        except SandboxError as exc:
+            return str(exc)
+        return ""
+
     def _place(self, agent: str) -> Placement:
         around = {name: (p, self._ask) for name, p in self.placed.items()}
         try:

@@ -29,7 +29,7 @@ from aar.config.sandbox import SandboxConfig
 from aar.config.task import TaskConfig, ToyTaskConfig
 from aar.config.training import TrainingConfig
 from aar.config.transfer import TransferConfig
-from aar.devices import DevicePlan, plan_devices
+from aar.devices import DevicePlan, check_hosts_beside_the_evaluator, plan_devices
 from aar.placement import Placement, place
 
 
@@ -75,6 +75,7 @@ class RunConfig(Section):
                 " picks each agent's: set sandbox.gpus_each instead"
             )
         self.host_plan()  # raises ValueError (one line) when the hosts have no room for the team
+        check_hosts_beside_the_evaluator(self)
         return self
 
     def host_plan(self) -> dict[str, Placement]:

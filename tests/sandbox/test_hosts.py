@@ -319,6 +319,9 @@ image = "{image}"
 gpus_each = {gpus_each}
 memory = "256m"
 
+[evaluator]
+device = "cpu"   # the hosts here are this machine's engines: their GPUs are not the evaluator's
+
 [[sandbox.hosts]]
 name = "node-2"
 url = "{url}"
