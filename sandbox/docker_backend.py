@@ -38,7 +38,16 @@ from aar.config import HostConfig, SandboxConfig
 from sandbox.base import EventCallback, ExecResult, OutputCallback, Sandbox, SandboxError
 from sandbox.docker_stream import ExecStream, kill_tokens, oom_kills
 from sandbox.files import INSIDE_ROOT, HostFiles, Workspace
-from sandbox.hosts import API_TIMEOUT_S, answers, docker_client, is_gone, sees_workspace, within
+from sandbox.hosts import (
+    API_TIMEOUT_S,
+    answers,
+    docker_client,
+    is_gone,
+    missing_image,
+    sees_workspace,
+    unreachable,
+    within,
+)
 from sandbox.output import OutputPump
 from sandbox.policy import MARKER_VAR, ExecState, as_argv, base_env, emit_lifecycle, inside_cwd, memory_bytes
 
@@ -155,9 +164,7 @@ class DockerSandbox(HostFiles, Sandbox):
             except Exception as exc:
                 self._client = None
                 if self.host is not None:
-                    raise HostGone(
-                        f"sandbox.hosts: {self.host_label} does not answer ({exc.__class__.__name__})"
-                    ) from None
+                    raise HostGone(unreachable(self.host, exc)) from None
                 raise SandboxError(
                     f'no Docker engine answers ({exc.__class__.__name__}); start dockerd or set sandbox.backend = "local"'
                 ) from None
@@ -194,7 +201,7 @@ class DockerSandbox(HostFiles, Sandbox):
         except Exception as exc:
             if self.host is None or not is_gone(exc):
                 raise
-            raise HostGone(f"sandbox.hosts: {self.host_label} does not answer ({exc.__class__.__name__})") from None
+            raise HostGone(unreachable(self.host, exc)) from None
 
     def _ensure(self) -> str:
         with self._answering():
@@ -207,6 +214,8 @@ class DockerSandbox(HostFiles, Sandbox):
         try:
             api.inspect_image(self.config.image)
         except docker.errors.ImageNotFound:
+            if self.host is not None:
+                raise SandboxError(missing_image(self.host, self.config.image)) from None
             raise SandboxError(
                 f"Docker image {self.config.image} not found; build it with `aar sandbox build` or set sandbox.image"
             ) from None
@@ -264,6 +273,11 @@ class DockerSandbox(HostFiles, Sandbox):
             with contextlib.suppress(docker.errors.APIError):  # created but not started: do not leave it behind
                 api.remove_container(self.container_name, force=True)
             if config.gpus != "none" and ("gpu" in str(exc).lower() or "device driver" in str(exc)):
+                if self.host is not None:
+                    raise SandboxError(
+                        f"sandbox.hosts: {self.host_label} has no GPU runtime for its sandboxes' GPUs; install"
+                        " nvidia-container-toolkit on that host, or set its gpus = 0 there (and sandbox.gpus_each = 0)"
+                    ) from None
                 raise SandboxError(
                     f'sandbox.gpus = {config.gpus!r} but this Docker engine has no GPU runtime; install nvidia-container-toolkit or set sandbox.gpus = "none"'
                 ) from None
@@ -291,8 +305,9 @@ class DockerSandbox(HostFiles, Sandbox):
                 self._container_id = None
         if not seen:
             raise SandboxError(
-                f"sandbox.hosts: {self.host_label} does not see {self.workspace} as this machine does; put runs_dir"
-                " on storage every host mounts at the same path (NFS or similar)"
+                f"sandbox.hosts: {self.host_label} does not see {self.workspace} as this machine does; put the run's"
+                f" workspaces folder ({self.workspace.parent}) on storage every host mounts at the same path (NFS"
+                " or similar)"
             )
 
     def _drop_clients(self) -> None:

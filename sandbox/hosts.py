@@ -107,6 +107,29 @@ def answers(host: HostConfig | None, *, timeout: float = PROBE_TIMEOUT_S) -> boo
     return within(timeout, lambda: _ping(host, timeout), "late") == ""
 
 
+def missing_image(host: HostConfig, image: str) -> str:
+    """The one line for ``host`` without ``image``: images are per engine, so it must be loaded there."""
+    return (
+        f"sandbox.hosts: {host.label} has no image {image}; load it there"
+        f" (`docker save {image} | docker -H {host.url} load`), build it there, or set sandbox.image"
+    )
+
+
+def unreachable(host: HostConfig, exc: BaseException) -> str:
+    """The one line for ``host`` whose engine could not be reached: a refused TLS handshake says so (a wrong CA
+    or certificate is not an engine that is down)."""
+    import requests.exceptions
+
+    said = str(exc)
+    if isinstance(exc, requests.exceptions.SSLError) or "SSLError" in said or "CERTIFICATE" in said.upper():
+        reason = "certificate verify failed" if "CERTIFICATE_VERIFY_FAILED" in said else exc.__class__.__name__
+        return (
+            f"sandbox.hosts: {host.label}: the TLS handshake failed ({reason}); check its tls ca_cert, client_cert"
+            " and client_key against the engine's --tlscacert, --tlscert and --tlskey"
+        )
+    return f"sandbox.hosts: {host.label} does not answer ({exc.__class__.__name__}); is its engine running?"
+
+
 def host_problem(host: HostConfig, image: str, *, timeout: float = PROBE_TIMEOUT_S) -> str:
     """Why a run cannot place sandboxes on ``host`` (one line), or "" when it answers and holds ``image``."""
     import docker.errors
@@ -116,17 +139,14 @@ def host_problem(host: HostConfig, image: str, *, timeout: float = PROBE_TIMEOUT
     except SandboxError as exc:
         return str(exc)
     except Exception as exc:
-        return f"sandbox.hosts: {host.label} does not answer ({exc.__class__.__name__}); is its engine running?"
+        return unreachable(host, exc)
     try:
         client.ping()
         client.api.inspect_image(image)
     except docker.errors.ImageNotFound:
-        return (
-            f"sandbox.hosts: {host.label} has no image {image}; load it there"
-            f" (`docker save {image} | docker -H {host.url} load`) or set sandbox.image"
-        )
+        return missing_image(host, image)
     except Exception as exc:
-        return f"sandbox.hosts: {host.label} does not answer ({exc.__class__.__name__}); is its engine running?"
+        return unreachable(host, exc)
     finally:
         client.close()
     return ""

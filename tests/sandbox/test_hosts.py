@@ -275,6 +275,22 @@ async def test_a_container_left_on_a_host_given_up_on_is_removed_if_it_answers(
     assert time.monotonic() - began < ABANDON_TIMEOUT_S + 1
 
 
+async def test_a_hosts_own_failures_name_the_host_and_what_to_do_there(second_engine: Engine, tmp_path: Path) -> None:
+    config = _config("aar-no-such-image:never", second_engine.host().model_dump())
+    box = DockerSandbox(config, name="a", workspace=tmp_path / "ws", host=config.hosts[0])
+    with pytest.raises(SandboxError, match=r"^sandbox.hosts: second has no image aar-no-such-image:never; load it"):
+        await box.start()
+    with_gpu = _config(second_engine.image, second_engine.host().model_dump()).model_copy(update={"gpus": "0"})
+    box = DockerSandbox(with_gpu, name="a", workspace=tmp_path / "ws", host=with_gpu.hosts[0])
+    try:
+        await box.start()
+    except SandboxError as exc:  # the test engine has no GPU runtime (unless nvidia's is its default)
+        said = str(exc)
+        assert said.startswith("sandbox.hosts: second has no GPU runtime") and "gpus = 0" in said, said
+    finally:
+        await box.stop()
+
+
 async def test_with_no_host_left_the_command_fails_in_one_line(second_engine: Engine, tmp_path: Path) -> None:
     """A sandbox without a placement to fall back on (``aar exec``) says its host is gone; it does not hang."""
     config = _config(second_engine.image, {"url": f"unix://{tmp_path}/nothing.sock", "cpus": 1, "memory": "1g"})
@@ -387,7 +403,7 @@ async def test_a_tcp_host_is_reached_over_tls_verified_both_ways(docker_image: s
         stranger = host.model_copy(
             update={"tls": host.tls.model_copy(update={"ca_cert": str(tmp_path / "other/ca.pem")})}
         )
-        with pytest.raises(SandboxError, match=r"^sandbox.hosts: tls-node does not answer \("):
+        with pytest.raises(SandboxError, match=r"^sandbox.hosts: tls-node: the TLS handshake failed \(certificate"):
             check_isolation(_config(node.image, stranger.model_dump()))
     finally:
         node.remove()

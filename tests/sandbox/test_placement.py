@@ -72,7 +72,7 @@ def test_a_team_larger_than_the_gpus_is_refused_in_one_line() -> None:
         place(dict.fromkeys(["agent-1", "agent-2", "agent-3"], ONE_GPU), rooms)
     line = str(refused.value)
     assert "\n" not in line
-    assert "no host has room for agent-3, which asks for 1 GPU, 1 CPUs, 1g memory" in line
+    assert "no host has room for agent-3, which asks for 1 GPU, 1 CPU, 1g memory" in line
     assert "a: 0 GPUs, 7 CPUs, 15g; b: 0 GPUs, 7 CPUs, 15g" in line
 
 
