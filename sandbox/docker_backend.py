@@ -353,6 +353,7 @@ class DockerSandbox(HostFiles, Sandbox):
 
         await self.interrupt()
         if self._container_id is None:
+            self._drop_clients()
             return
         container, self._container_id = self._container_id, None
         try:
@@ -363,6 +364,8 @@ class DockerSandbox(HostFiles, Sandbox):
             if not (isinstance(exc, HostGone) or is_gone(exc)):
                 raise
             # A host that went away took its container with it: nothing is left to remove.
+        finally:
+            self._drop_clients()  # their connections (a host's TLS or ssh session) end with the sandbox
         await emit_lifecycle(self.on_event, "stopped", self.backend, self.isolation, host=self.host_label)
 
     # ------------------------------------------------------------ commands

@@ -188,7 +188,7 @@ class HostPool:
         self.hosts = {h.label: h for h in config.hosts}
         self._rooms = [h.room() for h in config.hosts]
         self._ask = config.ask()
-        self.placed: dict[str, Placement] = place(dict.fromkeys(agents, self._ask), self._rooms)
+        self.placed: dict[str, Placement] = config.plan(agents)
         self.dead: set[str] = set()
         """Hosts that stopped answering during this run: nothing is placed on them again."""
 

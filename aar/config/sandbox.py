@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Annotated, Literal
 
 from pydantic import Field, field_validator, model_validator
 
 from aar.config.base import Section
-from aar.placement import Ask, Room, size_bytes
+from aar.placement import Ask, Placement, Room, place, size_bytes
 
 MEMORY_PATTERN = r"^\d+(\.\d+)?[kmgKMG]?$"
 
@@ -141,3 +142,8 @@ class SandboxConfig(Section):
     def ask(self) -> Ask:
         """What each agent's sandbox asks of the host it is placed on."""
         return Ask(self.gpus_each, self.cpus, size_bytes(self.memory))
+
+    def plan(self, agents: Sequence[str]) -> dict[str, Placement]:
+        """Which host runs each of ``agents``' sandboxes, and on which GPUs; ``PlacementError`` (one line) when
+        the hosts have no room for them all. The config's check and the run's placement both start here."""
+        return place(dict.fromkeys(agents, self.ask()), [h.room() for h in self.hosts])

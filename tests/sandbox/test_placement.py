@@ -10,7 +10,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from aar.config import RunConfig
+from aar.config import RunConfig, load_config
 from aar.events import ErrorRaised
 from aar.placement import Ask, Placement, PlacementError, Room, place, size_bytes
 from aar.store import RunStore
@@ -193,3 +193,17 @@ def test_a_branch_is_refused_up_front_when_full_and_a_stopped_agent_frees_its_sh
     pool.release("agent-2")
     assert pool.room_problem("a branch of agent-1") == ""
     assert pool.where("agent-2-b1").gpus == ("1",), "the stopped agent's GPU goes to the branch"
+
+
+def test_relative_tls_files_are_found_beside_the_config_file(tmp_path: Path) -> None:
+    (tmp_path / "run.toml").write_text(
+        '[sandbox]\nbackend = "docker"\n[[sandbox.hosts]]\nurl = "tcp://node2:2376"\ncpus = 8\nmemory = "64g"\n'
+        'tls = { ca_cert = "certs/ca.pem", client_cert = "/abs/cert.pem", client_key = "key.pem" }\n'
+    )
+    tls = load_config(tmp_path / "run.toml").sandbox.hosts[0].tls
+    assert tls is not None
+    assert (tls.ca_cert, tls.client_cert, tls.client_key) == (
+        str(tmp_path / "certs/ca.pem"),
+        "/abs/cert.pem",
+        str(tmp_path / "key.pem"),
+    )
