@@ -107,6 +107,22 @@ def _check_exclusive(evaluator: list[str], agents: dict[str, list[str]]) -> None
                 )
 
 
+def check_hosts_beside_the_evaluator(config: RunConfig) -> None:
+    """``ValueError`` (one line) when a ``unix://`` host of ``sandbox.hosts`` (this machine's engine) offers
+    sandboxes a GPU the evaluator's workers use here too, unless ``devices.share`` allows it."""
+    if config.devices.share:
+        return
+    used = {cuda_index(_as_claimed(d)) for d in plan_devices(config).evaluator}
+    for host in config.sandbox.hosts:
+        both = sorted({int(g) for g in host.room().gpus} & used) if host.on_this_machine else []
+        if both:
+            raise ValueError(
+                f"sandbox.hosts: {host.label} offers GPU {both[0]} of this machine to sandboxes, and the evaluator"
+                f" uses cuda:{both[0]}; take it out of the host's gpus, give the evaluator another device"
+                " (devices.evaluator or evaluator.device), or set devices.share = true"
+            )
+
+
 def gpu_count() -> int:
     """GPUs on this machine as ``nvidia-smi`` numbers them (0 where there is no NVIDIA driver)."""
     smi = shutil.which("nvidia-smi")

@@ -31,6 +31,11 @@ def _size(n: int) -> str:
     return f"{n / 1024**3:g}g" if n >= 1024**3 else f"{n / 1024**2:g}m"
 
 
+def _count(n: float, noun: str) -> str:
+    """``1 CPU``, ``0.5 CPUs``, ``2 GPUs``."""
+    return f"{n:g} {noun}{'' if n == 1 else 's'}"
+
+
 @dataclass(frozen=True)
 class Room:
     """What one host offers: its GPU ids, CPU cores and memory in bytes."""
@@ -50,7 +55,7 @@ class Ask:
     memory: int
 
     def __str__(self) -> str:
-        return f"{self.gpus} GPU{'s' if self.gpus != 1 else ''}, {self.cpus:g} CPUs, {_size(self.memory)} memory"
+        return f"{_count(self.gpus, 'GPU')}, {_count(self.cpus, 'CPU')}, {_size(self.memory)} memory"
 
 
 @dataclass(frozen=True)
@@ -89,7 +94,7 @@ class _Free:
         return chosen
 
     def __str__(self) -> str:
-        return f"{len(self.gpus)} GPUs, {max(self.cpus, 0):g} CPUs, {_size(max(self.memory, 0))}"
+        return f"{_count(len(self.gpus), 'GPU')}, {_count(max(self.cpus, 0), 'CPU')}, {_size(max(self.memory, 0))}"
 
 
 def place(

@@ -96,6 +96,8 @@ class SandboxSlot:
     async def close(self) -> None:
         if self._sandbox is not None:
             await self._sandbox.stop()
+            if self.hosts is not None:  # its container is gone: its share of the host is free again
+                self.hosts.release(self.agent)
 
     async def _on_event(self, event: SandboxLifecycle) -> None:
         self.store.emit(self.agent, event)

@@ -227,6 +227,9 @@ async def run_team(ctx: RunContext, *, backend_factory: BackendFactory = make_ba
         if parent not in by_name and await store.agent(parent) is not None:
             # Checked before anything is made: a branch the team could not run would be made again and again.
             raise BranchRefused(f"{parent} is no longer in this run's config, so a branch of it cannot run")
+        new = hosts is not None and await store.branch_of_command(command_id) is None
+        if new and hosts is not None and (full := hosts.room_problem(f"a branch of {parent}")):
+            raise BranchRefused(full)  # in one line now, not at each of its tool calls
         made = await brancher.make(command_id, parent, command)
         effect = f"{made.agent} branched from {parent} after step {made.step} (workspace of step {made.snapshot_step})"
         if made.agent in controls:

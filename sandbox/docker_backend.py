@@ -30,20 +30,33 @@ import hashlib
 import os
 import re
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from aar.config import HostConfig, SandboxConfig
 from sandbox.base import EventCallback, ExecResult, OutputCallback, Sandbox, SandboxError
 from sandbox.docker_stream import ExecStream, kill_tokens, oom_kills
 from sandbox.files import INSIDE_ROOT, HostFiles, Workspace
-from sandbox.hosts import answers, docker_client, is_gone, sees_workspace
+from sandbox.hosts import (
+    API_TIMEOUT_S,
+    answers,
+    docker_client,
+    is_gone,
+    missing_image,
+    sees_workspace,
+    unreachable,
+    within,
+)
 from sandbox.output import OutputPump
 from sandbox.policy import MARKER_VAR, ExecState, as_argv, base_env, emit_lifecycle, inside_cwd, memory_bytes
 
 KEEPALIVE = ["sh", "-c", "trap 'exit 0' TERM INT; while :; do sleep 3600 & wait $!; done"]
 """The container's pid 1: idles, reaps orphans, stops at once on ``docker stop``."""
+RECHECK_S = 1.0
+"""After a call to a host fails as if it had gone, how long before the ping that decides it has."""
+ABANDON_TIMEOUT_S = 5
+"""How long to try to remove the container on a host given up on (best effort: it may be back, and writing)."""
 KILL_GRACE_S = 3.0
 """After the kill exec, how long the command's output may take to end before the container is killed."""
 SANDBOX_UID = 1000
@@ -54,6 +67,22 @@ Relocate = Callable[[str], tuple[HostConfig, SandboxConfig]]
 
 class HostGone(SandboxError):
     """The engine of the sandbox's host does not answer."""
+
+
+def abandon(host: HostConfig, container: str) -> None:
+    """Remove ``container`` from a host given up on, if it answers at all within a few seconds: a host that was
+    only cut off for a while must not keep an old container writing to the shared workspace or holding GPUs."""
+
+    def remove() -> str:
+        with contextlib.suppress(Exception):
+            client = docker_client(host, timeout=ABANDON_TIMEOUT_S)
+            try:
+                client.api.remove_container(container, force=True)
+            finally:
+                client.close()
+        return ""
+
+    within(ABANDON_TIMEOUT_S, remove, "late")
 
 
 def container_name(name: str, workspace: Path) -> str:
@@ -127,44 +156,66 @@ class DockerSandbox(HostFiles, Sandbox):
     def _api(self) -> Any:
         if self._client is None:
             try:
-                self._client = docker_client(self.host, timeout=120)
+                self._client = docker_client(self.host, timeout=API_TIMEOUT_S)
                 self._client.ping()
-                # A quiet command must not time the stream out.
-                self._stream_client = docker_client(self.host, timeout=None)
+                # The commands' own client (a stream holds its connection). Its timeout bounds exec_create and
+                # exec_inspect; a quiet command's stream is not held to it (ExecStream: keepalive instead).
+                self._stream_client = docker_client(self.host, timeout=API_TIMEOUT_S)
             except Exception as exc:
                 self._client = None
                 if self.host is not None:
-                    raise HostGone(
-                        f"sandbox.hosts: {self.host_label} does not answer ({exc.__class__.__name__})"
-                    ) from None
+                    raise HostGone(unreachable(self.host, exc)) from None
                 raise SandboxError(
                     f'no Docker engine answers ({exc.__class__.__name__}); start dockerd or set sandbox.backend = "local"'
                 ) from None
         return self._client.api
 
     async def start(self) -> None:
-        gone: HostGone | None = None
-        async with self._lock:
-            if self._container_id is not None:
-                return
-            try:
-                detail = await asyncio.to_thread(self._ensure)
-            except HostGone as exc:
-                if self.relocate is None:
-                    raise
-                gone = exc
-        if gone is not None:  # placed on a host that went away before it started: place it again
-            await self._rehome(str(gone))
-            return
-        await emit_lifecycle(self.on_event, "started", self.backend, self.isolation, detail, host=self.host_label)
+        for attempt in (1, 2):
+            async with self._lock:
+                if self._container_id is not None:
+                    return
+                host = self.host
+                try:
+                    detail = await asyncio.to_thread(self._ensure)
+                except HostGone as exc:
+                    if self.relocate is None or attempt == 2:
+                        raise
+                    gone = exc
+                else:
+                    await emit_lifecycle(
+                        self.on_event, "started", self.backend, self.isolation, detail, host=self.host_label
+                    )
+                    return
+            # placed on a host that went away before it started: place it again (a blip: try it again)
+            await self._rehome(str(gone), host, action="started")
+
+    @contextlib.contextmanager
+    def _answering(self) -> Iterator[None]:
+        """On one of ``sandbox.hosts``, an engine that does not answer (refused, reset, timed out) raises
+        ``HostGone``, which places the sandbox again elsewhere, not a raw requests error that crashes the agent."""
+        try:
+            yield
+        except SandboxError:
+            raise
+        except Exception as exc:
+            if self.host is None or not is_gone(exc):
+                raise
+            raise HostGone(unreachable(self.host, exc)) from None
 
     def _ensure(self) -> str:
+        with self._answering():
+            return self._ensure_container()
+
+    def _ensure_container(self) -> str:
         import docker.errors
 
         api = self._api()
         try:
             api.inspect_image(self.config.image)
         except docker.errors.ImageNotFound:
+            if self.host is not None:
+                raise SandboxError(missing_image(self.host, self.config.image)) from None
             raise SandboxError(
                 f"Docker image {self.config.image} not found; build it with `aar sandbox build` or set sandbox.image"
             ) from None
@@ -183,6 +234,10 @@ class DockerSandbox(HostFiles, Sandbox):
         return f" on host {self.host_label}" if self.host is not None else ""
 
     def _create(self) -> None:
+        with self._answering():
+            self._create_container()
+
+    def _create_container(self) -> None:
         import docker.errors
 
         api = self._api()
@@ -212,11 +267,17 @@ class DockerSandbox(HostFiles, Sandbox):
                 volumes={str(self.workspace.resolve()): {"bind": INSIDE_ROOT, "mode": "rw"}},
                 labels={"aar.sandbox": self.name, "aar.workspace": str(self.workspace.resolve())},
                 hostname="sandbox",
+                use_config_proxy=False,  # else docker-py copies the CLI config's proxies (credentials) in
             )
         except docker.errors.APIError as exc:
             with contextlib.suppress(docker.errors.APIError):  # created but not started: do not leave it behind
                 api.remove_container(self.container_name, force=True)
             if config.gpus != "none" and ("gpu" in str(exc).lower() or "device driver" in str(exc)):
+                if self.host is not None:
+                    raise SandboxError(
+                        f"sandbox.hosts: {self.host_label} has no GPU runtime for its sandboxes' GPUs; install"
+                        " nvidia-container-toolkit on that host, or set its gpus = 0 there (and sandbox.gpus_each = 0)"
+                    ) from None
                 raise SandboxError(
                     f'sandbox.gpus = {config.gpus!r} but this Docker engine has no GPU runtime; install nvidia-container-toolkit or set sandbox.gpus = "none"'
                 ) from None
@@ -232,13 +293,21 @@ class DockerSandbox(HostFiles, Sandbox):
         """The container must see this side's workspace: a host that mounts other storage at that path (or none)
         would have the agent work in a folder that aar's file tools, snapshots and the evaluator never see."""
         api = self._api()
-        if not sees_workspace(api, self._started_id, self.user, self.workspace):
-            with contextlib.suppress(Exception):
-                api.remove_container(self._container_id, force=True)
-            self._container_id = None
+        try:
+            seen = sees_workspace(api, self._started_id, self.user, self.workspace)
+        except BaseException:  # the host went away just now: do not leave the container behind either
+            seen = False
+            raise
+        finally:
+            if not seen:
+                with contextlib.suppress(Exception):
+                    api.remove_container(self._container_id, force=True)
+                self._container_id = None
+        if not seen:
             raise SandboxError(
-                f"sandbox.hosts: {self.host_label} does not see {self.workspace} as this machine does; put runs_dir"
-                " on storage every host mounts at the same path (NFS or similar)"
+                f"sandbox.hosts: {self.host_label} does not see {self.workspace} as this machine does; put the run's"
+                f" workspaces folder ({self.workspace.parent}) on storage every host mounts at the same path (NFS"
+                " or similar)"
             )
 
     def _drop_clients(self) -> None:
@@ -248,18 +317,30 @@ class DockerSandbox(HostFiles, Sandbox):
                     client.close()
         self._client = self._stream_client = None
 
-    async def _rehome(self, why: str) -> None:
-        """The host went away: the sandbox is dead there; recreate it where the run's placement says now."""
+    async def _rehome(
+        self, why: str, failed: HostConfig | None, *, action: Literal["started", "recreated"] = "recreated"
+    ) -> None:
+        """``failed``, the host a call just failed on, went away: recreate the sandbox where the run's placement
+        says now. Not on one failure: the host must also miss a ping after a short wait (else the clients are
+        made again and the caller tries once more there); and not twice: a command that failed on the same
+        host while another moved the sandbox finds it moved and goes on there."""
         assert self.relocate is not None
-        old = self.host_label
-        await emit_lifecycle(self.on_event, "failed", self.backend, self.isolation, why, host=old)
         async with self._lock:
-            self.host, self.config = self.relocate(old)
+            if self.host is not failed or failed is None:
+                return  # moved already, by a command that failed at the same time
             self._drop_clients()
+            await asyncio.sleep(RECHECK_S)
+            if await asyncio.to_thread(answers, failed):
+                return  # a blip, not a host gone: it stays here
+            old = failed.label
+            await emit_lifecycle(self.on_event, "failed", self.backend, self.isolation, why, host=old)
+            self.host, self.config = self.relocate(old)
             self._container_id = None
+            await asyncio.to_thread(abandon, failed, self.container_name)  # by name: also one half made
             await asyncio.to_thread(self._create)
-        detail = f"on host {self.host_label}: host {old} does not answer; workspace kept"
-        await emit_lifecycle(self.on_event, "recreated", self.backend, self.isolation, detail, host=self.host_label)
+        detail = f"container {self.container_name}, image {self.config.image} on host {self.host_label}: host {old}"
+        detail += " does not answer; workspace kept"
+        await emit_lifecycle(self.on_event, action, self.backend, self.isolation, detail, host=self.host_label)
 
     async def _recreate(self, why: str) -> None:
         async with self._lock:
@@ -272,6 +353,7 @@ class DockerSandbox(HostFiles, Sandbox):
 
         await self.interrupt()
         if self._container_id is None:
+            self._drop_clients()
             return
         container, self._container_id = self._container_id, None
         try:
@@ -282,9 +364,19 @@ class DockerSandbox(HostFiles, Sandbox):
             if not (isinstance(exc, HostGone) or is_gone(exc)):
                 raise
             # A host that went away took its container with it: nothing is left to remove.
+        finally:
+            self._drop_clients()  # their connections (a host's TLS or ssh session) end with the sandbox
         await emit_lifecycle(self.on_event, "stopped", self.backend, self.isolation, host=self.host_label)
 
     # ------------------------------------------------------------ commands
+
+    def _stream_api(self) -> Any:
+        """The commands' client (made again, with the other, after a host's clients were dropped)."""
+        self._api()
+        return self._stream_client.api
+
+    def _exec_create(self, argv: list[str], **options: Any) -> Any:
+        return self._stream_api().exec_create(self._started_id, argv, **options)
 
     async def _open_exec(self, argv: list[str], environment: dict[str, str], workdir: str) -> str:
         """Create the exec, recreating the container once if it died or was removed."""
@@ -292,10 +384,10 @@ class DockerSandbox(HostFiles, Sandbox):
 
         await self.start()
         for attempt in (1, 2):
+            host = self.host
             try:
                 created = await asyncio.to_thread(
-                    self._stream_client.api.exec_create,
-                    self._container_id,
+                    self._exec_create,
                     argv,
                     user=self.user,
                     environment=environment,
@@ -311,12 +403,15 @@ class DockerSandbox(HostFiles, Sandbox):
                     ) from None
                 why = self._killed_why or "the container had stopped"
             except Exception as exc:
-                if not is_gone(exc) or self.host is None:
+                if isinstance(exc, HostGone):
+                    why = str(exc)
+                elif is_gone(exc) and self.host is not None:
+                    why = f"sandbox.hosts: {self.host_label} does not answer ({exc.__class__.__name__})"
+                else:
                     raise
-                why = f"sandbox.hosts: {self.host_label} does not answer ({exc.__class__.__name__})"
                 if self.relocate is None or attempt == 2:
                     raise HostGone(why) from None
-                await self._rehome(why)
+                await self._rehome(why, host)
                 continue
             await self._recreate(why)
         raise SandboxError(f"could not run the command in {self.container_name}")
@@ -338,7 +433,7 @@ class DockerSandbox(HostFiles, Sandbox):
             | {MARKER_VAR: state.token}
         )
         exec_id = await self._open_exec(as_argv(command), environment, inside_cwd(cwd))
-        stream = ExecStream(self._stream_client.api, exec_id)
+        stream = ExecStream(self._stream_api(), exec_id)
         pump = OutputPump(on_output, keep_bytes)
         self._running[state.token] = (state, stream)
         stream.start()

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import socket
 import threading
 import time
 from typing import Any
@@ -71,6 +72,7 @@ class ExecStream:
     def _read(self) -> None:
         try:
             self._stream = self.api.exec_start(self.exec_id, stream=True, demux=True)
+            hold_open(self.api, self._stream)
             for out, err in self._stream:
                 if (out and not self._push(("stdout", out))) or (err and not self._push(("stderr", err))):
                     return
@@ -116,6 +118,28 @@ class ExecStream:
                 code = info.get("ExitCode")
                 return None if code is None else int(code)
             time.sleep(0.005)
+
+
+KEEPALIVE_S = (30, 10, 3)
+"""TCP keepalive of a command's output stream: idle seconds, then probes every so many seconds, so many times."""
+
+
+def hold_open(api: Any, stream: Any) -> None:
+    """Let a partitioned host break a command's output stream instead of holding it for ever.
+
+    docker-py waits for each chunk of an exec stream in a ``select`` without a timeout, so the client's timeout
+    (which bounds every other call) never ends a quiet command, nor a dead host's. Over TCP the stream's
+    socket gets keepalive probes: a host that vanished without a word breaks it within about a minute."""
+    raw = api._get_raw_response_socket(stream._response)  # docker-py's own helper; no public way to it
+    idle, every, count = KEEPALIVE_S
+    for sock in (raw, getattr(raw, "_sock", None)):
+        if not isinstance(sock, socket.socket) or sock.family not in (socket.AF_INET, socket.AF_INET6):
+            continue
+        with contextlib.suppress(OSError):  # not a TCP connection after all (docker-py's ssh:// socket)
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_KEEPALIVE, 1)
+            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_KEEPIDLE, idle)
+            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_KEEPINTVL, every)
+            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_KEEPCNT, count)
 
 
 def oom_kills(api: Any, container: str, user: str) -> int:

@@ -12,8 +12,10 @@ away placed again on the hosts left.
 
 from __future__ import annotations
 
+import threading
+import time
 import uuid
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -23,9 +25,13 @@ from sandbox.base import SandboxError
 from sandbox.files import INSIDE_ROOT
 
 PROBE_TIMEOUT_S = 5
+"""Each request of a probe; the whole probe of every host is held to twice that (``check_hosts``)."""
+API_TIMEOUT_S = 120
+"""Each request a sandbox makes of its engine (a silent host is noticed, not waited on for ever); a command's
+output stream is not held to it (a quiet command is not a dead host) but has TCP keepalive."""
 
 
-def docker_client(host: HostConfig | None, *, timeout: int | None) -> Any:
+def docker_client(host: HostConfig | None, *, timeout: float | None) -> Any:
     """A Docker client for ``host`` (this machine's engine, as ``DOCKER_HOST`` says, when None)."""
     if host is None:
         import docker
@@ -72,49 +78,104 @@ def sees_workspace(api: Any, container: str, user: str, workspace: Path) -> bool
     return bool(seen.decode(errors="replace").strip() == nonce)
 
 
-def answers(host: HostConfig | None, *, timeout: int = PROBE_TIMEOUT_S) -> bool:
-    """Whether ``host``'s engine (this machine's when None) answers a ping within ``timeout``."""
+def within(deadline: float, probe: Callable[[], str], late: str) -> str:
+    """``probe()``, or ``late`` when it has not returned within ``deadline`` seconds: docker-py's ssh:// client
+    ignores timeouts, and nothing else bounds a host that accepts a connection and never answers. The thread
+    left behind is a daemon; it ends when that connection finally breaks."""
+    said: list[str] = []
+    thread = threading.Thread(target=lambda: said.append(probe()), name="aar-host-probe", daemon=True)
+    thread.start()
+    thread.join(deadline)
+    return said[0] if said else late
+
+
+def _ping(host: HostConfig | None, timeout: float) -> str:
     try:
         client = docker_client(host, timeout=timeout)
-    except Exception:
-        return False
+    except Exception as exc:
+        return exc.__class__.__name__
     try:
-        return bool(client.ping())
-    except Exception:
-        return False
+        return "" if client.ping() else "no pong"
+    except Exception as exc:
+        return exc.__class__.__name__
     finally:
         client.close()
 
 
-def host_problem(host: HostConfig, image: str) -> str:
+def answers(host: HostConfig | None, *, timeout: float = PROBE_TIMEOUT_S) -> bool:
+    """Whether ``host``'s engine (this machine's when None) answers a ping within ``timeout``."""
+    return within(timeout, lambda: _ping(host, timeout), "late") == ""
+
+
+def missing_image(host: HostConfig, image: str) -> str:
+    """The one line for ``host`` without ``image``: images are per engine, so it must be loaded there."""
+    return (
+        f"sandbox.hosts: {host.label} has no image {image}; load it there"
+        f" (`docker save {image} | docker -H {host.url} load`), build it there, or set sandbox.image"
+    )
+
+
+def unreachable(host: HostConfig, exc: BaseException) -> str:
+    """The one line for ``host`` whose engine could not be reached: a refused TLS handshake says so (a wrong CA
+    or certificate is not an engine that is down)."""
+    import requests.exceptions
+
+    said = str(exc)
+    if isinstance(exc, requests.exceptions.SSLError) or "SSLError" in said or "CERTIFICATE" in said.upper():
+        reason = "certificate verify failed" if "CERTIFICATE_VERIFY_FAILED" in said else exc.__class__.__name__
+        return (
+            f"sandbox.hosts: {host.label}: the TLS handshake failed ({reason}); check its tls ca_cert, client_cert"
+            " and client_key against the engine's --tlscacert, --tlscert and --tlskey"
+        )
+    return f"sandbox.hosts: {host.label} does not answer ({exc.__class__.__name__}); is its engine running?"
+
+
+def host_problem(host: HostConfig, image: str, *, timeout: float = PROBE_TIMEOUT_S) -> str:
     """Why a run cannot place sandboxes on ``host`` (one line), or "" when it answers and holds ``image``."""
     import docker.errors
 
     try:
-        client = docker_client(host, timeout=PROBE_TIMEOUT_S)
+        client = docker_client(host, timeout=timeout)
     except SandboxError as exc:
         return str(exc)
     except Exception as exc:
-        return f"sandbox.hosts: {host.label} does not answer ({exc.__class__.__name__}); is its engine running?"
+        return unreachable(host, exc)
     try:
         client.ping()
         client.api.inspect_image(image)
     except docker.errors.ImageNotFound:
-        return (
-            f"sandbox.hosts: {host.label} has no image {image}; load it there"
-            f" (`docker save {image} | docker -H {host.url} load`) or set sandbox.image"
-        )
+        return missing_image(host, image)
     except Exception as exc:
-        return f"sandbox.hosts: {host.label} does not answer ({exc.__class__.__name__}); is its engine running?"
+        return unreachable(host, exc)
     finally:
         client.close()
     return ""
 
 
-def check_hosts(config: SandboxConfig) -> None:
-    """Fail closed: raise ``SandboxError`` (one line) unless every host answers and holds the image."""
+def check_hosts(config: SandboxConfig, *, timeout: float = PROBE_TIMEOUT_S) -> None:
+    """Fail closed: raise ``SandboxError`` (one line) unless every host answers and holds the image. The hosts
+    are probed at once, and the whole check takes at most twice ``timeout`` however silent a host is."""
+    deadline = 2 * timeout
+    problems: dict[str, str] = {}
+    threads = [
+        threading.Thread(
+            target=lambda h=host: problems.__setitem__(h.label, host_problem(h, config.image, timeout=timeout)),
+            name="aar-host-probe",
+            daemon=True,
+        )
+        for host in config.hosts
+    ]
+    for thread in threads:
+        thread.start()
+    end = time.monotonic() + deadline
+    for thread in threads:
+        thread.join(max(0.0, end - time.monotonic()))
     for host in config.hosts:
-        problem = host_problem(host, config.image)
+        problem = problems.get(
+            host.label,
+            f"sandbox.hosts: {host.label} does not answer within {deadline:g} s (it accepts a connection but says"
+            " nothing); is its engine running and the network to it up?",
+        )
         if problem:
             raise SandboxError(problem)
 
@@ -127,7 +188,7 @@ class HostPool:
         self.hosts = {h.label: h for h in config.hosts}
         self._rooms = [h.room() for h in config.hosts]
         self._ask = config.ask()
-        self.placed: dict[str, Placement] = place(dict.fromkeys(agents, self._ask), self._rooms)
+        self.placed: dict[str, Placement] = config.plan(agents)
         self.dead: set[str] = set()
         """Hosts that stopped answering during this run: nothing is placed on them again."""
 
@@ -143,6 +204,18 @@ class HostPool:
         self.placed.pop(agent, None)
         self.placed[agent] = self._place(agent)
         return self.placed[agent]
+
+    def release(self, agent: str) -> None:
+        """``agent`` stopped and its sandbox is gone: its GPUs, CPUs and memory are free for another (a branch)."""
+        self.placed.pop(agent, None)
+
+    def room_problem(self, agent: str) -> str:
+        """Why ``agent`` (one more, e.g. a branch about to be made) would fit on no host now (one line), or ""."""
+        try:
+            self._place(agent)
+        except SandboxError as exc:
+            return str(exc)
+        return ""
 
     def _place(self, agent: str) -> Placement:
         around = {name: (p, self._ask) for name, p in self.placed.items()}

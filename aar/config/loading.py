@@ -87,6 +87,19 @@ def _tag(model: type[BaseModel]) -> str:
     return str(args[0]) if len(args) == 1 else ""
 
 
+def _anchor_tls_files(data: dict[str, Any], folder: Path) -> None:
+    """A host's TLS files named relative to the config file are found beside it, wherever aar runs from."""
+    sandbox = data.get("sandbox")
+    hosts = sandbox.get("hosts") if isinstance(sandbox, dict) else None
+    for host in hosts if isinstance(hosts, list) else []:
+        tls = host.get("tls") if isinstance(host, dict) else None
+        if not isinstance(tls, dict):
+            continue
+        for key, value in tls.items():
+            if isinstance(value, str) and value and not Path(value).expanduser().is_absolute():
+                tls[key] = str((folder / value).resolve())
+
+
 def load_config(source: Path | str | dict[str, Any], overrides: Sequence[str] = ()) -> RunConfig:
     """Read, override and validate a run config; raise ConfigError with every problem."""
     label = str(source) if not isinstance(source, dict) else "config"
@@ -100,6 +113,7 @@ def load_config(source: Path | str | dict[str, Any], overrides: Sequence[str] = 
             data = tomllib.loads(path.read_text())
         except tomllib.TOMLDecodeError as exc:
             raise ConfigError([f"not valid TOML: {exc}"], label) from None
+        _anchor_tls_files(data, path.parent)
     for text in overrides:
         path_parts, value = parse_override(text)
         apply_override(data, path_parts, value)

@@ -29,8 +29,8 @@ from aar.config.sandbox import SandboxConfig
 from aar.config.task import TaskConfig, ToyTaskConfig
 from aar.config.training import TrainingConfig
 from aar.config.transfer import TransferConfig
-from aar.devices import DevicePlan, plan_devices
-from aar.placement import Placement, place
+from aar.devices import DevicePlan, check_hosts_beside_the_evaluator, plan_devices
+from aar.placement import Placement
 
 
 class RunConfig(Section):
@@ -75,15 +75,14 @@ class RunConfig(Section):
                 " picks each agent's: set sandbox.gpus_each instead"
             )
         self.host_plan()  # raises ValueError (one line) when the hosts have no room for the team
+        check_hosts_beside_the_evaluator(self)
         return self
 
     def host_plan(self) -> dict[str, Placement]:
         """Which of ``sandbox.hosts`` runs each agent's sandbox, and on which GPUs (empty without hosts)."""
-        hosts = self.sandbox.hosts
-        if not hosts:
+        if not self.sandbox.hosts:
             return {}
-        ask = self.sandbox.ask()
-        return place({a.name: ask for a in self.resolved_agents()}, [h.room() for h in hosts])
+        return self.sandbox.plan([a.name for a in self.resolved_agents()])
 
     @model_validator(mode="after")
     def _devices_fit(self) -> RunConfig:

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from pathlib import Path
 from typing import Annotated, Literal
 
 from pydantic import Field, field_validator, model_validator
 
 from aar.config.base import Section
-from aar.placement import Ask, Room, size_bytes
+from aar.placement import Ask, Placement, Room, place, size_bytes
 
 MEMORY_PATTERN = r"^\d+(\.\d+)?[kmgKMG]?$"
 
@@ -57,6 +59,19 @@ class HostConfig(Section):
     def label(self) -> str:
         return self.name or self.url
 
+    @property
+    def on_this_machine(self) -> bool:
+        """A ``unix://`` engine is this machine's: its GPUs are the ones the evaluator's devices name."""
+        return self.url.startswith("unix://")
+
+    @property
+    def engine(self) -> str:
+        """The engine the URL reaches, to find one listed twice: a unix socket by its resolved path."""
+        scheme, rest = self.url.split("://", 1)
+        if scheme == "unix":
+            return f"unix://{Path(rest).resolve()}"
+        return self.url.lower().rstrip("/")
+
     def room(self) -> Room:
         ids = self.gpus if isinstance(self.gpus, list) else range(self.gpus)
         return Room(self.label, tuple(str(i) for i in ids), self.cpus, size_bytes(self.memory))
@@ -96,6 +111,14 @@ class SandboxConfig(Section):
         twice = sorted({x for x in labels if labels.count(x) > 1})
         if twice:
             raise ValueError(f"sandbox.hosts: {', '.join(twice)} listed twice; give each host its own name")
+        seen: dict[str, str] = {}
+        for host in hosts:
+            first = seen.setdefault(host.engine, host.label)
+            if first != host.label:
+                raise ValueError(
+                    f"sandbox.hosts: {first} and {host.label} are the same engine ({host.engine}); list it once,"
+                    " with all it offers"
+                )
         return hosts
 
     @model_validator(mode="after")
@@ -119,3 +142,8 @@ class SandboxConfig(Section):
     def ask(self) -> Ask:
         """What each agent's sandbox asks of the host it is placed on."""
         return Ask(self.gpus_each, self.cpus, size_bytes(self.memory))
+
+    def plan(self, agents: Sequence[str]) -> dict[str, Placement]:
+        """Which host runs each of ``agents``' sandboxes, and on which GPUs; ``PlacementError`` (one line) when
+        the hosts have no room for them all. The config's check and the run's placement both start here."""
+        return place(dict.fromkeys(agents, self.ask()), [h.room() for h in self.hosts])

@@ -55,6 +55,24 @@ async def test_container_is_locked_down(
     assert all("ANTHROPIC" not in e for e in attrs["Config"]["Env"] or [])
 
 
+@pytest.mark.parametrize("kind", ["docker", "docker-host"])
+async def test_proxies_of_the_docker_cli_config_stay_out_of_the_container(
+    make_sandbox: Callable[..., Sandbox], tmp_path: Path, monkeypatch: pytest.MonkeyPatch, kind: str
+) -> None:
+    """docker-py copies ``proxies`` from ``~/.docker/config.json`` into every container it creates unless told
+    not to; a proxy URL can carry credentials, and the sandbox gets nothing of the host's environment."""
+    (tmp_path / "docker-config").mkdir()
+    (tmp_path / "docker-config" / "config.json").write_text(
+        '{"proxies": {"default": {"httpProxy": "http://user:secret@proxy:3128", "httpsProxy": "http://proxy:3128",'
+        ' "noProxy": "localhost"}}}'
+    )
+    monkeypatch.setenv("DOCKER_CONFIG", str(tmp_path / "docker-config"))
+    box = make_sandbox(kind)
+    result = await box.exec("env")
+    assert result.ok and "=" in result.stdout
+    assert "proxy" not in result.stdout.lower() and "secret" not in result.stdout
+
+
 async def test_fork_bomb_is_held_by_the_pids_limit(make_sandbox: Callable[..., Sandbox], layout: RunLayout) -> None:
     box = make_sandbox("docker", pids=48)
     await box.write_file("kept.txt", b"kept\n")

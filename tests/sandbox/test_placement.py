@@ -10,7 +10,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from aar.config import RunConfig
+from aar.config import RunConfig, load_config
 from aar.events import ErrorRaised
 from aar.placement import Ask, Placement, PlacementError, Room, place, size_bytes
 from aar.store import RunStore
@@ -72,7 +72,7 @@ def test_a_team_larger_than_the_gpus_is_refused_in_one_line() -> None:
         place(dict.fromkeys(["agent-1", "agent-2", "agent-3"], ONE_GPU), rooms)
     line = str(refused.value)
     assert "\n" not in line
-    assert "no host has room for agent-3, which asks for 1 GPU, 1 CPUs, 1g memory" in line
+    assert "no host has room for agent-3, which asks for 1 GPU, 1 CPU, 1g memory" in line
     assert "a: 0 GPUs, 7 CPUs, 15g; b: 0 GPUs, 7 CPUs, 15g" in line
 
 
@@ -102,15 +102,15 @@ def test_sizes() -> None:
         size_bytes("lots")
 
 
-def _config(**sandbox: object) -> RunConfig:
-    return RunConfig.model_validate({"team": {"count": 3}, "sandbox": sandbox})
+def _config(evaluator: object = "cpu", **sandbox: object) -> RunConfig:
+    return RunConfig.model_validate({"team": {"count": 3}, "sandbox": sandbox, "evaluator": {"device": evaluator}})
 
 
 HOST = {"url": "unix:///var/run/docker.sock", "name": "here", "gpus": [0, 1], "cpus": 8, "memory": "32g"}
 
 
 def test_the_config_carries_the_plan() -> None:
-    config = _config(hosts=[HOST, {**HOST, "name": "there", "gpus": 1}], gpus_each=1)
+    config = _config(hosts=[HOST, {**HOST, "name": "there", "url": "ssh://aar@there", "gpus": 1}], gpus_each=1)
     assert config.host_plan() == {
         "agent-1": Placement("here", ("0",)),
         "agent-2": Placement("there", ("0",)),
@@ -126,6 +126,15 @@ def test_the_config_carries_the_plan() -> None:
         ({"hosts": [{**HOST, "url": "tcp://node2:2376"}]}, "plain tcp://, which lets anyone on the network run as"),
         ({"hosts": [{**HOST, "url": "http://node2"}]}, "String should match pattern"),
         ({"hosts": [HOST, HOST]}, "here listed twice"),
+        (
+            {"hosts": [HOST, {**HOST, "name": "again", "url": "unix:///var/run/../run/docker.sock"}]},
+            "here and again are the same engine (unix://",
+        ),
+        (
+            {"evaluator": "cuda:1", "hosts": [HOST]},
+            "here offers GPU 1 of this machine to sandboxes, and the evaluator uses cuda:1;",
+        ),
+        ({"evaluator": "auto", "hosts": [HOST]}, "here offers GPU 0 of this machine to sandboxes"),
         ({"hosts": [{**HOST, "gpus": [0, 0]}]}, "here lists a GPU id twice"),
         ({"hosts": [HOST], "gpus": "0"}, "set sandbox.gpus_each instead"),
         ({"hosts": [HOST], "backend": "local"}, 'set sandbox.backend = "docker"'),
@@ -173,3 +182,28 @@ async def test_an_agent_the_hosts_have_no_room_for_gets_a_one_line_tool_error(st
     assert "no host has room for branch-1" in errors[0].message
     with pytest.raises(SandboxError, match=r"no host has room for agent-1.*\(here gone\)"):
         pool.move("agent-1", "here")
+
+
+def test_a_branch_is_refused_up_front_when_full_and_a_stopped_agent_frees_its_share() -> None:
+    """The team asks ``room_problem`` before it makes a branch; a slot that closes releases its agent."""
+    pool = HostPool(_config(hosts=[{**HOST, "gpus": 3}], gpus_each=1).sandbox, ["agent-1", "agent-2", "agent-3"])
+    full = pool.room_problem("a branch of agent-1")
+    assert full.startswith("sandbox.hosts: no host has room for a branch of agent-1, which asks for 1 GPU")
+    assert "\n" not in full and "agent-4" not in pool.placed, "asking places nothing"
+    pool.release("agent-2")
+    assert pool.room_problem("a branch of agent-1") == ""
+    assert pool.where("agent-2-b1").gpus == ("1",), "the stopped agent's GPU goes to the branch"
+
+
+def test_relative_tls_files_are_found_beside_the_config_file(tmp_path: Path) -> None:
+    (tmp_path / "run.toml").write_text(
+        '[sandbox]\nbackend = "docker"\n[[sandbox.hosts]]\nurl = "tcp://node2:2376"\ncpus = 8\nmemory = "64g"\n'
+        'tls = { ca_cert = "certs/ca.pem", client_cert = "/abs/cert.pem", client_key = "key.pem" }\n'
+    )
+    tls = load_config(tmp_path / "run.toml").sandbox.hosts[0].tls
+    assert tls is not None
+    assert (tls.ca_cert, tls.client_cert, tls.client_key) == (
+        str(tmp_path / "certs/ca.pem"),
+        "/abs/cert.pem",
+        str(tmp_path / "key.pem"),
+    )

@@ -11,6 +11,7 @@ its own with ``start_engine``.
 from __future__ import annotations
 
 import contextlib
+import fcntl
 import os
 import shutil
 import signal
@@ -20,6 +21,7 @@ import tempfile
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import IO
 
 import pytest
 
@@ -28,6 +30,7 @@ from sandbox.minimal_image import DEFAULT_TAG, ensure_minimal_image
 from tests.support.waiting import eventually_sync
 
 START_TIMEOUT_S = 60
+PREFIX = "aar-d2-"
 
 
 @dataclass
@@ -35,10 +38,13 @@ class Engine:
     """One extra ``dockerd`` and what a config needs to reach it."""
 
     root: Path
-    process: subprocess.Popen[bytes]
+    process: subprocess.Popen[bytes] | None
+    """None until started (or for a stale engine of an earlier session, ended by its folder's processes)."""
     image: str = DEFAULT_TAG
     tcp_url: str = ""
     """``tcp://127.0.0.1:PORT`` (TLS verified both ways) when started with ``tls``."""
+    owner: IO[str] | None = None
+    """Held locked while this session owns the engine: a folder whose lock is free is a stale one."""
 
     @property
     def url(self) -> str:
@@ -53,7 +59,7 @@ class Engine:
 
     def stop(self) -> None:
         """Stop the engine (its containers die with it) and wait until it has gone."""
-        if self.process.poll() is None:
+        if self.process is not None and self.process.poll() is None:
             self.process.terminate()
             try:
                 self.process.wait(timeout=30)
@@ -76,6 +82,8 @@ class Engine:
         for mount in sorted((m for m in mounts if m.startswith(f"{self.root}/")), reverse=True):
             subprocess.run(["umount", "-l", mount], capture_output=True, check=False)
         shutil.rmtree(self.root, ignore_errors=True)
+        if self.owner is not None:
+            self.owner.close()
 
 
 def _cmdline(pid: int) -> str:
@@ -150,23 +158,66 @@ def _free_port() -> int:
         return int(probe.getsockname()[1])
 
 
+def _log_tail(root: Path, lines: int = 5) -> str:
+    """The last lines of the engine's log, in one line: why it would not start."""
+    try:
+        text = (root / "dockerd.log").read_text(errors="replace")
+    except OSError:
+        return "(no log)"
+    return " | ".join(line.strip() for line in text.strip().splitlines()[-lines:]) or "(empty log)"
+
+
+def _reap_stale() -> None:
+    """Remove the engines of sessions that were killed before their cleanup ran: a folder whose owner lock
+    nobody holds any more. An engine of a live session (its owner holds the lock) is left alone."""
+    for root in Path("/tmp").glob(f"{PREFIX}*"):
+        lock = root / "owner.lock"
+        if not root.is_dir() or not lock.exists():
+            continue
+        with lock.open("a") as handle:
+            try:
+                fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except OSError:
+                continue  # a live session's engine
+        Engine(root, None).remove()
+
+
 def start_engine(*, hiding: Path | None = None, tls: bool = False) -> Engine:
-    """A fresh engine with the minimal image; skips the test where ``dockerd`` is not installed or not root.
+    """A fresh engine with the minimal image; skips the test, with the reason, where it cannot have one.
 
     ``hiding``: a folder this engine sees as an empty one (it runs in its own mount namespace with a tmpfs
     there), as a node that does not mount the run's shared storage would. ``tls``: it also listens on
-    ``tcp://127.0.0.1:PORT`` with ``--tlsverify`` (a CA, a server and a client certificate made here)."""
+    ``tcp://127.0.0.1:PORT`` with ``--tlsverify`` (a CA, a server and a client certificate made here).
+    Whatever fails, no engine and no folder of it is left behind."""
+    if os.environ.get("AAR_TEST_NO_DOCKER") == "1":
+        pytest.skip("AAR_TEST_NO_DOCKER=1: no Docker engine in this environment")
     dockerd = shutil.which("dockerd")
     if dockerd is None:
         pytest.skip("dockerd is not installed: no second Docker engine to place sandboxes on")
     if os.geteuid() != 0:
         pytest.skip("a second dockerd needs root")
+    if tls and shutil.which("openssl") is None:
+        pytest.skip("openssl is not installed: no certificates for a TLS engine")
+    _reap_stale()
+    root = Path(tempfile.mkdtemp(prefix=PREFIX, dir="/tmp"))
+    engine = Engine(root, None)
+    try:
+        _launch(engine, dockerd, hiding=hiding, tls=tls)
+    except BaseException:
+        engine.remove()
+        raise
+    return engine
+
+
+def _launch(engine: Engine, dockerd: str, *, hiding: Path | None, tls: bool) -> None:
+    """Start ``engine``'s dockerd and import the image; skips (the log's tail said) where it will not start."""
     import docker
     import docker.errors
 
-    root = Path(tempfile.mkdtemp(prefix="aar-d2-", dir="/tmp"))
+    root = engine.root
+    engine.owner = (root / "owner.lock").open("w")
+    fcntl.flock(engine.owner, fcntl.LOCK_EX)
     (root / "daemon.json").write_text("{}")
-    log = (root / "dockerd.log").open("wb")
     argv = [
         dockerd,
         f"--host=unix://{root}/docker.sock",
@@ -178,7 +229,6 @@ def start_engine(*, hiding: Path | None = None, tls: bool = False) -> Engine:
         "--iptables=false",
         "--ip6tables=false",
     ]
-    tcp_url = ""
     if tls:
         certs = root / "certs"
         make_ca(certs)
@@ -186,18 +236,22 @@ def start_engine(*, hiding: Path | None = None, tls: bool = False) -> Engine:
         sign(certs, "client", "clientAuth")
         (certs / "client.pem").rename(certs / "cert.pem")
         (certs / "client-key.pem").rename(certs / "key.pem")
-        tcp_url = f"tcp://127.0.0.1:{_free_port()}"
-        argv += [f"--host={tcp_url}", "--tlsverify", f"--tlscacert={certs}/ca.pem"]
+        engine.tcp_url = f"tcp://127.0.0.1:{_free_port()}"
+        argv += [f"--host={engine.tcp_url}", "--tlsverify", f"--tlscacert={certs}/ca.pem"]
         argv += [f"--tlscert={certs}/server.pem", f"--tlskey={certs}/server-key.pem"]
     if hiding is not None:
         hide = f'mount -t tmpfs aar-hidden "{hiding}" && exec "$0" "$@"'
         argv = ["unshare", "--mount", "--propagation", "private", "sh", "-c", hide, *argv]
-    process = subprocess.Popen(argv, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
-    engine = Engine(root, process, tcp_url=tcp_url)
+    with (root / "dockerd.log").open("wb") as log:  # the child keeps its own copy of the handle
+        try:
+            engine.process = subprocess.Popen(argv, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+        except OSError as exc:
+            pytest.skip(f"a second dockerd cannot start here: {exc}")
 
     def answers() -> docker.DockerClient | None:
+        assert engine.process is not None
         if engine.process.poll() is not None:
-            raise RuntimeError(f"dockerd exited; its log: {root / 'dockerd.log'}")
+            pytest.skip(f"a second dockerd cannot run here (it exited): {_log_tail(root)}")
         try:
             client = docker.DockerClient(base_url=engine.url, timeout=10)
             client.ping()
@@ -207,14 +261,14 @@ def start_engine(*, hiding: Path | None = None, tls: bool = False) -> Engine:
 
     try:
         client = eventually_sync(answers, timeout=START_TIMEOUT_S, what="the second dockerd to answer")
-    except BaseException:
-        engine.remove()
-        raise
+    except AssertionError:
+        pytest.skip(f"a second dockerd did not answer within {START_TIMEOUT_S} s: {_log_tail(root)}")
     try:
         ensure_minimal_image(client, engine.image)
+    except Exception as exc:
+        pytest.skip(f"a second dockerd cannot take the minimal image ({exc}): {_log_tail(root)}")
     finally:
         client.close()
-    return engine
 
 
 @pytest.fixture(scope="session")
