@@ -8,7 +8,16 @@ from pathlib import Path
 
 import pytest
 
-from evaluator.daemon.ray_bundle import BundleError, BundleShelf, snapshot, travels, unpack, written_since
+from evaluator.daemon.ray_bundle import (
+    BundleError,
+    BundleShelf,
+    keep_returned,
+    pack,
+    snapshot,
+    travels,
+    unpack,
+    written_since,
+)
 
 
 def tar_of(*members: tuple[tarfile.TarInfo, bytes]) -> bytes:
@@ -18,6 +27,12 @@ def tar_of(*members: tuple[tarfile.TarInfo, bytes]) -> bytes:
             info.size = len(data)
             tar.addfile(info, io.BytesIO(data) if data else None)
     return buffer.getvalue()
+
+
+def write_files(root: Path, files: dict[str, str]) -> None:
+    for name, text in files.items():
+        (root / name).parent.mkdir(parents=True, exist_ok=True)
+        (root / name).write_text(text)
 
 
 def link(name: str, target: str, kind: bytes = tarfile.SYMTYPE) -> tuple[tarfile.TarInfo, bytes]:
@@ -34,7 +49,8 @@ def link(name: str, target: str, kind: bytes = tarfile.SYMTYPE) -> tuple[tarfile
         ("evaluator/bundle/task.json", True),
         ("evaluator/heldout/feedback.json", True),
         ("evaluator/cache/toy/seed0.npz", True),
-        ("evaluator/targets/digits/heldout/final.json", True),
+        ("evaluator/targets/digits/heldout/final.json", False),
+        ("evaluator/targets/digits/secret.json", False),
         ("run.db", False),
         ("run.db-wal", False),
         ("workspaces/agent-1/notes.md", False),
@@ -48,6 +64,22 @@ def link(name: str, target: str, kind: bytes = tarfile.SYMTYPE) -> tuple[tarfile
 )
 def test_what_travels_with_a_job(name: str, goes: bool) -> None:
     assert travels(name) is goes
+
+
+@pytest.mark.parametrize(
+    ("name", "goes"),
+    [
+        ("evaluator/targets/digits/secret.json", True),
+        ("evaluator/targets/digits/heldout/final.json", True),
+        ("evaluator/targets/digits/cache/w.json", True),
+        ("evaluator/targets/digits/verify/3/seed0.json", False),
+        ("evaluator/targets/classic/heldout/feedback.json", False),
+        ("evaluator/heldout/feedback.json", True),
+        ("evaluator/heldout/final.json", False),
+    ],
+)
+def test_a_targets_files_travel_only_with_a_transfer_job_to_it(name: str, goes: bool) -> None:
+    assert travels(name, "digits") is goes
 
 
 @pytest.mark.parametrize(
@@ -74,15 +106,16 @@ def test_a_bundle_that_reaches_outside_its_folder_or_holds_links_is_refused(
 
 def test_a_bundle_round_trips_and_only_what_a_job_wrote_comes_back(tmp_path: Path) -> None:
     run = tmp_path / "run"
-    for name, text in {
-        "config.toml": "[team]\n",
-        "run.db": "the store",
-        "workspaces/agent-1/x.py": "agent",
-        "evaluator/heldout/feedback.json": "[1, 0]",
-        "evaluator/heldout/final.json": "[0, 1]",
-    }.items():
-        (run / name).parent.mkdir(parents=True, exist_ok=True)
-        (run / name).write_text(text)
+    write_files(
+        run,
+        {
+            "config.toml": "[team]\n",
+            "run.db": "the store",
+            "workspaces/agent-1/x.py": "agent",
+            "evaluator/heldout/feedback.json": "[1, 0]",
+            "evaluator/heldout/final.json": "[0, 1]",
+        },
+    )
     puts: list[bytes] = []
 
     def put(data: bytes) -> str:
@@ -104,6 +137,121 @@ def test_a_bundle_round_trips_and_only_what_a_job_wrote_comes_back(tmp_path: Pat
     (run / "evaluator" / "cache").mkdir()
     (run / "evaluator" / "cache" / "w.json").write_text("[]")
     assert shelf.current()[0] != digest and len(puts) == 2, "new content, a new bundle"
+
+
+def test_a_file_with_two_names_travels_as_two_files(tmp_path: Path) -> None:
+    """A jsonl bundle hard-links its checkpoints (the weak and the strong model may be one): each name is packed
+    as a regular file, which a node unpacks (it refuses tar links)."""
+    import os
+
+    (tmp_path / "run" / "bundle").mkdir(parents=True)
+    (tmp_path / "run" / "bundle" / "weak.bin").write_bytes(b"weights")
+    os.link(tmp_path / "run" / "bundle" / "weak.bin", tmp_path / "run" / "bundle" / "strong.bin")
+    node = tmp_path / "node"
+    assert sorted(unpack(pack(tmp_path / "run", ["bundle/weak.bin", "bundle/strong.bin"]), node)) == [
+        "bundle/strong.bin",
+        "bundle/weak.bin",
+    ]
+    assert [(node / "bundle" / n).read_bytes() for n in ("weak.bin", "strong.bin")] == [b"weights", b"weights"]
+    assert (node / "bundle" / "weak.bin").stat().st_ino != (node / "bundle" / "strong.bin").stat().st_ino
+
+
+def test_a_file_replaced_with_the_same_size_and_time_is_packed_again(tmp_path: Path) -> None:
+    import os
+
+    run = tmp_path / "run"
+    (run / "evaluator").mkdir(parents=True)
+    (run / "config.toml").write_text("[team]\n")
+    secret = run / "evaluator" / "secret.json"
+    secret.write_text('{"data_seed": 1}')
+    puts: list[bytes] = []
+
+    def put(data: bytes) -> int:
+        puts.append(data)
+        return len(puts)
+
+    shelf = BundleShelf(run, put)
+    first = shelf.current()
+    times = secret.stat()
+    replacement = run / "evaluator" / "new.json"
+    replacement.write_text('{"data_seed": 2}')
+    os.utime(replacement, ns=(times.st_atime_ns, times.st_mtime_ns))
+    replacement.replace(secret)
+    assert shelf.current() != first and len(puts) == 2
+
+
+def returned(evaluator: Path, files: dict[str, str]) -> bytes:
+    """What a job in ``evaluator`` (its copy) sends back: ``files``, written there since it started."""
+    before = snapshot(evaluator)
+    write_files(evaluator, files)
+    return written_since(evaluator.parent, before)
+
+
+def test_the_daemon_keeps_only_what_a_job_may_write_back(tmp_path: Path) -> None:
+    """Verified outputs and new cache files are kept; a transfer target's bundle and labels only while the run
+    folder has none; never the secret, the home task's labels, or a cache file already there. A file kept is
+    written anew, never through a hard link the run folder holds."""
+    import os
+
+    run = tmp_path / "run" / "evaluator"
+    write_files(
+        run,
+        {
+            "secret.json": "home",
+            "heldout/feedback.json": "home labels",
+            "cache/w.json": "first",
+            "targets/classic/secret.json": "drawn by the daemon",
+            "targets/classic/bundle/task.json": "prepared",
+            "targets/classic/heldout/final.json": "first draw",
+        },
+    )
+    outside = tmp_path / "outside.json"
+    outside.write_text("not the run's")
+    (run / "verify" / "7").mkdir(parents=True)
+    os.link(outside, run / "verify" / "7" / "seed0.json")
+    node = tmp_path / "node" / "evaluator"
+    node.mkdir(parents=True)
+    data = returned(
+        node,
+        {
+            "verify/7/seed0.json": "predictions",
+            "cache/w.json": "second",
+            "cache/v.json": "new",
+            "secret.json": "another draw",
+            "heldout/feedback.json": "other labels",
+            "targets/classic/secret.json": "another draw",
+            "targets/classic/heldout/final.json": "another draw",
+            "targets/digits/bundle/task.json": "built on the node",
+            "targets/digits/heldout/final.json": "its labels",
+            "targets/digits/verify/7/seed0.json": "predictions there",
+        },
+    )
+    kept, refused = keep_returned(data, run)
+    assert sorted(kept) == [
+        "cache/v.json",
+        "targets/digits/bundle/task.json",
+        "targets/digits/heldout/final.json",
+        "targets/digits/verify/7/seed0.json",
+        "verify/7/seed0.json",
+    ]
+    assert kept[-1] == "targets/digits/bundle/task.json", "the manifest last"
+    assert len(refused) == 5
+    assert (run / "verify" / "7" / "seed0.json").read_text() == "predictions"
+    assert outside.read_text() == "not the run's"
+    unchanged = {
+        "secret.json": "home",
+        "heldout/feedback.json": "home labels",
+        "cache/w.json": "first",
+        "targets/classic/secret.json": "drawn by the daemon",
+        "targets/classic/heldout/final.json": "first draw",
+    }
+    assert {name: (run / name).read_text() for name in unchanged} == unchanged
+
+
+def test_a_returned_bundle_that_cannot_be_kept_is_one_line(tmp_path: Path) -> None:
+    with pytest.raises(BundleError) as caught:
+        keep_returned(b"not a tar", tmp_path)
+    assert "\n" not in str(caught.value)
 
 
 def test_a_copy_left_by_a_task_killed_mid_job_is_swept_by_the_next(tmp_path: Path) -> None:
