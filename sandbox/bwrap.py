@@ -6,7 +6,7 @@ fresh root built from an allow-list: the system folders and aar's Python
 /dev, and the agent's workspace read-write at ``/workspace``. Nothing else of
 the host is there: not /root or /home (credentials), not /run (the Docker
 socket), and not the run folder (``run.db``, ``evaluator/``), which is masked
-even where it sits inside a folder that is bound.
+even where it sits inside a folder that is bound (``/dev`` of a GPU sandbox, whose ``/dev/shm`` is its own).
 """
 
 from __future__ import annotations
@@ -103,10 +103,12 @@ def bwrap_argv(
     args += ["--proc", "/proc"]
     if gpus == "none":
         args += ["--dev", "/dev"]
-    else:  # GPU drivers need the real device nodes and /sys
-        args += ["--dev-bind", "/dev", "/dev", "--ro-bind", "/sys", "/sys"]
+    else:  # GPU drivers need the real device nodes and /sys; not the host's shared memory (Ray's object store,
+        # a Ray node's job copies where TMPDIR is /dev/shm, another process's files): a private /dev/shm
+        args += ["--dev-bind", "/dev", "/dev", "--tmpfs", "/dev/shm", "--ro-bind", "/sys", "/sys"]
     run_root = run_root_of(workspace)
-    if run_root is not None and any(str(run_root).startswith(r.rstrip("/") + "/") for r in roots):
+    bound = [*roots, *(["/dev"] if gpus != "none" else [])]
+    if run_root is not None and any(str(run_root).startswith(r.rstrip("/") + "/") for r in bound):
         args += ["--tmpfs", str(run_root)]
     args += ["--setenv", "PYTHONPATH", ":".join(package_parents())]
     args += ["--bind", str(workspace.resolve()), INSIDE_ROOT, "--chdir", cwd, "--"]

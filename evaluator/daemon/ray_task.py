@@ -7,7 +7,8 @@ It runs the job with every integrity check (:func:`evaluator.daemon.execution.ru
 progress to the daemon's :class:`ProgressBoard` actor, and returns a :class:`TaskOutcome` (with what the
 job wrote in its copy): the daemon, the store's one writer, records it. On a shared run folder a task process
 keeps the run's loaded task between jobs, as a local worker does; a private copy lives for one job only, so
-no node keeps the run's labels after its jobs (a copy a killed task left is removed by the node's next task).
+no node keeps the run's labels after its jobs: a copy a killed task left (a timeout, a shutdown) is removed by
+the node's next task, and by the sweep the daemon sends to every node when it stops (:func:`sweep_copies`).
 """
 
 from __future__ import annotations
@@ -31,7 +32,7 @@ from aar.eval_jobs import JobStats
 from aar.removal import remove_path
 from aar.runtime import RunPaths
 from aar.store import JobRow
-from evaluator.daemon.ray_bundle import EVALUATOR, Snapshot, digest_of, snapshot, unpack, written_since
+from evaluator.daemon.ray_bundle import EVALUATOR, BundleError, Snapshot, digest_of, snapshot, unpack, written_since
 from evaluator.daemon.scoring import Scored
 
 if TYPE_CHECKING:
@@ -106,8 +107,11 @@ _EVALUATIONS: dict[tuple[str, str, int], Evaluation] = {}
 _LOOP: asyncio.AbstractEventLoop | None = None
 """The task process's event loop, kept between jobs with its one training thread (torch's thread pool is built
 once, as in a local worker)."""
-COPY_PREFIX = "aar-job-"
-"""A job's private copy of the run folder: ``<tmp>/aar-job-<pid>-<random>``."""
+COPY_PREFIX = "job-"
+"""A job's private copy of the run folder: ``<copies>/job-<job id>-<pid>-<process start>-<random>``."""
+COPIES_ENV = "AAR_RAY_COPIES"
+"""Where a node keeps its jobs' copies, if not ``~/.cache/aar/ray-jobs``: a private folder (0700) that no
+sandbox binds (not under ``/tmp`` or ``/dev``, whatever ``TMPDIR`` says)."""
 
 
 def _loop() -> asyncio.AbstractEventLoop:
@@ -135,38 +139,57 @@ def _shared_evaluation(paths: RunPaths, device: str, threads: int) -> Evaluation
     return _EVALUATIONS[key]
 
 
-def _alive(pid: int) -> bool:
+def copies_root() -> Path:
+    """This node's folder of job copies (made 0700, and refused unless it is this user's and private)."""
+    root = Path(os.environ.get(COPIES_ENV) or Path.home() / ".cache" / "aar" / "ray-jobs")
+    root.mkdir(mode=0o700, parents=True, exist_ok=True)
+    info = root.lstat()
+    if not stat.S_ISDIR(info.st_mode) or info.st_uid != os.getuid() or info.st_mode & 0o077:
+        raise NodeSetupError(f"{root} is not a private folder of this user (0700): the job's copy cannot go there")
+    return root
+
+
+def _started(pid: int) -> str:
+    """When process ``pid`` started (clock ticks since boot), or ``""`` when there is none: with the pid, it
+    names one process (a pid is reused, a pid with its start time is not)."""
     try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
+        stat_line = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return ""
+    return stat_line.rsplit(")", 1)[-1].split()[19]
 
 
-def sweep_orphan_copies(tmp: Path) -> None:
-    """Remove the copies that tasks killed mid-job left (their process is gone): a lost worker never reaches
-    its ``finally``, and its copy holds the run's feedback labels."""
-    for folder in tmp.glob(f"{COPY_PREFIX}*-*"):
-        pid = folder.name.removeprefix(COPY_PREFIX).split("-", 1)[0]
-        info = folder.lstat()
-        if pid.isdigit() and stat.S_ISDIR(info.st_mode) and info.st_uid == os.getuid() and not _alive(int(pid)):
+def sweep_copies(root: Path | None = None) -> int:
+    """Remove the copies whose task is gone (a killed task never reaches its ``finally``, and its copy holds the
+    run's feedback labels): those whose process, named by its pid and start time, no longer runs. How many."""
+    root = copies_root() if root is None else root
+    removed = 0
+    for folder in root.glob(f"{COPY_PREFIX}*"):
+        fields = folder.name.split("-")
+        pid, started = (fields[2], fields[3]) if len(fields) == 5 else ("", "")
+        if not (pid.isdigit() and started and _started(int(pid)) == started):
             with contextlib.suppress(OSError):
                 remove_path(folder)
+                removed += 1
+    return removed
 
 
 @contextlib.contextmanager
-def private_copy(digest: str, bundle: bytes) -> Iterator[RunPaths]:
-    """The run folder of ``bundle`` on this node for one job: a private folder (0700) laid out as the run folder
-    is, with an empty ``workspaces/`` for the verification sandboxes; removed when the job ends."""
+def private_copy(digest: str, bundle: bytes, job_id: int = 0) -> Iterator[RunPaths]:
+    """The run folder of ``bundle`` on this node for one job: a private folder (0700, under
+    :func:`copies_root`) laid out as the run folder is, with an empty ``workspaces/`` for the verification
+    sandboxes; removed when the job ends."""
     if digest_of(bundle) != digest:
         raise NodeSetupError(f"the job bundle reached the node altered (its digest is not {digest[:12]})")
-    tmp = Path(tempfile.gettempdir())
-    sweep_orphan_copies(tmp)
-    folder = Path(tempfile.mkdtemp(prefix=f"{COPY_PREFIX}{os.getpid()}-", dir=tmp))
+    root = copies_root()
+    sweep_copies(root)
+    pid = os.getpid()
+    folder = Path(tempfile.mkdtemp(prefix=f"{COPY_PREFIX}{job_id}-{pid}-{_started(pid)}-", dir=root))
     try:
-        unpack(bundle, folder)
+        try:
+            unpack(bundle, folder)
+        except BundleError as exc:
+            raise NodeSetupError(str(exc)) from None
         paths = RunPaths(folder)
         paths.workspaces.mkdir()
         yield paths
@@ -176,8 +199,9 @@ def private_copy(digest: str, bundle: bytes) -> Iterator[RunPaths]:
 
 
 class NodeSetupError(RuntimeError):
-    """A node that cannot run the job (the run folder is not mounted there): the node's fault, not the
-    submission's (a ``JobError``), so the job is tried again, on whichever node has room."""
+    """A node that cannot run the job (the run folder is not mounted there, its bundle does not unpack): the
+    node's fault, not the submission's (a ``JobError``), so the job is requeued as for a lost node, without
+    spending a retry, and runs on whichever node has room."""
 
 
 def run_on_node(folder: RunFolder, job: JobRow, board: Any, bundle: bytes = b"") -> TaskOutcome:
@@ -208,7 +232,7 @@ def run_on_node(folder: RunFolder, job: JobRow, board: Any, bundle: bytes = b"")
             )
         where_files: contextlib.AbstractContextManager[RunPaths] = contextlib.nullcontext(paths)
     else:
-        where_files = private_copy(folder.digest, bundle)
+        where_files = private_copy(folder.digest, bundle, job.id)
     METER.reset()
     start = time.perf_counter()
     with where_files as paths:

@@ -5,6 +5,7 @@ resources, started and stopped here. Small on purpose (one CPU a node, no dashbo
 from __future__ import annotations
 
 import os
+import tempfile
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
@@ -35,6 +36,8 @@ def loopback_ray() -> None:
     """Before Ray is imported: a loopback cluster is reached on the loopback, and nothing phones home."""
     os.environ.setdefault("RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER", "0")
     os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
+    # The nodes' job copies in a private folder of the test's, not the user's ~/.cache (the workers inherit it).
+    os.environ.setdefault("AAR_RAY_COPIES", tempfile.mkdtemp(prefix="aar-ray-copies-"))
     pytest.importorskip("ray")
 
 

@@ -256,17 +256,63 @@ def test_a_returned_bundle_that_cannot_be_kept_is_one_line(tmp_path: Path) -> No
 
 def test_a_copy_left_by_a_task_killed_mid_job_is_swept_by_the_next(tmp_path: Path) -> None:
     """A lost worker never reaches its ``finally``: the next task on the node removes its copy (its process is
-    gone), never one whose process lives."""
+    gone, or its pid now names another process), never one whose process lives."""
     import os
     import subprocess
 
-    from evaluator.daemon.ray_task import COPY_PREFIX, sweep_orphan_copies
+    from evaluator.daemon.ray_task import COPY_PREFIX, _started, sweep_copies
 
     gone = subprocess.Popen(["true"])
     gone.wait()
-    orphan, live = tmp_path / f"{COPY_PREFIX}{gone.pid}-abc", tmp_path / f"{COPY_PREFIX}{os.getpid()}-def"
-    for folder in (orphan, live):
+    me = os.getpid()
+    orphan = tmp_path / f"{COPY_PREFIX}3-{gone.pid}-{_started(me)}-abc"
+    reused = tmp_path / f"{COPY_PREFIX}4-{me}-1-abc"
+    live = tmp_path / f"{COPY_PREFIX}5-{me}-{_started(me)}-def"
+    for folder in (orphan, reused, live):
         (folder / "evaluator" / "heldout").mkdir(parents=True)
         (folder / "evaluator" / "heldout" / "feedback.json").write_text("[1, 0]")
-    sweep_orphan_copies(tmp_path)
-    assert not orphan.exists() and (live / "evaluator" / "heldout" / "feedback.json").is_file()
+    assert sweep_copies(tmp_path) == 2
+    assert not orphan.exists() and not reused.exists()
+    assert (live / "evaluator" / "heldout" / "feedback.json").is_file()
+
+
+def test_a_copy_is_private_outside_tmp_and_dev_and_no_sandbox_sees_it(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Whatever ``TMPDIR`` says, a node's copies go under a private folder of the user's (not ``/dev/shm``,
+    which a GPU sandbox binds); and where they are put under ``/dev`` all the same, a GPU sandbox whose
+    workspace is in one copy can neither list the copies nor read another's labels."""
+    import os
+    import subprocess
+    import uuid
+
+    from evaluator.daemon.ray_bundle import digest_of
+    from evaluator.daemon.ray_task import COPIES_ENV, copies_root, private_copy
+    from sandbox.bwrap import bwrap_argv, bwrap_path
+
+    monkeypatch.setenv("TMPDIR", "/dev/shm")
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))
+    monkeypatch.delenv(COPIES_ENV, raising=False)
+    root = copies_root()
+    assert root.is_relative_to(tmp_path / "home") and (root.stat().st_mode & 0o777) == 0o700
+    bwrap = bwrap_path()
+    if bwrap is None or not Path("/dev/shm").is_dir():
+        pytest.skip("bubblewrap cannot make namespaces here, or there is no /dev/shm")
+    shm = Path("/dev/shm") / f"aar-test-{uuid.uuid4().hex[:8]}"
+    monkeypatch.setenv(COPIES_ENV, str(shm))
+    bundle = tar_of((tarfile.TarInfo("evaluator/heldout/feedback.json"), b"[1, 0]"))
+    try:
+        with private_copy(digest_of(bundle), bundle, 1) as mine, private_copy(digest_of(bundle), bundle, 2) as other:
+            assert mine.root.parent == shm
+            workspace = mine.workspaces / "sub"
+            workspace.mkdir()
+            labels = other.evaluator_dir / "heldout" / "feedback.json"
+            script = f"ls {shm}; cat {labels}; cat {mine.evaluator_dir / 'heldout' / 'feedback.json'}"
+            argv = bwrap_argv(bwrap, workspace, ["/bin/sh", "-c", script], cwd="/workspace", gpus="all")
+            done = subprocess.run(argv, capture_output=True, text=True, timeout=60, check=False, env={})
+            assert "[1, 0]" not in done.stdout and other.root.name not in done.stdout, done.stdout
+            assert os.access(labels, os.R_OK), "the node's task reads it"
+    finally:
+        import shutil
+
+        shutil.rmtree(shm, ignore_errors=True)
