@@ -8,8 +8,13 @@ folder is shared; its results, and what it wrote in its copy, come back as the t
 recorded here, by the daemon, the store's one writer. Retries are the daemon's (Ray's ``max_retries`` is 0),
 so a job tried again goes back to the fair queue: a task that raises is requeued until it has been tried
 ``ray.max_retries`` more times, then failed with its error (a submission's own ``JobError`` fails at once);
-a task whose node or worker was lost is requeued without spending a retry (until it has lost
-``MAX_NODES_LOST`` nodes), and the next free node takes it; results already recorded stay as they are.
+a task whose node or worker was lost, or whose node could not set it up (``NodeSetupError``), is requeued
+without spending a retry (until it has lost ``MAX_NODES_LOST`` nodes), and the next free node takes it;
+results already recorded stay as they are. A transfer target's secret is drawn here, in the run folder,
+before its first job is packed: every job to that target, on whichever node, builds its data from the same
+draw. What a job returns is kept by ``ray_bundle.keep_returned`` (its verified outputs, caches, a target's
+first bundle), never over the secret or a bundle and labels already there; one that cannot be kept, or a
+bundle that cannot be packed, fails that job's attempt in one line, never the service.
 Where each job runs, and the nodes with their GPUs, are written as the job's device (``cuda:0@3f2a9c1e``)
 and as ``eval.cluster`` events for the jobs screen and ``aar ls``.
 """
@@ -23,15 +28,16 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from aar.config import RayConfig
+from aar.config import RayConfig, RunConfig, load_config
 from aar.events import ClusterNode, EvalClusterChanged
 from aar.runtime import RunPaths
 from aar.store import JobRow, RunStore
 from evaluator.daemon.execution import record_done, record_failure
 from evaluator.daemon.job_specs import JobError
-from evaluator.daemon.ray_bundle import EVALUATOR, BundleShelf, unpack
+from evaluator.daemon.ray_bundle import EVALUATOR, BundleError, BundleShelf, keep_returned
 from evaluator.daemon.ray_cluster import capacity, connect, import_ray, nodes_of, prepare, request
-from evaluator.daemon.ray_task import ProgressBoard, RunFolder, TaskOutcome, run_on_node
+from evaluator.daemon.ray_task import NodeSetupError, ProgressBoard, RunFolder, TaskOutcome, run_on_node, sweep_copies
+from evaluator.daemon.runfiles import RunFiles
 from evaluator.daemon.supervisor import Notify, sweep_verify_folders
 
 WORKER = "ray"
@@ -40,7 +46,14 @@ MAX_NODES_LOST = 3
 """Nodes a job may lose under it before it fails: a job that takes its node down every time (a raylet killed
 for memory, say) must not go round the cluster for ever. Counted by this daemon; a restart starts again."""
 
+SWEEP_S = 10.0
+"""How long the daemon waits, at shutdown, for the nodes to sweep the copies its cancelled tasks left."""
+
 Announce = Callable[[EvalClusterChanged], None]
+
+
+def one_line(exc: BaseException) -> str:
+    return " ".join(str(exc).split())[:300] or type(exc).__name__
 
 
 @dataclass
@@ -90,6 +103,7 @@ class RayPool:
         self._single_use = False
         self._board: Any = None
         self._shelf: BundleShelf | None = None
+        self._run_config: RunConfig | None = None
         self.lost: dict[int, int] = {}
         """Nodes each job lost under it."""
 
@@ -155,11 +169,19 @@ class RayPool:
     def max_attempts(self) -> int:
         return self.config.max_retries + 1
 
-    def _folder(self) -> tuple[RunFolder, Any]:
-        """Where the next task finds the run's files, and the bundle's object ref to hand it (blocking)."""
+    def _folder(self, job: JobRow) -> tuple[RunFolder, Any]:
+        """Where ``job``'s task finds the run's files, and the bundle's object ref to hand it (blocking). A
+        transfer target's secret is drawn first, here: jobs to one target on several nodes share one draw."""
+        target = getattr(job.spec, "target", "") if job.kind == "transfer" else ""
+        if target:
+            if self._run_config is None:
+                self._run_config = load_config(self.paths.config)
+            known = self._run_config.transfer.target(target)
+            if known is not None:  # an unknown one fails on the node, in the job's own words
+                RunFiles(self.paths, known).data_seed(create=True)
         if self._shelf is None:
             return RunFolder(shared=str(self.paths.root)), b""
-        digest, ref = self._shelf.current()
+        digest, ref = self._shelf.current(target)
         return RunFolder(digest=digest), ref
 
     def _new_board(self) -> Any:
@@ -208,11 +230,15 @@ class RayPool:
             self.announce(view)
 
     async def _submit(self) -> None:
-        while len(self.flights) < self.room and await self.store.jobs(status="queued", limit=1):
-            folder, bundle = await asyncio.to_thread(self._folder)
+        while len(self.flights) < self.room:
             job = await self.store.claim_job(WORKER, device="", max_attempts=self.max_attempts)
             if job is None:
                 return
+            try:  # the run folder walked, packed and put only for a job claimed
+                folder, bundle = await asyncio.to_thread(self._folder, job)
+            except Exception as exc:  # a file gone, a put refused: this job's attempt fails, the service goes on
+                await self._not_sent(job, f"its run folder could not be sent: {one_line(exc)}")
+                continue
             ref = self._remote.remote(folder, job, self._board, bundle)
             self.flights[ref] = Flight(job, time.monotonic(), asyncio.wrap_future(ref.future()))
 
@@ -227,13 +253,27 @@ class RayPool:
                 continue
             await self.store.update_job(flight.job.id, device=outcome.device)
             if outcome.written:  # before the job reads done: `aar report --final` finds its outputs then
-                await asyncio.to_thread(unpack, outcome.written, self.paths.root / EVALUATOR)
+                try:
+                    _, refused = await asyncio.to_thread(keep_returned, outcome.written, self.paths.root / EVALUATOR)
+                except BundleError as exc:
+                    await self._not_sent(flight.job, one_line(exc))
+                    continue
+                if refused:
+                    self.notify(
+                        "info", f"eval job {flight.job.id}: {len(refused)} returned files not kept ({refused[0]}, ...)"
+                    )
             self.lost.pop(flight.job.id, None)
             await record_done(
                 self.store, flight.job, outcome.results, job_s=outcome.job_s, stats=outcome.stats, detail=outcome.detail
             )
         if ready:
             self._show()
+
+    async def _not_sent(self, job: JobRow, error: str) -> None:
+        """The daemon's side of an attempt failed (its bundle, what it returned): requeued, or failed once its
+        attempts are spent, never left running without a task."""
+        await record_failure(self.store, job, error, final=False, max_attempts=self.max_attempts)
+        self.notify("warning", f"eval job {job.id}: {error}")
 
     async def _failed(self, flight: Flight, exc: BaseException) -> None:
         exceptions = self._ray.exceptions
@@ -246,17 +286,21 @@ class RayPool:
                 detail="killed; not retried",
             )
             return
-        if isinstance(exc, exceptions.RayTaskError):
-            cause = getattr(exc, "cause", None) or exc
+        cause = getattr(exc, "cause", None) or exc
+        if isinstance(exc, exceptions.RayTaskError) and not isinstance(cause, (NodeSetupError, BundleError)):
             error = f"{type(cause).__name__}: {cause}"
             final = isinstance(cause, JobError)
             await record_failure(self.store, job, error, final=final, max_attempts=self.max_attempts)
             if not final:
                 self.notify("warning", f"eval job {job.id} attempt {job.attempts} raised {type(cause).__name__}")
             return
-        # The node or the worker process went away under the job: requeued without spending a retry.
+        # The node or the worker process went away under the job, or the node could not set it up: requeued
+        # without spending a retry.
         where = flight.device or "its node"
-        why = f"lost with {where} ({type(exc).__name__})"
+        if isinstance(cause, (NodeSetupError, BundleError)):
+            why = f"{where} could not run it ({type(cause).__name__}: {one_line(cause)})"
+        else:
+            why = f"lost with {where} ({type(exc).__name__})"
         siblings = {f.job.submission_id for f in self.flights.values()}  # its transfers, say, running elsewhere
         if job.submission_id is not None and job.submission_id not in siblings:
             await asyncio.to_thread(sweep_verify_folders, self.paths.workspaces, [job.submission_id])
@@ -316,4 +360,24 @@ class RayPool:
                     attempts=max(0, job.attempts - 1),
                     detail="interrupted by shutdown; will run again",
                 )
+        if self.flights:
+            await asyncio.sleep(1.0)  # the cancelled workers exit; the sweep then finds their copies ownerless
         self.flights.clear()
+        await self._sweep_nodes()
+
+    async def _sweep_nodes(self) -> None:
+        """Every live node removes the job copies its cancelled tasks left (a forced cancel skips their
+        ``finally``); a node that does not answer in time sweeps at its next task."""
+        if self._shelf is None:
+            return
+        ray = self._ray
+        from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
+
+        sweep = ray.remote(sweep_copies)
+        with contextlib.suppress(Exception):
+            nodes = [n["NodeID"] for n in await asyncio.to_thread(ray.nodes) if n.get("Alive")]
+            refs = [
+                sweep.options(num_cpus=0, scheduling_strategy=NodeAffinitySchedulingStrategy(node, soft=False)).remote()
+                for node in nodes
+            ]
+            await asyncio.to_thread(ray.wait, refs, num_returns=len(refs), timeout=SWEEP_S)

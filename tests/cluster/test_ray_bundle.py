@@ -7,12 +7,13 @@ import json
 import os
 import signal
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from aar.config import RayConfig
 from aar.runtime import RunPaths
-from aar.store import JobRow, RunStore
+from aar.store import TRANSFER_SPLIT, JobRow, RunStore
 from tests.cluster.conftest import LocalCluster
 from tests.cluster.test_ray_jobs import BASELINES, all_done, on_local, on_ray, per_seed, prepared
 from tests.support import eventually
@@ -141,5 +142,94 @@ async def test_a_job_that_raises_is_retried_as_configured_then_failed_with_its_e
         assert (always.status, always.attempts, always.detail) == ("failed", 3, "failed after 3 attempts"), always
         assert always.error.startswith("KilledFromOutside: seed 0: the method's process was killed (SIGKILL)")
         assert "\n" not in always.error
+    finally:
+        await store.close()
+
+
+TARGET = {"name": "classic", "task": {"name": "toy", "variant": "classic", "size": 600}, "seeds": 1}
+
+
+async def test_two_transfer_jobs_to_an_unprepared_target_score_on_one_draw(
+    tmp_path: Path, ray_cluster: LocalCluster
+) -> None:
+    """Two transfer jobs to a target no job has prepared run at once, one per node, each building the target in
+    its own copy: the daemon drew the target's secret before packing the first, so both build the same data
+    and score the same; the run folder keeps that secret, and the first bundle and labels to come back."""
+    from evaluator.compute.prepare import prepare
+    from tests.evaluator.helpers import make_run
+
+    paths = make_run(tmp_path / "run", evaluator={"seeds": 1}, task={"size": 600}, transfer={"targets": [TARGET]})
+    await asyncio.to_thread(prepare, paths.root)
+    store = await RunStore.open(paths.db, create=True)
+    target = paths.evaluator_dir / "targets" / "classic"
+    try:
+        sub, _ = await method_job(store, "vanilla.py", VANILLA, [0])
+        spec = {"submission_id": sub, "target": "classic", "filename": "vanilla.py", "source": VANILLA}
+        ids = [await store.enqueue_job("transfer", spec, submission_id=sub) for _ in range(2)]
+        assert not target.exists()
+        async with on_ray(paths, store, RayConfig(address=ray_cluster.address, num_cpus=1)):
+            jobs = await all_done(store, ids, timeout=400)
+        assert len({j.device.split("@")[1] for j in jobs}) == 2, [j.device for j in jobs]
+        results = [r for r in await store.results(split=TRANSFER_SPLIT) if r.job_id in ids]
+        assert len(results) == 2
+        first, second = results
+        assert first.metrics["per_seed"][0]["acc_transfer"] == second.metrics["per_seed"][0]["acc_transfer"]
+        assert (first.pgr, first.metrics["vanilla_pgr"]) == (second.pgr, second.metrics["vanilla_pgr"])
+        assert json.loads((target / "secret.json").read_text())["data_seed"] > 0
+        assert (target / "bundle" / "task.json").is_file() and (target / "heldout" / "final.json").is_file()
+    finally:
+        await store.close()
+
+
+async def test_a_bundle_that_cannot_be_packed_fails_that_attempt_not_the_service(
+    tmp_path: Path, ray_cluster: LocalCluster, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The daemon cannot pack the run folder for one attempt (a file vanished under it): that attempt fails in
+    one line and the job goes back to the queue, never left running without a task; the next one runs."""
+    from evaluator.daemon.ray_pool import RayPool
+
+    real = RayPool._folder
+    calls: list[int] = []
+
+    def flaky(pool: RayPool, job: JobRow) -> Any:
+        calls.append(job.id)
+        if len(calls) == 1:
+            raise FileNotFoundError("evaluator/cache/w.json\nvanished")
+        return real(pool, job)
+
+    monkeypatch.setattr(RayPool, "_folder", flaky)
+    paths, store = await prepared(tmp_path)
+    try:
+        job_id = await store.enqueue_job("baselines", BASELINES)
+        notes: list[str] = []
+        async with on_ray(paths, store, RayConfig(address=ray_cluster.address, num_cpus=1)) as pool:
+            pool.notify = lambda level, message: notes.append(message)
+            [job] = await all_done(store, [job_id])
+        assert job.attempts == 2 and calls == [job_id, job_id]
+        assert f"eval job {job_id}: its run folder could not be sent: evaluator/cache/w.json vanished" in notes
+    finally:
+        await store.close()
+
+
+async def test_a_node_that_cannot_set_a_job_up_requeues_it_without_spending_a_retry(
+    tmp_path: Path, ray_cluster: LocalCluster
+) -> None:
+    """``ray.run_folder = "shared"`` but no node has the run folder: each attempt is the node's fault
+    (``NodeSetupError``), requeued like a lost node without spending a retry, until the cap on lost nodes."""
+    from evaluator.daemon.ray_pool import MAX_NODES_LOST
+
+    _, store = await prepared(tmp_path)
+    try:
+        job_id = await store.enqueue_job("baselines", BASELINES)
+        config = RayConfig(address=ray_cluster.address, num_cpus=1, run_folder="shared", max_retries=0)
+        async with on_ray(RunPaths(tmp_path / "not-mounted"), store, config):
+
+            async def failed() -> JobRow | None:
+                job = await store.job(job_id)
+                return job if job is not None and job.status == "failed" else None
+
+            job = await eventually(failed, timeout=120, what="the job to fail", interval=0.1)
+        assert (job.attempts, job.detail) == (1, f"failed: lost {MAX_NODES_LOST} nodes"), job
+        assert "could not run it (NodeSetupError: the run folder " in job.error and "\n" not in job.error
     finally:
         await store.close()
