@@ -13,6 +13,8 @@ from typing import Any
 import pytest
 
 LOOPBACK = "127.0.0.1"
+NODE: dict[str, Any] = {"node_ip_address": LOOPBACK, "object_store_memory": 80 * 2**20}
+"""What every node of a test cluster is started with."""
 
 
 @dataclass
@@ -45,11 +47,17 @@ def start_cluster(head: dict[str, Any], second: dict[str, Any]) -> LocalCluster:
     loopback_ray()
     from ray.cluster_utils import Cluster
 
-    common: dict[str, Any] = {"node_ip_address": LOOPBACK, "object_store_memory": 80 * 2**20}
-    cluster = Cluster(initialize_head=True, head_node_args={**common, "include_dashboard": False, **head})
-    node = cluster.add_node(**common, **second)
+    cluster = Cluster(initialize_head=True, head_node_args={**NODE, "include_dashboard": False, **head})
+    node = cluster.add_node(**NODE, **second)
     cluster.wait_for_nodes()
     return LocalCluster(cluster, cluster.head_node, node)
+
+
+def add_node(local: LocalCluster, **resources: Any) -> Any:
+    """One more node in ``local`` (its resources as ``add_node`` takes them), once it has joined."""
+    node = local.cluster.add_node(**NODE, **resources)
+    local.cluster.wait_for_nodes()
+    return node
 
 
 def stop_cluster(local: LocalCluster) -> None:

@@ -15,7 +15,7 @@ from aar.events import EvalClusterChanged
 from aar.runtime import RunPaths
 from aar.store import JobRow, RunStore
 from evaluator.compute.prepare import prepare
-from tests.cluster.conftest import LocalCluster, start_cluster, stop_cluster
+from tests.cluster.conftest import LocalCluster, add_node
 from tests.evaluator.helpers import make_run
 from tests.support import eventually
 
@@ -178,31 +178,34 @@ async def test_two_jobs_that_each_ask_for_a_gpu_never_share_one(tmp_path: Path, 
         await store.close()
 
 
-async def test_a_node_that_dies_mid_job_loses_nothing(tmp_path: Path) -> None:
-    """The second node is killed (its raylet and workers, -9) while it runs a job: the job is requeued without
-    spending a retry, finishes on the head, and the results recorded before are kept as they were."""
-    local = start_cluster({"num_cpus": 1}, {"num_cpus": 1})
+async def test_a_node_that_dies_mid_job_loses_nothing(tmp_path: Path, ray_cluster: LocalCluster) -> None:
+    """A third node joins the session's cluster (no second cluster on a two-core machine) and is killed (its
+    raylet and workers, -9) while it runs a job: the job is requeued without spending a retry, finishes on
+    another node, and the results recorded before are kept as they were. Last in the file: the dead node stays
+    listed (not alive) for the rest of the session."""
+    doomed_node = add_node(ray_cluster, num_cpus=1)
     paths, store = await prepared(tmp_path)
     try:
-        config = RayConfig(address=local.address, num_cpus=1)
-        second = local.node_id(local.second)
+        config = RayConfig(address=ray_cluster.address, num_cpus=1)
+        doomed_id = ray_cluster.node_id(doomed_node)
         async with on_ray(paths, store, config):
             first = await store.enqueue_job("baselines", BASELINES)
             await all_done(store, [first])
             before = [r.model_dump() for r in await store.results()]
-            ids = [await store.enqueue_job("baselines", {"seeds": [0, 1, 2, 3], "cache": False}) for _ in range(2)]
+            ids = [await store.enqueue_job("baselines", {"seeds": [0, 1, 2, 3], "cache": False}) for _ in range(3)]
 
-            async def under_way_on_second() -> JobRow | None:
-                on = [j for j in await jobs_of(store, ids) if j.device.endswith(second) and j.progress > 0]
+            async def under_way_on_doomed() -> JobRow | None:
+                on = [j for j in await jobs_of(store, ids) if j.device.endswith(doomed_id) and j.progress > 0]
                 return on[0] if on else None
 
-            doomed = await eventually(under_way_on_second, timeout=120, what="a job under way on node 2", interval=0.1)
-            local.cluster.remove_node(local.second, allow_graceful=False)
-            jobs = await all_done(store, ids, timeout=300)
+            doomed = await eventually(under_way_on_doomed, timeout=180, what="a job under way on node 3", interval=0.1)
+            ray_cluster.cluster.remove_node(doomed_node, allow_graceful=False)
+            jobs = await all_done(store, ids, timeout=400)
         again = next(j for j in jobs if j.id == doomed.id)
-        assert again.attempts == 1 and not again.device.endswith(second), again
+        assert again.attempts == 1 and not again.device.endswith(doomed_id), again
         assert [r.model_dump() for r in await store.results() if r.job_id == first] == before
-        assert len({r.job_id for r in await store.results()}) == 3
+        assert len({r.job_id for r in await store.results()}) == 4
     finally:
         await store.close()
-        stop_cluster(local)
+        if doomed_node in ray_cluster.cluster.worker_nodes:
+            ray_cluster.cluster.remove_node(doomed_node)
