@@ -49,7 +49,8 @@ KILLED_CODES = frozenset({137, -9})
 class KilledFromOutside(RuntimeError):
     """The method's process was killed by SIGKILL, not by the sandbox's limits (no timeout, not OOM-killed):
     a fault of the machine (a killed sandbox, an operator's kill), so the job is retried, not failed (a
-    method that kills itself this way is retried once, then fails as any job that keeps failing)."""
+    method that kills itself this way is retried as any attempt that raised: once on a local worker,
+    ``ray.max_retries`` times on a Ray cluster; then it fails as any job that keeps failing)."""
 
 
 SAFE_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,63}\.py$")
