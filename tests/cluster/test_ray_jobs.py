@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import os
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
@@ -134,7 +135,8 @@ async def test_a_job_past_its_timeout_is_cancelled_and_failed_not_taken_for_a_lo
     tmp_path: Path, ray_cluster: LocalCluster
 ) -> None:
     """A forced cancel makes the task's ref raise WorkerCrashedError, the error a lost node gives: the pool
-    knows it cancelled the job, so it fails it as timed out, once, rather than requeueing it."""
+    knows it cancelled the job, so it fails it as timed out, once, rather than requeueing it; the copy of the
+    run folder the task had is gone once the pool stops."""
     paths, store = await prepared(tmp_path)
     try:
         job_id = await store.enqueue_job("baselines", BASELINES)
@@ -148,6 +150,9 @@ async def test_a_job_past_its_timeout_is_cancelled_and_failed_not_taken_for_a_lo
             job = await eventually(failed, timeout=120, what="the job to time out", interval=0.1)
         assert (job.error, job.detail, job.attempts) == ("timed out after 1s", "killed; not retried", 1)
         assert await store.results() == []
+        # The forced cancel skipped the task's `finally`: the sweep the pool sent every node at shutdown removed
+        # the copy it left (the cluster's nodes share this machine's copies folder).
+        assert not list(Path(os.environ["AAR_RAY_COPIES"]).glob("job-*"))
     finally:
         await store.close()
 
