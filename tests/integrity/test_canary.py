@@ -11,6 +11,7 @@ from __future__ import annotations
 import itertools
 import json
 import os
+import statistics
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -119,22 +120,23 @@ def test_the_canary_cannot_be_told_from_the_scored_run(bundles: Bundles) -> None
         a, b = (os.stat(folder / name).st_size for folder in (bundles.scored, bundles.canary))
         assert abs(a - b) <= 0.02 * max(a, b), name
     # By its labels: every set is another draw of the same weak model (its own secret half of weak_train),
-    # so the canary's disagreement with any other set lies in the range the other sets show among
-    # themselves. Draws vary (2-6% disagreement on this size), hence a factor of 2.5 either way; a shuffle
-    # or a label-free canary disagrees by 30-50% and fails by a wide margin.
+    # so the canary stands among the other sets as each of them stands among the rest. One pair of draws
+    # can agree closely by chance (1-6% apart on this size), so each set is judged by its mean distance to
+    # the others: the canary's lies within the others' range, give or take a factor of 2 (in 12 draws
+    # the canary's mean came within 0.69 to 1.2 of the others' extremes). A shuffle or a
+    # label-free canary is 30-50% from everything and fails by a wide margin.
     public, scored, canary = _hard(bundles.public), _hard(bundles.scored), _hard(bundles.canary)
     others = [("public", s, v) for s, v in public.items()] + [("scored", s, v) for s, v in scored.items()]
 
     def apart(a: np.ndarray, b: np.ndarray) -> float:
         return float((a != b).mean())
 
-    among = [apart(a[2], b[2]) for a, b in itertools.combinations(others, 2)]
-    assert min(among) > 0, "every weak model is a draw of its own"
-    low, high = min(among) / 2.5, max(among) * 2.5
+    assert all(apart(a[2], b[2]) > 0 for a, b in itertools.combinations(others, 2)), "each weak model is a draw"
+    means = [statistics.mean(apart(o[2], p[2]) for p in others if p is not o) for o in others]
+    low, high = min(means) / 2, max(means) * 2
     for seed, labels in canary.items():
-        for kind, other_seed, other in others:
-            d = apart(labels, other)
-            assert low <= d <= high, (seed, kind, other_seed, d, (min(among), max(among)))
+        mean = statistics.mean(apart(labels, o[2]) for o in others)
+        assert low <= mean <= high, (seed, mean, (min(means), max(means)))
 
 
 def test_no_ground_truth_reaches_a_method(bundles: Bundles) -> None:

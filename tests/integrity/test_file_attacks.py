@@ -368,7 +368,7 @@ async def test_the_verifier_refuses_a_hostile_predictions_file_at_once(base: Pat
     workspace.mkdir(parents=True)
     box = LocalSandbox(sandbox_config("local-bwrap"), name="verify-1", workspace=workspace, isolate=True)
     config = RunConfig.model_validate({"sandbox": {"exec_timeout_s": 60}, "evaluator": {"job_timeout_s": 30}})
-    ev = SimpleNamespace(method_device="cpu", n_feedback=3, data={"final": [0, 1]}, config=config)
+    ev = SimpleNamespace(method_device="cpu", threads=0, n_feedback=3, data={"final": [0, 1]}, config=config)
     before = rss_bytes()
     try:
         with pytest.raises(JobError, match=why):
