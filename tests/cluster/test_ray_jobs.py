@@ -214,3 +214,16 @@ async def test_a_node_that_dies_mid_job_loses_nothing(tmp_path: Path, ray_cluste
         await store.close()
         if doomed_node in ray_cluster.cluster.worker_nodes:
             ray_cluster.cluster.remove_node(doomed_node)
+        await _until_the_cluster_counts(ray_cluster, 2)
+
+
+async def _until_the_cluster_counts(local: LocalCluster, nodes: int) -> None:
+    """Until the cluster's own count of live nodes is back to ``nodes``: the head notices a node killed -9
+    only after its health checks fail, and a test after this one reads that count (``check_cluster``)."""
+    from evaluator.daemon.ray_cluster import check_cluster
+
+    async def counted() -> bool:
+        line = check_cluster(RayConfig(address=local.address))  # on this thread, as the later test calls it
+        return line.startswith(f"ray cluster {local.address}: {nodes} nodes")
+
+    await eventually(counted, timeout=120, what=f"the cluster counting {nodes} live nodes again", interval=1.0)
