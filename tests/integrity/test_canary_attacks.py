@@ -142,9 +142,12 @@ async def test_planted_ground_truth_that_looks_for_the_canary_gains_nothing_unfl
 ) -> None:
     paths, store = evaluator
     result = await _score(store, "planted.py", planted(paths.evaluator_dir, PLANTED, threshold))
-    behaved = result.pgr is not None and result.pgr < 0.7 and not result.flags
+    # Either the planted truth gained nothing (vanilla's range; a flag on top of that is welcome on an
+    # attack: a draw whose canary labels sit near the real ones flagged one ignores_labels at PGR 0.55),
+    # or it gained and carries every flag that sends it to review.
+    gained_nothing = result.pgr is not None and result.pgr < 0.7
     caught = {IGNORES_LABELS, BEYOND_WEAK, REVIEW} <= set(result.flags)
-    assert behaved or caught, (result.pgr, result.flags, result.metrics)
+    assert gained_nothing or caught, (result.pgr, result.flags, result.metrics)
     print(f"planted ({threshold}): PGR {result.pgr:.2f}, flags {result.flags}")
 
 
