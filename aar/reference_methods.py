@@ -51,18 +51,24 @@ def _lines(source: str) -> list[str]:
     return [s for line in source.splitlines() if (s := line.strip()) and not s.startswith("#")]
 
 
+@functools.cache
+def _reference_lines() -> dict[str, list[str]]:
+    """Each reference method's lines that carry meaning, split once: they never change."""
+    return {name: _lines(text) for name, text in reference_sources().items()}
+
+
 def closest_reference(source: str) -> Closest | None:
-    """The reference method whose source ``source`` is most like (ties: the first by name); None where there
-    are none. The cheap upper bounds are checked first, so a long method costs one full comparison or two."""
-    sources = reference_sources()
-    if not sources:
+    """The reference method whose source ``source`` is most like; None where there are none. Ties go to the one
+    looked at first (the larger length bound, then the name), so the answer is the same every time. The cheap
+    upper bounds are checked first, so a long method costs one full comparison or two."""
+    references = _reference_lines()
+    if not references:
         return None
     ours = _lines(source)
     matcher = difflib.SequenceMatcher(None, autojunk=False)
     matcher.set_seq2(ours)
     best: Closest | None = None
-    for name, text in sorted(sources.items(), key=lambda kv: (-_bound(_lines(kv[1]), ours), kv[0])):
-        theirs = _lines(text)
+    for name, theirs in sorted(references.items(), key=lambda kv: (-_bound(kv[1], ours), kv[0])):
         if best is not None and _bound(theirs, ours) <= best.similarity:
             break
         matcher.set_seq1(theirs)
@@ -70,7 +76,7 @@ def closest_reference(source: str) -> Closest | None:
             continue
         ratio = matcher.ratio()
         if best is None or ratio > best.similarity:
-            best = Closest(name=name, source=text, similarity=ratio)
+            best = Closest(name=name, source=reference_sources()[name], similarity=ratio)
     return best
 
 
